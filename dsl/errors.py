@@ -1,0 +1,75 @@
+"""Recipe errors as data with a span, rendered by one function.
+
+    services/BUILD:12:5: error: unknown attribute 'verison'
+       12 |     verison = "1.0"
+          |     ^^^^^^^
+    help: did you mean 'version'?
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .span import Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    span: Span
+    message: str
+    help: str | None = None
+
+    def sort_key(self) -> tuple:
+        return (self.span.path, self.span.line, self.span.col, self.message)
+
+
+class RecipeError(Exception):
+    """One or more problems in recipes or on the command line. Exit code 2."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n".join(d.message for d in self.diagnostics))
+
+    @classmethod
+    def at(cls, span: Span, message: str, help: str | None = None) -> RecipeError:
+        return cls([Diagnostic(span, message, help)])
+
+
+def _source_line(path: str, line: int, root: str | None) -> str | None:
+    full = os.path.join(root, path) if root and not os.path.isabs(path) else path
+    try:
+        with open(full, encoding="utf-8", errors="replace") as f:
+            for n, text in enumerate(f, 1):
+                if n == line:
+                    return text.rstrip("\n").expandtabs(4)
+    except OSError:
+        return None
+    return None
+
+
+def render(diag: Diagnostic, root: str | None = None, color: bool = False) -> str:
+    """GCC-style `path:line:col: error: msg`, the numbered line, a caret, and `help:`."""
+    bold, red, cyan, reset = ("\033[1m", "\033[31m", "\033[36m", "\033[0m") if color else ("",) * 4
+    where = f"{diag.span}: " if diag.span.line > 0 else ""
+    out = [f"{bold}{where}{red}error:{reset}{bold} {diag.message}{reset}"]
+    if diag.span.line > 0:
+        text = _source_line(diag.span.path, diag.span.line, root)
+        if text is not None:
+            num = str(diag.span.line)
+            pad = " " * len(num)
+            width = min(diag.span.width, max(1, len(text) - diag.span.col + 1))
+            out.append(f"{cyan}{num} |{reset} {text}")
+            out.append(f"{cyan}{pad} |{reset} {' ' * (diag.span.col - 1)}{red}{'^' * width}{reset}")
+    if diag.help:
+        out.append(f"{cyan}help:{reset} {diag.help}")
+    return "\n".join(out)
+
+
+def render_all(err: RecipeError, root: str | None = None, color: bool = False) -> str:
+    blocks = [render(d, root, color) for d in err.diagnostics]
+    if len(blocks) > 1:
+        blocks.append(f"{len(blocks)} errors")
+    return "\n\n".join(blocks)

@@ -1,0 +1,370 @@
+"""Load the BUILD files a pattern needs into typed targets, with declared sources expanded.
+
+A parse is cached per BUILD file by content hash, next to the stat it was read under; an
+unchanged file costs one stat (git's racy-clean rule decides when a stat may be trusted). The
+expansion of declared sources is cached with the mtimes of the directories it walked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import globs
+from .errors import Diagnostic, RecipeError
+from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
+from .model import Package, Target
+from .span import NOWHERE, Span
+from .spelling import did_you_mean
+from .workspace import Workspace
+
+CACHE_FORMAT = 3
+RACY_MARGIN_NS = 20_000_000  # a stat younger than this (vs. when it was read) is not trusted
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def trusted(st: os.stat_result, read_at_ns: int) -> bool:
+    """Git's racy-clean rule: a file modified within a tick of being read may have changed
+    again without a visible stat change."""
+    return st.st_mtime_ns < read_at_ns - RACY_MARGIN_NS and st.st_ctime_ns < read_at_ns - RACY_MARGIN_NS
+
+
+@dataclass
+class _Entry:
+    stat: tuple
+    digest: str
+    read_at: int
+    raw: list  # targets as lowered
+    expanded: list | None = None  # with files filled in
+    dirs: dict = field(default_factory=dict)  # walked dir -> mtime_ns
+    walked_at: int = 0
+
+
+@dataclass
+class Loaded:
+    """What a load produced: targets by label (several for a version family)."""
+
+    workspace: Workspace
+    targets: dict[Label, list[Target]]
+    roots: list[Label]
+
+
+class Loader:
+    def __init__(self, workspace: Workspace):
+        self.ws = workspace
+        self.cache_path = workspace.cache_dir / f"parse-v{CACHE_FORMAT}.pickle"
+        self._cache: dict[str, _Entry] = self._read_cache()
+        self._dirty = False
+        self.packages: dict[tuple[str, str], list[Target] | None] = {}
+        self.diags: list[Diagnostic] = []
+        self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
+
+    # ------------------------------------------------------------ cache
+
+    def _read_cache(self) -> dict:
+        import gc
+
+        gc.disable()  # unpickling ~20 objects a package: the cyclic GC would triple the time
+        try:
+            with open(self.cache_path, "rb") as f:
+                data = pickle.load(f)
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+            return {}
+        finally:
+            gc.enable()
+        return data if isinstance(data, dict) else {}
+
+    def save_cache(self) -> None:
+        if not self._dirty:
+            return
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            pickle.dump(self._cache, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.cache_path)
+        self._dirty = False
+
+    # ------------------------------------------------------------ one package
+
+    def package(self, repo: str, package: str) -> list[Target] | None:
+        """The targets of one package, or None if it has no BUILD file."""
+        key = (repo, package)
+        if key not in self.packages:
+            self.packages[key] = self._load_package(repo, package)
+        return self.packages[key]
+
+    def _load_package(self, repo: str, package: str) -> list[Target] | None:
+        try:
+            path = self.ws.build_file(repo, package)
+        except KeyError:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        cache_key = str(path)
+        entry = self._cache.get(cache_key)
+        if entry is None or entry.stat != stat_key(st) or not trusted(st, entry.read_at):
+            entry = self._parse(path, repo, package, st, entry)
+            if entry is None:
+                return []
+        pkg_dir = str(path.parent)
+        if entry.expanded is not None and self._dirs_unchanged(pkg_dir, entry):
+            return entry.expanded
+        expanded = self._expand(pkg_dir, entry)
+        return expanded if expanded is not None else []
+
+    def _parse(self, path: Path, repo: str, package: str, st, old: _Entry | None) -> _Entry | None:
+        import xxhash
+
+        from .lowering import lower_file
+        from .parser import parse
+
+        read_at = time.time_ns()
+        data = path.read_bytes()
+        digest = xxhash.xxh3_128_hexdigest(data)
+        if old is not None and old.digest == digest:
+            old.stat, old.read_at = stat_key(st), read_at
+            self._dirty = True
+            return old
+        display = self.ws.display_path(repo, package)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.diags.append(Diagnostic(Span(display, 1, 1), f"not UTF-8 text: {exc.reason}"))
+            return None
+        self.parsed_files += 1
+        try:
+            raw = lower_file(parse(text, display), package, repo)
+        except RecipeError as exc:
+            self.diags.extend(exc.diagnostics)
+            self._cache.pop(str(path), None)
+            return None
+        entry = _Entry(stat_key(st), digest, read_at, raw)
+        self._cache[str(path)] = entry
+        self._dirty = True
+        return entry
+
+    def _dirs_unchanged(self, pkg_dir: str, entry: _Entry) -> bool:
+        for rel, mtime in entry.dirs.items():
+            try:
+                st = os.stat(os.path.join(pkg_dir, rel) if rel else pkg_dir)
+            except OSError:
+                return False
+            if st.st_mtime_ns != mtime or st.st_mtime_ns >= entry.walked_at - RACY_MARGIN_NS:
+                return False
+        return True
+
+    def _expand(self, pkg_dir: str, entry: _Entry) -> list[Target] | None:
+        walked_at = time.time_ns()
+        needs_walk = any(getattr(t, "sources", None) for t in entry.raw)
+        files, dirs = globs.walk_package(pkg_dir) if needs_walk else ([], {})
+        present = set(files)
+        out, ok = [], True
+        for t in entry.raw:
+            if not t.sources:
+                out.append(t)
+                continue
+            srcs = self._fileset(t, t.sources, files, present, "sources")
+            if isinstance(t, Package):
+                iface = self._fileset(t, t.interface, files, present, "interface") if t.interface else ()
+                stray = sorted(set(iface or ()) - set(srcs or ()))
+                if stray:
+                    self.diags.append(Diagnostic(
+                        t.interface.span, f"interface file '{stray[0]}' is not among the declared sources",
+                        "an interface is part of the sources: add it to 'sources'"))
+                    ok = False
+                    continue
+                if srcs is None or iface is None:
+                    ok = False
+                    continue
+                out.append(dataclasses.replace(t, files=srcs, interface_files=iface))
+            else:
+                if srcs is None:
+                    ok = False
+                    continue
+                out.append(dataclasses.replace(t, files=srcs))
+        if not ok:
+            return None
+        entry.expanded, entry.dirs, entry.walked_at = out, dirs, walked_at
+        self._dirty = True
+        return out
+
+    def _fileset(self, t, fs, files, present, what) -> tuple[str, ...] | None:
+        chosen: set[str] = set()
+        ok = True
+        for p in fs.paths:
+            if p in present:
+                chosen.add(p)
+            else:
+                self.diags.append(Diagnostic(
+                    fs.span, f"{what} of '{t.label.name}': no file '{p}'",
+                    did_you_mean(p, files) or "paths are relative to the BUILD file's directory"))
+                ok = False
+        for include, exclude in fs.globs:
+            found = globs.match(files, include, exclude)
+            if not found:
+                self.diags.append(Diagnostic(
+                    fs.span, f"{what} of '{t.label.name}': glob({list(include)}) matches no file",
+                    "check the pattern; '**' matches across directories, '*' within one"))
+                ok = False
+            chosen.update(found)
+        return tuple(sorted(chosen)) if ok else None
+
+    # ------------------------------------------------------------ labels and patterns
+
+    def lookup(self, vl: VersionedLabel, span: Span = NOWHERE) -> list[Target]:
+        """The targets a label names, or a diagnostic with a did-you-mean."""
+        label = vl.label
+        try:
+            self.ws.repo_root(label.repo)
+        except KeyError:
+            self._fail(span, f"unknown repository '@{label.repo}'", did_you_mean(label.repo, ["std"]))
+        targets = self.package(label.repo, label.package)
+        if targets is None:
+            siblings = self.ws.packages_under(label.repo, "")
+            self._fail(span, f"no such package '{label.package or '//'}': no BUILD file in "
+                       f"{label.package or 'the workspace root'}/",
+                       did_you_mean(label.package, siblings))
+        found = [t for t in targets if t.label == label]
+        if not found:
+            names = sorted({t.label.name for t in targets})
+            where = self.ws.display_path(label.repo, label.package)
+            self._fail(span, f"no such target '{label}': not declared in {where}", did_you_mean(label.name, names))
+        if vl.version:
+            found = [t for t in found if t.version is not None and str(t.version) == vl.version]
+            if not found:
+                self._fail(span, f"no version {vl.version} of '{label}'", None)
+        return found
+
+    def _fail(self, span: Span, message: str, help: str | None):
+        raise RecipeError.at(span, message, help)
+
+    def expand(self, patterns: list[str], cwd: str | None = None, skip_manual: bool = False) -> list[Label]:
+        """Labels matched by `patterns` (a `-` prefix subtracts), sorted."""
+        current = self.ws.package_of(cwd or os.getcwd())
+        chosen: set[Label] = set()
+        for text in patterns:
+            try:
+                pat = parse_pattern(text, current)
+            except LabelError as exc:
+                raise RecipeError.at(NOWHERE, str(exc), exc.help) from None
+            matched = self._match(pat, skip_manual)
+            chosen = chosen - matched if pat.negative else chosen | matched
+        self.raise_errors()
+        return sorted(chosen, key=lambda lb: (lb.repo, lb.package, lb.name))
+
+    def _match(self, pat: Pattern, skip_manual: bool) -> set[Label]:
+        if pat.name is not None and not pat.recursive:
+            return {t.label for t in self.lookup(VersionedLabel(Label(pat.repo, pat.package, pat.name), None))}
+        try:
+            pkgs = self.ws.packages_under(pat.repo, pat.package) if pat.recursive else [pat.package]
+        except KeyError:
+            raise RecipeError.at(NOWHERE, f"unknown repository '@{pat.repo}'") from None
+        if not pkgs and not pat.negative:
+            hint = did_you_mean(pat.package, self.ws.packages_under(pat.repo, ""))
+            raise RecipeError.at(NOWHERE, f"no packages match '{pat}'", hint)
+        out = set()
+        for p in pkgs:
+            targets = self.package(pat.repo, p)
+            if targets is None and not pat.recursive:
+                self.lookup(VersionedLabel(Label(pat.repo, p, "all"), None))
+            for t in targets or ():
+                if not (skip_manual and "manual" in t.tags):
+                    out.add(t.label)
+        return out
+
+    def raise_errors(self) -> None:
+        if self.diags:
+            diags, self.diags = self.diags, []
+            self.save_cache()
+            raise RecipeError(diags)
+
+    # ------------------------------------------------------------ closures
+
+    def closure(self, roots: list[Label]) -> Loaded:
+        """Load the roots and everything their requirements name, checking every reference."""
+        targets: dict[Label, list[Target]] = {}
+        todo = list(roots)
+        while todo:
+            label = todo.pop()
+            if label in targets:
+                continue
+            try:
+                targets[label] = self.lookup(VersionedLabel(label, None))
+            except RecipeError as exc:
+                self.diags.extend(exc.diagnostics)
+                targets[label] = []
+                continue
+            for t in targets[label]:
+                for req in _references(t):
+                    if req.label not in targets:
+                        if self._exists(req.label, req.span):
+                            todo.append(req.label)
+        self.raise_errors()
+        self._check_settings(targets)
+        self.raise_errors()
+        self.save_cache()
+        return Loaded(self.ws, targets, list(roots))
+
+    def _exists(self, label: Label, span: Span | None) -> bool:
+        try:
+            self.lookup(VersionedLabel(label, None), span or NOWHERE)
+            return True
+        except RecipeError as exc:
+            self.diags.extend(exc.diagnostics)
+            return False
+
+    def _check_settings(self, targets: dict[Label, list[Target]]) -> None:
+        for family in targets.values():
+            for t in family:
+                for s in getattr(t, "settings", ()):
+                    keys = {c.name for o in targets.get(s.target, []) for c in getattr(o, "config", ())}
+                    if s.key not in keys:
+                        self.diags.append(Diagnostic(
+                            s.span, f"'{s.target}' has no config key '{s.key}'",
+                            did_you_mean(s.key, keys) or f"its config keys: {', '.join(sorted(keys)) or 'none'}"))
+                for c in getattr(t, "contributions", ()):
+                    slots = {sl for o in targets.get(c.target, []) for sl in getattr(o, "slots", ())}
+                    if c.slot not in slots:
+                        self.diags.append(Diagnostic(
+                            c.span, f"'{c.target}' has no slot '{c.slot}'",
+                            did_you_mean(c.slot, slots) or f"its slots: {', '.join(sorted(slots)) or 'none'}"))
+
+
+def _references(t: Target):
+    """Every label a target points at: requirements, service requirements, settings, slots."""
+    yield from t.requires
+    if isinstance(t, Package):
+        if t.service:
+            yield from t.service.requires
+        for s in (*t.settings, *t.contributions):
+            yield _Ref(s.target, s.span)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    label: Label
+    span: Span | None
+
+
+def load(patterns: list[str], start: str | None = None, skip_manual: bool = False) -> Loaded:
+    """Find the workspace from `start`, expand `patterns`, load their closure."""
+    ws = Workspace.find(start)
+    loader = Loader(ws)
+    roots = loader.expand(patterns, start, skip_manual)
+    return loader.closure(roots)
+
+
+def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> VersionedLabel:
+    try:
+        return parse_label(text, ws.package_of(cwd or os.getcwd()))
+    except LabelError as exc:
+        raise RecipeError.at(NOWHERE, str(exc), exc.help) from None

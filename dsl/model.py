@@ -1,0 +1,213 @@
+"""The typed model the engine consumes: Package, Test and what they hold.
+
+Frozen dataclasses with spans; produced from the syntax tree by lowering.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Union
+
+from .labels import Label
+from .span import Span
+from .versions import Constraint, Version
+
+
+class RequirementKind(str, Enum):
+    """Which keys and closures a requirement enters (DESIGN §2)."""
+
+    BUILD_AND_RUN = "requires"  # a library: interface key -> build key; enters environments
+    BUILD_ONLY = "build_requires"  # a compiler: build key of its run closure -> build key
+    RUN_ONLY = "run_requires"  # a database a service talks to: environments only
+
+    @property
+    def at_build(self) -> bool:
+        return self is not RequirementKind.RUN_ONLY
+
+    @property
+    def at_run(self) -> bool:
+        return self is not RequirementKind.BUILD_ONLY
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`when ssl == on`: the requirement applies only under that flavour value."""
+
+    flavour: str
+    op: str  # '==' or '!='
+    value: str
+
+    def holds(self, flavours: dict[str, str]) -> bool:
+        return (flavours.get(self.flavour) == self.value) == (self.op == "==")
+
+    def __str__(self) -> str:
+        return f"when {self.flavour} {self.op} {self.value}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    label: Label
+    kind: RequirementKind
+    constraint: Constraint = Constraint()
+    flavours: tuple[tuple[str, str], ...] = ()  # `[ssl=on]`
+    condition: Condition | None = None
+    version: str | None = None  # `//db:postgresql@9.1.24` pins one member
+    span: Span | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        sel = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""
+        con = f" {self.constraint}" if self.constraint.terms else ""
+        cond = f" {self.condition}" if self.condition else ""
+        return f"{self.label}{sel}{con}{cond}"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    name: str
+    values: tuple[str, ...]
+    default: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ConfigRef:
+    """`config.port` inside a service description."""
+
+    key: str
+
+    def __str__(self) -> str:
+        return f"config.{self.key}"
+
+
+Value = Union[str, int, bool, ConfigRef, tuple, "FrozenMap"]
+
+
+@dataclass(frozen=True)
+class FrozenMap:
+    items: tuple[tuple[str, Value], ...]
+
+    def get(self, key: str, default=None):
+        return dict(self.items).get(key, default)
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    type: str  # int | string | bool | list
+    default: Value | None
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """`settings { //db:mongodb.port = 22333 }`: set another package's config."""
+
+    target: Label
+    key: str
+    value: Value
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """`contribute { @std//host:cc.include_dirs = ["include"] }`: fill another's slot."""
+
+    target: Label
+    slot: str
+    paths: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """Declared input files: explicit paths and globs, relative to the BUILD file."""
+
+    paths: tuple[str, ...] = ()
+    globs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # (include, exclude)
+    span: Span | None = field(default=None, compare=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.globs)
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    size: str
+    mount: str
+
+
+@dataclass(frozen=True)
+class Service:
+    command: str
+    ports: tuple[Value, ...] = ()
+    env: tuple[tuple[str, Value], ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    requires: tuple[Requirement, ...] = ()
+    health: str | None = None
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class HostTool:
+    """A tool the host provides: the boundary of hermeticity (docs/keys.md)."""
+
+    binaries: tuple[str, ...]
+    version_command: str
+    version_regex: str = r"([0-9]+(?:\.[0-9]+)+[0-9A-Za-z.+~\-]*)"
+
+
+@dataclass(frozen=True)
+class Package:
+    label: Label
+    version: Version | None  # None until detected, for a host tool
+    span: Span = field(compare=False)
+    summary: str = ""
+    flavours: tuple[Flavour, ...] = ()
+    sources: FileSet = FileSet()
+    interface: FileSet = FileSet()
+    requires: tuple[Requirement, ...] = ()  # all three kinds, in written order
+    build: str | None = None
+    exports: tuple[str, ...] = ()
+    config: tuple[ConfigField, ...] = ()
+    settings: tuple[Setting, ...] = ()
+    slots: tuple[str, ...] = ()
+    contributions: tuple[Contribution, ...] = ()
+    service: Service | None = None
+    tags: tuple[str, ...] = ()
+    host_tool: HostTool | None = None
+    files: tuple[str, ...] = ()  # sources expanded by the loader, sorted
+    interface_files: tuple[str, ...] = ()
+
+    kind = "package"
+
+    def flavour(self, name: str) -> Flavour | None:
+        return next((f for f in self.flavours if f.name == name), None)
+
+    @property
+    def display(self) -> str:
+        return f"{self.label}@{self.version}" if self.version else str(self.label)
+
+
+@dataclass(frozen=True)
+class Test:
+    label: Label
+    span: Span = field(compare=False)
+    command: str = ""
+    summary: str = ""
+    sources: FileSet = FileSet()
+    requires: tuple[Requirement, ...] = ()
+    tags: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    kind = "test"
+    version = None
+    flavours: tuple = ()
+
+    @property
+    def display(self) -> str:
+        return str(self.label)
+
+
+Target = Union[Package, Test]

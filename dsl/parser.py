@@ -1,0 +1,323 @@
+"""Text -> syntax tree (syntax.py). The only module that imports lark.
+
+Lark's exceptions are translated here, at the boundary, into RecipeErrors that name tokens the
+way a user wrote them; the grammar's terminal names never reach the user.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+
+from . import syntax as st
+from .errors import Diagnostic, RecipeError
+from .span import Span
+
+GRAMMAR = Path(__file__).with_name("recipe.lark")
+
+# How each terminal is named in an error message.
+TERMINAL_NAMES = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": "a string",
+    "SIGNED_INT": "a number",
+    "LABEL": "a label",
+    "VERSION": "a version",
+    "CMP": "a comparison (>=, <, ==, ...)",
+    "$END": "the end of the file",
+}
+OPENERS = {"{": "}", "[": "]", "(": ")"}
+
+
+@lru_cache(maxsize=1)
+def _lark():
+    import lark  # imported lazily: ~0.1 s, and a warm load never parses
+
+    return lark.Lark.open(
+        str(GRAMMAR), parser="lalr", propagate_positions=True, maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def parse(text: str, path: str) -> st.File:
+    """Parse one BUILD file's text; raise RecipeError with a span on a syntax error."""
+    import lark
+
+    try:
+        tree = _lark().parse(text)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise RecipeError([_syntax_diagnostic(exc, text, path)]) from None
+    return _ToSyntax(path).transform(tree)
+
+
+# ---------------------------------------------------------------- tree -> syntax
+
+
+def _span(path: str, meta) -> Span:
+    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(path: str, tok) -> Span:
+    return Span(path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "$": "\\$"}
+
+
+def _unquote(raw: str) -> str:
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m[1], "\\" + m[1]), raw[1:-1])
+
+
+def _long(raw: str) -> str:
+    body = raw[3:-3]
+    body = body.removeprefix("\n")
+    return textwrap.dedent(body).rstrip() + ("\n" if body.strip() else "")
+
+
+def _make_transformer():
+    import lark
+
+    class ToSyntax(lark.Transformer):
+        def __init__(self, path: str):
+            super().__init__()
+            self.path = path
+
+        def _s(self, meta) -> Span:
+            return _span(self.path, meta)
+
+        def _t(self, tok) -> Span:
+            return _tok_span(self.path, tok)
+
+        def start(self, items):
+            return st.File(self.path, tuple(items))
+
+        @lark.v_args(meta=True)
+        def block(self, meta, items):
+            kind, name, *members = items
+            return st.Block(
+                str(kind), str(name) if name is not None else None, tuple(members),
+                self._t(kind), self._t(name) if name is not None else None,
+            )
+
+        def attr(self, items):
+            name, value = items
+            return st.Attr(str(name), value, self._t(name))
+
+        def flavour(self, items):
+            name, values, default = items
+            return st.FlavourDecl(str(name), values, default, self._t(name))
+
+        def config_field(self, items):
+            name, typ, default = items
+            return st.ConfigFieldDecl(str(name), st.Word(str(typ), self._t(typ)), default, self._t(name))
+
+        def setting(self, items):
+            label, key, value = items
+            return st.SettingDecl(str(label), str(key), value, self._t(label))
+
+        @lark.v_args(meta=True)
+        def concat(self, meta, items):
+            return st.Concat(items[0], items[1], self._s(meta))
+
+        def string(self, items):
+            return st.Str(_unquote(str(items[0])), self._t(items[0]))
+
+        def long_string(self, items):
+            return st.Str(_long(str(items[0])), self._t(items[0]))
+
+        def integer(self, items):
+            return st.Int(int(items[0]), self._t(items[0]))
+
+        @lark.v_args(meta=True)
+        def true(self, meta, items):
+            return st.Bool(True, self._s(meta))
+
+        @lark.v_args(meta=True)
+        def false(self, meta, items):
+            return st.Bool(False, self._s(meta))
+
+        def word(self, items):
+            return st.Word(str(items[0]), self._t(items[0]))
+
+        @lark.v_args(meta=True)
+        def list(self, meta, items):
+            return st.ListExpr(tuple(i for i in items if i is not None), self._s(meta))
+
+        @lark.v_args(meta=True)
+        def map(self, meta, items):
+            return st.MapExpr(tuple(i for i in items if i is not None), self._s(meta))
+
+        def pair(self, items):
+            key, value = items
+            k = _unquote(str(key)) if key.type == "STRING" else str(key)
+            return (k, value)
+
+        @lark.v_args(meta=True)
+        def call(self, meta, items):
+            name, *args = items
+            pos = tuple(a for a in args if a is not None and not isinstance(a, tuple))
+            kw = tuple(a for a in args if isinstance(a, tuple))
+            return st.Call(str(name), pos, kw, self._s(meta))
+
+        def kwarg(self, items):
+            return (str(items[0]), items[1])
+
+        @lark.v_args(meta=True)
+        def ref(self, meta, items):
+            return st.Ref(tuple(str(i) for i in items), self._s(meta))
+
+        @lark.v_args(meta=True)
+        def requirement(self, meta, items):
+            label, selection, *constraints, condition = items
+            return st.RequirementExpr(
+                str(label), selection or (), tuple(constraints), condition, self._s(meta)
+            )
+
+        def selection(self, items):
+            return tuple(items)
+
+        def choice(self, items):
+            return (str(items[0]), str(items[1]))
+
+        def constraint(self, items):
+            op, version = items
+            text = _unquote(str(version)) if version.type == "STRING" else str(version)
+            return (str(op), text)
+
+        def condition(self, items):
+            return tuple(str(i) for i in items)
+
+    return ToSyntax
+
+
+@lru_cache(maxsize=1)
+def _transformer_class():
+    return _make_transformer()
+
+
+def _ToSyntax(path: str):
+    return _transformer_class()(path)
+
+
+# ---------------------------------------------------------------- syntax errors
+
+
+def _describe(name: str) -> str:
+    if name in TERMINAL_NAMES:
+        return TERMINAL_NAMES[name]
+    try:
+        pattern = _lark().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    return f"'{pattern.value}'"
+
+
+def _expected(names) -> str:
+    described = sorted({_describe(n) for n in names})
+    if len(described) > 6:
+        described = described[:6] + ["..."]
+    return ", ".join(described)
+
+
+def _unclosed(text: str, path: str) -> Diagnostic | None:
+    """The innermost bracket never closed, skipping strings and comments."""
+    found = _innermost_opener(text)
+    if found is None:
+        return None
+    opener, ln, cl, _ = found
+    return Diagnostic(
+        Span(path, ln, cl, ln, cl + 1), f"unclosed '{opener}'", f"add '{OPENERS[opener]}' to close it"
+    )
+
+
+def _innermost_opener(text: str) -> tuple[str, int, int, int] | None:
+    stack: list[tuple[str, int, int, int]] = []
+    line, col, i = 1, 1, 0
+    while i < len(text):
+        c = text[i]
+        if text.startswith('"""', i):
+            end = text.find('"""', i + 3)
+            end = len(text) if end < 0 else end + 3
+            chunk = text[i:end]
+            line += chunk.count("\n")
+            col = (len(chunk) - chunk.rfind("\n")) if "\n" in chunk else col + len(chunk)
+            i = end
+            continue
+        if c == '"':
+            m = re.compile(r'"([^"\\\n]|\\.)*"?').match(text, i)
+            col += m.end() - i
+            i = m.end()
+            continue
+        if c == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if c in OPENERS:
+            stack.append((c, line, col, i))
+        elif c in OPENERS.values() and stack and OPENERS[stack[-1][0]] == c:
+            stack.pop()
+        if c == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    return stack[-1] if stack else None
+
+
+def _syntax_diagnostic(exc, text: str, path: str) -> Diagnostic:
+    import lark
+
+    line = getattr(exc, "line", 1) or 1
+    col = getattr(exc, "column", 1) or 1
+    if line < 1:  # lark reports -1 at the end of the input
+        line, col = text.count("\n") + 1, len(text) - text.rfind("\n")
+    span = Span(path, line, col, line, col + 1)
+
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if ch == '"':
+            return Diagnostic(span, "unterminated string", 'close it with \'"\' on the same line, '
+                              'or use """...""" for text over several lines')
+        return Diagnostic(span, f"unexpected character '{ch}'", None)
+
+    token = getattr(exc, "token", None)
+    expected = set(getattr(exc, "expected", ()) or ())
+    if isinstance(exc, lark.exceptions.UnexpectedEOF) or (token is not None and token.type == "$END"):
+        return _unclosed(text, path) or Diagnostic(
+            span, "unexpected end of file", f"expected {_expected(expected)}"
+        )
+    assert token is not None
+    span = _tok_span(path, token)
+    shown = str(token).splitlines()[0] if str(token) else token.type
+    if len(shown) > 30:
+        shown = shown[:27] + "..."
+    starts_value = {"STRING", "LONG_STRING", "NAME", "LABEL", "SIGNED_INT", "VERSION", "LSQB"}
+    if token.type in starts_value and "COMMA" in expected:
+        opener = _innermost_opener(text[: token.start_pos])
+        before = text[: opener[3]].rstrip()[-1:] if opener else ""
+        what = {"[": "list items", "(": "arguments"}.get(opener[0] if opener else "")
+        if opener and opener[0] == "{" and before in ("=", ":", ",", "[", "("):
+            what = "the entries of a map"
+        if what:
+            return Diagnostic(span, f"missing ',' before '{shown}'", f"separate {what} with ','")
+    if token.type == "EQUAL" and "CMP" in expected:
+        return Diagnostic(span, "'=' sets a value; to compare, write '=='", None)
+    prev = text[: token.start_pos].rstrip()
+    if token.type == "EQUAL" and prev.endswith("="):
+        return Diagnostic(span, "'==' compares; to set an attribute, write '='", None)
+    if token.type == "RBRACE" and ("RSQB" in expected or "RPAR" in expected):
+        return _unclosed(text[: token.start_pos], path) or Diagnostic(
+            span, f"unexpected '{shown}'", f"expected {_expected(expected)}"
+        )
+    if token.type == "LBRACE" and not prev:
+        return Diagnostic(span, "a block needs a kind and a name", "write 'package NAME { ... }'")
+    opener = _innermost_opener(text[: token.start_pos])
+    if opener and opener[0] == "{" and text[: opener[3]].rstrip()[-1:] not in ("=", ":", ",", "[", "("):
+        return Diagnostic(
+            span, f"unexpected '{shown}'",
+            "inside a block, write 'name = value', a nested block 'name { ... }', or '}' to end it",
+        )
+    return Diagnostic(span, f"unexpected '{shown}'", f"expected {_expected(expected)}")

@@ -1,0 +1,27 @@
+"""Where something was written: a file and a range of lines and columns (1-based)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    path: str
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+    @property
+    def width(self) -> int:
+        """Caret width on the first line (at least 1)."""
+        if self.end_line == self.line and self.end_col > self.col:
+            return self.end_col - self.col
+        return 1
+
+
+NOWHERE = Span("<command line>", 0, 0)

@@ -1,0 +1,142 @@
+"""The syntax tree: what a BUILD file says, before the schema gives it meaning.
+
+Frozen dataclasses with spans; fields are read by name. schema.py and lowering.py turn a
+`Block` into a typed `Package` or `Test` (model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .span import Span
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Int:
+    value: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class Word:
+    """A bare word: a flavour value (`on`), a type name (`int`)."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class MapExpr:
+    pairs: tuple[tuple[str, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[tuple[str, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ref:
+    """`config.port`."""
+
+    parts: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Concat:
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class RequirementExpr:
+    """`//db:postgresql[ssl=on] >= 9.1 < 10 when tls == on`."""
+
+    label: str
+    selection: tuple[tuple[str, str], ...]
+    constraints: tuple[tuple[str, str], ...]
+    condition: tuple[str, str, str] | None
+    span: Span
+
+
+Expr = Union[Str, Int, Bool, Word, ListExpr, MapExpr, Call, Ref, Concat, RequirementExpr]
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    value: Expr
+    span: Span  # of the name
+
+
+@dataclass(frozen=True)
+class FlavourDecl:
+    """`ssl = [on, off] default on`."""
+
+    name: str
+    values: ListExpr
+    default: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class ConfigFieldDecl:
+    """`port: int = 5432`."""
+
+    name: str
+    type: Word
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class SettingDecl:
+    """`//db:mongodb.port = 22333` (in `settings`) or `@std//host:cc.include = [...]`."""
+
+    label: str
+    key: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str
+    name: str | None
+    members: tuple[Member, ...]
+    span: Span  # of the kind word
+    name_span: Span | None = None
+
+
+Member = Union[Attr, FlavourDecl, ConfigFieldDecl, SettingDecl, Block]
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    blocks: tuple[Block, ...]

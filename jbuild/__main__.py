@@ -1,0 +1,3 @@
+from jbuild.cli import main
+
+main()

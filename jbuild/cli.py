@@ -1,0 +1,178 @@
+"""The command line: a thin layer over jbuild.dsl and jbuild.engine.
+
+Each command imports what it needs inside its body, so `jbuild --help` and a warm no-op stay
+fast. Every error leaves through `main()`, which maps it to an exit code (exitcodes.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__, exitcodes
+
+TARGET_SYNTAX = """\
+Targets and patterns (as in Bazel):
+
+  //services:geotags     target 'geotags' declared in services/BUILD
+  //services             the same as //services:services
+  :geotags               a target of the package of the current directory
+  @std//host:cc          a standard recipe shipped with jbuild (stdlib-recipes/)
+  //db:tinydb@1.4.2      one version of a version family (where a single target is meant)
+  //...                  every target of the workspace
+  //services/...         every target under services/
+  //services:all         every target of services/BUILD
+
+Subtract with a leading '-' after '--':
+
+  jbuild build -- //... -//experimental/...
+
+Targets tagged "manual" are skipped by patterns in build and test, not in query.
+"""
+
+
+class _Group(click.Group):
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and name not in self.commands and not name.startswith("-"):
+            from jbuild.dsl.spelling import did_you_mean
+
+            hint = did_you_mean(name, self.commands)
+            raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="jbuild", message="%(prog)s %(version)s")
+def cli():
+    """jbuild: declarative builds that never rebuild what a change cannot affect.
+
+    Run inside a workspace (a directory tree with jbuild.toml at its root).
+    `jbuild help target-syntax` explains labels and patterns.
+    """
+
+
+@cli.command()
+@click.argument("patterns", nargs=-1, required=True)
+@click.option("--output", type=click.Choice(["label", "json"]), default="label", show_default=True,
+              help="label: one per line, sorted; json: a list of labels.")
+def query(patterns, output):
+    """Print the labels PATTERNS match, one per line, sorted.
+
+    Example: jbuild query //...   |   jbuild query -- //... -//db/...
+    """
+    from jbuild.dsl.loader import Loader
+    from jbuild.dsl.workspace import Workspace
+
+    loader = Loader(Workspace.find())
+    labels = loader.expand(list(patterns))
+    loader.save_cache()
+    if output == "json":
+        import json
+
+        click.echo(json.dumps([str(lb) for lb in labels]))
+    else:
+        click.echo("\n".join(str(lb) for lb in labels) if labels else "", nl=bool(labels))
+
+
+@cli.command()
+@click.argument("label")
+def show(label):
+    """Print a target as the engine sees it (canonical JSON).
+
+    Every version of a version family is shown; name one with //pkg:name@VERSION.
+    """
+    import json
+
+    from jbuild.dsl.canonical import target
+    from jbuild.dsl.loader import Loader, parse_cli_label
+    from jbuild.dsl.workspace import Workspace
+
+    ws = Workspace.find()
+    loader = Loader(ws)
+    found = loader.lookup(parse_cli_label(label, ws))
+    loader.raise_errors()
+    loader.save_cache()
+    data = [target(t) for t in found]
+    click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, sort_keys=True))
+
+
+@cli.command(name="help")
+@click.argument("topic", required=False)
+def help_(topic):
+    """Explain a topic: target-syntax."""
+    topics = {"target-syntax": TARGET_SYNTAX}
+    if topic is None:
+        click.echo("topics: " + ", ".join(topics))
+        return
+    if topic not in topics:
+        from jbuild.dsl.spelling import did_you_mean
+
+        hint = did_you_mean(topic, topics)
+        raise click.UsageError(f"no help topic '{topic}'" + (f" ({hint})" if hint else ""))
+    click.echo(topics[topic], nl=False)
+
+
+def _register_engine_commands() -> None:
+    try:
+        from jbuild import engine_cli
+    except ImportError:
+        return
+    engine_cli.register(cli)
+
+
+_register_engine_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; map every outcome to an exit code, never a traceback for bad input."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="jbuild", standalone_mode=False)
+        return result if isinstance(result, int) else exitcodes.SUCCESS
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exitcodes.BAD_INPUT
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        return exitcodes.SUCCESS
+    except Exception as exc:  # noqa: BLE001 - the one place that classifies every failure
+        return _classify(exc)
+
+
+def _classify(exc: Exception) -> int:
+    from jbuild.dsl.errors import RecipeError, render_all
+
+    if isinstance(exc, RecipeError):
+        root = None
+        try:
+            from jbuild.dsl.workspace import Workspace
+
+            root = str(Workspace.find().root)
+        except RecipeError:
+            pass
+        click.echo(render_all(exc, root, color=sys.stderr.isatty()), err=True)
+        return exitcodes.BAD_INPUT
+    code = getattr(exc, "exit_code", None)
+    if isinstance(code, int):
+        click.echo(f"error: {exc}", err=True)
+        return code
+    import traceback
+
+    click.echo("internal error: jbuild has a bug. Please report it with the text below.", err=True)
+    click.echo("".join(traceback.format_exception(exc)), err=True)
+    return exitcodes.INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    main(os.sys.argv[1:])

@@ -1,0 +1,10 @@
+"""Exit codes, as Bazel's (README has the table)."""
+
+SUCCESS = 0
+BUILD_FAILED = 1
+BAD_INPUT = 2  # bad command line or recipe
+TESTS_FAILED = 3
+NO_TESTS = 4
+INTERRUPTED = 8
+LOCK_TIMEOUT = 9
+INTERNAL_ERROR = 37

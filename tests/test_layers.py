@@ -1,0 +1,32 @@
+"""Layers import one way: cli -> engine -> dsl -> lark. dsl never imports engine."""
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def imports_of(folder: str):
+    for path in (REPO / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                mod = node.module or ""
+                yield path, ("." * node.level) + mod
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield path, alias.name
+
+
+def test_dsl_never_imports_engine_or_cli():
+    bad = [(str(p), m) for p, m in imports_of("dsl") if "engine" in m or m.startswith(("jbuild.cli", ".."))]
+    assert bad == []
+
+
+def test_only_the_parser_imports_lark():
+    users = {p.name for p, m in imports_of("dsl") if m.split(".")[0] == "lark"}
+    assert users == {"parser.py"}
+
+
+def test_engine_never_imports_cli():
+    assert [m for _, m in imports_of("engine") if "cli" in m] == []
