@@ -1,6 +1,6 @@
 """The CLI as users run it: exit codes and messages, no tracebacks."""
 
-from conftest import EXAMPLE, run_jbuild
+from helpers import EXAMPLE, run_jbuild
 
 
 def test_version(tmp_path):

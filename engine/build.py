@@ -1,0 +1,162 @@
+"""A build, end to end: load -> resolve -> graph -> keys -> schedule (rebuilder per action)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jbuild.dsl.loader import Loaded, Loader
+from jbuild.dsl.model import Package
+from jbuild.dsl.versions import Version
+from jbuild.dsl.workspace import Workspace
+
+from .graph import action_graph, build_time_deps, is_action
+from .keys import KeyComputer, entry_name
+from .platform import detect
+from .resolve import Closure, Node, resolve
+from .statcache import StatCache
+from .store import Store, default_store
+
+
+@dataclass
+class Options:
+    jobs: int = os.cpu_count() or 2
+    keep_going: bool = False
+    strict: bool = False
+    sandbox: str = "auto"  # auto | bwrap | fallback | dry-run
+    store: str | None = None
+    build_events: str | None = None
+    out_link: str | None = "result"
+
+
+@dataclass
+class Plan:
+    """Everything known before anything runs."""
+
+    workspace: Workspace
+    closures: list[Closure]
+    node_closure: dict[Node, Closure]
+    graph: object
+    keys: object
+    computer: KeyComputer
+    stats: StatCache
+    sandbox_kind: str
+    store: Store
+    roots: list[Node] = field(default_factory=list)
+
+
+def store_path(ws: Workspace, opts: Options) -> Path:
+    """Command line > JBUILD_STORE > jbuild.toml [store] path > the user's cache directory."""
+    if opts.store:
+        return Path(opts.store)
+    if os.environ.get("JBUILD_STORE"):
+        return Path(os.environ["JBUILD_STORE"])
+    configured = ws.settings.get("store", {}).get("path")
+    if configured:
+        return (ws.root / configured).resolve()
+    return default_store()
+
+
+def sandbox_kind(requested: str) -> str:
+    from .sandbox import BwrapExecutor
+
+    if requested != "auto":
+        if requested == "bwrap" and not BwrapExecutor.available():
+            raise SandboxUnavailable("bubblewrap cannot create its namespaces here (is it installed?)")
+        return requested
+    if BwrapExecutor.available():
+        return "bwrap"
+    print("warning: bubblewrap is not available; building in the weaker fallback sandbox", file=sys.stderr)
+    return "fallback"
+
+
+class SandboxUnavailable(Exception):
+    exit_code = 2
+
+
+def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
+    """Detect every host tool's version and fingerprint; put the version on its package."""
+    host = {}
+    for label, family in loaded.targets.items():
+        new = []
+        for t in family:
+            if isinstance(t, Package) and t.host_tool is not None:
+                fp = detect(str(label), t.host_tool, stats)
+                host[label] = fp
+                t = dataclasses.replace(t, version=Version.parse(fp.version))
+            new.append(t)
+        loaded.targets[label] = new
+    return host
+
+
+def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
+    ws = Workspace.find(cwd)
+    loader = Loader(ws)
+    roots = loader.expand(patterns, cwd, skip_manual=True)
+    loaded = loader.closure(roots)
+    stats = StatCache(ws.cache_dir / "stat-v1.pickle")
+    host = with_host_versions(loaded, stats)
+    closures = [resolve(r, loaded.targets) for r in roots
+                if all(isinstance(t, Package) for t in loaded.targets[r])]
+    graph = action_graph(closures)
+    kind = sandbox_kind(opts.sandbox)
+    computer = KeyComputer(ws.root, stats, host, "bwrap" if kind == "dry-run" else kind, opts.strict)
+    node_closure: dict[Node, Closure] = {}
+    for c in closures:
+        for n in c.nodes.values():
+            node_closure.setdefault(n, c)
+            computer.build_key(n, c)
+            computer.interface_key(n, c)
+    stats.save()
+    return Plan(ws, closures, node_closure, graph, computer.keys, computer, stats, kind,
+                Store(store_path(ws, opts)), [c.root for c in closures])
+
+
+def run(p: Plan, opts: Options) -> tuple[int, dict]:
+    """Build every action of the plan. Returns (exit code, outcomes)."""
+    from .progress import Reporter
+    from .rebuilder import Rebuilder
+    from .sandbox import make_executor
+    from .scheduler import State, schedule
+
+    store = p.store
+    executor = make_executor(p.sandbox_kind)
+    actions = list(p.graph.nodes)
+    reporter = Reporter(len(actions), opts.build_events)
+    rb = Rebuilder(store, executor, p.keys, p.node_closure, p.workspace.root, p.computer.package_dir,
+                   p.stats, reporter)
+    deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
+    store.open()
+    with store.shared():
+        store.clean_temporaries()
+        try:
+            states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel)
+        except KeyboardInterrupt:
+            reporter.summary(8, opts.keep_going)
+            raise
+    p.stats.save()
+    failed = any(s is not State.DONE for s in states.values())
+    code = 1 if failed else 0
+    reporter.summary(code, opts.keep_going)
+    return code, rb.outcomes
+
+
+def root_entry(p: Plan, node: Node) -> Path | None:
+    if not is_action(node):
+        return None
+    return p.store.path(entry_name(node, p.keys.build[node]))
+
+
+def link_result(p: Plan, link: Path, node: Node) -> None:
+    entry = root_entry(p, node)
+    if entry is None:
+        return
+    tmp = link.with_name(link.name + ".jbuild-new")
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(entry)
+    os.replace(tmp, link)
+    p.store.add_root(link)

@@ -1,0 +1,186 @@
+"""Pick one version and one flavour assignment per version family, per root (DESIGN §9).
+
+resolvelib (pip's resolver core) does the backtracking over versions with a provider of ours;
+flavours are unified afterwards, and `when` conditions re-evaluated until the assignment is
+stable. A conflict is explained in PubGrub's style with the chain of requirements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jbuild.dsl.labels import Label
+from jbuild.dsl.model import Package, Requirement, RequirementKind, Target, Test
+from jbuild.dsl.versions import Constraint
+
+
+class ResolutionError(Exception):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Node:
+    """One resolved target of a closure: a package version with its flavour values."""
+
+    target: Target = field(compare=False)
+    label: Label
+    version: str
+    flavours: tuple[tuple[str, str], ...]
+
+    @property
+    def id(self) -> str:
+        fl = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""
+        return f"{self.label}@{self.version}{fl}" if self.version else f"{self.label}{fl}"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class Closure:
+    root: Node
+    nodes: dict[Label, Node]
+    deps: dict[Node, list[tuple[Requirement, Node]]]
+
+
+@dataclass(frozen=True)
+class _Req:
+    requirement: Requirement
+    parent: str  # who asked, for explanations
+
+
+def resolve(root: Label, families: dict[Label, list[Target]]) -> Closure:
+    """Resolve the closure of `root` over the loaded `families`."""
+    selections: dict[Label, dict[str, str]] = {}
+    for _ in range(8):
+        chosen = _resolve_versions(root, families, selections)
+        new = _unify_flavours(root, chosen, selections)
+        if new == selections:
+            break
+        selections = new
+    nodes = {lb: Node(t, lb, str(t.version) if t.version else "", _flavour_values(t, selections.get(lb, {})))
+             for lb, t in chosen.items()}
+    deps = {}
+    for _lb, node in nodes.items():
+        flav = dict(node.flavours)
+        deps[node] = [(r, nodes[r.label]) for r in _active(node.target, flav) if r.label in nodes]
+    return Closure(nodes[root], nodes, deps)
+
+
+def _active(t: Target, flavours: dict[str, str]) -> list[Requirement]:
+    reqs = list(t.requires)
+    if isinstance(t, Package) and t.service:
+        reqs += list(t.service.requires)
+    return [r for r in reqs if r.condition is None or r.condition.holds(flavours)]
+
+
+def _flavour_values(t: Target, selected: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(t, Package):
+        return ()
+    return tuple(sorted((f.name, selected.get(f.name, f.default)) for f in t.flavours))
+
+
+def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
+    import resolvelib
+
+    provider = _Provider(families, selections)
+    root_req = _Req(Requirement(root, RequirementKind.BUILD_AND_RUN), "the command line")
+    try:
+        result = resolvelib.Resolver(provider, resolvelib.BaseReporter()).resolve([root_req], max_rounds=10_000)
+    except resolvelib.ResolutionImpossible as exc:
+        raise ResolutionError(_explain(exc.causes, families)) from None
+    except resolvelib.ResolutionTooDeep:
+        raise ResolutionError(f"resolving {root} took too many steps; narrow some constraints") from None
+    return {Label(*key): cand for key, cand in result.mapping.items()}
+
+
+class _Provider:
+    """resolvelib's provider protocol over version families."""
+
+    def __init__(self, families, selections):
+        self.families = families
+        self.selections = selections
+
+    def identify(self, requirement_or_candidate):
+        obj = requirement_or_candidate
+        label = obj.requirement.label if isinstance(obj, _Req) else obj.label
+        return (label.repo, label.package, label.name)
+
+    def get_preference(self, identifier, resolutions, candidates, information, backtrack_causes):
+        return (sum(1 for _ in candidates[identifier]), identifier)
+
+    def find_matches(self, identifier, requirements, incompatibilities):
+        bad = {id(c) for c in incompatibilities[identifier]}
+        reqs = list(requirements[identifier])
+        family = self.families.get(Label(*identifier), [])
+        ok = [t for t in family if id(t) not in bad and all(self.is_satisfied_by(r, t) for r in reqs)]
+        return sorted(ok, key=lambda t: t.version, reverse=True) if all(t.version for t in ok) else ok
+
+    def is_satisfied_by(self, requirement, candidate):
+        c: Constraint = requirement.requirement.constraint
+        return candidate.version is None or c.admits(candidate.version)
+
+    def get_dependencies(self, candidate):
+        flav = dict(_flavour_values(candidate, self.selections.get(candidate.label, {})))
+        who = f"{candidate.label} {candidate.version}" if candidate.version else str(candidate.label)
+        return [_Req(r, who) for r in _active(candidate, flav)]
+
+    def narrow_requirement_selection(self, identifiers, resolutions, candidates, information, backtrack_causes):
+        return identifiers
+
+
+def _unify_flavours(root, chosen: dict[Label, Target], old) -> dict[Label, dict[str, str]]:
+    """Every flavour value a requirement in the closure demands; two different demands conflict."""
+    demands: dict[tuple[Label, str], tuple[str, str, Requirement]] = {}
+    for lb, t in chosen.items():
+        flav = dict(_flavour_values(t, old.get(lb, {})))
+        for r in _active(t, flav):
+            target = chosen.get(r.label)
+            for name, value in r.flavours:
+                if isinstance(target, Package) and target.flavour(name) is None:
+                    raise ResolutionError(f"{_where(r)}{lb} asks for flavour '{name}' of {r.label}, which has no "
+                                          f"such flavour")
+                if isinstance(target, Package) and value not in target.flavour(name).values:
+                    raise ResolutionError(f"{_where(r)}{lb} asks for {name}={value} of {r.label}; its values are "
+                                          f"{', '.join(target.flavour(name).values)}")
+                prev = demands.get((r.label, name))
+                if prev and prev[0] != value:
+                    raise ResolutionError(
+                        f"Because {prev[1]} needs {r.label}[{name}={prev[0]}] ({_loc(prev[2])}) and {lb} needs "
+                        f"{r.label}[{name}={value}] ({_loc(r)}), no flavour of {r.label} satisfies both.")
+                demands[(r.label, name)] = (value, str(lb), r)
+    out: dict[Label, dict[str, str]] = {}
+    for (lb, name), (value, _, _) in demands.items():
+        out.setdefault(lb, {})[name] = value
+    return out
+
+
+def _loc(r: Requirement) -> str:
+    return str(r.span) if r.span else "command line"
+
+
+def _where(r: Requirement) -> str:
+    return f"{r.span}: " if r.span else ""
+
+
+def _explain(causes, families) -> str:
+    """PubGrub-style: 'Because A needs X >=1 and B needs X <1, no version of X satisfies both.'"""
+    by_label: dict[Label, list] = {}
+    for info in causes:
+        by_label.setdefault(info.requirement.requirement.label, []).append(info)
+    lines = []
+    for label, infos in by_label.items():
+        needs = [f"{i.requirement.parent} needs {label} {i.requirement.requirement.constraint} "
+                 f"({_loc(i.requirement.requirement)})" for i in infos]
+        if len(needs) == 1:
+            have = ", ".join(sorted(str(t.version) for t in families.get(label, []) if t.version)) or "none"
+            lines.append(f"Because {needs[0]}, and no version of {label} satisfies that "
+                         f"(declared: {have}), resolution fails.")
+        else:
+            lines.append(f"Because {' and '.join(needs)}, no version of {label} satisfies "
+                         f"{'both' if len(needs) == 2 else 'all of them'}.")
+    return "\n".join(lines)
+
+
+def is_test(t: Target) -> bool:
+    return isinstance(t, Test)

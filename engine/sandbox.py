@@ -1,0 +1,209 @@
+"""Executors: run one build script hermetically. bubblewrap, a weaker fallback, and dry-run.
+
+Inside the sandbox, fixed paths (so outputs never depend on where the host keeps things):
+  /src          the declared sources, read-only
+  /env          the build dependencies merged (a staged tree of symlinks into /deps)
+  /deps/<name>  each build dependency's store entry, read-only
+  /out          the output, writable
+  /tmp          scratch ($TMPDIR), writable
+  /usr, /etc/alternatives   the host toolchain, read-only
+Nothing else: no home, no workspace, no store, no network, a clean environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+SANDBOX_UID = 1000
+ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
+
+
+@dataclass
+class Job:
+    """One build to run: a script, its staged inputs, where its output goes."""
+
+    script: str
+    src: Path  # staged sources
+    out: Path  # empty, writable
+    tmp: Path  # empty, writable
+    deps: dict[str, Path] = field(default_factory=dict)  # name -> store entry
+    env_tree: Path | None = None
+    log: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    kind: str
+
+    def run(self, job: Job) -> int: ...
+
+    def cancel(self) -> None: ...
+
+
+class _Processes:
+    """Running children, so an interrupt can stop them all."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.procs: set[subprocess.Popen] = set()
+        self.cancelled = False
+
+    def start(self, argv, env, log: Path | None, cwd=None) -> int:
+        with self.lock:
+            if self.cancelled:
+                return 130
+            out = open(log, "wb") if log else subprocess.DEVNULL
+            try:
+                proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        cwd=cwd, start_new_session=True)
+            finally:
+                if log:
+                    out.close()
+            self.procs.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with self.lock:
+                self.procs.discard(proc)
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.cancelled = True
+            for p in self.procs:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def stage_env(job: Job, root: Path) -> Path:
+    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, entry in sorted(job.deps.items()):
+        for sub in ENV_DIRS:
+            top = entry / sub
+            if not top.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(top):
+                rel = os.path.relpath(dirpath, entry)
+                (root / rel).mkdir(parents=True, exist_ok=True)
+                for f in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    link = root / rel / f
+                    if not os.path.lexists(link):
+                        os.symlink(f"/deps/{name}/{rel}/{f}", link)
+    return root
+
+
+class BwrapExecutor:
+    kind = "bwrap"
+
+    def __init__(self):
+        self.bwrap = shutil.which("bwrap")
+        self.procs = _Processes()
+
+    @staticmethod
+    def available() -> bool:
+        """Can bubblewrap create its namespaces here? (Tried once per process.)"""
+        global _AVAILABLE
+        if _AVAILABLE is None:
+            bwrap = shutil.which("bwrap")
+            _AVAILABLE = False
+            if bwrap:
+                argv = [bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", *_host_links(),
+                        "/bin/true"]
+                _AVAILABLE = subprocess.run(argv, capture_output=True).returncode == 0
+        return _AVAILABLE
+
+    def argv(self, job: Job) -> list[str]:
+        a = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+             "--ro-bind", "/usr", "/usr", *_host_links()]
+        for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+            if os.path.exists(ro):
+                a += ["--ro-bind", ro, ro]
+        a += ["--proc", "/proc", "--dev", "/dev", "--bind", str(job.tmp), "/tmp",
+              "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
+        for name, entry in sorted(job.deps.items()):
+            a += ["--ro-bind", str(entry), f"/deps/{name}"]
+        if job.env_tree:
+            a += ["--ro-bind", str(job.env_tree), "/env"]
+        a += ["--chdir", "/tmp", "--clearenv"]
+        for k, v in _sandbox_env(job).items():
+            a += ["--setenv", k, v]
+        return a + ["/bin/sh", "-euc", job.script]
+
+    def run(self, job: Job) -> int:
+        return self.procs.start(self.argv(job), None, job.log)
+
+    def cancel(self) -> None:
+        self.procs.cancel()
+
+
+class FallbackExecutor:
+    """No namespaces: a clean environment and a private directory, nothing more. Entries built
+    this way carry the sandbox kind in their key and never satisfy a sandboxed build."""
+
+    kind = "fallback"
+
+    def __init__(self):
+        self.procs = _Processes()
+
+    def run(self, job: Job) -> int:
+        env = _sandbox_env(job)
+        env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp))
+        script = job.script.replace("/env/", f"{job.env_tree}/") if job.env_tree else job.script
+        return self.procs.start(["/bin/sh", "-euc", script], env, job.log, cwd=job.tmp)
+
+    def cancel(self) -> None:
+        self.procs.cancel()
+
+
+class DryRunExecutor:
+    kind = "dry-run"
+
+    def __init__(self):
+        self.ran: list[str] = []
+
+    def run(self, job: Job) -> int:
+        self.ran.append(job.script)
+        return 0
+
+    def cancel(self) -> None:
+        pass
+
+
+_AVAILABLE: bool | None = None
+
+
+def _host_links() -> list[str]:
+    """Debian's merged /usr: /bin, /lib, /lib64 are symlinks into /usr."""
+    out = []
+    for link in ("bin", "lib", "lib64", "sbin", "lib32"):
+        if os.path.islink(f"/{link}"):
+            out += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+    return out
+
+
+def _sandbox_env(job: Job) -> dict[str, str]:
+    env = {"PATH": "/env/bin:/usr/bin:/bin", "SRC": "/src", "OUT": "/out", "TMPDIR": "/tmp", "HOME": "/tmp",
+           "LANG": "C", "LC_ALL": "C", "SOURCE_DATE_EPOCH": "0", "LIBRARY_PATH": "/env/lib",
+           "LD_LIBRARY_PATH": "/env/lib", "C_INCLUDE_PATH": "/env/include"}
+    env.update(job.extra_env)
+    return env
+
+
+def make_executor(kind: str):
+    if kind == "bwrap":
+        return BwrapExecutor()
+    if kind == "fallback":
+        return FallbackExecutor()
+    if kind == "dry-run":
+        return DryRunExecutor()
+    raise ValueError(kind)

@@ -1,0 +1,79 @@
+"""The scheduler: runs opaque action ids in dependency order on N workers.
+
+It knows nothing of keys, stores or sandboxes: `work(id) -> bool` decides and does. Plan state
+is plain data: one state per id. Fail-fast by default; keep-going builds what does not depend
+on a failure. `cancel()` stops handing out work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from enum import Enum
+
+
+class State(Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a dependency failed, or the run stopped
+
+
+def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], bool], jobs: int,
+             keep_going: bool = False, cancelled: threading.Event | None = None,
+             on_interrupt: Callable[[], None] | None = None) -> dict[Hashable, State]:
+    """Run `work` for every id after all of its `deps`; return each id's final state."""
+    state = {a: State.WAITING for a in deps}
+    waiting_on = {a: set(d) & set(deps) for a, d in deps.items()}
+    consumers: dict[Hashable, list] = {a: [] for a in deps}
+    for a, ds in waiting_on.items():
+        for d in ds:
+            consumers[d].append(a)
+    ready = [a for a, ds in waiting_on.items() if not ds]
+    cancelled = cancelled or threading.Event()
+    stop = False
+    running: dict[Future, Hashable] = {}
+
+    def skip_consumers(a):
+        stack = list(consumers[a])
+        while stack:
+            c = stack.pop()
+            if state[c] is State.WAITING:
+                state[c] = State.SKIPPED
+                stack.extend(consumers[c])
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        try:
+            while True:
+                while ready and len(running) < jobs and not stop and not cancelled.is_set():
+                    a = ready.pop(0)
+                    if state[a] is not State.WAITING:
+                        continue
+                    state[a] = State.RUNNING
+                    running[pool.submit(work, a)] = a
+                if not running:
+                    break
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    a = running.pop(fut)
+                    ok = fut.result()  # `work` reports failure by returning False; raising is a bug
+                    state[a] = State.DONE if ok else State.FAILED
+                    if ok:
+                        for c in consumers[a]:
+                            waiting_on[c].discard(a)
+                            if not waiting_on[c] and state[c] is State.WAITING:
+                                ready.append(c)
+                    else:
+                        skip_consumers(a)
+                        stop = stop or not keep_going
+        except BaseException:
+            cancelled.set()
+            if on_interrupt:
+                on_interrupt()
+            raise
+    for a, s in state.items():
+        if s is State.WAITING:
+            state[a] = State.SKIPPED
+    return state

@@ -1,0 +1,350 @@
+"""The store: a read-only, key-addressed directory of built packages with a SQLite index.
+
+Layout (DESIGN §9):
+  <store>/<key>-<name>-<version>[-flavours]/   an entry, read-only; `.jbuild-entry.json` inside
+  <store>/.tmp-<random>/                       a build in progress, tied to the flock on its .lock
+  <store>/.locks/<key>.lock                    held while building a key (never deleted)
+  <store>/.store.lock                          shared by builds, exclusive for gc
+  <store>/roots/                               GC roots (symlinks to result links)
+  <store>/logs/<key>.log                       build logs
+  <store>/index.sqlite                         a cache of the entries; rebuilt from them if lost
+The directory is the truth: an entry exists once its rename succeeded, so a crash at any point
+leaves no partial entry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import stat
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .hashing import file_digest, key_of
+
+SCHEMA_VERSION = 1
+META = ".jbuild-entry.json"
+
+
+class StoreError(Exception):
+    exit_code = 1
+
+
+class LockTimeout(StoreError):
+    exit_code = 9
+
+
+def default_store() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("jbuild")) / "store"
+
+
+def tree_digest(root: Path) -> tuple[str, int]:
+    """(digest, size) of a directory tree: paths, modes (x bit), symlink targets, contents."""
+    items, size = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            if rel_dir == "." and name == META:
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                items.append([rel, "l", os.readlink(path)])
+            else:
+                items.append([rel, "x" if st.st_mode & 0o111 else "f", file_digest(path)])
+                size += st.st_size
+        if rel_dir != ".":
+            items.append([rel_dir, "d", ""])
+    return key_of(sorted(items)), size
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("", ".locks", "roots", "logs"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._db: sqlite3.Connection | None = None
+        self._db_lock = threading.RLock()  # one connection per process, shared by the workers
+        self._store_lock_fd: int | None = None
+
+    # ------------------------------------------------------------ index
+
+    def open(self) -> sqlite3.Connection:
+        """Open the index (once per process) before worker threads share it."""
+        return self.db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, timeout=60,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.root}/index.sqlite is from a newer jbuild (schema {version}); upgrade")
+            if version < SCHEMA_VERSION:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("""CREATE TABLE IF NOT EXISTS entries (
+                    key TEXT PRIMARY KEY, name TEXT, label TEXT, output_hash TEXT, size INTEGER,
+                    deps TEXT, inputs TEXT, log TEXT, duration REAL, built_at REAL)""")
+                db.execute("""CREATE TABLE IF NOT EXISTS decisions (
+                    workspace TEXT, node TEXT, label TEXT, key TEXT, decision TEXT, reason TEXT,
+                    at REAL, PRIMARY KEY (workspace, node))""")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            self._db = db
+        return self._db
+
+    def write(self, sql: str, args=()) -> None:
+        with self._db_lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute(sql, args)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def read(self, sql: str, args=()) -> list:
+        with self._db_lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def last_inputs(self, label: str) -> dict | None:
+        rows = self.read("SELECT inputs FROM entries WHERE label=? ORDER BY built_at DESC LIMIT 1", (label,))
+        row = rows[0] if rows else None
+        return json.loads(row[0]) if row and row[0] else None
+
+    def record_decision(self, workspace: str, node: str, label: str, key: str, decision: str, reason: str):
+        self.write("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
+                   (workspace, node, label, key, decision, reason, time.time()))
+
+    def decisions(self, workspace: str) -> dict[str, tuple]:
+        rows = self.read("SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,))
+        return {r[0]: r[1:] for r in rows}
+
+    # ------------------------------------------------------------ entries
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def lookup(self, name: str) -> Path | None:
+        p = self.root / name
+        return p if (p / META).exists() else None
+
+    @contextmanager
+    def shared(self, timeout: float = 600):
+        """The store-wide lock, shared: builds run together; gc waits."""
+        with self._flock(self.root / ".store.lock", fcntl.LOCK_SH, timeout):
+            yield
+
+    @contextmanager
+    def exclusive(self, timeout: float = 600):
+        with self._flock(self.root / ".store.lock", fcntl.LOCK_EX, timeout):
+            yield
+
+    @contextmanager
+    def key_lock(self, key: str, timeout: float = 3600):
+        with self._flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
+            yield
+
+    @contextmanager
+    def _flock(self, path: Path, mode: int, timeout: float):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LockTimeout(f"could not lock {path} within {timeout:.0f}s: another jbuild "
+                                          "holds it") from None
+                    time.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def temporary(self):
+        """A fresh `.tmp-<random>` directory in the store, locked while we use it."""
+        tmp = self.root / f".tmp-{secrets.token_hex(8)}"
+        tmp.mkdir()
+        fd = os.open(tmp / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield tmp
+        finally:
+            _force_remove(tmp)
+            os.close(fd)
+
+    def clean_temporaries(self) -> int:
+        """Delete temporaries whose builder is gone (their flock is free)."""
+        removed = 0
+        for tmp in self.root.glob(".tmp-*"):
+            try:
+                fd = os.open(tmp / ".lock", os.O_RDWR)
+            except OSError:
+                _force_remove(tmp)
+                removed += 1
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _force_remove(tmp)
+            os.close(fd)
+            removed += 1
+        return removed
+
+    def publish(self, out: Path, name: str, meta: dict) -> Path:
+        """Hash `out`, write its metadata, make it read-only, fsync, rename into place."""
+        digest, size = tree_digest(out)
+        meta = dict(meta, output_hash=digest, size=size, name=name)
+        (out / META).write_text(json.dumps(meta, sort_keys=True, indent=1))
+        _make_read_only(out)
+        _fsync_tree(out)
+        final = self.root / name
+        try:
+            os.rename(out, final)
+        except OSError:
+            if not (final / META).exists():
+                raise
+        _fsync_dir(self.root)
+        self.index(final, meta)
+        return final
+
+    def index(self, entry: Path, meta: dict) -> None:
+        self.write("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   (meta["key"], entry.name, meta.get("label", ""), meta["output_hash"], meta["size"],
+                    json.dumps(meta.get("deps", [])), json.dumps(meta.get("inputs")), meta.get("log", ""),
+                    meta.get("duration", 0.0), meta.get("built_at", time.time())))
+
+    def meta(self, entry: Path) -> dict:
+        return json.loads((entry / META).read_text())
+
+    def entries(self) -> list[Path]:
+        return sorted(p for p in self.root.iterdir() if not p.name.startswith(".") and (p / META).exists())
+
+    # ------------------------------------------------------------ verify and gc
+
+    def verify(self, repair: bool = False) -> list[str]:
+        """Rehash every entry; report (and with repair, evict) those that changed."""
+        problems = []
+        for tmp in self.root.glob(".tmp-*"):
+            if tmp.is_dir() and not (tmp / ".lock").exists():
+                problems.append(f"{tmp.name}: a temporary without a lock")
+        for entry in self.entries():
+            meta = self.meta(entry)
+            digest, _ = tree_digest(entry)
+            if digest != meta.get("output_hash"):
+                problems.append(f"{entry.name}: contents changed since it was built")
+                if repair:
+                    _force_remove(entry)
+                    self.write("DELETE FROM entries WHERE name=?", (entry.name,))
+        for p in self.root.iterdir():
+            if not p.name.startswith(".") and p.is_dir() and p.name not in ("roots", "logs") \
+                    and not (p / META).exists():
+                problems.append(f"{p.name}: an entry without metadata")
+                if repair:
+                    _force_remove(p)
+        if repair:
+            self.write("DELETE FROM entries")
+            for entry in self.entries():
+                self.index(entry, self.meta(entry))
+        return problems
+
+    def add_root(self, link: Path) -> None:
+        """Register a result link (or any symlink into the store) as a GC root."""
+        name = key_of(str(link.absolute()))[:16]
+        root = self.root / "roots" / name
+        tmp = root.with_suffix(".new")
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(link.absolute())
+        os.replace(tmp, root)
+
+    def live(self) -> set[str]:
+        """Entry names reachable from the roots, through each entry's recorded dependencies."""
+        todo = []
+        for r in (self.root / "roots").iterdir():
+            try:
+                target = Path(os.path.realpath(r))
+            except OSError:
+                continue
+            if target.parent == self.root.resolve() and (target / META).exists():
+                todo.append(target.name)
+        live: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in live or not (self.root / name / META).exists():
+                continue
+            live.add(name)
+            todo.extend(self.meta(self.root / name).get("deps", []))
+        return live
+
+    def gc(self, dry_run: bool = False) -> tuple[list[str], int]:
+        with self.exclusive():
+            self.clean_temporaries()
+            live = self.live()
+            dead = [e for e in self.entries() if e.name not in live]
+            freed = sum(self.meta(e).get("size", 0) for e in dead)
+            if not dry_run:
+                for e in dead:
+                    _force_remove(e)
+                    self.write("DELETE FROM entries WHERE name=?", (e.name,))
+            return [e.name for e in dead], freed
+
+
+def _make_read_only(root: Path) -> None:
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                mode = os.lstat(p).st_mode
+                os.chmod(p, mode & ~0o222)
+    for dirpath, _, _ in os.walk(root, topdown=False):
+        os.chmod(dirpath, 0o555)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                fd = os.open(p, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _force_remove(path: Path) -> None:
+    if not os.path.lexists(path):
+        return
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o755)
+        os.chmod(dirpath, 0o755)
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""DESIGN §3's consequences, with the real sandbox, on the example workspace. The oracle is
+the build events (which actions ran), never the keys module."""
+
+import os
+import subprocess
+
+CONSUMERS = {"//libs:geohash", "//db:tinydb", "//services:geotags"}
+ALL = CONSUMERS | {"//libs:libc"}
+
+
+def entry(example, name):
+    (path,) = [p for p in example.store.iterdir() if f"-{name}-" in p.name and not p.name.startswith(".")
+               and "2.0.0" not in p.name] if name != "libc" else [max(
+        (p for p in example.store.iterdir() if "-libc-" in p.name), key=lambda p: p.stat().st_mtime)]
+    return path
+
+
+def run_geotags(example, libc_entry):
+    result = example.root / "result"
+    geohash = entry(example, "geohash")
+    env = {"LD_LIBRARY_PATH": f"{libc_entry}/lib:{geohash}/lib", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([str(result / "bin/geotags")], env=env, capture_output=True, text=True).stdout
+
+
+def test_first_build_then_noop(example):
+    r, ran = example.build()
+    assert r.returncode == 0, r.stderr
+    assert ran == {t: "built" for t in ALL}
+    assert "//services:geotags@5.1 up to date:" in r.stderr
+    assert os.path.islink(example.root / "result")
+    r, ran = example.build()
+    assert r.returncode == 0 and ran == {t: "reused" for t in ALL}
+    assert "0 built, 4 reused" in r.stderr
+
+
+def test_libc_implementation_patch_rebuilds_only_libc(example):
+    example.build()
+    example.edit("libs/libc/src/mini.c", "minilibc 1", "minilibc 2")
+    r, ran = example.build()
+    assert r.returncode == 0, r.stderr
+    assert ran == {"//libs:libc": "built", **{c: "reused" for c in CONSUMERS}}
+    # The reused consumer picks the patched libc up at run time.
+    new_libc = [p for p in example.store.iterdir() if "-libc-" in p.name]
+    outputs = {run_geotags(example, p).splitlines()[-1] for p in new_libc}
+    assert outputs == {"hello from minilibc 1", "hello from minilibc 2"}
+    explained = example.jbuild("explain", "//services:geotags", "--sandbox", "bwrap").stdout
+    assert "//libs:libc@2.24: built: sources changed: libc/src/mini.c" in explained
+    assert "//services:geotags@5.1: reused: inputs unchanged (//libs:geohash" not in explained
+    assert "//services:geotags@5.1: reused: inputs unchanged (//libs:libc rebuilt; interface unchanged)" in explained
+
+
+def test_libc_header_change_rebuilds_every_consumer(example):
+    example.build()
+    example.edit("libs/libc/include/mini.h", "int size);", "int size); /* documented */")
+    r, ran = example.build()
+    assert r.returncode == 0 and ran == {t: "built" for t in ALL}
+    explained = example.jbuild("explain", "//services:geotags").stdout
+    assert "//libs:geohash@1.3[precision=high]: built: interface of changed: //libs:libc@2.24" in explained
+
+
+def test_libc_version_bump_rebuilds_consumers_and_excluding_constraint_fails(example):
+    example.build()
+    example.edit("libs/BUILD", 'version = "2.24"', 'version = "2.25"')
+    r, ran = example.build()
+    assert r.returncode == 0 and ran == {t: "built" for t in ALL}
+    example.edit("services/BUILD", "//libs:libc >= 2.20", "//libs:libc >= 2.20 < 2.25")
+    r, _ = example.build()
+    assert r.returncode == 2
+    assert "needs //libs:libc >=2.20,<2.25 (services/BUILD:" in r.stderr
+    assert "no version of //libs:libc satisfies" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_undeclared_file_changes_nothing(example):
+    example.build()
+    (example.root / "libs/libc/src/NOTES.txt").write_text("not declared")  # glob libc/** would match!
+    (example.root / "services/geotags/README").write_text("undeclared, next to declared main.c")
+    r, ran = example.build()
+    # libc's glob("libc/**") declares NOTES.txt, so libc alone rebuilds; README is undeclared.
+    assert ran == {"//libs:libc": "built", **{c: "reused" for c in CONSUMERS}}
+    (example.root / "services/geotags/README").write_text("edited again")
+    r, ran = example.build()
+    assert ran == {t: "reused" for t in ALL}
+
+
+def test_strict_rebuilds_consumers_on_implementation_patch(example):
+    example.build("--strict")
+    example.edit("libs/libc/src/mini.c", "minilibc 1", "minilibc 2")
+    r, ran = example.build("--strict")
+    assert r.returncode == 0 and ran == {t: "built" for t in ALL}
+
+
+def test_widening_a_constraint_with_same_resolution_changes_nothing(example):
+    example.build()
+    example.edit("services/BUILD", "//libs:libc >= 2.20", "//libs:libc >= 2.0")
+    r, ran = example.build()
+    assert ran == {t: "reused" for t in ALL}
+
+
+def test_reformatting_a_build_file_changes_nothing(example):
+    example.build()
+    text = (example.root / "libs/BUILD").read_text()
+    head, geohash = text.split("package geohash")
+    libc = head[head.index("package libc"):]
+    reordered = "# reordered and re-commented\npackage geohash" + geohash + "\n\n# libc last\n" + libc
+    (example.root / "libs/BUILD").write_text(reordered.replace('version = "2.24"', 'version   =   "2.24"  # spaced'))
+    r, ran = example.build()
+    assert ran == {t: "reused" for t in ALL}

@@ -1,0 +1,67 @@
+"""The bubblewrap sandbox refuses, for real: undeclared files, home, writes outside $OUT,
+the network. A test that needs bubblewrap fails where it cannot run (it does not skip)."""
+
+import pytest
+from helpers import run_jbuild
+
+BUILD = """
+package probe {{
+    version = "1"
+    sources = ["declared.txt"]
+    build_requires = [@std//host:sh]
+    build = \"\"\"
+        mkdir -p "$OUT"
+        {script}
+    \"\"\"
+}}
+"""
+
+
+def build(make_workspace, tmp_path, script, sandbox="bwrap"):
+    root = make_workspace({"BUILD": BUILD.format(script=script), "declared.txt": "declared",
+                           "undeclared.txt": "secret next door"})
+    return run_jbuild("build", "//:probe", "--sandbox", sandbox, cwd=root,
+                      env={"JBUILD_STORE": str(tmp_path / "store")})
+
+
+def test_declared_source_is_readable(make_workspace, tmp_path):
+    r = build(make_workspace, tmp_path, 'cat "$SRC/declared.txt" > "$OUT/copy"')
+    assert r.returncode == 0, r.stderr
+    (entry,) = [p for p in (tmp_path / "store").iterdir() if "-probe-" in p.name]
+    assert (entry / "copy").read_text() == "declared"
+
+
+@pytest.mark.parametrize("script", [
+    'cat "$SRC/undeclared.txt"',             # the undeclared file right next to a declared one
+    "ls /work /root /home/* 2>&1 | grep -v 'No such' | grep . && exit 1; exit 3",  # nothing of the host
+    "echo x > /usr/evil",                    # host toolchain is read-only
+    "echo x > \"$SRC/declared.txt\"",        # sources are read-only
+    "exec 3<>/dev/tcp/127.0.0.1/22 || exit 4; exit 0",
+])
+def test_refusals(make_workspace, tmp_path, script):
+    r = build(make_workspace, tmp_path, script)
+    assert r.returncode == 1, r.stderr
+    assert "ERROR: building //:probe@1 failed" in r.stderr and "jbuild log //:probe" in r.stderr
+
+
+def test_no_network_interface(make_workspace, tmp_path):
+    r = build(make_workspace, tmp_path, "cat /proc/net/dev | tail -n +3 | grep -v ' lo:' && exit 1 || true")
+    assert r.returncode == 0, r.stderr
+
+
+def test_cannot_write_to_the_store_from_a_build(make_workspace, tmp_path):
+    ok = build(make_workspace, tmp_path, "echo a > $OUT/a")
+    assert ok.returncode == 0
+    r = build(make_workspace, tmp_path, f"ls {tmp_path}/store && exit 0 || exit 5")
+    assert r.returncode == 1 and "exit code 5" in r.stderr
+
+
+def test_runs_as_non_root_inside(make_workspace, tmp_path):
+    r = build(make_workspace, tmp_path, 'test "$(id -u)" = 1000 || exit 6')
+    assert r.returncode == 0, r.stderr
+
+
+def test_failure_block_shows_log_tail(make_workspace, tmp_path):
+    r = build(make_workspace, tmp_path, "echo 'compiler says no' >&2; exit 7")
+    assert r.returncode == 1
+    assert "failed: exit code 7" in r.stderr and "> compiler says no" in r.stderr
