@@ -63,6 +63,7 @@ class Loader:
         self._cache: dict[str, _Entry] = self._read_cache()
         self._dirty = False
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
+        self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
         self.diags: list[Diagnostic] = []
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
 
@@ -233,7 +234,7 @@ class Loader:
             self._fail(span, f"no such package '{label.package or '//'}': no BUILD file in "
                        f"{label.package or 'the workspace root'}/",
                        did_you_mean(label.package, siblings))
-        found = [t for t in targets if t.label == label]
+        found = self._by_label(label.repo, label.package).get(label.name, [])
         if not found:
             names = sorted({t.label.name for t in targets})
             where = self.ws.display_path(label.repo, label.package)
@@ -243,6 +244,15 @@ class Loader:
             if not found:
                 self._fail(span, f"no version {vl.version} of '{label}'", None)
         return found
+
+    def _by_label(self, repo: str, package: str) -> dict[str, list[Target]]:
+        key = (repo, package)
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = {}
+            for t in self.package(repo, package) or ():
+                index.setdefault(t.label.name, []).append(t)
+        return index
 
     def _fail(self, span: Span, message: str, help: str | None):
         raise RecipeError.at(span, message, help)

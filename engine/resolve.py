@@ -81,6 +81,9 @@ def _flavour_values(t: Target, selected: dict[str, str]) -> tuple[tuple[str, str
 
 
 def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
+    fast = _single_versions(root, families, selections)
+    if fast is not None:
+        return fast
     import resolvelib
 
     provider = _Provider(families, selections)
@@ -92,6 +95,27 @@ def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(f"resolving {root} took too many steps; narrow some constraints") from None
     return {Label(*key): cand for key, cand in result.mapping.items()}
+
+
+def _single_versions(root: Label, families, selections) -> dict[Label, Target] | None:
+    """The common case without search: every family reached has one version and every
+    constraint admits it. None sends the closure to resolvelib (which also explains failures)."""
+    chosen: dict[Label, Target] = {}
+    todo = [root]
+    while todo:
+        label = todo.pop()
+        if label in chosen:
+            continue
+        family = families.get(label, [])
+        if len(family) != 1:
+            return None
+        t = chosen[label] = family[0]
+        for r in _active(t, dict(_flavour_values(t, selections.get(label, {})))):
+            dep = families.get(r.label, [])
+            if len(dep) != 1 or (dep[0].version is not None and not r.constraint.admits(dep[0].version)):
+                return None
+            todo.append(r.label)
+    return chosen
 
 
 class _Provider:
