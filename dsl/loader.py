@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import globs
+from . import cachefile, globs
 from .errors import Diagnostic, RecipeError
+from .freshness import RACY_MARGIN_NS, stat_key, trusted
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
 from .spelling import did_you_mean
 from .workspace import Workspace
 
-CACHE_FORMAT = 3
-RACY_MARGIN_NS = 20_000_000  # a stat younger than this (vs. when it was read) is not trusted
-
-
-def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
-
-
-def trusted(st: os.stat_result, read_at_ns: int) -> bool:
-    """Git's racy-clean rule: a file modified within a tick of being read may have changed
-    again without a visible stat change."""
-    return st.st_mtime_ns < read_at_ns - RACY_MARGIN_NS and st.st_ctime_ns < read_at_ns - RACY_MARGIN_NS
+CACHE_FORMAT = 4
 
 
 @dataclass
@@ -59,8 +48,8 @@ class Loaded:
 class Loader:
     def __init__(self, workspace: Workspace):
         self.ws = workspace
-        self.cache_path = workspace.cache_dir / f"parse-v{CACHE_FORMAT}.pickle"
-        self._cache: dict[str, _Entry] = self._read_cache()
+        self.cache_path = workspace.cache_dir / "parse.pickle"
+        self._cache: dict[str, _Entry] = cachefile.read(self.cache_path, CACHE_FORMAT, {})
         self._dirty = False
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
@@ -69,27 +58,10 @@ class Loader:
 
     # ------------------------------------------------------------ cache
 
-    def _read_cache(self) -> dict:
-        import gc
-
-        gc.disable()  # unpickling ~20 objects a package: the cyclic GC would triple the time
-        try:
-            with open(self.cache_path, "rb") as f:
-                data = pickle.load(f)
-        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
-            return {}
-        finally:
-            gc.enable()
-        return data if isinstance(data, dict) else {}
-
     def save_cache(self) -> None:
         if not self._dirty:
             return
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            pickle.dump(self._cache, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.cache_path)
+        cachefile.write(self.cache_path, CACHE_FORMAT, self._cache)
         self._dirty = False
 
     # ------------------------------------------------------------ one package
@@ -112,7 +84,7 @@ class Loader:
             return None
         cache_key = str(path)
         entry = self._cache.get(cache_key)
-        if entry is None or entry.stat != stat_key(st) or not trusted(st, entry.read_at):
+        if entry is None or not trusted(st, entry.stat, entry.read_at):
             entry = self._parse(path, repo, package, st, entry)
             if entry is None:
                 return []
@@ -159,7 +131,7 @@ class Loader:
                 st = os.stat(os.path.join(pkg_dir, rel) if rel else pkg_dir)
             except OSError:
                 return False
-            if st.st_mtime_ns != mtime or st.st_mtime_ns >= entry.walked_at - RACY_MARGIN_NS:
+            if st.st_mtime_ns != mtime or st.st_mtime_ns >= entry.walked_at - RACY_MARGIN_NS:  # racy too
                 return False
         return True
 

@@ -129,7 +129,6 @@ def run(p: Plan, opts: Options) -> tuple[int, dict]:
     rb = Rebuilder(store, executor, p.keys, p.node_closure, p.workspace.root, p.computer.package_dir,
                    p.stats, reporter)
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
-    store.open()
     with store.shared():
         store.clean_temporaries()
         try:
@@ -137,6 +136,8 @@ def run(p: Plan, opts: Options) -> tuple[int, dict]:
         except KeyboardInterrupt:
             reporter.summary(8, opts.keep_going)
             raise
+        finally:
+            rb.save_decisions()
     p.stats.save()
     failed = any(s is not State.DONE for s in states.values())
     code = 1 if failed else 0

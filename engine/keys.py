@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
-from jbuild.dsl.canonical import requirement as canonical_requirement
 from jbuild.dsl.model import Package, RequirementKind
 
 from .graph import run_closure
@@ -159,5 +158,3 @@ def describe_change(old: dict | None, new: KeyInputs) -> str:
         reasons.append(f"sandbox kind changed to {cur['sandbox']}")
     return "; ".join(reasons) or "same inputs, but not in the store"
 
-
-__all__ = ["KeyComputer", "KeyInputs", "Keys", "canonical_requirement", "describe_change", "entry_name"]

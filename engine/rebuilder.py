@@ -71,8 +71,12 @@ class Rebuilder:
 
     def _record(self, o: Outcome) -> None:
         self.outcomes[o.node] = o
-        self.store.record_decision(str(self.workspace), str(o.node), str(o.node.label), self.keys.build[o.node],
-                                   o.decision, o.reason)
+
+    def save_decisions(self) -> None:
+        """Record why each action was built or reused (read by `jbuild explain`), in one write."""
+        self.store.record_decisions(str(self.workspace), [
+            (str(o.node), str(o.node.label), self.keys.build[o.node], o.decision, o.reason)
+            for o in list(self.outcomes.values())])
 
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
         pkg = node.target

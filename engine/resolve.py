@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jbuild.dsl.labels import Label
-from jbuild.dsl.model import Package, Requirement, RequirementKind, Target, Test
+from jbuild.dsl.model import Package, Requirement, RequirementKind, Target
 from jbuild.dsl.versions import Constraint
 
 
@@ -205,6 +205,3 @@ def _explain(causes, families) -> str:
                          f"{'both' if len(needs) == 2 else 'all of them'}.")
     return "\n".join(lines)
 
-
-def is_test(t: Target) -> bool:
-    return isinstance(t, Test)

@@ -2,7 +2,7 @@
 
 Layout (DESIGN §9):
   <store>/<key>-<name>-<version>[-flavours]/   an entry, read-only; `.jbuild-entry.json` inside
-  <store>/.tmp-<random>/                       a build in progress, tied to the flock on its .lock
+  <store>/.tmp-<random>/ (+ .tmp-<random>.lock)  a build in progress, tied to the flock on its lock
   <store>/.locks/<key>.lock                    held while building a key (never deleted)
   <store>/.store.lock                          shared by builds, exclusive for gc
   <store>/roots/                               GC roots (symlinks to result links)
@@ -79,17 +79,21 @@ class Store:
 
     # ------------------------------------------------------------ index
 
-    def open(self) -> sqlite3.Connection:
-        """Open the index (once per process) before worker threads share it."""
-        return self.db
-
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, timeout=60,
-                                 check_same_thread=False)
+        with self._db_lock:
+            if self._db is None:
+                self._db = self._connect()
+            return self._db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, timeout=60, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=60000")
+        # Switching to WAL and creating the schema do not wait on SQLite's busy handler: two
+        # processes opening a new store at once would see "database is locked". Serialise the
+        # set-up on a lock file of its own (never on the SQLite file itself).
+        with self._flock(self.root / ".index.lock", fcntl.LOCK_EX, 60):
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=60000")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.root}/index.sqlite is from a newer jbuild (schema {version}); upgrade")
@@ -103,8 +107,7 @@ class Store:
                     at REAL, PRIMARY KEY (workspace, node))""")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("COMMIT")
-            self._db = db
-        return self._db
+        return db
 
     def write(self, sql: str, args=()) -> None:
         with self._db_lock:
@@ -125,9 +128,18 @@ class Store:
         row = rows[0] if rows else None
         return json.loads(row[0]) if row and row[0] else None
 
-    def record_decision(self, workspace: str, node: str, label: str, key: str, decision: str, reason: str):
-        self.write("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
-                   (workspace, node, label, key, decision, reason, time.time()))
+    def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]]) -> None:
+        """(node, label, key, decision, reason) for every action of a run, in one transaction."""
+        now = time.time()
+        with self._db_lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
+                                    [(workspace, *row, now) for row in rows])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
 
     def decisions(self, workspace: str) -> dict[str, tuple]:
         rows = self.read("SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,))
@@ -178,26 +190,45 @@ class Store:
 
     @contextmanager
     def temporary(self):
-        """A fresh `.tmp-<random>` directory in the store, locked while we use it."""
-        tmp = self.root / f".tmp-{secrets.token_hex(8)}"
+        """A fresh `.tmp-<random>` directory in the store, tied to the flock on its `.lock`.
+
+        The lock exists (locked) before the directory does, and outlives it: a cleaner that can
+        take the lock knows the builder is gone. The lock is created as `.lock.new` and renamed
+        once held, so a cleaner never takes a lock its builder has not locked yet.
+        """
+        while True:
+            name = f".tmp-{secrets.token_hex(8)}"
+            lock = self.root / f"{name}.lock"
+            fd = os.open(lock.with_name(lock.name + ".new"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                os.rename(lock.with_name(lock.name + ".new"), lock)
+                break
+            except FileNotFoundError:  # a cleaner removed it before we held it: start over
+                os.close(fd)
+        tmp = self.root / name
         tmp.mkdir()
-        fd = os.open(tmp / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield tmp
         finally:
             _force_remove(tmp)
+            os.unlink(lock)
             os.close(fd)
 
     def clean_temporaries(self) -> int:
         """Delete temporaries whose builder is gone (their flock is free)."""
         removed = 0
-        for tmp in self.root.glob(".tmp-*"):
+        for path in self.root.glob(".tmp-*"):
+            if path.name.endswith((".lock", ".lock.new")):
+                lock, tmp = path, self.root / path.name.split(".lock")[0]
+            else:
+                lock, tmp = self.root / f"{path.name}.lock", path
             try:
-                fd = os.open(tmp / ".lock", os.O_RDWR)
-            except OSError:
-                _force_remove(tmp)
-                removed += 1
+                fd = os.open(lock, os.O_RDWR)
+            except FileNotFoundError:
+                if tmp.is_dir() and not lock.with_name(lock.name + ".new").exists():
+                    _force_remove(tmp)  # a directory whose lock is gone: its builder is too
+                    removed += 1
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -205,6 +236,10 @@ class Store:
                 os.close(fd)
                 continue
             _force_remove(tmp)
+            try:
+                os.unlink(lock)
+            except FileNotFoundError:
+                pass
             os.close(fd)
             removed += 1
         return removed

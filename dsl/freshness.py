@@ -1,0 +1,23 @@
+"""When a stat proves a file unchanged: git's racy-clean rule, in one place.
+
+A cached (mtime_ns, size, inode, ctime_ns) is trusted only if the file was last changed
+before the moment its content was read, by a margin: kernels stamp times at tick
+granularity, so a same-size edit within one tick of the read leaves the stat unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+RACY_MARGIN_NS = 20_000_000
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+def trusted(st: os.stat_result, cached_stat: tuple, read_at_ns: int) -> bool:
+    """True if `st` equals the stat recorded when the content was read at `read_at_ns`, and
+    that read came safely after the last change."""
+    return (stat_key(st) == cached_stat and st.st_mtime_ns < read_at_ns - RACY_MARGIN_NS
+            and st.st_ctime_ns < read_at_ns - RACY_MARGIN_NS)
