@@ -34,22 +34,66 @@ def compile_glob(pattern: str) -> re.Pattern:
     return re.compile("".join(out) + r"\Z")
 
 
-def walk_package(pkg_dir: str) -> tuple[list[str], dict[str, int]]:
-    """All files below `pkg_dir` (relative, sorted) and the mtime_ns of every directory walked."""
+DirState = tuple[int, str]  # (mtime_ns, digest of the relevant listing)
+
+
+def _relevant(entries, root: str) -> list:
+    """What a glob can see in one directory: no hidden names, no symlinks that leave the
+    workspace (a `result` link into the store is jbuild's output, not a source)."""
+    out = []
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if e.is_symlink():
+            target = os.path.realpath(e.path)
+            if target != root and not target.startswith(root + os.sep):
+                continue
+        out.append(e)
+    return out
+
+
+def _digest(entries) -> str:
+    import xxhash
+
+    names = sorted(("d:" if e.is_dir(follow_symlinks=False) else "f:") + e.name for e in entries)
+    return xxhash.xxh3_64_hexdigest("\0".join(names).encode())
+
+
+def dir_state(path: str, root: str) -> DirState:
+    mtime = os.stat(path).st_mtime_ns
+    return mtime, _digest(_relevant(os.scandir(path), root))
+
+
+def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int) -> bool:
+    """A directory's globbable listing is as recorded. An equal mtime older than `since_ns`
+    (by the racy margin) proves it by one stat; otherwise the listing is read and compared."""
+    from .freshness import RACY_MARGIN_NS
+
+    try:
+        mtime = os.stat(path).st_mtime_ns
+        if mtime == recorded[0] and mtime < since_ns - RACY_MARGIN_NS:
+            return True
+        return _digest(_relevant(os.scandir(path), root)) == recorded[1]
+    except OSError:
+        return False
+
+
+def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState]]:
+    """All files below `pkg_dir` (relative, sorted) that a glob may match, and the state of
+    every directory walked. `root` is the workspace (or repository) root."""
     files: list[str] = []
-    dirs: dict[str, int] = {}
+    dirs: dict[str, DirState] = {}
     stack = [""]
     while stack:
         rel = stack.pop()
         full = os.path.join(pkg_dir, rel) if rel else pkg_dir
         try:
-            dirs[rel] = os.stat(full).st_mtime_ns
-            entries = list(os.scandir(full))
+            mtime = os.stat(full).st_mtime_ns
+            entries = _relevant(os.scandir(full), root)
         except OSError:
             continue
+        dirs[rel] = (mtime, _digest(entries))
         for e in entries:
-            if e.name.startswith("."):
-                continue
             path = f"{rel}/{e.name}" if rel else e.name
             if e.is_dir(follow_symlinks=False):
                 if not os.path.exists(os.path.join(e.path, BUILD_FILE)):

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from . import cachefile, globs
 from .errors import Diagnostic, RecipeError
-from .freshness import RACY_MARGIN_NS, stat_key, trusted
+from .freshness import stat_key, trusted
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
 from .spelling import did_you_mean
 from .workspace import Workspace
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 
 @dataclass
@@ -32,7 +32,7 @@ class _Entry:
     read_at: int
     raw: list  # targets as lowered
     expanded: list | None = None  # with files filled in
-    dirs: dict = field(default_factory=dict)  # walked dir -> mtime_ns
+    dirs: dict = field(default_factory=dict)  # walked dir -> globs.DirState
     walked_at: int = 0
 
 
@@ -55,6 +55,7 @@ class Loader:
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
         self.diags: list[Diagnostic] = []
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
+        self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
 
     # ------------------------------------------------------------ cache
 
@@ -126,19 +127,18 @@ class Loader:
         return entry
 
     def _dirs_unchanged(self, pkg_dir: str, entry: _Entry) -> bool:
-        for rel, mtime in entry.dirs.items():
-            try:
-                st = os.stat(os.path.join(pkg_dir, rel) if rel else pkg_dir)
-            except OSError:
-                return False
-            if st.st_mtime_ns != mtime or st.st_mtime_ns >= entry.walked_at - RACY_MARGIN_NS:  # racy too
-                return False
-        return True
+        root = self._root_of(pkg_dir)
+        return all(globs.dir_unchanged(os.path.join(pkg_dir, rel) if rel else pkg_dir, state, root, entry.walked_at)
+                   for rel, state in entry.dirs.items())
+
+    def _root_of(self, pkg_dir: str) -> str:
+        std = str(self.ws.repo_root("std"))
+        return std if pkg_dir == std or pkg_dir.startswith(std + os.sep) else str(self.ws.root)
 
     def _expand(self, pkg_dir: str, entry: _Entry) -> list[Target] | None:
         walked_at = time.time_ns()
         needs_walk = any(getattr(t, "sources", None) for t in entry.raw)
-        files, dirs = globs.walk_package(pkg_dir) if needs_walk else ([], {})
+        files, dirs = globs.walk_package(pkg_dir, self._root_of(pkg_dir)) if needs_walk else ([], {})
         present = set(files)
         out, ok = [], True
         for t in entry.raw:
@@ -217,6 +217,22 @@ class Loader:
                 self._fail(span, f"no version {vl.version} of '{label}'", None)
         return found
 
+    def inputs(self) -> tuple[dict[str, tuple], dict[str, globs.DirState]]:
+        """What the loaded targets were read from: BUILD file stats and walked directories'
+        mtimes (for the engine's cached analysis)."""
+        files, dirs = {}, dict(self.walked_dirs)
+        for (repo, package), targets in self.packages.items():
+            path = self.ws.build_file(repo, package)
+            entry = self._cache.get(str(path))
+            if targets is None or entry is None:
+                if path.parent.is_dir():  # a BUILD file may appear here
+                    dirs[str(path.parent)] = globs.dir_state(str(path.parent), self._root_of(str(path.parent)))
+                continue
+            files[str(path)] = entry.stat
+            for rel, state in entry.dirs.items():
+                dirs[os.path.join(str(path.parent), rel) if rel else str(path.parent)] = state
+        return files, dirs
+
     def _by_label(self, repo: str, package: str) -> dict[str, list[Target]]:
         key = (repo, package)
         index = self._index.get(key)
@@ -248,6 +264,10 @@ class Loader:
             return {t.label for t in self.lookup(VersionedLabel(Label(pat.repo, pat.package, pat.name), None))}
         try:
             pkgs = self.ws.packages_under(pat.repo, pat.package) if pat.recursive else [pat.package]
+            if pat.recursive:
+                root = str(self.ws.repo_root(pat.repo))
+                for d in self.ws.package_dirs_walked(pat.repo, pat.package):
+                    self.walked_dirs[d] = globs.dir_state(d, root)
         except KeyError:
             raise RecipeError.at(NOWHERE, f"unknown repository '@{pat.repo}'") from None
         if not pkgs and not pat.negative:

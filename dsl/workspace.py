@@ -65,14 +65,23 @@ class Workspace:
     def packages_under(self, repo: str, package: str) -> list[str]:
         """Every package (directory with a BUILD file) at or below `package`."""
         root = self.repo_root(repo)
-        start = root / package if package else root
         found = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+        for dirpath, filenames in self._walk(repo, package):
             if BUILD_FILE in filenames:
                 rel = Path(dirpath).relative_to(root).as_posix()
                 found.append("" if rel == "." else rel)
         return sorted(found)
+
+    def package_dirs_walked(self, repo: str, package: str) -> list[str]:
+        """The directories `packages_under` looks at (a new BUILD file changes one of them)."""
+        return [dirpath for dirpath, _ in self._walk(repo, package)]
+
+    def _walk(self, repo: str, package: str):
+        root = self.repo_root(repo)
+        start = root / package if package else root
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+            yield dirpath, filenames
 
     @property
     def cache_dir(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from jbuild.dsl.model import Package
 from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
+from . import analysis
 from .graph import action_graph, build_time_deps, is_action
 from .keys import KeyComputer, entry_name
-from .platform import detect
+from .platform import detect, host_path
 from .resolve import Closure, Node, resolve
 from .statcache import StatCache
 from .store import Store, default_store
@@ -36,6 +38,8 @@ class Options:
 class Plan:
     """Everything known before anything runs."""
 
+    started_at: int
+    loader: Loader
     workspace: Workspace
     closures: list[Closure]
     node_closure: dict[Node, Closure]
@@ -93,6 +97,7 @@ def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
 
 
 def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
+    started_at = time.time_ns()
     ws = Workspace.find(cwd)
     loader = Loader(ws)
     roots = loader.expand(patterns, cwd, skip_manual=True)
@@ -111,7 +116,7 @@ def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
             computer.build_key(n, c)
             computer.interface_key(n, c)
     stats.save()
-    return Plan(ws, closures, node_closure, graph, computer.keys, computer, stats, kind,
+    return Plan(started_at, loader, ws, closures, node_closure, graph, computer.keys, computer, stats, kind,
                 Store(store_path(ws, opts)), [c.root for c in closures])
 
 
@@ -151,13 +156,84 @@ def root_entry(p: Plan, node: Node) -> Path | None:
     return p.store.path(entry_name(node, p.keys.build[node]))
 
 
-def link_result(p: Plan, link: Path, node: Node) -> None:
-    entry = root_entry(p, node)
-    if entry is None:
-        return
+def link_result(store: Store, link: Path, entry: Path) -> None:
+    """Point `link` at `entry` atomically and register it as a GC root."""
     tmp = link.with_name(link.name + ".jbuild-new")
     if tmp.is_symlink():
         tmp.unlink()
     tmp.symlink_to(entry)
     os.replace(tmp, link)
-    p.store.add_root(link)
+    store.add_root(link)
+
+@dataclass
+class Result:
+    code: int
+    roots: list[tuple[str, Path]]  # (node, store entry) of each root that was built
+    reused_analysis: bool = False
+
+
+def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
+    """`jbuild build`: the cached analysis if nothing changed, else plan and run."""
+    ws = Workspace.find(cwd)
+    store = store_path(ws, opts)
+    command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, str(store))
+    cache = analysis.path_for(ws.cache_dir, command)
+    cached = analysis.load(cache)
+    if cached is not None and analysis.is_fresh(cached, store):
+        return _noop(cached, Store(store), ws, opts, cache)
+    p = plan(patterns, opts, cwd)
+    code, _ = run(p, opts)
+    roots = [(str(n), e) for n in p.roots if (e := root_entry(p, n)) is not None and e.exists()]
+    if code == 0:
+        analysis.save(cache, record(p))
+        if len(p.roots) == 1 and opts.out_link and roots:
+            link_result(p.store, Path(opts.out_link).absolute(), roots[0][1])
+    return Result(code, roots)
+
+
+def record(p: Plan) -> analysis.Analysis:
+    """What this plan was computed from, with the stats it was computed under."""
+    files, dirs = p.loader.inputs()
+    toml = p.workspace.root / "jbuild.toml"
+    files[str(toml)] = analysis_stat(toml)
+    for node in p.node_closure:
+        pkg = node.target
+        base = p.computer.package_dir(node)
+        for rel in getattr(pkg, "files", ()):
+            path = os.path.join(base, rel)
+            files[path] = p.stats.entries[path][0]
+    tools = []
+    for fp in p.computer.host.values():
+        for name, b in fp.binaries.items():
+            files[b["path"]] = p.stats.entries[b["path"]][0]
+            tools.append((name, host_path(), b["path"]))
+    return analysis.Analysis(
+        recorded_at=p.started_at, files=files, dirs=dirs,
+        actions=[(str(n), entry_name(n, p.keys.build[n])) for n in p.graph.nodes],
+        roots=[(str(n), entry_name(n, p.keys.build[n])) for n in p.roots if is_action(n)],
+        tools=tools, root=str(p.workspace.root))
+
+
+def analysis_stat(path: Path) -> tuple:
+    from jbuild.dsl.freshness import stat_key
+
+    return stat_key(os.stat(path))
+
+
+def _noop(a: analysis.Analysis, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result:
+    from .progress import Reporter
+
+    reporter = Reporter(len(a.actions), opts.build_events)
+    for node, _ in a.actions:
+        reporter.reused(node, "inputs unchanged")
+    if not a.decisions_all_reused:
+        store.mark_reused(str(ws.root), [node for node, _ in a.actions])
+        a.decisions_all_reused = True
+        analysis.save(cache, a)
+    reporter.summary(0, opts.keep_going)
+    roots = [(node, store.path(name)) for node, name in a.roots]
+    if len(roots) == 1 and opts.out_link:
+        link = Path(opts.out_link).absolute()
+        if os.path.realpath(link) != str(roots[0][1].resolve()):
+            link_result(store, link, roots[0][1])
+    return Result(0, roots, reused_analysis=True)

@@ -46,14 +46,24 @@ def _dpkg_owner_version(path: str) -> str:
         return ""
 
 
+def host_path() -> str:
+    """Where host tools are looked up (`JBUILD_HOST_PATH`, default /usr/bin:/bin)."""
+    return os.environ.get("JBUILD_HOST_PATH", "/usr/bin:/bin")
+
+
+def resolve_binary(name: str, path_env: str) -> str | None:
+    """The file a host tool name runs, through every symlink (/usr/bin/cc -> alternatives -> gcc-12)."""
+    found = shutil.which(name, path=path_env)
+    return os.path.realpath(found) if found else None
+
+
 def detect(label: str, tool: HostTool, stats: StatCache, path_env: str | None = None) -> HostFingerprint:
-    path_env = path_env or os.environ.get("JBUILD_HOST_PATH", "/usr/bin:/bin")
+    path_env = path_env or host_path()
     binaries = {}
     for name in tool.binaries:
-        found = shutil.which(name, path=path_env)
-        if not found:
+        real = resolve_binary(name, path_env)
+        if real is None:
             raise HostToolError(f"{label}: host tool '{name}' not found on {path_env}")
-        real = os.path.realpath(found)
         digest, _ = stats.digest(real)
         binaries[name] = {"path": real, "digest": digest}
     cached = stats.entries.get(("tool", label))

@@ -130,15 +130,17 @@ def _dep_name(node: Node, taken: dict) -> str:
 
 
 def _stage_sources(base: Path, files, dest: Path) -> None:
-    """Exactly the declared sources, at their relative paths: hard links, else copies."""
+    """Exactly the declared sources, at their relative paths, copied with their mtimes.
+
+    Not hard links: linking changes the source's ctime (its link count), twice per build, and
+    the stat cache trusts (mtime, size, inode, ctime) — every source would be re-hashed after
+    every build and the no-op path would never hold (docs/keys.md).
+    """
     dest.mkdir()
     for rel in files:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(base / rel, target)
-        except OSError:
-            shutil.copy2(base / rel, target)
+        shutil.copy2(base / rel, target)
 
 
 def _host_path_leak(out: Path, needles: list[str]) -> str | None:

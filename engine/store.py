@@ -109,15 +109,22 @@ class Store:
                 db.execute("COMMIT")
         return db
 
-    def write(self, sql: str, args=()) -> None:
+    @contextmanager
+    def transaction(self):
+        """A write transaction (BEGIN IMMEDIATE) on the process's one connection."""
         with self._db_lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute(sql, args)
-                self.db.execute("COMMIT")
+                yield db
+                db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
+
+    def write(self, sql: str, args=()) -> None:
+        with self.transaction() as db:
+            db.execute(sql, args)
 
     def read(self, sql: str, args=()) -> list:
         with self._db_lock:
@@ -131,15 +138,15 @@ class Store:
     def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]]) -> None:
         """(node, label, key, decision, reason) for every action of a run, in one transaction."""
         now = time.time()
-        with self._db_lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
-                                    [(workspace, *row, now) for row in rows])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
+                           [(workspace, *row, now) for row in rows])
+
+    def mark_reused(self, workspace: str, nodes: list[str]) -> None:
+        """A no-op run: each of `nodes` was reused, its inputs unchanged."""
+        with self.transaction() as db:
+            db.executemany("UPDATE decisions SET decision='reused', reason='inputs unchanged' "
+                           "WHERE workspace=? AND node=? AND decision!='reused'", [(workspace, n) for n in nodes])
 
     def decisions(self, workspace: str) -> dict[str, tuple]:
         rows = self.read("SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,))

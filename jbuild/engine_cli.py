@@ -49,21 +49,15 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, build_events, out_
     Keys are computed up front from declared inputs; an action whose key is in the store is
     reused. Prints where each root landed and leaves a `result` link (a GC root).
     """
-    from jbuild.engine.build import link_result, plan, root_entry, run
+    from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, build_events, None if no_link else out_link)
-    p = plan(list(patterns), opts)
-    code, outcomes = run(p, opts)
-    for node in p.roots:
-        entry = root_entry(p, node)
-        if entry is None or not entry.exists():
-            continue
+    result = run_build(list(patterns), opts)
+    for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)
         if print_out_paths:
             click.echo(str(entry))
-    if code == 0 and len(p.roots) == 1 and opts.out_link:
-        link_result(p, Path(opts.out_link).absolute(), p.roots[0])
-    return code
+    return result.code
 
 
 @click.command()

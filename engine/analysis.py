@@ -1,0 +1,78 @@
+"""The cached analysis: the no-op path.
+
+After a successful build, everything the plan was computed from is recorded with the stats it
+was computed under: the BUILD files and jbuild.toml, the directories globs and patterns walked,
+every declared source, the host tools' binaries, and the store entries the plan named. A later
+build with the same command line stats those (git's racy-clean rule decides whether a stat may
+be trusted), checks that every entry is still in the store, and stops — without importing the
+parser, the resolver or networkx.
+
+The analysis is invalidated by: any recorded file or directory changed, a store entry gone,
+the flags that shape the graph (patterns, --strict, --sandbox, the store), and jbuild's version.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jbuild.dsl import cachefile
+from jbuild.dsl.freshness import trusted
+from jbuild.dsl.globs import dir_unchanged
+from jbuild.dsl.workspace import stdlib_dir
+
+from jbuild import __version__
+
+FORMAT = 3
+META = ".jbuild-entry.json"
+
+
+@dataclass
+class Analysis:
+    recorded_at: int  # when the plan started reading: every stat must be older than this
+    files: dict[str, tuple] = field(default_factory=dict)  # path -> stat_key
+    dirs: dict[str, tuple] = field(default_factory=dict)  # path -> globs.DirState
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
+    roots: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
+    tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
+    root: str = ""  # the workspace root: symlinks leaving it are not globbable
+    decisions_all_reused: bool = False
+
+
+def path_for(cache_dir: Path, command: tuple) -> Path:
+    import xxhash
+
+    digest = xxhash.xxh3_64_hexdigest(repr((FORMAT, __version__, command)).encode())
+    return cache_dir / f"analysis-{digest}.pickle"
+
+
+def load(path: Path) -> Analysis | None:
+    return cachefile.read(path, FORMAT, None)
+
+
+def save(path: Path, analysis: Analysis) -> None:
+    cachefile.write(path, FORMAT, analysis)
+
+
+def is_fresh(a: Analysis, store: Path) -> bool:
+    """Does every recorded stat still hold, and is every named entry still in the store?"""
+    from .platform import resolve_binary
+
+    if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
+        return False
+    try:
+        for path, stat in a.files.items():
+            if not trusted(os.stat(path), stat, a.recorded_at):
+                return False
+        for path, state in a.dirs.items():
+            if not dir_unchanged(path, state, _root_for(path, a.root), a.recorded_at):
+                return False
+    except OSError:
+        return False
+    return all(os.path.exists(os.path.join(store, name, META)) for _, name in a.actions)
+
+
+def _root_for(path: str, root: str) -> str:
+    std = str(stdlib_dir())
+    return std if path == std or path.startswith(std + os.sep) else root
