@@ -18,7 +18,7 @@ from . import analysis
 from .graph import action_graph, build_time_deps, is_action
 from .keys import KeyComputer, entry_name
 from .platform import detect, host_path
-from .resolve import Closure, Node, resolve
+from .resolve import Closure, Node, resolve_roots
 from .statcache import StatCache
 from .store import Store, default_store
 
@@ -104,13 +104,17 @@ def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
     loaded = loader.closure(roots)
     stats = StatCache(ws.cache_dir / "stat-v1.pickle")
     host = with_host_versions(loaded, stats)
-    closures = [resolve(r, loaded.targets) for r in roots
-                if all(isinstance(t, Package) for t in loaded.targets[r])]
+    closures = resolve_roots([r for r in roots if all(isinstance(t, Package) for t in loaded.targets[r])],
+                             loaded.targets)
     graph = action_graph(closures)
     kind = sandbox_kind(opts.sandbox)
     computer = KeyComputer(ws.root, stats, host, "bwrap" if kind == "dry-run" else kind, opts.strict)
     node_closure: dict[Node, Closure] = {}
+    seen: set[int] = set()
     for c in closures:
+        if id(c.nodes) in seen:
+            continue
+        seen.add(id(c.nodes))
         for n in c.nodes.values():
             node_closure.setdefault(n, c)
             computer.build_key(n, c)

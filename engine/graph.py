@@ -48,7 +48,11 @@ def action_graph(closures: list[Closure]):
     import networkx as nx
 
     g = nx.DiGraph()
+    seen_nodes: set[int] = set()
     for closure in closures:
+        if id(closure.nodes) in seen_nodes:  # closures resolved together share their nodes
+            continue
+        seen_nodes.add(id(closure.nodes))
         for node in closure.nodes.values():
             if not is_action(node):
                 continue

@@ -49,6 +49,39 @@ class _Req:
     parent: str  # who asked, for explanations
 
 
+def resolve_roots(roots: list[Label], families: dict[Label, list[Target]]) -> list[Closure]:
+    """One closure per root. Where no search and no flavour choice is involved (every family
+    reached has one version and no requirement selects a flavour value), per-root resolution
+    would pick the same node for a label in every closure: resolve them together once, and let
+    the closures share their nodes and edges. Otherwise resolve each root on its own."""
+    shared = _joint_single_versions(roots, families)
+    if shared is None:
+        return [resolve(r, families) for r in roots]
+    nodes = {lb: Node(t, lb, str(t.version) if t.version else "", _flavour_values(t, {}))
+             for lb, t in shared.items()}
+    deps = {n: [(r, nodes[r.label]) for r in _active(n.target, dict(n.flavours))] for n in nodes.values()}
+    return [Closure(nodes[r], nodes, deps) for r in roots]
+
+
+def _joint_single_versions(roots, families) -> dict[Label, Target] | None:
+    chosen: dict[Label, Target] = {}
+    todo = list(roots)
+    while todo:
+        label = todo.pop()
+        if label in chosen:
+            continue
+        family = families.get(label, [])
+        if len(family) != 1:
+            return None
+        t = chosen[label] = family[0]
+        for r in _active(t, dict(_flavour_values(t, {}))):
+            dep = families.get(r.label, [])
+            if r.flavours or len(dep) != 1 or (dep[0].version is not None and not r.constraint.admits(dep[0].version)):
+                return None
+            todo.append(r.label)
+    return chosen
+
+
 def resolve(root: Label, families: dict[Label, list[Target]]) -> Closure:
     """Resolve the closure of `root` over the loaded `families`."""
     selections: dict[Label, dict[str, str]] = {}
