@@ -1,9 +1,16 @@
-"""What a build tells its user: plain lines (a status line on a terminal), a failure block,
-a summary, and `--build-events FILE` (one JSON object per event)."""
+"""What a build tells its user.
+
+On a terminal: messages scroll, and one status line at the bottom is rewritten in place —
+`[12 / 340] building //db:postgresql; 3s (2 running)`. Elsewhere (CI, pipes): plain lines with
+no control characters, and a heartbeat every `JBUILD_HEARTBEAT` seconds (default 30) so CI does
+not kill a quiet job. A failure is one block; `--build-events FILE` gets one JSON object per
+event.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -18,9 +25,15 @@ class Reporter:
         self.done = 0
         self.counts = {"built": 0, "reused": 0, "failed": 0}
         self.failures: list[str] = []
+        self.running: dict[str, float] = {}
         self.start = time.monotonic()
         self.events = open(events_path, "w") if events_path else None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.interval = 1.0 if self.tty else float(os.environ.get("JBUILD_HEARTBEAT", "30"))
         self.event("started", total=total)
+
+    # ------------------------------------------------------------ output
 
     def event(self, kind: str, **data) -> None:
         if self.events:
@@ -28,31 +41,61 @@ class Reporter:
                 self.events.write(json.dumps({"event": kind, "time": time.time(), **data}) + "\n")
                 self.events.flush()
 
+    def _status(self) -> str:
+        if not self.running:
+            return f"[{self.done} / {self.total}]"
+        node, since = min(self.running.items(), key=lambda kv: kv[1])
+        return (f"[{self.done} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
+                f"({len(self.running)} running)")
+
     def _line(self, text: str) -> None:
         with self.lock:
             if self.tty:
-                self.stream.write("\r\033[K" + text + "\n")
+                self.stream.write("\r\033[K" + text + "\n" + self._status())
             else:
                 self.stream.write(text + "\n")
             self.stream.flush()
 
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self.lock:
+                if self.tty:
+                    self.stream.write("\r\033[K" + self._status())
+                elif self.running:
+                    self.stream.write(self._status().replace("] building", "] still building") + "\n")
+                self.stream.flush()
+
+    # ------------------------------------------------------------ events
+
     def started(self, node, reason: str) -> None:
+        with self.lock:
+            self.running[str(node)] = time.monotonic()
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, daemon=True)
+                self._ticker.start()
         self._line(f"[{self.done + 1} / {self.total}] building {node} ({reason})")
         self.event("action_started", target=str(node), reason=reason)
 
+    def _finish(self, node, what: str) -> None:
+        with self.lock:
+            self.running.pop(str(node), None)
+            self.done += 1
+            self.counts[what] += 1
+
     def built(self, node, duration: float) -> None:
-        self.done += 1
-        self.counts["built"] += 1
+        self._finish(node, "built")
         self.event("action_executed", target=str(node), success=True, duration=round(duration, 3))
 
     def reused(self, node, why: str) -> None:
-        self.done += 1
-        self.counts["reused"] += 1
+        self._finish(node, "reused")
         self.event("target_complete", target=str(node), reused=True, reason=why)
 
+    def interrupted(self, node) -> None:
+        with self.lock:
+            self.running.pop(str(node), None)
+
     def failed(self, node, code, log) -> None:
-        self.done += 1
-        self.counts["failed"] += 1
+        self._finish(node, "failed")
         tail = []
         try:
             tail = open(log, errors="replace").read().splitlines()[-15:]
@@ -66,12 +109,17 @@ class Reporter:
         self.event("action_executed", target=str(node), success=False, exit_code=str(code))
 
     def summary(self, code: int, keep_going: bool) -> None:
+        self._stop.set()
         elapsed = time.monotonic() - self.start
         if keep_going and len(self.failures) > 1:
             self._line("\n".join(self.failures))
         c = self.counts
-        self._line(f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed "
-                   f"in {elapsed:.1f}s")
+        text = f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed in {elapsed:.1f}s"
+        if code == 8:
+            text = "interrupted: " + text
+        with self.lock:
+            self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+            self.stream.flush()
         self.event("finished", exit_code=code, **c)
         if self.events:
             self.events.close()

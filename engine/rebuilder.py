@@ -21,7 +21,7 @@ from .store import Store
 @dataclass
 class Outcome:
     node: Node
-    decision: str  # built | reused | failed
+    decision: str  # built | reused | failed | interrupted
     reason: str
     entry: Path | None = None
     log: Path | None = None
@@ -96,6 +96,9 @@ class Rebuilder:
             job.env_tree = stage_env(job, tmp / "env")
             code = self.executor.run(job)
             duration = time.monotonic() - start
+            if code != 0 and self.executor.cancelled:
+                self.reporter.interrupted(node)
+                return Outcome(node, "interrupted", "the build was interrupted", None, log, code, duration)
             if code != 0:
                 self.reporter.failed(node, code, log)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)

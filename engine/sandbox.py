@@ -44,7 +44,12 @@ class Executor(Protocol):
 
     def run(self, job: Job) -> int: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop every running job (an interrupt); later `run`s return at once."""
+        ...
+
+    @property
+    def cancelled(self) -> bool: ...
 
 
 class _Processes:
@@ -145,6 +150,10 @@ class BwrapExecutor:
     def cancel(self) -> None:
         self.procs.cancel()
 
+    @property
+    def cancelled(self) -> bool:
+        return self.procs.cancelled
+
 
 class FallbackExecutor:
     """No namespaces: a clean environment and a private directory, nothing more. Entries built
@@ -164,6 +173,10 @@ class FallbackExecutor:
     def cancel(self) -> None:
         self.procs.cancel()
 
+    @property
+    def cancelled(self) -> bool:
+        return self.procs.cancelled
+
 
 class DryRunExecutor:
     kind = "dry-run"
@@ -177,6 +190,8 @@ class DryRunExecutor:
 
     def cancel(self) -> None:
         pass
+
+    cancelled = False
 
 
 _AVAILABLE: bool | None = None

@@ -132,7 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops a build like Ctrl-C: children killed, exit 8
+
+
 def run(argv: list[str] | None = None) -> int:
+    import signal
+
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         result = cli.main(args=argv, prog_name="jbuild", standalone_mode=False)
         return result if isinstance(result, int) else exitcodes.SUCCESS
@@ -148,6 +156,12 @@ def run(argv: list[str] | None = None) -> int:
         return exitcodes.SUCCESS
     except Exception as exc:  # noqa: BLE001 - the one place that classifies every failure
         return _classify(exc)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _classify(exc: Exception) -> int:
