@@ -34,7 +34,8 @@ def compile_glob(pattern: str) -> re.Pattern:
     return re.compile("".join(out) + r"\Z")
 
 
-DirState = tuple[int, str]  # (mtime_ns, digest of the relevant listing)
+DirState = tuple[int, str, str]  # (mtime_ns, digest of what is watched, what is watched)
+GLOB, TREE = "glob", "tree"  # a glob sees every name; a pattern walk sees sub-directories and BUILD
 
 
 def _relevant(entries, root: str) -> list:
@@ -52,28 +53,31 @@ def _relevant(entries, root: str) -> list:
     return out
 
 
-def _digest(entries) -> str:
+def _digest(entries, watched: str = GLOB) -> str:
     import xxhash
 
-    names = sorted(("d:" if e.is_dir(follow_symlinks=False) else "f:") + e.name for e in entries)
+    names = sorted(("d:" if e.is_dir(follow_symlinks=False) else "f:") + e.name for e in entries
+                   if watched == GLOB or e.name == BUILD_FILE or e.is_dir(follow_symlinks=False))
     return xxhash.xxh3_64_hexdigest("\0".join(names).encode())
 
 
-def dir_state(path: str, root: str) -> DirState:
+def dir_state(path: str, root: str, watched: str = GLOB) -> DirState:
     mtime = os.stat(path).st_mtime_ns
-    return mtime, _digest(_relevant(os.scandir(path), root))
+    return mtime, _digest(_relevant(os.scandir(path), root), watched), watched
 
 
 def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int) -> bool:
-    """A directory's globbable listing is as recorded. An equal mtime older than `since_ns`
-    (by the racy margin) proves it by one stat; otherwise the listing is read and compared."""
+    """What a directory shows to a glob (or a pattern walk) is as recorded. An equal mtime
+    older than `since_ns` (by the racy margin) proves it by one stat; otherwise the listing is
+    read and compared."""
     from .freshness import RACY_MARGIN_NS
 
+    mtime_then, digest, watched = recorded
     try:
         mtime = os.stat(path).st_mtime_ns
-        if mtime == recorded[0] and mtime < since_ns - RACY_MARGIN_NS:
+        if mtime == mtime_then and mtime < since_ns - RACY_MARGIN_NS:
             return True
-        return _digest(_relevant(os.scandir(path), root)) == recorded[1]
+        return _digest(_relevant(os.scandir(path), root), watched) == digest
     except OSError:
         return False
 
@@ -92,7 +96,7 @@ def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState
             entries = _relevant(os.scandir(full), root)
         except OSError:
             continue
-        dirs[rel] = (mtime, _digest(entries))
+        dirs[rel] = (mtime, _digest(entries), GLOB)
         for e in entries:
             path = f"{rel}/{e.name}" if rel else e.name
             if e.is_dir(follow_symlinks=False):

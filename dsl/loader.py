@@ -22,7 +22,7 @@ from .span import NOWHERE, Span
 from .spelling import did_you_mean
 from .workspace import Workspace
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 7
 
 
 @dataclass
@@ -32,7 +32,8 @@ class _Entry:
     read_at: int
     raw: list  # targets as lowered
     expanded: list | None = None  # with files filled in
-    dirs: dict = field(default_factory=dict)  # walked dir -> globs.DirState
+    dirs: dict = field(default_factory=dict)  # dir a glob walked -> globs.DirState
+    explicit: list = field(default_factory=list)  # paths named without a glob: each must exist
     walked_at: int = 0
 
 
@@ -90,7 +91,8 @@ class Loader:
             if entry is None:
                 return []
         pkg_dir = str(path.parent)
-        if entry.expanded is not None and self._dirs_unchanged(pkg_dir, entry):
+        if entry.expanded is not None and self._dirs_unchanged(pkg_dir, entry) \
+                and all(os.path.isfile(p) for p in entry.explicit):
             return entry.expanded
         expanded = self._expand(pkg_dir, entry)
         return expanded if expanded is not None else []
@@ -137,9 +139,12 @@ class Loader:
 
     def _expand(self, pkg_dir: str, entry: _Entry) -> list[Target] | None:
         walked_at = time.time_ns()
-        needs_walk = any(getattr(t, "sources", None) for t in entry.raw)
+        # Only a glob needs the directory listing (and its changes); named paths need to exist.
+        filesets = [fs for t in entry.raw for fs in (t.sources, getattr(t, "interface", None)) if fs]
+        needs_walk = any(fs.globs for fs in filesets)
         files, dirs = globs.walk_package(pkg_dir, self._root_of(pkg_dir)) if needs_walk else ([], {})
-        present = set(files)
+        explicit = sorted({os.path.join(pkg_dir, p) for fs in filesets for p in fs.paths})
+        present = set(files) if needs_walk else {os.path.relpath(p, pkg_dir) for p in explicit if os.path.isfile(p)}
         out, ok = [], True
         for t in entry.raw:
             if not t.sources:
@@ -166,7 +171,7 @@ class Loader:
                 out.append(dataclasses.replace(t, files=srcs))
         if not ok:
             return None
-        entry.expanded, entry.dirs, entry.walked_at = out, dirs, walked_at
+        entry.expanded, entry.dirs, entry.walked_at, entry.explicit = out, dirs, walked_at, explicit
         self._dirty = True
         return out
 
@@ -177,9 +182,11 @@ class Loader:
             if p in present:
                 chosen.add(p)
             else:
+                repo_root = str(self.ws.repo_root(t.label.repo))
+                listing = files or globs.walk_package(os.path.join(repo_root, t.label.package), repo_root)[0]
                 self.diags.append(Diagnostic(
                     fs.span, f"{what} of '{t.label.name}': no file '{p}'",
-                    did_you_mean(p, files) or "paths are relative to the BUILD file's directory"))
+                    did_you_mean(p, listing) or "paths are relative to the BUILD file's directory"))
                 ok = False
         for include, exclude in fs.globs:
             found = globs.match(files, include, exclude)
@@ -226,7 +233,7 @@ class Loader:
             entry = self._cache.get(str(path))
             if targets is None or entry is None:
                 if path.parent.is_dir():  # a BUILD file may appear here
-                    dirs[str(path.parent)] = globs.dir_state(str(path.parent), self._root_of(str(path.parent)))
+                    dirs[str(path.parent)] = globs.dir_state(str(path.parent), self._root_of(str(path.parent)), globs.TREE)
                 continue
             files[str(path)] = entry.stat
             for rel, state in entry.dirs.items():
@@ -267,7 +274,7 @@ class Loader:
             if pat.recursive:
                 root = str(self.ws.repo_root(pat.repo))
                 for d in self.ws.package_dirs_walked(pat.repo, pat.package):
-                    self.walked_dirs[d] = globs.dir_state(d, root)
+                    self.walked_dirs[d] = globs.dir_state(d, root, globs.TREE)
         except KeyError:
             raise RecipeError.at(NOWHERE, f"unknown repository '@{pat.repo}'") from None
         if not pkgs and not pat.negative:

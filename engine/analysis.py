@@ -24,7 +24,7 @@ from jbuild.dsl.workspace import stdlib_dir
 
 from jbuild import __version__
 
-FORMAT = 3
+FORMAT = 4
 META = ".jbuild-entry.json"
 
 

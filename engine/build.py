@@ -141,7 +141,8 @@ def run(p: Plan, opts: Options) -> tuple[int, dict]:
     with store.shared():
         store.clean_temporaries()
         try:
-            states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel)
+            states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                              inline=rb.try_reuse)
         except KeyboardInterrupt:
             reporter.summary(8, opts.keep_going)
             raise

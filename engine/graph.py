@@ -63,10 +63,9 @@ def action_graph(closures: list[Closure]):
             for dep in build_time_deps(closure, node):
                 if is_action(dep) and dep != node and not g.has_edge(dep, node):
                     g.add_edge(dep, node, span=None)
-    try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
+    if nx.is_directed_acyclic_graph(g):
         return g
+    cycle = nx.find_cycle(g)
     lines = ["dependency cycle:"]
     for a, b in cycle:
         span = g.edges[a, b].get("span")

@@ -44,10 +44,15 @@ class Rebuilder:
     def entry_of(self, node: Node) -> str:
         return entry_name(node, self.keys.build[node])
 
+    def try_reuse(self, node: Node) -> bool | None:
+        """A store hit settles the action without a worker; None means it must be built."""
+        name = self.entry_of(node)
+        return self._reused(node, name) if self.store.lookup(name) else None
+
     def realise(self, node: Node) -> bool:
         name = self.entry_of(node)
-        if self.store.lookup(name):
-            return self._reused(node, name)
+        if self.executor.cancelled:
+            return False
         with self.store.key_lock(self.keys.build[node]):
             if self.store.lookup(name):  # another process built it while we waited
                 return self._reused(node, name, "built by another jbuild meanwhile")

@@ -27,6 +27,12 @@ class Node:
     version: str
     flavours: tuple[tuple[str, str], ...]
 
+    def __post_init__(self):  # a Node keys many dicts: hash it once
+        object.__setattr__(self, "_hash", hash((self.label, self.version, self.flavours)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
     @property
     def id(self) -> str:
         fl = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""

@@ -8,6 +8,7 @@ on a failure. `cancel()` stops handing out work.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from enum import Enum
@@ -23,33 +24,49 @@ class State(Enum):
 
 def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], bool], jobs: int,
              keep_going: bool = False, cancelled: threading.Event | None = None,
-             on_interrupt: Callable[[], None] | None = None) -> dict[Hashable, State]:
-    """Run `work` for every id after all of its `deps`; return each id's final state."""
+             on_interrupt: Callable[[], None] | None = None,
+             inline: Callable[[Hashable], bool | None] | None = None) -> dict[Hashable, State]:
+    """Run `work` for every id after all of its `deps`, on `jobs` workers; return each id's
+    final state. `inline(id)`, if given, is tried first on the scheduling thread: True or False
+    settles the id at once (a store hit needs no worker), None hands it to `work`."""
     state = {a: State.WAITING for a in deps}
     waiting_on = {a: set(d) & set(deps) for a, d in deps.items()}
     consumers: dict[Hashable, list] = {a: [] for a in deps}
     for a, ds in waiting_on.items():
         for d in ds:
             consumers[d].append(a)
-    ready = [a for a, ds in waiting_on.items() if not ds]
+    ready = deque(a for a, ds in waiting_on.items() if not ds)
     cancelled = cancelled or threading.Event()
     stop = False
     running: dict[Future, Hashable] = {}
 
-    def skip_consumers(a):
+    def settle(a, ok: bool) -> None:
+        nonlocal stop
+        state[a] = State.DONE if ok else State.FAILED
+        if ok:
+            for c in consumers[a]:
+                waiting_on[c].discard(a)
+                if not waiting_on[c] and state[c] is State.WAITING:
+                    ready.append(c)
+            return
         stack = list(consumers[a])
         while stack:
             c = stack.pop()
             if state[c] is State.WAITING:
                 state[c] = State.SKIPPED
                 stack.extend(consumers[c])
+        stop = stop or not keep_going
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         try:
             while True:
                 while ready and len(running) < jobs and not stop and not cancelled.is_set():
-                    a = ready.pop(0)
+                    a = ready.popleft()
                     if state[a] is not State.WAITING:
+                        continue
+                    settled = inline(a) if inline else None
+                    if settled is not None:
+                        settle(a, settled)
                         continue
                     state[a] = State.RUNNING
                     running[pool.submit(work, a)] = a
@@ -57,23 +74,14 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
                     break
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    a = running.pop(fut)
-                    ok = fut.result()  # `work` reports failure by returning False; raising is a bug
-                    state[a] = State.DONE if ok else State.FAILED
-                    if ok:
-                        for c in consumers[a]:
-                            waiting_on[c].discard(a)
-                            if not waiting_on[c] and state[c] is State.WAITING:
-                                ready.append(c)
-                    else:
-                        skip_consumers(a)
-                        stop = stop or not keep_going
+                    # `work` reports failure by returning False; an exception is a bug.
+                    settle(running.pop(fut), fut.result())
         except BaseException:
             cancelled.set()
             if on_interrupt:
                 on_interrupt()
             raise
-    for a, s in state.items():
-        if s is State.WAITING:
+    for a, st in state.items():
+        if st is State.WAITING:
             state[a] = State.SKIPPED
     return state

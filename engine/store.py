@@ -89,6 +89,9 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, timeout=60, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=60000")
+        # WAL + NORMAL never corrupts; a power loss may drop the last commits, which
+        # `store verify --repair` rebuilds from the entries (the directory is the truth).
+        db.execute("PRAGMA synchronous=NORMAL")
         # Switching to WAL and creating the schema do not wait on SQLite's busy handler: two
         # processes opening a new store at once would see "database is locked". Serialise the
         # set-up on a lock file of its own (never on the SQLite file itself).

@@ -108,3 +108,17 @@ def test_std_recipes_resolve(make_workspace):
     loaded = loader.closure(loader.expand(["//a"]))
     (cc,) = [t for lb, ts in loaded.targets.items() if lb.repo == "std" for t in ts]
     assert cc.host_tool is not None and "cc" in cc.host_tool.binaries and "include_dirs" in cc.slots
+
+
+def test_deleted_named_source_is_an_error_on_the_next_load(make_workspace):
+    root = make_workspace({"p/BUILD": 'package p { version = "1" sources = ["a.c", "b.c"] }', "p/a.c": "", "p/b.c": ""})
+    for path in [root / "p/BUILD", root / "p/a.c", root / "p/b.c", root / "p"]:
+        age(path)
+    first = Loader(Workspace(root))
+    (pkg,) = first.package("", "p")
+    assert pkg.files == ("a.c", "b.c")
+    first.save_cache()  # the next load trusts this expansion while the named files exist
+    (root / "p/b.c").unlink()
+    loader = Loader(Workspace(root))
+    assert loader.package("", "p") == []
+    assert [d.message for d in loader.diags] == ["sources of 'p': no file 'b.c'"]

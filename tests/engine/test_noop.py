@@ -23,6 +23,16 @@ def test_warm_noop_imports_no_parser_resolver_or_graph(example):
     assert "0 built, 4 reused" in r.stderr
 
 
+def test_unrelated_file_next_to_named_sources_keeps_the_noop(example):
+    """db/BUILD names its sources without a glob: a new file beside them is nobody's input."""
+    example.build()
+    (example.root / "db/tinydb/src/notes.txt").write_text("not a source")
+    env = {**os.environ, "JBUILD_STORE": str(example.store)}
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "jbuild", "build", "//services:geotags",
+                        "--sandbox", "bwrap"], cwd=example.root, env=env, capture_output=True, text=True)
+    assert "0 built, 4 reused" in r.stderr and "networkx" not in r.stderr
+
+
 def test_new_file_matching_a_glob_invalidates(example):
     example.build()
     (example.root / "libs/libc/src/extra.c").write_text("int extra;\n")  # libc declares glob(libc/**)
