@@ -50,8 +50,9 @@ def generate(root: Path, n: int) -> None:
     requires = [{reqs}]
     build = "mkdir -p $OUT && cat $SRC/src/p{i}.txt > $OUT/p{i}"
 }}""")
-        ins = " ".join([f"$ws/src/p{i}.txt", "out/libc"] + [f"out/p{d}" for d in deps])
-        ninja.append(f"build out/p{i}: cp {ins}\n")
+        # The same work as jbuild's action: copy its own source; dependencies order it only.
+        implicit = " ".join(["out/libc"] + [f"out/p{d}" for d in deps])
+        ninja.append(f"build out/p{i}: cp $ws/src/p{i}.txt | {implicit}\n")
     (root / "BUILD").write_text("\n".join(blocks))
     ninja_dir = root.parent / (root.name + "-ninja")
     ninja_dir.mkdir()

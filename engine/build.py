@@ -232,7 +232,7 @@ def _noop(a: analysis.Analysis, store: Store, ws: Workspace, opts: Options, cach
     for node, _ in a.actions:
         reporter.reused(node, "inputs unchanged")
     if not a.decisions_all_reused:
-        store.mark_reused(str(ws.root), [node for node, _ in a.actions])
+        store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
         a.decisions_all_reused = True
         analysis.save(cache, a)
     reporter.summary(0, opts.keep_going)

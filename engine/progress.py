@@ -94,7 +94,7 @@ class Reporter:
         with self.lock:
             self.running.pop(str(node), None)
 
-    def failed(self, node, code, log) -> None:
+    def failed(self, node, code, log, command: str = "") -> None:
         self._finish(node, "failed")
         tail = []
         try:
@@ -102,6 +102,9 @@ class Reporter:
         except OSError:
             pass
         block = [f"ERROR: building {node} failed: {'exit code ' + str(code) if isinstance(code, int) else code}"]
+        lines = [line for line in command.strip().splitlines() if line.strip()]
+        if lines:
+            block.append(f"  command: {lines[0].strip()}" + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else ""))
         block += [f"> {t}" for t in tail]
         block.append(f"For the full log: jbuild log {node.label}")
         self.failures.append(block[0])

@@ -56,7 +56,7 @@ class Rebuilder:
         with self.store.key_lock(self.keys.build[node]):
             if self.store.lookup(name):  # another process built it while we waited
                 return self._reused(node, name, "built by another jbuild meanwhile")
-            reason = describe_change(self.store.last_inputs(str(node)), self.keys.inputs[node])
+            reason = describe_change(self.store.index.last_inputs(str(node)), self.keys.inputs[node])
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
         self._record(outcome)
@@ -79,7 +79,7 @@ class Rebuilder:
 
     def save_decisions(self) -> None:
         """Record why each action was built or reused (read by `jbuild explain`), in one write."""
-        self.store.record_decisions(str(self.workspace), [
+        self.store.index.record_decisions(str(self.workspace), [
             (str(o.node), str(o.node.label), self.keys.build[o.node], o.decision, o.reason)
             for o in list(self.outcomes.values())])
 
@@ -105,7 +105,7 @@ class Rebuilder:
                 self.reporter.interrupted(node)
                 return Outcome(node, "interrupted", "the build was interrupted", None, log, code, duration)
             if code != 0:
-                self.reporter.failed(node, code, log)
+                self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
             leak = _host_path_leak(out, [str(self.store.root.resolve()), str(self.workspace), str(tmp)])
             if leak:

@@ -110,7 +110,7 @@ class BwrapExecutor:
     kind = "bwrap"
 
     def __init__(self):
-        self.bwrap = shutil.which("bwrap")
+        self.bwrap = bwrap_path()
         self.procs = _Processes()
 
     @staticmethod
@@ -118,7 +118,7 @@ class BwrapExecutor:
         """Can bubblewrap create its namespaces here? (Tried once per process.)"""
         global _AVAILABLE
         if _AVAILABLE is None:
-            bwrap = shutil.which("bwrap")
+            bwrap = bwrap_path()
             _AVAILABLE = False
             if bwrap:
                 argv = [bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", *_host_links(),
@@ -195,6 +195,14 @@ class DryRunExecutor:
 
 
 _AVAILABLE: bool | None = None
+
+
+def bwrap_path() -> str | None:
+    """bubblewrap on PATH, or `JBUILD_BWRAP` (a path; a missing one means "not installed")."""
+    forced = os.environ.get("JBUILD_BWRAP")
+    if forced is not None:
+        return forced if os.access(forced, os.X_OK) else None
+    return shutil.which("bwrap")
 
 
 def _host_links() -> list[str]:

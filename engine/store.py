@@ -1,4 +1,4 @@
-"""The store: a read-only, key-addressed directory of built packages with a SQLite index.
+"""The store: a read-only, key-addressed directory of built packages (the index is index.py).
 
 Layout (DESIGN §9):
   <store>/<key>-<name>-<version>[-flavours]/   an entry, read-only; `.jbuild-entry.json` inside
@@ -19,25 +19,19 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 import stat
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from .hashing import file_digest, key_of
+from .index import Index
+from .locks import flock
 
-SCHEMA_VERSION = 1
 META = ".jbuild-entry.json"
 
 
 class StoreError(Exception):
     exit_code = 1
-
-
-class LockTimeout(StoreError):
-    exit_code = 9
 
 
 def default_store() -> Path:
@@ -73,87 +67,7 @@ class Store:
         self.root = Path(root)
         for sub in ("", ".locks", "roots", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._db: sqlite3.Connection | None = None
-        self._db_lock = threading.RLock()  # one connection per process, shared by the workers
-        self._store_lock_fd: int | None = None
-
-    # ------------------------------------------------------------ index
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        with self._db_lock:
-            if self._db is None:
-                self._db = self._connect()
-            return self._db
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.root / "index.sqlite", isolation_level=None, timeout=60, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=60000")
-        # WAL + NORMAL never corrupts; a power loss may drop the last commits, which
-        # `store verify --repair` rebuilds from the entries (the directory is the truth).
-        db.execute("PRAGMA synchronous=NORMAL")
-        # Switching to WAL and creating the schema do not wait on SQLite's busy handler: two
-        # processes opening a new store at once would see "database is locked". Serialise the
-        # set-up on a lock file of its own (never on the SQLite file itself).
-        with self._flock(self.root / ".index.lock", fcntl.LOCK_EX, 60):
-            db.execute("PRAGMA journal_mode=WAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.root}/index.sqlite is from a newer jbuild (schema {version}); upgrade")
-            if version < SCHEMA_VERSION:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute("""CREATE TABLE IF NOT EXISTS entries (
-                    key TEXT PRIMARY KEY, name TEXT, label TEXT, output_hash TEXT, size INTEGER,
-                    deps TEXT, inputs TEXT, log TEXT, duration REAL, built_at REAL)""")
-                db.execute("""CREATE TABLE IF NOT EXISTS decisions (
-                    workspace TEXT, node TEXT, label TEXT, key TEXT, decision TEXT, reason TEXT,
-                    at REAL, PRIMARY KEY (workspace, node))""")
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                db.execute("COMMIT")
-        return db
-
-    @contextmanager
-    def transaction(self):
-        """A write transaction (BEGIN IMMEDIATE) on the process's one connection."""
-        with self._db_lock:
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def write(self, sql: str, args=()) -> None:
-        with self.transaction() as db:
-            db.execute(sql, args)
-
-    def read(self, sql: str, args=()) -> list:
-        with self._db_lock:
-            return self.db.execute(sql, args).fetchall()
-
-    def last_inputs(self, label: str) -> dict | None:
-        rows = self.read("SELECT inputs FROM entries WHERE label=? ORDER BY built_at DESC LIMIT 1", (label,))
-        row = rows[0] if rows else None
-        return json.loads(row[0]) if row and row[0] else None
-
-    def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]]) -> None:
-        """(node, label, key, decision, reason) for every action of a run, in one transaction."""
-        now = time.time()
-        with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
-                           [(workspace, *row, now) for row in rows])
-
-    def mark_reused(self, workspace: str, nodes: list[str]) -> None:
-        """A no-op run: each of `nodes` was reused, its inputs unchanged."""
-        with self.transaction() as db:
-            db.executemany("UPDATE decisions SET decision='reused', reason='inputs unchanged' "
-                           "WHERE workspace=? AND node=? AND decision!='reused'", [(workspace, n) for n in nodes])
-
-    def decisions(self, workspace: str) -> dict[str, tuple]:
-        rows = self.read("SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,))
-        return {r[0]: r[1:] for r in rows}
+        self.index = Index(self.root, lambda: ((e.name, self.meta(e)) for e in self.entries()))
 
     # ------------------------------------------------------------ entries
 
@@ -167,36 +81,18 @@ class Store:
     @contextmanager
     def shared(self, timeout: float = 600):
         """The store-wide lock, shared: builds run together; gc waits."""
-        with self._flock(self.root / ".store.lock", fcntl.LOCK_SH, timeout):
+        with flock(self.root / ".store.lock", fcntl.LOCK_SH, timeout):
             yield
 
     @contextmanager
     def exclusive(self, timeout: float = 600):
-        with self._flock(self.root / ".store.lock", fcntl.LOCK_EX, timeout):
+        with flock(self.root / ".store.lock", fcntl.LOCK_EX, timeout):
             yield
 
     @contextmanager
     def key_lock(self, key: str, timeout: float = 3600):
-        with self._flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
+        with flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
             yield
-
-    @contextmanager
-    def _flock(self, path: Path, mode: int, timeout: float):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise LockTimeout(f"could not lock {path} within {timeout:.0f}s: another jbuild "
-                                          "holds it") from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)
 
     @contextmanager
     def temporary(self):
@@ -268,14 +164,8 @@ class Store:
             if not (final / META).exists():
                 raise
         _fsync_dir(self.root)
-        self.index(final, meta)
+        self.index.add(final.name, meta)
         return final
-
-    def index(self, entry: Path, meta: dict) -> None:
-        self.write("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?,?)",
-                   (meta["key"], entry.name, meta.get("label", ""), meta["output_hash"], meta["size"],
-                    json.dumps(meta.get("deps", [])), json.dumps(meta.get("inputs")), meta.get("log", ""),
-                    meta.get("duration", 0.0), meta.get("built_at", time.time())))
 
     def meta(self, entry: Path) -> dict:
         return json.loads((entry / META).read_text())
@@ -296,7 +186,7 @@ class Store:
                 problems.append(f"{entry.name}: contents changed since it was built")
                 if repair:
                     _force_remove(entry)
-                    self.write("DELETE FROM entries WHERE name=?", (entry.name,))
+                    self.index.remove(entry.name)
         for p in self.root.iterdir():
             if not p.name.startswith(".") and p.is_dir() and p.name not in ("roots", "logs") \
                     and not (p / META).exists():
@@ -304,9 +194,7 @@ class Store:
                 if repair:
                     _force_remove(p)
         if repair:
-            self.write("DELETE FROM entries")
-            for entry in self.entries():
-                self.index(entry, self.meta(entry))
+            self.index.reindex()
         return problems
 
     def add_root(self, link: Path) -> None:
@@ -347,7 +235,7 @@ class Store:
             if not dry_run:
                 for e in dead:
                     _force_remove(e)
-                    self.write("DELETE FROM entries WHERE name=?", (e.name,))
+                    self.index.remove(e.name)
             return [e.name for e in dead], freed
 
 

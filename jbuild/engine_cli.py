@@ -74,7 +74,7 @@ def explain(patterns, jobs, keep_going, strict, sandbox, store):
     from jbuild.engine.keys import describe_change
 
     p = plan(list(patterns), _opts(jobs, keep_going, strict, sandbox, store))
-    recorded = p.store.decisions(str(p.workspace.root))
+    recorded = p.store.index.decisions(str(p.workspace.root))
     for node in sorted(p.graph.nodes, key=str):
         if not is_action(node):
             continue
@@ -83,7 +83,7 @@ def explain(patterns, jobs, keep_going, strict, sandbox, store):
         if rec and rec[1] == key:
             click.echo(f"{node}: {rec[2]}: {rec[3]}")
         else:
-            why = describe_change(p.store.last_inputs(str(node)), p.keys.inputs[node])
+            why = describe_change(p.store.index.last_inputs(str(node)), p.keys.inputs[node])
             click.echo(f"{node}: out of date: {why}")
 
 
@@ -100,7 +100,7 @@ def log(label, store):
     ws = Workspace.find()
     wanted = str(parse_cli_label(label, ws).label)
     s = Store(store_path(ws, Options(store=store)))
-    rows = [(n, v) for n, v in s.decisions(str(ws.root)).items() if v[0] == wanted]
+    rows = [(n, v) for n, v in s.index.decisions(str(ws.root)).items() if v[0] == wanted]
     if not rows:
         raise click.UsageError(f"no build of {wanted} is recorded in this workspace")
     node, (_, key, _, _) = rows[0]

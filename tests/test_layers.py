@@ -30,3 +30,9 @@ def test_only_the_parser_imports_lark():
 
 def test_engine_never_imports_cli():
     assert [m for _, m in imports_of("engine") if "cli" in m] == []
+
+
+def test_scheduler_knows_nothing_of_keys_store_or_sandbox():
+    engine_imports = [m for p, m in imports_of("engine") if p.name == "scheduler.py"]
+    assert not [m for m in engine_imports if m.lstrip(".") in ("keys", "store", "sandbox", "rebuilder")
+                or m.startswith(("jbuild", "."))]

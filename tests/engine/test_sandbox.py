@@ -65,3 +65,43 @@ def test_failure_block_shows_log_tail(make_workspace, tmp_path):
     r = build(make_workspace, tmp_path, "echo 'compiler says no' >&2; exit 7")
     assert r.returncode == 1
     assert "failed: exit code 7" in r.stderr and "> compiler says no" in r.stderr
+
+
+def test_fallback_where_bubblewrap_is_missing(make_workspace, tmp_path):
+    root = make_workspace({"BUILD": BUILD.format(script='cat "$SRC/declared.txt" > "$OUT/copy"'),
+                           "declared.txt": "declared"})
+    env = {"JBUILD_STORE": str(tmp_path / "store"), "JBUILD_BWRAP": "/nonexistent/bwrap"}
+    r = run_jbuild("build", "//:probe", cwd=root, env=env)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: bubblewrap is not available; building in the weaker fallback sandbox"]
+    r = run_jbuild("build", "//:probe", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 2 and "bubblewrap cannot create its namespaces" in r.stderr
+    # A fallback entry never satisfies a sandboxed build: the sandbox kind is in the key.
+    r = run_jbuild("build", "//:probe", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0 and "1 built, 0 reused" in r.stderr
+    assert len([p for p in (tmp_path / "store").iterdir() if "-probe-" in p.name]) == 2
+
+
+def test_failure_names_the_command_and_jbuild_log_shows_it(make_workspace, tmp_path):
+    r = build(make_workspace, tmp_path, "echo 'linker says no' >&2; exit 9")
+    assert "  command: mkdir -p \"$OUT\" (+1 more lines)" in r.stderr
+    root = tmp_path / "ws"
+    log = run_jbuild("log", "//:probe", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert log.returncode == 0 and "linker says no" in log.stdout
+
+
+def test_keep_going_builds_the_rest_and_repeats_failures(make_workspace, tmp_path):
+    root = make_workspace({"BUILD": """
+        package bad1 { version = "1" build = "exit 3" }
+        package bad2 { version = "1" build = "exit 4" }
+        package good { version = "1" build = "mkdir -p $OUT" }
+        package top { version = "1" requires = [:bad1, :bad2, :good] build = "mkdir -p $OUT" }
+    """})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    r = run_jbuild("build", "//...", "--keep-going", "-j", "1", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 1
+    assert "1 built, 0 reused from the store, 2 failed" in r.stderr
+    assert r.stderr.count("ERROR: building //:bad1@1 failed: exit code 3") == 2  # in place, and at the end
+    r = run_jbuild("build", "//...", "-j", "1", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 1 and "1 failed" in r.stderr  # fail-fast: stops after the first failure

@@ -101,3 +101,19 @@ def test_gc_keeps_what_the_result_link_reaches(make_workspace, tmp_path):
     names = [p.name for p in (tmp_path / "store").iterdir()]
     assert any("-app-1" in n for n in names) and any("-lib-1" in n for n in names)
     assert not any("-orphan-1" in n for n in names)
+
+
+def test_corrupt_index_is_set_aside_and_rebuilt_from_the_entries(make_workspace, tmp_path):
+    root = make_workspace({"BUILD": 'package a { version = "1" build = "mkdir -p $OUT && echo a > $OUT/a" }'})
+    store = tmp_path / "store"
+    env = {"JBUILD_STORE": str(store)}
+    assert run_jbuild("build", "//:a", "--sandbox", "bwrap", cwd=root, env=env).returncode == 0
+    (store / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (store / f"index.sqlite{suffix}").unlink(missing_ok=True)
+    r = run_jbuild("explain", "//:a", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 0 and "the store index was corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert list(store.glob("index.sqlite.corrupt-*"))
+    r = run_jbuild("build", "//:a", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 0 and "0 built, 1 reused" in r.stderr
+    assert run_jbuild("store", "verify", cwd=root, env=env).returncode == 0

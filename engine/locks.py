@@ -1,0 +1,34 @@
+"""flock-based locks on lock files that are never deleted (never pidfiles, never the SQLite
+file itself). A lock not had within its timeout is exit code 9."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class LockTimeout(Exception):
+    exit_code = 9
+
+
+@contextmanager
+def flock(path: Path, mode: int = fcntl.LOCK_EX, timeout: float = 600):
+    """Hold an flock (`LOCK_SH` or `LOCK_EX`) on `path`, waiting up to `timeout` seconds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockTimeout(f"could not lock {path} within {timeout:.0f}s: another jbuild "
+                                      "holds it") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,68 @@
+"""The scheduler alone: opaque ids, no keys, no store, no sandbox."""
+
+import threading
+import time
+
+from jbuild.engine.scheduler import State, schedule
+
+#   a -> c -> e
+#   b -> d
+GRAPH = {"a": set(), "b": set(), "c": {"a"}, "d": {"b"}, "e": {"c"}}
+
+
+def test_dependencies_first_and_at_most_jobs_at_once():
+    order, running, peak = [], set(), [0]
+    lock = threading.Lock()
+
+    def work(a):
+        with lock:
+            running.add(a)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.05)
+        with lock:
+            running.discard(a)
+            order.append(a)
+        return True
+
+    states = schedule(GRAPH, work, jobs=2)
+    assert all(s is State.DONE for s in states.values())
+    assert order.index("a") < order.index("c") < order.index("e") and order.index("b") < order.index("d")
+    assert peak[0] == 2
+
+
+def test_fail_fast_stops_handing_out_work():
+    ran = []
+
+    def work(a):
+        ran.append(a)
+        return a != "a"
+
+    states = schedule(GRAPH, work, jobs=1)
+    assert states["a"] is State.FAILED and states["c"] is State.SKIPPED and states["e"] is State.SKIPPED
+    assert len(ran) < len(GRAPH)
+
+
+def test_keep_going_runs_what_does_not_depend_on_the_failure():
+    states = schedule(GRAPH, lambda a: a != "a", jobs=1, keep_going=True)
+    assert states == {"a": State.FAILED, "b": State.DONE, "c": State.SKIPPED, "d": State.DONE,
+                      "e": State.SKIPPED}
+
+
+def test_inline_settles_without_a_worker():
+    workers = []
+    states = schedule(GRAPH, lambda a: workers.append(a) or True, jobs=2,
+                      inline=lambda a: True if a in ("a", "c") else None)
+    assert all(s is State.DONE for s in states.values()) and sorted(workers) == ["b", "d", "e"]
+
+
+def test_cancel_stops_new_work():
+    cancelled = threading.Event()
+    ran = []
+
+    def work(a):
+        ran.append(a)
+        cancelled.set()
+        return True
+
+    states = schedule(GRAPH, work, jobs=1, cancelled=cancelled)
+    assert len(ran) == 1 and sum(s is State.SKIPPED for s in states.values()) == len(GRAPH) - 1
