@@ -30,7 +30,8 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
     final state. `inline(id)`, if given, is tried first on the scheduling thread: True or False
     settles the id at once (a store hit needs no worker), None hands it to `work`."""
     state = {a: State.WAITING for a in deps}
-    waiting_on = {a: set(d) & set(deps) for a, d in deps.items()}
+    ids = deps.keys()
+    waiting_on = {a: {d for d in ds if d in ids} for a, ds in deps.items()}
     consumers: dict[Hashable, list] = {a: [] for a in deps}
     for a, ds in waiting_on.items():
         for d in ds:
