@@ -60,32 +60,13 @@ def resolve_roots(roots: list[Label], families: dict[Label, list[Target]]) -> li
     reached has one version and no requirement selects a flavour value), per-root resolution
     would pick the same node for a label in every closure: resolve them together once, and let
     the closures share their nodes and edges. Otherwise resolve each root on its own."""
-    shared = _joint_single_versions(roots, families)
+    shared = _single_versions(roots, families, {}, no_flavour_choice=True)
     if shared is None:
         return [resolve(r, families) for r in roots]
     nodes = {lb: Node(t, lb, str(t.version) if t.version else "", _flavour_values(t, {}))
              for lb, t in shared.items()}
     deps = {n: [(r, nodes[r.label]) for r in _active(n.target, dict(n.flavours))] for n in nodes.values()}
     return [Closure(nodes[r], nodes, deps) for r in roots]
-
-
-def _joint_single_versions(roots, families) -> dict[Label, Target] | None:
-    chosen: dict[Label, Target] = {}
-    todo = list(roots)
-    while todo:
-        label = todo.pop()
-        if label in chosen:
-            continue
-        family = families.get(label, [])
-        if len(family) != 1:
-            return None
-        t = chosen[label] = family[0]
-        for r in _active(t, dict(_flavour_values(t, {}))):
-            dep = families.get(r.label, [])
-            if r.flavours or len(dep) != 1 or (dep[0].version is not None and not r.constraint.admits(dep[0].version)):
-                return None
-            todo.append(r.label)
-    return chosen
 
 
 def resolve(root: Label, families: dict[Label, list[Target]]) -> Closure:
@@ -120,7 +101,7 @@ def _flavour_values(t: Target, selected: dict[str, str]) -> tuple[tuple[str, str
 
 
 def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
-    fast = _single_versions(root, families, selections)
+    fast = _single_versions([root], families, selections)
     if fast is not None:
         return fast
     import resolvelib
@@ -136,11 +117,13 @@ def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
     return {Label(*key): cand for key, cand in result.mapping.items()}
 
 
-def _single_versions(root: Label, families, selections) -> dict[Label, Target] | None:
-    """The common case without search: every family reached has one version and every
-    constraint admits it. None sends the closure to resolvelib (which also explains failures)."""
+def _single_versions(roots: list[Label], families, selections, no_flavour_choice: bool = False
+                     ) -> dict[Label, Target] | None:
+    """The common case without search: every family reached from `roots` has one version and
+    every constraint admits it (and, with `no_flavour_choice`, no requirement selects a flavour
+    value). None sends the closure to resolvelib, which also explains failures."""
     chosen: dict[Label, Target] = {}
-    todo = [root]
+    todo = list(roots)
     while todo:
         label = todo.pop()
         if label in chosen:
@@ -151,7 +134,8 @@ def _single_versions(root: Label, families, selections) -> dict[Label, Target] |
         t = chosen[label] = family[0]
         for r in _active(t, dict(_flavour_values(t, selections.get(label, {})))):
             dep = families.get(r.label, [])
-            if len(dep) != 1 or (dep[0].version is not None and not r.constraint.admits(dep[0].version)):
+            if (no_flavour_choice and r.flavours) or len(dep) != 1 or (
+                    dep[0].version is not None and not r.constraint.admits(dep[0].version)):
                 return None
             todo.append(r.label)
     return chosen
