@@ -18,6 +18,7 @@ def read(path: Path, fmt: int, default):
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return default
     finally:
+        gc.freeze()  # cached data lives as long as the process: keep it out of later collections
         gc.enable()
 
 

@@ -270,11 +270,11 @@ class Loader:
         if pat.name is not None and not pat.recursive:
             return {t.label for t in self.lookup(VersionedLabel(Label(pat.repo, pat.package, pat.name), None))}
         try:
-            pkgs = self.ws.packages_under(pat.repo, pat.package) if pat.recursive else [pat.package]
-            if pat.recursive:
-                root = str(self.ws.repo_root(pat.repo))
-                for d in self.ws.package_dirs_walked(pat.repo, pat.package):
-                    self.walked_dirs[d] = globs.dir_state(d, root, globs.TREE)
+            walked: list[str] = []
+            pkgs = self.ws.packages_under(pat.repo, pat.package, walked) if pat.recursive else [pat.package]
+            root = str(self.ws.repo_root(pat.repo))
+            for d in walked:
+                self.walked_dirs[d] = globs.dir_state(d, root, globs.TREE)
         except KeyError:
             raise RecipeError.at(NOWHERE, f"unknown repository '@{pat.repo}'") from None
         if not pkgs and not pat.negative:

@@ -62,19 +62,18 @@ class Workspace:
             return ""
         return "" if str(rel) == "." else rel.as_posix()
 
-    def packages_under(self, repo: str, package: str) -> list[str]:
-        """Every package (directory with a BUILD file) at or below `package`."""
+    def packages_under(self, repo: str, package: str, walked: list[str] | None = None) -> list[str]:
+        """Every package (directory with a BUILD file) at or below `package`; `walked`, if
+        given, receives every directory looked at (a new BUILD file would change one)."""
         root = self.repo_root(repo)
         found = []
         for dirpath, filenames in self._walk(repo, package):
+            if walked is not None:
+                walked.append(dirpath)
             if BUILD_FILE in filenames:
                 rel = Path(dirpath).relative_to(root).as_posix()
                 found.append("" if rel == "." else rel)
         return sorted(found)
-
-    def package_dirs_walked(self, repo: str, package: str) -> list[str]:
-        """The directories `packages_under` looks at (a new BUILD file changes one of them)."""
-        return [dirpath for dirpath, _ in self._walk(repo, package)]
 
     def _walk(self, repo: str, package: str):
         root = self.repo_root(repo)
