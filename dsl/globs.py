@@ -70,7 +70,7 @@ def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int) -> bo
     """What a directory shows to a glob (or a pattern walk) is as recorded. An equal mtime
     older than `since_ns` (by the racy margin) proves it by one stat; otherwise the listing is
     read and compared."""
-    from .freshness import RACY_MARGIN_NS
+    from jbuild.base.freshness import RACY_MARGIN_NS
 
     mtime_then, digest, watched = recorded
     try:

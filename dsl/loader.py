@@ -13,13 +13,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cachefile, globs
+from jbuild.base import cachefile
+from jbuild.base.freshness import stat_key, trusted
+from jbuild.base.spelling import did_you_mean
+
+from . import globs
 from .errors import Diagnostic, RecipeError
-from .freshness import stat_key, trusted
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
-from .spelling import did_you_mean
 from .workspace import Workspace
 
 CACHE_FORMAT = 7

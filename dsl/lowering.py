@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 
+from jbuild.base.spelling import did_you_mean, suggestions
+
 from . import model as m
 from . import schema
 from . import syntax as st
 from .errors import Diagnostic, RecipeError
 from .labels import Label, LabelError, parse_label
-from .spelling import did_you_mean, suggestions
 from .versions import Constraint, Version, VersionError
 
 INTERPOLATION = re.compile(r"\$\{config\.([A-Za-z_][A-Za-z0-9_]*)\}")

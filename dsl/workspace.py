@@ -3,6 +3,7 @@ file of a label's package lives (`@std` is the shipped `stdlib-recipes/`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,11 +17,15 @@ from .span import NOWHERE, Span
 MARKER = "jbuild.toml"
 
 
+@functools.cache
 def stdlib_dir() -> Path:
+    """Where `@std` lives: `JBUILD_STDLIB`, else the installed package data (jbuild.stdlib_recipes)."""
     env = os.environ.get("JBUILD_STDLIB")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "stdlib-recipes"
+    import jbuild.stdlib_recipes
+
+    return Path(jbuild.stdlib_recipes.__file__).resolve().parent
 
 
 @dataclass(frozen=True)

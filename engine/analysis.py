@@ -17,12 +17,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbuild.dsl import cachefile
-from jbuild.dsl.freshness import trusted
+from jbuild.base import __version__, cachefile
+from jbuild.base.freshness import trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
-
-from jbuild import __version__
 
 FORMAT = 4
 META = ".jbuild-entry.json"

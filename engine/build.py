@@ -220,7 +220,7 @@ def record(p: Plan) -> analysis.Analysis:
 
 
 def analysis_stat(path: Path) -> tuple:
-    from jbuild.dsl.freshness import stat_key
+    from jbuild.base.freshness import stat_key
 
     return stat_key(os.stat(path))
 

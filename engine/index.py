@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from .locks import flock
+from jbuild.base.locks import flock
 
 SCHEMA_VERSION = 1
 

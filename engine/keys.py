@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+from jbuild.base.hashing import key_of
 from jbuild.dsl.model import Package, RequirementKind
 
 from .graph import run_closure
-from .hashing import key_of
 from .resolve import Closure, Node
 
 # The attributes of a recipe that its build cannot observe: they enter no build key.

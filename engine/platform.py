@@ -16,9 +16,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from jbuild.base.hashing import key_of
 from jbuild.dsl.model import HostTool
 
-from .hashing import key_of
 from .statcache import StatCache
 
 

@@ -7,10 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from jbuild.dsl import cachefile
-from jbuild.dsl.freshness import stat_key, trusted
-
-from .hashing import file_digest
+from jbuild.base import cachefile
+from jbuild.base.freshness import stat_key, trusted
+from jbuild.base.hashing import file_digest
 
 FORMAT = 2
 

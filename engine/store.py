@@ -23,9 +23,10 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
-from .hashing import file_digest, key_of
+from jbuild.base.hashing import file_digest, key_of
+from jbuild.base.locks import flock
+
 from .index import Index
-from .locks import flock
 
 META = ".jbuild-entry.json"
 

@@ -1,3 +1,5 @@
 """jbuild: declarative builds that never rebuild what a change cannot affect."""
 
-__version__ = "0.1.0"
+from jbuild.base import __version__
+
+__all__ = ["__version__"]

@@ -37,7 +37,7 @@ class _Group(click.Group):
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name and name not in self.commands and not name.startswith("-"):
-            from jbuild.dsl.spelling import did_you_mean
+            from jbuild.base.spelling import did_you_mean
 
             hint = did_you_mean(name, self.commands)
             raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
@@ -108,7 +108,7 @@ def help_(topic):
         click.echo("topics: " + ", ".join(topics))
         return
     if topic not in topics:
-        from jbuild.dsl.spelling import did_you_mean
+        from jbuild.base.spelling import did_you_mean
 
         hint = did_you_mean(topic, topics)
         raise click.UsageError(f"no help topic '{topic}'" + (f" ({hint})" if hint else ""))

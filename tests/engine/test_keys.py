@@ -5,8 +5,8 @@ version deliberately when that is intended, and update the pins in the same comm
 """
 
 import pytest
+from jbuild.base.hashing import encode, key_of
 from jbuild.engine.build import Options, plan
-from jbuild.engine.hashing import encode, key_of
 
 BASE = """
 package lib {
