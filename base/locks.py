@@ -9,9 +9,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import JbuildError
 
-class LockTimeout(Exception):
-    exit_code = 9
+
+class LockTimeout(JbuildError):
+    kind = "lock_timeout"
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""A build, end to end: load -> resolve -> graph -> keys -> schedule (rebuilder per action)."""
+"""A build, end to end: load -> resolve -> graph -> predicted keys -> schedule (rebuilder per
+action) -> results and GC roots. The no-op path (snapshot.py) short-cuts all of it."""
 
 from __future__ import annotations
 
@@ -9,29 +10,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jbuild.base.errors import BadInput, Interrupted
 from jbuild.dsl.loader import Loaded, Loader
-from jbuild.dsl.model import Package
+from jbuild.dsl.model import Package, Test
 from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
-from . import analysis
+from . import snapshot
 from .graph import action_graph, build_time_deps, is_action
 from .keys import KeyComputer, entry_name
 from .platform import detect, host_path
 from .resolve import Closure, Node, resolve_roots
+from .settings import Options, resolve
 from .statcache import StatCache
-from .store import Store, default_store
-
-
-@dataclass
-class Options:
-    jobs: int = os.cpu_count() or 2
-    keep_going: bool = False
-    strict: bool = False
-    sandbox: str = "auto"  # auto | bwrap | fallback | dry-run
-    store: str | None = None
-    build_events: str | None = None
-    out_link: str | None = "result"
+from .store import Store
 
 
 @dataclass
@@ -41,27 +33,24 @@ class Plan:
     started_at: int
     loader: Loader
     workspace: Workspace
+    opts: Options
     closures: list[Closure]
     node_closure: dict[Node, Closure]
-    graph: object
-    keys: object
+    graph: object  # networkx.DiGraph of action Nodes
     computer: KeyComputer
     stats: StatCache
     sandbox_kind: str
     store: Store
     roots: list[Node] = field(default_factory=list)
+    tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
+
+    @property
+    def keys(self):
+        return self.computer.keys
 
 
-def store_path(ws: Workspace, opts: Options) -> Path:
-    """Command line > JBUILD_STORE > jbuild.toml [store] path > the user's cache directory."""
-    if opts.store:
-        return Path(opts.store)
-    if os.environ.get("JBUILD_STORE"):
-        return Path(os.environ["JBUILD_STORE"])
-    configured = ws.settings.get("store", {}).get("path")
-    if configured:
-        return (ws.root / configured).resolve()
-    return default_store()
+class SandboxUnavailable(BadInput):
+    pass
 
 
 def sandbox_kind(requested: str) -> str:
@@ -75,10 +64,6 @@ def sandbox_kind(requested: str) -> str:
         return "bwrap"
     print("warning: bubblewrap is not available; building in the weaker fallback sandbox", file=sys.stderr)
     return "fallback"
-
-
-class SandboxUnavailable(Exception):
-    exit_code = 2
 
 
 def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
@@ -99,112 +84,172 @@ def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
 def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
     started_at = time.time_ns()
     ws = Workspace.find(cwd)
+    opts = resolve(ws, opts)
     loader = Loader(ws)
+    patterns, pins = _version_pins(patterns, loader, cwd)
     roots = loader.expand(patterns, cwd, skip_manual=True)
     loaded = loader.closure(roots)
     stats = StatCache(ws.cache_dir / "stat-v1.pickle")
     host = with_host_versions(loaded, stats)
-    closures = resolve_roots([r for r in roots if all(isinstance(t, Package) for t in loaded.targets[r])],
-                             loaded.targets)
+    closures = resolve_roots(roots, loaded.targets, pins)
     graph = action_graph(closures)
     kind = sandbox_kind(opts.sandbox)
-    computer = KeyComputer(ws.root, stats, host, "bwrap" if kind == "dry-run" else kind, opts.strict)
+    store = Store(Path(opts.store))
+    computer = KeyComputer(ws.root, stats, host, "bwrap" if kind == "dry-run" else kind, opts.strict,
+                           known_exported=_known_exported(store))
     node_closure: dict[Node, Closure] = {}
-    seen: set[int] = set()
     for c in closures:
-        if id(c.nodes) in seen:
-            continue
-        seen.add(id(c.nodes))
         for n in c.nodes.values():
-            node_closure.setdefault(n, c)
-            computer.build_key(n, c)
-            computer.interface_key(n, c)
+            if n not in node_closure:
+                node_closure[n] = c
+                computer.build_key(n, c)
+                computer.interface_key(n, c)
     stats.save()
-    return Plan(started_at, loader, ws, closures, node_closure, graph, computer.keys, computer, stats, kind,
-                Store(store_path(ws, opts)), [c.root for c in closures])
+    return Plan(started_at, loader, ws, opts, closures, node_closure, graph, computer, stats, kind, store,
+                [c.root for c in closures if is_action(c.root)], [c.root for c in closures if isinstance(c.root.target, Test)])
 
 
-def run(p: Plan, opts: Options) -> tuple[int, dict]:
-    """Build every action of the plan. Returns (exit code, outcomes)."""
+def _version_pins(patterns: list[str], loader: Loader, cwd) -> tuple[list[str], dict]:
+    """`//db:tinydb@1.4.2` asks for one version of a family: (patterns without versions, pins)."""
+    from jbuild.dsl.loader import parse_cli_label
+
+    plain, pins = [], {}
+    for text in patterns:
+        if text.startswith("-") or "@" not in text.rpartition("//")[2]:
+            plain.append(text)
+            continue
+        vl = parse_cli_label(text, loader.ws, cwd)
+        loader.lookup(vl)  # an unknown version is an error naming the declared ones
+        loader.raise_errors()
+        pins[vl.label] = vl.version
+        plain.append(str(vl.label))
+    return plain, pins
+
+
+def _known_exported(store: Store):
+    """What the store knows of a dependency's exported digest, for the prediction."""
+    def known(node: Node, key: str, interface_key: str) -> str | None:
+        name = entry_name(node, key)
+        if store.lookup(name):
+            return store.meta(name).exported
+        found = store.index.exported_for(interface_key)
+        return found[0] if found else None
+
+    return known
+
+
+def run(p: Plan) -> tuple[int, object]:
+    """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes)."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
     from .sandbox import make_executor
     from .scheduler import State, schedule
 
-    store = p.store
+    opts = p.opts
     executor = make_executor(p.sandbox_kind)
     actions = list(p.graph.nodes)
     reporter = Reporter(len(actions), opts.build_events)
-    rb = Rebuilder(store, executor, p.keys, p.node_closure, p.workspace.root, p.computer.package_dir,
-                   p.stats, reporter)
+    rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
+                   jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, host_root=_host_roots(p))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
-    with store.shared():
-        store.clean_temporaries()
+    with p.store.shared():
+        p.store.clean_temporaries()
         try:
             states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
                               inline=rb.try_reuse)
         except KeyboardInterrupt:
-            reporter.summary(8, opts.keep_going)
-            raise
-        finally:
             rb.save_decisions()
-    p.stats.save()
-    failed = any(s is not State.DONE for s in states.values())
-    code = 1 if failed else 0
-    reporter.summary(code, opts.keep_going)
-    return code, rb.outcomes
+            reporter.summary(8, opts.keep_going)
+            raise Interrupted("") from None
+        for n, st in states.items():
+            if st is State.SKIPPED:
+                rb.skipped(n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
+        rb.save_decisions()
+        p.stats.save()
+        code = 1 if any(s is not State.DONE for s in states.values()) else 0
+        reporter.summary(code, opts.keep_going)
+        if code == 0:
+            link_results(p.store, opts.out_link, [(str(r), rb.store.path(rb.entry_of(r)), closure_entries(p, rb, r))
+                                                  for r in p.roots])
+    return code, rb
 
 
-def root_entry(p: Plan, node: Node) -> Path | None:
-    if not is_action(node):
-        return None
-    return p.store.path(entry_name(node, p.keys.build[node]))
+def _host_roots(p: Plan):
+    """Which host /usr each action sees (the declared tools' packages); None: the host's own."""
+    return lambda node: None
 
 
-def link_result(store: Store, link: Path, entry: Path) -> None:
-    """Point `link` at `entry` atomically and register it as a GC root."""
-    tmp = link.with_name(link.name + ".jbuild-new")
-    if tmp.is_symlink():
-        tmp.unlink()
-    tmp.symlink_to(entry)
-    os.replace(tmp, link)
-    store.add_root(link)
+def closure_entries(p: Plan, rb, root: Node) -> list[str]:
+    """Every entry `root` needs to build and to run, at this resolution: its GC root's contents."""
+    closure = p.node_closure[root]
+    seen, stack = set(), [root]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(d for _, d in closure.deps.get(n, ()))
+    return sorted(rb.entry_of(n) for n in seen if is_action(n))
+
+
+def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:
+    """`result` (then `result-2`, … as Nix names several) -> each root's entry; each link is a GC
+    root holding its target's whole closure. Called under the store's shared lock, so a
+    concurrent gc cannot delete what was just built before it is rooted."""
+    if not out_link:
+        return
+    for i, (_, entry, entries) in enumerate(roots, 1):
+        link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
+        tmp = link.with_name(link.name + ".jbuild-new")
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(entry)
+        os.replace(tmp, link)
+        store.add_root(link, entries)
+
 
 @dataclass
 class Result:
     code: int
     roots: list[tuple[str, Path]]  # (node, store entry) of each root that was built
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (node, why) of roots not built
+    tests: list[str] = field(default_factory=list)
     reused_analysis: bool = False
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
     """`jbuild build`: the cached analysis if nothing changed, else plan and run."""
     ws = Workspace.find(cwd)
-    store = store_path(ws, opts)
-    command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, str(store))
-    cache = analysis.path_for(ws.cache_dir, command)
-    cached = analysis.load(cache)
-    if cached is not None and analysis.is_fresh(cached, store):
-        return _noop(cached, Store(store), ws, opts, cache)
+    opts = resolve(ws, opts)
+    command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
+    cache = snapshot.path_for(ws.cache_dir, command)
+    cached = snapshot.load(cache)
+    if cached is not None and snapshot.is_fresh(cached):
+        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache)
+        if result is not None:
+            return result
     p = plan(patterns, opts, cwd)
-    code, _ = run(p, opts)
-    roots = [(str(n), e) for n in p.roots if (e := root_entry(p, n)) is not None and e.exists()]
+    code, rb = run(p)
+    roots, skipped = [], []
+    for n in p.roots:
+        o = rb.outcomes.get(n)
+        if o and o.decision in ("built", "reused"):
+            roots.append((str(n), o.entry))
+        else:
+            skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
-        analysis.save(cache, record(p))
-        if len(p.roots) == 1 and opts.out_link and roots:
-            link_result(p.store, Path(opts.out_link).absolute(), roots[0][1])
-    return Result(code, roots)
+        snapshot.save(cache, record(p, rb))
+    return Result(code, roots, skipped, [str(t) for t in p.tests])
 
 
-def record(p: Plan) -> analysis.Analysis:
+def record(p: Plan, rb) -> snapshot.Snapshot:
     """What this plan was computed from, with the stats it was computed under."""
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
-    files[str(toml)] = analysis_stat(toml)
+    files[str(toml)] = snapshot.stat_of(toml)
     for node in p.node_closure:
-        pkg = node.target
         base = p.computer.package_dir(node)
-        for rel in getattr(pkg, "files", ()):
+        for rel in getattr(node.target, "files", ()):
             path = os.path.join(base, rel)
             files[path] = p.stats.entries[path][0]
     tools = []
@@ -212,33 +257,28 @@ def record(p: Plan) -> analysis.Analysis:
         for name, b in fp.binaries.items():
             files[b["path"]] = p.stats.entries[b["path"]][0]
             tools.append((name, host_path(), b["path"]))
-    return analysis.Analysis(
-        recorded_at=p.started_at, files=files, dirs=dirs,
-        actions=[(str(n), entry_name(n, p.keys.build[n])) for n in p.graph.nodes],
-        roots=[(str(n), entry_name(n, p.keys.build[n])) for n in p.roots if is_action(n)],
-        tools=tools, root=str(p.workspace.root))
+    return snapshot.Snapshot(
+        recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
+        actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
+        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r)) for r in p.roots],
+        tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
 
 
-def analysis_stat(path: Path) -> tuple:
-    from jbuild.base.freshness import stat_key
-
-    return stat_key(os.stat(path))
-
-
-def _noop(a: analysis.Analysis, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result:
+def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result | None:
+    """Nothing changed: report, re-root the results under the store lock, and stop. None if an
+    entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
 
-    reporter = Reporter(len(a.actions), opts.build_events)
-    for node, _ in a.actions:
-        reporter.reused(node, "inputs unchanged")
-    if not a.decisions_all_reused:
-        store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
-        a.decisions_all_reused = True
-        analysis.save(cache, a)
-    reporter.summary(0, opts.keep_going)
-    roots = [(node, store.path(name)) for node, name in a.roots]
-    if len(roots) == 1 and opts.out_link:
-        link = Path(opts.out_link).absolute()
-        if os.path.realpath(link) != str(roots[0][1].resolve()):
-            link_result(store, link, roots[0][1])
-    return Result(0, roots, reused_analysis=True)
+    with store.shared():
+        if not all(store.lookup(name) for _, name in a.actions):
+            return None
+        reporter = Reporter(len(a.actions), opts.build_events)
+        for node, _ in a.actions:
+            reporter.reused(node, "inputs unchanged")
+        if not a.decisions_all_reused:
+            store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
+            a.decisions_all_reused = True
+            snapshot.save(cache, a)
+        reporter.summary(0, opts.keep_going)
+        link_results(store, opts.out_link, [(node, store.path(name), entries) for node, name, entries in a.roots])
+    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True)

@@ -3,23 +3,31 @@ packages its build needs. A cycle is an error that prints the cycle with each ed
 
 from __future__ import annotations
 
+from jbuild.base.errors import BadInput
 from jbuild.dsl.model import Package, RequirementKind
 
 from .resolve import Closure, Node
 
 
-class CycleError(Exception):
-    exit_code = 2
+class CycleError(BadInput):
+    pass
 
 
 def build_time_deps(closure: Closure, node: Node) -> list[Node]:
-    """What must be in the store before `node` builds: its build-and-run and build-only
-    requirements, and the run closure of each build-only tool (a tool runs with its libraries)."""
+    """What a build of `node` sees (at /deps and /env), which is exactly what its key covers:
+    the transitive closure of its build-and-run requirements (headers include headers; their
+    exported digests chain), and the run closure of each build-only tool (a tool runs with its
+    libraries)."""
     out: dict[Node, None] = {}
+    stack = [dep for req, dep in closure.deps.get(node, ()) if req.kind is RequirementKind.BUILD_AND_RUN]
+    while stack:
+        dep = stack.pop()
+        if dep in out:
+            continue
+        out[dep] = None
+        stack.extend(d for r, d in closure.deps.get(dep, ()) if r.kind is RequirementKind.BUILD_AND_RUN)
     for req, dep in closure.deps.get(node, ()):
-        if req.kind is RequirementKind.BUILD_AND_RUN:
-            out[dep] = None
-        elif req.kind is RequirementKind.BUILD_ONLY:
+        if req.kind is RequirementKind.BUILD_ONLY:
             for n in run_closure(closure, dep):
                 out[n] = None
     return list(out)

@@ -1,19 +1,27 @@
-"""Source hash, recipe hash, interface key and build key — all before anything is built.
+"""Source hash, recipe hash, interface key and build key (DESIGN §3).
 
-DESIGN §3, exactly:
-  interface key(P) = H(name, version, flavours, P's interface files,
-                       interface keys of P's build-and-run requirements)   (if P declares one)
-                   = build key(P)                                         (otherwise, or --strict)
-  build key(P)     = H(recipe hash, source hash, platform fingerprints of declared host tools,
-                       sandbox kind, interface keys of build-and-run requirements,
-                       build keys of the run closure of build-only requirements)
-Each input set is a frozen value (`KeyInputs`), encoded by hashing.key_of.
+  interface key(P)   = H(name, version, flavours, P's declared interface files,
+                         interface keys of P's build-and-run requirements)     (if P declares one)
+                     = build key(P)                                          (otherwise, or --strict)
+  exported digest(P) = H(what P's output offers consumers, measured after the build (exported.py),
+                         exported digests of P's build-and-run requirements)
+  build key(P)       = H(recipe hash, source hash, platform fingerprints of declared host tools,
+                         sandbox kind, exported digests of build-and-run requirements,
+                         build keys of the run closure of build-only requirements)
+
+A build key depends on measured digests, so it is known exactly only once its dependencies are
+settled (`actual`). Before anything runs, `predict` computes every key with each dependency's
+exported digest *predicted*: exact when the dependency's predicted entry is in the store, else
+the digest last measured for the same interface key, else a placeholder derived from the
+interface key (the consumer is then predicted to rebuild). Under --strict, build-and-run
+requirements enter with their build keys (Nix-like) and no measurement is trusted.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from jbuild.base.hashing import key_of
 from jbuild.dsl.model import Package, RequirementKind
@@ -24,6 +32,7 @@ from .resolve import Closure, Node
 # The attributes of a recipe that its build cannot observe: they enter no build key.
 NOT_IN_RECIPE = ("summary", "config", "settings", "service", "tags", "slots", "contribute", "exports",
                  "files", "interface", "requires")
+PREDICTED = "predicted:"  # prefix of a placeholder digest: the dependency's interface was never measured
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,15 @@ class KeyInputs:
     sources: dict = field(default_factory=dict)  # path -> digest (+x)
     platform: dict = field(default_factory=dict)  # host tool label -> fingerprint
     sandbox: str = ""
-    interfaces: dict = field(default_factory=dict)  # build-and-run dep -> interface key
+    interfaces: dict = field(default_factory=dict)  # build-and-run dep label -> exported digest
     tools: dict = field(default_factory=dict)  # run closure of build-only deps -> build key
+
+    def as_dict(self) -> dict:
+        return {"recipe": self.recipe, "sources": self.sources, "platform": self.platform,
+                "sandbox": self.sandbox, "interfaces": self.interfaces, "tools": self.tools}
+
+    def key(self) -> str:
+        return key_of(self.as_dict())
 
 
 @dataclass
@@ -43,6 +59,7 @@ class Keys:
     build: dict[Node, str] = field(default_factory=dict)
     interface: dict[Node, str] = field(default_factory=dict)
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
+    exported: dict[Node, str] = field(default_factory=dict)  # predicted exported digests
 
 
 def recipe_hash(node: Node, closure: Closure) -> str:
@@ -51,24 +68,48 @@ def recipe_hash(node: Node, closure: Closure) -> str:
     data = {k: v for k, v in target(node.target).items() if k not in NOT_IN_RECIPE}
     data["flavour_values"] = dict(node.flavours)
     # Resolved requirements, not the constraint text: widening a constraint with the same
-    # resolution changes nothing.
+    # resolution changes nothing. A library's version enters only through its exported digest
+    # (a version is a label, not an input of anyone's compiled code); a tool's through its key.
     data["resolved"] = sorted(
-        [r.kind.value, str(d.label), d.version, dict(d.flavours)]
+        [r.kind.value, str(d.label), d.version if r.kind is RequirementKind.BUILD_ONLY else "", dict(d.flavours)]
         for r, d in closure.deps.get(node, ()) if r.kind.at_build
     )
     return key_of(data)
 
 
+def combined_exported(own: str, deps: dict[str, str]) -> str:
+    """A package's exported digest: its own measured interface and those of its build-and-run
+    requirements (headers include headers)."""
+    return key_of({"own": own, "deps": deps})
+
+
+def is_host_tool(node: Node) -> bool:
+    return isinstance(node.target, Package) and node.target.host_tool is not None
+
+
+def _hosts_and_tools(closure: Closure, node: Node) -> list[Node]:
+    """The run closure of each build-only requirement: the tools a build runs."""
+    out: dict[Node, None] = {}
+    for req, dep in closure.deps.get(node, ()):
+        if req.kind is RequirementKind.BUILD_ONLY:
+            out.update(dict.fromkeys(run_closure(closure, dep)))
+    return list(out)
+
+
 class KeyComputer:
     """Computes keys for every node of the given closures, memoised across them."""
 
-    def __init__(self, workspace_root, stats, host, sandbox_kind: str, strict: bool = False):
+    def __init__(self, workspace_root, stats, host, sandbox_kind: str, strict: bool = False,
+                 known_exported: Callable[[Node, str, str], str | None] = lambda n, b, i: None):
         self.root = workspace_root
         self.stats = stats
         self.host = host  # label -> HostFingerprint
         self.sandbox_kind = sandbox_kind
         self.strict = strict
-        self.keys = Keys()
+        # (node, predicted build key, interface key) -> the exported digest the store knows, or None
+        self.known_exported = known_exported
+        self.keys = Keys()  # the prediction
+        self._static: dict[Node, tuple[str, dict, dict]] = {}
         self._active: set[Node] = set()
 
     def package_dir(self, node: Node) -> str:
@@ -85,52 +126,72 @@ class KeyComputer:
             out[rel] = digest + ("+x" if exe else "")
         return out
 
+    def _static_inputs(self, node: Node, closure: Closure) -> tuple[str, dict, dict]:
+        """(recipe hash, source digests, platform fingerprints): what needs no dependency built."""
+        if node not in self._static:
+            platform = {str(n.label): self.host[n.label].fingerprint
+                        for n in _hosts_and_tools(closure, node) if is_host_tool(n)}
+            self._static[node] = (recipe_hash(node, closure), self.file_digests(node, node.target.files), platform)
+        return self._static[node]
+
+    def inputs(self, node: Node, closure: Closure, exported: Callable[[Node], str],
+               build_key: Callable[[Node], str]) -> KeyInputs:
+        """The inputs of `node`'s build key, given each dependency's exported digest and build key."""
+        recipe, sources, platform = self._static_inputs(node, closure)
+        interfaces = {str(d.label): (build_key(d) if self.strict else exported(d))
+                      for r, d in closure.deps.get(node, ()) if r.kind is RequirementKind.BUILD_AND_RUN}
+        tools = {str(n): build_key(n) for n in _hosts_and_tools(closure, node) if not is_host_tool(n)}
+        return KeyInputs(recipe=recipe, sources=sources, platform=platform, sandbox=self.sandbox_kind,
+                         interfaces=interfaces, tools=tools)
+
+    # ------------------------------------------------------------------ the prediction
+
     def build_key(self, node: Node, closure: Closure) -> str:
+        """The predicted build key (memoised)."""
         if node in self.keys.build:
             return self.keys.build[node]
         if node in self._active:
             raise RuntimeError(f"key cycle at {node}")
         self._active.add(node)
-        pkg = node.target
-        if isinstance(pkg, Package) and pkg.host_tool is not None:
-            key = key_of(["host", str(node.label), self.host[node.label].fingerprint])
-            inputs = KeyInputs(recipe="", platform={str(node.label): self.host[node.label].fingerprint})
+        if is_host_tool(node):
+            fp = self.host[node.label].fingerprint
+            inputs = KeyInputs(recipe="", platform={str(node.label): fp})
+            key = key_of(["host", str(node.label), fp])
         else:
-            interfaces, tools, platform = {}, {}, {}
-            for req, dep in closure.deps.get(node, ()):
-                if req.kind is RequirementKind.BUILD_AND_RUN:
-                    interfaces[str(dep)] = self.interface_key(dep, closure)
-                elif req.kind is RequirementKind.BUILD_ONLY:
-                    for n in run_closure(closure, dep):
-                        if isinstance(n.target, Package) and n.target.host_tool is not None:
-                            platform[str(n.label)] = self.host[n.label].fingerprint
-                        else:
-                            tools[str(n)] = self.build_key(n, closure)
-            inputs = KeyInputs(
-                recipe=recipe_hash(node, closure),
-                sources=self.file_digests(node, pkg.files),
-                platform=platform, sandbox=self.sandbox_kind, interfaces=interfaces, tools=tools,
-            )
-            key = key_of(asdict(inputs))
+            inputs = self.inputs(node, closure, lambda d: self.predicted_exported(d, closure),
+                                 lambda d: self.build_key(d, closure))
+            key = inputs.key()
         self._active.discard(node)
         self.keys.build[node] = key
         self.keys.inputs[node] = inputs
         return key
 
+    def predicted_exported(self, node: Node, closure: Closure) -> str:
+        if node in self.keys.exported:
+            return self.keys.exported[node]
+        key, iface = self.build_key(node, closure), self.interface_key(node, closure)
+        known = self.known_exported(node, key, iface)
+        value = known if known is not None else PREDICTED + iface
+        self.keys.exported[node] = value
+        return value
+
     def interface_key(self, node: Node, closure: Closure) -> str:
         if node in self.keys.interface:
             return self.keys.interface[node]
         pkg = node.target
-        declared = isinstance(pkg, Package) and (pkg.interface or pkg.host_tool is not None)
-        if self.strict or not declared or (isinstance(pkg, Package) and pkg.host_tool is not None):
+        if self.strict or is_host_tool(node) or not pkg.interface:
             key = self.build_key(node, closure)
         else:
-            deps = {str(d): self.interface_key(d, closure) for r, d in closure.deps.get(node, ())
+            deps = {str(d.label): self.interface_key(d, closure) for r, d in closure.deps.get(node, ())
                     if r.kind is RequirementKind.BUILD_AND_RUN}
             key = key_of({"name": str(node.label), "version": node.version, "flavours": dict(node.flavours),
                           "interface": self.file_digests(node, pkg.interface_files), "deps": deps})
         self.keys.interface[node] = key
         return key
+
+    def declares_interface(self, node: Node) -> bool:
+        """True if `node`'s interface key is a prediction of its own (not its build key)."""
+        return not self.strict and not is_host_tool(node) and bool(node.target.interface)
 
 
 def entry_name(node: Node, key: str) -> str:
@@ -143,18 +204,17 @@ def describe_change(old: dict | None, new: KeyInputs) -> str:
     """Why a key differs from the last build of the same target: the first inputs that changed."""
     if old is None:
         return "never built before"
-    cur = asdict(new)
+    cur = new.as_dict()
     reasons = []
     if old.get("recipe") != cur["recipe"]:
         reasons.append("the recipe changed")
-    for what, label in (("sources", "source"), ("interfaces", "interface of"), ("tools", "build tool"),
-                        ("platform", "host tool")):
+    for what, label in (("sources", "sources changed"), ("interfaces", "exported interface changed"),
+                        ("tools", "build tool changed"), ("platform", "host tool changed")):
         a, b = old.get(what, {}), cur[what]
         changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if changed:
             shown = ", ".join(changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
-            reasons.append(f"{label} changed: {shown}" if what != "sources" else f"sources changed: {shown}")
+            reasons.append(f"{label}: {shown}")
     if old.get("sandbox") != cur["sandbox"]:
         reasons.append(f"sandbox kind changed to {cur['sandbox']}")
     return "; ".join(reasons) or "same inputs, but not in the store"
-

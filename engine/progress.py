@@ -23,7 +23,7 @@ class Reporter:
         self.tty = self.stream.isatty()
         self.lock = threading.Lock()
         self.done = 0
-        self.counts = {"built": 0, "reused": 0, "failed": 0}
+        self.counts = {"built": 0, "reused": 0, "failed": 0, "skipped": 0}
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
         self.start = time.monotonic()
@@ -42,10 +42,12 @@ class Reporter:
                 self.events.flush()
 
     def _status(self) -> str:
+        """`[started / total]`: the same count the `building` lines show, so it never goes back."""
+        started = self.done + len(self.running)
         if not self.running:
-            return f"[{self.done} / {self.total}]"
+            return f"[{started} / {self.total}]"
         node, since = min(self.running.items(), key=lambda kv: kv[1])
-        return (f"[{self.done} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
+        return (f"[{started} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
                 f"({len(self.running)} running)")
 
     def _line(self, text: str) -> None:
@@ -70,10 +72,11 @@ class Reporter:
     def started(self, node, reason: str) -> None:
         with self.lock:
             self.running[str(node)] = time.monotonic()
+            number = self.done + len(self.running)
             if self._ticker is None:
                 self._ticker = threading.Thread(target=self._tick, daemon=True)
                 self._ticker.start()
-        self._line(f"[{self.done + 1} / {self.total}] building {node} ({reason})")
+        self._line(f"[{number} / {self.total}] building {node} ({reason})")
         self.event("action_started", target=str(node), reason=reason)
 
     def _finish(self, node, what: str) -> None:
@@ -90,6 +93,11 @@ class Reporter:
         self._finish(node, "reused")
         self.event("target_complete", target=str(node), reused=True, reason=why)
 
+    def skipped(self, node, why: str) -> None:
+        """A dependency failed (or the build stopped first): never reported as up to date."""
+        self._finish(node, "skipped")
+        self.event("target_skipped", target=str(node), reason=why)
+
     def interrupted(self, node) -> None:
         with self.lock:
             self.running.pop(str(node), None)
@@ -98,18 +106,19 @@ class Reporter:
         self._finish(node, "failed")
         tail = []
         try:
-            tail = open(log, errors="replace").read().splitlines()[-15:]
+            tail = open(log, errors="replace").read().splitlines()[-60:]
         except OSError:
             pass
         block = [f"ERROR: building {node} failed: {'exit code ' + str(code) if isinstance(code, int) else code}"]
-        lines = [line for line in command.strip().splitlines() if line.strip()]
-        if lines:
-            block.append(f"  command: {lines[0].strip()}" + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else ""))
-        block += [f"> {t}" for t in tail]
+        failing = _failing_command(tail) if isinstance(code, int) else None
+        if failing:
+            block.append(f"  command: {failing}")
+        block += [f"> {t}" for t in [t for t in tail if not t.startswith("+ ")][-15:]]
         block.append(f"For the full log: jbuild log {node.label}")
         self.failures.append(block[0])
         self._line("\n".join(block))
-        self.event("action_executed", target=str(node), success=False, exit_code=str(code))
+        self.event("action_executed", target=str(node), success=False,
+                   exit_code=code if isinstance(code, int) else 1, reason=str(code))
 
     def summary(self, code: int, keep_going: bool) -> None:
         self._stop.set()
@@ -117,7 +126,10 @@ class Reporter:
         if keep_going and len(self.failures) > 1:
             self._line("\n".join(self.failures))
         c = self.counts
-        text = f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed in {elapsed:.1f}s"
+        text = f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed"
+        if c["skipped"]:
+            text += f", {c['skipped']} skipped (a dependency failed)"
+        text += f" in {elapsed:.1f}s"
         if code == 8:
             text = "interrupted: " + text
         with self.lock:
@@ -126,3 +138,9 @@ class Reporter:
         self.event("finished", exit_code=code, **c)
         if self.events:
             self.events.close()
+
+
+def _failing_command(log_tail: list[str]) -> str | None:
+    """The last command the shell traced (`set -x` prints `+ cmd`) before it failed."""
+    traced = [line[2:] for line in log_tail if line.startswith("+ ")]
+    return traced[-1].strip() if traced else None

@@ -1,27 +1,32 @@
 """The rebuilder: for one action, decide store hit or build, do it, publish, and record why.
 
-Knows keys, store and executor; knows nothing of ordering (that is the scheduler's).
+Knows keys, store and executor; knows nothing of ordering (that is the scheduler's). An
+action's actual build key is computed when the scheduler hands it over, from what its
+dependencies turned out to export (measured, or read from their entries): a rebuild whose
+exported interface comes out unchanged stops the cascade there (early cutoff).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .graph import build_time_deps, is_action
-from .keys import Keys, describe_change, entry_name
+from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
 from .sandbox import Job, stage_env
-from .store import Store
+from .store import EntryMeta, Store
 
 
 @dataclass
 class Outcome:
     node: Node
-    decision: str  # built | reused | failed | interrupted
+    decision: str  # built | reused | failed | interrupted | skipped
     reason: str
     entry: Path | None = None
     log: Path | None = None
@@ -29,76 +34,107 @@ class Outcome:
     duration: float = 0.0
 
 
+class InterfaceMismatch(Exception):
+    """A build's measured exported interface broke its declared interface's prediction."""
+
+
 @dataclass
 class Rebuilder:
     store: Store
     executor: object
-    keys: Keys
+    computer: KeyComputer
     closures: dict[Node, Closure]  # which closure each node was resolved in
     workspace: Path
-    package_dir: object  # Node -> str
     stats: object
     reporter: object
+    jobs: int = 1
+    strict_interfaces: bool = False
+    host_root: Callable[[Node], object | None] = lambda node: None
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
+    actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
+    exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
+    inputs: dict[Node, KeyInputs] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ keys
+
+    def key(self, node: Node) -> str:
+        """`node`'s actual build key: its dependencies are settled, so their digests are known."""
+        if node not in self.actual:
+            closure = self.closures[node]
+            inputs = self.computer.inputs(node, closure, self._exported_of, self._key_of)
+            self.inputs[node] = inputs
+            self.actual[node] = inputs.key()
+        return self.actual[node]
+
+    def _key_of(self, dep: Node) -> str:
+        if is_host_tool(dep):
+            return self.computer.build_key(dep, self.closures[dep])
+        return self.actual[dep]
+
+    def _exported_of(self, dep: Node) -> str:
+        if is_host_tool(dep):
+            return self._key_of(dep)
+        return self.exported[dep]
 
     def entry_of(self, node: Node) -> str:
-        return entry_name(node, self.keys.build[node])
+        return entry_name(node, self.key(node))
+
+    # ------------------------------------------------------------------ decide
 
     def try_reuse(self, node: Node) -> bool | None:
         """A store hit settles the action without a worker; None means it must be built."""
         name = self.entry_of(node)
-        return self._reused(node, name) if self.store.lookup(name) else None
+        if self.store.lookup(name) and self.store.check(name):
+            return self._reused(node, name)
+        return None
 
     def realise(self, node: Node) -> bool:
-        name = self.entry_of(node)
         if self.executor.cancelled:
             return False
-        with self.store.key_lock(self.keys.build[node]):
-            if self.store.lookup(name):  # another process built it while we waited
+        name = self.entry_of(node)
+        with self.store.key_lock(self.key(node)):
+            if self.store.lookup(name) and self.store.check(name):  # another jbuild built it meanwhile
                 return self._reused(node, name, "built by another jbuild meanwhile")
-            reason = describe_change(self.store.index.last_inputs(str(node)), self.keys.inputs[node])
+            reason = describe_change(self.store.index.last_inputs(str(node)), self.inputs[node])
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
-        self._record(outcome)
+        self.outcomes[node] = outcome
         return outcome.decision == "built"
 
     def _reused(self, node: Node, name: str, why: str | None = None) -> bool:
+        self.exported[node] = self.store.meta(name).exported
         if why is None:
             rebuilt = [str(d.label) for d in build_time_deps(self.closures[node], node)
                        if d in self.outcomes and self.outcomes[d].decision == "built"]
             why = "inputs unchanged"
             if rebuilt:
-                why += f" ({', '.join(rebuilt)} rebuilt; interface unchanged)"
-        outcome = Outcome(node, "reused", why, self.store.path(name))
-        self._record(outcome)
+                why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
+        self.outcomes[node] = Outcome(node, "reused", why, self.store.path(name))
         self.reporter.reused(node, why)
         return True
 
-    def _record(self, o: Outcome) -> None:
-        self.outcomes[o.node] = o
+    def skipped(self, node: Node, failed: list[str]) -> None:
+        why = f"not built: {', '.join(failed)} failed" if failed else "not built: the build stopped"
+        self.outcomes[node] = Outcome(node, "skipped", why)
+        self.reporter.skipped(node, why)
 
     def save_decisions(self) -> None:
         """Record why each action was built or reused (read by `jbuild explain`), in one write."""
         self.store.index.record_decisions(str(self.workspace), [
-            (str(o.node), str(o.node.label), self.keys.build[o.node], o.decision, o.reason)
+            (str(o.node), str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
             for o in list(self.outcomes.values())])
 
+    # ------------------------------------------------------------------ build
+
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
-        pkg = node.target
-        closure = self.closures[node]
-        log = self.store.root / "logs" / f"{self.keys.build[node]}.log"
+        from .exported import measure
+        from .outputs import OutputError, check_output
+
+        key = self.key(node)
+        log = self.store.log_path(key)
         start = time.monotonic()
         with self.store.temporary() as tmp:
-            src, out, scratch = tmp / "src", tmp / "out", tmp / "scratch"
-            for d in (out, scratch):
-                d.mkdir()
-            _stage_sources(Path(self.package_dir(node)), pkg.files, src)
-            deps = {}
-            for dep in build_time_deps(closure, node):
-                if is_action(dep):
-                    deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
-            job = Job(script=pkg.build or "true", src=src, out=out, tmp=scratch, deps=deps, log=log)
-            job.env_tree = stage_env(job, tmp / "env")
+            job = self._job(node, tmp, log)
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:
@@ -107,29 +143,78 @@ class Rebuilder:
             if code != 0:
                 self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
-            leak = _host_path_leak(out, [str(self.store.root.resolve()), str(self.workspace), str(tmp)])
-            if leak:
-                with open(log, "a") as f:
-                    f.write(f"\njbuild: {leak}\n")
-                self.reporter.failed(node, "host path in output", log)
-                return Outcome(node, "failed", leak, None, log, 1, duration)
-            changed = [p for p in pkg.files if self._changed(node, p)]
-            if changed:
-                self.reporter.failed(node, f"inputs changed during the build: {', '.join(changed)}", log)
-                return Outcome(node, "failed", "inputs changed during the build", None, log, 1, duration)
-            run_deps = [self.entry_of(d) for _, d in closure.deps.get(node, ()) if is_action(d)]
-            meta = {"key": self.keys.build[node], "label": str(node), "node": str(node),
-                    "interface_key": self.keys.interface[node], "deps": sorted(set(run_deps)),
-                    "built_against": {k: v.name for k, v in deps.items()},
-                    "inputs": asdict(self.keys.inputs[node]), "log": str(log), "duration": duration,
-                    "built_at": time.time()}
-            entry = self.store.publish(out, name, meta)
+            try:
+                check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace), str(tmp.work)],
+                             cancelled=lambda: self.executor.cancelled)
+                changed = [p for p in node.target.files if self._changed(node, p)]
+                if changed:
+                    raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
+                own = measure(tmp.out)
+                exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
+                                                          for r, d in self.closures[node].deps.get(node, ())
+                                                          if r.kind.value == "requires"})
+                note = self._check_prediction(node, exported, own.detail)
+            except (OutputError, InterfaceMismatch) as exc:
+                _append(log, f"\njbuild: {exc}\n")
+                self.reporter.failed(node, str(exc), log)
+                return Outcome(node, "failed", str(exc), None, log, 1, duration)
+            meta = EntryMeta(key=key, name=name, label=str(node.label), node=str(node),
+                             interface_key=self.computer.interface_key(node, self.closures[node]),
+                             exported=exported, exported_detail=own.detail,
+                             built_against={str(d.label): {"entry": self.entry_of(d), "exported": self.exported[d]}
+                                            for d in build_time_deps(self.closures[node], node) if is_action(d)},
+                             inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
+                             log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
+            entry = self.store.publish(tmp.out, meta)
+        self.store.index.record_interface(meta.interface_key, exported, name)
+        self.exported[node] = exported
         self.reporter.built(node, duration)
-        return Outcome(node, "built", reason, entry, log, 0, duration)
+        return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
+
+    def _job(self, node: Node, tmp, log: Path) -> Job:
+        src, scratch = tmp.work / "src", tmp.work / "scratch"
+        scratch.mkdir()
+        _stage_sources(Path(self.computer.package_dir(node)), node.target.files, src)
+        deps: dict[str, Path] = {}
+        for dep in build_time_deps(self.closures[node], node):
+            if is_action(dep):
+                deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
+        env = {"JOBS": str(self.jobs)}
+        for flavour, value in node.flavours:
+            env["JBUILD_FLAVOUR_" + flavour.upper().replace("-", "_")] = value
+        job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
+                  extra_env=env)
+        job.host = self.host_root(node)
+        job.env_tree = stage_env(job, tmp.work / "env")
+        return job
+
+    def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
+        """Same declared interface, different measured export: say so (or fail, for CI)."""
+        if not self.computer.declares_interface(node):
+            return ""
+        iface = self.computer.interface_key(node, self.closures[node])
+        known = self.store.index.exported_for(iface)
+        if known is None or known[0] == exported:
+            return ""
+        from .exported import describe
+
+        old = self.store.lookup(known[1])
+        what = describe(self.store.meta(known[1]).exported_detail, detail) if old else "its measured digest differs"
+        what = what or "the exported interfaces of its requirements changed"
+        msg = f"{node.label}: exported interface changed though its declared interface did not: {what}"
+        if self.strict_interfaces:
+            raise InterfaceMismatch(msg + " (--strict-interfaces)")
+        print(f"warning: {msg}; rebuilding its consumers", file=sys.stderr)
+        return "exported interface changed though the declared interface did not"
 
     def _changed(self, node: Node, rel: str) -> bool:
-        digest, exe = self.stats.digest(os.path.join(self.package_dir(node), rel))
-        return self.keys.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
+        digest, exe = self.stats.digest(os.path.join(self.computer.package_dir(node), rel))
+        return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
 
 
 def _dep_name(node: Node, taken: dict) -> str:
@@ -149,20 +234,3 @@ def _stage_sources(base: Path, files, dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(base / rel, target)
-
-
-def _host_path_leak(out: Path, needles: list[str]) -> str | None:
-    encoded = [n.encode() for n in needles if n and n != "/"]
-    for dirpath, _, filenames in os.walk(out):
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if os.path.islink(p):
-                target = os.readlink(p).encode()
-                hit = next((n for n in encoded if n in target), None)
-            else:
-                with open(p, "rb") as f:
-                    data = f.read()
-                hit = next((n for n in encoded if n in data), None)
-            if hit:
-                return f"{os.path.relpath(p, out)} contains the host path {hit.decode()}; outputs must be relocatable"
-    return None

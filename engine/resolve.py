@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from jbuild.base.errors import BadInput
 from jbuild.dsl.labels import Label
 from jbuild.dsl.model import Package, Requirement, RequirementKind, Target
 from jbuild.dsl.versions import Constraint
 
 
-class ResolutionError(Exception):
-    exit_code = 2
+class ResolutionError(BadInput):
+    pass
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,17 @@ class _Req:
     parent: str  # who asked, for explanations
 
 
-def resolve_roots(roots: list[Label], families: dict[Label, list[Target]]) -> list[Closure]:
-    """One closure per root. Where no search and no flavour choice is involved (every family
+def resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
+                  pins: dict[Label, str] | None = None) -> list[Closure]:
+    """One closure per root; `pins` names the one version a root was asked for
+    (`//db:tinydb@1.4.2`), and such a root is resolved on its own. Where no search and no flavour choice is involved (every family
     reached has one version and no requirement selects a flavour value), per-root resolution
     would pick the same node for a label in every closure: resolve them together once, and let
     the closures share their nodes and edges. Otherwise resolve each root on its own."""
+    if pins:
+        pinned = [resolve(r, {**families, r: [t for t in families[r] if str(t.version) == pins[r]]})
+                  for r in roots if r in pins]
+        return pinned + resolve_roots([r for r in roots if r not in pins], families)
     shared = _single_versions(roots, families, {}, no_flavour_choice=True)
     if shared is None:
         return [resolve(r, families) for r in roots]

@@ -34,6 +34,12 @@ Targets tagged "manual" are skipped by patterns in build and test, not in query.
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`."""
+        if args and args[0].startswith(("//", ":", "@")):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name and name not in self.commands and not name.startswith("-"):
@@ -50,7 +56,9 @@ def cli():
     """jbuild: declarative builds that never rebuild what a change cannot affect.
 
     Run inside a workspace (a directory tree with jbuild.toml at its root).
-    `jbuild help target-syntax` explains labels and patterns.
+    `jbuild //x:y` is short for `jbuild build //x:y`; `jbuild help target-syntax` explains
+    labels and patterns. Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
+    8 interrupted, 9 lock not had in time, 37 internal error.
     """
 
 
@@ -116,11 +124,9 @@ def help_(topic):
 
 
 def _register_engine_commands() -> None:
-    try:
-        from jbuild import engine_cli
-    except ImportError:
-        return
-    engine_cli.register(cli)
+    from jbuild import build_commands
+
+    build_commands.register(cli)
 
 
 _register_engine_commands()
@@ -177,10 +183,12 @@ def _classify(exc: Exception) -> int:
             pass
         click.echo(render_all(exc, root, color=sys.stderr.isatty()), err=True)
         return exitcodes.BAD_INPUT
-    code = getattr(exc, "exit_code", None)
-    if isinstance(code, int):
-        click.echo(f"error: {exc}", err=True)
-        return code
+    from jbuild.base.errors import JbuildError
+
+    if isinstance(exc, JbuildError):
+        if str(exc):  # an empty message was reported already (an interrupted build's summary)
+            click.echo(f"error: {exc}", err=True)
+        return exitcodes.BY_KIND[exc.kind]
     import traceback
 
     click.echo("internal error: jbuild has a bug. Please report it with the text below.", err=True)

@@ -8,3 +8,7 @@ NO_TESTS = 4
 INTERRUPTED = 8
 LOCK_TIMEOUT = 9
 INTERNAL_ERROR = 37
+
+# Kinds of jbuild.base.errors.JbuildError -> exit code: the one place numbers meet errors.
+BY_KIND = {"bad_input": BAD_INPUT, "build_failed": BUILD_FAILED, "lock_timeout": LOCK_TIMEOUT,
+           "interrupted": INTERRUPTED}

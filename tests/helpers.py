@@ -10,6 +10,23 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "geotags"
 
 
+def pristine_example(dest: Path) -> Path:
+    """A copy of the example workspace as committed (git HEAD), never the working tree's: the
+    README tour edits files in place, and a toured checkout must not break the tests. Outside a
+    git checkout (an sdist), the files as they are."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD", "examples/geotags"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        shutil.copytree(EXAMPLE, dest, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".jbuild", "result", "result-*"))
+        return dest
+    subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=2"], input=archive.stdout, check=True)
+    return dest
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         p = root / rel

@@ -1,8 +1,7 @@
 import json
-import shutil
 
 import pytest
-from helpers import EXAMPLE, run_jbuild
+from helpers import pristine_example, run_jbuild
 
 
 class Example:
@@ -27,6 +26,8 @@ class Example:
                 seen[e["target"].split("@")[0]] = "built"
             elif e["event"] == "target_complete":
                 seen[e["target"].split("@")[0]] = "reused"
+            elif e["event"] == "target_skipped":
+                seen[e["target"].split("@")[0]] = "skipped"
         return r, seen
 
     def edit(self, rel, old, new):
@@ -38,6 +39,4 @@ class Example:
 
 @pytest.fixture
 def example(tmp_path):
-    root = tmp_path / "geotags"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".jbuild", "result"))
-    return Example(root, tmp_path / "store")
+    return Example(pristine_example(tmp_path / "geotags"), tmp_path / "store")

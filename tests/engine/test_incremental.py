@@ -46,7 +46,8 @@ def test_libc_implementation_patch_rebuilds_only_libc(example):
     explained = example.jbuild("explain", "//services:geotags", "--sandbox", "bwrap").stdout
     assert "//libs:libc@2.24: built: sources changed: libc/src/mini.c" in explained
     assert "//services:geotags@5.1: reused: inputs unchanged (//libs:geohash" not in explained
-    assert "//services:geotags@5.1: reused: inputs unchanged (//libs:libc rebuilt; interface unchanged)" in explained
+    assert ("//services:geotags@5.1: reused: inputs unchanged (//libs:libc rebuilt; exported interface unchanged)"
+            in explained)
 
 
 def test_libc_header_change_rebuilds_every_consumer(example):
@@ -55,14 +56,24 @@ def test_libc_header_change_rebuilds_every_consumer(example):
     r, ran = example.build()
     assert r.returncode == 0 and ran == {t: "built" for t in ALL}
     explained = example.jbuild("explain", "//services:geotags").stdout
-    assert "//libs:geohash@1.3[precision=high]: built: interface of changed: //libs:libc@2.24" in explained
+    assert "//libs:geohash@1.3[precision=high]: built: exported interface changed: //libs:libc" in explained
 
 
-def test_libc_version_bump_rebuilds_consumers_and_excluding_constraint_fails(example):
+def test_libc_version_bump_rebuilds_consumers_only_if_its_export_changed(example):
     example.build()
     example.edit("libs/BUILD", 'version = "2.24"', 'version = "2.25"')
+    r, ran = example.build()  # a version is a label: the same headers and symbols cut the cascade
+    assert r.returncode == 0, r.stderr
+    assert ran == {"//libs:libc": "built", **{c: "reused" for c in CONSUMERS}}
+    example.edit("libs/BUILD", 'version = "2.25"', 'version = "2.26"')
+    example.edit("libs/BUILD", "libmini.so.2", "libmini.so.3")  # a new SONAME: consumers must relink
     r, ran = example.build()
-    assert r.returncode == 0 and ran == {t: "built" for t in ALL}
+    assert r.returncode == 0 and ran == {t: "built" for t in ALL}, r.stderr
+
+
+def test_excluding_constraint_fails_with_an_explanation(example):
+    example.build()
+    example.edit("libs/BUILD", 'version = "2.24"', 'version = "2.25"')
     example.edit("services/BUILD", "//libs:libc >= 2.20", "//libs:libc >= 2.20 < 2.25")
     r, _ = example.build()
     assert r.returncode == 2

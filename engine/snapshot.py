@@ -1,4 +1,4 @@
-"""The cached analysis: the no-op path.
+"""The snapshot of a successful build's inputs: the no-op path.
 
 After a successful build, everything the plan was computed from is recorded with the stats it
 was computed under: the BUILD files and jbuild.toml, the directories globs and patterns walked,
@@ -18,21 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base import __version__, cachefile
-from jbuild.base.freshness import trusted
+from jbuild.base.freshness import stat_key, trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 4
-META = ".jbuild-entry.json"
+FORMAT = 5
 
 
 @dataclass
-class Analysis:
+class Snapshot:
     recorded_at: int  # when the plan started reading: every stat must be older than this
     files: dict[str, tuple] = field(default_factory=dict)  # path -> stat_key
     dirs: dict[str, tuple] = field(default_factory=dict)  # path -> globs.DirState
+    store: str = ""  # the store the entries are in
     actions: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
-    roots: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
+    roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, its closure's entries)
+    tests: list[str] = field(default_factory=list)  # test targets asked for (built, not run)
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
     root: str = ""  # the workspace root: symlinks leaving it are not globbable
     decisions_all_reused: bool = False
@@ -45,16 +46,20 @@ def path_for(cache_dir: Path, command: tuple) -> Path:
     return cache_dir / f"analysis-{digest}.pickle"
 
 
-def load(path: Path) -> Analysis | None:
+def load(path: Path) -> Snapshot | None:
     return cachefile.read(path, FORMAT, None)
 
 
-def save(path: Path, analysis: Analysis) -> None:
-    cachefile.write(path, FORMAT, analysis)
+def save(path: Path, snap: Snapshot) -> None:
+    cachefile.write(path, FORMAT, snap)
 
 
-def is_fresh(a: Analysis, store: Path) -> bool:
-    """Does every recorded stat still hold, and is every named entry still in the store?"""
+def stat_of(path: Path) -> tuple:
+    return stat_key(os.stat(path))
+
+
+def is_fresh(a: Snapshot) -> bool:
+    """Does every recorded stat still hold? (The caller checks the entries under the store lock.)"""
     from .platform import resolve_binary
 
     if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
@@ -68,7 +73,7 @@ def is_fresh(a: Analysis, store: Path) -> bool:
                 return False
     except OSError:
         return False
-    return all(os.path.exists(os.path.join(store, name, META)) for _, name in a.actions)
+    return True
 
 
 def _root_for(path: str, root: str) -> str:

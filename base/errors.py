@@ -1,0 +1,28 @@
+"""The one error type of expected failures. Each carries a `kind`; the CLI's exit-code table
+(jbuild/exitcodes.py) maps kinds to codes in one place, so no module names a number."""
+
+from __future__ import annotations
+
+
+class JbuildError(Exception):
+    """An expected failure, said to the user as one message (never a traceback)."""
+
+    kind = "bad_input"  # bad_input | build_failed | lock_timeout
+
+
+class BadInput(JbuildError):
+    """A bad command line, recipe, setting or workspace: exit 2."""
+
+    kind = "bad_input"
+
+
+class Failed(JbuildError):
+    """The work could not be done (a store on a full disk, a corrupt index from the future): exit 1."""
+
+    kind = "build_failed"
+
+
+class Interrupted(JbuildError):
+    """Ctrl-C or SIGTERM stopped the work (already reported when the message is empty): exit 8."""
+
+    kind = "interrupted"

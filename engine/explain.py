@@ -1,0 +1,45 @@
+"""`jbuild explain`: for each action of a plan, why it was built or reused — read from the
+decisions the rebuilder recorded when it decided — or, where the store no longer holds what the
+current inputs predict, what would build and which inputs changed. Always true of the store as
+it is: an entry that is there is never said to be missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .keys import PREDICTED, describe_change, entry_name
+
+
+@dataclass(frozen=True)
+class Explanation:
+    node: str
+    status: str  # built | reused | up to date | would build | failed | skipped
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.status}: {self.reason}"
+
+
+def explain(p) -> list[Explanation]:
+    """Explanations for every action of the plan `p` (engine.build.Plan), sorted by label."""
+    recorded = p.store.index.decisions(str(p.workspace.root))
+    out = []
+    for node in sorted(p.graph.nodes, key=str):
+        key = p.keys.build[node]
+        rec = recorded.get(str(node))
+        if p.store.lookup(entry_name(node, key)):
+            if rec and rec.key == key and rec.decision in ("built", "reused"):
+                out.append(Explanation(str(node), rec.decision, rec.reason))
+            else:
+                out.append(Explanation(str(node), "up to date", "its entry for the current inputs is in the store"))
+            continue
+        inputs = p.keys.inputs[node]
+        why = describe_change(p.store.index.last_inputs(str(node)), inputs)
+        unmeasured = sorted(dep for dep, digest in inputs.interfaces.items() if digest.startswith(PREDICTED))
+        if unmeasured:
+            why += f" (predicted: {', '.join(unmeasured)} not measured yet; an unchanged export will cut this off)"
+        if rec and rec.key == key and rec.decision in ("failed", "skipped"):
+            out.append(Explanation(str(node), rec.decision, rec.reason))
+        else:
+            out.append(Explanation(str(node), "would build", why))
+    return out

@@ -1,0 +1,36 @@
+"""Where the log of a target's last build is: the decision recorded for it in this workspace
+names its key, and the store keeps the log by key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jbuild.base.errors import BadInput
+from jbuild.dsl.loader import parse_cli_label
+from jbuild.dsl.workspace import Workspace
+
+from .settings import Options, resolve
+from .store import Store
+
+
+@dataclass(frozen=True)
+class FoundLog:
+    node: str
+    path: Path | None
+    why: str = ""
+
+
+def last_log(label: str, opts: Options) -> FoundLog:
+    ws = Workspace.find()
+    wanted = str(parse_cli_label(label, ws).label)
+    store = Store(Path(resolve(ws, opts).store))
+    rows = [(node, d) for node, d in store.index.decisions(str(ws.root)).items() if d.label == wanted]
+    if not rows:
+        raise BadInput(f"no build of {wanted} is recorded in this workspace (build it first)")
+    node, decision = rows[0]
+    path = store.log_path(decision.key)
+    if not path.exists():
+        return FoundLog(node, None, "it was reused from the store; its log is gone" if decision.decision == "reused"
+                        else "no log was kept")
+    return FoundLog(node, path)

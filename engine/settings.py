@@ -1,0 +1,82 @@
+"""What a command was asked to do, resolved once: command line > environment > jbuild.toml >
+defaults (DESIGN §9). Every engine entry point takes an `Options` and calls `resolve`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from jbuild.base.errors import BadInput
+from jbuild.dsl.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int | None = None  # None: [build] jobs, else the core count
+    keep_going: bool | None = None
+    strict: bool | None = None
+    strict_interfaces: bool = False
+    sandbox: str = "auto"  # auto | bwrap | fallback | dry-run (a test seam)
+    store: str | None = None
+    build_events: str | None = None
+    out_link: str | None = "result"
+
+
+def _toml(ws: Workspace, section: str, key: str, kind: type, default):
+    value = ws.settings.get(section, {}).get(key, default)
+    if value is not default and not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise BadInput(f"jbuild.toml: [{section}] {key} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+def store_path(ws: Workspace | None, opts: Options) -> Path:
+    """Command line > JBUILD_STORE > jbuild.toml [store] path > the user's cache directory;
+    created if needed. A path that cannot be a store is a bad command line."""
+    configured = _toml(ws, "store", "path", str, None) if ws else None
+    if opts.store:
+        path = Path(opts.store).absolute()
+    elif os.environ.get("JBUILD_STORE"):
+        path = Path(os.environ["JBUILD_STORE"]).absolute()
+    elif configured:
+        path = (ws.root / configured).resolve()
+    else:
+        from .store import default_store
+
+        path = default_store()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot use {path} as the store: {exc.strerror or exc}") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot use {path} as the store: " +
+                       ("not a directory" if not path.is_dir() else "no permission to write there"))
+    return path
+
+
+def resolve(ws: Workspace, opts: Options) -> Options:
+    """`opts` with every unset value filled in from the environment, jbuild.toml and defaults."""
+    jobs = opts.jobs
+    if jobs is None and os.environ.get("JBUILD_JOBS"):
+        jobs = _int(os.environ["JBUILD_JOBS"], "JBUILD_JOBS")
+    if jobs is None:
+        jobs = _toml(ws, "build", "jobs", int, None) or os.cpu_count() or 2
+    if jobs < 1:
+        raise BadInput(f"-j/--jobs must be at least 1, not {jobs}")
+    keep_going = opts.keep_going if opts.keep_going is not None else _toml(ws, "build", "keep_going", bool, False)
+    strict = opts.strict if opts.strict is not None else _toml(ws, "build", "strict", bool, False)
+    if opts.build_events:
+        _check_writable(Path(opts.build_events), "--build-events")
+    return replace(opts, jobs=jobs, keep_going=keep_going, strict=strict, store=str(store_path(ws, opts)))
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadInput(f"{what} must be a number, not {text!r}") from None
+
+
+def _check_writable(path: Path, what: str) -> None:
+    if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise BadInput(f"{what} {path}: cannot write a file there")

@@ -1,0 +1,114 @@
+"""`jbuild build`, `explain` and `log`: parse options, call jbuild.engine, print. Thin."""
+
+from __future__ import annotations
+
+import click
+
+from . import exitcodes
+
+SANDBOXES = ["auto", "bwrap", "fallback"]
+
+
+def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, **more):
+    from jbuild.engine.settings import Options
+
+    return Options(jobs=jobs, keep_going=keep_going, strict=strict, sandbox=sandbox, store=store, **more)
+
+
+STORE = click.option("--store", type=click.Path(),
+                     help="The store directory (else JBUILD_STORE, then [store] path in jbuild.toml, "
+                          "then ~/.cache/jbuild/store).")
+PLANNING = [
+    click.option("--strict", is_flag=True, default=None,
+                 help="Release mode: a dependency enters its consumers' keys with its full build key (Nix-like)."),
+    click.option("--sandbox", type=click.Choice(SANDBOXES), default="auto", show_default=True,
+                 help="bwrap (bubblewrap), or the weaker fallback; auto picks bwrap where it works."),
+    STORE,
+]
+RUNNING = [
+    click.option("-j", "--jobs", type=int, default=None,
+                 help="Actions at once (default: [build] jobs in jbuild.toml, else the core count)."),
+    click.option("-k", "--keep-going", is_flag=True, default=None, help="Build what does not depend on a failure."),
+]
+
+
+def _with(options):
+    def apply(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return apply
+
+
+@click.command()
+@click.argument("patterns", nargs=-1, required=True)
+@_with(RUNNING + PLANNING)
+@click.option("--strict-interfaces", is_flag=True,
+              help="Fail a package whose measured exported interface changed although its declared "
+                   "interface did not (for CI), instead of rebuilding its consumers.")
+@click.option("--build-events", type=click.Path(), help="Write one JSON object per event to FILE.")
+@click.option("--out-link", default="result", show_default=True,
+              help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
+@click.option("--no-link", is_flag=True, help="Do not create a result link.")
+@click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
+def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, build_events, out_link, no_link,
+          print_out_paths):
+    """Build PATTERNS into the store, e.g. //services:geotags or //... .
+
+    Keys are computed up front from declared inputs; an action whose key is in the store is
+    reused. Prints where each root landed and leaves a `result` link (a GC root).
+    """
+    from jbuild.engine.build import build as run_build
+
+    opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
+                 build_events=build_events, out_link=None if no_link else out_link)
+    result = run_build(list(patterns), opts)
+    for node, entry in result.roots:
+        click.echo(f"{node} up to date: {entry}", err=True)
+        if print_out_paths:
+            click.echo(str(entry))
+    for node, why in result.skipped:
+        click.echo(f"{node} {why}", err=True)
+    for test in result.tests:
+        click.echo(f"{test} is a test: built what it needs; `jbuild build` does not run tests", err=True)
+    return result.code
+
+
+@click.command()
+@click.argument("patterns", nargs=-1, required=True)
+@_with(PLANNING)
+def explain(patterns, strict, sandbox, store):
+    """Say, for each target in the closure, why it was built or reused.
+
+    Reads the decisions the last build recorded; where the store does not hold what the current
+    inputs predict, says what would build and which inputs changed.
+    """
+    from jbuild.engine.build import plan
+    from jbuild.engine.explain import explain as explanations
+
+    for e in explanations(plan(list(patterns), _opts(strict=strict, sandbox=sandbox, store=store))):
+        click.echo(str(e))
+
+
+@click.command()
+@click.argument("label")
+@STORE
+def log(label, store):
+    """Print the build log of LABEL's last build in this workspace."""
+    from jbuild.engine.logs import last_log
+
+    found = last_log(label, _opts(store=store))
+    if found.path is None:
+        click.echo(f"{found.node}: no log ({found.why})", err=True)
+        return exitcodes.SUCCESS
+    text = found.path.read_text(errors="replace")
+    if not text:
+        click.echo(f"{found.node}: the build printed nothing (log {found.path})", err=True)
+    click.echo(text, nl=False)
+
+
+def register(cli: click.Group) -> None:
+    from .store_commands import gc, store_group
+
+    for cmd in (build, explain, log, store_group, gc):
+        cli.add_command(cmd)
