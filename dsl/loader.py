@@ -147,7 +147,11 @@ class Loader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.diags.append(Diagnostic(Span(display, 1, 1), f"not UTF-8 text: {exc.reason}"))
+            line = data.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            self.diags.append(Diagnostic(Span(display, line, col, line, col + 1),
+                                         f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason})",
+                                         "save the file as UTF-8"))
             return None
         self.parsed_files += 1
         try:

@@ -170,7 +170,11 @@ def _make_transformer():
             return st.Str(_long(str(items[0])), self._t(items[0]))
 
         def integer(self, items):
-            return st.Int(int(items[0]), self._t(items[0]))
+            value = int(items[0]) if len(items[0]) < 30 else None
+            if value is None or not -(2**63) <= value < 2**63:
+                raise RecipeError.at(self._t(items[0]), "number out of range",
+                                     "numbers are 64-bit integers; write a long value as a string")
+            return st.Int(value, self._t(items[0]))
 
         @lark.v_args(meta=True)
         def true(self, meta, items):
