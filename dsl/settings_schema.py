@@ -129,3 +129,17 @@ def locate(text: str, path: str, section: str, key: str) -> Span:
             col = len(line) - len(line.lstrip()) + 1
             return Span(path, n, col, n, col + len(key))
     return header_span or Span(path, 1, 1)
+
+
+def reference_table() -> str:
+    """The settings table of docs/language.md (a test keeps the two equal)."""
+    rows = ["| section | key | type | meaning |", "|---|---|---|---|"]
+    for section, table in (*SECTIONS.items(), (PROFILES + ".NAME", BUILD)):
+        for spec in table.values():
+            note = " (reserved: checked, not yet used)" if spec.reserved else ""
+            rows.append(f"| `[{section}]` | `{spec.key}` | {TYPE_NAMES[spec.type]} | {spec.doc}{note} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(reference_table())
