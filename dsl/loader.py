@@ -17,7 +17,7 @@ from pathlib import Path
 from jbuild.base import cachefile
 from jbuild.base.freshness import stat_key, trusted
 
-from . import globs
+from . import globs, references
 from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
@@ -367,12 +367,12 @@ class Loader:
                 targets[label] = []
                 continue
             for t in targets[label]:
-                for req in _references(t):
+                for req in references.references(t):
                     if req.label not in targets:
                         if self._exists(req.label, req.span):
                             todo.append(req.label)
         self.raise_errors()
-        self._check_settings(targets)
+        self.diags.extend(references.check(targets))
         self.raise_errors()
         self.save_cache()
         return Loaded(self.ws, targets, list(roots))
@@ -384,38 +384,6 @@ class Loader:
         except RecipeError as exc:
             self.diags.extend(exc.diagnostics)
             return False
-
-    def _check_settings(self, targets: dict[Label, list[Target]]) -> None:
-        for family in targets.values():
-            for t in family:
-                for s in getattr(t, "settings", ()):
-                    keys = {c.name for o in targets.get(s.target, []) for c in getattr(o, "config", ())}
-                    if s.key not in keys:
-                        self.diags.append(Diagnostic(
-                            s.span, f"'{s.target}' has no config key '{s.key}'",
-                            did_you_mean(s.key, keys) or f"its config keys: {', '.join(sorted(keys)) or 'none'}"))
-                for c in getattr(t, "contributions", ()):
-                    slots = {sl for o in targets.get(c.target, []) for sl in getattr(o, "slots", ())}
-                    if c.slot not in slots:
-                        self.diags.append(Diagnostic(
-                            c.span, f"'{c.target}' has no slot '{c.slot}'",
-                            did_you_mean(c.slot, slots) or f"its slots: {', '.join(sorted(slots)) or 'none'}"))
-
-
-def _references(t: Target):
-    """Every label a target points at: requirements, service requirements, settings, slots."""
-    yield from t.requires
-    if isinstance(t, Package):
-        if t.service:
-            yield from t.service.requires
-        for s in (*t.settings, *t.contributions):
-            yield _Ref(s.target, s.span)
-
-
-@dataclass(frozen=True)
-class _Ref:
-    label: Label
-    span: Span | None
 
 
 def load(patterns: list[str], start: str | None = None, skip_manual: bool = False) -> Loaded:
