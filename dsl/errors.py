@@ -13,6 +13,22 @@ from dataclasses import dataclass
 
 from .span import Span
 
+MAX_HINTED = 100  # longer words get no did-you-mean: edit distance is quadratic
+
+
+def did_you_mean(word: str, candidates) -> str | None:
+    """base.spelling's `did you mean 'x'?`, skipped for absurdly long words (a fuzzed 10 MB
+    name must not cost minutes)."""
+    from jbuild.base.spelling import did_you_mean as hint
+
+    return hint(word, candidates) if len(word) <= MAX_HINTED else None
+
+
+def suggestions(word: str, candidates, limit: int = 3) -> list[str]:
+    from jbuild.base.spelling import suggestions as near
+
+    return near(word, candidates, limit) if len(word) <= MAX_HINTED else []
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -50,6 +66,15 @@ def _source_line(path: str, line: int, root: str | None) -> str | None:
     return None
 
 
+def _window(text: str, col: int, width: int = 100) -> tuple[str, int]:
+    """A long line cut to about `width` characters around `col` (a 10 MB line is not shown)."""
+    if len(text) <= width:
+        return text, col
+    start = max(0, min(col - 1 - width // 3, len(text) - width))
+    shown = ("..." if start else "") + text[start:start + width] + ("..." if start + width < len(text) else "")
+    return shown, col - start + (3 if start else 0)
+
+
 def render(diag: Diagnostic, root: str | None = None, color: bool = False) -> str:
     """GCC-style `path:line:col: error: msg`, the numbered line, a caret, and `help:`."""
     bold, red, cyan, reset = ("\033[1m", "\033[31m", "\033[36m", "\033[0m") if color else ("",) * 4
@@ -60,9 +85,10 @@ def render(diag: Diagnostic, root: str | None = None, color: bool = False) -> st
         if text is not None:
             num = str(diag.span.line)
             pad = " " * len(num)
-            width = min(diag.span.width, max(1, len(text) - diag.span.col + 1))
+            text, col = _window(text, diag.span.col)
+            width = min(diag.span.width, max(1, len(text) - col + 1))
             out.append(f"{cyan}{num} |{reset} {text}")
-            out.append(f"{cyan}{pad} |{reset} {' ' * (diag.span.col - 1)}{red}{'^' * width}{reset}")
+            out.append(f"{cyan}{pad} |{reset} {' ' * (col - 1)}{red}{'^' * width}{reset}")
     if diag.help:
         out.append(f"{cyan}help:{reset} {diag.help}")
     return "\n".join(out)

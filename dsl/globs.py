@@ -53,6 +53,15 @@ def _relevant(entries, root: str) -> list:
     return out
 
 
+def escapes(path: str, root: str) -> str | None:
+    """Where `path` really points if it is (or passes through) a symlink out of `root`."""
+    target = os.path.realpath(path)
+    if target == root or target.startswith(root + os.sep) or not os.path.lexists(path):
+        return None
+    real_root = os.path.realpath(root)
+    return None if target == real_root or target.startswith(real_root + os.sep) else target
+
+
 def _digest(entries, watched: str = GLOB) -> str:
     import xxhash
 

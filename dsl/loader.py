@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base import cachefile
 from jbuild.base.freshness import stat_key, trusted
-from jbuild.base.spelling import did_you_mean
 
-from . import globs
-from .errors import Diagnostic, RecipeError
+from . import globs, references
+from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
@@ -57,6 +57,7 @@ class Loader:
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
         self.diags: list[Diagnostic] = []
+        self.errors: dict[tuple[str, str], list[Diagnostic]] = {}  # a package's own errors
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
         self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
 
@@ -74,7 +75,10 @@ class Loader:
         """The targets of one package, or None if it has no BUILD file."""
         key = (repo, package)
         if key not in self.packages:
+            before = len(self.diags)
             self.packages[key] = self._load_package(repo, package)
+            if len(self.diags) > before:
+                self.errors[key] = self.diags[before:]
         return self.packages[key]
 
     def _load_package(self, repo: str, package: str) -> list[Target] | None:
@@ -86,6 +90,8 @@ class Loader:
             st = os.stat(path)
         except OSError:
             return None
+        if not self._readable(path, st, repo, package):
+            return []
         cache_key = str(path)
         entry = self._cache.get(cache_key)
         if entry is None or not trusted(st, entry.stat, entry.read_at):
@@ -99,6 +105,26 @@ class Loader:
         expanded = self._expand(pkg_dir, entry)
         return expanded if expanded is not None else []
 
+    def _readable(self, path: Path, st, repo: str, package: str) -> bool:
+        """A BUILD file that is a directory, too large, or unreadable is an error of its package."""
+        from .parser import MAX_BYTES
+
+        display = self.ws.display_path(repo, package)
+        problem = None
+        if stat.S_ISDIR(st.st_mode):
+            problem = (f"'{display}' is a directory; a BUILD file must be a file",
+                       "rename the directory: the name BUILD marks a package")
+        elif not stat.S_ISREG(st.st_mode):
+            problem = (f"'{display}' is not a regular file", "a BUILD file must be a file")
+        elif st.st_size > MAX_BYTES:
+            problem = (f"'{display}' is {st.st_size // (1024 * 1024)} MB; a BUILD file may be at most "
+                       f"{MAX_BYTES // (1024 * 1024)} MB", "move large data into a source file")
+        elif not os.access(path, os.R_OK):
+            problem = (f"cannot read '{display}': permission denied", "check the file's permissions")
+        if problem:
+            self.diags.append(Diagnostic(Span(display, 0, 0), *problem))
+        return problem is None
+
     def _parse(self, path: Path, repo: str, package: str, st, old: _Entry | None) -> _Entry | None:
         import xxhash
 
@@ -106,7 +132,12 @@ class Loader:
         from .parser import parse
 
         read_at = time.time_ns()
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.diags.append(Diagnostic(Span(self.ws.display_path(repo, package), 0, 0),
+                                         f"cannot read '{self.ws.display_path(repo, package)}': {exc.strerror}"))
+            return None
         digest = xxhash.xxh3_128_hexdigest(data)
         if old is not None and old.digest == digest:
             old.stat, old.read_at = stat_key(st), read_at
@@ -116,7 +147,11 @@ class Loader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.diags.append(Diagnostic(Span(display, 1, 1), f"not UTF-8 text: {exc.reason}"))
+            line = data.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            self.diags.append(Diagnostic(Span(display, line, col, line, col + 1),
+                                         f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason})",
+                                         "save the file as UTF-8"))
             return None
         self.parsed_files += 1
         try:
@@ -146,7 +181,9 @@ class Loader:
         needs_walk = any(fs.globs for fs in filesets)
         files, dirs = globs.walk_package(pkg_dir, self._root_of(pkg_dir)) if needs_walk else ([], {})
         explicit = sorted({os.path.join(pkg_dir, p) for fs in filesets for p in fs.paths})
-        present = set(files) if needs_walk else {os.path.relpath(p, pkg_dir) for p in explicit if os.path.isfile(p)}
+        root = self._root_of(pkg_dir)
+        present = set(files) if needs_walk else {os.path.relpath(p, pkg_dir) for p in explicit
+                                                 if os.path.isfile(p) and not globs.escapes(p, root)}
         out, ok = [], True
         for t in entry.raw:
             if not t.sources:
@@ -185,7 +222,15 @@ class Loader:
                 chosen.add(p)
             else:
                 repo_root = str(self.ws.repo_root(t.label.repo))
-                listing = files or globs.walk_package(os.path.join(repo_root, t.label.package), repo_root)[0]
+                pkg_dir = os.path.join(repo_root, t.label.package)
+                outside = globs.escapes(os.path.join(pkg_dir, p), repo_root)
+                if outside:
+                    self.diags.append(Diagnostic(
+                        fs.span, f"{what} of '{t.label.name}': '{p}' is a symlink that leaves the workspace "
+                        f"(-> {outside})", "sources must be inside the workspace"))
+                    ok = False
+                    continue
+                listing = files or globs.walk_package(pkg_dir, repo_root)[0]
                 self.diags.append(Diagnostic(
                     fs.span, f"{what} of '{t.label.name}': no file '{p}'",
                     did_you_mean(p, listing) or "paths are relative to the BUILD file's directory"))
@@ -212,9 +257,12 @@ class Loader:
         targets = self.package(label.repo, label.package)
         if targets is None:
             siblings = self.ws.packages_under(label.repo, "")
-            self._fail(span, f"no such package '{label.package or '//'}': no BUILD file in "
-                       f"{label.package or 'the workspace root'}/",
+            where = f"in {label.package}/" if label.package else "at the workspace root"
+            self._fail(span, f"no such package '{label.package or '//'}': no BUILD file {where}",
                        did_you_mean(label.package, siblings))
+        if self.errors.get((label.repo, label.package)):
+            # As in Bazel: a package with an error fails every target in it, with that error.
+            raise RecipeError(self.errors[(label.repo, label.package)])
         found = self._by_label(label.repo, label.package).get(label.name, [])
         if not found:
             names = sorted({t.label.name for t in targets})
@@ -270,7 +318,11 @@ class Loader:
 
     def _match(self, pat: Pattern, skip_manual: bool) -> set[Label]:
         if pat.name is not None and not pat.recursive:
-            return {t.label for t in self.lookup(VersionedLabel(Label(pat.repo, pat.package, pat.name), None))}
+            try:
+                return {t.label for t in self.lookup(VersionedLabel(Label(pat.repo, pat.package, pat.name), None))}
+            except RecipeError as exc:  # reported with every other pattern's errors
+                self.diags.extend(exc.diagnostics)
+                return set()
         try:
             walked: list[str] = []
             pkgs = self.ws.packages_under(pat.repo, pat.package, walked) if pat.recursive else [pat.package]
@@ -294,7 +346,7 @@ class Loader:
 
     def raise_errors(self) -> None:
         if self.diags:
-            diags, self.diags = self.diags, []
+            diags, self.diags = list(dict.fromkeys(self.diags)), []
             self.save_cache()
             raise RecipeError(diags)
 
@@ -315,12 +367,12 @@ class Loader:
                 targets[label] = []
                 continue
             for t in targets[label]:
-                for req in _references(t):
+                for req in references.references(t):
                     if req.label not in targets:
                         if self._exists(req.label, req.span):
                             todo.append(req.label)
         self.raise_errors()
-        self._check_settings(targets)
+        self.diags.extend(references.check(targets))
         self.raise_errors()
         self.save_cache()
         return Loaded(self.ws, targets, list(roots))
@@ -332,38 +384,6 @@ class Loader:
         except RecipeError as exc:
             self.diags.extend(exc.diagnostics)
             return False
-
-    def _check_settings(self, targets: dict[Label, list[Target]]) -> None:
-        for family in targets.values():
-            for t in family:
-                for s in getattr(t, "settings", ()):
-                    keys = {c.name for o in targets.get(s.target, []) for c in getattr(o, "config", ())}
-                    if s.key not in keys:
-                        self.diags.append(Diagnostic(
-                            s.span, f"'{s.target}' has no config key '{s.key}'",
-                            did_you_mean(s.key, keys) or f"its config keys: {', '.join(sorted(keys)) or 'none'}"))
-                for c in getattr(t, "contributions", ()):
-                    slots = {sl for o in targets.get(c.target, []) for sl in getattr(o, "slots", ())}
-                    if c.slot not in slots:
-                        self.diags.append(Diagnostic(
-                            c.span, f"'{c.target}' has no slot '{c.slot}'",
-                            did_you_mean(c.slot, slots) or f"its slots: {', '.join(sorted(slots)) or 'none'}"))
-
-
-def _references(t: Target):
-    """Every label a target points at: requirements, service requirements, settings, slots."""
-    yield from t.requires
-    if isinstance(t, Package):
-        if t.service:
-            yield from t.service.requires
-        for s in (*t.settings, *t.contributions):
-            yield _Ref(s.target, s.span)
-
-
-@dataclass(frozen=True)
-class _Ref:
-    label: Label
-    span: Span | None
 
 
 def load(patterns: list[str], start: str | None = None, skip_manual: bool = False) -> Loaded:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 
-from jbuild.base.spelling import did_you_mean, suggestions
-
 from . import model as m
 from . import schema
 from . import syntax as st
-from .errors import Diagnostic, RecipeError
+from .errors import Diagnostic, RecipeError, did_you_mean, suggestions
 from .labels import Label, LabelError, parse_label
 from .versions import Constraint, Version, VersionError
 
@@ -41,6 +39,7 @@ class _Lowering:
         self.repo = repo
         self.diags: list[Diagnostic] = []
         self.attempted: set[str] = set()  # attributes written (even wrongly): not "missing"
+        self.config_names: set[str] = set()
 
     def error(self, span, message, help=None):
         self.diags.append(Diagnostic(span, message, help))
@@ -58,6 +57,7 @@ class _Lowering:
             return None
         label = Label(self.repo, self.package, block.name)
         self.attempted = set()
+        self.config_names: set[str] = set()  # declared, even wrongly: a reference is not "unknown"
         values, nested = self.attrs(block, table, schema.PACKAGE_BLOCKS if block.kind == "package" else ())
         if block.kind == "test":
             return m.Test(label=label, span=block.name_span, command=values.get("command", ""),
@@ -185,6 +185,7 @@ class _Lowering:
 
     def config(self, block: st.Block) -> tuple[m.ConfigField, ...]:
         out = []
+        self.config_names.update(mb.name for mb in block.members if isinstance(mb, st.ConfigFieldDecl))
         for member in block.members:
             if not isinstance(member, st.ConfigFieldDecl):
                 self.error(member.span, "a config entry is written 'NAME: TYPE = default'",
@@ -239,7 +240,7 @@ class _Lowering:
                 continue
             vals, _ = self.attrs(vb, schema.VOLUME)
             volumes.append(m.Volume(vb.name, vals.get("size", ""), vals.get("mount", "")))
-        keys = {c.name for c in config}
+        keys = {c.name for c in config} | self.config_names
         refs = [(r, a.value.span) for a in block.members if isinstance(a, st.Attr)
                 for r in _config_refs(a.value)]
         for key, span in refs:

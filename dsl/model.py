@@ -70,6 +70,12 @@ class Flavour:
     span: Span | None = field(default=None, compare=False)
 
 
+def flavour_environment(selection) -> dict[str, str]:
+    """What a build script sees of its flavours: `JBUILD_FLAVOUR_<NAME>=value` for each
+    (name, value) selected, the name upper-cased with '-' as '_' (docs/language.md)."""
+    return {"JBUILD_FLAVOUR_" + name.upper().replace("-", "_"): value for name, value in selection}
+
+
 @dataclass(frozen=True)
 class ConfigRef:
     """`config.port` inside a service description."""

@@ -29,6 +29,12 @@ TERMINAL_NAMES = {
     "$END": "the end of the file",
 }
 OPENERS = {"{": "}", "[": "]", "(": ")"}
+MAX_NESTING = 100  # brackets and blocks inside each other; also the length of a '+' chain
+MAX_BYTES = 16 * 1024 * 1024  # a BUILD file larger than this is refused, not parsed
+
+# Strings, comments and brackets: enough to follow nesting without the grammar (linear: no
+# nested quantifiers, so a 10 MB string costs one C-level scan).
+_SCAN = re.compile(r'"""[\s\S]*?(?:"""|\Z)|"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|#[^\n]*|[{}\[\]()]')
 
 
 @lru_cache(maxsize=1)
@@ -45,11 +51,41 @@ def parse(text: str, path: str) -> st.File:
     """Parse one BUILD file's text; raise RecipeError with a span on a syntax error."""
     import lark
 
+    _check_nesting(text, path)
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise RecipeError([_syntax_diagnostic(exc, text, path)]) from None
-    return _ToSyntax(path).transform(tree)
+    try:
+        return _ToSyntax(path).transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, RecipeError):
+            raise exc.orig_exc from None
+        raise
+
+
+def _position(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _too_deep(span: Span) -> RecipeError:
+    return RecipeError.at(span, f"nested more than {MAX_NESTING} levels deep",
+                          "flatten it: a recipe never needs this much nesting")
+
+
+def _check_nesting(text: str, path: str) -> None:
+    """Refuse absurd nesting before the parser sees it (the tree walks recurse)."""
+    depth = 0
+    for m in _SCAN.finditer(text):
+        c = m[0]
+        if c in OPENERS:
+            depth += 1
+            if depth > MAX_NESTING:
+                line, col = _position(text, m.start())
+                raise _too_deep(Span(path, line, col, line, col + 1))
+        elif c in ")]}":
+            depth = max(0, depth - 1)
 
 
 # ---------------------------------------------------------------- tree -> syntax
@@ -80,7 +116,7 @@ def _long(raw: str) -> str:
 def _make_transformer():
     import lark
 
-    class ToSyntax(lark.Transformer):
+    class ToSyntax(lark.visitors.Transformer_NonRecursive):
         def __init__(self, path: str):
             super().__init__()
             self.path = path
@@ -120,7 +156,12 @@ def _make_transformer():
 
         @lark.v_args(meta=True)
         def concat(self, meta, items):
-            return st.Concat(items[0], items[1], self._s(meta))
+            left, right = items
+            length = (left.length if isinstance(left, st.Concat) else 1) + 1
+            if length > MAX_NESTING:
+                raise RecipeError.at(self._s(meta), f"more than {MAX_NESTING} terms joined with '+'",
+                                     "write one string or list instead")
+            return st.Concat(left, right, self._s(meta), length)
 
         def string(self, items):
             return st.Str(_unquote(str(items[0])), self._t(items[0]))
@@ -129,7 +170,11 @@ def _make_transformer():
             return st.Str(_long(str(items[0])), self._t(items[0]))
 
         def integer(self, items):
-            return st.Int(int(items[0]), self._t(items[0]))
+            value = int(items[0]) if len(items[0]) < 30 else None
+            if value is None or not -(2**63) <= value < 2**63:
+                raise RecipeError.at(self._t(items[0]), "number out of range",
+                                     "numbers are 64-bit integers; write a long value as a string")
+            return st.Int(value, self._t(items[0]))
 
         @lark.v_args(meta=True)
         def true(self, meta, items):
@@ -234,37 +279,32 @@ def _unclosed(text: str, path: str) -> Diagnostic | None:
 
 
 def _innermost_opener(text: str) -> tuple[str, int, int, int] | None:
-    stack: list[tuple[str, int, int, int]] = []
-    line, col, i = 1, 1, 0
-    while i < len(text):
-        c = text[i]
-        if text.startswith('"""', i):
-            end = text.find('"""', i + 3)
-            end = len(text) if end < 0 else end + 3
-            chunk = text[i:end]
-            line += chunk.count("\n")
-            col = (len(chunk) - chunk.rfind("\n")) if "\n" in chunk else col + len(chunk)
-            i = end
-            continue
-        if c == '"':
-            m = re.compile(r'"([^"\\\n]|\\.)*"?').match(text, i)
-            col += m.end() - i
-            i = m.end()
-            continue
-        if c == "#":
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
+    """(bracket, line, col, offset) of the innermost bracket left open, skipping strings and
+    comments."""
+    stack: list[tuple[str, int]] = []
+    for m in _SCAN.finditer(text):
+        c = m[0]
         if c in OPENERS:
-            stack.append((c, line, col, i))
-        elif c in OPENERS.values() and stack and OPENERS[stack[-1][0]] == c:
+            stack.append((c, m.start()))
+        elif c in ")]}" and stack and OPENERS[stack[-1][0]] == c:
             stack.pop()
-        if c == "\n":
-            line, col = line + 1, 1
-        else:
-            col += 1
-        i += 1
-    return stack[-1] if stack else None
+    if not stack:
+        return None
+    c, pos = stack[-1]
+    return (c, *_position(text, pos), pos)
+
+
+_CONSTRAINT = r"(?:>=|<=|==|!=|>|<)\s*[^\s,\][]+"
+
+
+def _comma_in_constraints(text: str, pos: int) -> str | None:
+    """`>= 1.0 < 2` if the comparison at `pos` follows a constraint and a comma."""
+    before = re.search(f"({_CONSTRAINT})\\s*,\\s*$", text[max(0, pos - 200):pos])
+    after = re.compile(_CONSTRAINT).match(text, pos, pos + 200)
+    if not (before and after):
+        return None
+    spaced = [re.sub(r"^([<>=!]=?)\s*", r"\1 ", c) for c in (before[1], after[0])]
+    return " ".join(spaced)
 
 
 def _syntax_diagnostic(exc, text: str, path: str) -> Diagnostic:
@@ -281,6 +321,9 @@ def _syntax_diagnostic(exc, text: str, path: str) -> Diagnostic:
         if ch == '"':
             return Diagnostic(span, "unterminated string", 'close it with \'"\' on the same line, '
                               'or use """...""" for text over several lines')
+        if ch in "^~":
+            return Diagnostic(span, f"'{ch}' is not a version operator",
+                              f"compare with >=, <=, ==, !=, > or <: for '{ch}1.2' write '>= 1.2 < 2'")
         return Diagnostic(span, f"unexpected character '{ch}'", None)
 
     token = getattr(exc, "token", None)
@@ -294,6 +337,12 @@ def _syntax_diagnostic(exc, text: str, path: str) -> Diagnostic:
     shown = str(token).splitlines()[0] if str(token) else token.type
     if len(shown) > 30:
         shown = shown[:27] + "..."
+    if token.type == "CMP":
+        joined = _comma_in_constraints(text, token.start_pos)
+        if joined:
+            return Diagnostic(span, f"constraints are space-separated: write '{joined}'",
+                              "a comma separates requirements; one requirement's constraints follow "
+                              "each other, e.g. //lib:x >= 1.0 < 2")
     starts_value = {"STRING", "LONG_STRING", "NAME", "LABEL", "SIGNED_INT", "VERSION", "LSQB"}
     if token.type in starts_value and "COMMA" in expected:
         opener = _innermost_opener(text[: token.start_pos])

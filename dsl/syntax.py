@@ -71,6 +71,7 @@ class Concat:
     left: Expr
     right: Expr
     span: Span
+    length: int = 2  # how many terms the chain ending here joins (bounded by the parser)
 
 
 @dataclass(frozen=True)

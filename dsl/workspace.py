@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import settings_schema
 from .errors import RecipeError
 from .globs import BUILD_FILE
 from .labels import STD
@@ -37,7 +39,7 @@ class Workspace:
     def find(cls, start: str | os.PathLike | None = None) -> Workspace:
         here = Path(start or os.getcwd()).resolve()
         for d in (here, *here.parents):
-            if (d / MARKER).is_file():
+            if (d / MARKER).exists():
                 return cls(d, _read_settings(d / MARKER))
         raise RecipeError.at(NOWHERE, f"not inside a jbuild workspace (no {MARKER} in {here} or above)",
                              f"create {MARKER} at the root of your source tree")
@@ -72,10 +74,10 @@ class Workspace:
         given, receives every directory looked at (a new BUILD file would change one)."""
         root = self.repo_root(repo)
         found = []
-        for dirpath, filenames in self._walk(repo, package):
+        for dirpath, names in self._walk(repo, package):
             if walked is not None:
                 walked.append(dirpath)
-            if BUILD_FILE in filenames:
+            if BUILD_FILE in names:  # a directory named BUILD too: loading it reports the mistake
                 rel = Path(dirpath).relative_to(root).as_posix()
                 found.append("" if rel == "." else rel)
         return sorted(found)
@@ -84,8 +86,20 @@ class Workspace:
         root = self.repo_root(repo)
         start = root / package if package else root
         for dirpath, dirnames, filenames in os.walk(start):
+            names = filenames + dirnames
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
-            yield dirpath, filenames
+            yield dirpath, names
+
+    def setting(self, section: str, key: str, default=None):
+        """A `jbuild.toml` value, already checked against settings_schema (so of the declared
+        type), or `default`. `section` is `build`, `store`, ... or `profiles.NAME`."""
+        table = settings_schema.spec_for(section)
+        if table is None or key not in table:
+            raise KeyError(f"[{section}] {key} is not in settings_schema")
+        body = self.settings
+        for part in section.split("."):
+            body = body.get(part, {}) if isinstance(body, dict) else {}
+        return body.get(key, default) if isinstance(body, dict) else default
 
     @property
     def cache_dir(self) -> Path:
@@ -93,15 +107,30 @@ class Workspace:
 
 
 def _read_settings(path: Path) -> dict:
+    """Parse and check jbuild.toml; every problem is a RecipeError placed in the file."""
+    whole = Span(str(path), 0, 0)
+    if path.is_dir():
+        raise RecipeError.at(whole, f"'{path}' is a directory; {MARKER} must be a file",
+                             "remove the directory and write the settings file (it may be empty)")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RecipeError.at(whole, f"cannot read '{path}': {exc.strerror}", "check the file's permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RecipeError.at(Span(str(path), line, col), f"{MARKER} is not UTF-8 text: byte "
+                             f"0x{data[exc.start]:02x} at line {line}", "TOML files are UTF-8") from None
+    try:
+        settings = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
-        line = col = 1
-        import re
-
         m = re.search(r"line (\d+), column (\d+)", msg)
-        if m:
-            line, col = int(m[1]), int(m[2])
+        line, col = (int(m[1]), int(m[2])) if m else (1, 1)
         raise RecipeError.at(Span(str(path), line, col), f"bad {MARKER}: {msg.split(' (at')[0]}") from None
+    problems = settings_schema.validate(settings, text, str(path))
+    if problems:
+        raise RecipeError(problems)
+    return settings

@@ -45,3 +45,18 @@ def test_doc_example_parses(doc, index, text):
 def test_reference_table_matches_schema():
     text = (REPO / "docs" / "language.md").read_text()
     assert reference_table() in text
+
+
+def test_flavour_environment_names_follow_the_docs():
+    from jbuild.dsl.model import flavour_environment
+
+    assert flavour_environment([("precision", "high"), ("fast-math", "on")]) == {
+        "JBUILD_FLAVOUR_PRECISION": "high", "JBUILD_FLAVOUR_FAST_MATH": "on"}
+    text = (REPO / "docs" / "language.md").read_text()
+    assert "$JBUILD_FLAVOUR_PRECISION" in text and "sh -eu" in text and "$JOBS" in text
+
+
+def test_settings_table_matches_schema():
+    from jbuild.dsl.settings_schema import reference_table as settings_table
+
+    assert settings_table() in (REPO / "docs" / "language.md").read_text()
