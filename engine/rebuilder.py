@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jbuild.dsl.model import RequirementKind, flavour_environment
+
 from .graph import build_time_deps, is_action
 from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
@@ -152,7 +154,7 @@ class Rebuilder:
                 own = measure(tmp.out)
                 exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
                                                           for r, d in self.closures[node].deps.get(node, ())
-                                                          if r.kind.value == "requires"})
+                                                          if r.kind is RequirementKind.BUILD_AND_RUN})
                 note = self._check_prediction(node, exported, own.detail)
             except (OutputError, InterfaceMismatch) as exc:
                 _append(log, f"\njbuild: {exc}\n")
@@ -179,9 +181,7 @@ class Rebuilder:
         for dep in build_time_deps(self.closures[node], node):
             if is_action(dep):
                 deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
-        env = {"JOBS": str(self.jobs)}
-        for flavour, value in node.flavours:
-            env["JBUILD_FLAVOUR_" + flavour.upper().replace("-", "_")] = value
+        env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
                   extra_env=env)
         job.host = self.host_root(node)

@@ -23,17 +23,10 @@ class Options:
     out_link: str | None = "result"
 
 
-def _toml(ws: Workspace, section: str, key: str, kind: type, default):
-    value = ws.settings.get(section, {}).get(key, default)
-    if value is not default and not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise BadInput(f"jbuild.toml: [{section}] {key} must be {kind.__name__}, not {value!r}")
-    return value
-
-
 def store_path(ws: Workspace | None, opts: Options) -> Path:
     """Command line > JBUILD_STORE > jbuild.toml [store] path > the user's cache directory;
     created if needed. A path that cannot be a store is a bad command line."""
-    configured = _toml(ws, "store", "path", str, None) if ws else None
+    configured = ws.setting("store", "path", None) if ws else None
     if opts.store:
         path = Path(opts.store).absolute()
     elif os.environ.get("JBUILD_STORE"):
@@ -60,11 +53,11 @@ def resolve(ws: Workspace, opts: Options) -> Options:
     if jobs is None and os.environ.get("JBUILD_JOBS"):
         jobs = _int(os.environ["JBUILD_JOBS"], "JBUILD_JOBS")
     if jobs is None:
-        jobs = _toml(ws, "build", "jobs", int, None) or os.cpu_count() or 2
+        jobs = ws.setting("build", "jobs", None) or os.cpu_count() or 2
     if jobs < 1:
         raise BadInput(f"-j/--jobs must be at least 1, not {jobs}")
-    keep_going = opts.keep_going if opts.keep_going is not None else _toml(ws, "build", "keep_going", bool, False)
-    strict = opts.strict if opts.strict is not None else _toml(ws, "build", "strict", bool, False)
+    keep_going = opts.keep_going if opts.keep_going is not None else ws.setting("build", "keep_going", False)
+    strict = opts.strict if opts.strict is not None else ws.setting("build", "strict", False)
     if opts.build_events:
         _check_writable(Path(opts.build_events), "--build-events")
     return replace(opts, jobs=jobs, keep_going=keep_going, strict=strict, store=str(store_path(ws, opts)))
