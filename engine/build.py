@@ -161,14 +161,14 @@ def root_entry(p: Plan, node: Node) -> Path | None:
     return p.store.path(entry_name(node, p.keys.build[node]))
 
 
-def link_result(store: Store, link: Path, entry: Path) -> None:
+def link_result(store: Store, link: Path, entry: Path, needs: list[str]) -> None:
     """Point `link` at `entry` atomically and register it as a GC root."""
     tmp = link.with_name(link.name + ".jbuild-new")
     if tmp.is_symlink():
         tmp.unlink()
     tmp.symlink_to(entry)
     os.replace(tmp, link)
-    store.add_root(link)
+    store.add_root(link, needs)
 
 @dataclass
 class Result:
@@ -192,7 +192,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
     if code == 0:
         analysis.save(cache, record(p))
         if len(p.roots) == 1 and opts.out_link and roots:
-            link_result(p.store, Path(opts.out_link).absolute(), roots[0][1])
+            link_result(p.store, Path(opts.out_link).absolute(), roots[0][1],
+                        [entry_name(n, p.keys.build[n]) for n in p.graph.nodes])
     return Result(code, roots)
 
 
@@ -240,5 +241,5 @@ def _noop(a: analysis.Analysis, store: Store, ws: Workspace, opts: Options, cach
     if len(roots) == 1 and opts.out_link:
         link = Path(opts.out_link).absolute()
         if os.path.realpath(link) != str(roots[0][1].resolve()):
-            link_result(store, link, roots[0][1])
+            link_result(store, link, roots[0][1], [name for _, name in a.actions])
     return Result(0, roots, reused_analysis=True)

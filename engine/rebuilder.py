@@ -15,7 +15,7 @@ from .graph import build_time_deps, is_action
 from .keys import Keys, describe_change, entry_name
 from .resolve import Closure, Node
 from .sandbox import Job, stage_env
-from .store import Store
+from .store import EntryMeta, Store
 
 
 @dataclass
@@ -86,19 +86,18 @@ class Rebuilder:
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
         pkg = node.target
         closure = self.closures[node]
-        log = self.store.root / "logs" / f"{self.keys.build[node]}.log"
+        log = self.store.log_path(self.keys.build[node])
         start = time.monotonic()
         with self.store.temporary() as tmp:
-            src, out, scratch = tmp / "src", tmp / "out", tmp / "scratch"
-            for d in (out, scratch):
-                d.mkdir()
+            src, out, scratch = tmp.work / "src", tmp.out, tmp.work / "scratch"
+            scratch.mkdir()
             _stage_sources(Path(self.package_dir(node)), pkg.files, src)
             deps = {}
             for dep in build_time_deps(closure, node):
                 if is_action(dep):
                     deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
             job = Job(script=pkg.build or "true", src=src, out=out, tmp=scratch, deps=deps, log=log)
-            job.env_tree = stage_env(job, tmp / "env")
+            job.env_tree = stage_env(job, tmp.work / "env")
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:
@@ -107,7 +106,7 @@ class Rebuilder:
             if code != 0:
                 self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
-            leak = _host_path_leak(out, [str(self.store.root.resolve()), str(self.workspace), str(tmp)])
+            leak = _host_path_leak(out, [str(self.store.root.resolve()), str(self.workspace), str(tmp.work), str(tmp.out)])
             if leak:
                 with open(log, "a") as f:
                     f.write(f"\njbuild: {leak}\n")
@@ -117,13 +116,12 @@ class Rebuilder:
             if changed:
                 self.reporter.failed(node, f"inputs changed during the build: {', '.join(changed)}", log)
                 return Outcome(node, "failed", "inputs changed during the build", None, log, 1, duration)
-            run_deps = [self.entry_of(d) for _, d in closure.deps.get(node, ()) if is_action(d)]
-            meta = {"key": self.keys.build[node], "label": str(node), "node": str(node),
-                    "interface_key": self.keys.interface[node], "deps": sorted(set(run_deps)),
-                    "built_against": {k: v.name for k, v in deps.items()},
-                    "inputs": asdict(self.keys.inputs[node]), "log": str(log), "duration": duration,
-                    "built_at": time.time()}
-            entry = self.store.publish(out, name, meta)
+            meta = EntryMeta(key=self.keys.build[node], name=name, label=str(node), node=str(node),
+                             interface_key=self.keys.interface[node], sandbox=self.executor.kind,
+                             built_against={k: {"entry": v.name} for k, v in deps.items()},
+                             inputs=asdict(self.keys.inputs[node]), log=str(log), duration=duration,
+                             built_at=time.time())
+            entry = self.store.publish(out, meta)
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason, entry, log, 0, duration)
 

@@ -133,7 +133,8 @@ def verify(repair, store):
 @click.option("--store", type=click.Path())
 def gc(dry_run, store):
     """Delete store entries no root reaches (result links are roots)."""
-    dead, freed = _store(store).gc(dry_run)
+    report = _store(store).gc(dry_run)
+    dead, freed = report.dead, report.freed
     for name in dead:
         click.echo(("would delete " if dry_run else "deleting ") + name)
     click.echo(f"{freed} bytes {'would be ' if dry_run else ''}freed")
