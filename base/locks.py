@@ -16,10 +16,19 @@ class LockTimeout(JbuildError):
     kind = "lock_timeout"
 
 
+def open_lock(path: Path) -> int:
+    """An fd to flock. flock needs no write access, so a lock file one can only read (another
+    user's, in a store shared through its group) is opened read-only."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
+
+
 @contextmanager
 def flock(path: Path, mode: int = fcntl.LOCK_EX, timeout: float = 600):
     """Hold an flock (`LOCK_SH` or `LOCK_EX`) on `path`, waiting up to `timeout` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock(path)
     try:
         deadline = time.monotonic() + timeout
         while True:

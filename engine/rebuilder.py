@@ -146,7 +146,7 @@ class Rebuilder:
                 self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
             try:
-                check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace), str(tmp.work)],
+                check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace)],
                              cancelled=lambda: self.executor.cancelled)
                 changed = [p for p in node.target.files if self._changed(node, p)]
                 if changed:
@@ -168,7 +168,6 @@ class Rebuilder:
                              inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
                              log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
             entry = self.store.publish(tmp.out, meta)
-        self.store.index.record_interface(meta.interface_key, exported, name)
         self.exported[node] = exported
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)

@@ -1,0 +1,103 @@
+"""A store entry's own metadata (`.jbuild-entry.json`) and the two digests of its tree.
+
+The store alone knows the on-disk form. Reading tolerates unknown fields (a newer jbuild may
+add some) and missing ones (an older jbuild wrote fewer), so a format bump never strands an
+entry. Two digests: `tree_digest` reads every byte (what `store verify` trusts);
+`stat_digest` only stats (paths, sizes, mtimes, symlink targets) and is cheap enough to
+check before every reuse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jbuild.base.hashing import file_digest, key_of
+
+META = ".jbuild-entry.json"
+ENTRY_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class EntryMeta:
+    """What the store records about one entry. The caller fills the first block; `publish`
+    fills output_hash, size and stat_digest."""
+
+    key: str
+    name: str
+    label: str = ""
+    node: str = ""
+    interface_key: str = ""
+    exported: str = ""  # the measured exported-interface digest
+    exported_detail: dict = field(default_factory=dict)
+    built_against: dict = field(default_factory=dict)  # dependency label -> {"entry": name, "exported": digest}
+    inputs: dict = field(default_factory=dict)
+    sandbox: str = ""
+    log: str = ""  # relative to the store, e.g. "logs/<key>.log"; never absolute
+    duration: float = 0.0
+    built_at: float = 0.0
+    output_hash: str = ""
+    size: int = 0
+    stat_digest: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"format": ENTRY_FORMAT, **dataclasses.asdict(self)}, sort_keys=True, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> EntryMeta:
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes) -> EntryMeta:
+        return dataclasses.replace(self, **changes)
+
+
+def read_meta(entry: Path) -> EntryMeta:
+    return EntryMeta.from_json((entry / META).read_text())
+
+
+def _walk(root: Path):
+    """(relative path, lstat) of everything under root but the metadata file, sorted."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        if rel_dir != ".":
+            yield rel_dir, os.lstat(dirpath)
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            if rel_dir == "." and name == META:
+                continue
+            path = os.path.join(dirpath, name)
+            yield os.path.normpath(os.path.join(rel_dir, name)), os.lstat(path)
+
+
+def tree_digest(root: Path) -> tuple[str, int]:
+    """(digest, size) of a directory tree: paths, modes (x bit), symlink targets, contents."""
+    items, size = [], 0
+    for rel, st in _walk(root):
+        path = os.path.join(root, rel)
+        if stat.S_ISDIR(st.st_mode):
+            items.append([rel, "d", ""])
+        elif stat.S_ISLNK(st.st_mode):
+            items.append([rel, "l", os.readlink(path)])
+        else:
+            items.append([rel, "x" if st.st_mode & 0o111 else "f", file_digest(path)])
+            size += st.st_size
+    return key_of(sorted(items)), size
+
+
+def stat_digest(root: Path) -> str:
+    """A digest of what stat says of every path: cheap, and changed by any ordinary edit."""
+    items = []
+    for rel, st in _walk(root):
+        if stat.S_ISLNK(st.st_mode):
+            items.append([rel, "l", os.readlink(os.path.join(root, rel))])
+        elif stat.S_ISDIR(st.st_mode):
+            items.append([rel, "d", st.st_mode & 0o7777])
+        else:
+            items.append([rel, "f", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777])
+    return key_of(items)

@@ -1,0 +1,104 @@
+"""GC roots and garbage collection.
+
+A root is a link (a `result` symlink into the store) registered with the whole list of entries
+its target needs to build and to run — the caller computes that closure; entries themselves
+carry no liveness edges. A root counts while its link exists and still resolves to where it
+resolved when registered; a re-pointed link is re-registered by whoever re-pointed it.
+
+Records live in `<store>/roots/<hash of the link's path>.json`, each written whole (a rename).
+Roots are added under the shared store lock; gc holds the exclusive one, so gc never sees a
+build that has finished but not yet registered its root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jbuild.base.hashing import key_of
+
+from .fsops import discard, fsync_dir
+
+
+@dataclass(frozen=True)
+class Root:
+    link: str  # absolute path of the link
+    target: str  # what the link resolved to when registered
+    entries: tuple[str, ...]
+    record: Path  # the file under <store>/roots/
+
+    def holds(self) -> bool:
+        return os.path.lexists(self.link) and os.path.realpath(self.link) == self.target
+
+
+@dataclass
+class GcReport:
+    dead: list[str] = field(default_factory=list)  # entries deleted (or, dry run, that would be)
+    freed: int = 0  # bytes
+    kept: dict[str, str] = field(default_factory=dict)  # entry -> why it is kept
+    stale_roots: list[str] = field(default_factory=list)  # links that no longer hold
+
+
+def write_root(roots_dir: Path, link: Path, entries: Iterable[str]) -> Path:
+    link_path = os.path.abspath(link)
+    if not os.path.lexists(link_path):
+        raise FileNotFoundError(f"{link_path}: a GC root must exist when it is registered")
+    record = roots_dir / f"{key_of(link_path)[:16]}.json"
+    data = {"link": link_path, "target": os.path.realpath(link_path), "entries": sorted(set(entries))}
+    tmp = record.with_name(record.name + f".new-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, record)
+    fsync_dir(roots_dir)
+    return record
+
+
+def read_roots(roots_dir: Path, store_root: Path) -> list[Root]:
+    roots = []
+    for path in sorted(roots_dir.iterdir()):
+        if path.is_symlink():  # a root of the first store format: a link to a result link
+            target = os.path.realpath(path)
+            if os.path.dirname(target) == os.path.realpath(store_root):
+                roots.append(Root(str(path), target, (os.path.basename(target),), path))
+        elif path.suffix == ".json":
+            try:
+                data = json.loads(path.read_text())
+                roots.append(Root(data["link"], data["target"], tuple(data["entries"]), path))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a torn or foreign file: not a root
+    return roots
+
+
+def kept(roots: list[Root]) -> dict[str, str]:
+    """Every entry some holding root needs, with the first such root's link as the reason."""
+    why: dict[str, str] = {}
+    for root in roots:
+        if root.holds():
+            for name in root.entries:
+                why.setdefault(name, f"needed by {root.link}")
+    return why
+
+
+def collect(store, dry_run: bool) -> GcReport:
+    """Delete every entry no holding root needs. The caller holds the exclusive store lock."""
+    roots = read_roots(store.root / "roots", store.root)
+    why = kept(roots)
+    report = GcReport(stale_roots=[r.link for r in roots if not r.holds()])
+    for entry in store.entries():
+        if entry.name in why:
+            report.kept[entry.name] = why[entry.name]
+            continue
+        meta = store.meta(entry.name)
+        report.dead.append(entry.name)
+        report.freed += meta.size
+        if not dry_run and discard(entry):
+            store.index.remove(entry.name)
+            if os.path.dirname(meta.log) == "logs":  # never a path outside the store
+                (store.root / meta.log).unlink(missing_ok=True)
+    if not dry_run:
+        for root in roots:
+            if not root.holds():
+                root.record.unlink(missing_ok=True)
+    return report

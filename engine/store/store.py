@@ -1,0 +1,205 @@
+"""The store: a read-only, key-addressed directory of built packages.
+
+Layout (DESIGN §9):
+  <store>/<key>-<name>-<version>[-flavours]/   an entry, read-only; `.jbuild-entry.json` inside
+  <store>/.tmp-<id>/, .tmp-<id>.out/, .tmp-<id>.lock   a build in progress (temporaries.py)
+  <store>/.trash-<id>                          something being deleted (fsops.set_aside)
+  <store>/.locks/<key>.lock                    held while building a key (never deleted)
+  <store>/.store.lock                          shared by builds and root registration, exclusive for gc
+  <store>/roots/<id>.json                      GC roots: a link and the entries it needs (gc.py)
+  <store>/logs/<key>.log                       build logs
+  <store>/index.sqlite                         a cache of the entries; rebuilt from them if lost
+An entry exists iff `<store>/<name>/.jbuild-entry.json` exists: it appears whole by one rename
+and leaves whole by one rename (to trash), so a kill at any moment leaves no partial entry.
+Every entry belongs to the store's owner (the owner of the store directory) and nobody can write it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from jbuild.base.locks import flock
+
+from . import temporaries
+from .entry import META, EntryMeta, read_meta, stat_digest, tree_digest
+from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
+from .gc import GcReport, Root, collect, kept, read_roots, write_root
+from .index import Index
+
+
+def default_store() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("jbuild")) / "store"
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("", ".locks", "roots", "logs"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        st = os.stat(self.root)
+        self.owner = (st.st_uid, st.st_gid)
+        self.index = Index(self.root, lambda: (m for e in self.entries() if (m := self._meta_or_none(e))))
+        self._shared_depth = 0
+        self._shared_lock = threading.Lock()
+        self._shared_fd_cm = None
+
+    # ------------------------------------------------------------ entries
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def lookup(self, name: str) -> Path | None:
+        """The entry's path if it is in the store (one stat), else None."""
+        p = self.root / name
+        return p if os.path.exists(p / META) else None
+
+    def meta(self, name: str) -> EntryMeta:
+        return read_meta(self.root / name)
+
+    def _meta_or_none(self, entry: Path) -> EntryMeta | None:
+        try:
+            return read_meta(entry)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def entries(self) -> list[Path]:
+        return sorted(p for p in self.root.iterdir() if not p.name.startswith(".") and (p / META).exists())
+
+    def log_path(self, key: str) -> Path:
+        return self.root / "logs" / f"{key}.log"
+
+    def check(self, name: str) -> bool:
+        """Is the entry there and unchanged since it was built (by stats alone)? A changed entry
+        is set aside (deleted) with a warning, so that it is rebuilt."""
+        entry = self.lookup(name)
+        if entry is None:
+            return False
+        meta = self._meta_or_none(entry)
+        if meta is not None and (not meta.stat_digest or stat_digest(entry) == meta.stat_digest):
+            return True
+        print(f"warning: entry {name} was modified after it was built; rebuilding it", file=sys.stderr)
+        if discard(entry):
+            self.index.remove(name)
+        return False
+
+    # ------------------------------------------------------------ locks and temporaries
+
+    @contextmanager
+    def shared(self, timeout: float = 600):
+        """The store-wide lock, shared: builds and root registrations run together; gc waits.
+        Re-entrant within one Store object (one flock, one open)."""
+        with self._shared_lock:
+            if self._shared_depth == 0:
+                cm = flock(self.root / ".store.lock", fcntl.LOCK_SH, timeout)
+                cm.__enter__()
+                self._shared_fd_cm = cm
+            self._shared_depth += 1
+        try:
+            yield
+        finally:
+            with self._shared_lock:
+                self._shared_depth -= 1
+                if self._shared_depth == 0:
+                    cm, self._shared_fd_cm = self._shared_fd_cm, None
+                    cm.__exit__(None, None, None)
+
+    @contextmanager
+    def exclusive(self, timeout: float = 600):
+        with flock(self.root / ".store.lock", fcntl.LOCK_EX, timeout):
+            yield
+
+    @contextmanager
+    def key_lock(self, key: str, timeout: float = 3600):
+        with flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
+            yield
+
+    def temporary(self):
+        """`with store.temporary() as tmp:` — `tmp.work` (scratch, any layout) and `tmp.out` (the
+        empty output directory to pass to `publish`). Both are deleted on exit; a killed
+        builder's are deleted by the next `clean_temporaries`."""
+        return temporaries.temporary(self.root)
+
+    def clean_temporaries(self) -> int:
+        """Delete temporaries whose builder is gone, and leftover trash. Call under `shared()`."""
+        return temporaries.clean(self.root)
+
+    # ------------------------------------------------------------ publish
+
+    def publish(self, out: Path, meta: EntryMeta) -> Path:
+        """Seal `out` (a temporary's `out`), record its metadata, fsync, rename it to `meta.name`.
+
+        Fills output_hash, size and stat_digest. Raises StoreError on a file that cannot enter
+        the store or on a full disk; the temporary is then removed by its context manager.
+        """
+        out = Path(out)
+        if out.parent.resolve() != self.root.resolve() or not meta.name or "/" in meta.name:
+            raise ValueError(f"publish takes a temporary's `out` and an entry name, not {out}, {meta.name!r}")
+        final = self.root / meta.name
+        with space_errors(self.root):
+            seal(out, self.owner)
+            digest, size = tree_digest(out)
+            meta = meta.replace(output_hash=digest, size=size, log=self._relative_log(meta.log),
+                                stat_digest=stat_digest(out))
+            meta_file = out / META
+            os.chmod(out, 0o755)
+            meta_file.write_text(meta.to_json())
+            if os.stat(meta_file).st_uid != self.owner[0]:
+                os.chown(meta_file, *self.owner)
+            os.chmod(meta_file, 0o444)
+            os.chmod(out, 0o555)
+            fsync_tree(out)
+            try:
+                os.rename(out, final)
+            except OSError:
+                if not (final / META).exists():  # lost a race to an identical build: keep theirs
+                    raise
+            fsync_dir(self.root)
+            self.index.add(meta)
+        return final
+
+    def _relative_log(self, log: str) -> str:
+        if not log or not os.path.isabs(log):
+            return log
+        rel = os.path.relpath(log, self.root)
+        if rel.startswith(".."):
+            raise ValueError(f"a build log must live in the store's logs/, not at {log}")
+        return rel
+
+    # ------------------------------------------------------------ verify and gc
+
+    def verify(self, repair: bool = False, full: bool = True) -> list[str]:
+        """Entries changed since they were built, directories that are not entries, a damaged
+        index; with repair, delete the first two and rebuild the index."""
+        from .verify import verify
+
+        with self.shared():
+            self.clean_temporaries()
+            return verify(self, full, repair)
+
+    def add_root(self, link: Path, entries: Iterable[str]) -> None:
+        """Register `link` (e.g. a `result` symlink) as a GC root needing `entries` — everything
+        its target needs to build and to run. Call under `shared()` (the one that covered the
+        build), so no gc runs between the build and the registration; it takes it itself too."""
+        with self.shared():
+            write_root(self.root / "roots", link, entries)
+
+    def roots(self) -> list[Root]:
+        return read_roots(self.root / "roots", self.root)
+
+    def live(self) -> set[str]:
+        """The entries needed by every root whose link still points where it did."""
+        return set(kept(self.roots()))
+
+    def gc(self, dry_run: bool = False) -> GcReport:
+        with self.exclusive():
+            self.clean_temporaries()
+            return collect(self, dry_run)
+
