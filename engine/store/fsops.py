@@ -16,12 +16,14 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
+from jbuild.base.errors import Failed
+
 TRASH = ".trash-"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
-class StoreError(Exception):
-    exit_code = 1
+class StoreError(Failed):
+    pass
 
 
 @contextmanager
