@@ -102,8 +102,9 @@ def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
         for n in c.nodes.values():
             if n not in node_closure:
                 node_closure[n] = c
-                computer.build_key(n, c)
-                computer.interface_key(n, c)
+                if isinstance(n.target, Package):  # tests are run, not built
+                    computer.build_key(n, c)
+                    computer.interface_key(n, c)
     stats.save()
     return Plan(started_at, loader, ws, opts, closures, node_closure, graph, computer, stats, kind, store,
                 [c.root for c in closures if is_action(c.root)], [c.root for c in closures if isinstance(c.root.target, Test)])
@@ -235,6 +236,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
             roots.append((str(n), o.entry))
+        elif o and o.decision == "failed":
+            skipped.append((str(n), f"failed: {o.reason}"))
         else:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:

@@ -130,7 +130,7 @@ class Rebuilder:
 
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
         from .exported import measure
-        from .outputs import OutputError, check_output
+        from .outputs import OutputCancelled, OutputError, check_output
 
         key = self.key(node)
         log = self.store.log_path(key)
@@ -156,6 +156,9 @@ class Rebuilder:
                                                           for r, d in self.closures[node].deps.get(node, ())
                                                           if r.kind is RequirementKind.BUILD_AND_RUN})
                 note = self._check_prediction(node, exported, own.detail)
+            except OutputCancelled:
+                self.reporter.interrupted(node)
+                return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
             except (OutputError, InterfaceMismatch) as exc:
                 _append(log, f"\njbuild: {exc}\n")
                 self.reporter.failed(node, str(exc), log)

@@ -54,7 +54,7 @@ package p{i} {{
     build_requires = [@std//host:cc, @std//host:sh]
     build = \"\"\"
         mkdir -p $OUT/include $OUT/lib
-        sed -n 's/^value=\\\\(.*\\\\)/#define P{i}_GEN \\\\1/p' $SRC/p{i}/gen.in > $OUT/include/p{i}_gen.h
+        sed -n 's/^value=/#define P{i}_GEN /p' $SRC/p{i}/gen.in > $OUT/include/p{i}_gen.h
         cp $SRC/p{i}/p{i}.h $OUT/include/
         {make}
     \"\"\"

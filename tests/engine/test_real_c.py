@@ -75,7 +75,7 @@ FILES = {
             build = \"\"\"
                 mkdir -p $OUT/include
                 cp $SRC/gen/gen_api.h $OUT/include/
-                sed -n 's/^value=\\\\(.*\\\\)/#define GEN_VALUE \\\\1/p' $SRC/gen/config.in > $OUT/include/gen.h
+                sed -n 's/^value=/#define GEN_VALUE /p' $SRC/gen/config.in > $OUT/include/gen.h
             \"\"\"
         }}
         package genapp {{
