@@ -13,7 +13,10 @@ version) pairs, cached in the store:
 The tree is built in a temporary and renamed into place, so a crash leaves nothing partial; a
 second builder takes the lock and looks again. Files are hard links to the host's where the
 filesystem allows (same filesystem, and the kernel's protected_hardlinks lets this user link
-them), else copies; symlinks stay symlinks. Documentation is left out.
+them), else copies; symlinks stay symlinks. Documentation is left out. Programs on PATH
+(/usr/bin, /usr/sbin) are always copied: linking changes a file's ctime, and the stat cache
+and the cached analysis trust (mtime, size, inode, ctime) of the declared tools' binaries —
+linking them would cost every workspace on the machine its next no-op.
 
 Nothing of the host's /etc beyond the alternatives: the dynamic loader finds libraries in its
 built-in default directories (/lib/<triplet>, /usr/lib/<triplet>) without /etc/ld.so.cache.
@@ -37,6 +40,7 @@ from . import dpkg
 FORMAT = 1  # bump when the assembly changes what a tree holds
 SANDBOX_PACKAGES = ("dash",)  # the sandbox runs every script with /bin/sh
 SKIPPED = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/lintian/")
+COPIED = ("/usr/bin/", "/usr/sbin/")  # what host tools' binaries resolve to: never linked
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ class _Copier:
             self._file(path, dest)
 
     def _file(self, path: str, dest: str) -> None:
-        if self.link:
+        if self.link and not path.startswith(COPIED):
             try:
                 os.link(path, dest)
                 self.linked += 1
