@@ -11,8 +11,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .graph import build_time_deps, is_action
+from jbuild.dsl.model import RequirementKind
+
+from . import dpkg
+from .graph import build_time_deps, is_action, run_closure
+from .hostroot import host_root
 from .keys import Keys, describe_change, entry_name
+from .platform import host_path, resolve_binary
 from .resolve import Closure, Node
 from .sandbox import Job, stage_env
 from .store import Store
@@ -98,6 +103,8 @@ class Rebuilder:
                 if is_action(dep):
                     deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
             job = Job(script=pkg.build or "true", src=src, out=out, tmp=scratch, deps=deps, log=log)
+            if dpkg.available():  # WIRING FOR THE LEAD TO REDO: the declared tools' /usr only
+                job.host = host_root(self.store.root, _host_packages(closure, node))
             job.env_tree = stage_env(job, tmp / "env")
             code = self.executor.run(job)
             duration = time.monotonic() - start
@@ -130,6 +137,19 @@ class Rebuilder:
     def _changed(self, node: Node, rel: str) -> bool:
         digest, exe = self.stats.digest(os.path.join(self.package_dir(node), rel))
         return self.keys.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
+
+
+def _host_packages(closure: Closure, node: Node) -> set[str]:
+    """The Debian packages of the host tools this action declares (build-only, as in keys.py)."""
+    pkgs: set[str] = set()
+    for req, dep in closure.deps.get(node, ()):
+        if req.kind is RequirementKind.BUILD_ONLY:
+            for n in run_closure(closure, dep):
+                tool = getattr(n.target, "host_tool", None)
+                if tool is not None:
+                    pkgs.update(tool.debian_packages or dpkg.owners(
+                        p for p in (resolve_binary(b, host_path()) for b in tool.binaries) if p))
+    return pkgs
 
 
 def _dep_name(node: Node, taken: dict) -> str:
