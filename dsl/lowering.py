@@ -258,7 +258,7 @@ class _Lowering:
 
     def host_tool(self, block: st.Block) -> m.HostTool:
         values, _ = self.attrs(block, schema.HOST_TOOL)
-        extra = {"version_regex": values["version_regex"]} if "version_regex" in values else {}
+        extra = {k: values[k] for k in ("version_regex", "debian_packages") if k in values}
         return m.HostTool(values.get("binaries", ()), values.get("version_command", ""), **extra)
 
     def check_duplicates(self, targets: list[m.Target]) -> None:

@@ -162,6 +162,7 @@ class HostTool:
     binaries: tuple[str, ...]
     version_command: str
     version_regex: str = r"([0-9]+(?:\.[0-9]+)+[0-9A-Za-z.+~\-]*)"
+    debian_packages: tuple[str, ...] = ()  # () means: the dpkg owners of the binaries
 
 
 @dataclass(frozen=True)

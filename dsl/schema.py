@@ -45,7 +45,7 @@ BLOCK_ENTERS = {
     "settings": "environments (sets another package's config)",
     "contribute": "environments (fills another package's slots)",
     "service": "environments, images, deployments",
-    "host_tool": "platform fingerprint (binary hash and version) in the build key",
+    "host_tool": "platform fingerprint (binaries, version, Debian package closure) in the build key",
 }
 
 TEST = _table(
@@ -75,6 +75,10 @@ HOST_TOOL = _table(
     AttrSpec("version_command", "string", "prints the version, e.g. \"cc -dumpfullversion\"",
              "platform fingerprint", True),
     AttrSpec("version_regex", "string", "picks the version out of that output", "platform fingerprint"),
+    AttrSpec("debian_packages", "strings",
+             "the Debian packages it stands for (default: the owners of its binaries); the sandbox's "
+             "/usr holds only their files and their dependency closure",
+             "platform fingerprint (the closure's package versions); the sandbox's /usr"),
 )
 
 TOP_LEVEL = {"package": PACKAGE, "test": TEST}

@@ -95,7 +95,7 @@ def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
     graph = action_graph(closures)
     kind = sandbox_kind(opts.sandbox)
     store = Store(Path(opts.store))
-    computer = KeyComputer(ws.root, stats, host, "bwrap" if kind == "dry-run" else kind, opts.strict,
+    computer = KeyComputer(ws.root, stats, host, _sandbox_key(kind), opts.strict,
                            known_exported=_known_exported(store))
     node_closure: dict[Node, Closure] = {}
     for c in closures:
@@ -108,6 +108,18 @@ def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
     stats.save()
     return Plan(started_at, loader, ws, opts, closures, node_closure, graph, computer, stats, kind, store,
                 [c.root for c in closures if is_action(c.root)], [c.root for c in closures if isinstance(c.root.target, Test)])
+
+
+def _sandbox_key(kind: str) -> str:
+    """What of the sandbox enters every build key: its kind, and for bubblewrap the versions of
+    the base every script runs with (/bin/sh and coreutils). `dry-run` is a test seam that keys
+    like a bare bwrap."""
+    if kind != "bwrap":
+        return "bwrap" if kind == "dry-run" else kind
+    from .hostroot import base_fingerprint
+
+    base = base_fingerprint()
+    return f"bwrap+{base}" if base else "bwrap"
 
 
 def _version_pins(patterns: list[str], loader: Loader, cwd) -> tuple[list[str], dict]:
@@ -176,8 +188,22 @@ def run(p: Plan) -> tuple[int, object]:
 
 
 def _host_roots(p: Plan):
-    """Which host /usr each action sees (the declared tools' packages); None: the host's own."""
-    return lambda node: None
+    """Which /usr each action sees: the Debian packages of the host tools it declares (and the
+    sandbox's base shell), assembled once per set (hostroot.py). Without dpkg, or outside
+    bubblewrap: None, the host's own /usr."""
+    from . import dpkg
+    from .hostroot import host_root
+    from .keys import host_tools_of
+
+    if p.sandbox_kind != "bwrap" or not dpkg.available():
+        return lambda node: None
+
+    def root(node: Node):
+        packages = {pkg for tool in host_tools_of(p.node_closure[node], node)
+                    for pkg in p.computer.host[tool.label].debian_packages}
+        return host_root(p.store.root, packages)
+
+    return root
 
 
 def closure_entries(p: Plan, rb, root: Node) -> list[str]:

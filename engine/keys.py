@@ -87,6 +87,11 @@ def is_host_tool(node: Node) -> bool:
     return isinstance(node.target, Package) and node.target.host_tool is not None
 
 
+def host_tools_of(closure: Closure, node: Node) -> list[Node]:
+    """The host tools a build of `node` declares (in the run closures of its build-only requirements)."""
+    return [n for n in _hosts_and_tools(closure, node) if is_host_tool(n)]
+
+
 def _hosts_and_tools(closure: Closure, node: Node) -> list[Node]:
     """The run closure of each build-only requirement: the tools a build runs."""
     out: dict[Node, None] = {}

@@ -2,9 +2,13 @@
 
 A host-tool package (`@std//host:cc`) gets its version from its `version_command`, and a
 platform fingerprint from the machine architecture, the resolved binaries' content hashes,
-that version, and the Debian package versions (dpkg) of the packages owning those binaries.
-An upgrade of a tool a package declares changes that package's build key; an upgrade of a
-tool nobody declares changes nothing.
+that version, and the (package, version) pairs of the Debian packages it stands for and their
+dependency closure (dpkg.py) — the same closure whose files make the sandbox's /usr
+(hostroot.py). An upgrade of a tool a package declares, or of anything its packages depend on,
+changes that package's build key; an upgrade of a tool nobody declares changes nothing.
+
+The detected version and closure are cached in the stat cache, keyed by the binaries' hashes
+and dpkg's status file: a no-op build runs neither the version command nor dpkg.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
 from jbuild.dsl.model import HostTool
 
+from . import dpkg
 from .statcache import StatCache
 
 
-class HostToolError(Exception):
-    exit_code = 2
+class HostToolError(BadInput):
+    pass
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,8 @@ class HostFingerprint:
     version: str
     fingerprint: str
     binaries: dict
-
-
-def _dpkg_owner_version(path: str) -> str:
-    try:
-        out = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True, timeout=10)
-        pkg = out.stdout.split(":", 1)[0].strip() if out.returncode == 0 else ""
-        if not pkg:
-            return ""
-        ver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True,
-                             timeout=10)
-        return f"{pkg}={ver.stdout.strip()}"
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+    debian_packages: tuple[str, ...] = ()  # what the tool stands for (declared, or the owners)
+    packages: tuple[tuple[str, str], ...] = ()  # their closure: (package, version), sorted
 
 
 def host_path() -> str:
@@ -66,24 +61,39 @@ def detect(label: str, tool: HostTool, stats: StatCache, path_env: str | None = 
             raise HostToolError(f"{label}: host tool '{name}' not found on {path_env}")
         digest, _ = stats.digest(real)
         binaries[name] = {"path": real, "digest": digest}
+    has_dpkg = dpkg.available()
+    sig = key_of([binaries, list(tool.debian_packages), list(dpkg.status_signature()) if has_dpkg else None])
     cached = stats.entries.get(("tool", label))
-    sig = key_of(binaries)
     if cached and cached[0] == sig:
-        version, owners = cached[1], cached[2]
+        version, roots, closure = cached[1], cached[2], cached[3]
     else:
-        env = {"PATH": path_env, "LC_ALL": "C"}
-        try:
-            out = subprocess.run(tool.version_command, shell=True, capture_output=True, text=True, env=env,
-                                 timeout=30)
-        except subprocess.TimeoutExpired:
-            raise HostToolError(f"{label}: '{tool.version_command}' did not finish") from None
-        m = re.search(tool.version_regex, out.stdout + out.stderr)
-        if not m:
-            raise HostToolError(f"{label}: no version in the output of '{tool.version_command}'")
-        version = m.group(1)
-        owners = sorted({_dpkg_owner_version(b["path"]) for b in binaries.values()} - {""})
-        stats.entries[("tool", label)] = (sig, version, owners)
+        version = _version(label, tool, path_env)
+        roots, closure = _packages(label, tool, binaries) if has_dpkg else ((), ())
+        stats.entries[("tool", label)] = (sig, version, roots, closure)
         stats.dirty = True
     fingerprint = key_of({"arch": platform.machine(), "binaries": binaries, "version": version,
-                          "dpkg": owners})
-    return HostFingerprint(version, fingerprint, binaries)
+                          "dpkg": [list(p) for p in closure]})
+    return HostFingerprint(version, fingerprint, binaries, roots, closure)
+
+
+def _version(label: str, tool: HostTool, path_env: str) -> str:
+    env = {"PATH": path_env, "LC_ALL": "C"}
+    try:
+        out = subprocess.run(tool.version_command, shell=True, capture_output=True, text=True, env=env,
+                             timeout=30)
+    except subprocess.TimeoutExpired:
+        raise HostToolError(f"{label}: '{tool.version_command}' did not finish") from None
+    m = re.search(tool.version_regex, out.stdout + out.stderr)
+    if not m:
+        raise HostToolError(f"{label}: no version in the output of '{tool.version_command}'")
+    return m.group(1)
+
+
+def _packages(label: str, tool: HostTool, binaries: dict) -> tuple[tuple[str, ...], tuple]:
+    """The Debian packages the tool stands for (declared, else its binaries' owners), and
+    their closure."""
+    roots = tuple(tool.debian_packages) or tuple(dpkg.owners(b["path"] for b in binaries.values()))
+    try:
+        return roots, tuple(dpkg.package_closure(roots))
+    except dpkg.DpkgError as e:
+        raise HostToolError(f"{label}: {e}") from None

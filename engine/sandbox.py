@@ -6,8 +6,11 @@ Inside the sandbox, fixed paths (so outputs never depend on where the host keeps
   /deps/<name>  each build dependency's store entry, read-only
   /out          the output, writable
   /tmp          scratch ($TMPDIR), writable
-  /usr, /etc/alternatives   the host toolchain, read-only
-Nothing else: no home, no workspace, no store, no network, a clean environment.
+  /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
+                Debian packages and their closure when the job carries a HostRoot (hostroot.py)
+Nothing else: no home, no workspace, no store, no network, a clean environment (bubblewrap
+itself starts with a minimal one: its own process is pid 1 inside, and /proc/1/environ would
+show the build every variable jbuild was started with).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from .hostroot import HostRoot
 
 SANDBOX_UID = 1000
 ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
@@ -37,6 +43,7 @@ class Job:
     env_tree: Path | None = None
     log: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
 
 
 class Executor(Protocol):
@@ -75,6 +82,7 @@ class _Processes:
         try:
             return proc.wait()
         finally:
+            _end_group(proc.pid)
             with self.lock:
                 self.procs.discard(proc)
 
@@ -86,6 +94,34 @@ class _Processes:
                     os.killpg(p.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def _end_group(pgid: int, timeout: float = 10.0) -> None:
+    """Kill what the script left running in its process group (`(sleep 1; echo > $OUT/x) &`)
+    and wait until it is gone, so nothing writes into the output after the job returned."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Is any process of the group still running? (Orphans are reaped by init, not by us, so
+    a dead one may linger as a zombie: that one writes nothing.)"""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in "ZX":
+            return True
+    return False
 
 
 def stage_env(job: Job, root: Path) -> Path:
@@ -123,16 +159,12 @@ class BwrapExecutor:
             if bwrap:
                 argv = [bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", *_host_links(),
                         "/bin/true"]
-                _AVAILABLE = subprocess.run(argv, capture_output=True).returncode == 0
+                _AVAILABLE = subprocess.run(argv, capture_output=True, env=BWRAP_ENV).returncode == 0
         return _AVAILABLE
 
     def argv(self, job: Job) -> list[str]:
         a = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-             "--ro-bind", "/usr", "/usr", *_host_links()]
-        for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-            if os.path.exists(ro):
-                a += ["--ro-bind", ro, ro]
+             "--cap-drop", "ALL", "--die-with-parent", "--new-session", *_usr_binds(job.host), *_host_links()]
         a += ["--proc", "/proc", "--dev", "/dev", "--bind", str(job.tmp), "/tmp",
               "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
         for name, entry in sorted(job.deps.items()):
@@ -142,10 +174,10 @@ class BwrapExecutor:
         a += ["--chdir", "/tmp", "--clearenv"]
         for k, v in _sandbox_env(job).items():
             a += ["--setenv", k, v]
-        return a + ["/bin/sh", "-euc", job.script]
+        return a + ["/bin/sh", "-euxc", job.script]
 
     def run(self, job: Job) -> int:
-        return self.procs.start(self.argv(job), None, job.log)
+        return self.procs.start(self.argv(job), BWRAP_ENV, job.log)
 
     def cancel(self) -> None:
         self.procs.cancel()
@@ -168,7 +200,7 @@ class FallbackExecutor:
         env = _sandbox_env(job)
         env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp))
         script = job.script.replace("/env/", f"{job.env_tree}/") if job.env_tree else job.script
-        return self.procs.start(["/bin/sh", "-euc", script], env, job.log, cwd=job.tmp)
+        return self.procs.start(["/bin/sh", "-euxc", script], env, job.log, cwd=job.tmp)
 
     def cancel(self) -> None:
         self.procs.cancel()
@@ -195,6 +227,22 @@ class DryRunExecutor:
 
 
 _AVAILABLE: bool | None = None
+BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def _usr_binds(host: HostRoot | None) -> list[str]:
+    """/usr and /etc/alternatives: the assembled tree when given, else the host's own (with the
+    loader's cache, which the assembled tree does without: ld.so searches its default paths)."""
+    if host is not None:
+        a = ["--ro-bind", str(host.usr), "/usr"]
+        if host.etc_alternatives is not None:
+            a += ["--ro-bind", str(host.etc_alternatives), "/etc/alternatives"]
+        return a
+    a = ["--ro-bind", "/usr", "/usr"]
+    for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+        if os.path.exists(ro):
+            a += ["--ro-bind", ro, ro]
+    return a
 
 
 def bwrap_path() -> str | None:
