@@ -6,6 +6,8 @@ length-prefixed, dict keys sorted. It never depends on a JSON library's formatti
 
 from __future__ import annotations
 
+import os
+
 import xxhash
 
 KEY_SALT = b"jbuild-keys-v1\0"
@@ -51,9 +53,50 @@ def key_of(value) -> str:
     return xxhash.xxh3_128_hexdigest(encode(value))
 
 
+_ZEROS = bytes(1 << 20)
+
+
 def file_digest(path: str) -> str:
+    """xxh3-128 of a file's content, streamed. Holes of a sparse file are hashed as the zeros
+    they read as, without reading them (a 64 GB sparse output costs seconds, not minutes)."""
     h = xxhash.xxh3_128()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size:
+            data = _next_data(fd, pos, size)
+            while pos < data:  # a hole: zeros
+                n = min(len(_ZEROS), data - pos)
+                h.update(_ZEROS[:n] if n < len(_ZEROS) else _ZEROS)
+                pos += n
+            end = _next_hole(fd, pos, size)
+            while pos < end:
+                chunk = os.pread(fd, min(1 << 20, end - pos), pos)
+                if not chunk:
+                    return h.hexdigest()
+                h.update(chunk)
+                pos += len(chunk)
     return h.hexdigest()
+
+
+def _next_data(fd: int, pos: int, size: int) -> int:
+    try:
+        return os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:  # ENXIO: only a hole is left; or no SEEK_DATA here: treat all as data
+        return size if _seek_supported(fd) else pos
+
+
+def _next_hole(fd: int, pos: int, size: int) -> int:
+    try:
+        return min(os.lseek(fd, pos, os.SEEK_HOLE), size)
+    except OSError:
+        return size
+
+
+def _seek_supported(fd: int) -> bool:
+    try:
+        os.lseek(fd, 0, os.SEEK_HOLE)
+        return True
+    except OSError:
+        return False

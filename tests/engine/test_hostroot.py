@@ -185,4 +185,4 @@ def test_a_package_not_installed_is_a_clear_error(tmp_path):
     tool = HostTool(("make",), "make --version", debian_packages=("no-such-package-jbuild",))
     with pytest.raises(platform.HostToolError, match="'no-such-package-jbuild' is not installed") as e:
         platform.detect("//t:tools", tool, StatCache(tmp_path / "s"))
-    assert e.value.exit_code == 2
+    assert e.value.kind == "bad_input"  # exit 2

@@ -79,5 +79,5 @@ def test_status_line_on_a_terminal(make_workspace, tmp_path):
     _, status = os.waitpid(pid, 0)
     text = out.decode()
     assert os.waitstatus_to_exitcode(status) == 0
-    assert "\r\033[K[0 / 1] building //:nap@1; 1s (1 running)" in text
+    assert "\r\033[K[1 / 1] building //:nap@1; 1s (1 running)" in text  # started count: never goes back
     assert "1 built, 0 reused" in text
