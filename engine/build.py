@@ -163,7 +163,8 @@ def run(p: Plan) -> tuple[int, object]:
     actions = list(p.graph.nodes)
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
-                   jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, host_root=_host_roots(p))
+                   jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
+                   host_root=_host_roots(p))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
     with p.store.shared():
         p.store.clean_temporaries()
@@ -251,7 +252,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
-    if cached is not None and snapshot.is_fresh(cached):
+    if cached is not None and not opts.verify_inputs and snapshot.is_fresh(cached):
         result = _noop(cached, Store(Path(opts.store)), ws, opts, cache)
         if result is not None:
             return result

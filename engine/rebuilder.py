@@ -51,6 +51,7 @@ class Rebuilder:
     reporter: object
     jobs: int = 1
     strict_interfaces: bool = False
+    verify_inputs: bool = False
     host_root: Callable[[Node], object | None] = lambda node: None
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
@@ -86,7 +87,7 @@ class Rebuilder:
     def try_reuse(self, node: Node) -> bool | None:
         """A store hit settles the action without a worker; None means it must be built."""
         name = self.entry_of(node)
-        if self.store.lookup(name) and self.store.check(name):
+        if self.store.lookup(name) and self.store.check(name, full=self.verify_inputs):
             return self._reused(node, name)
         return None
 

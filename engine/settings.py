@@ -17,6 +17,7 @@ class Options:
     keep_going: bool | None = None
     strict: bool | None = None
     strict_interfaces: bool = False
+    verify_inputs: bool = False  # re-hash every reused entry, not only stat it
     sandbox: str = "auto"  # auto | bwrap | fallback | dry-run (a test seam)
     store: str | None = None
     build_events: str | None = None

@@ -46,13 +46,15 @@ def _with(options):
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
                    "interface did not (for CI), instead of rebuilding its consumers.")
+@click.option("--verify-inputs", is_flag=True,
+              help="Re-hash every store entry the build reuses (not only stat it); a changed one is rebuilt.")
 @click.option("--build-events", type=click.Path(), help="Write one JSON object per event to FILE.")
 @click.option("--out-link", default="result", show_default=True,
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
-def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, build_events, out_link, no_link,
-          print_out_paths):
+def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
+          no_link, print_out_paths):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -61,7 +63,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 build_events=build_events, out_link=None if no_link else out_link)
+                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)

@@ -76,14 +76,16 @@ class Store:
     def log_path(self, key: str) -> Path:
         return self.root / "logs" / f"{key}.log"
 
-    def check(self, name: str) -> bool:
-        """Is the entry there and unchanged since it was built (by stats alone)? A changed entry
-        is set aside (deleted) with a warning, so that it is rebuilt."""
+    def check(self, name: str, full: bool = False) -> bool:
+        """Is the entry there and unchanged since it was built (by stats alone; `full` re-hashes
+        its contents too)? A changed entry is set aside (deleted) with a warning, so that it is
+        rebuilt."""
         entry = self.lookup(name)
         if entry is None:
             return False
         meta = self._meta_or_none(entry)
-        if meta is not None and (not meta.stat_digest or stat_digest(entry) == meta.stat_digest):
+        if meta is not None and (not meta.stat_digest or stat_digest(entry) == meta.stat_digest) and (
+                not full or tree_digest(entry)[0] == meta.output_hash):
             return True
         print(f"warning: entry {name} was modified after it was built; rebuilding it", file=sys.stderr)
         if discard(entry):

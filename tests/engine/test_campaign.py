@@ -125,3 +125,32 @@ def test_concurrent_builds_with_gc_looping(make_workspace, tmp_path):
         for link in root.glob(f"result-{i}*"):
             assert os.path.exists(os.path.realpath(link) + "/share/p"), link
     assert run_jbuild("store", "verify", cwd=root, env=env).returncode == 0
+
+
+def test_a_tampered_entry_is_set_aside_and_rebuilt(make_workspace):
+    root = make_workspace({"BUILD": f"""
+        package lib {{ version = "1" {SH} build = "mkdir -p $OUT/share && echo original > $OUT/share/data" }}
+        package app {{
+            version = "1" requires = [:lib] {SH}
+            build = "mkdir -p $OUT/share && cat /env/share/data > $OUT/share/copy"
+        }}
+    """})
+    r = jb(root, "build", "//:lib", "--sandbox", "bwrap", "--print-out-paths", "--no-link")
+    data = r.stdout.strip() + "/share/data"
+    stamp = os.stat(data)
+    os.chmod(data, 0o644)
+    with open(data, "w") as f:
+        f.write("tampered!\n")  # another size: the stat check sees it
+    r = jb(root, "build", "//:app", "--sandbox", "bwrap", "--no-link", "--print-out-paths")
+    assert r.returncode == 0 and "was modified after it was built" in r.stderr, r.stderr
+    assert open(r.stdout.strip() + "/share/copy").read() == "original\n"
+    r = jb(root, "build", "//:lib", "--sandbox", "bwrap", "--print-out-paths", "--no-link")
+    data = r.stdout.strip() + "/share/data"
+    stamp = os.stat(data)
+    os.chmod(data, 0o644)
+    with open(data, "w") as f:
+        f.write("TAMPERED\n")  # the same size and mtime: only a re-hash sees it
+    os.utime(data, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    os.chmod(data, 0o444)
+    r = jb(root, "build", "//:lib", "--sandbox", "bwrap", "--no-link", "--verify-inputs")
+    assert r.returncode == 0 and "was modified after it was built" in r.stderr and "1 built" in r.stderr, r.stderr
