@@ -14,13 +14,15 @@ each item):
   (OBJECT, TLS), since a consumer's copy relocation bakes the size in. A function body is not
   there: patching a library's implementation changes no consumer;
 - a file named *.so that is not ELF (a GNU ld linker script, as libc.so is), in full;
-- symlinks under lib/ and include/ (path -> target);
-- other non-ELF files under lib/ (lib/lua/*.lua, Python modules...), in full (conservative).
+- every symlink (path -> target);
+- every other file that is not an ELF executable — data under share/, scripts in bin/,
+  lib/lua/*.lua, a top-level file — in full: a consumer's build can read anything its
+  sandbox shows it (/deps/NAME, /env), so whatever it can read is in its key (conservative).
 
-Executables (ELF with an interpreter and no SONAME, or flagged PIE) and everything else
-(bin/ programs, share/ docs, man pages...) do NOT enter: they are implementation. A consumer
-that runs a dependency's program while it builds must declare that dependency as a
-build-only requirement, whose build key (implementation included) enters its own key.
+ELF executables (an interpreter and no SONAME, or flagged PIE) do NOT enter: a program is
+implementation, like a shared library's function bodies. A consumer that runs a dependency's
+program while it builds must declare that dependency as a build-only requirement, whose build
+key (implementation included) enters its own key.
 
 The digest is of the entry alone; DESIGN §3's exported digest adds the exported digests of P's
 own build-and-run requirements, which is the key module's business. Nothing here depends on
@@ -43,7 +45,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from jbuild.base.hashing import file_digest, key_of
 
-FORMAT = 1  # bump when what enters changes: every exported digest changes with it
+FORMAT = 2  # bump when what enters changes: every exported digest changes with it
 LIB_ROOTS = ("lib", "lib64")
 IN_FULL = ("*.pc", "*Config.cmake", "*-config.cmake", "*Targets*.cmake", "*.la", "*.a", "*.o")
 EXPORTED_BINDINGS = {1, 2, 10}  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE
@@ -87,7 +89,7 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
 def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
     top = rel.split("/", 1)[0]
     if stat.S_ISLNK(st.st_mode):
-        return {"kind": "link", "target": os.readlink(path)} if top in LIB_ROOTS + ("include",) else None
+        return {"kind": "link", "target": os.readlink(path)}
     if not stat.S_ISREG(st.st_mode):
         return None
     name = rel.rsplit("/", 1)[-1]
@@ -95,8 +97,7 @@ def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
         return _full(path)
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
-            is_so = name.endswith(".so") or ".so." in name
-            return _full(path) if top in LIB_ROOTS or is_so else None
+            return _full(path)
         f.seek(0)
         try:
             return _elf_item(ELFFile(f), path, top)
@@ -114,7 +115,7 @@ def _elf_item(elf: ELFFile, path: Path, top: str) -> dict | None:
     if elf.header["e_type"] != "ET_DYN" or dynamic is None:
         if elf.header["e_type"] == "ET_EXEC" or interp:
             return None  # an executable
-        return _full(path) if top in LIB_ROOTS else None
+        return _full(path)
     soname, needed, flags_1 = None, [], 0
     for tag in dynamic.iter_tags():
         kind = tag.entry.d_tag

@@ -28,8 +28,9 @@ def generate(root, seed):
         (root / f"p{i}" / "impl.c").write_text(f"impl {i} v0\n")
         (root / f"p{i}" / "api.h").write_text(f"api {i} v0\n")
         reqs = ", ".join(f":p{d}" for d in deps[i])
-        # The output depends on the package's own sources and its dependencies' interfaces only;
-        # the implementation lands in share/, which is not part of the exported interface.
+        # The output holds the package's interface and what it saw of its dependencies'; the
+        # implementation is compiled away (here: read, and left in $TMPDIR), as a shared
+        # library's function bodies are. test_property_c.py has the real thing.
         blocks.append(f"""
 package p{i} {{
     version = "1.0"
@@ -39,7 +40,7 @@ package p{i} {{
     build = \"\"\"
         mkdir -p $OUT/include $OUT/lib $OUT/share
         cp $SRC/p{i}/api.h $OUT/include/p{i}.h
-        cat $SRC/p{i}/impl.c $SRC/p{i}/api.h > $OUT/share/p{i}
+        cat $SRC/p{i}/impl.c $SRC/p{i}/api.h > $TMPDIR/p{i}
         cat /env/include/*.h > $OUT/lib/p{i}.deps 2>/dev/null || true
     \"\"\"
 }}""")
