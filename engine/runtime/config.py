@@ -45,7 +45,8 @@ def resolve_config(packages: Iterable[Package],
     """Each package's config: its defaults < `settings` of the environment's other packages <
     `overrides` (from `--set`). A setting for a package the environment does not hold is inert
     (a tuning package outlives the database it tunes). A key without default, setting or
-    override is absent: rendering a reference to it is the error."""
+    override is absent: rendering a reference to it is the error. `packages` hold one
+    package per label (the resolver's pick of each family)."""
     by_label = {p.label: p for p in packages}
     values = {p.label: {f.name: f.default for f in p.config if f.default is not None} for p in by_label.values()}
     chosen: dict[ConfigKey, tuple[ConfigValue, Package, object]] = {}
