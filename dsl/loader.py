@@ -24,7 +24,7 @@ from .model import Package, Target
 from .span import NOWHERE, Span
 from .workspace import Workspace
 
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 
 
 @dataclass

@@ -6,17 +6,12 @@ independent errors of a file at once.
 
 from __future__ import annotations
 
-import re
-
+from . import interpolate, schema
 from . import model as m
-from . import schema
 from . import syntax as st
 from .errors import Diagnostic, RecipeError, did_you_mean, suggestions
 from .labels import Label, LabelError, parse_label
 from .versions import Constraint, Version, VersionError
-
-INTERPOLATION = re.compile(r"\$\{config\.([A-Za-z_][A-Za-z0-9_]*)\}")
-BUILD_CONFIG_REF = re.compile(r"\$\{config\.")
 
 
 class _Skip(Exception):
@@ -124,7 +119,7 @@ class _Lowering:
             interface=values.get("interface", m.FileSet()), requires=self.all_requirements(values),
             build=values.get("build"), exports=values.get("exports", ()), config=config,
             settings=tuple(self.settings(one["settings"])) if one.get("settings") else (),
-            slots=values.get("slots", ()),
+            slots=values.get("slots", ()), etc=values.get("etc", ()),
             contributions=tuple(self.contributions(one["contribute"])) if one.get("contribute") else (),
             service=self.service(one["service"], config) if one.get("service") else None,
             tags=values.get("tags", ()), host_tool=host_tool,
@@ -151,9 +146,10 @@ class _Lowering:
                 fl = names[req.condition.flavour]
                 self.error(req.span, f"flavour '{fl.name}' has no value '{req.condition.value}'",
                            did_you_mean(req.condition.value, fl.values) or f"its values: {', '.join(fl.values)}")
-        if pkg.build and BUILD_CONFIG_REF.search(pkg.build):
-            attr = next(a for a in block.members if isinstance(a, st.Attr) and a.name == "build")
-            self.error(attr.value.span, "a build step may not use config",
+        if pkg.etc:
+            self.check_config_refs(_attr(block, "etc").value, pkg.config)
+        if pkg.build and interpolate.ATTEMPT.search(pkg.build):
+            self.error(_attr(block, "build").value.span, "a build step may not use config",
                        "config is applied when an environment is assembled, not at build time; "
                        "use a flavour for a build variation")
         if pkg.interface and not pkg.sources:
@@ -200,9 +196,9 @@ class _Lowering:
                 default = self.conv_value(member.default, member.name) if member.default else None
             except _Skip:
                 continue
-            if default is not None and not _type_ok(member.type.name, default):
+            if default is not None and not m.type_ok(member.type.name, default):
                 self.error(member.default.span, f"config '{member.name}' is {member.type.name}, "
-                           f"but its default is {_type_name(default)}")
+                           f"but its default is {m.type_name(default)}")
                 continue
             out.append(m.ConfigField(member.name, member.type.name, default, member.span))
         return tuple(out)
@@ -226,8 +222,13 @@ class _Lowering:
                            "e.g. '@std//host:cc.include_dirs = [\"include\"]'")
                 continue
             try:
-                yield m.Contribution(self.label(member.label, member.span), member.key,
-                                     self.conv_strings(member.value, member.key), member.span)
+                paths = self.conv_strings(member.value, member.key)
+                bad = [p for p in paths if p.startswith("/") or not p or ".." in p.split("/")]
+                if bad:
+                    self.fail(member.value.span, f"'{bad[0]}' is not a path inside this package",
+                              "a contribution names directories of the contributing package's "
+                              'output, e.g. ["include"]')
+                yield m.Contribution(self.label(member.label, member.span), member.key, paths, member.span)
             except _Skip:
                 pass
 
@@ -240,13 +241,9 @@ class _Lowering:
                 continue
             vals, _ = self.attrs(vb, schema.VOLUME)
             volumes.append(m.Volume(vb.name, vals.get("size", ""), vals.get("mount", "")))
-        keys = {c.name for c in config} | self.config_names
-        refs = [(r, a.value.span) for a in block.members if isinstance(a, st.Attr)
-                for r in _config_refs(a.value)]
-        for key, span in refs:
-            if key not in keys:
-                self.error(span, f"unknown config key '{key}'",
-                           did_you_mean(key, keys) or "declare it in 'config { ... }'")
+        for a in block.members:
+            if isinstance(a, st.Attr):
+                self.check_config_refs(a.value, config)
         reqs = tuple(
             m.Requirement(r.label, m.RequirementKind.RUN_ONLY, r.constraint, r.flavours, r.condition,
                           r.version, r.span)
@@ -255,6 +252,17 @@ class _Lowering:
         return m.Service(command=values.get("command", ""), ports=values.get("ports", ()),
                          env=values.get("env", m.FrozenMap(())).items, volumes=tuple(volumes),
                          requires=reqs, health=values.get("health"), span=block.span)
+
+    def check_config_refs(self, expr, config) -> None:
+        """Each `${config.KEY}` and `config.KEY` names a declared key: else an error at it."""
+        keys = {c.name for c in config} | self.config_names
+        for key, span in interpolate.in_expression(expr):
+            if key is None:
+                self.error(span, "a config reference is written '${config.KEY}'",
+                           "KEY is a name declared in 'config { ... }'")
+            elif key not in keys:
+                self.error(span, f"unknown config key '{key}'",
+                           did_you_mean(key, keys) or "declare it in 'config { ... }'")
 
     def host_tool(self, block: st.Block) -> m.HostTool:
         values, _ = self.attrs(block, schema.HOST_TOOL)
@@ -348,6 +356,27 @@ class _Lowering:
                           f'write {name} = ["a.c"] or glob(["src/**"])')
         return m.FileSet(tuple(paths), tuple(globs), expr.span)
 
+    def conv_templates(self, expr, name) -> tuple[m.Template, ...]:
+        """`etc = { "tinydb.conf" = "port = ${config.port}" }`: path under etc/ -> text."""
+        if not isinstance(expr, st.MapExpr):
+            self.fail(expr.span, f"'{name}' takes a map from file names to text",
+                      f'write {name} = {{ "app.conf" = "port = ${{config.port}}" }}')
+        out: dict[str, m.Template] = {}
+        for path, value in expr.pairs:
+            try:
+                text = self.conv_string(value, path)
+            except _Skip:
+                continue
+            if path.startswith("/") or path.endswith("/") or not path or ".." in path.split("/"):
+                self.error(value.span, f"'{path}' is not a path inside etc/",
+                           'name a file relative to etc/, e.g. "tinydb.conf" or "tinydb/main.conf"')
+            elif path in out:
+                self.error(value.span, f"etc file '{path}' is declared twice",
+                           f"the first is at {out[path].span}")
+            else:
+                out[path] = m.Template(path, text, value.span)
+        return tuple(out.values())
+
     def relative_path(self, item: st.Str) -> str:
         p = item.value
         if p.startswith("/") or ".." in p.split("/") or not p:
@@ -436,31 +465,9 @@ def expr_parts(expr) -> list:
     return [expr]
 
 
-def _config_refs(expr):
-    if isinstance(expr, st.Str):
-        for mt in INTERPOLATION.finditer(expr.value):
-            yield mt[1]
-    elif isinstance(expr, st.Ref) and expr.parts[0] == "config":
-        yield expr.parts[1]
-    elif isinstance(expr, st.ListExpr):
-        for i in expr.items:
-            yield from _config_refs(i)
-    elif isinstance(expr, st.MapExpr):
-        for _, v in expr.pairs:
-            yield from _config_refs(v)
-    elif isinstance(expr, st.Concat):
-        yield from _config_refs(expr.left)
-        yield from _config_refs(expr.right)
+def _attr(block: st.Block, name: str) -> st.Attr:
+    return next(a for a in block.members if isinstance(a, st.Attr) and a.name == name)
 
 
 def _form_home(member) -> str:
     return {st.FlavourDecl: "flavours", st.ConfigFieldDecl: "config"}.get(type(member), "settings")
-
-
-def _type_ok(typ: str, value) -> bool:
-    return {"int": isinstance(value, int) and not isinstance(value, bool), "string": isinstance(value, str),
-            "bool": isinstance(value, bool), "list": isinstance(value, tuple)}[typ]
-
-
-def _type_name(value) -> str:
-    return {bool: "a bool", int: "an int", str: "a string", tuple: "a list"}.get(type(value), "a map")

@@ -104,6 +104,31 @@ class ConfigField:
     default: Value | None
     span: Span | None = field(default=None, compare=False)
 
+    def accepts(self, value) -> bool:
+        return type_ok(self.type, value)
+
+
+def type_ok(typ: str, value) -> bool:
+    """Whether `value` is of config type `typ` (schema.CONFIG_TYPES)."""
+    return {"int": isinstance(value, int) and not isinstance(value, bool), "string": isinstance(value, str),
+            "bool": isinstance(value, bool), "list": isinstance(value, tuple)}[typ]
+
+
+def type_name(value) -> str:
+    """`an int`, `a string`: for messages about a value of the wrong type."""
+    return {bool: "a bool", int: "an int", str: "a string", tuple: "a list",
+            ConfigRef: "a config reference"}.get(type(value), "a map")
+
+
+@dataclass(frozen=True)
+class Template:
+    """`etc = { "tinydb.conf" = "port = ${config.port}" }`: one file of an environment's etc/,
+    rendered from the package's config when the environment is assembled."""
+
+    path: str  # relative to etc/
+    text: str
+    span: Span | None = field(default=None, compare=False)
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -180,6 +205,7 @@ class Package:
     config: tuple[ConfigField, ...] = ()
     settings: tuple[Setting, ...] = ()
     slots: tuple[str, ...] = ()
+    etc: tuple[Template, ...] = ()
     contributions: tuple[Contribution, ...] = ()
     service: Service | None = None
     tags: tuple[str, ...] = ()

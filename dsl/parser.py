@@ -164,10 +164,10 @@ def _make_transformer():
             return st.Concat(left, right, self._s(meta), length)
 
         def string(self, items):
-            return st.Str(_unquote(str(items[0])), self._t(items[0]))
+            return st.Str(_unquote(str(items[0])), self._t(items[0]), str(items[0]))
 
         def long_string(self, items):
-            return st.Str(_long(str(items[0])), self._t(items[0]))
+            return st.Str(_long(str(items[0])), self._t(items[0]), str(items[0]))
 
         def integer(self, items):
             value = int(items[0]) if len(items[0]) < 30 else None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import Diagnostic, did_you_mean
 from .labels import Label
-from .model import Package, Target
+from .model import Package, Target, type_name
 from .span import Span
 
 
@@ -33,10 +33,7 @@ def check(targets: dict[Label, list[Target]]) -> list[Diagnostic]:
     for family in targets.values():
         for t in family:
             for s in getattr(t, "settings", ()):
-                keys = {c.name for o in targets.get(s.target, []) for c in getattr(o, "config", ())}
-                if s.key not in keys:
-                    out.append(Diagnostic(s.span, f"'{s.target}' has no config key '{s.key}'",
-                                          did_you_mean(s.key, keys) or _listing("config keys", keys)))
+                out += _check_setting(s, targets.get(s.target, []))
             for c in getattr(t, "contributions", ()):
                 slots = {sl for o in targets.get(c.target, []) for sl in getattr(o, "slots", ())}
                 if c.slot not in slots:
@@ -45,6 +42,19 @@ def check(targets: dict[Label, list[Target]]) -> list[Diagnostic]:
             for r in t.requires:
                 out += _check_selection(r, targets.get(r.label, []))
     return out
+
+
+def _check_setting(s, family: list[Target]) -> list[Diagnostic]:
+    """The key is declared (by some version) and the value has its type."""
+    fields = [c for o in family for c in getattr(o, "config", ()) if c.name == s.key]
+    if not fields:
+        keys = {c.name for o in family for c in getattr(o, "config", ())}
+        return [Diagnostic(s.span, f"'{s.target}' has no config key '{s.key}'",
+                           did_you_mean(s.key, keys) or _listing("config keys", keys))]
+    if not any(f.accepts(s.value) for f in fields):
+        return [Diagnostic(s.span, f"config '{s.key}' of '{s.target}' is {fields[0].type}, "
+                           f"but this sets it to {type_name(s.value)}")]
+    return []
 
 
 def _check_selection(req, family: list[Target]) -> list[Diagnostic]:

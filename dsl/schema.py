@@ -36,6 +36,8 @@ PACKAGE = _table(
     AttrSpec("build", "script", "shell steps run in the sandbox; install into $OUT", "recipe hash"),
     AttrSpec("exports", "strings", "output directories linked into environments", "environments"),
     AttrSpec("slots", "strings", "named slots other packages may contribute paths to", "environments"),
+    AttrSpec("etc", "templates", "files of the environment's etc/: { \"NAME.conf\" = \"text with ${config.KEY}\" }",
+             "environments (rendered from config; never a build key)"),
     AttrSpec("tags", "strings", "labels for selection, e.g. \"manual\"", "nothing"),
 )
 PACKAGE_BLOCKS = ("flavours", "config", "settings", "contribute", "service", "host_tool")

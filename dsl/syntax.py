@@ -6,7 +6,7 @@ Frozen dataclasses with spans; fields are read by name. schema.py and lowering.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from .span import Span
@@ -16,6 +16,7 @@ from .span import Span
 class Str:
     value: str
     span: Span
+    raw: str = field(default="", compare=False)  # as written, quotes included: spans inside it
 
 
 @dataclass(frozen=True)
