@@ -31,7 +31,7 @@ from .resolve import Closure, Node
 
 # The attributes of a recipe that its build cannot observe: they enter no build key.
 NOT_IN_RECIPE = ("summary", "config", "settings", "service", "tags", "slots", "contribute", "exports",
-                 "files", "interface", "requires")
+                 "files", "interface", "requires", "etc")
 PREDICTED = "predicted:"  # prefix of a placeholder digest: the dependency's interface was never measured
 
 
