@@ -1,0 +1,70 @@
+"""Small bugs an adversarial review found, each through the real CLI in a temporary workspace
+and store: a result link that cannot be made, a store path that is not UTF-8, a Debian package
+upgrade the no-op path did not see."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import pristine_example, run_jbuild
+
+LABEL = "//services:geotags"
+
+
+@pytest.fixture
+def example(tmp_path):
+    return pristine_example(tmp_path / "ws")
+
+
+def test_an_unusable_out_link_is_a_clear_error(example, tmp_path):
+    """A directory, `/` or a missing parent as --out-link: exit 2 naming it, never a traceback,
+    and no `.jbuild-new` link left behind."""
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
+    for link in (example / "libs", tmp_path / "missing" / "r", "/"):
+        r = run_jbuild("build", "--out-link", str(link), LABEL, cwd=example, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        assert f"--out-link {link}: cannot make the result link there" in r.stderr
+    assert not list(example.glob("*.jbuild-new"))
+    assert (example / "libs" / "BUILD").is_file()
+
+
+def test_a_store_path_that_is_not_utf8(example, tmp_path):
+    """Linux paths are bytes: the output scan looks for the store's path as bytes."""
+    store = os.fsdecode(os.fsencode(str(tmp_path)) + b"/st\xff")
+    r = run_jbuild("build", LABEL, cwd=example, env={"JBUILD_STORE": store})
+    assert r.returncode == 0, r.stderr
+    assert os.path.isfile(os.path.join(os.path.realpath(example / "result"), "bin", "geotags"))
+
+
+def _fake_upgrade(status: str, package: str) -> str | None:
+    """dpkg's status with `package`'s version changed, as an upgrade would leave it."""
+    text = open(status).read()
+    out, n = re.subn(rf"(\nPackage: {package}\n(?:[^\n]+\n)*?Version: )([^\n]+)", r"\1\2+review1", text)
+    return out if n == 1 else None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/var/lib/dpkg/status"),
+                    reason="needs root (a private mount namespace) and dpkg")
+def test_the_noop_path_sees_a_debian_package_upgrade(example, tmp_path):
+    """An upgrade of libc6-dev changes headers, not /usr/bin/cc: the full path rebuilds (the
+    tool's fingerprint holds its packages' versions), so the no-op path must not say up to date.
+    The upgrade is faked by binding an edited status file over dpkg's in a private mount
+    namespace: nothing of the machine changes."""
+    fake = _fake_upgrade("/var/lib/dpkg/status", "libc6-dev")
+    if fake is None:
+        pytest.skip("libc6-dev is not installed")
+    (tmp_path / "status").write_text(fake)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
+    assert "0 built" in run_jbuild("build", LABEL, cwd=example, env=env).stderr  # the no-op path
+    script = 'mount --bind "$0" /var/lib/dpkg/status && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
+                        str(tmp_path / "status"), sys.executable, "-m", "jbuild", "build", LABEL],
+                       cwd=example, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "4 built" in r.stderr and "host tool changed: @std//host:cc" in r.stderr, r.stderr
