@@ -68,3 +68,47 @@ def test_the_noop_path_sees_a_debian_package_upgrade(example, tmp_path):
                        cwd=example, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "4 built" in r.stderr and "host tool changed: @std//host:cc" in r.stderr, r.stderr
+
+
+CHAIN = {
+    "jbuild.toml": "",
+    "libs/a/a.h": "#define A_VALUE 1\n",
+    "libs/b/b.h": "#include <a.h>\n#define B_VALUE (A_VALUE + 1)\n",
+    "libs/BUILD": """
+        package a {
+            version = "1.0"
+            sources = ["a/a.h"]
+            interface = ["a/a.h"]
+            build_requires = [@std//host:sh]
+            build = \"\"\"mkdir -p $OUT/include; cp $SRC/a/a.h $OUT/include/\"\"\"
+        }
+        package b {
+            version = "1.0"
+            sources = ["b/b.h"]
+            interface = ["b/b.h"]
+            requires = [:a]
+            build_requires = [@std//host:sh]
+            build = \"\"\"mkdir -p $OUT/include; cp $SRC/b/b.h $OUT/include/\"\"\"
+        }
+    """,
+}
+
+
+def test_only_the_package_whose_export_broke_its_declaration_is_flagged(tmp_path):
+    """a's build rewrites its installed header (its declared interface did not change): a is
+    flagged, and b, whose own export is exactly as before, is not — it used to be warned with
+    "exported interface changed ...: no change in the exported interface"."""
+    from helpers import write_tree
+
+    ws = write_tree(tmp_path / "ws", CHAIN)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", "//libs:b", cwd=ws, env=env).returncode == 0
+    build = ws / "libs" / "BUILD"
+    build.write_text(build.read_text().replace("cp $SRC/a/a.h $OUT/include/",
+                                               "cp $SRC/a/a.h $OUT/include/; echo '#define A_EXTRA 5' >> $OUT/include/a.h"))
+    r = run_jbuild("build", "//libs:b", cwd=ws, env=env)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: //libs:a: exported interface changed though its declared interface did not: "
+                        "include/a.h changed; rebuilding its consumers"], r.stderr
+    assert "building //libs:b@1.0" in r.stderr  # b is still rebuilt: what it exports (a's header) changed
