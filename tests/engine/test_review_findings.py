@@ -112,3 +112,52 @@ def test_only_the_package_whose_export_broke_its_declaration_is_flagged(tmp_path
     assert warnings == ["warning: //libs:a: exported interface changed though its declared interface did not: "
                         "include/a.h changed; rebuilding its consumers"], r.stderr
     assert "building //libs:b@1.0" in r.stderr  # b is still rebuilt: what it exports (a's header) changed
+
+
+STRICT_PROBE = {
+    "jbuild.toml": "",
+    "p/m.c": """
+        #include <stdio.h>
+        int main(void) {
+        #ifdef __STRICT_ANSI__
+            puts("strict");
+        #else
+            puts("gnu");
+        #endif
+            return 0;
+        }
+    """,
+    "p/BUILD": """
+        package m {
+            version = "1.0"
+            sources = ["m.c"]
+            build_requires = [@std//host:cc, @std//host:sh]
+            build = \"\"\"mkdir -p $OUT/bin; cc -o $OUT/bin/m $SRC/m.c\"\"\"
+        }
+    """,
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/usr/bin/c99-gcc")
+                    or not os.path.islink("/etc/alternatives/cc"), reason="needs root, dpkg's alternatives, c99-gcc")
+def test_a_changed_alternative_gets_a_new_host_tree(tmp_path):
+    """`update-alternatives --set cc /usr/bin/c99-gcc` changes cc's key (its resolved binary);
+    the rebuild must run the new choice, not the tree assembled under the old one (it did:
+    an entry keyed for c99-gcc held gcc's output, and a clean store built another)."""
+    from helpers import write_tree
+
+    ws = write_tree(tmp_path / "ws", STRICT_PROBE)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", "//p:m", cwd=ws, env=env).returncode == 0
+    assert subprocess.run([ws / "result" / "bin" / "m"], capture_output=True, text=True).stdout == "gnu\n"
+    alts = tmp_path / "alternatives"
+    shutil.copytree("/etc/alternatives", alts, symlinks=True)
+    (alts / "cc").unlink()
+    (alts / "cc").symlink_to("/usr/bin/c99-gcc")
+    script = 'mount --bind "$0" /etc/alternatives && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, str(alts),
+                        sys.executable, "-m", "jbuild", "build", "//p:m"],
+                       cwd=ws, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "host tool changed: @std//host:cc" in r.stderr
+    assert subprocess.run([ws / "result" / "bin" / "m"], capture_output=True, text=True).stdout == "strict\n"
