@@ -228,11 +228,18 @@ def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path
         return
     for i, (_, entry, entries) in enumerate(roots, 1):
         link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
-        tmp = link.with_name(link.name + ".jbuild-new")
-        if tmp.is_symlink():
-            tmp.unlink()
-        tmp.symlink_to(entry)
-        os.replace(tmp, link)
+        tmp = link.with_name(link.name + ".jbuild-new") if link.name else None
+        try:
+            if tmp is None:
+                raise IsADirectoryError(f"{link} is a directory")
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(entry)
+            os.replace(tmp, link)
+        except OSError as e:  # a directory there, an unwritable or missing place
+            if tmp is not None and tmp.is_symlink():
+                tmp.unlink()
+            raise BadInput(f"--out-link {link}: cannot make the result link there: {e.strerror or e}") from None
         store.add_root(link, entries)
 
 
@@ -282,6 +289,10 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         for rel in getattr(node.target, "files", ()):
             path = os.path.join(base, rel)
             files[path] = p.stats.entries[path][0]
+    from . import dpkg
+
+    if dpkg.available():  # a package upgrade changes host tools' fingerprints, not their binaries
+        files[dpkg.STATUS] = snapshot.stat_of(Path(dpkg.STATUS))
     tools = []
     for fp in p.computer.host.values():
         for name, b in fp.binaries.items():

@@ -20,6 +20,7 @@ from functools import lru_cache
 from jbuild.base.errors import BadInput
 
 DPKG_DIR = "/var/lib/dpkg"
+STATUS = f"{DPKG_DIR}/status"  # rewritten by every install, upgrade or removal
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 FIELDS = "${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\t${Provides}\t${Depends}\t${Pre-Depends}\n"
 
@@ -38,12 +39,12 @@ class Installed:
 
 
 def available() -> bool:
-    return shutil.which("dpkg-query") is not None and os.path.exists(f"{DPKG_DIR}/status")
+    return shutil.which("dpkg-query") is not None and os.path.exists(STATUS)
 
 
 def status_signature() -> tuple[int, int]:
     """Changes whenever dpkg installs, upgrades or removes anything (one stat)."""
-    st = os.stat(f"{DPKG_DIR}/status")
+    st = os.stat(STATUS)
     return st.st_mtime_ns, st.st_size
 
 

@@ -59,11 +59,12 @@ def host_root(store_root: Path, packages) -> HostRoot:
     """The assembled tree for these Debian packages (plus the sandbox's own shell), built on
     first use and reused after; a changed version anywhere in the closure gives a new tree."""
     wanted = tuple(sorted(set(packages) | set(SANDBOX_PACKAGES)))
-    memo = (str(store_root), wanted, dpkg.status_signature())
+    chosen = chosen_alternatives()
+    memo = (str(store_root), wanted, dpkg.status_signature(), chosen)
     if memo in _MEMO:
         return _MEMO[memo]
     closure = dpkg.package_closure(wanted)
-    key = tree_key(closure)
+    key = tree_key(closure, chosen)
     base = Path(store_root) / ".host"
     final = base / key
     if not (final / "usr").is_dir():
@@ -86,8 +87,21 @@ def package_closure(packages) -> list[tuple[str, str]]:
     return dpkg.package_closure(packages)
 
 
-def tree_key(closure) -> str:
-    return key_of(["host-root", FORMAT, os.uname().machine, [list(p) for p in closure]])
+def tree_key(closure, alternatives: tuple = ()) -> str:
+    data = ["host-root", FORMAT, os.uname().machine, [list(p) for p in closure]]
+    return key_of(data + [list(alternatives)] if alternatives else data)
+
+
+def chosen_alternatives() -> tuple[tuple[str, str], ...]:
+    """What each /etc/alternatives link points at. `update-alternatives` changes no package but
+    changes the program /usr/bin/cc runs: a tree assembled under the old choice must not serve."""
+    out = []
+    for name, _ in dpkg.alternatives():
+        try:
+            out.append((name, os.readlink(f"/etc/alternatives/{name}")))
+        except OSError:
+            continue
+    return tuple(sorted(out))
 
 
 def _assemble(closure, base: Path, key: str) -> None:

@@ -41,7 +41,7 @@ def check_output(out: Path, host_paths: list[str], cancelled: Callable[[], bool]
     out = Path(out)
     if not stat.S_ISDIR(os.lstat(out).st_mode):
         raise OutputError(f"{out} is not a directory")
-    needles = sorted({p.rstrip("/").encode() for p in host_paths if p.rstrip("/")}, key=len)
+    needles = sorted({os.fsencode(p.rstrip("/")) for p in host_paths if p.rstrip("/")}, key=len)
     links: list[str] = []
     for rel, st in _walk(out):
         if cancelled():

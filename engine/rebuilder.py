@@ -202,8 +202,9 @@ class Rebuilder:
         from .exported import describe
 
         old = self.store.lookup(known[1])
+        if old and self.store.meta(known[1]).exported_detail == detail:
+            return ""  # its own export is as declared: a requirement's changed, and is flagged there
         what = describe(self.store.meta(known[1]).exported_detail, detail) if old else "its measured digest differs"
-        what = what or "the exported interfaces of its requirements changed"
         msg = f"{node.label}: exported interface changed though its declared interface did not: {what}"
         if self.strict_interfaces:
             raise InterfaceMismatch(msg + " (--strict-interfaces)")

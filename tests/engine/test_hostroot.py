@@ -143,7 +143,7 @@ def test_a_crash_while_assembling_leaves_nothing(tmp_path, monkeypatch):
         hostroot.host_root(tmp_path, ["make"])
     assert sorted(p.name for p in (tmp_path / ".host").iterdir() if not p.name.endswith(".lock")) == []
     monkeypatch.undo()
-    key = hostroot.tree_key(dpkg.package_closure(["make", *hostroot.SANDBOX_PACKAGES]))
+    key = hostroot.tree_key(dpkg.package_closure(["make", *hostroot.SANDBOX_PACKAGES]), hostroot.chosen_alternatives())
     (tmp_path / ".host" / f".tmp-{key}-dead").mkdir()  # a builder killed mid-way, long ago
     assert (hostroot.host_root(tmp_path, ["make"]).usr / "bin" / "make").exists()
     assert not (tmp_path / ".host" / f".tmp-{key}-dead").exists()

@@ -1,0 +1,163 @@
+"""Small bugs an adversarial review found, each through the real CLI in a temporary workspace
+and store: a result link that cannot be made, a store path that is not UTF-8, a Debian package
+upgrade the no-op path did not see."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import pristine_example, run_jbuild
+
+LABEL = "//services:geotags"
+
+
+@pytest.fixture
+def example(tmp_path):
+    return pristine_example(tmp_path / "ws")
+
+
+def test_an_unusable_out_link_is_a_clear_error(example, tmp_path):
+    """A directory, `/` or a missing parent as --out-link: exit 2 naming it, never a traceback,
+    and no `.jbuild-new` link left behind."""
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
+    for link in (example / "libs", tmp_path / "missing" / "r", "/"):
+        r = run_jbuild("build", "--out-link", str(link), LABEL, cwd=example, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        assert f"--out-link {link}: cannot make the result link there" in r.stderr
+    assert not list(example.glob("*.jbuild-new"))
+    assert (example / "libs" / "BUILD").is_file()
+
+
+def test_a_store_path_that_is_not_utf8(example, tmp_path):
+    """Linux paths are bytes: the output scan looks for the store's path as bytes."""
+    store = os.fsdecode(os.fsencode(str(tmp_path)) + b"/st\xff")
+    r = run_jbuild("build", LABEL, cwd=example, env={"JBUILD_STORE": store})
+    assert r.returncode == 0, r.stderr
+    assert os.path.isfile(os.path.join(os.path.realpath(example / "result"), "bin", "geotags"))
+
+
+def _fake_upgrade(status: str, package: str) -> str | None:
+    """dpkg's status with `package`'s version changed, as an upgrade would leave it."""
+    text = open(status).read()
+    out, n = re.subn(rf"(\nPackage: {package}\n(?:[^\n]+\n)*?Version: )([^\n]+)", r"\1\2+review1", text)
+    return out if n == 1 else None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/var/lib/dpkg/status"),
+                    reason="needs root (a private mount namespace) and dpkg")
+def test_the_noop_path_sees_a_debian_package_upgrade(example, tmp_path):
+    """An upgrade of libc6-dev changes headers, not /usr/bin/cc: the full path rebuilds (the
+    tool's fingerprint holds its packages' versions), so the no-op path must not say up to date.
+    The upgrade is faked by binding an edited status file over dpkg's in a private mount
+    namespace: nothing of the machine changes."""
+    fake = _fake_upgrade("/var/lib/dpkg/status", "libc6-dev")
+    if fake is None:
+        pytest.skip("libc6-dev is not installed")
+    (tmp_path / "status").write_text(fake)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
+    assert "0 built" in run_jbuild("build", LABEL, cwd=example, env=env).stderr  # the no-op path
+    script = 'mount --bind "$0" /var/lib/dpkg/status && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
+                        str(tmp_path / "status"), sys.executable, "-m", "jbuild", "build", LABEL],
+                       cwd=example, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "4 built" in r.stderr and "host tool changed: @std//host:cc" in r.stderr, r.stderr
+
+
+CHAIN = {
+    "jbuild.toml": "",
+    "libs/a/a.h": "#define A_VALUE 1\n",
+    "libs/b/b.h": "#include <a.h>\n#define B_VALUE (A_VALUE + 1)\n",
+    "libs/BUILD": """
+        package a {
+            version = "1.0"
+            sources = ["a/a.h"]
+            interface = ["a/a.h"]
+            build_requires = [@std//host:sh]
+            build = \"\"\"mkdir -p $OUT/include; cp $SRC/a/a.h $OUT/include/\"\"\"
+        }
+        package b {
+            version = "1.0"
+            sources = ["b/b.h"]
+            interface = ["b/b.h"]
+            requires = [:a]
+            build_requires = [@std//host:sh]
+            build = \"\"\"mkdir -p $OUT/include; cp $SRC/b/b.h $OUT/include/\"\"\"
+        }
+    """,
+}
+
+
+def test_only_the_package_whose_export_broke_its_declaration_is_flagged(tmp_path):
+    """a's build rewrites its installed header (its declared interface did not change): a is
+    flagged, and b, whose own export is exactly as before, is not — it used to be warned with
+    "exported interface changed ...: no change in the exported interface"."""
+    from helpers import write_tree
+
+    ws = write_tree(tmp_path / "ws", CHAIN)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", "//libs:b", cwd=ws, env=env).returncode == 0
+    build = ws / "libs" / "BUILD"
+    build.write_text(build.read_text().replace("cp $SRC/a/a.h $OUT/include/",
+                                               "cp $SRC/a/a.h $OUT/include/; echo '#define A_EXTRA 5' >> $OUT/include/a.h"))
+    r = run_jbuild("build", "//libs:b", cwd=ws, env=env)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: //libs:a: exported interface changed though its declared interface did not: "
+                        "include/a.h changed; rebuilding its consumers"], r.stderr
+    assert "building //libs:b@1.0" in r.stderr  # b is still rebuilt: what it exports (a's header) changed
+
+
+STRICT_PROBE = {
+    "jbuild.toml": "",
+    "p/m.c": """
+        #include <stdio.h>
+        int main(void) {
+        #ifdef __STRICT_ANSI__
+            puts("strict");
+        #else
+            puts("gnu");
+        #endif
+            return 0;
+        }
+    """,
+    "p/BUILD": """
+        package m {
+            version = "1.0"
+            sources = ["m.c"]
+            build_requires = [@std//host:cc, @std//host:sh]
+            build = \"\"\"mkdir -p $OUT/bin; cc -o $OUT/bin/m $SRC/m.c\"\"\"
+        }
+    """,
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/usr/bin/c99-gcc")
+                    or not os.path.islink("/etc/alternatives/cc"), reason="needs root, dpkg's alternatives, c99-gcc")
+def test_a_changed_alternative_gets_a_new_host_tree(tmp_path):
+    """`update-alternatives --set cc /usr/bin/c99-gcc` changes cc's key (its resolved binary);
+    the rebuild must run the new choice, not the tree assembled under the old one (it did:
+    an entry keyed for c99-gcc held gcc's output, and a clean store built another)."""
+    from helpers import write_tree
+
+    ws = write_tree(tmp_path / "ws", STRICT_PROBE)
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", "//p:m", cwd=ws, env=env).returncode == 0
+    assert subprocess.run([ws / "result" / "bin" / "m"], capture_output=True, text=True).stdout == "gnu\n"
+    alts = tmp_path / "alternatives"
+    shutil.copytree("/etc/alternatives", alts, symlinks=True)
+    (alts / "cc").unlink()
+    (alts / "cc").symlink_to("/usr/bin/c99-gcc")
+    script = 'mount --bind "$0" /etc/alternatives && exec "$@"'
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, str(alts),
+                        sys.executable, "-m", "jbuild", "build", "//p:m"],
+                       cwd=ws, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "host tool changed: @std//host:cc" in r.stderr
+    assert subprocess.run([ws / "result" / "bin" / "m"], capture_output=True, text=True).stdout == "strict\n"
