@@ -67,7 +67,7 @@ def _digest(entries, watched: str = GLOB) -> str:
 
     names = sorted(("d:" if e.is_dir(follow_symlinks=False) else "f:") + e.name for e in entries
                    if watched == GLOB or e.name == BUILD_FILE or e.is_dir(follow_symlinks=False))
-    return xxhash.xxh3_64_hexdigest("\0".join(names).encode())
+    return xxhash.xxh3_64_hexdigest("\0".join(names).encode("utf-8", "surrogateescape"))
 
 
 def dir_state(path: str, root: str, watched: str = GLOB) -> DirState:

@@ -237,6 +237,13 @@ class Loader:
                 ok = False
         for include, exclude in fs.globs:
             found = globs.match(files, include, exclude)
+            bad = sorted(f for f in found if not _utf8(f))
+            if bad:
+                self.diags.append(Diagnostic(
+                    fs.span, f"{what} of '{t.label.name}': the file name {bad[0].encode('utf-8', 'surrogateescape')!r} "
+                    "is not UTF-8", "rename it, or exclude it from the glob"))
+                ok = False
+                continue
             if not found:
                 self.diags.append(Diagnostic(
                     fs.span, f"{what} of '{t.label.name}': glob({list(include)}) matches no file",
@@ -392,6 +399,14 @@ def load(patterns: list[str], start: str | None = None, skip_manual: bool = Fals
     loader = Loader(ws)
     roots = loader.expand(patterns, start, skip_manual)
     return loader.closure(roots)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> VersionedLabel:

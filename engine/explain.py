@@ -27,6 +27,9 @@ def explain(p) -> list[Explanation]:
     for node in sorted(p.graph.nodes, key=str):
         key = p.keys.build[node]
         rec = recorded.get(str(node))
+        if rec and rec.decision in ("failed", "skipped") and rec.key in (key, ""):
+            out.append(Explanation(str(node), rec.decision, rec.reason))  # the last build's word
+            continue
         if p.store.lookup(entry_name(node, key)):
             if rec and rec.key == key and rec.decision in ("built", "reused"):
                 out.append(Explanation(str(node), rec.decision, rec.reason))
@@ -38,8 +41,5 @@ def explain(p) -> list[Explanation]:
         unmeasured = sorted(dep for dep, digest in inputs.interfaces.items() if digest.startswith(PREDICTED))
         if unmeasured:
             why += f" (predicted: {', '.join(unmeasured)} not measured yet; an unchanged export will cut this off)"
-        if rec and rec.key == key and rec.decision in ("failed", "skipped"):
-            out.append(Explanation(str(node), rec.decision, rec.reason))
-        else:
-            out.append(Explanation(str(node), "would build", why))
+        out.append(Explanation(str(node), "would build", why))
     return out

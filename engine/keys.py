@@ -87,6 +87,11 @@ def is_host_tool(node: Node) -> bool:
     return isinstance(node.target, Package) and node.target.host_tool is not None
 
 
+def tool_nodes(closure: Closure, node: Node) -> list[Node]:
+    """The workspace-built tools a build of `node` runs (build-only requirements' run closures)."""
+    return [n for n in _hosts_and_tools(closure, node) if not is_host_tool(n)]
+
+
 def host_tools_of(closure: Closure, node: Node) -> list[Node]:
     """The host tools a build of `node` declares (in the run closures of its build-only requirements)."""
     return [n for n in _hosts_and_tools(closure, node) if is_host_tool(n)]

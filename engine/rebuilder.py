@@ -19,7 +19,7 @@ from pathlib import Path
 from jbuild.dsl.model import RequirementKind, flavour_environment
 
 from .graph import build_time_deps, is_action
-from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool
+from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool, tool_nodes
 from .resolve import Closure, Node
 from .sandbox import Job, stage_env
 from .store import EntryMeta, Store
@@ -181,12 +181,17 @@ class Rebuilder:
         scratch.mkdir()
         _stage_sources(Path(self.computer.package_dir(node)), node.target.files, src)
         deps: dict[str, Path] = {}
+        tools = set(tool_nodes(self.closures[node], node))
+        tool_names = set()
         for dep in build_time_deps(self.closures[node], node):
             if is_action(dep):
-                deps[_dep_name(dep, deps)] = self.store.path(self.entry_of(dep))
+                name = _dep_name(dep, deps)
+                deps[name] = self.store.path(self.entry_of(dep))
+                if dep in tools:
+                    tool_names.add(name)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
-                  extra_env=env)
+                  extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
         job.env_tree = stage_env(job, tmp.work / "env")
         return job

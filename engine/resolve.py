@@ -27,9 +27,13 @@ class Node:
     label: Label
     version: str
     flavours: tuple[tuple[str, str], ...]
+    # How its own requirements were resolved (a digest; "" before `identify`): two roots of one
+    # build may resolve a shared package against different versions or flavours below it, and
+    # those are two actions, not one.
+    resolution: str = ""
 
     def __post_init__(self):  # a Node keys many dicts: hash it once
-        object.__setattr__(self, "_hash", hash((self.label, self.version, self.flavours)))
+        object.__setattr__(self, "_hash", hash((self.label, self.version, self.flavours, self.resolution)))
 
     def __hash__(self) -> int:
         return self._hash
@@ -58,6 +62,56 @@ class _Req:
 
 def resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
                   pins: dict[Label, str] | None = None) -> list[Closure]:
+    """One closure per root (see `_resolve_roots`), each node identified by its own resolution."""
+    return identify(_resolve_roots(roots, families, pins))
+
+
+def identify(closures: list[Closure]) -> list[Closure]:
+    """Give every node the digest of how its requirements were resolved, transitively, so that
+    a node means one action across all closures of a build. Closures resolved together share
+    their nodes and are identified once."""
+    from jbuild.base.hashing import key_of
+
+    done: dict[int, tuple[dict, dict, dict]] = {}
+    out = []
+    for c in closures:
+        if id(c.deps) not in done:
+            memo: dict[Node, Node] = {}
+            for n in _postorder(c):
+                below = sorted([r.kind.value, memo.get(d, d).id, memo.get(d, d).resolution] for r, d in c.deps.get(n, ()))
+                memo[n] = Node(n.target, n.label, n.version, n.flavours, key_of(below)[:16] if below else "")
+            nodes = {lb: memo[n] for lb, n in c.nodes.items()}
+            deps = {memo[n]: [(r, memo[d]) for r, d in ds] for n, ds in c.deps.items()}
+            done[id(c.deps)] = (memo, nodes, deps)
+        memo, nodes, deps = done[id(c.deps)]
+        out.append(Closure(memo[c.root], nodes, deps))
+    return out
+
+
+def _postorder(c: Closure) -> list[Node]:
+    """Every node of `c`, each after its requirements (a cycle is cut; graph.py reports it)."""
+    order: list[Node] = []
+    seen: set[Node] = set()
+    for start in c.nodes.values():
+        if start in seen:
+            continue
+        seen.add(start)
+        stack = [(start, iter(c.deps.get(start, ())))]
+        while stack:
+            node, it = stack[-1]
+            for _, d in it:
+                if d not in seen:
+                    seen.add(d)
+                    stack.append((d, iter(c.deps.get(d, ()))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
+                   pins: dict[Label, str] | None = None) -> list[Closure]:
     """One closure per root; `pins` names the one version a root was asked for
     (`//db:tinydb@1.4.2`), and such a root is resolved on its own. Where no search and no flavour choice is involved (every family
     reached has one version and no requirement selects a flavour value), per-root resolution
@@ -66,7 +120,7 @@ def resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
     if pins:
         pinned = [resolve(r, {**families, r: [t for t in families[r] if str(t.version) == pins[r]]})
                   for r in roots if r in pins]
-        return pinned + resolve_roots([r for r in roots if r not in pins], families)
+        return pinned + _resolve_roots([r for r in roots if r not in pins], families)
     shared = _single_versions(roots, families, {}, no_flavour_choice=True)
     if shared is None:
         return [resolve(r, families) for r in roots]

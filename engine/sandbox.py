@@ -44,6 +44,7 @@ class Job:
     log: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
+    tools: frozenset[str] = frozenset()  # deps that are build-only tools: only their bin/ is on PATH
 
 
 class Executor(Protocol):
@@ -125,10 +126,14 @@ def _group_alive(pgid: int) -> bool:
 
 
 def stage_env(job: Job, root: Path) -> Path:
-    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins)."""
+    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins).
+
+    Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
+    outside its consumers' keys, so running one must not be the silent default (declare it in
+    build_requires, where its whole build key enters)."""
     root.mkdir(parents=True, exist_ok=True)
     for name, entry in sorted(job.deps.items()):
-        for sub in ENV_DIRS:
+        for sub in ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]:
             top = entry / sub
             if not top.is_dir():
                 continue

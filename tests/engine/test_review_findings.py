@@ -161,3 +161,55 @@ def test_a_changed_alternative_gets_a_new_host_tree(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "host tool changed: @std//host:cc" in r.stderr
     assert subprocess.run([ws / "result" / "bin" / "m"], capture_output=True, text=True).stdout == "strict\n"
+
+
+def test_two_roots_resolving_a_shared_package_differently_build_it_twice(make_workspace, tmp_path):
+    """F3: `mid` under x sees base[mode=lo], under y base[mode=hi]: two actions, and y built in
+    one command with x is the same as y built alone."""
+    sh = "build_requires = [@std//host:sh]"
+    root = make_workspace({"BUILD": f"""
+        package base {{ version = "1" flavours {{ mode = [lo, hi] default lo }} {sh}
+            build = "mkdir -p $OUT/share && echo MODE $JBUILD_FLAVOUR_MODE > $OUT/share/base" }}
+        package mid {{ version = "1" requires = [:base] {sh}
+            build = "mkdir -p $OUT/share && cat /env/share/base > $OUT/share/mid" }}
+        package x {{ version = "1" requires = [:mid, :base[mode=lo]] {sh}
+            build = "mkdir -p $OUT/share && cat /deps/mid/share/mid /deps/base/share/base > $OUT/share/out" }}
+        package y {{ version = "1" requires = [:mid, :base[mode=hi]] {sh}
+            build = "mkdir -p $OUT/share && cat /deps/mid/share/mid /deps/base/share/base > $OUT/share/out" }}
+    """})
+    together = run_jbuild("build", "//...", "--sandbox", "bwrap", "--no-link", "--print-out-paths", cwd=root,
+                          env={"JBUILD_STORE": str(tmp_path / "s1")})
+    assert together.returncode == 0, together.stderr
+    alone = run_jbuild("build", "//:y", "--sandbox", "bwrap", "--no-link", "--print-out-paths", cwd=root,
+                       env={"JBUILD_STORE": str(tmp_path / "s2")})
+    y_together = next(p for p in together.stdout.split() if p.endswith("-y-1"))
+    assert open(y_together + "/share/out").read() == "MODE hi\nMODE hi\n"
+    assert open(alone.stdout.strip() + "/share/out").read() == "MODE hi\nMODE hi\n"
+    assert y_together.rsplit("/", 1)[1] == alone.stdout.strip().rsplit("/", 1)[1]
+
+
+def test_a_librarys_programs_are_not_on_path_a_tools_are(make_workspace, tmp_path):
+    """F2: running a build-and-run dependency's program is not the silent default (it would go
+    stale: programs are outside the exported interface); a build-only tool's program is."""
+    sh = "build_requires = [@std//host:sh]"
+    root = make_workspace({"BUILD": f"""
+        package gen {{ version = "1" {sh}
+            build = "mkdir -p $OUT/bin && printf '#!/bin/sh\\\\necho generated\\\\n' > $OUT/bin/gen && chmod +x $OUT/bin/gen" }}
+        package lib_user {{ version = "1" requires = [:gen] {sh} build = "mkdir -p $OUT/share && gen > $OUT/share/x" }}
+        package tool_user {{ version = "1" build_requires = [:gen, @std//host:sh]
+            build = "mkdir -p $OUT/share && gen > $OUT/share/x" }}
+    """})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    r = run_jbuild("build", "//:lib_user", "--sandbox", "bwrap", "--no-link", cwd=root, env=env)
+    assert r.returncode == 1 and "gen: not found" in r.stderr, r.stderr
+    r = run_jbuild("build", "//:tool_user", "--sandbox", "bwrap", "--no-link", "--print-out-paths", cwd=root, env=env)
+    assert r.returncode == 0, r.stderr
+    assert open(r.stdout.strip() + "/share/x").read() == "generated\n"
+
+
+def test_a_non_utf8_file_name_in_a_glob_is_a_recipe_error(make_workspace, tmp_path):
+    root = make_workspace({"BUILD": 'package p { version = "1" sources = glob(["src/**"]) build = "mkdir -p $OUT" }',
+                           "src/ok.c": ""})
+    (root / "src" / os.fsdecode(b"y\xff.c")).write_text("")
+    r = run_jbuild("build", "//:p", "--no-link", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 2 and "is not UTF-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
