@@ -55,6 +55,8 @@ def _relevant(entries, root: str) -> list:
 
 def escapes(path: str, root: str) -> str | None:
     """Where `path` really points if it is (or passes through) a symlink out of `root`."""
+    if "\0" in path:
+        return None  # no file can have that name: reported as missing
     target = os.path.realpath(path)
     if target == root or target.startswith(root + os.sep) or not os.path.lexists(path):
         return None
