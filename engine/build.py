@@ -43,6 +43,7 @@ class Plan:
     store: Store
     roots: list[Node] = field(default_factory=list)
     tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
+    envs: dict[Node, Path] = field(default_factory=dict)  # each root's environment, once built
 
     @property
     def keys(self):
@@ -183,9 +184,19 @@ def run(p: Plan) -> tuple[int, object]:
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
         reporter.summary(code, opts.keep_going)
         if code == 0:
-            link_results(p.store, opts.out_link, [(str(r), rb.store.path(rb.entry_of(r)), closure_entries(p, rb, r))
+            p.envs = {r: environment_of(p, rb, r) for r in p.roots}
+            link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
                                                   for r in p.roots])
     return code, rb
+
+
+def environment_of(p: Plan, rb, root: Node) -> Path:
+    """The environment of `root`'s run closure at this resolution (runtime/environment.py),
+    assembled once per closure. Call under the store's shared lock."""
+    from .runtime.environment import assemble, run_members
+
+    members = run_members(p.node_closure[root], root, rb.entry_of)
+    return assemble(p.store, members, None, title=root.label.name)  # etc: config rendering plugs in here
 
 
 def _host_roots(p: Plan):
@@ -221,8 +232,8 @@ def closure_entries(p: Plan, rb, root: Node) -> list[str]:
 
 
 def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:
-    """`result` (then `result-2`, … as Nix names several) -> each root's entry; each link is a GC
-    root holding its target's whole closure. Called under the store's shared lock, so a
+    """`result` (then `result-2`, … as Nix names several) -> each root's environment; each link is
+    a GC root holding its target's whole closure and the environment. Called under the store's shared lock, so a
     concurrent gc cannot delete what was just built before it is rooted."""
     if not out_link:
         return
@@ -243,6 +254,7 @@ class Result:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (node, why) of roots not built
     tests: list[str] = field(default_factory=list)
     reused_analysis: bool = False
+    envs: list[tuple[str, Path]] = field(default_factory=list)  # (node, its run closure's environment)
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
@@ -269,7 +281,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
         snapshot.save(cache, record(p, rb))
-    return Result(code, roots, skipped, [str(t) for t in p.tests])
+    envs = [(str(n), path) for n, path in p.envs.items()]
+    return Result(code, roots, skipped, [str(t) for t in p.tests], envs=envs)
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
@@ -291,6 +304,7 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r)) for r in p.roots],
+        envs={str(r): path.name for r, path in p.envs.items()},
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
 
 
@@ -300,7 +314,7 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     from .progress import Reporter
 
     with store.shared():
-        if not all(store.lookup(name) for _, name in a.actions):
+        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.envs.values()]):
             return None
         reporter = Reporter(len(a.actions), opts.build_events)
         for node, _ in a.actions:
@@ -310,5 +324,7 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
             a.decisions_all_reused = True
             snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
-        link_results(store, opts.out_link, [(node, store.path(name), entries) for node, name, entries in a.roots])
-    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True)
+        link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
+                                            for node, _, entries in a.roots])
+    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
+                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots])
