@@ -65,7 +65,7 @@ def members_of(store: Store, env: str) -> list[Member]:
 
 
 def env_name(members: Sequence[Member], rendered_etc: dict[str, str] | None, title: str) -> str:
-    digest = key_of([FORMAT, sorted([m.label, m.entry, list(m.exports)] for m in members),
+    digest = key_of([FORMAT, title, sorted([m.label, m.entry, list(m.exports)] for m in members),
                      sorted((rendered_etc or {}).items())])
     return f"{digest}-env-{title}"
 

@@ -8,6 +8,7 @@ Layout (DESIGN §9):
   <store>/.store.lock                          shared by builds and root registration, exclusive for gc
   <store>/roots/<id>.json                      GC roots: a link and the entries it needs (gc.py)
   <store>/logs/<key>.log                       build logs
+  <store>/envs/                                named environments' generations (runtime/generations.py)
   <store>/index.sqlite                         a cache of the entries; rebuilt from them if lost
 An entry exists iff `<store>/<name>/.jbuild-entry.json` exists: it appears whole by one rename
 and leaves whole by one rename (to trash), so a kill at any moment leaves no partial entry.
@@ -29,7 +30,7 @@ from jbuild.base.locks import flock
 from . import temporaries
 from .entry import META, EntryMeta, read_meta, stat_digest, tree_digest
 from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
-from .gc import GcReport, Root, collect, kept, read_roots, write_root
+from .gc import GcReport, Root, collect, drop_root, kept, read_roots, write_root
 from .index import Index
 
 
@@ -192,6 +193,11 @@ class Store:
         build), so no gc runs between the build and the registration; it takes it itself too."""
         with self.shared():
             write_root(self.root / "roots", link, entries)
+
+    def drop_root(self, link: Path) -> None:
+        """Forget `link` as a GC root (e.g. a deleted environment generation)."""
+        with self.shared():
+            drop_root(self.root / "roots", link)
 
     def roots(self) -> list[Root]:
         return read_roots(self.root / "roots", self.root)
