@@ -19,7 +19,7 @@ from jbuild.base.errors import BadInput, Failed
 
 from ..settings import Options
 from ..store import Store
-from .environment import Member, assemble, members_of
+from .environment import Member, assemble
 from .generations import Generation, Generations
 
 RenderEtc = Callable[[list[Member]], dict[str, str]]  # members -> etc files (config rendering)
@@ -43,10 +43,9 @@ def closure_of(targets: list[str], opts: Options, cwd: str | None = None) -> lis
     result = build(list(targets), dataclasses.replace(opts, out_link=None), cwd)
     if result.code != 0:
         raise Failed("the build failed; the environment is unchanged")
-    store = store_for(opts, cwd)
     chosen: dict[str, tuple[Member, str]] = {}
-    for node, env in result.envs:
-        for m in members_of(store, env.name):
+    for node, members in result.members:
+        for m in members:
             had = chosen.setdefault(m.label, (m, node))
             if had[0].entry != m.entry:
                 raise BadInput(f"{m.label} would be in the environment twice: {had[0].entry} (for {had[1]}) and "
