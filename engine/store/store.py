@@ -34,6 +34,14 @@ from .gc import GcReport, Root, collect, drop_root, kept, read_roots, write_root
 from .index import Index
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def default_store() -> Path:
     import platformdirs
 
@@ -136,8 +144,12 @@ class Store:
 
     # ------------------------------------------------------------ publish
 
-    def publish(self, out: Path, meta: EntryMeta) -> Path:
+    def publish(self, out: Path, meta: EntryMeta, fsync_files: bool = True) -> Path:
         """Seal `out` (a temporary's `out`), record its metadata, fsync, rename it to `meta.name`.
+
+        `fsync_files=False`: the caller has made every file's data durable itself (an
+        environment: hard links into entries, and the few files it wrote and fsynced); the
+        directories are still fsynced, which commits the new names.
 
         Fills output_hash, size and stat_digest. Raises StoreError on a file that cannot enter
         the store or on a full disk; the temporary is then removed by its context manager.
@@ -158,7 +170,9 @@ class Store:
                 os.chown(meta_file, *self.owner)
             os.chmod(meta_file, 0o444)
             os.chmod(out, 0o555)
-            fsync_tree(out)
+            fsync_tree(out, fsync_files)
+            if not fsync_files:
+                _fsync_file(meta_file)
             try:
                 os.rename(out, final)
             except OSError:

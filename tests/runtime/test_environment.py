@@ -67,6 +67,10 @@ def world(tmp_path):
             os.link(src / name, out / "bin" / name)
         (out / "bin/hello.sh").write_text("#!/bin/sh\necho script\n")
         os.chmod(out / "bin/hello.sh", 0o755)
+        (out / "libexec").mkdir()  # not exported: a link into it must still work from the environment
+        (out / "libexec/helper").write_text("#!/bin/sh\necho helper\n")
+        os.chmod(out / "libexec/helper", 0o755)
+        os.symlink("../libexec/helper", out / "bin/helper")
 
     greet = publish(store, "greet", {"include/greet.h": "const char *greet(void);\n", "share/doc/greet": "doc"},
                     tmp_path, lib_out)
@@ -81,16 +85,20 @@ def test_layout_is_the_union_of_exports_with_launchers(world):
     assert env.parent == store.root and env.name.endswith("-env-app")
     assert sorted(os.listdir(env)) == [".jbuild-entry.json", "bin", "etc", "include", "lib", "share"]
     assert not os.path.islink(env / "share/doc") and os.path.isdir(env / "share/doc")  # directories are real
-    assert os.readlink(env / "share/doc/app") == str(store.path(members[1].entry) / "share/doc/app")
-    assert os.readlink(env / "lib/libgreet.so") == str(store.path(members[0].entry) / "lib/libgreet.so")
-    assert os.path.islink(env / "bin/hello.sh") and os.path.islink(env / "bin/stat")  # script, static: as they are
-    assert not os.path.islink(env / "bin/prog")  # dynamic: a launcher
+    # files are the members' own (hard links: no copy, no new inode); their symlinks too
+    assert os.path.samefile(env / "share/doc/app", store.path(members[1].entry) / "share/doc/app")
+    assert os.readlink(env / "lib/libgreet.so") == "libgreet.so.1"
+    assert os.path.samefile(env / "lib/libgreet.so", store.path(members[0].entry) / "lib/libgreet.so.1")
+    for name in ("hello.sh", "stat"):  # script, static binary: as they are
+        assert os.path.samefile(env / "bin" / name, store.path(members[1].entry) / "bin" / name)
+    assert os.stat(env / "bin/prog").st_nlink == 1  # dynamic: a launcher of its own
     assert interpreter(str(store.path(members[1].entry) / "bin/prog")) in open(env / "bin/prog").read()
     assert (env / "etc/app.conf").read_text() == "port = 7\n" and not os.path.islink(env / "etc/app.conf")
     assert (env / "etc/sub/x.conf").read_text() == "x"
     assert not (env / "notes.txt").exists()
     assert {m.entry for m in members_of(store, env.name)} == {m.entry for m in members}
     assert plain_shell([str(env / "bin/hello.sh")]).stdout == "script\n"
+    assert plain_shell([str(env / "bin/helper")]).stdout == "helper\n"
     assert plain_shell([str(env / "bin/stat")]).stdout == "static\n"
 
 
