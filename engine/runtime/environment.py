@@ -18,13 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
 
-from ..graph import is_action, run_closure
-from ..resolve import Closure, Node
 from ..store import META, EntryMeta, Store
+
+if TYPE_CHECKING:
+    from ..resolve import Closure, Node
 from .launchers import interpreter, write_launcher
 
 FORMAT = 1  # bump when the layout or the launcher changes: a new name for every environment
@@ -55,6 +57,8 @@ class Member:
 def run_members(closure: Closure, root: Node, entry_of: Callable[[Node], str]) -> list[Member]:
     """The members of `root`'s environment: its run closure at this resolution (the resolver's
     choice now, so a reused consumer pairs with a rebuilt library), built actions only."""
+    from ..graph import is_action, run_closure  # not on the no-op path, which only reads Members
+
     return [Member(str(n.label), entry_of(n), tuple(n.target.exports) or (WHOLE if n == root else ()))
             for n in run_closure(closure, root) if is_action(n)]
 
