@@ -35,6 +35,7 @@ def test_each_generation_has_its_own_etc_and_shares_var(tmp_path):
     old, new = gens.rollback("svc")
     assert (old.number, new.number) == (2, 1) and conf.read_text() == "port = 1\n"
     assert (svc / "var/state").read_text() == "kept"
+    assert store.verify() == []  # envs/ is no stray directory; environments re-hash as sealed
     assert store.gc().dead == []  # both generations hold their environments and the member
     gens.delete("svc")
     dead = sorted(store.gc().dead)
