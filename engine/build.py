@@ -43,6 +43,8 @@ class Plan:
     store: Store
     roots: list[Node] = field(default_factory=list)
     tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
+    members: dict[Node, list] = field(default_factory=dict)  # each root's run closure (runtime.Member), once built
+    envs: dict[Node, Path] = field(default_factory=dict)  # each root's environment, once assembled
 
     @property
     def keys(self):
@@ -183,9 +185,22 @@ def run(p: Plan) -> tuple[int, object]:
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
         reporter.summary(code, opts.keep_going)
         if code == 0:
-            link_results(p.store, opts.out_link, [(str(r), rb.store.path(rb.entry_of(r)), closure_entries(p, rb, r))
-                                                  for r in p.roots])
+            from .runtime.environment import run_members
+
+            p.members = {r: run_members(p.node_closure[r], r, rb.entry_of) for r in p.roots}
+            if opts.out_link:
+                p.envs = {r: environment_of(p, r) for r in p.roots}
+                link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
+                                                      for r in p.roots])
     return code, rb
+
+
+def environment_of(p: Plan, root: Node) -> Path:
+    """The environment `result` points at: `root`'s run closure at this resolution
+    (runtime/environment.py), assembled once per closure. Call under the store's shared lock."""
+    from .runtime.environment import assemble
+
+    return assemble(p.store, p.members[root], None, title=root.label.name)  # etc: config rendering plugs in here
 
 
 def _host_roots(p: Plan):
@@ -221,8 +236,8 @@ def closure_entries(p: Plan, rb, root: Node) -> list[str]:
 
 
 def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:
-    """`result` (then `result-2`, … as Nix names several) -> each root's entry; each link is a GC
-    root holding its target's whole closure. Called under the store's shared lock, so a
+    """`result` (then `result-2`, … as Nix names several) -> each root's environment; each link is
+    a GC root holding its target's whole closure and the environment. Called under the store's shared lock, so a
     concurrent gc cannot delete what was just built before it is rooted."""
     if not out_link:
         return
@@ -250,6 +265,8 @@ class Result:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (node, why) of roots not built
     tests: list[str] = field(default_factory=list)
     reused_analysis: bool = False
+    envs: list[tuple[str, Path]] = field(default_factory=list)  # (node, its environment), when linked
+    members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
@@ -276,7 +293,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
         snapshot.save(cache, record(p, rb))
-    return Result(code, roots, skipped, [str(t) for t in p.tests])
+    return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
+                  members=[(str(n), m) for n, m in p.members.items()])
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
@@ -302,6 +320,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r)) for r in p.roots],
+        envs={str(r): path.name for r, path in p.envs.items()},
+        members={str(r): [m.to_json() for m in ms] for r, ms in p.members.items()},
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
 
 
@@ -311,8 +331,10 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     from .progress import Reporter
 
     with store.shared():
-        if not all(store.lookup(name) for _, name in a.actions):
+        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.envs.values()]):
             return None
+        if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
+            return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
         for node, _ in a.actions:
             reporter.reused(node, "inputs unchanged")
@@ -321,5 +343,15 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
             a.decisions_all_reused = True
             snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
-        link_results(store, opts.out_link, [(node, store.path(name), entries) for node, name, entries in a.roots])
-    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True)
+        if opts.out_link:
+            link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
+                                                for node, _, entries in a.roots])
+    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
+                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
+                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots])
+
+
+def _members(recorded: list[dict]) -> list:
+    from .runtime.environment import Member
+
+    return [Member.from_json(m) for m in recorded]

@@ -22,7 +22,7 @@ from jbuild.base.freshness import stat_key, trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 5
+FORMAT = 6
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Snapshot:
     store: str = ""  # the store the entries are in
     actions: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
     roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, its closure's entries)
+    envs: dict[str, str] = field(default_factory=dict)  # root node -> its environment's entry name
+    members: dict[str, list[dict]] = field(default_factory=dict)  # root node -> its run closure (Member.to_json)
     tests: list[str] = field(default_factory=list)  # test targets asked for (built, not run)
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
     root: str = ""  # the workspace root: symlinks leaving it are not globbable

@@ -110,7 +110,8 @@ def log(label, store):
 
 
 def register(cli: click.Group) -> None:
+    from .env_commands import env_group
     from .store_commands import gc, store_group
 
-    for cmd in (build, explain, log, store_group, gc):
+    for cmd in (build, explain, log, store_group, gc, env_group):
         cli.add_command(cmd)

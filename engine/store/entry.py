@@ -35,6 +35,7 @@ class EntryMeta:
     exported: str = ""  # the measured exported-interface digest
     exported_detail: dict = field(default_factory=dict)
     built_against: dict = field(default_factory=dict)  # dependency label -> {"entry": name, "exported": digest}
+    members: list = field(default_factory=list)  # an environment's: [{"label", "entry", "exports"}] (runtime/)
     inputs: dict = field(default_factory=dict)
     sandbox: str = ""
     log: str = ""  # relative to the store, e.g. "logs/<key>.log"; never absolute

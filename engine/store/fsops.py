@@ -60,15 +60,18 @@ def seal(root: Path, owner: tuple[int, int]) -> None:
                 raise StoreError(f"{rel} is owned by uid {st.st_uid}, not by the store's owner (uid {uid}); "
                                  "it cannot enter the store")
             os.lchown(path, uid, gid)
-        if kind == stat.S_IFREG:
-            os.chmod(path, 0o555 if st.st_mode & 0o111 else 0o444)
+        mode = 0o555 if st.st_mode & 0o111 else 0o444
+        if kind == stat.S_IFREG and st.st_mode & 0o7777 != mode:  # a sealed file (a hard link into
+            os.chmod(path, mode)                                   # an entry) is not touched
     for dirpath, _, _ in os.walk(root, topdown=False):
         os.chmod(dirpath, 0o555)
 
 
-def fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path, files: bool = True) -> None:
+    """fsync every directory, and every file unless `files` is False (the caller made them
+    durable: e.g. hard links to files already in the store)."""
     for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
+        for name in filenames if files else ():
             p = os.path.join(dirpath, name)
             if not os.path.islink(p):
                 fd = os.open(p, os.O_RDONLY)

@@ -55,6 +55,12 @@ def write_root(roots_dir: Path, link: Path, entries: Iterable[str]) -> Path:
     return record
 
 
+def drop_root(roots_dir: Path, link: Path) -> None:
+    """Forget the root of `link` (its record), if it was one."""
+    (roots_dir / f"{key_of(os.path.abspath(link))[:16]}.json").unlink(missing_ok=True)
+    fsync_dir(roots_dir)
+
+
 def read_roots(roots_dir: Path, store_root: Path) -> list[Root]:
     roots = []
     for path in sorted(roots_dir.iterdir()):

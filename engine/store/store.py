@@ -8,6 +8,7 @@ Layout (DESIGN §9):
   <store>/.store.lock                          shared by builds and root registration, exclusive for gc
   <store>/roots/<id>.json                      GC roots: a link and the entries it needs (gc.py)
   <store>/logs/<key>.log                       build logs
+  <store>/envs/                                named environments' generations (runtime/generations.py)
   <store>/index.sqlite                         a cache of the entries; rebuilt from them if lost
 An entry exists iff `<store>/<name>/.jbuild-entry.json` exists: it appears whole by one rename
 and leaves whole by one rename (to trash), so a kill at any moment leaves no partial entry.
@@ -29,8 +30,16 @@ from jbuild.base.locks import flock
 from . import temporaries
 from .entry import META, EntryMeta, read_meta, stat_digest, tree_digest
 from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
-from .gc import GcReport, Root, collect, kept, read_roots, write_root
+from .gc import GcReport, Root, collect, drop_root, kept, read_roots, write_root
 from .index import Index
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def default_store() -> Path:
@@ -137,8 +146,12 @@ class Store:
 
     # ------------------------------------------------------------ publish
 
-    def publish(self, out: Path, meta: EntryMeta) -> Path:
+    def publish(self, out: Path, meta: EntryMeta, fsync_files: bool = True) -> Path:
         """Seal `out` (a temporary's `out`), record its metadata, fsync, rename it to `meta.name`.
+
+        `fsync_files=False`: the caller has made every file's data durable itself (an
+        environment: hard links into entries, and the few files it wrote and fsynced); the
+        directories are still fsynced, which commits the new names.
 
         Fills output_hash, size and stat_digest. Raises StoreError on a file that cannot enter
         the store or on a full disk; the temporary is then removed by its context manager.
@@ -159,7 +172,9 @@ class Store:
                 os.chown(meta_file, *self.owner)
             os.chmod(meta_file, 0o444)
             os.chmod(out, 0o555)
-            fsync_tree(out)
+            fsync_tree(out, fsync_files)
+            if not fsync_files:
+                _fsync_file(meta_file)
             try:
                 os.rename(out, final)
             except OSError:
@@ -194,6 +209,11 @@ class Store:
         build), so no gc runs between the build and the registration; it takes it itself too."""
         with self.shared():
             write_root(self.root / "roots", link, entries)
+
+    def drop_root(self, link: Path) -> None:
+        """Forget `link` as a GC root (e.g. a deleted environment generation)."""
+        with self.shared():
+            drop_root(self.root / "roots", link)
 
     def roots(self) -> list[Root]:
         return read_roots(self.root / "roots", self.root)

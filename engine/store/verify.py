@@ -10,7 +10,7 @@ from __future__ import annotations
 from .entry import META, stat_digest, tree_digest
 from .fsops import discard
 
-NOT_ENTRIES = ("roots", "logs")
+NOT_ENTRIES = ("roots", "logs", "envs")  # envs/: named environments' generations (runtime/)
 
 
 def verify(store, full: bool = True, repair: bool = False) -> list[str]:

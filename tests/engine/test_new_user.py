@@ -36,7 +36,8 @@ def test_gc_keeps_the_closure_a_result_runs_with(example):
     r = example.jbuild("gc", "--dry-run", "-v")
     assert r.returncode == 0, r.stderr
     doomed = [line for line in r.stdout.splitlines() if line.startswith("would delete")]
-    assert len(doomed) == 1 and "-libc-2.24" in doomed[0]  # the old libc only
+    # the old libc and the old environment (which paired geotags with it) only
+    assert len(doomed) == 2 and "-libc-2.24" in doomed[0] and "-env-geotags" in doomed[1], doomed
     assert example.jbuild("gc").returncode == 0
     r, ran = example.build()
     assert r.returncode == 0 and set(ran.values()) == {"reused"}, (ran, r.stderr)

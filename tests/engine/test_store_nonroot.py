@@ -115,7 +115,7 @@ def test_an_ordinary_user_builds_patches_verifies_and_collects(user):
     store = home / "store"
     uid = os.stat(home).st_uid
     entries = [e for e in store.iterdir() if (e / ".jbuild-entry.json").exists()]
-    assert len(entries) == 5
+    assert len(entries) == 7  # 5 builds and the environments `result` pointed at before and after the patch
     for p in entries:
         for q in [p, *p.rglob("*")]:
             st = os.lstat(q)
@@ -125,7 +125,8 @@ def test_an_ordinary_user_builds_patches_verifies_and_collects(user):
     libcs = sorted(p.name for p in store.iterdir() if "-libc-" in p.name)
     r = user.jbuild("gc", cwd=ws)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("deleting ") == 1 and "-libc-" in r.stdout
+    # the old libc and the old environment (which paired geotags with it)
+    assert r.stdout.count("deleting ") == 2 and "-libc-" in r.stdout and "-env-geotags" in r.stdout
     assert len(libcs) == 2 and len([p for p in store.iterdir() if "-libc-" in p.name]) == 1
     assert os.path.exists(ws / "result" / "bin" / "geotags")
     assert build("ev4") == set()
