@@ -182,7 +182,9 @@ int main(int argc, char **argv) {
     if (argc == 4) dir = argv[3];
     if (!dir || !*dir) dir = ".";
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) { fprintf(stderr, "tinydb: cannot create %s: %s\n", dir, strerror(errno)); return 1; }
-    snprintf(path, sizeof path, "%s/tinydb.log", dir);
+    char *full = realpath(dir, NULL);  /* said in full at start: where the data of a run lives */
+    snprintf(path, sizeof path, "%s/tinydb.log", full ? full : dir);
+    free(full);
     int replayed = replay(path);
     if (!(journal = fopen(path, "a"))) { fprintf(stderr, "tinydb: cannot open %s: %s\n", path, strerror(errno)); return 1; }
     struct sigaction sa;
