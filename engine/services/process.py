@@ -81,7 +81,7 @@ class Running:
 
     def status(self) -> int | None:
         """The wait status as an exit code (negative: killed by that signal), or None if running."""
-        if self._status is None:
+        if self._status is None and not self._reaped:
             info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             if info is not None and info.si_pid == self.pid:
                 self._status = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
@@ -108,7 +108,9 @@ class Running:
             return
         self.status()
         self._signal(signal.SIGKILL)
-        self.proc.wait()
+        code = self.proc.wait()
+        if self._status is None:  # it was still running: Popen's code has the same convention
+            self._status = code
         self._reaped = True
         self._pump.join(timeout=2)
         if not self._pump.is_alive():  # else a process that left the group still holds the pipe

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -134,6 +135,8 @@ class _Session:
         cwd = Path(spec.cwd) if spec.cwd else self.root / "var" / spec.name
         cwd.mkdir(parents=True, exist_ok=True)
         launched = dataclasses.replace(spec, env=discovery.environment_for(spec, required, self.root), cwd=str(cwd))
+        if not shutil.which(spec.command[0], path=launched.env.get("PATH", os.defpath)):
+            return Failure(spec, position, f"cannot start: {spec.command[0]} is not an executable file", [])
         busy = [p for p in spec.ports if port_open(p)]
         if busy:
             return Failure(spec, position, f"cannot start: port {busy[0]} is already in use by another process", [])
@@ -152,7 +155,7 @@ class _Session:
         return None
 
     def _tail(self, running: Running) -> list[str]:
-        running.reap()  # its output drained, so the last lines are all there
+        running.stop(self.stop_timeout, self.hurry)  # its output drained, so the last lines are all there
         return list(running.lines)
 
     def watch(self) -> Failure | None:
