@@ -35,23 +35,23 @@ def prepare(target: str, opts, sets: list[str], cwd: str | None) -> RunPlan:
 
     p = plan([target], dataclasses.replace(opts, out_link=None), cwd)
     closure = _one_closure(p, target)
+    nodes = run_closure(closure)
+    config = _config(nodes, sets, p.workspace, cwd)  # bad input is said before anything builds
+    service_nodes = services_of(closure) if closure.root.target.service else []
     code, rb = run(p)
     if code != 0:
         raise Failed(f"{target} did not build; nothing to run")
-    nodes = run_closure(closure)
     entries = {n: p.store.path(rb.entry_of(n)) for n in nodes}
-    config = _config(nodes, sets, p.workspace, cwd)
     bins, libs = _closure_dirs(entries.values())
     root = closure.root
     run_root = p.workspace.root / ".jbuild" / "run" / re.sub(r"[^A-Za-z0-9_.-]", "_", str(root.label).strip("/"))
-    if root.target.service is None:
-        program = _program(root, entries[root])
+    if not service_nodes:
         env = dict(os.environ, PATH=os.pathsep.join(bins + [os.environ.get("PATH", "")]),
                    LD_LIBRARY_PATH=os.pathsep.join(libs))
-        return RunPlan(str(root), program=program, env=env, root=str(run_root))
+        return RunPlan(str(root), program=_program(root, entries[root]), env=env, root=str(run_root))
     base = {k: os.environ[k] for k in PASSED_TO_SERVICES if k in os.environ}
     base.update(PATH=os.pathsep.join(bins + ["/usr/local/bin", "/usr/bin", "/bin"]), LD_LIBRARY_PATH=os.pathsep.join(libs))
-    specs = [_service(n, entries[n], config[n], base, bins) for n in services_of(closure)]
+    specs = [_service(n, entries[n], config[n], base) for n in service_nodes]
     return RunPlan(str(root), services=specs, root=str(run_root))
 
 
@@ -141,8 +141,8 @@ def _typed(raw: str, kind: str, text: str):
 
 def _render(value, config: dict, where: str) -> str:
     if isinstance(value, ConfigRef):
-        if value.key not in config:
-            raise BadInput(f"{where}: no config '{value.key}' (it has: {', '.join(config) or 'none'})")
+        if config.get(value.key) is None:
+            raise BadInput(f"{where}: no value for config '{value.key}' (it has: {', '.join(config) or 'none'})")
         value = config[value.key]
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -160,7 +160,7 @@ def _port(value, config: dict, where: str) -> int:
     return int(text)
 
 
-def _service(node, entry: Path, config: dict, base: dict, bins: list[str]) -> ServiceSpec:
+def _service(node, entry: Path, config: dict, base: dict) -> ServiceSpec:
     s, where = node.target.service, f"the service of {node.label}"
     argv = shlex.split(_render(s.command, config, where))
     if not argv:

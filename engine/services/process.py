@@ -54,7 +54,7 @@ class Running:
         self._status: int | None = None
         self._reaped = False
         log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log, "a", encoding="utf-8", errors="replace")
+        self._log = open(log, "w", encoding="utf-8", errors="replace")  # the last run's lines
         try:
             self.proc = subprocess.Popen(_death_signal_prefix() + argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
