@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 import pytest
 from jbuild.base.errors import BadInput
 from jbuild.engine.services import SERVICE_FAILED_BASE, ServiceSpec, run_program, run_services, start_order
+from jbuild.engine.services.readiness import port_open
 from servicekit import HERE, Lines, base_env, fake, free_port, gone, talk
 
 
@@ -91,6 +93,25 @@ def test_sigint_stops_in_reverse_order_and_leaves_nothing_behind(tmp_path):
     while not all(gone(p) for p in everyone) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [p for p in everyone if not gone(p)] == []
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs util-linux setpriv")
+def test_services_die_with_a_runner_killed_by_sigkill(tmp_path):
+    port = free_port()
+    (tmp_path / "specs.json").write_text(json.dumps([dataclasses.asdict(spec("db", fake("db", "--port", port), [port]))]))
+    proc = subprocess.Popen([sys.executable, str(HERE / "run_specs.py"), str(tmp_path / "specs.json"), str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    out = Lines()
+    for line in proc.stdout:
+        out.write(line)
+        if "service(s) ready" in line:
+            break
+    proc.kill()  # no chance to stop anything itself
+    proc.wait()
+    pid, deadline = pids(out)[0], time.monotonic() + 5
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(pid) and not port_open(port)
 
 
 def test_a_service_ignoring_sigterm_is_killed_after_the_stop_timeout(in_thread):
