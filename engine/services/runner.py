@@ -66,6 +66,8 @@ def start_order(specs: list[ServiceSpec]) -> list[ServiceSpec]:
             raise BadInput(f"two services are named '{s.name}': {by_name[s.name].label} and {s.label}")
         by_name[s.name] = s
     for s in specs:
+        if not s.command:
+            raise BadInput(f"service {s.name} ({s.label}) has an empty command")
         for r in s.requires:
             if r not in by_name:
                 raise BadInput(f"service {s.name} ({s.label}) requires '{r}', which is not a service of this run "

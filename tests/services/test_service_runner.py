@@ -193,6 +193,7 @@ def test_a_one_shot_consumer_that_exits_0_ends_the_run(in_thread, tmp_path):
 @pytest.mark.parametrize("specs, message", [
     ([spec("a", ["x"], requires=["b"]), spec("b", ["x"], requires=["a"])],
      "services require each other in a cycle: a -> b -> a"),
+    ([spec("a", [])], "service a (//t:a) has an empty command"),
     ([spec("a", ["x"], requires=["nope"])], "service a (//t:a) requires 'nope', which is not a service of this run"),
     ([spec("a", ["x"]), dataclasses.replace(spec("a", ["y"]), label="//u:a")], "two services are named 'a': //t:a and //u:a"),
 ])
