@@ -1,0 +1,42 @@
+"""`jbuild run`: what to start (a RunPlan, from `prepare`) and the runner that starts it.
+
+The CLI (jbuild/run_command.py) calls exactly three functions of this package:
+
+    plan = prepare(target, opts, sets, cwd)          # build, and say what to run
+    run_services(plan.services, plan.root, stream)   # runner.py: a service and what it requires
+    run_program(plan.program + args, plan.env, cwd)  # runner.py: a program, exit code passed through
+
+`prepare` lives in bridge.py for now: it builds with jbuild.engine.build and derives each
+service's environment from the run closure's store entries (LD_LIBRARY_PATH of their lib/
+directories, PATH of their bin/ directories) and its config from the recipe's defaults plus
+`--set`. That is the temporary bridge: when environments (engine/runtime/environment.py) and
+config (engine/runtime/config.py) land, `prepare` keeps its signature and RunPlan its fields,
+and bridge.py's marked functions are replaced (see the BRIDGE notes there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .runner import SERVICE_FAILED_BASE, ServiceSpec, run_program, run_services, start_order
+
+__all__ = ["RunPlan", "ServiceSpec", "prepare", "run_services", "run_program", "start_order", "SERVICE_FAILED_BASE"]
+
+
+@dataclass
+class RunPlan:
+    """What `jbuild run TARGET` starts. Exactly one of `services` and `program` is non-empty."""
+
+    target: str  # the node that was asked for, e.g. //services:geotags@5.1
+    services: list[ServiceSpec] = field(default_factory=list)  # [0] is the target's own; the runner orders them
+    program: list[str] = field(default_factory=list)  # argv of a program (a target without a service)
+    env: dict[str, str] = field(default_factory=dict)  # the program's environment
+    root: str = ""  # the run's directory: discovery/, logs/, var/ (state kept across runs)
+
+
+def prepare(target: str, opts, sets: list[str] | tuple[str, ...] = (), cwd: str | None = None) -> RunPlan:
+    """Build `target` (one label) and say how to run it. `sets` are `//db:tinydb.port=22333`
+    overrides of config. Raises BadInput for a bad target or setting, Failed if the build fails."""
+    from .bridge import prepare as prepare_from_build
+
+    return prepare_from_build(target, opts, list(sets), cwd)
