@@ -198,9 +198,18 @@ def run(p: Plan) -> tuple[int, object]:
 def environment_of(p: Plan, root: Node) -> Path:
     """The environment `result` points at: `root`'s run closure at this resolution
     (runtime/environment.py), assembled once per closure. Call under the store's shared lock."""
+    from .runtime.config import environment_etc
     from .runtime.environment import assemble
 
-    return assemble(p.store, p.members[root], None, title=root.label.name)  # etc: config rendering plugs in here
+    return assemble(p.store, p.members[root], environment_etc(run_packages(p.node_closure[root], root)),
+                    title=root.label.name)
+
+
+def run_packages(closure: Closure, root: Node) -> list[Package]:
+    """The packages of `root`'s run closure at this resolution (config is rendered over them)."""
+    from .graph import run_closure
+
+    return [n.target for n in run_closure(closure, root) if is_action(n)]
 
 
 def _host_roots(p: Plan):

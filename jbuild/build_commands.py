@@ -111,7 +111,8 @@ def log(label, store):
 
 def register(cli: click.Group) -> None:
     from .env_commands import env_group
+    from .run_command import run
     from .store_commands import gc, store_group
 
-    for cmd in (build, explain, log, store_group, gc, env_group):
+    for cmd in (build, explain, log, store_group, gc, env_group, run):
         cli.add_command(cmd)

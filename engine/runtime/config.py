@@ -241,3 +241,19 @@ def toolchain_environment(slots: Mapping[ConfigKey, list[str]]) -> dict[str, str
             for name in names:
                 env[name] = os.pathsep.join(paths)
     return env
+
+
+def environment_etc(packages: Iterable[Package], overrides: Mapping[ConfigKey, ConfigValue] | None = None
+                    ) -> dict[str, str]:
+    """An environment's etc/: every package's templates rendered with its resolved config. Two
+    packages rendering the same path is an error naming both."""
+    packages = list(packages)
+    config = resolve_config(packages, overrides)
+    out: dict[str, str] = {}
+    owner: dict[str, Label] = {}
+    for package in packages:
+        for path, text in render_etc(package, config.get(package.label, {})).items():
+            if path in owner and owner[path] != package.label:
+                raise BadInput(f"{owner[path]} and {package.label} both render etc/{path}")
+            out[path], owner[path] = text, package.label
+    return out

@@ -54,6 +54,18 @@ def closure_of(targets: list[str], opts: Options, cwd: str | None = None) -> lis
     return sorted((m for m, _ in chosen.values()), key=lambda m: m.label)
 
 
+def _etc(targets: list[str], opts: Options, cwd) -> dict[str, str]:
+    """etc/ rendered over the packages of the targets' run closures (config: defaults < settings)."""
+    from ..build import plan, run_packages
+    from .config import environment_etc
+
+    if not targets:
+        return {}
+    p = plan(list(targets), dataclasses.replace(opts, out_link=None), cwd)
+    packages = {pkg.label: pkg for r in p.roots for pkg in run_packages(p.node_closure[r], r)}
+    return environment_etc(packages.values())
+
+
 def _absolute(targets: list[str]) -> list[str]:
     for t in targets:
         if not t.startswith(("//", "@")):
@@ -72,7 +84,8 @@ def change(name: str, new_targets: Callable[[Generation | None], list[str]], opt
         before = gens.current(name)
         targets = new_targets(before)
         members = closure_of(targets, opts, cwd)
-        env = assemble(store, members, render_etc(members) if render_etc else None, title=name)
+        etc = render_etc(members) if render_etc else _etc(targets, opts, cwd)
+        env = assemble(store, members, etc, title=name)
         if before is not None and before.env == env.name and before.targets == tuple(targets):
             return before, None
         return before, gens.add(name, env, targets, [m.entry for m in members])

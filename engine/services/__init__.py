@@ -6,12 +6,9 @@ The CLI (jbuild/run_command.py) calls exactly three functions of this package:
     run_services(plan.services, plan.root, stream)   # runner.py: a service and what it requires
     run_program(plan.program + args, plan.env, cwd)  # runner.py: a program, exit code passed through
 
-`prepare` lives in bridge.py for now: it builds with jbuild.engine.build and derives each
-service's environment from the run closure's store entries (LD_LIBRARY_PATH of their lib/
-directories, PATH of their bin/ directories) and its config from the recipe's defaults plus
-`--set`. That is the temporary bridge: when environments (engine/runtime/environment.py) and
-config (engine/runtime/config.py) land, `prepare` keeps its signature and RunPlan its fields,
-and bridge.py's marked functions are replaced (see the BRIDGE notes there).
+`prepare` (prepare.py) builds with jbuild.engine.build, assembles the environment of the run
+closure (engine/runtime/environment.py) with etc/ rendered from config (engine/runtime/
+config.py), and describes each service over that environment.
 """
 
 from __future__ import annotations
@@ -34,9 +31,11 @@ class RunPlan:
     root: str = ""  # the run's directory: discovery/, logs/, var/ (state kept across runs)
 
 
-def prepare(target: str, opts, sets: list[str] | tuple[str, ...] = (), cwd: str | None = None) -> RunPlan:
+def prepare(target: str, opts, sets: list[str] | tuple[str, ...] = (), cwd: str | None = None,
+            withs: list[str] | tuple[str, ...] = ()) -> RunPlan:
     """Build `target` (one label) and say how to run it. `sets` are `//db:tinydb.port=22333`
-    overrides of config. Raises BadInput for a bad target or setting, Failed if the build fails."""
-    from .bridge import prepare as prepare_from_build
+    overrides of config; `withs` are more targets whose packages join the environment (a tuning
+    package's settings). Raises BadInput for a bad target or setting, Failed if the build fails."""
+    from .prepare import prepare as prepare_from_build
 
-    return prepare_from_build(target, opts, list(sets), cwd)
+    return prepare_from_build(target, opts, list(sets), cwd, list(withs))

@@ -1,16 +1,8 @@
-"""`prepare` for `jbuild run` from what exists today: build the target, walk its run closure at
-this resolution, and describe each service (or the program) over the closure's store entries.
-
-BRIDGE (temporary, replaced when environments and config land):
-  - `_closure_dirs`: PATH and LD_LIBRARY_PATH from the entries' bin/ and lib/ directories.
-    An environment (engine/runtime/environment.py `assemble(...)`, a directory with bin/ lib/
-    etc/ var/) replaces it: commands resolve against <env>/bin, no LD_LIBRARY_PATH (the env's
-    launchers find the libraries), each service's cwd becomes <env>/var/<name>.
-  - `_config`: each package's config defaults, then `--set LABEL.KEY=VALUE`. engine/runtime/
-    config.py replaces it (defaults < settings of packages in the environment < --set, with
-    conflicts reported).
-Everything else (which services, their order, interpolation into commands, ports, env) stays.
-"""
+"""`prepare` for `jbuild run`: build the target, assemble the environment of its run closure at
+this resolution (runtime/environment.py: launchers find the libraries, etc/ rendered from
+config), and describe each service (or the program) over that environment. Config is
+runtime/config.py's: defaults < settings of the environment's packages (`--with` adds a tuning
+package) < `--set`."""
 
 from __future__ import annotations
 
@@ -30,35 +22,54 @@ CONFIG_REF = re.compile(r"\$\{config\.([A-Za-z_][A-Za-z0-9_]*)\}")
 PASSED_TO_SERVICES = ("HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
-def prepare(target: str, opts, sets: list[str], cwd: str | None) -> RunPlan:
-    from jbuild.engine.build import plan, run
+def prepare(target: str, opts, sets: list[str], cwd: str | None, withs: list[str] | None = None) -> RunPlan:
+    from jbuild.dsl.loader import parse_cli_label
+    from jbuild.engine.build import plan, run, run_packages
+    from jbuild.engine.runtime.config import environment_etc, parse_set, resolve_config
+    from jbuild.engine.runtime.environment import assemble, run_members
 
-    p = plan([target], dataclasses.replace(opts, out_link=None), cwd)
-    closure = _one_closure(p, target)
+    p = plan([target, *(withs or [])], dataclasses.replace(opts, out_link=None), cwd)
+    closure = _one_closure(p, parse_cli_label(target, p.workspace, cwd).label, target)
     nodes = run_closure(closure)
-    config = _config(nodes, sets, p.workspace, cwd)  # bad input is said before anything builds
+    packages = {n.label: n.target for n in nodes}
+    for other in p.closures:
+        for pkg in run_packages(other, other.root):
+            packages.setdefault(pkg.label, pkg)
+    current = p.workspace.package_of(cwd or os.getcwd())
+    overrides = dict(parse_set(text, packages.values(), current) for text in sets)  # said before building
+    config = resolve_config(packages.values(), overrides)
     service_nodes = services_of(closure) if closure.root.target.service else []
     code, rb = run(p)
     if code != 0:
         raise Failed(f"{target} did not build; nothing to run")
-    entries = {n: p.store.path(rb.entry_of(n)) for n in nodes}
-    bins, libs = _closure_dirs(entries.values())
     root = closure.root
     run_root = p.workspace.root / ".jbuild" / "run" / re.sub(r"[^A-Za-z0-9_.-]", "_", str(root.label).strip("/"))
+    run_root.mkdir(parents=True, exist_ok=True)
+    with p.store.shared():
+        members = run_members(closure, root, rb.entry_of)
+        env_dir = assemble(p.store, members, environment_etc(packages.values(), overrides), title=root.label.name)
+        link = run_root / "env"  # a GC root while (and after) it runs
+        tmp = run_root / "env.new"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(env_dir)
+        os.replace(tmp, link)
+        p.store.add_root(link, [env_dir.name, *(m.entry for m in members)])
+    path = os.pathsep.join([str(env_dir / "bin"), "/usr/local/bin", "/usr/bin", "/bin"])
     if not service_nodes:
-        env = dict(os.environ, PATH=os.pathsep.join(bins + [os.environ.get("PATH", "")]),
-                   LD_LIBRARY_PATH=os.pathsep.join(libs))
-        return RunPlan(str(root), program=_program(root, entries[root]), env=env, root=str(run_root))
+        env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+        env.update(PATH=os.pathsep.join([str(env_dir / "bin"), os.environ.get("PATH", "")]))
+        return RunPlan(str(root), program=_program(root, env_dir), env=env, root=str(run_root))
     base = {k: os.environ[k] for k in PASSED_TO_SERVICES if k in os.environ}
-    base.update(PATH=os.pathsep.join(bins + ["/usr/local/bin", "/usr/bin", "/bin"]), LD_LIBRARY_PATH=os.pathsep.join(libs))
-    specs = [_service(n, entries[n], config[n], base) for n in service_nodes]
+    base.update(PATH=path, JBUILD_ENV_DIR=str(env_dir))
+    specs = [_service(n, env_dir, config.get(n.label, {}), base) for n in service_nodes]
     return RunPlan(str(root), services=specs, root=str(run_root))
 
 
-def _one_closure(p, target: str):
-    if len(p.closures) != 1:
-        raise BadInput(f"`jbuild run` takes one target; {target} names {len(p.closures)}")
-    closure = p.closures[0]
+def _one_closure(p, label, target: str):
+    found = [c for c in p.closures if c.root.label == label]
+    if len(found) != 1:
+        raise BadInput(f"`jbuild run` takes one target; {target} names {len(found)}")
+    closure = found[0]
     if isinstance(closure.root.target, Test):
         raise BadInput(f"{closure.root} is a test: `jbuild test` runs it")
     return closure
@@ -95,48 +106,6 @@ def services_of(closure) -> list:
                 raise BadInput(f"the service of {n.label} requires {req.label}, which has no service block")
             stack.append(dep)
     return list(out)
-
-
-def _closure_dirs(entries) -> tuple[list[str], list[str]]:
-    """BRIDGE: the environment replaces this (see the module docstring)."""
-    entries = sorted(entries)
-    return ([str(e / "bin") for e in entries if (e / "bin").is_dir()],
-            [str(e / "lib") for e in entries if (e / "lib").is_dir()])
-
-
-def _config(nodes: list, sets: list[str], ws, cwd) -> dict:
-    """BRIDGE: config.py replaces this. {node: {key: value}}: defaults, then `--set`."""
-    values = {n: {f.name: f.default for f in n.target.config} for n in nodes}
-    by_label = {n.label: n for n in nodes}
-    for text in sets:
-        name, eq, raw = text.partition("=")
-        label_text, dot, key = name.rpartition(".")
-        if not eq or not dot:
-            raise BadInput(f"--set {text}: expected LABEL.KEY=VALUE, e.g. //db:tinydb.port=22333")
-        from jbuild.dsl.loader import parse_cli_label
-
-        label = parse_cli_label(label_text, ws, cwd).label
-        node = by_label.get(label)
-        if node is None:
-            raise BadInput(f"--set {text}: {label} is not in what this run starts")
-        field = {f.name: f for f in node.target.config}.get(key)
-        if field is None:
-            raise BadInput(f"--set {text}: {label} has no config '{key}' (it has: {', '.join(values[node]) or 'none'})")
-        values[node][key] = _typed(raw, field.type, text)
-    return values
-
-
-def _typed(raw: str, kind: str, text: str):
-    if kind == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise BadInput(f"--set {text}: '{raw}' is not an integer") from None
-    if kind == "bool":
-        if raw not in ("true", "false"):
-            raise BadInput(f"--set {text}: expected true or false")
-        return raw == "true"
-    return raw
 
 
 def _render(value, config: dict, where: str) -> str:
@@ -177,13 +146,13 @@ def _service(node, entry: Path, config: dict, base: dict) -> ServiceSpec:
                        requires=[r.label.name for r in s.requires])
 
 
-def _locate(word: str, entry: Path, where: str) -> str:
-    """`bin/tinydb` is a path in the package's own entry (BRIDGE: in the environment)."""
+def _locate(word: str, env_dir: Path, where: str) -> str:
+    """`bin/tinydb` is a path in the environment (its launcher finds the libraries)."""
     if "/" not in word or os.path.isabs(word):
         return word
-    path = entry / word
+    path = env_dir / word
     if not path.exists():
-        raise BadInput(f"{where}: {word} is not in its store entry {entry}")
+        raise BadInput(f"{where}: {word} is not in the environment {env_dir} (does the package export it?)")
     return str(path)
 
 
