@@ -63,5 +63,5 @@ def launcher(loader: str, lib_dir: str, program: str) -> str:
 
 def write_launcher(dest: str, loader: str, lib_dir: str, program: str) -> None:
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o555)
-    with os.fdopen(fd, "w") as f:
-        f.write(launcher(loader, lib_dir, program))
+    with os.fdopen(fd, "wb") as f:  # a store path need not be UTF-8: write its bytes as they are
+        f.write(launcher(loader, lib_dir, program).encode("utf-8", "surrogateescape"))

@@ -54,16 +54,30 @@ def closure_of(targets: list[str], opts: Options, cwd: str | None = None) -> lis
     return sorted((m for m, _ in chosen.values()), key=lambda m: m.label)
 
 
-def _etc(targets: list[str], opts: Options, cwd) -> dict[str, str]:
-    """etc/ rendered over the packages of the targets' run closures (config: defaults < settings)."""
+def _etc(targets: list[str], opts: Options, cwd, members: list[Member], store: Store) -> dict[str, str]:
+    """etc/ rendered over the packages of the targets' run closures (config: defaults < settings),
+    and `etc/jbuild/toolchain.env`: what the standard cc needs to compile against the headers
+    and libraries the packages contributed to its slots (read by `env run` and `env shell`)."""
+    from jbuild.dsl.labels import VersionedLabel
+
     from ..build import plan, run_packages
-    from .config import environment_etc
+    from .config import CC, environment_etc, slot_values, toolchain_environment
 
     if not targets:
         return {}
     p = plan(list(targets), dataclasses.replace(opts, out_link=None), cwd)
     packages = {pkg.label: pkg for r in p.roots for pkg in run_packages(p.node_closure[r], r)}
-    return environment_etc(packages.values())
+    etc = environment_etc(packages.values())
+    entries = {m.label: store.path(m.entry) for m in members}
+    cc = p.loader.lookup(VersionedLabel(CC, None))
+    slots = slot_values([*packages.values(), *cc], {lb: entries[str(lb)] for lb in packages if str(lb) in entries})
+    toolchain = toolchain_environment(slots)
+    if toolchain:
+        etc[TOOLCHAIN_FILE] = "".join(f"{k}={v}\n" for k, v in sorted(toolchain.items()))
+    return etc
+
+
+TOOLCHAIN_FILE = "jbuild/toolchain.env"
 
 
 def _absolute(targets: list[str]) -> list[str]:
@@ -84,7 +98,7 @@ def change(name: str, new_targets: Callable[[Generation | None], list[str]], opt
         before = gens.current(name)
         targets = new_targets(before)
         members = closure_of(targets, opts, cwd)
-        etc = render_etc(members) if render_etc else _etc(targets, opts, cwd)
+        etc = render_etc(members) if render_etc else _etc(targets, opts, cwd, members, store)
         env = assemble(store, members, etc, title=name)
         if before is not None and before.env == env.name and before.targets == tuple(targets):
             return before, None
@@ -133,4 +147,9 @@ def run_environ(gens: Generations, name: str, base: dict[str, str]) -> dict[str,
     env = dict(base)
     env["PATH"] = os.pathsep.join(p for p in (str(gens.dir / name / "bin"), base.get("PATH", "/usr/bin:/bin")) if p)
     env["JBUILD_ENV"] = name
+    toolchain = gens.dir / name / "etc" / TOOLCHAIN_FILE
+    if toolchain.is_file():  # cc compiles against what the environment's packages contributed
+        for line in toolchain.read_text().splitlines():
+            key, _, value = line.partition("=")
+            env[key] = value
     return env
