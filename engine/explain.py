@@ -30,11 +30,14 @@ def explain(p) -> list[Explanation]:
         if rec and rec.decision in ("failed", "skipped") and rec.key in (key, ""):
             out.append(Explanation(str(node), rec.decision, rec.reason))  # the last build's word
             continue
-        if p.store.lookup(entry_name(node, key)):
+        name = entry_name(node, key)
+        if p.store.lookup(name):
+            drift = _runs_with(p, node, name)
             if rec and rec.key == key and rec.decision in ("built", "reused"):
-                out.append(Explanation(str(node), rec.decision, rec.reason))
+                out.append(Explanation(str(node), rec.decision, rec.reason + drift))
             else:
-                out.append(Explanation(str(node), "up to date", "its entry for the current inputs is in the store"))
+                out.append(Explanation(str(node), "up to date",
+                                       "its entry for the current inputs is in the store" + drift))
             continue
         inputs = p.keys.inputs[node]
         why = describe_change(p.store.index.last_inputs(str(node)), inputs)
@@ -43,3 +46,20 @@ def explain(p) -> list[Explanation]:
             why += f" (predicted: {', '.join(unmeasured)} not measured yet; an unchanged export will cut this off)"
         out.append(Explanation(str(node), "would build", why))
     return out
+
+
+def _runs_with(p, node, name: str) -> str:
+    """"; built against X, runs with Y" for each dependency whose entry changed since `node` was
+    built (a reused program runs with the patched library: visible, never silent)."""
+    from .graph import build_time_deps, is_action
+
+    against = p.store.meta(name).built_against
+    notes = []
+    for dep in build_time_deps(p.node_closure[node], node):
+        if not is_action(dep) or str(dep.label) not in against:
+            continue
+        now = entry_name(dep, p.keys.build[dep])
+        then = against[str(dep.label)].get("entry")
+        if then and then != now:
+            notes.append(f"built against {then}, runs with {now}")
+    return "; " + "; ".join(notes) if notes else ""

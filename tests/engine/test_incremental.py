@@ -38,6 +38,9 @@ def test_libc_implementation_patch_rebuilds_only_libc(example):
     assert "//services:geotags@5.1: reused: inputs unchanged (//libs:geohash" not in explained
     assert ("//services:geotags@5.1: reused: inputs unchanged (//libs:libc rebuilt; exported interface unchanged)"
             in explained)
+    # what it was built against and what it runs with differ, and explain says so
+    geotags_line = next(line for line in explained.splitlines() if line.startswith("//services:geotags@5.1"))
+    assert "; built against " in geotags_line and "-libc-2.24, runs with " in geotags_line
 
 
 def test_libc_header_change_rebuilds_every_consumer(example):
