@@ -60,7 +60,8 @@ def _etc(targets: list[str], opts: Options, cwd, members: list[Member], store: S
     and libraries the packages contributed to its slots (read by `env run` and `env shell`)."""
     from jbuild.dsl.labels import VersionedLabel
 
-    from ..build import plan, run_packages
+    from ..build import plan
+    from ..results import run_packages
     from .config import CC, environment_etc, slot_values, toolchain_environment
 
     if not targets:

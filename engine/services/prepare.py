@@ -24,7 +24,8 @@ PASSED_TO_SERVICES = ("HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 def prepare(target: str, opts, sets: list[str], cwd: str | None, withs: list[str] | None = None) -> RunPlan:
     from jbuild.dsl.loader import parse_cli_label
-    from jbuild.engine.build import plan, run, run_packages
+    from jbuild.engine.build import plan, run
+    from jbuild.engine.results import run_packages
     from jbuild.engine.runtime.config import environment_etc, parse_set, resolve_config
     from jbuild.engine.runtime.environment import assemble, run_members
 

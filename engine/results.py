@@ -1,0 +1,68 @@
+"""What a build leaves for its user: each root's environment (its run closure, runtime/), the
+`result` links to them, and the GC roots holding everything those need to build and to run.
+(`p` below is an engine.build.Plan, built and run.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jbuild.base.errors import BadInput
+from jbuild.dsl.model import Package
+
+from .graph import is_action
+from .resolve import Closure, Node
+from .store import Store
+
+
+def environment_of(p, root: Node) -> Path:
+    """The environment `result` points at: `root`'s run closure at this resolution
+    (runtime/environment.py), assembled once per closure. Call under the store's shared lock."""
+    from .runtime.config import environment_etc
+    from .runtime.environment import assemble
+
+    return assemble(p.store, p.members[root], environment_etc(run_packages(p.node_closure[root], root)),
+                    title=root.label.name)
+
+
+def run_packages(closure: Closure, root: Node) -> list[Package]:
+    """The packages of `root`'s run closure at this resolution (config is rendered over them)."""
+    from .graph import run_closure
+
+    return [n.target for n in run_closure(closure, root) if is_action(n)]
+
+
+def closure_entries(p, rb, root: Node) -> list[str]:
+    """Every entry `root` needs to build and to run, at this resolution: its GC root's contents."""
+    closure = p.node_closure[root]
+    seen, stack = set(), [root]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(d for _, d in closure.deps.get(n, ()))
+    return sorted(rb.entry_of(n) for n in seen if is_action(n))
+
+
+def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:
+    """`result` (then `result-2`, … as Nix names several) -> each root's environment; each link is
+    a GC root holding its target's whole closure and the environment. Called under the store's shared lock, so a
+    concurrent gc cannot delete what was just built before it is rooted."""
+    if not out_link:
+        return
+    for i, (_, entry, entries) in enumerate(roots, 1):
+        link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
+        tmp = link.with_name(link.name + ".jbuild-new") if link.name else None
+        try:
+            if tmp is None:
+                raise IsADirectoryError(f"{link} is a directory")
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(entry)
+            os.replace(tmp, link)
+        except OSError as e:  # a directory there, an unwritable or missing place
+            if tmp is not None and tmp.is_symlink():
+                tmp.unlink()
+            raise BadInput(f"--out-link {link}: cannot make the result link there: {e.strerror or e}") from None
+        store.add_root(link, entries)
