@@ -130,8 +130,7 @@ class Rebuilder:
     # ------------------------------------------------------------------ build
 
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
-        from .exported import measure
-        from .outputs import OutputCancelled, OutputError, check_output
+        from .outputs import OutputCancelled, OutputError
 
         key = self.key(node)
         log = self.store.log_path(key)
@@ -147,16 +146,7 @@ class Rebuilder:
                 self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
             try:
-                check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace)],
-                             cancelled=lambda: self.executor.cancelled)
-                changed = [p for p in node.target.files if self._changed(node, p)]
-                if changed:
-                    raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
-                own = measure(tmp.out)
-                exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
-                                                          for r, d in self.closures[node].deps.get(node, ())
-                                                          if r.kind is RequirementKind.BUILD_AND_RUN})
-                note = self._check_prediction(node, exported, own.detail)
+                own, exported, note = self._check_and_measure(node, tmp.out)
             except OutputCancelled:
                 self.reporter.interrupted(node)
                 return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
@@ -175,6 +165,23 @@ class Rebuilder:
         self.exported[node] = exported
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
+
+    def _check_and_measure(self, node: Node, out: Path):
+        """Check the output (outputs.py), that no input changed meanwhile, and measure what it
+        exports: (own exported interface, combined exported digest, a note for explain)."""
+        from .exported import measure
+        from .outputs import OutputError, check_output
+
+        check_output(out, [str(self.store.root.resolve()), str(self.workspace)],
+                     cancelled=lambda: self.executor.cancelled)
+        changed = [p for p in node.target.files if self._changed(node, p)]
+        if changed:
+            raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
+        own = measure(out)
+        exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
+                                                  for r, d in self.closures[node].deps.get(node, ())
+                                                  if r.kind is RequirementKind.BUILD_AND_RUN})
+        return own, exported, self._check_prediction(node, exported, own.detail)
 
     def _job(self, node: Node, tmp, log: Path) -> Job:
         src, scratch = tmp.work / "src", tmp.work / "scratch"
