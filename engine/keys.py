@@ -179,6 +179,8 @@ class KeyComputer:
     def predicted_exported(self, node: Node, closure: Closure) -> str:
         if node in self.keys.exported:
             return self.keys.exported[node]
+        if is_host_tool(node):  # a host tool exports its fingerprint (as the rebuilder says)
+            return self.build_key(node, closure)
         key, iface = self.build_key(node, closure), self.interface_key(node, closure)
         known = self.known_exported(node, key, iface)
         value = known if known is not None else PREDICTED + iface
