@@ -24,9 +24,9 @@ def in_thread(tmp_path):
 
 @pytest.fixture(scope="session")
 def example_bins(tmp_path_factory):
-    """STAND-IN for a build and an environment: the example's sources compiled with the host cc
-    as the recipes do, and LD_LIBRARY_PATH by hand. The end-to-end test (test_run_e2e.py) goes
-    through `jbuild run` instead; when environments land, the lead may replace this with one."""
+    """The runner's unit tests run real programs without a build: the example's sources compiled
+    with the host cc as the recipes do, LD_LIBRARY_PATH by hand. (The runner is tested apart from
+    builds on purpose; test_run_e2e.py goes through `jbuild run`, its environment and launchers.)"""
     out = tmp_path_factory.mktemp("example-bins")
     lib, inc = out / "lib", [f"-I{EXAMPLE}/libs/libc/include", f"-I{EXAMPLE}/libs/geohash/include"]
     lib.mkdir()
