@@ -110,8 +110,8 @@ def show(label):
 @cli.command(name="help")
 @click.argument("topic", required=False)
 def help_(topic):
-    """Explain a topic: target-syntax."""
-    topics = {"target-syntax": TARGET_SYNTAX}
+    """Explain a topic: target-syntax, language."""
+    topics = {"target-syntax": TARGET_SYNTAX, "language": _language()}
     if topic is None:
         click.echo("topics: " + ", ".join(topics))
         return
@@ -121,6 +121,21 @@ def help_(topic):
         hint = did_you_mean(topic, topics)
         raise click.UsageError(f"no help topic '{topic}'" + (f" ({hint})" if hint else ""))
     click.echo(topics[topic], nl=False)
+
+
+def _language() -> str:
+    """Every block's attributes, from the schema tables that drive validation (docs/language.md
+    is the full reference, with examples)."""
+    from jbuild.dsl import schema
+
+    lines = ["The recipe language: blocks and their attributes (docs/language.md has examples).", ""]
+    for kind, table in (("package", schema.PACKAGE), ("test", schema.TEST), ("service", schema.SERVICE),
+                        ("volume", schema.VOLUME), ("host_tool", schema.HOST_TOOL)):
+        lines.append(f"{kind} {{ ... }}")
+        lines += [f"  {s.name:<16}{s.doc}" + (" (required)" if s.required else "") for s in table.values()]
+        lines.append("")
+    lines.append("package blocks: " + ", ".join(schema.PACKAGE_BLOCKS))
+    return "\n".join(lines) + "\n"
 
 
 def _register_engine_commands() -> None:

@@ -148,9 +148,41 @@ def run_environ(gens: Generations, name: str, base: dict[str, str]) -> dict[str,
     env = dict(base)
     env["PATH"] = os.pathsep.join(p for p in (str(gens.dir / name / "bin"), base.get("PATH", "/usr/bin:/bin")) if p)
     env["JBUILD_ENV"] = name
-    toolchain = gens.dir / name / "etc" / TOOLCHAIN_FILE
-    if toolchain.is_file():  # cc compiles against what the environment's packages contributed
-        for line in toolchain.read_text().splitlines():
-            key, _, value = line.partition("=")
-            env[key] = value
+    env.update(toolchain_vars(gens.dir / name))
     return env
+
+
+def toolchain_vars(env_dir: Path) -> dict[str, str]:
+    """What the standard cc needs to compile against the environment's packages (its
+    `etc/jbuild/toolchain.env`), so a command run in it compiles against them."""
+    toolchain = env_dir / "etc" / TOOLCHAIN_FILE
+    if not toolchain.is_file():
+        return {}
+    return dict(line.partition("=")[::2] for line in toolchain.read_text().splitlines() if line)
+
+
+def ephemeral(targets: list[str], opts: Options, cwd: str | None = None) -> tuple[Path, dict[str, str]]:
+    """`jbuild shell`: the environment of `targets`' united run closure, without a name or
+    generations (`nix shell`): (its directory, the variables a command run in it gets). The
+    link `.jbuild/shell/env` in the workspace keeps it from gc while it is in use."""
+    import xxhash
+    from jbuild.dsl.workspace import Workspace
+
+    store = store_for(opts, cwd)
+    with store.shared():
+        members = closure_of(targets, opts, cwd)
+        env = assemble(store, members, _etc(targets, opts, cwd, members, store), title="shell")
+        here = Workspace.find(cwd).root / ".jbuild" / "shell"
+        here.mkdir(parents=True, exist_ok=True)
+        link = here / xxhash.xxh3_64_hexdigest(" ".join(sorted(targets)).encode())
+        tmp = link.with_name(link.name + ".new")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(env)
+        os.replace(tmp, link)
+        store.add_root(link, [env.name, *(m.entry for m in members)])
+    environ = dict(os.environ)
+    environ.pop("LD_LIBRARY_PATH", None)
+    environ["PATH"] = os.pathsep.join(p for p in (str(env / "bin"), environ.get("PATH", "/usr/bin:/bin")) if p)
+    environ["JBUILD_ENV_DIR"] = str(env)
+    environ.update(toolchain_vars(env))
+    return env, environ
