@@ -4,8 +4,8 @@
     eval "$(_JBUILD_COMPLETE=zsh_source jbuild)"      # in ~/.zshrc
 
 Labels contain ':', which bash splits words at (COMP_WORDBREAKS): our bash script hands jbuild
-the command line itself and trims what bash already has before the ':' from each answer, so
-`jbuild build //libs:li<TAB>` completes to `//libs:libc`. A completion never prints a
+the command line itself, and each answer is trimmed to what readline replaces (the text after
+the last word-break character), so `jbuild build //libs:li<TAB>` completes to `//libs:libc`. A completion never prints a
 traceback: outside a workspace, or on a broken BUILD file, it offers nothing.
 """
 
@@ -18,14 +18,9 @@ from click.shell_completion import BashComplete, CompletionItem, add_completion_
 _SOURCE_BASH = """\
 %(complete_func)s() {
     local IFS=$'\\n'
-    local line="${COMP_LINE:0:$COMP_POINT}"
-    local word="${line##*[[:space:]]}"
-    local strip=""
-    if [[ "$word" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then
-        strip="${word%%:*}:"
-    fi
     local response
-    response=$(env COMP_LINE="$line" %(complete_var)s=bash_complete $1)
+    response=$(env COMP_LINE="${COMP_LINE:0:$COMP_POINT}" COMP_WORDBREAKS="$COMP_WORDBREAKS" \\
+               %(complete_var)s=bash_complete $1)
     for completion in $response; do
         IFS=',' read type value <<< "$completion"
         if [[ $type == 'dir' ]]; then
@@ -35,8 +30,8 @@ _SOURCE_BASH = """\
             COMPREPLY=()
             compopt -o default
         elif [[ $type == 'plain' ]]; then
-            [[ "$value" == *: || "$value" == */ ]] && compopt -o nospace
-            COMPREPLY+=("${value#"$strip"}")
+            [[ "$value" == *: || "$value" == */ ]] && compopt -o nospace 2>/dev/null
+            COMPREPLY+=("$value")
         fi
     done
     return 0
@@ -48,6 +43,7 @@ _SOURCE_BASH = """\
 
 %(complete_func)s_setup;
 """
+DEFAULT_WORDBREAKS = " \t\n\"'><=;|&(:"  # bash's default COMP_WORDBREAKS
 
 
 class LabelAwareBash(BashComplete):
@@ -59,8 +55,22 @@ class LabelAwareBash(BashComplete):
         line = os.environ.get("COMP_LINE", "")
         words = split_arg_string(line)
         if not line or line[-1].isspace():
-            return words[1:], ""
-        return words[1:-1], words[-1] if words else ""
+            args, incomplete = words[1:], ""
+        else:
+            args, incomplete = words[1:-1], words[-1] if words else ""
+        # What readline will replace: the text after the last word-break character.
+        breaks = os.environ.get("COMP_WORDBREAKS") or DEFAULT_WORDBREAKS
+        replaced = line[max((line.rfind(c) for c in breaks), default=-1) + 1:]
+        self._drop = incomplete[:max(0, len(incomplete) - len(replaced))]
+        return args, incomplete
+
+    def format_completion(self, item: CompletionItem) -> str:
+        """Each answer trimmed to the part readline replaces (`libc` for `//libs:li`)."""
+        value = item.value
+        drop = getattr(self, "_drop", "")
+        if item.type == "plain" and drop and value.startswith(drop):
+            value = value[len(drop):]
+        return f"{item.type},{value}"
 
 
 def install() -> None:
