@@ -126,19 +126,46 @@ def _lark():
 
 def parse(text: str) -> Expr:
     """Parse and check a query; raise QueryError with a caret on any mistake."""
-    import lark
-
     if len(text) > MAX_LENGTH:
         raise QueryError(text[:200], Span(PATH, 0, 0), f"the query is {len(text)} characters long; at most "
                          f"{MAX_LENGTH} are accepted")
     if not text.strip():
         raise QueryError(text, Span(PATH, 0, 0), "the query is empty",
                          "write a target pattern such as //... or a function such as deps(//x)")
+    simple = _patterns_only(text)
+    if simple is not None:
+        return simple
+    import lark  # only here: a query of patterns alone never pays for it
+
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     return _Checker(text).expr(tree)
+
+
+_PLAIN_WORD = re.compile(r"[^\s()'\",+^-][^\s()'\",]*")
+
+
+def _patterns_only(text: str) -> Expr | None:
+    """`//...`, `//... - //db/...`: patterns and operators only, the common query, parsed
+    without lark (a warm `jbuild query //...` stays as fast as pattern expansion). None when
+    the text is anything else; the grammar then decides."""
+    if "\n" in text:
+        return None
+    tokens = list(re.finditer(r"\S+", text))
+    if len(tokens) % 2 == 0 or any(t[0] not in OPERATORS for t in tokens[1::2]) \
+            or any(not _PLAIN_WORD.fullmatch(t[0]) for t in tokens[::2]):
+        return None
+    checker = _Checker(text)
+
+    def pattern(m) -> Pattern:
+        return checker.pattern_text(m[0], Span(PATH, 1, m.start() + 1, 1, m.end() + 1))
+
+    expr = pattern(tokens[0])
+    for op, word in zip(tokens[1::2], tokens[2::2], strict=True):
+        expr = SetOp(OPERATORS[op[0]], expr, pattern(word), Span(PATH, 1, tokens[0].start() + 1, 1, word.end() + 1))
+    return expr
 
 
 def _span_of(tok) -> Span:
@@ -227,7 +254,9 @@ class _Checker:
         raise AssertionError(f"unknown query node {kind}")  # the grammar has no other
 
     def pattern(self, tok, text: str) -> Pattern:
-        span = _span_of(tok)
+        return self.pattern_text(text, _span_of(tok))
+
+    def pattern_text(self, text: str, span: Span) -> Pattern:
         if text in FUNCTIONS:
             self.fail(span, f"'{text}' is a function, not a target pattern", f"call it: {text}(...)")
         if not text.startswith(("//", ":", "@")):

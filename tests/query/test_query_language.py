@@ -111,3 +111,16 @@ def test_syntax_errors_point_at_the_word(text, message, caret):
     assert message in exc.value.message
     assert (exc.value.span.col, exc.value.span.width) == caret
     assert "__ANON" not in str(exc.value) and "RPAR" not in str(exc.value) and "WORD" not in str(exc.value)
+
+
+def test_a_warm_pattern_query_imports_no_lark(ws):
+    """The common query stays as cheap as pattern expansion: no lark, no resolver, no networkx."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from jbuild.engine.query import run_query; "
+            f"run_query('//... - //db/...', {str(ws)!r}); print(sorted(m for m in ('lark', 'resolvelib', 'networkx') "
+            "if m in sys.modules))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warms the parse cache
+    r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert r.stdout.strip() == "[]"
