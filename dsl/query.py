@@ -43,6 +43,8 @@ OPERATORS = {"+": "union", "^": "intersect", "-": "except",
 # attr(NAME, ...) accepts every attribute a package or a test may declare, and their label.
 ATTRIBUTES = frozenset({"label", "kind", *schema.PACKAGE, *schema.PACKAGE_BLOCKS, *schema.TEST})
 MAX_LENGTH = 100_000  # characters of query text; longer is refused, not parsed
+MAX_NESTING = 100  # parentheses inside each other (the tree walks recurse)
+MAX_OPERATORS = 200  # set operators in one query (a chain is a left-deep tree)
 
 
 class QueryError(BadInput):
@@ -132,6 +134,7 @@ def parse(text: str) -> Expr:
     if not text.strip():
         raise QueryError(text, Span(PATH, 0, 0), "the query is empty",
                          "write a target pattern such as //... or a function such as deps(//x)")
+    _check_size(text)
     simple = _patterns_only(text)
     if simple is not None:
         return simple
@@ -145,6 +148,27 @@ def parse(text: str) -> Expr:
 
 
 _PLAIN_WORD = re.compile(r"[^\s()'\",+^-][^\s()'\",]*")
+
+
+def _check_size(text: str) -> None:
+    """Refuse absurd nesting and chains before any tree walk recurses through them."""
+    depth, operators = 0, 0
+    for m in re.finditer(r'"[^"\n]*"?|\'[^\'\n]*\'?|[()]|(?:^|(?<=\s))(?:[-+^]|union|intersect|except)(?=\s|$)', text):
+        if m[0] == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                line, col = _position(text, m.start())
+                raise QueryError(text, Span(PATH, line, col, line, col + 1), f"nested more than {MAX_NESTING} "
+                                 "levels deep")
+        elif m[0] == ")":
+            depth = max(0, depth - 1)
+        elif m[0][0] not in "\"'":
+            operators += 1
+            if operators > MAX_OPERATORS:
+                line, col = _position(text, m.start())
+                raise QueryError(text, Span(PATH, line, col, line, col + len(m[0])),
+                                 f"more than {MAX_OPERATORS} set operators in one query",
+                                 "name the targets with a pattern (//pkg/..., //pkg:all) or a function")
 
 
 def _patterns_only(text: str) -> Expr | None:

@@ -124,3 +124,25 @@ def test_a_warm_pattern_query_imports_no_lark(ws):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warms the parse cache
     r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_absurd_queries_are_refused_not_crashed():
+    with pytest.raises(QueryError, match="nested more than 100 levels"):
+        parse("deps(" * 5000 + "//a" + ")" * 5000)
+    with pytest.raises(QueryError, match="more than 200 set operators"):
+        parse(" + ".join(["//a"] * 202))
+    parse(" + ".join(["deps(//a)"] * 201))  # 200 operators: accepted
+
+
+def test_random_text_is_a_query_error_or_a_query():
+    """Whatever is typed, a QueryError (shown with a caret) or an expression; never a crash."""
+    import random
+
+    alphabet = list("()/,:.+-^ '\"abc1@*$\n") + ["deps", "rdeps", "//...", "//a:b", "union", "kind", "attr", "tags"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            parse(text)
+        except QueryError as exc:
+            assert "__ANON" not in str(exc) and "$END" not in str(exc)
