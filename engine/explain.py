@@ -32,7 +32,7 @@ def explain(p) -> list[Explanation]:
             continue
         name = entry_name(node, key)
         if p.store.lookup(name):
-            drift = _runs_with(p, node, name)
+            drift = runs_with(p, node, name)
             if rec and rec.key == key and rec.decision in ("built", "reused"):
                 out.append(Explanation(str(node), rec.decision, rec.reason + drift))
             else:
@@ -76,13 +76,13 @@ def predict(p) -> Prediction:
     for node in sorted(p.graph.nodes, key=str):
         name = entry_name(node, p.keys.build[node])
         if p.store.lookup(name):
-            out.append(Explanation(str(node), "would reuse", f"{name} is in the store" + _runs_with(p, node, name)))
+            out.append(Explanation(str(node), "would reuse", f"{name} is in the store" + runs_with(p, node, name)))
         else:
             out.append(Explanation(str(node), "would build", _why_build(p, node)))
     return Prediction(out)
 
 
-def _runs_with(p, node, name: str) -> str:
+def runs_with(p, node, name: str) -> str:
     """"; built against X, runs with Y" for each dependency whose entry changed since `node` was
     built (a reused program runs with the patched library: visible, never silent)."""
     from .graph import build_time_deps, is_action

@@ -69,7 +69,11 @@ def print_plan(patterns: list[str], opts) -> None:
 @click.command(name="why-depends")
 @click.argument("package", shell_complete=complete_labels)
 @click.argument("dependency", shell_complete=complete_labels)
-def why_depends(package, dependency):
+@click.option("-e", "--entries", is_flag=True,
+              help="Also name each step's store entry at the current inputs, and where a reused entry was "
+                   "built against another entry than the one it runs with now (plans the keys; runs nothing).")
+@_with(PLANNING)
+def why_depends(package, dependency, entries, strict, sandbox, store):
     """Print how PACKAGE comes to need DEPENDENCY: a chain of requirements, each edge with its
     kind (requires, build_requires, run_requires), at the versions resolution chose for PACKAGE.
 
@@ -77,7 +81,8 @@ def why_depends(package, dependency):
     """
     from jbuild.engine.query.why import why_depends as chain
 
-    found = chain(package, dependency)
+    opts = _opts(strict=strict, sandbox=sandbox, store=store) if entries else None
+    found = chain(package, dependency, opts=opts)
     click.echo(found.render())
 
 

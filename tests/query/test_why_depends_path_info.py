@@ -74,3 +74,22 @@ def test_path_info_sizes_match_the_store(example):
     assert all(int(v) == du(p) for p, v in rows.items())
     r = example.jbuild("path-info", "//services:geotags_test")
     assert r.returncode == 2 and "tests are run, not built" in r.stderr
+
+
+def test_why_depends_entries_show_built_against_and_runs_with(example):
+    """After the libc implementation patch, geotags is reused: why-depends --entries says it was
+    built against the old libc entry and runs with the new one (never silent)."""
+    import re
+
+    r, _ = example.build()
+    assert r.returncode == 0, r.stderr
+    old = next(example.store.glob("*-libc-2.24")).name
+    example.edit("libs/libc/src/mini.c", "minilibc 1", "minilibc 2")
+    r, seen = example.build()
+    assert r.returncode == 0 and seen["//libs:libc"] == "built" and seen["//services:geotags"] == "reused"
+    new = next(e.name for e in example.store.glob("*-libc-2.24") if e.name != old)
+    r = example.jbuild("why-depends", "--entries", "//services:geotags", "//libs:libc", "--sandbox", "bwrap")
+    assert r.returncode == 0, r.stderr
+    top, step = r.stdout.splitlines()
+    assert re.fullmatch(rf"//services:geotags@5.1  \[\w+-geotags-5.1; built against {old}, runs with {new}\]", top)
+    assert step.endswith(f"[{new}]") and step.startswith("└─ requires //libs:libc@2.24")
