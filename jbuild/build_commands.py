@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import exitcodes
+from .completion import complete_labels
 
 SANDBOXES = ["auto", "bwrap", "fallback"]
 
@@ -41,7 +42,7 @@ def _with(options):
 
 
 @click.command()
-@click.argument("patterns", nargs=-1, required=True)
+@click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
 @_with(RUNNING + PLANNING)
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
@@ -53,13 +54,19 @@ def _with(options):
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
+@click.option("-n", "--dry-run", is_flag=True,
+              help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths):
+          no_link, print_out_paths, dry_run):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
     reused. Prints where each root landed and leaves a `result` link (a GC root).
     """
+    if dry_run:
+        from .query_command import print_plan
+
+        return print_plan(list(patterns), _opts(strict=strict, sandbox=sandbox, store=store))
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
@@ -77,7 +84,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
 
 
 @click.command()
-@click.argument("patterns", nargs=-1, required=True)
+@click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
 @_with(PLANNING)
 def explain(patterns, strict, sandbox, store):
     """Say, for each target in the closure, why it was built or reused.
@@ -93,7 +100,7 @@ def explain(patterns, strict, sandbox, store):
 
 
 @click.command()
-@click.argument("label")
+@click.argument("label", shell_complete=complete_labels)
 @STORE
 def log(label, store):
     """Print the build log of LABEL's last build in this workspace."""

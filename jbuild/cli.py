@@ -63,30 +63,7 @@ def cli():
 
 
 @cli.command()
-@click.argument("patterns", nargs=-1, required=True)
-@click.option("--output", type=click.Choice(["label", "json"]), default="label", show_default=True,
-              help="label: one per line, sorted; json: a list of labels.")
-def query(patterns, output):
-    """Print the labels PATTERNS match, one per line, sorted.
-
-    Example: jbuild query //...   |   jbuild query -- //... -//db/...
-    """
-    from jbuild.dsl.loader import Loader
-    from jbuild.dsl.workspace import Workspace
-
-    loader = Loader(Workspace.find())
-    labels = loader.expand(list(patterns))
-    loader.save_cache()
-    if output == "json":
-        import json
-
-        click.echo(json.dumps([str(lb) for lb in labels]))
-    else:
-        click.echo("\n".join(str(lb) for lb in labels) if labels else "", nl=bool(labels))
-
-
-@cli.command()
-@click.argument("label")
+@click.argument("label", shell_complete=lambda ctx, param, incomplete: _complete(ctx, param, incomplete))
 def show(label):
     """Print a target as the engine sees it (canonical JSON).
 
@@ -105,6 +82,12 @@ def show(label):
     loader.save_cache()
     data = [target(t) for t in found]
     click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, sort_keys=True))
+
+
+def _complete(ctx, param, incomplete):
+    from .completion import complete_labels
+
+    return complete_labels(ctx, param, incomplete)
 
 
 @cli.command(name="help")
@@ -139,9 +122,10 @@ def _language() -> str:
 
 
 def _register_engine_commands() -> None:
-    from jbuild import build_commands
+    from jbuild import build_commands, query_command
 
     build_commands.register(cli)
+    query_command.register(cli)
 
 
 _register_engine_commands()
@@ -162,6 +146,10 @@ def run(argv: list[str] | None = None) -> int:
 
     if threading_is_main():
         signal.signal(signal.SIGTERM, _terminate)
+    if "_JBUILD_COMPLETE" in os.environ:  # shell completion (jbuild/completion.py)
+        from .completion import install
+
+        install()
     try:
         result = cli.main(args=argv, prog_name="jbuild", standalone_mode=False)
         return result if isinstance(result, int) else exitcodes.SUCCESS

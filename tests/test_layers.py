@@ -23,9 +23,13 @@ def test_dsl_never_imports_engine_or_cli():
     assert bad == []
 
 
-def test_only_the_parser_imports_lark():
+def test_only_the_dsl_parsers_import_lark():
+    """The recipe parser and the query parser, each translating lark's errors at its boundary."""
     users = {p.name for p, m in imports_of("dsl") if m.split(".")[0] == "lark"}
-    assert users == {"parser.py"}
+    assert users == {"parser.py", "query.py"}
+    outside = [(str(p), m) for folder in ("base", "engine", "jbuild") for p, m in imports_of(folder)
+               if m.split(".")[0] == "lark"]
+    assert outside == []
 
 
 def test_engine_never_imports_cli():
