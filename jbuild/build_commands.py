@@ -113,6 +113,7 @@ def register(cli: click.Group) -> None:
     from .env_commands import env_group
     from .run_command import run
     from .store_commands import gc, store_group
+    from .test_command import test
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run):
+    for cmd in (build, explain, log, test, store_group, gc, env_group, run):
         cli.add_command(cmd)
