@@ -182,6 +182,7 @@ def _classify(exc: Exception) -> int:
         except RecipeError:
             pass
         click.echo(render_all(exc, root, color=sys.stderr.isatty()), err=True)
+        _annotate(exc, root)
         return exitcodes.BAD_INPUT
     from jbuild.base.errors import JbuildError
 
@@ -194,6 +195,20 @@ def _classify(exc: Exception) -> int:
     click.echo("internal error: jbuild has a bug. Please report it with the text below.", err=True)
     click.echo("".join(traceback.format_exception(exc)), err=True)
     return exitcodes.INTERNAL_ERROR
+
+
+def _annotate(exc, root: str | None) -> None:
+    """Under GitHub Actions, each recipe error also becomes an `::error file=…,line=…,col=…::`."""
+    from jbuild.engine import ci
+
+    if not ci.github_actions():
+        return
+    for d in exc.diagnostics:
+        if d.span.line > 0:
+            path = d.span.path if os.path.isabs(d.span.path) or not root else os.path.join(root, d.span.path)
+            click.echo(ci.annotation(d.message, path, d.span.line, d.span.col, title="jbuild: recipe error"), err=True)
+        else:
+            click.echo(ci.annotation(d.message, title="jbuild: bad command line"), err=True)
 
 
 if __name__ == "__main__":
