@@ -5,15 +5,20 @@
 set -eu
 export TINYDB_HOST=127.0.0.1 TINYDB_PORT=7000
 data="$TEST_TMPDIR/data"
+starts=0
+# On a failure, show what tinydb said.
+trap 'code=$?; [ $code -eq 0 ] || tail -n 20 "$TEST_TMPDIR"/tinydb.*.out; exit $code' EXIT
 
 start_tinydb() {
-    bin/tinydb "$TINYDB_PORT" --data "$data" > "$TEST_TMPDIR/tinydb.out" 2>&1 &
+    starts=$((starts + 1))
+    out="$TEST_TMPDIR/tinydb.$starts.out"  # a new file per start: never read the last run's "listening"
+    bin/tinydb "$TINYDB_PORT" --data "$data" > "$out" 2>&1 &
     tinydb=$!
     tries=0
-    until grep -q "listening" "$TEST_TMPDIR/tinydb.out" 2>/dev/null; do
+    until grep -q "listening" "$out" 2>/dev/null; do
         tries=$((tries + 1))
-        if [ "$tries" -gt 100 ] || ! kill -0 "$tinydb" 2>/dev/null; then
-            echo "tinydb did not start:"; cat "$TEST_TMPDIR/tinydb.out"; exit 1
+        if [ "$tries" -gt 200 ] || ! kill -0 "$tinydb" 2>/dev/null; then
+            echo "tinydb did not start"; exit 1
         fi
         sleep 0.05
     done
