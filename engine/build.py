@@ -267,6 +267,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     toml = p.workspace.root / "jbuild.toml"
     files[str(toml)] = snapshot.stat_of(toml)
     for node in p.node_closure:
+        if isinstance(node.target, Test):  # a build never reads a test's sources (jbuild test hashes them)
+            continue
         base = p.computer.package_dir(node)
         for rel in getattr(node.target, "files", ()):
             path = os.path.join(base, rel)
