@@ -36,6 +36,7 @@ class Reporter:
         self.tests: dict[str, int] = {}  # test status -> how many
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
+        self.testing: dict[str, float] = {}  # tests running now (jbuild test)
         self.began: dict[str, tuple[float, int]] = {}  # target -> (wall start, its action_started id)
         self.start = time.monotonic()
         self.start_wall = time.time()
@@ -52,14 +53,17 @@ class Reporter:
     def event(self, kind: str, parent: int | None = None, **data) -> int:
         return self.events.emit(kind, self.root_id if parent is None else parent, **data)
 
-    def _status(self) -> str:
-        """`[started / total]`: the same count the `building` lines show, so it never goes back."""
+    def _status(self, still: bool = False) -> str:
+        """`[started / total]`: the same count the `building` lines show, so it never goes back.
+        The oldest running action or test is named (tests are not in the count)."""
         started = self.done + len(self.running)
-        if not self.running:
+        busy = [(since, "building", node) for node, since in self.running.items()]
+        busy += [(since, "testing", label) for label, since in self.testing.items()]
+        if not busy:
             return f"[{started} / {self.total}]"
-        node, since = min(self.running.items(), key=lambda kv: kv[1])
-        return (f"[{started} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
-                f"({len(self.running)} running)")
+        since, verb, node = min(busy)
+        return (f"[{started} / {self.total}] {'still ' if still else ''}{verb} {node}; "
+                f"{time.monotonic() - since:.0f}s ({len(busy)} running)")
 
     def _line(self, text: str) -> None:
         with self.lock:
@@ -76,8 +80,8 @@ class Reporter:
                 now = time.monotonic()
                 if self.tty:
                     self.stream.write("\r\033[K" + self._status())
-                elif self.running and now - self.last_output >= self.interval:
-                    self.stream.write(self._status().replace("] building", "] still building") + "\n")
+                elif (self.running or self.testing) and now - self.last_output >= self.interval:
+                    self.stream.write(self._status(still=True) + "\n")
                     self.last_output = now
                 self.stream.flush()
 
@@ -162,12 +166,18 @@ class Reporter:
 
     # ------------------------------------------------------------ tests
 
+    def test_started(self, label: str) -> None:
+        with self.lock:
+            self.testing[label] = time.monotonic()
+            self._start_ticker()
+
     def test_result(self, label: str, status: str, start: float, end: float, *, cached: bool, attempts: int,
                     log: str | None, xml: str | None, key: str, show: list[str] | None = None,
                     node=None) -> None:
         """A test's outcome (passed | failed | flaky | timeout | skipped); `show`: its log lines
         to print (--test-output), in a group on GitHub, under a headline."""
         with self.lock:
+            self.testing.pop(label, None)
             self.tests[status] = self.tests.get(status, 0) + 1
             self.tests["cached"] = self.tests.get("cached", 0) + cached
         if show is not None:

@@ -74,6 +74,7 @@ class TestSchedule:
                          env_dir=env_dir, binds=(env_dir, *(store.path(m.entry) for m in inputs.members)),
                          host=self.rb.host_root(test), timeout=self.topts.timeout)
         start = time.time()
+        self.reporter.test_started(str(test.label))
         attempts = run_attempts(self.executor, store, spec, self.topts.flaky_attempts)
         if self.executor.cancelled and attempts[-1].code != 0:
             return False  # interrupted: no result, the build reports the interrupt

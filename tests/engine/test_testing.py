@@ -176,3 +176,34 @@ def test_exit_codes_agree_with_the_cli():
 
     assert CODES == {"passed": exitcodes.SUCCESS, **{k: exitcodes.BY_KIND[k] for k in CODES if k != "passed"}}
     assert (CODES["tests_failed"], CODES["no_tests"]) == (3, 4)
+
+
+def test_a_long_test_has_a_heartbeat_and_a_killed_run_caches_nothing(ws):
+    """SIGKILL while a test runs: no result is recorded (never a wrong "passed"), and the next run
+    runs it; while it ran, the CI heartbeat named it."""
+    import os
+    import select
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    store = ws.parent / "store"
+    env = {**os.environ, "JBUILD_STORE": str(store), "JBUILD_HEARTBEAT": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "test", "//:slow", "--sandbox", "bwrap",
+                             "--test-timeout", "100"], cwd=ws, env=env, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    seen, deadline = "", time.monotonic() + 60
+    while "still testing //:slow" not in seen and time.monotonic() < deadline:
+        if select.select([proc.stderr], [], [], 1)[0]:
+            seen += proc.stderr.readline()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert "still testing //:slow" in seen and "(1 running)" in seen, seen
+
+    def rows():
+        db = store / "test-results.sqlite"
+        return sqlite3.connect(db).execute("SELECT label FROM results").fetchall() if db.exists() else []
+
+    assert rows() == []
+    assert jb(ws, "test", "//:ok", "--sandbox", "bwrap").returncode == 0 and rows() == [("//:ok",)]
