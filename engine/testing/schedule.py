@@ -26,6 +26,7 @@ class TestSchedule:
         self.topts = topts
         self.deps: dict[Node, set[Node]] = {t: action_deps(p.node_closure[t], t) for t in p.tests}
         self.results: dict[Node, TestResult] = {}
+        self.inputs: dict[Node, TestInputs] = {}
         self.cache = ResultCache(p.store.root) if topts.cache_results else None
         self.rb = self.executor = self.reporter = None
 
@@ -46,7 +47,9 @@ class TestSchedule:
     # ------------------------------------------------------------ one test
 
     def _inputs(self, test: Node) -> TestInputs:
-        return test_inputs(self.p.computer, self.p.node_closure[test], test, self.rb.entry_of)
+        if test not in self.inputs:  # once its closure is built: the cache lookup, then the run
+            self.inputs[test] = test_inputs(self.p.computer, self.p.node_closure[test], test, self.rb.entry_of)
+        return self.inputs[test]
 
     def cached(self, test: Node) -> bool | None:
         """A clean pass under the same test key: reuse it (True); else None, run it on a worker."""
