@@ -207,3 +207,20 @@ def test_a_long_test_has_a_heartbeat_and_a_killed_run_caches_nothing(ws):
 
     assert rows() == []
     assert jb(ws, "test", "//:ok", "--sandbox", "bwrap").returncode == 0 and rows() == [("//:ok",)]
+
+
+def test_the_python_api_for_watch_mode(ws):
+    """jbuild.engine.testing.test(patterns, opts, topts, cwd) -> TestRun with .code, as `jbuild watch
+    test` calls it."""
+    from jbuild.engine.settings import Options
+    from jbuild.engine.testing import TestOptions, test
+
+    opts = Options(sandbox="bwrap", store=str(ws.parent / "store"))
+    run = test(["//:ok", "//:bad"], opts, TestOptions(output="summary"), cwd=str(ws))
+    assert (run.code, run.kind) == (3, "tests_failed")
+    assert {r.label: (r.status, r.cached) for r in run.results} == {"//:ok": ("passed", False),
+                                                                     "//:bad": ("failed", False)}
+    assert run.summary[-1] == "Executed 2 out of 2 tests: 1 test passes and 1 fails locally."
+    run = test(["//:ok"], opts, TestOptions(), cwd=str(ws))
+    assert run.code == 0 and run.results[0].cached
+    assert test(["//:lib"], opts, TestOptions(), cwd=str(ws)).code == 4
