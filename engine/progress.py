@@ -37,7 +37,7 @@ class Reporter:
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
         self.testing: dict[str, float] = {}  # tests running now (jbuild test)
-        self.began: dict[str, tuple[float, int]] = {}  # target -> (wall start, its action_started id)
+        self.began: dict[str, tuple[float, int, str]] = {}  # target -> (wall start, action_started id, why)
         self.start = time.monotonic()
         self.start_wall = time.time()
         self.last_output = self.start
@@ -98,33 +98,32 @@ class Reporter:
             number = self.done + len(self.running)
             self._start_ticker()
         eid = self.event("action_started", target=str(node), reason=reason)
-        self.began[str(node)] = (time.time(), eid)
+        self.began[str(node)] = (time.time(), eid, reason)
         self._line(f"[{number} / {self.total}] building {node} ({reason})")
 
-    def _finish(self, node, what: str) -> tuple[float, int | None]:
+    def _finish(self, node, what: str) -> tuple[float, int | None, str]:
         with self.lock:
             self.running.pop(str(node), None)
             self.done += 1
             self.counts[what] += 1
-        start, parent = self.began.pop(str(node), (time.time(), None))
-        return start, parent
+        return self.began.pop(str(node), (time.time(), None, ""))
 
     def built(self, node, duration: float) -> None:
-        start, parent = self._finish(node, "built")
+        start, parent, why = self._finish(node, "built")
         executed = self.event("action_executed", parent, target=str(node), success=True, exit_code=0,
                               log=None, **span(start))
         self.event("target_complete", executed, target=str(node), outcome="built", cache=None,
-                   reason="built", **span(start))
+                   reason=why or "built", **span(start))
 
     def reused(self, node, why: str, source: str = "local") -> None:
         """A hit: `source` is where it came from (the local store; "remote" for a remote cache)."""
-        start, parent = self._finish(node, "reused")
+        start, parent, _ = self._finish(node, "reused")
         self.event("target_complete", parent, target=str(node), outcome="reused", cache={"source": source},
                    reason=why, **span(start))
 
     def skipped(self, node, why: str) -> None:
         """A dependency failed (or the build stopped first): never reported as up to date."""
-        start, parent = self._finish(node, "skipped")
+        start, parent, _ = self._finish(node, "skipped")
         self.event("target_complete", parent, target=str(node), outcome="skipped", cache=None, reason=why,
                    **span(start))
 
@@ -133,7 +132,7 @@ class Reporter:
             self.running.pop(str(node), None)
 
     def failed(self, node, code, log, command: str = "") -> None:
-        start, parent = self._finish(node, "failed")
+        start, parent, _ = self._finish(node, "failed")
         lines = _read_lines(log)
         headline = f"ERROR: building {node} failed: {'exit code ' + str(code) if isinstance(code, int) else code}"
         block = [headline]
