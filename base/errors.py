@@ -7,7 +7,7 @@ from __future__ import annotations
 class JbuildError(Exception):
     """An expected failure, said to the user as one message (never a traceback)."""
 
-    kind = "bad_input"  # bad_input | build_failed | lock_timeout
+    kind = "bad_input"  # bad_input | build_failed | lock_timeout | interrupted | tests_failed | no_tests
 
 
 class BadInput(JbuildError):
@@ -26,3 +26,15 @@ class Interrupted(JbuildError):
     """Ctrl-C or SIGTERM stopped the work (already reported when the message is empty): exit 8."""
 
     kind = "interrupted"
+
+
+class TestsFailed(JbuildError):
+    """Everything built, and a test failed or timed out (`jbuild test`): exit 3."""
+
+    kind = "tests_failed"
+
+
+class NoTests(JbuildError):
+    """`jbuild test` matched no test target: exit 4."""
+
+    kind = "no_tests"

@@ -154,8 +154,11 @@ def _known_exported(store: Store):
     return known
 
 
-def run(p: Plan) -> tuple[int, object]:
-    """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes)."""
+def run(p: Plan, extra=None) -> tuple[int, object]:
+    """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes).
+
+    `extra` (engine/testing/schedule.py's TestSchedule) adds ids of its own to the schedule, each
+    waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
     from .sandbox import make_executor
@@ -169,18 +172,22 @@ def run(p: Plan) -> tuple[int, object]:
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
                    host_root=_host_roots(p))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
+    work, inline = rb.realise, rb.try_reuse
+    if extra is not None:
+        work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
     with p.store.shared():
         p.store.clean_temporaries()
         try:
-            states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                              inline=rb.try_reuse)
+            states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                              inline=inline)
         except KeyboardInterrupt:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
             raise Interrupted("") from None
         for n, st in states.items():
             if st is State.SKIPPED:
-                rb.skipped(n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
+                (extra.skipped if extra is not None and n in extra.deps else rb.skipped)(
+                    n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
         rb.save_decisions()
         p.stats.save()
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
@@ -260,6 +267,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     toml = p.workspace.root / "jbuild.toml"
     files[str(toml)] = snapshot.stat_of(toml)
     for node in p.node_closure:
+        if isinstance(node.target, Test):  # a build never reads a test's sources (jbuild test hashes them)
+            continue
         base = p.computer.package_dir(node)
         for rel in getattr(node.target, "files", ()):
             path = os.path.join(base, rel)

@@ -1,54 +1,69 @@
 """What a build tells its user.
 
 On a terminal: messages scroll, and one status line at the bottom is rewritten in place —
-`[12 / 340] building //db:postgresql; 3s (2 running)`. Elsewhere (CI, pipes): plain lines with
-no control characters, and a heartbeat every `JBUILD_HEARTBEAT` seconds (default 30) so CI does
-not kill a quiet job. A failure is one block; `--build-events FILE` gets one JSON object per
-event.
+`[12 / 340] building //db:postgresql; 3s (2 running)`. In the CI profile (`CI=true`, or output
+that is not a terminal): plain lines with no control characters, and a heartbeat after every
+`JBUILD_HEARTBEAT` seconds (default 30) of silence while something runs, so CI does not kill a
+quiet job; nothing else is ever printed twice. A failure is one block (under CI=true with the
+whole log); with `GITHUB_ACTIONS=true` it also gets an `::error` annotation and its log a
+`::group::` (ci.py). `--build-events FILE` gets the events of events.py (schema: docs/ci.md).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
+
+from . import ci
+from .events import EventLog, span
+
+TAIL_LINES = 15  # of a failed action's log, on a terminal
+FULL_LINES = 2000  # of a log shown "in full" (CI=true; a failed test): more is in the file
 
 
 class Reporter:
     def __init__(self, total: int, events_path: str | None = None, stream=None):
         self.total = total
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        self.tty = not ci.plain_output(self.stream)
+        self.full_logs = ci.ci_requested()
+        self.github = ci.github_actions()
         self.lock = threading.Lock()
         self.done = 0
         self.counts = {"built": 0, "reused": 0, "failed": 0, "skipped": 0}
+        self.tests: dict[str, int] = {}  # test status -> how many
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
+        self.testing: dict[str, float] = {}  # tests running now (jbuild test)
+        self.began: dict[str, tuple[float, int, str]] = {}  # target -> (wall start, action_started id, why)
         self.start = time.monotonic()
-        self.events = open(events_path, "w") if events_path else None
+        self.start_wall = time.time()
+        self.last_output = self.start
+        self.held = False  # `finish` writes the final event (jbuild test: after the tests' summary)
+        self.events = EventLog(events_path)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self.interval = 1.0 if self.tty else float(os.environ.get("JBUILD_HEARTBEAT", "30"))
-        self.event("started", total=total)
+        self.root_id = self.events.emit("started", None, total=total, schema_version=1)
 
     # ------------------------------------------------------------ output
 
-    def event(self, kind: str, **data) -> None:
-        if self.events:
-            with self.lock:
-                self.events.write(json.dumps({"event": kind, "time": time.time(), **data}) + "\n")
-                self.events.flush()
+    def event(self, kind: str, parent: int | None = None, **data) -> int:
+        return self.events.emit(kind, self.root_id if parent is None else parent, **data)
 
-    def _status(self) -> str:
-        """`[started / total]`: the same count the `building` lines show, so it never goes back."""
+    def _status(self, still: bool = False) -> str:
+        """`[started / total]`: the same count the `building` lines show, so it never goes back.
+        The oldest running action or test is named (tests are not in the count)."""
         started = self.done + len(self.running)
-        if not self.running:
+        busy = [(since, "building", node) for node, since in self.running.items()]
+        busy += [(since, "testing", label) for label, since in self.testing.items()]
+        if not busy:
             return f"[{started} / {self.total}]"
-        node, since = min(self.running.items(), key=lambda kv: kv[1])
-        return (f"[{started} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
-                f"({len(self.running)} running)")
+        since, verb, node = min(busy)
+        return (f"[{started} / {self.total}] {'still ' if still else ''}{verb} {node}; "
+                f"{time.monotonic() - since:.0f}s ({len(busy)} running)")
 
     def _line(self, text: str) -> None:
         with self.lock:
@@ -57,68 +72,126 @@ class Reporter:
             else:
                 self.stream.write(text + "\n")
             self.stream.flush()
+            self.last_output = time.monotonic()
 
     def _tick(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(min(self.interval, 1.0)):
             with self.lock:
+                now = time.monotonic()
                 if self.tty:
                     self.stream.write("\r\033[K" + self._status())
-                elif self.running:
-                    self.stream.write(self._status().replace("] building", "] still building") + "\n")
+                elif (self.running or self.testing) and now - self.last_output >= self.interval:
+                    self.stream.write(self._status(still=True) + "\n")
+                    self.last_output = now
                 self.stream.flush()
 
-    # ------------------------------------------------------------ events
+    def _start_ticker(self) -> None:
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    # ------------------------------------------------------------ actions
 
     def started(self, node, reason: str) -> None:
         with self.lock:
             self.running[str(node)] = time.monotonic()
             number = self.done + len(self.running)
-            if self._ticker is None:
-                self._ticker = threading.Thread(target=self._tick, daemon=True)
-                self._ticker.start()
+            self._start_ticker()
+        eid = self.event("action_started", target=str(node), reason=reason)
+        self.began[str(node)] = (time.time(), eid, reason)
         self._line(f"[{number} / {self.total}] building {node} ({reason})")
-        self.event("action_started", target=str(node), reason=reason)
 
-    def _finish(self, node, what: str) -> None:
+    def _finish(self, node, what: str) -> tuple[float, int | None, str]:
         with self.lock:
             self.running.pop(str(node), None)
             self.done += 1
             self.counts[what] += 1
+        return self.began.pop(str(node), (time.time(), None, ""))
 
     def built(self, node, duration: float) -> None:
-        self._finish(node, "built")
-        self.event("action_executed", target=str(node), success=True, duration=round(duration, 3))
+        start, parent, why = self._finish(node, "built")
+        executed = self.event("action_executed", parent, target=str(node), success=True, exit_code=0,
+                              log=None, **span(start))
+        self.event("target_complete", executed, target=str(node), outcome="built", cache=None,
+                   reason=why or "built", **span(start))
 
-    def reused(self, node, why: str) -> None:
-        self._finish(node, "reused")
-        self.event("target_complete", target=str(node), reused=True, reason=why)
+    def reused(self, node, why: str, source: str = "local") -> None:
+        """A hit: `source` is where it came from (the local store; "remote" for a remote cache)."""
+        start, parent, _ = self._finish(node, "reused")
+        self.event("target_complete", parent, target=str(node), outcome="reused", cache={"source": source},
+                   reason=why, **span(start))
 
     def skipped(self, node, why: str) -> None:
         """A dependency failed (or the build stopped first): never reported as up to date."""
-        self._finish(node, "skipped")
-        self.event("target_skipped", target=str(node), reason=why)
+        start, parent, _ = self._finish(node, "skipped")
+        self.event("target_complete", parent, target=str(node), outcome="skipped", cache=None, reason=why,
+                   **span(start))
 
     def interrupted(self, node) -> None:
         with self.lock:
             self.running.pop(str(node), None)
 
     def failed(self, node, code, log, command: str = "") -> None:
-        self._finish(node, "failed")
-        tail = []
-        try:
-            tail = open(log, errors="replace").read().splitlines()[-60:]
-        except OSError:
-            pass
-        block = [f"ERROR: building {node} failed: {'exit code ' + str(code) if isinstance(code, int) else code}"]
-        failing = _failing_command(tail) if isinstance(code, int) else None
+        start, parent, _ = self._finish(node, "failed")
+        lines = _read_lines(log)
+        headline = f"ERROR: building {node} failed: {'exit code ' + str(code) if isinstance(code, int) else code}"
+        block = [headline]
+        failing = _failing_command(lines[-60:]) if isinstance(code, int) else None
         if failing:
             block.append(f"  command: {failing}")
-        block += [f"> {t}" for t in [t for t in tail if not t.startswith("+ ")][-15:]]
-        block.append(f"For the full log: jbuild log {node.label}")
-        self.failures.append(block[0])
+        if self.full_logs:
+            body = lines[-FULL_LINES:]
+            block += [f"> {t}" for t in body] if not self.github else [ci.group(f"log of {node}", "\n".join(body))]
+        else:
+            block += [f"> {t}" for t in [t for t in lines[-60:] if not t.startswith("+ ")][-TAIL_LINES:]]
+        block.append(f"For the full log: jbuild log {getattr(node, 'label', node)}")
+        if self.github:
+            block.insert(0, self.annotation(node, headline[len("ERROR: "):]))
+        self.failures.append(headline)
         self._line("\n".join(block))
-        self.event("action_executed", target=str(node), success=False,
-                   exit_code=code if isinstance(code, int) else 1, reason=str(code))
+        exit_code = code if isinstance(code, int) else 1
+        executed = self.event("action_executed", parent, target=str(node), success=False, exit_code=exit_code,
+                              log=str(log) if log else None, **span(start))
+        self.event("target_complete", executed, target=str(node), outcome="failed", cache=None, reason=str(code),
+                   **span(start))
+
+    def annotation(self, node, message: str) -> str:
+        """`::error file=<its BUILD file>,line=…,col=…::message` for a target."""
+        where = _span_of(node)
+        if where is None:
+            return ci.annotation(message)
+        path, line, col = where
+        return ci.annotation(message, path, line, col, title=f"jbuild: {getattr(node, 'label', node)}")
+
+    # ------------------------------------------------------------ tests
+
+    def test_started(self, label: str) -> None:
+        with self.lock:
+            self.testing[label] = time.monotonic()
+            self._start_ticker()
+
+    def test_result(self, label: str, status: str, start: float, end: float, *, cached: bool, attempts: int,
+                    log: str | None, xml: str | None, key: str, show: list[str] | None = None,
+                    node=None) -> None:
+        """A test's outcome (passed | failed | flaky | timeout | skipped); `show`: its log lines
+        to print (--test-output), in a group on GitHub, under a headline."""
+        with self.lock:
+            self.testing.pop(label, None)
+            self.tests[status] = self.tests.get(status, 0) + 1
+            self.tests["cached"] = self.tests.get("cached", 0) + cached
+        if show is not None:
+            head = f"==== {label} {status.upper()}" + (f" (attempt {attempts})" if attempts > 1 else "") + \
+                   (f"; log: {log}" if log else "")
+            body = show[-FULL_LINES:]
+            text = ci.group(f"test log of {label}", "\n".join(body)) if self.github else "\n".join([*body, "===="])
+            self._line(head + "\n" + text)
+        if self.github and status in ("failed", "timeout"):
+            self._line(self.annotation(node if node is not None else label, f"test {label} {status}"))
+        self.event("test_result", target=label, status=status, cached=cached,
+                   cache={"source": "local"} if cached else None, attempts=attempts, log=log, xml=xml,
+                   test_key=key, **span(start, end))
+
+    # ------------------------------------------------------------ end
 
     def summary(self, code: int, keep_going: bool) -> None:
         self._stop.set()
@@ -135,12 +208,45 @@ class Reporter:
         with self.lock:
             self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
             self.stream.flush()
-        self.event("finished", exit_code=code, **c)
-        if self.events:
-            self.events.close()
+        if not self.held:
+            self.finish(code)
+
+    def finish(self, code: int) -> None:
+        """The last event: the exit code, what happened to every target and test, how long."""
+        self.event("finished", exit_code=code, counts=dict(self.counts),
+                   tests={k: self.tests.get(k, 0) for k in ("passed", "failed", "flaky", "timeout", "skipped",
+                                                            "cached")},
+                   **span(self.start_wall))
+        self.events.close()
+
+
+def _read_lines(log) -> list[str]:
+    try:
+        with open(log, errors="replace") as f:
+            return f.read().splitlines()
+    except (OSError, TypeError):
+        return []
 
 
 def _failing_command(log_tail: list[str]) -> str | None:
     """The last command the shell traced (`set -x` prints `+ cmd`) before it failed."""
     traced = [line[2:] for line in log_tail if line.startswith("+ ")]
     return traced[-1].strip() if traced else None
+
+
+def _span_of(node) -> tuple[str, int, int] | None:
+    """Where `node`'s recipe is written: (absolute path, line, column), or None."""
+    target = getattr(node, "target", None)
+    where = getattr(target, "span", None)
+    if where is None or where.line <= 0:
+        return None
+    path = where.path
+    if not os.path.isabs(path):
+        try:
+            from jbuild.dsl.workspace import Workspace, stdlib_dir
+
+            base = stdlib_dir() if node.label.repo == "std" else Workspace.find().root
+            path = os.path.join(base, path)
+        except Exception:  # noqa: BLE001 - an annotation without a file is still an annotation
+            return None
+    return path, where.line, where.col

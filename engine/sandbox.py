@@ -45,6 +45,11 @@ class Job:
     extra_env: dict[str, str] = field(default_factory=dict)
     host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
     tools: frozenset[str] = frozenset()  # deps that are build-only tools: only their bin/ is on PATH
+    # For tests (engine/testing/): store paths bound read-only at their own paths (an environment's
+    # launchers name them), the directory the script starts in, and a time limit in seconds.
+    binds: tuple[Path, ...] = ()
+    workdir: str = "/tmp"
+    timeout: float | None = None
 
 
 class Executor(Protocol):
@@ -68,7 +73,9 @@ class _Processes:
         self.procs: set[subprocess.Popen] = set()
         self.cancelled = False
 
-    def start(self, argv, env, log: Path | None, cwd=None) -> int:
+    def start(self, argv, env, log: Path | None, cwd=None, timeout: float | None = None) -> int:
+        """Run to the end and return the exit code; past `timeout` seconds, kill the process
+        group and raise subprocess.TimeoutExpired."""
         with self.lock:
             if self.cancelled:
                 return 130
@@ -81,7 +88,7 @@ class _Processes:
                     out.close()
             self.procs.add(proc)
         try:
-            return proc.wait()
+            return proc.wait(timeout)
         finally:
             _end_group(proc.pid)
             with self.lock:
@@ -176,13 +183,15 @@ class BwrapExecutor:
             a += ["--ro-bind", str(entry), f"/deps/{name}"]
         if job.env_tree:
             a += ["--ro-bind", str(job.env_tree), "/env"]
-        a += ["--chdir", "/tmp", "--clearenv"]
+        for path in job.binds:
+            a += ["--ro-bind", str(path), str(path)]
+        a += ["--chdir", job.workdir, "--clearenv"]
         for k, v in _sandbox_env(job).items():
             a += ["--setenv", k, v]
         return a + ["/bin/sh", "-euxc", job.script]
 
     def run(self, job: Job) -> int:
-        return self.procs.start(self.argv(job), BWRAP_ENV, job.log)
+        return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout)
 
     def cancel(self) -> None:
         self.procs.cancel()
@@ -205,7 +214,8 @@ class FallbackExecutor:
         env = _sandbox_env(job)
         env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp))
         script = job.script.replace("/env/", f"{job.env_tree}/") if job.env_tree else job.script
-        return self.procs.start(["/bin/sh", "-euxc", script], env, job.log, cwd=job.tmp)
+        cwd = job.env_tree if job.workdir == "/env" and job.env_tree else job.tmp
+        return self.procs.start(["/bin/sh", "-euxc", script], env, job.log, cwd=cwd, timeout=job.timeout)
 
     def cancel(self) -> None:
         self.procs.cancel()

@@ -120,7 +120,8 @@ def register(cli: click.Group) -> None:
     from .env_commands import env_group
     from .run_command import run
     from .store_commands import gc, store_group
+    from .test_command import test
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run, shell, info, clean):
+    for cmd in (build, explain, log, test, store_group, gc, env_group, run, shell, info, clean):
         cli.add_command(cmd)

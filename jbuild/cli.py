@@ -58,7 +58,7 @@ def cli():
     Run inside a workspace (a directory tree with jbuild.toml at its root).
     `jbuild //x:y` is short for `jbuild build //x:y`; `jbuild help target-syntax` explains
     labels and patterns. Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
-    8 interrupted, 9 lock not had in time, 37 internal error.
+    3 tests failed, 4 no tests matched, 8 interrupted, 9 lock not had in time, 37 internal error.
     """
 
 
@@ -185,6 +185,7 @@ def _classify(exc: Exception) -> int:
         except RecipeError:
             pass
         click.echo(render_all(exc, root, color=sys.stderr.isatty()), err=True)
+        _annotate(exc, root)
         return exitcodes.BAD_INPUT
     from jbuild.base.errors import JbuildError
 
@@ -197,6 +198,20 @@ def _classify(exc: Exception) -> int:
     click.echo("internal error: jbuild has a bug. Please report it with the text below.", err=True)
     click.echo("".join(traceback.format_exception(exc)), err=True)
     return exitcodes.INTERNAL_ERROR
+
+
+def _annotate(exc, root: str | None) -> None:
+    """Under GitHub Actions, each recipe error also becomes an `::error file=…,line=…,col=…::`."""
+    from jbuild.engine import ci
+
+    if not ci.github_actions():
+        return
+    for d in exc.diagnostics:
+        if d.span.line > 0:
+            path = d.span.path if os.path.isabs(d.span.path) or not root else os.path.join(root, d.span.path)
+            click.echo(ci.annotation(d.message, path, d.span.line, d.span.col, title="jbuild: recipe error"), err=True)
+        else:
+            click.echo(ci.annotation(d.message, title="jbuild: bad command line"), err=True)
 
 
 if __name__ == "__main__":

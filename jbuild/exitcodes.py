@@ -11,4 +11,4 @@ INTERNAL_ERROR = 37
 
 # Kinds of jbuild.base.errors.JbuildError -> exit code: the one place numbers meet errors.
 BY_KIND = {"bad_input": BAD_INPUT, "build_failed": BUILD_FAILED, "lock_timeout": LOCK_TIMEOUT,
-           "interrupted": INTERRUPTED}
+           "interrupted": INTERRUPTED, "tests_failed": TESTS_FAILED, "no_tests": NO_TESTS}

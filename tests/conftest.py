@@ -36,12 +36,8 @@ class Example:
         seen = {}
         for line in events.read_text().splitlines() if events.exists() else []:
             e = json.loads(line)
-            if e["event"] == "action_executed" and e["success"]:
-                seen[e["target"].split("@")[0]] = "built"
-            elif e["event"] == "target_complete":
-                seen[e["target"].split("@")[0]] = "reused"
-            elif e["event"] == "target_skipped":
-                seen[e["target"].split("@")[0]] = "skipped"
+            if e["event"] == "target_complete" and e["outcome"] != "failed":
+                seen[e["target"].split("@")[0]] = e["outcome"]  # built | reused | skipped
         return r, seen
 
     def edit(self, rel, old, new):
