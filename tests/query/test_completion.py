@@ -60,16 +60,16 @@ def test_bash_completes_packages_then_targets(complete):
     assert complete("jbuild build //li", EXAMPLE) == ["//libs/...", "//libs:"]
     assert complete("jbuild build @st", EXAMPLE) == ["std//...", "std//host/...", "std//host:"]
     # bash replaces only what follows the ':' it split at: the answers are trimmed to that
-    assert complete("jbuild build //libs:", EXAMPLE) == ["all", "geohash", "libc"]
+    assert complete("jbuild build //libs:", EXAMPLE) == ["all", "geohash", "geohash_test", "libc"]
     assert complete("jbuild build //libs:li", EXAMPLE) == ["libc"]
     assert complete("jbuild why-depends //services:geotags @std//host:c", EXAMPLE) == ["cc"]
-    assert complete("jbuild build :geo", EXAMPLE / "services") == ["geotags", "geotags_test"]
+    assert complete("jbuild build :geo", EXAMPLE / "services") == ["geotags", "geotags_db_test", "geotags_test"]
     assert complete("jbuild plan -- //... -//d", EXAMPLE) == ["-//db/...", "-//db:"]
 
 
 def test_bash_completes_labels_inside_a_query(complete):
     """Readline replaces the text after the last word-break character ('(' and ' ' too)."""
-    assert complete("jbuild query rdeps(//...,//libs:g", EXAMPLE) == ["geohash"]
+    assert complete("jbuild query rdeps(//...,//libs:g", EXAMPLE) == ["geohash", "geohash_test"]
     assert complete("jbuild query deps(//li", EXAMPLE) == ["//libs/...", "//libs:"]
     assert complete("jbuild query 'rdeps(//..., //li", EXAMPLE) == ["//libs/...", "//libs:"]
 

@@ -21,8 +21,8 @@ def query(ws, *args):
 def test_rdeps_answers_what_a_libc_change_touches(ws):
     r = query(ws, "rdeps(//..., //libs:libc)")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["//db:tinydb", "//libs:geohash", "//libs:libc", "//services:geotags",
-                                     "//services:geotags_test"]
+    assert r.stdout.splitlines() == ["//db:tinydb", "//libs:geohash", "//libs:geohash_test", "//libs:libc",
+                                     "//services:geotags", "//services:geotags_db_test", "//services:geotags_test"]
 
 
 def test_unknown_label_caret_and_did_you_mean(ws):
@@ -116,4 +116,4 @@ def test_location_points_at_the_declaration(ws):
 
 def test_several_arguments_are_patterns_as_in_build(ws):
     r = query(ws, "--", "//...", "-//libs/...", "-//db/...")
-    assert r.stdout.splitlines() == ["//services:geotags", "//services:geotags_test"]
+    assert r.stdout.splitlines() == ["//services:geotags", "//services:geotags_db_test", "//services:geotags_test"]

@@ -8,7 +8,9 @@ from jbuild.engine.query import run_query
 GEOTAGS, TEST = "//services:geotags", "//services:geotags_test"
 LIBC, GEOHASH, TINYDB, TUNING = "//libs:libc", "//libs:geohash", "//db:tinydb", "//db:tinydb_tuning"
 CC, SH = "@std//host:cc", "@std//host:sh"
-ALL = {GEOTAGS, TEST, LIBC, GEOHASH, TINYDB, TUNING}
+GTEST, DBTEST = "//libs:geohash_test", "//services:geotags_db_test"
+ALL = {GEOTAGS, TEST, LIBC, GEOHASH, TINYDB, TUNING, GTEST, DBTEST}
+LIBS = {LIBC, GEOHASH, GTEST}
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +26,18 @@ def labels(ws, text):
 
 CASES = [
     ("//...", ALL),
-    ("//libs/...", {LIBC, GEOHASH}),
+    ("//libs/...", LIBS),
     ("deps(//services:geotags)", {GEOTAGS, GEOHASH, LIBC, TINYDB, CC, SH}),
     ("deps(//services:geotags_test, 0)", {TEST}),
     ("deps(//services:geotags_test, 1)", {TEST, GEOTAGS, SH}),
     ("deps(//services:geotags_test, 2)", {TEST, GEOTAGS, SH, GEOHASH, LIBC, TINYDB, CC}),
-    ("rdeps(//..., //libs:libc)", {LIBC, GEOHASH, TINYDB, GEOTAGS, TEST}),
+    ("rdeps(//..., //libs:libc)", {LIBC, GEOHASH, TINYDB, GEOTAGS, TEST, GTEST, DBTEST}),
     ("rdeps(//..., //libs:libc, 1)", {LIBC, GEOHASH, TINYDB, GEOTAGS}),
-    ("rdeps(//libs/..., //libs:libc)", {LIBC, GEOHASH}),  # only inside the universe's closure
+    ("rdeps(//libs/..., //libs:libc)", LIBS),  # only inside the universe's closure
     ("somepath(//services:geotags_test, //libs:libc)", {TEST, GEOTAGS, LIBC}),
     ("somepath(//libs:libc, //services:geotags)", set()),
     ("allpaths(//services:geotags_test, //libs:libc)", {TEST, GEOTAGS, GEOHASH, TINYDB, LIBC}),
-    ("kind(test, //...)", {TEST}),
+    ("kind(test, //...)", {TEST, GTEST, DBTEST}),
     ("kind('^package$', deps(//services:geotags))", {GEOTAGS, GEOHASH, LIBC, TINYDB}),
     ("kind(host, deps(//services:geotags))", {CC, SH}),
     ("attr(requires, libc, //...)", {GEOHASH, TINYDB, GEOTAGS}),
@@ -43,19 +45,19 @@ CASES = [
     ("attr(version, '^2\\.', //...)", {LIBC, TINYDB}),  # tinydb 2.0.0 is one member of the family
     ("attr(summary, 'shared object', //...)", {LIBC}),
     ("attr(sources, 'main.c', //...)", {GEOTAGS}),
-    ("filter('^//libs:', //...)", {LIBC, GEOHASH}),
+    ("filter('^//libs:', //...)", LIBS),
     ("filter(tuning, //...)", {TUNING}),
-    ("tests(//...)", {TEST}),
-    ("tests(rdeps(//..., //libs:libc))", {TEST}),
+    ("tests(//...)", {TEST, GTEST, DBTEST}),
+    ("tests(rdeps(//..., //libs:libc))", {TEST, GTEST, DBTEST}),
     ("buildfiles(deps(//services:geotags))", {"//db:BUILD", "//libs:BUILD", "//services:BUILD", "@std//host:BUILD"}),
-    ("//... - //libs/...", ALL - {LIBC, GEOHASH}),
-    ("//... except //libs/...", ALL - {LIBC, GEOHASH}),
+    ("//... - //libs/...", ALL - LIBS),
+    ("//... except //libs/...", ALL - LIBS),
     ("//libs:libc + //db:tinydb", {LIBC, TINYDB}),
     ("//libs:libc union //db:tinydb", {LIBC, TINYDB}),
     ("deps(//libs:geohash) ^ //libs/...", {GEOHASH, LIBC}),
     ("deps(//libs:geohash) intersect //...", {GEOHASH, LIBC}),
-    ("//... - //libs/... + //libs:libc", ALL - {GEOHASH}),  # left-associative, as Bazel
-    ("//... - (//libs/... + //libs:libc)", ALL - {LIBC, GEOHASH}),
+    ("//... - //libs/... + //libs:libc", ALL - {GEOHASH, GTEST}),  # left-associative, as Bazel
+    ("//... - (//libs/... + //libs:libc)", ALL - LIBS),
     ("'//libs:libc'", {LIBC}),  # a quoted pattern is a pattern
 ]
 
