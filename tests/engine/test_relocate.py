@@ -51,3 +51,16 @@ def test_without_bubblewrap_the_host_path_of_the_output_is_rewritten_before_the_
     notes = check_output(out, [str(tmp_path / "store")])
     assert (out / "lib/pkgconfig/z.pc").read_text() == "prefix=${pcfiledir}/../..\nincludedir=${pcfiledir}/../../include\n"
     assert notes == ["lib/pkgconfig/z.pc: install prefix rewritten to ${pcfiledir}/../.."]
+
+
+def test_a_read_only_file_in_a_read_only_directory_is_rewritten_and_stays_read_only(tmp_path):
+    out = tree(tmp_path / "out", {"lib/pkgconfig/z.pc": "prefix=/out\n"})
+    os.chmod(out / "lib/pkgconfig/z.pc", 0o444)
+    os.chmod(out / "lib/pkgconfig", 0o555)
+    try:
+        assert relocate(out, ["/out"])
+        assert (out / "lib/pkgconfig/z.pc").read_text() == "prefix=${pcfiledir}/../..\n"
+        assert stat.S_IMODE(os.stat(out / "lib/pkgconfig").st_mode) == 0o555
+        assert stat.S_IMODE(os.stat(out / "lib/pkgconfig/z.pc").st_mode) == 0o444
+    finally:
+        os.chmod(out / "lib/pkgconfig", 0o755)
