@@ -115,7 +115,8 @@ def _lookup(inst: st.Instance, local, package: str, repo: str, external: Externa
     elif name not in local:
         where = std_templates()
     if name not in where:
-        known = sorted(set(where) | (set(std_templates()) if where is local else set()))
+        bare = inst.template[:1] not in ":/@"
+        known = sorted(set(where) | (set(local) | set(std_templates()) if bare else set()))
         raise RecipeError.at(inst.call_span, f"unknown template '{inst.template}'",
                              did_you_mean(name, known) or f"templates here: {', '.join(known) or 'none'}")
     return where[name]
