@@ -123,6 +123,34 @@ FILES = {
 }
 
 
+# The host tools the templates and fetched sources need, each used in the sandbox.
+FILES["tools/BUILD"] = """package tools {
+    version = "1"
+    build_requires = [@std//host:sh, @std//host:tar, @std//host:xz, @std//host:patch, @std//host:awk,
+                      @std//host:diffutils, @std//host:cxx, @std//host:pkg-config]
+    exports = ["share"]
+    build = \"\"\"
+        mkdir -p "$OUT/share"
+        cd "$TMPDIR"
+        printf 'a\\n' > a
+        printf 'b\\n' > b
+        if cmp -s a b; then exit 1; fi
+        diff -u a b > d.patch || true
+        patch a d.patch
+        cmp a b
+        tar -cf t.tar a b
+        xz t.tar
+        xz -d t.tar.xz
+        tar -tf t.tar > "$OUT/share/list"
+        echo | awk '{ print "awk ok" }' >> "$OUT/share/list"
+        printf '#include <string>\\nint main() { return std::string("x").size() - 1; }\\n' > x.cc
+        c++ -o x x.cc
+        ./x
+        pkg-config --version >> "$OUT/share/list"
+    \"\"\"
+}
+"""
+
 # docs/language.md's own template example, built as written.
 DOC_TEMPLATE = next(b for b in re.findall(r"```jbuild\n(.*?)```", (REPO / "docs/language.md").read_text(), re.DOTALL)
                     if b.startswith("template tool("))
@@ -237,3 +265,9 @@ def test_version_check_catches_a_bumped_recipe_with_old_sources(ws):
         bar.write_text(before)
     assert r.returncode == 1
     assert "the recipe says version 2.2, but 'cat /out/lib/pkgconfig/bar.pc' says '2.1'" in r.stdout + r.stderr
+
+
+def test_the_declared_host_tools_work_in_the_sandbox(ws):
+    """tar, xz, patch, awk, cmp/diff, c++ and pkg-config from their Debian packages' closures."""
+    listing = (ws.entry("tools") / "share/list").read_text().split("\n")
+    assert listing[:3] == ["a", "b", "awk ok"] and listing[3].startswith("1.")
