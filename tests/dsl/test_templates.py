@@ -86,6 +86,8 @@ def test_std_templates_expand():
     assert 'make -j"$JOBS" "linux"' in m.build
     assert geo.interface.paths == ("include/geo.h",) and "libgeo.so.$major" in geo.build
     assert 'set -- "geo"' in app.build and app.exports == ("bin",)
+    [by_label] = lower('package z = @std//templates:autotools(glob(["**"]), "1.2.13", configure_flags = ["--static"])')
+    assert keyed(by_label) == keyed(z)
 
 
 def test_a_bad_argument_is_reported_at_the_callers_line(tmp_path):
