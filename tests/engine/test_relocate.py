@@ -2,10 +2,15 @@
 output is checked, so one file is right wherever the entry is seen."""
 
 import os
+import shutil
 import stat
+import tempfile
+from pathlib import Path
 
 from jbuild.engine.outputs import check_output
 from jbuild.engine.relocate import relocate
+
+NOBODY = 65534
 
 
 def tree(root, files):
@@ -53,14 +58,33 @@ def test_without_bubblewrap_the_host_path_of_the_output_is_rewritten_before_the_
     assert notes == ["lib/pkgconfig/z.pc: install prefix rewritten to ${pcfiledir}/../.."]
 
 
-def test_a_read_only_file_in_a_read_only_directory_is_rewritten_and_stays_read_only(tmp_path):
-    out = tree(tmp_path / "out", {"lib/pkgconfig/z.pc": "prefix=/out\n"})
-    os.chmod(out / "lib/pkgconfig/z.pc", 0o444)
-    os.chmod(out / "lib/pkgconfig", 0o555)
+def test_a_read_only_file_in_a_read_only_directory_is_rewritten_and_stays_read_only():
+    """As an ordinary user (root ignores modes): a forked child drops to `nobody` when the
+    test runs as root, and owns the output as a builder does."""
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
     try:
-        assert relocate(out, ["/out"])
+        out = tree(base / "out", {"lib/pkgconfig/z.pc": "prefix=/out\n"})
+        os.chmod(base, 0o755)
+        if os.geteuid() == 0:
+            for p in [base, *base.rglob("*")]:
+                os.chown(p, NOBODY, NOBODY)
+        os.chmod(out / "lib/pkgconfig/z.pc", 0o444)
+        os.chmod(out / "lib/pkgconfig", 0o555)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                if os.geteuid() == 0:
+                    os.setgid(NOBODY)
+                    os.setuid(NOBODY)
+                code = 0 if relocate(out, ["/out"]) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
         assert (out / "lib/pkgconfig/z.pc").read_text() == "prefix=${pcfiledir}/../..\n"
         assert stat.S_IMODE(os.stat(out / "lib/pkgconfig").st_mode) == 0o555
         assert stat.S_IMODE(os.stat(out / "lib/pkgconfig/z.pc").st_mode) == 0o444
     finally:
-        os.chmod(out / "lib/pkgconfig", 0o755)
+        os.chmod(base / "out/lib/pkgconfig", 0o755)
+        shutil.rmtree(base)
