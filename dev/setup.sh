@@ -12,7 +12,8 @@ command -v ninja >/dev/null || need+=(ninja-build)
 command -v dot >/dev/null || need+=(graphviz)  # tests render `jbuild query --output graph` (DOT)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
-for pkg in dash coreutils sed grep findutils gcc binutils libc6-dev make python3; do
+for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \
+           patch cmake mawk diffutils; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
