@@ -112,9 +112,9 @@ def campaign(root: Path, count: int, seed: int) -> Outcome:
     rng, pool, valid, out = random.Random(seed), seeds(), valid_seeds(), Outcome()
     for _ in range(count):
         data = mutate(rng, rng.choice(valid if rng.random() < 0.5 else pool), pool)
-        start = time.monotonic()
+        start = time.process_time()  # CPU seconds: a loaded machine must not fail the campaign
         problem = check_one(root, data)
-        out.slowest = max(out.slowest, time.monotonic() - start)
+        out.slowest = max(out.slowest, time.process_time() - start)
         out.inputs += 1
         if problem is None:
             out.loaded += 1

@@ -58,5 +58,5 @@ def test_fuzz_campaign_through_the_loader(tmp_path):
     inputs = sum(r.inputs for r in results)
     loaded = sum(r.loaded for r in results)
     assert inputs == 20_000 and loaded > 100  # the valid paths are exercised too
-    assert max(r.slowest for r in results) < 3.0
+    assert max(r.slowest for r in results) < 3.0  # CPU seconds for the slowest input (linear-time parsing)
     print(f"fuzz: {inputs} inputs, {loaded} loaded, {inputs - loaded} refused, {time.monotonic() - start:.1f} s")

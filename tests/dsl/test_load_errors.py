@@ -99,15 +99,15 @@ def test_an_oversized_build_file_is_refused_unread(make_workspace):
 def test_a_10_mb_string_parses_in_linear_time(make_workspace):
     body = "a" * 10_000_000
     root = make_workspace({"p/BUILD": f'package p {{ version = "1" summary = "{body}" build = """\n{body[:5_000_000]}\n""" }}'})
-    start = time.monotonic()
+    start = time.process_time()  # CPU seconds, so a loaded machine does not fail it; quadratic would take minutes
     (pkg,) = Loader(Workspace(root)).package("", "p")
-    assert time.monotonic() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert len(pkg.summary) == 10_000_000 and len(pkg.build) == 5_000_001
 
 
 def test_an_unterminated_10_mb_string_is_reported_quickly_and_shown_short(make_workspace):
     root = make_workspace({"p/BUILD": 'package p { version = "1" summary = "' + "a" * 10_000_000 + " }"})
-    start = time.monotonic()
+    start = time.process_time()  # CPU seconds
     text = failure(root, "//p:p")
-    assert time.monotonic() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert text.startswith("p/BUILD:1:37: error: unterminated string") and len(text) < 500
