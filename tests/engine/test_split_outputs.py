@@ -323,7 +323,14 @@ def test_the_documented_example_builds_and_its_environment_has_no_headers(tmp_pa
     text = (REPO / "docs" / "language.md").read_text()
     block = re.search(r"## Split outputs.*?```jbuild\n(.*?)```", text, re.DOTALL).group(1)
     ws = Ws(write_tree(tmp_path / "ws", {
-        "jbuild.toml": "", "BUILD": block, "README": "zstr\n",
+        "jbuild.toml": "", "README": "zstr\n",
+        # a build that runs zstr's program: a build-only tool brings its bin output too
+        "BUILD": block + '''
+            package counted {
+                version = "1.0"
+                build_requires = [:zstr]
+                build = "test -e /deps/zstr.bin/bin/zcat && test ! -e /deps/zstr.doc && zcat > $OUT/n"
+            }''',
         "zstr.h": "int zstr_len(const char *s);\n",
         "zstr.c": '#include "zstr.h"\nint zstr_len(const char *s) { int n = 0; while (s[n]) n++; return n; }\n',
         "zcat.c": '#include <stdio.h>\n#include "zstr.h"\nint main(void) { printf("%d\\n", zstr_len("abc")); return 0; }\n',
@@ -336,3 +343,33 @@ def test_the_documented_example_builds_and_its_environment_has_no_headers(tmp_pa
     assert sorted(tree(env)) == ["bin", "bin/zapp", "bin/zcat", "lib", "lib/libzstr.so", "lib/libzstr.so.1"]
     assert subprocess.run([env / "bin" / "zapp"], capture_output=True, text=True).stdout == "zapp 2\n"
     assert subprocess.run([env / "bin" / "zcat"], capture_output=True, text=True).stdout == "3\n"
+    r, built = ws.build("//:counted", "--no-link")
+    assert r.returncode == 0, r.stderr
+    assert built == {"//:counted"}
+    (entry,) = [p for p in ws.store.iterdir() if p.name.endswith("-counted-1.0")]
+    assert (entry / "n").read_text() == "3\n"
+
+
+def test_declared_outputs_enter_the_canonical_form_only_when_declared():
+    from jbuild.dsl.canonical import target
+    from jbuild.dsl.lowering import lower_file
+    from jbuild.dsl.parser import parse
+
+    def canonical(extra):
+        (pkg,) = lower_file(parse(f'package p {{ version = "1" {extra} }}', "BUILD"), "x")
+        return target(pkg)
+
+    assert "outputs" not in canonical("")  # packages without outputs keep their form, and their keys
+    split = canonical('outputs = { lib = ["lib/*.so*"], dev = ["include/"] }')
+    assert split["outputs"] == {"lib": ["lib/*.so*"], "dev": ["include"]}
+    moved = canonical('outputs = { lib = ["lib/*.so*", "include"] }')
+    assert moved["outputs"] != split["outputs"]
+    from jbuild.dsl.errors import RecipeError
+
+    for bad, message in [('outputs = { lib = ["../x"] }', "'../x' is not a path inside the package's output"),
+                         ('outputs = { lib = ["/lib"] }', "'/lib' is not a path inside the package's output"),
+                         ("outputs = {}", "'outputs' takes a map from output names to lists of paths"),
+                         ('outputs = { dev = "include" }', "'dev' takes a list")]:
+        with pytest.raises(RecipeError) as e:
+            canonical(bad)
+        assert message in str(e.value), str(e.value)
