@@ -373,3 +373,27 @@ def test_declared_outputs_enter_the_canonical_form_only_when_declared():
         with pytest.raises(RecipeError) as e:
             canonical(bad)
         assert message in str(e.value), str(e.value)
+
+
+def test_kill_9_of_jbuild_while_it_publishes_leaves_a_store_the_next_build_trusts(ws):
+    env = {**os.environ, "JBUILD_STORE": str(ws.store)}
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:greet", "--sandbox", "bwrap", "--no-link"],
+                            cwd=ws.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not any(p.name.endswith("-greet-1.0-bin") for p in
+                                          (ws.store.iterdir() if ws.store.exists() else ())):
+        time.sleep(0.0005)
+    proc.kill()
+    proc.wait()
+    store = Store(ws.store)
+    for name in ws.greet_sets():  # a set entry that is there is whole
+        assert store.check(name, full=True) and len(store.outputs_of(name)) == 4
+    if not ws.greet_sets():  # killed between an output and the set entry (the usual case here)
+        r = ws.jbuild("store", "verify")
+        assert r.returncode == 1 and "(an interrupted publish)" in r.stdout, r.stdout
+    r, built = ws.build()
+    assert r.returncode == 0, r.stderr
+    assert "//:app" in built
+    assert ws.jbuild("gc").returncode == 0
+    r = ws.jbuild("store", "verify")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    assert len([p for p in ws.store.iterdir() if "-greet-1.0" in p.name]) == 5
