@@ -68,7 +68,7 @@ def _leaves(root: Path, rel: str = ""):
     for entry in entries:
         path = f"{rel}/{entry.name}" if rel else entry.name
         st = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode) and any(os.scandir(root / path)):
+        if stat.S_ISDIR(st.st_mode) and os.listdir(root / path):
             yield from _leaves(root, path)
         else:
             yield path, st
@@ -95,15 +95,12 @@ def assign(out: Path, outputs: tuple[Output, ...]) -> dict[str, str]:
         raise OutputError(f"{_some(twice)} {'is' if len(twice) == 1 else 'are'} claimed by two outputs; "
                           "a path belongs to one output (make the paths of the outputs disjoint)")
     if unclaimed:
-        raise OutputError(f"{_some(unclaimed)} {'belongs' if len(unclaimed) == 1 else 'belong'} to no output; "
-                          f"add {'it' if len(unclaimed) == 1 else 'them'} to one of the declared outputs "
-                          f"({', '.join(declared_names(outputs))}), or do not install {'it' if len(unclaimed) == 1 else 'them'}")
+        one = len(unclaimed) == 1
+        them = "it" if one else "them"
+        raise OutputError(f"{_some(unclaimed)} {'belongs' if one else 'belong'} to no output; add {them} to one "
+                          f"of the declared outputs ({', '.join(o.name for o in outputs)}), or do not install {them}")
     _check_links(out, owner)
     return owner
-
-
-def declared_names(outputs: tuple[Output, ...]) -> list[str]:
-    return [o.name for o in outputs]
 
 
 def _some(paths: list[str]) -> str:
