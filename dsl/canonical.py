@@ -52,6 +52,8 @@ def target(t: m.Target) -> dict:
                     for c in t.contributions],
         tags=list(t.tags),
     )
+    if t.outputs:  # only when declared: a recipe without outputs keeps its canonical form (and key)
+        out["outputs"] = {o.name: list(o.paths) for o in t.outputs}
     if t.etc:  # only when declared: a recipe without templates keeps its canonical form
         out["etc"] = {tp.path: tp.text for tp in t.etc}
     if t.service:

@@ -119,7 +119,8 @@ class _Lowering:
             label=label, version=version, span=block.name_span, summary=values.get("summary", ""),
             flavours=flavours, sources=values.get("sources", m.FileSet()),
             interface=values.get("interface", m.FileSet()), requires=self.all_requirements(values),
-            build=self.checked_build(values, version, block), exports=values.get("exports", ()), config=config,
+            build=self.checked_build(values, version, block), exports=values.get("exports", ()),
+            outputs=values.get("outputs", ()), config=config,
             settings=tuple(self.settings(one["settings"])) if one.get("settings") else (),
             slots=values.get("slots", ()), etc=values.get("etc", ()),
             contributions=tuple(self.contributions(one["contribute"])) if one.get("contribute") else (),
@@ -171,6 +172,9 @@ class _Lowering:
             self.error(_attr(block, "build").value.span, "a build step may not use config",
                        "config is applied when an environment is assembled, not at build time; "
                        "use a flavour for a build variation")
+        if pkg.outputs and pkg.host_tool:
+            self.error(_attr(block, "outputs").value.span, "a host tool is not built, so it has no outputs",
+                       "remove 'outputs'")
         if pkg.interface and not pkg.sources:
             self.error(pkg.interface.span, "'interface' files must be among the declared 'sources'",
                        "declare 'sources' too")
@@ -394,6 +398,38 @@ class _Lowering:
                            f"the first is at {out[path].span}")
             else:
                 out[path] = m.Template(path, text, value.span)
+        return tuple(out.values())
+
+    def conv_outputs(self, expr, name) -> tuple[m.Output, ...]:
+        """`outputs = { bin = ["bin"], dev = ["include", "lib/*.a"] }`: output name -> paths of $OUT."""
+        if not isinstance(expr, st.MapExpr) or not expr.pairs:
+            self.fail(expr.span, f"'{name}' takes a map from output names to lists of paths",
+                      f'write {name} = {{ bin = ["bin"], lib = ["lib/*.so*"], dev = ["include"] }}')
+        out: dict[str, m.Output] = {}
+        for key, value in expr.pairs:
+            if key not in m.OUTPUT_NAMES:
+                self.error(value.span, f"unknown output '{key}'",
+                           did_you_mean(key, m.OUTPUT_NAMES) or f"outputs: {', '.join(m.OUTPUT_NAMES)}")
+                continue
+            if key in out:
+                self.error(value.span, f"output '{key}' is declared twice", f"the first is at {out[key].span}")
+                continue
+            try:
+                items = self.flatten_list(value, key)
+            except _Skip:
+                continue
+            paths = []
+            for item in items:
+                if not isinstance(item, st.Str):
+                    self.error(item.span, f"output '{key}' takes a list of paths (strings)")
+                    continue
+                p = item.value.rstrip("/")
+                if not p or p.startswith("/") or {".", ".."} & set(p.split("/")):
+                    self.error(item.span, f"'{item.value}' is not a path inside the package's output",
+                               'name a path relative to $OUT, e.g. "include" or "lib/*.a"')
+                else:
+                    paths.append(p)
+            out[key] = m.Output(key, tuple(paths), value.span)
         return tuple(out.values())
 
     def relative_path(self, item: st.Str) -> str:

@@ -162,6 +162,22 @@ class FileSet:
         return bool(self.paths or self.globs)
 
 
+# The outputs a package may split its $OUT into (`outputs = { dev = ["include"], ... }`). Who
+# sees which is the engine's business (engine/split.py): builds against a library see dev and
+# lib, environments and images take bin and lib, doc goes nowhere but its own entry.
+OUTPUT_NAMES = ("bin", "lib", "dev", "doc")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One declared output: its name and the paths of $OUT it takes (a directory takes all
+    below it; `*` matches within a name, `**` across directories)."""
+
+    name: str
+    paths: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True)
 class Volume:
     name: str
@@ -202,6 +218,7 @@ class Package:
     requires: tuple[Requirement, ...] = ()  # all three kinds, in written order
     build: str | None = None
     exports: tuple[str, ...] = ()
+    outputs: tuple[Output, ...] = ()  # () : one entry holding all of $OUT, as before outputs existed
     config: tuple[ConfigField, ...] = ()
     settings: tuple[Setting, ...] = ()
     slots: tuple[str, ...] = ()

@@ -38,6 +38,10 @@ PACKAGE = _table(
              "compare `version` with upstream's: { file = \"zlib.h\", regex = \"...\" } or { command = ..., regex = ... }",
              "recipe hash (as steps of the build script)"),
     AttrSpec("exports", "strings", "output directories linked into environments", "environments"),
+    AttrSpec("outputs", "outputs",
+             "split $OUT into separate store entries: { bin = [\"bin\"], lib = [\"lib/*.so*\"], "
+             "dev = [\"include\", \"lib/*.a\"], doc = [\"share/doc\"] }",
+             "recipe hash; what consumers' sandboxes, environments and images see"),
     AttrSpec("slots", "strings", "named slots other packages may contribute paths to", "environments"),
     AttrSpec("etc", "templates", "files of the environment's etc/: { \"NAME.conf\" = \"text with ${config.KEY}\" }",
              "environments (rendered from config; never a build key)"),

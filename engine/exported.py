@@ -66,11 +66,18 @@ class Exported:
 
 def measure(entry: Path) -> Exported:
     """The exported interface of the output tree at `entry` (see the module docstring)."""
+    return measure_all([entry])
+
+
+def measure_all(trees: list[Path]) -> Exported:
+    """The exported interface of several trees that are parts of one output (a split package's
+    dev and lib outputs, engine/split.py): as `measure` of the union of their files."""
     detail: dict[str, dict] = {}
-    for rel, st in _walk(Path(entry)):
-        item = _item(Path(entry) / rel, rel, st)
-        if item is not None:
-            detail[rel] = item
+    for tree in trees:
+        for rel, st in _walk(Path(tree)):
+            item = _item(Path(tree) / rel, rel, st)
+            if item is not None:
+                detail[rel] = item
     return Exported(key_of({"exported": FORMAT, "files": detail}), detail)
 
 

@@ -146,7 +146,7 @@ class Rebuilder:
                 self.reporter.failed(node, code, log, job.script)
                 return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
             try:
-                own, exported, note = self._check_and_measure(node, tmp.out)
+                own, exported, note, parts = self._check_and_measure(node, tmp)
             except OutputCancelled:
                 self.reporter.interrupted(node)
                 return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
@@ -161,47 +161,62 @@ class Rebuilder:
                                             for d in build_time_deps(self.closures[node], node) if is_action(d)},
                              inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
                              log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
-            entry = self.store.publish(tmp.out, meta)
+            entry = self.store.publish_set(parts, meta) if parts else self.store.publish(tmp.out, meta)
         self.exported[node] = exported
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
 
-    def _check_and_measure(self, node: Node, out: Path):
-        """Check the output (outputs.py), that no input changed meanwhile, and measure what it
-        exports: (own exported interface, combined exported digest, a note for explain)."""
-        from .exported import measure
+    def _check_and_measure(self, node: Node, tmp):
+        """Check the output (outputs.py), that no input changed meanwhile, split it into its
+        declared outputs (split.py), and measure what it exports: (own exported interface,
+        combined exported digest, a note for explain, the outputs' directories or {})."""
+        from .exported import measure_all
         from .outputs import OutputError, check_output
+        from .split import MEASURED, split
 
-        check_output(out, [str(self.store.root.resolve()), str(self.workspace)],
+        check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace)],
                      cancelled=lambda: self.executor.cancelled)
         changed = [p for p in node.target.files if self._changed(node, p)]
         if changed:
             raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
-        own = measure(out)
+        parts = split(tmp.out, node.target.outputs, tmp.output) if node.target.outputs else {}
+        own = measure_all([d for o, d in parts.items() if o in MEASURED] if parts else [tmp.out])
         exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
                                                   for r, d in self.closures[node].deps.get(node, ())
                                                   if r.kind is RequirementKind.BUILD_AND_RUN})
-        return own, exported, self._check_prediction(node, exported, own.detail)
+        return own, exported, self._check_prediction(node, exported, own.detail), parts
 
     def _job(self, node: Node, tmp, log: Path) -> Job:
         src, scratch = tmp.work / "src", tmp.work / "scratch"
         scratch.mkdir()
         _stage_sources(Path(self.computer.package_dir(node)), node.target.files, src)
-        deps: dict[str, Path] = {}
-        tools = set(tool_nodes(self.closures[node], node))
-        tool_names = set()
-        for dep in build_time_deps(self.closures[node], node):
-            if is_action(dep):
-                name = _dep_name(dep, deps)
-                deps[name] = self.store.path(self.entry_of(dep))
-                if dep in tools:
-                    tool_names.add(name)
+        deps, tool_names = self._mounts(node)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
                   extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
         job.env_tree = stage_env(job, tmp.work / "env")
         return job
+
+    def _mounts(self, node: Node) -> tuple[dict[str, Path], set[str]]:
+        """What the build of `node` sees at /deps: name -> entry, and which names are tools.
+        A split dependency is mounted per output it shows that build, at /deps/NAME.OUTPUT
+        (split.py: dev and lib to a build against it, bin too for a tool)."""
+        from .split import BUILD, TOOL, visible
+
+        deps: dict[str, Path] = {}
+        tools = set(tool_nodes(self.closures[node], node))
+        tool_names, bases = set(), set()
+        for dep in build_time_deps(self.closures[node], node):
+            if is_action(dep):
+                base = _dep_name(dep, bases)
+                bases.add(base)
+                for output, entry in visible(dep.target, self.entry_of(dep), TOOL if dep in tools else BUILD):
+                    name = f"{base}.{output}" if output else base
+                    deps[name] = self.store.path(entry)
+                    if dep in tools:
+                        tool_names.add(name)
+        return deps, tool_names
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
         """Same declared interface, different measured export: say so (or fail, for CI)."""

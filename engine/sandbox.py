@@ -3,7 +3,8 @@
 Inside the sandbox, fixed paths (so outputs never depend on where the host keeps things):
   /src          the declared sources, read-only
   /env          the build dependencies merged (a staged tree of symlinks into /deps)
-  /deps/<name>  each build dependency's store entry, read-only
+  /deps/<name>  each build dependency's store entry, read-only; a dependency that declares
+                outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py)
   /out          the output, writable
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'

@@ -53,7 +53,8 @@ def _with(options):
 @click.option("--out-link", default="result", show_default=True,
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
-@click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
+@click.option("--print-out-paths", is_flag=True,
+              help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
@@ -73,14 +74,26 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
                  verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
-        click.echo(f"{node} up to date: {entry}", err=True)
-        if print_out_paths:
-            click.echo(str(entry))
+        _print_root(node, entry, print_out_paths)
     for node, why in result.skipped:
         click.echo(f"{node} {why}", err=True)
     for test in result.tests:
         click.echo(f"{test} is a test: built what it needs; `jbuild build` does not run tests", err=True)
     return result.code
+
+
+def _print_root(node: str, entry, print_out_paths: bool) -> None:
+    """`NODE up to date: ENTRY`; a split package's outputs each on a line of their own (and,
+    for scripts, each output's path instead of the set entry's)."""
+    from jbuild.engine.store.sets import outputs_at
+
+    outputs = outputs_at(entry)
+    click.echo(f"{node} up to date: {entry}", err=True)
+    for name, path in outputs.items():
+        click.echo(f"  {name}: {path}", err=True)
+    if print_out_paths:
+        for path in outputs.values() or [entry]:
+            click.echo(str(path))
 
 
 @click.command()

@@ -45,22 +45,36 @@ class Member:
     label: str  # //libs:libc
     entry: str  # its store entry's name
     exports: tuple[str, ...]  # relative paths of the entry it exports, e.g. ("lib", "include"); WHOLE
+    output: str = ""  # which output of a split package the entry is ("bin", "lib"); "" if not split
 
     def to_json(self) -> dict:
-        return {"label": self.label, "entry": self.entry, "exports": list(self.exports)}
+        out = {"label": self.label, "entry": self.entry, "exports": list(self.exports)}
+        return {**out, "output": self.output} if self.output else out
 
     @classmethod
     def from_json(cls, data: dict) -> Member:
-        return cls(data["label"], data["entry"], tuple(data["exports"]))
+        return cls(data["label"], data["entry"], tuple(data["exports"]), data.get("output", ""))
 
 
 def run_members(closure: Closure, root: Node, entry_of: Callable[[Node], str]) -> list[Member]:
     """The members of `root`'s environment: its run closure at this resolution (the resolver's
-    choice now, so a reused consumer pairs with a rebuilt library), built actions only."""
+    choice now, so a reused consumer pairs with a rebuilt library), built actions only. A split
+    package takes part with its run outputs only (bin and lib: split.py), each exported whole
+    (or as far as its `exports` say): an environment or image carries no headers or archives."""
     from ..graph import is_action, run_closure  # not on the no-op path, which only reads Members
+    from ..split import RUN, visible
 
-    return [Member(str(n.label), entry_of(n), tuple(n.target.exports) or (WHOLE if n == root else ()))
-            for n in run_closure(closure, root) if is_action(n)]
+    members = []
+    for n in run_closure(closure, root):
+        if not is_action(n):
+            continue
+        exports = tuple(n.target.exports)
+        if not n.target.outputs:
+            members.append(Member(str(n.label), entry_of(n), exports or (WHOLE if n == root else ())))
+            continue
+        for output, entry in visible(n.target, entry_of(n), RUN):
+            members.append(Member(str(n.label), entry, exports or WHOLE, output))
+    return members
 
 
 def members_of(store: Store, env: str) -> list[Member]:

@@ -43,15 +43,15 @@ def closure_of(targets: list[str], opts: Options, cwd: str | None = None) -> lis
     result = build(list(targets), dataclasses.replace(opts, out_link=None), cwd)
     if result.code != 0:
         raise Failed("the build failed; the environment is unchanged")
-    chosen: dict[str, tuple[Member, str]] = {}
+    chosen: dict[tuple[str, str], tuple[Member, str]] = {}
     for node, members in result.members:
         for m in members:
-            had = chosen.setdefault(m.label, (m, node))
+            had = chosen.setdefault((m.label, m.output), (m, node))
             if had[0].entry != m.entry:
                 raise BadInput(f"{m.label} would be in the environment twice: {had[0].entry} (for {had[1]}) and "
                                f"{m.entry} (for {node}); an environment is one closure: pin one version "
                                "(e.g. //pkg:name@1.2) or leave one target out")
-    return sorted((m for m, _ in chosen.values()), key=lambda m: m.label)
+    return sorted((m for m, _ in chosen.values()), key=lambda m: (m.label, m.output))
 
 
 def _etc(targets: list[str], opts: Options, cwd, members: list[Member], store: Store) -> dict[str, str]:

@@ -36,6 +36,9 @@ class EntryMeta:
     exported_detail: dict = field(default_factory=dict)
     built_against: dict = field(default_factory=dict)  # dependency label -> {"entry": name, "exported": digest}
     members: list = field(default_factory=list)  # an environment's: [{"label", "entry", "exports"}] (runtime/)
+    outputs: dict = field(default_factory=dict)  # a set's: output name -> its entry's name (sets.py)
+    output: str = ""  # an output entry's: its output's name ("dev")
+    set: str = ""  # an output entry's: the name of the set entry that completes it
     inputs: dict = field(default_factory=dict)
     sandbox: str = ""
     log: str = ""  # relative to the store, e.g. "logs/<key>.log"; never absolute

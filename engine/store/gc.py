@@ -89,8 +89,10 @@ def kept(roots: list[Root]) -> dict[str, str]:
 
 def collect(store, dry_run: bool) -> GcReport:
     """Delete every entry no holding root needs. The caller holds the exclusive store lock."""
+    from .sets import whole_sets
+
     roots = read_roots(store.root / "roots", store.root)
-    why = kept(roots)
+    why = whole_sets(store.metas(), kept(roots))
     report = GcReport(stale_roots=[r.link for r in roots if not r.holds()])
     for entry in store.entries():
         if entry.name in why:

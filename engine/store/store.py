@@ -2,6 +2,7 @@
 
 Layout (DESIGN §9):
   <store>/<key>-<name>-<version>[-flavours]/   an entry, read-only; `.jbuild-entry.json` inside
+  <store>/<key>-<name>-<version>[-flavours]-<output>/   an output of a split package (sets.py)
   <store>/.tmp-<id>/, .tmp-<id>.out/, .tmp-<id>.lock   a build in progress (temporaries.py)
   <store>/.trash-<id>                          something being deleted (fsops.set_aside)
   <store>/.locks/<key>.lock                    held while building a key (never deleted)
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from jbuild.base.locks import flock
 
-from . import temporaries
+from . import sets, temporaries
 from .entry import META, EntryMeta, read_meta, stat_digest, tree_digest
 from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
 from .gc import GcReport, Root, collect, drop_root, kept, read_roots, write_root
@@ -55,7 +56,8 @@ class Store:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         st = os.stat(self.root)
         self.owner = (st.st_uid, st.st_gid)
-        self.index = Index(self.root, lambda: (m for e in self.entries() if (m := self._meta_or_none(e))))
+        # The index holds one row per key: a split package's set entry stands for its outputs.
+        self.index = Index(self.root, lambda: (m for m in self.metas() if not m.set))
         self._shared_depth = 0
         self._shared_lock = threading.Lock()
         self._shared_fd_cm = None
@@ -79,6 +81,10 @@ class Store:
         except (OSError, ValueError, TypeError):
             return None
 
+    def metas(self) -> list[EntryMeta]:
+        """The metadata of every entry whose metadata is readable."""
+        return [m for e in self.entries() if (m := self._meta_or_none(e))]
+
     def entries(self) -> list[Path]:
         return sorted(p for p in self.root.iterdir() if not p.name.startswith(".") and (p / META).exists())
 
@@ -97,7 +103,7 @@ class Store:
             stats_hold = not meta.stat_digest or stat_digest(entry) == meta.stat_digest
             # Stats that differ may be a copy (tar keeps whole seconds): the contents decide.
             if (stats_hold and not full) or tree_digest(entry)[0] == meta.output_hash:
-                return True
+                return not meta.outputs or sets.check_outputs(self, meta, full)
         print(f"warning: entry {name} was modified after it was built; rebuilding it", file=sys.stderr)
         if discard(entry):
             self.index.remove(name)
@@ -146,7 +152,17 @@ class Store:
 
     # ------------------------------------------------------------ publish
 
-    def publish(self, out: Path, meta: EntryMeta, fsync_files: bool = True) -> Path:
+    def publish_set(self, parts: dict[str, Path], meta: EntryMeta) -> Path:
+        """Publish a split package: each output (name -> a temporary's `output(name)`) as its own
+        entry, then the set entry `meta.name` naming them, which makes the set visible (sets.py).
+        Call holding the key's lock."""
+        return sets.publish_set(self, parts, meta)
+
+    def outputs_of(self, name: str) -> dict[str, Path]:
+        """A split package's outputs (output name -> entry path); {} for any other entry."""
+        return sets.outputs_at(self.root / name)
+
+    def publish(self, out: Path, meta: EntryMeta, fsync_files: bool = True, index: bool = True) -> Path:
         """Seal `out` (a temporary's `out`), record its metadata, fsync, rename it to `meta.name`.
 
         `fsync_files=False`: the caller has made every file's data durable itself (an
@@ -181,7 +197,8 @@ class Store:
                 if not (final / META).exists():  # lost a race to an identical build: keep theirs
                     raise
             fsync_dir(self.root)
-            self.index.add(meta)
+            if index:
+                self.index.add(meta)
         return final
 
     def _relative_log(self, log: str) -> str:

@@ -5,6 +5,7 @@
   <store>/.tmp-<id>.out/   `out`: the empty output directory — a sibling of the entries, so the
                            publishing rename keeps its parent (Linux refuses to move a directory
                            one cannot write into under a different parent unless one is root)
+  <store>/.tmp-<id>.out-<output>/   one per declared output of a split package (`output()`)
   <store>/.trash-<id>      something being deleted (see fsops.set_aside)
 
 The lock exists (locked) before the directories do and outlives them: a cleaner that can take
@@ -32,6 +33,17 @@ class Temporary:
     work: Path  # scratch and staging: any layout
     out: Path  # the empty output directory; pass it to Store.publish
 
+    def output(self, name: str) -> Path:
+        """A new empty directory for one output of a split package, a sibling of `out` (removed
+        with it); pass it to Store.publish_set."""
+        path = self.out.with_name(f"{self.out.name}-{name}")
+        path.mkdir(mode=0o755)
+        return path
+
+
+def _outputs(root: Path, base: str) -> list[Path]:
+    return list(root.glob(f"{base}.out-*"))
+
 
 def _lock_new(root: Path) -> tuple[str, int]:
     while True:
@@ -55,13 +67,15 @@ def temporary(root: Path):
         tmp.out.mkdir(mode=0o755)
         yield tmp
     finally:
-        force_remove(tmp.work)
-        force_remove(tmp.out)
+        for d in (tmp.work, tmp.out, *_outputs(root, name)):
+            force_remove(d)
         os.unlink(root / f"{name}.lock")
         os.close(fd)
 
 
 def _base(name: str) -> str:
+    if ".out-" in name:  # an output of a split package
+        return name.split(".out-", 1)[0]
     for suffix in SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
@@ -81,7 +95,7 @@ def clean(root: Path) -> int:
 
 def _clean_one(root: Path, base: str) -> int:
     lock, new = root / f"{base}.lock", root / f"{base}.lock.new"
-    dirs = (root / base, root / f"{base}.out")
+    dirs = (root / base, root / f"{base}.out", *_outputs(root, base))
     for candidate in (lock, new):
         try:
             fd = os.open(candidate, os.O_RDONLY)

@@ -7,6 +7,7 @@ deleted (its next build re-creates it) and the index is rebuilt from the entries
 
 from __future__ import annotations
 
+from . import sets
 from .entry import META, stat_digest, tree_digest
 from .fsops import discard
 
@@ -30,6 +31,11 @@ def verify(store, full: bool = True, repair: bool = False) -> list[str]:
             problems.append(f"{entry.name}: contents changed since it was built")
         if repair:
             discard(entry)
+    for name, what, remove in sets.problems(store.metas(), store.lookup):
+        problems.append(f"{name}: {what}")
+        if repair:
+            for victim in remove:
+                discard(store.root / victim)
     for p in sorted(store.root.iterdir()):
         if not p.name.startswith(".") and p.name not in NOT_ENTRIES and p.is_dir() and not (p / META).exists():
             problems.append(f"{p.name}: a directory without entry metadata")
