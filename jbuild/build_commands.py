@@ -111,8 +111,9 @@ def log(label, store):
 
 def register(cli: click.Group) -> None:
     from .env_commands import env_group
+    from .image_commands import deploy, image
     from .run_command import run
     from .store_commands import gc, store_group
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run):
+    for cmd in (build, explain, log, store_group, gc, env_group, run, image, deploy):
         cli.add_command(cmd)

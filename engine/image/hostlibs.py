@@ -1,0 +1,98 @@
+"""The C library an image's programs need, taken from the declared host tools' Debian packages.
+
+A program built with the host's cc links the host's C library (libc.so.6) and names the host's
+loader (/lib64/ld-linux-x86-64.so.2); no entry of the closure holds them. The image gets them
+from the Debian packages of the host tools the closure's packages declared (the same packages
+the build's sandbox saw as /usr, engine/hostroot.py): of those, the packages that own a
+needed soname or the loader, with their own dependency closure (libc6 -> libgcc-s1). Their
+library files form one layer, cached by the (package, version) closure. A soname that neither
+the closure's lib/ nor those packages provide fails the image, naming the library and who needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from jbuild.base.errors import BadInput
+from jbuild.base.hashing import key_of
+
+from .layers import FORMAT, Batch, Layer, cached
+from .tarball import Item
+
+LIBRARY_TOPS = ("/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/libx32/")
+SKIPPED = ("/usr/lib/python3", "/usr/lib/gcc/", "/usr/lib/bfd-plugins/", "/usr/lib/compat-ld/", "/usr/lib/gold-ld/")
+
+
+class MissingLibrary(BadInput):
+    pass
+
+
+def loader_dirs(machine: str | None = None) -> tuple[str, ...]:
+    """Where the loader looks without ld.so.cache (`ld.so --list-diagnostics`: system_dirs),
+    relative to the root."""
+    triplet = f"{machine or os.uname().machine}-linux-gnu"
+    return (f"lib/{triplet}", f"usr/lib/{triplet}", "lib", "usr/lib")
+
+
+def provided(layers: Iterable[Layer]) -> set[str]:
+    """The file names the loader finds in the layers' library directories."""
+    dirs = set(loader_dirs())
+    return {os.path.basename(p) for layer in layers for p in layer.files if os.path.dirname(p) in dirs}
+
+
+def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> Layer | None:
+    """The layer of host libraries `layers` need and do not hold (None if they need none).
+    `allowed` are the declared host tools' Debian packages."""
+    from jbuild.engine import dpkg
+
+    have = provided(layers)
+    missing = {s: [layer.source for layer in layers if s in layer.needs]
+               for layer in layers for s in layer.needs if s not in have}
+    interps = sorted({i for layer in layers for i in layer.interps})
+    if not missing and not interps:
+        return None
+    if not dpkg.available() or not allowed:
+        _fail(missing, interps, "no declared host tool's Debian package" if dpkg.available() else "no dpkg on this host")
+    db = dpkg.database()
+    owner_of: dict[str, str] = {}
+    for name, _ in dpkg.package_closure(allowed):
+        for p in dpkg.package_files(name, db[name].arch):
+            path = dpkg.usr_path(p)
+            if path.startswith(LIBRARY_TOPS):
+                owner_of.setdefault(os.path.basename(path), name)
+                owner_of.setdefault(path, name)
+    unknown = {s: who for s, who in missing.items() if s not in owner_of}
+    lost = [i for i in interps if dpkg.usr_path(i) not in owner_of]
+    if unknown or lost:
+        _fail(unknown, lost, f"the declared host tools' Debian packages ({', '.join(sorted(allowed))})")
+    chosen = {owner_of[s] for s in missing} | {owner_of[dpkg.usr_path(i)] for i in interps}
+    closure = dpkg.package_closure(sorted(chosen))
+    name = "host-" + key_of(["host-layer", FORMAT, os.uname().machine, [list(p) for p in closure], interps])
+    source = "host:" + " ".join(f"{n}={v}" for n, v in closure)
+    found = cached(store_root, name)
+    if found is not None:
+        return found
+    with Batch(store_root) as batch:
+        return batch.write(name, source, _items([n for n, _ in closure], interps))
+
+
+def _items(packages: list[str], interps: list[str]) -> list[Item]:
+    from jbuild.engine import dpkg
+    from jbuild.engine.hostroot import host_files
+
+    items = {p[1:]: Item(p[1:], p) for p in host_files(packages)
+             if p.startswith(LIBRARY_TOPS) and not p.startswith(SKIPPED) and os.path.lexists(p)}
+    for interp in interps:  # /lib64/ld-linux-x86-64.so.2 where /lib64 is merged into /usr
+        real = os.path.realpath(dpkg.usr_path(interp))
+        if interp[1:] not in items and real[1:] in items:
+            items[interp[1:]] = Item(interp[1:], link=real)
+    return list(items.values())
+
+
+def _fail(missing: dict[str, list[str]], interps: list[str], where: str) -> None:
+    what = [f"{s} (needed by {', '.join(sorted(set(who)))})" for s, who in sorted(missing.items())]
+    what += [f"the loader {i}" for i in interps]
+    raise MissingLibrary(f"the image needs {'; '.join(what)}, which neither the closure's lib/ nor {where} "
+                         "provide: add a package that exports it, or declare the host tool whose Debian "
+                         "package holds it (e.g. build_requires = [@std//host:cc])")

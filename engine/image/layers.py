@@ -1,0 +1,156 @@
+"""Layers, computed once per store entry and cached beside the store's entries.
+
+An entry's layer holds what the entry exports, at the paths the environment gives it (`bin/`,
+`lib/`, ...: the image's root filesystem is the environment, DESIGN §10). It depends only on
+the entry (immutable) and its exports, so it is written once, the first time an image holds
+the entry, and every later image reuses it:
+
+  <store>/.layers/<entry>.<exports>.tar.gz    the blob (reproducible: tarball.py)
+  <store>/.layers/<entry>.<exports>.json      its digests, its paths, the libraries its ELF files need
+
+Both appear by rename after one syncfs, the blob first: a layer whose json is missing or whose
+blob has another size is computed again, so a crash leaves at worst a stray temporary
+(`.tmp-*`, removed by the next writer). gc removes an entry's layers with the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jbuild.base.hashing import key_of
+
+from . import elfinfo
+from .tarball import Item, write_layer
+
+FORMAT = 1  # bump when a layer's content or its json changes: every layer is recomputed
+LAYERS = ".layers"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # the blob's stem under .layers (the entry's name and its exports' hash)
+    source: str  # what it holds: an entry's name, or "host:" and the Debian packages
+    digest: str  # sha256 of the blob
+    diff_id: str  # sha256 of the uncompressed tar
+    size: int
+    files: tuple[str, ...] = ()  # non-directory paths (two layers may not both hold one)
+    dirs: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # sonames its ELF files need (DT_NEEDED)
+    interps: tuple[str, ...] = ()  # loaders its programs name (PT_INTERP)
+    blob: str = ""  # path of the blob; not in the json
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        del data["blob"]
+        return {"format": FORMAT, **data}
+
+
+def layers_dir(store_root: Path) -> Path:
+    return Path(store_root) / LAYERS
+
+
+def entry_layer_name(member) -> str:
+    return f"{member.entry}.{key_of([FORMAT, list(member.exports)])[:12]}"
+
+
+def cached(store_root: Path, name: str) -> Layer | None:
+    """The layer `name` if it is complete in the cache."""
+    base = layers_dir(store_root) / name
+    try:
+        data = json.loads((base.parent / f"{name}.json").read_text())
+        blob = base.parent / f"{name}.tar.gz"
+        if data.pop("format") != FORMAT or blob.stat().st_size != data["size"]:
+            return None
+        return Layer(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}, blob=str(blob))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def entry_layers(store, members: Sequence) -> list[Layer]:
+    """One layer per member (its exports laid out at the environment's paths), from the cache
+    or computed and cached now. Call under the store's shared lock (no gc meanwhile)."""
+    from ..runtime.environment import member_files
+
+    out: dict[str, Layer | None] = {}
+    todo = []
+    for m in members:
+        name = entry_layer_name(m)
+        out[name] = cached(store.root, name)
+        if out[name] is None:
+            todo.append((name, m))
+    with Batch(store.root) as batch:
+        for name, m in todo:
+            files = member_files(store, m)
+            items = [Item(rel, src) for rel, src in files.items()]
+            out[name] = batch.write(name, m.entry, items)
+    return [out[entry_layer_name(m)] for m in members]
+
+
+class Batch:
+    """Writes layers into temporaries, then makes them durable with one syncfs and renames
+    them into place: hundreds of fsyncs would cost more than the layers themselves."""
+
+    def __init__(self, store_root: Path):
+        self.dir = layers_dir(store_root)
+        self.pending: list[tuple[str, str]] = []  # (temporary stem, final stem)
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def write(self, name: str, source: str, items: Iterable[Item]) -> Layer:
+        items = list(items)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = f".tmp-{secrets.token_hex(6)}-{name}"
+        self.pending.append((tmp, name))
+        with open(self.dir / f"{tmp}.tar.gz", "wb") as f:
+            written = write_layer(items, f)
+        needs, interps = elfinfo.scan(i.source for i in items if i.source)
+        dirs = [i.path for i in items if _is_dir(i)]
+        layer = Layer(name, source, written.digest, written.diff_id, written.size,
+                      files=tuple(sorted(i.path for i in items if not _is_dir(i))), dirs=tuple(sorted(dirs)),
+                      needs=needs, interps=interps, blob=str(self.dir / f"{name}.tar.gz"))
+        os.chmod(self.dir / f"{tmp}.tar.gz", 0o444)  # output directories hard link it: keep it intact
+        (self.dir / f"{tmp}.json").write_text(json.dumps(layer.to_json(), sort_keys=True))
+        return layer
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            if kind is None and self.pending:
+                _syncfs(self.dir)
+                for tmp, final in self.pending:
+                    os.replace(self.dir / f"{tmp}.tar.gz", self.dir / f"{final}.tar.gz")
+                    os.replace(self.dir / f"{tmp}.json", self.dir / f"{final}.json")
+        finally:
+            for tmp, _ in self.pending:
+                for suffix in (".tar.gz", ".json"):
+                    (self.dir / f"{tmp}{suffix}").unlink(missing_ok=True)
+
+
+def _is_dir(item: Item) -> bool:
+    if item.data is not None or item.link is not None:
+        return False
+    return not item.source or (os.path.isdir(item.source) and not os.path.islink(item.source))
+
+
+def remove_entry_layers(store_root: Path, entry: str) -> None:
+    """Delete the layers of a deleted entry (gc)."""
+    d = layers_dir(store_root)
+    if d.is_dir():
+        for p in d.glob(f"{entry}.*"):
+            p.unlink(missing_ok=True)
+
+
+def _syncfs(path: Path) -> None:
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
