@@ -137,13 +137,6 @@ def _is_dir(item: Item) -> bool:
     return not item.source or (os.path.isdir(item.source) and not os.path.islink(item.source))
 
 
-def remove_entry_layers(store_root: Path, entry: str) -> None:
-    """Delete the layers of a deleted entry (gc)."""
-    d = layers_dir(store_root)
-    if d.is_dir():
-        for p in d.glob(f"{entry}.*"):
-            p.unlink(missing_ok=True)
-
 
 def _syncfs(path: Path) -> None:
     import ctypes
