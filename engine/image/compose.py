@@ -64,11 +64,9 @@ def compose(store, members: Sequence, etc: Mapping[str, str], runtime: Runtime, 
             tag: str) -> Composed:
     """The image of `members` (run_members' entries) with `etc` rendered. Call under the
     store's shared lock."""
-    from .layers import cached, entry_layer_name
-
     ordered = sorted(members, key=lambda m: (m.label, m.entry))
-    before = sum(cached(store.root, entry_layer_name(m)) is None for m in ordered)
-    layers = [layer for layer in entry_layers(store, ordered) if layer.files or layer.dirs]
+    every, new = entry_layers(store, ordered)
+    layers = [layer for layer in every if layer.files or layer.dirs]
     check_conflicts(layers)
     host = host_layer(store.root, layers, host_packages)
     base = [host] if host is not None else []
@@ -79,7 +77,7 @@ def compose(store, members: Sequence, etc: Mapping[str, str], runtime: Runtime, 
         labels["dev.jbuild.host-packages"] = host.source.removeprefix("host:")
     history = [layer.source for layer in base + layers] + ["etc/, var/"]
     image = make_image(base + layers, top, top_layer, runtime.config(), labels, tag, history)
-    return Composed(image, before)
+    return Composed(image, new)
 
 
 def check_conflicts(layers: Sequence[Layer]) -> None:

@@ -11,17 +11,25 @@ the closure's lib/ nor those packages provide fails the image, naming the librar
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
 
-from .layers import FORMAT, Batch, Layer, cached
+from .layers import FORMAT, LAYERS, Batch, Layer, cached
 from .tarball import Item
 
 LIBRARY_TOPS = ("/usr/lib/", "/usr/lib32/", "/usr/lib64/", "/usr/libx32/")
+# Not libraries a program loads by name: gconv's iconv modules (8 MB of the 13 MB of libc6;
+# a program converting other charsets than UTF-8 and ASCII must bring them in a package),
+# the compiler's and linker's plugins.
 SKIPPED = ("/usr/lib/python3", "/usr/lib/gcc/", "/usr/lib/bfd-plugins/", "/usr/lib/compat-ld/", "/usr/lib/gold-ld/")
+SKIPPED_PARTS = ("/gconv/",)
+HOST_FORMAT = 2  # bump when what the host layer takes of a package changes
 
 
 class MissingLibrary(BadInput):
@@ -44,14 +52,28 @@ def provided(layers: Iterable[Layer]) -> set[str]:
 def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> Layer | None:
     """The layer of host libraries `layers` need and do not hold (None if they need none).
     `allowed` are the declared host tools' Debian packages."""
-    from jbuild.engine import dpkg
-
     have = provided(layers)
-    missing = {s: [layer.source for layer in layers if s in layer.needs]
-               for layer in layers for s in layer.needs if s not in have}
+    missing: dict[str, list[str]] = {}
+    for layer in layers:
+        for s in layer.needs:
+            if s not in have:
+                missing.setdefault(s, []).append(layer.source)
     interps = sorted({i for layer in layers for i in layer.interps})
     if not missing and not interps:
         return None
+    memo = _Memo(store_root, sorted(missing), interps, allowed)
+    found = memo.get()
+    if found is not None:
+        return found
+    layer = _choose(store_root, missing, interps, allowed)
+    memo.put(layer)
+    return layer
+
+
+def _choose(store_root, missing: dict[str, list[str]], interps: list[str], allowed: Sequence[str]) -> Layer:
+    """Which packages hold what is missing; their layer, from the cache or written now."""
+    from jbuild.engine import dpkg
+
     if not dpkg.available() or not allowed:
         _fail(missing, interps, "no declared host tool's Debian package" if dpkg.available() else "no dpkg on this host")
     db = dpkg.database()
@@ -68,7 +90,7 @@ def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> L
         _fail(unknown, lost, f"the declared host tools' Debian packages ({', '.join(sorted(allowed))})")
     chosen = {owner_of[s] for s in missing} | {owner_of[dpkg.usr_path(i)] for i in interps}
     closure = dpkg.package_closure(sorted(chosen))
-    name = "host-" + key_of(["host-layer", FORMAT, os.uname().machine, [list(p) for p in closure], interps])
+    name = "host-" + key_of(["host-layer", FORMAT, HOST_FORMAT, os.uname().machine, [list(p) for p in closure], interps])
     source = "host:" + " ".join(f"{n}={v}" for n, v in closure)
     found = cached(store_root, name)
     if found is not None:
@@ -77,12 +99,36 @@ def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> L
         return batch.write(name, source, _items([n for n, _ in closure], interps))
 
 
+class _Memo:
+    """The last choice for these needs, while dpkg's database is unchanged: reading dpkg's
+    file lists costs ~0.2 s, more than a warm image."""
+
+    def __init__(self, store_root, missing: list[str], interps: list[str], allowed: Sequence[str]):
+        from jbuild.engine import dpkg
+
+        sig = list(dpkg.status_signature()) if dpkg.available() else None
+        key = key_of(["host-choice", FORMAT, HOST_FORMAT, missing, interps, sorted(allowed), sig])
+        self.store_root, self.path = store_root, Path(store_root) / LAYERS / f"choice-{key}.json"
+
+    def get(self) -> Layer | None:
+        try:
+            return cached(self.store_root, json.loads(self.path.read_text())["layer"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, layer: Layer) -> None:
+        tmp = self.path.with_name(f".tmp-{secrets.token_hex(4)}-{self.path.name}")
+        tmp.write_text(json.dumps({"layer": layer.name}))
+        os.replace(tmp, self.path)
+
+
 def _items(packages: list[str], interps: list[str]) -> list[Item]:
     from jbuild.engine import dpkg
     from jbuild.engine.hostroot import host_files
 
     items = {p[1:]: Item(p[1:], p) for p in host_files(packages)
-             if p.startswith(LIBRARY_TOPS) and not p.startswith(SKIPPED) and os.path.lexists(p)}
+             if p.startswith(LIBRARY_TOPS) and not p.startswith(SKIPPED) and not any(s in p + "/" for s in SKIPPED_PARTS)
+             and os.path.lexists(p)}
     for interp in interps:  # /lib64/ld-linux-x86-64.so.2 where /lib64 is merged into /usr
         real = os.path.realpath(dpkg.usr_path(interp))
         if interp[1:] not in items and real[1:] in items:

@@ -20,6 +20,7 @@ import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from jbuild.base.hashing import key_of
@@ -55,40 +56,54 @@ def layers_dir(store_root: Path) -> Path:
 
 
 def entry_layer_name(member) -> str:
-    return f"{member.entry}.{key_of([FORMAT, list(member.exports)])[:12]}"
+    return f"{member.entry}.{_exports_hash(tuple(member.exports))}"
+
+
+@lru_cache(maxsize=64)
+def _exports_hash(exports: tuple[str, ...]) -> str:
+    return key_of([FORMAT, list(exports)])[:12]
 
 
 def cached(store_root: Path, name: str) -> Layer | None:
     """The layer `name` if it is complete in the cache."""
-    base = layers_dir(store_root) / name
+    base = os.path.join(store_root, LAYERS, name)
     try:
-        data = json.loads((base.parent / f"{name}.json").read_text())
-        blob = base.parent / f"{name}.tar.gz"
-        if data.pop("format") != FORMAT or blob.stat().st_size != data["size"]:
+        with open(base + ".json", "rb") as f:
+            data = json.loads(f.read())
+        blob = base + ".tar.gz"
+        if data.pop("format") != FORMAT or os.stat(blob).st_size != data["size"]:
             return None
-        return Layer(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}, blob=str(blob))
+        return Layer(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}, blob=blob)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def entry_layers(store, members: Sequence) -> list[Layer]:
+def entry_layers(store, members: Sequence) -> tuple[list[Layer], int]:
     """One layer per member (its exports laid out at the environment's paths), from the cache
-    or computed and cached now. Call under the store's shared lock (no gc meanwhile)."""
+    or computed and cached now; and how many were computed. Call under the store's shared
+    lock (no gc meanwhile)."""
     from ..runtime.environment import member_files
 
+    names = [entry_layer_name(m) for m in members]
     out: dict[str, Layer | None] = {}
     todo = []
-    for m in members:
-        name = entry_layer_name(m)
+    for name, m in zip(names, members, strict=True):
         out[name] = cached(store.root, name)
         if out[name] is None:
             todo.append((name, m))
+    def one(job) -> Layer:
+        name, m = job
+        return batch.write(name, m.entry, [Item(rel, src) for rel, src in member_files(store, m).items()])
+
     with Batch(store.root) as batch:
-        for name, m in todo:
-            files = member_files(store, m)
-            items = [Item(rel, src) for rel, src in files.items()]
-            out[name] = batch.write(name, m.entry, items)
-    return [out[entry_layer_name(m)] for m in members]
+        if len(todo) > 1:  # zlib and file I/O release the GIL: layers compress in parallel
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                out.update(zip([name for name, _ in todo], pool.map(one, todo), strict=True))
+        elif todo:
+            out[todo[0][0]] = one(todo[0])
+    return [out[name] for name in names], len(todo)
 
 
 class Batch:
