@@ -77,7 +77,7 @@ def test_gc_takes_an_entrys_layers_with_it(tmp_path, program):
     assert len(blobs(store)) == 4
     store.gc()
     assert blobs(store) == {b for b in blobs(store) if b.startswith("host-")}
-    assert not any(n.endswith(".json") and not n.startswith("host-") for n in os.listdir(store.root / LAYERS))
+    assert not any(n.endswith(".json") and not n.startswith(("host-", "choice-")) for n in os.listdir(store.root / LAYERS))
 
 
 def test_a_library_nobody_provides_is_named(tmp_path, program):
