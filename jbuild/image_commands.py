@@ -46,6 +46,9 @@ def image(target, output, fmt, tag, sets, strict, sandbox, store):
     as_dir = output.endswith("/") or os.path.isdir(output)
     if as_dir and fmt == "docker":
         raise BadInput("--format docker writes an archive: give -o a file name (e.g. geotags.tar)")
+    parent = os.path.dirname(os.path.abspath(output.rstrip("/") or "."))
+    if not os.path.isdir(parent):
+        raise BadInput(f"-o {output}: the directory {parent} does not exist")
     p, closure, rb = build_for_image(target, _opts(strict=strict, sandbox=sandbox, store=store))
     overrides = overrides_of(p, closure, list(sets), None)
     with p.store.shared():

@@ -10,7 +10,7 @@ the entry, and every later image reuses it:
 
 Both appear by rename after one syncfs, the blob first: a layer whose json is missing or whose
 blob has another size is computed again, so a crash leaves at worst a stray temporary
-(`.tmp-*`, removed by the next writer). gc removes an entry's layers with the entry.
+(`.tmp-*`, removed by a later writer once an hour old). gc removes an entry's layers with the entry.
 """
 
 from __future__ import annotations
@@ -115,7 +115,23 @@ class Batch:
         self.pending: list[tuple[str, str]] = []  # (temporary stem, final stem)
 
     def __enter__(self) -> Batch:
+        self._clean_stale()
         return self
+
+    def _clean_stale(self, age: float = 3600) -> None:
+        """Temporaries a crashed writer left (an hour old: no live writer takes that long)."""
+        import time
+
+        try:
+            names = [n for n in os.listdir(self.dir) if n.startswith(".tmp-")]
+        except FileNotFoundError:
+            return
+        for n in names:
+            try:
+                if os.lstat(self.dir / n).st_mtime < time.time() - age:
+                    os.unlink(self.dir / n)
+            except FileNotFoundError:
+                pass
 
     def write(self, name: str, source: str, items: Iterable[Item]) -> Layer:
         items = list(items)

@@ -66,9 +66,12 @@ def test_a_damaged_cache_file_is_computed_again(tmp_path, program):
     path = store.root / LAYERS / victim
     os.chmod(path, 0o644)
     path.write_bytes(b"torn")  # another size than its json says
-    (store.root / LAYERS / ".tmp-dead-x.tar.gz").write_bytes(b"left by a crash")
+    stale = store.root / LAYERS / ".tmp-dead-x.tar.gz"
+    stale.write_bytes(b"left by a crash")
+    os.utime(stale, (1, 1))
     again = image(store, members)
     assert again.new_layers == 1 and again.image.digest == digest
+    assert not stale.exists() and not [n for n in os.listdir(store.root / LAYERS) if n.startswith(".tmp-")]
 
 
 def test_gc_takes_an_entrys_layers_with_it(tmp_path, program):

@@ -118,3 +118,15 @@ def test_geotags_and_tinydb_images_run_and_talk(ex, images, tmp_path):
     assert "stored tag selfcheck" in app_out, app_out
     journal = tmp_path / "tinydb" / "rootfs" / "var" / "lib" / "tinydb" / "tinydb.log"
     assert "tag:home" in journal.read_text()  # tinydb kept its data in its working directory (the volume)
+
+
+@pytest.mark.parametrize("args,says", [
+    (["//services:geotag", "-o", "x.tar"], "did you mean"),
+    (["//services:geotags", "-o", "/nonexistent/dir/x.tar"], "does not exist"),
+    (["//services:geotags", "-o", "out/", "--format", "docker"], "writes an archive"),
+    (["//services:geotags", "-o", "x.tar", "--tag", "Geo Tags"], "expected NAME:TAG"),
+    (["//services:geotags_test", "-o", "x.tar"], "is a test"),
+])
+def test_bad_input_is_a_clear_error(ex, args, says):
+    r = ex.jbuild("image", *args, "--sandbox", "bwrap")
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
