@@ -65,7 +65,7 @@ def image(target, output, fmt, tag, sets, strict, sandbox, store):
 
 @click.command()
 @click.argument("target")
-@click.option("--k8s", "k8s", is_flag=True, required=True, help="Kubernetes manifests (the only kind for now).")
+@click.option("--k8s", "k8s", is_flag=True, help="Kubernetes manifests (the only kind for now).")
 @click.option("-o", "--output", type=click.Path(file_okay=False),
               help="A directory: NAME.yaml per service, and images/ (an OCI layout with each service's "
                    "image, as the manifests reference it). Without it, the YAML goes to stdout.")

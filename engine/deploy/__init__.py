@@ -70,4 +70,12 @@ def to_yaml(objects: list[dict]) -> str:
     such as "on" or "0755"; hand-written YAML would not)."""
     import yaml
 
-    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, explicit_start=True)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value: str):  # a rendered etc/ file reads as itself: a literal block
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump_all(objects, Dumper=Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)

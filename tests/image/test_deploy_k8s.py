@@ -80,6 +80,8 @@ def test_probes_resources_and_images_by_digest(deployed):
     c = tinydb["spec"]["template"]["spec"]["containers"][0]
     assert c["readinessProbe"]["tcpSocket"]["port"] == 7000
     assert c["resources"] == {"requests": {"cpu": "100m", "memory": "32Mi"}}
+    etc = next(o for o in docs["tinydb"] if o["kind"] == "ConfigMap")["data"]
+    assert etc == {"tinydb.conf": "port = 7000\ndata_dir = /var/lib/tinydb\n"}  # the rendered file, byte for byte
     digest = ex.image("//db:tinydb@1.4.2", ex.root.parent / "tinydb.tar")
     assert c["image"] == f"registry.example:5000/team/tinydb@{digest}"
     if shutil.which("skopeo"):  # the images the manifests name are in OUT/images, ready for skopeo copy
