@@ -1,4 +1,5 @@
-"""What an ELF file asks of the loader: its PT_INTERP and its DT_NEEDED sonames.
+"""What a file asks of the system to run: an ELF file's PT_INTERP (the loader) and DT_NEEDED
+sonames; a script's `#!` interpreter.
 
 An image must hold the libraries its programs load (layers.py records them per layer;
 hostlibs.py supplies what the closure lacks). Read by hand from the program headers, a few
@@ -16,7 +17,7 @@ DT_NULL, DT_NEEDED, DT_STRTAB = 0, 1, 5
 
 
 def scan(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(sonames needed, loaders named) by the ELF files among `paths`, each sorted."""
+    """(sonames needed, interpreters named: loaders and `#!` programs) by `paths`, each sorted."""
     needs, interps = set(), set()
     for path in paths:
         found = read(path)
@@ -28,10 +29,15 @@ def scan(paths: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def read(path: str) -> tuple[list[str], str | None] | None:
-    """(DT_NEEDED sonames, PT_INTERP) of an ELF file; None if it is not one (or is unreadable)."""
+    """(DT_NEEDED sonames, PT_INTERP) of an ELF file, ([], the program) of a `#!` script with an
+    absolute interpreter; None for anything else (or unreadable)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(64)
+            head = f.read(256)
+            if head[:2] == b"#!":
+                words = head[2:].split(b"\n", 1)[0].split()
+                program = words[0].decode() if words else ""
+                return [], program if program.startswith("/") else None
             if len(head) < 52 or head[:4] != b"\x7fELF":
                 return None
             return _read(f, head)

@@ -20,6 +20,7 @@ from pathlib import Path
 from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
 
+from . import elfinfo
 from .layers import FORMAT, LAYERS, Batch, Layer, cached
 from .tarball import Item
 
@@ -58,7 +59,8 @@ def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> L
         for s in layer.needs:
             if s not in have:
                 missing.setdefault(s, []).append(layer.source)
-    interps = sorted({i for layer in layers for i in layer.interps})
+    held = {p for layer in layers for p in layer.files}
+    interps = sorted({i for layer in layers for i in layer.interps if i.lstrip("/") not in held})
     if not missing and not interps:
         return None
     memo = _Memo(store_root, sorted(missing), interps, allowed)
@@ -74,21 +76,27 @@ def _choose(store_root, missing: dict[str, list[str]], interps: list[str], allow
     """Which packages hold what is missing; their layer, from the cache or written now."""
     from jbuild.engine import dpkg
 
+    for i in list(interps):  # /bin/sh is dash, which names the loader
+        found = elfinfo.read(_real(i))
+        if found and found[1] and found[1] not in interps:
+            interps = sorted([*interps, found[1]])
     if not dpkg.available() or not allowed:
-        _fail(missing, interps, "no declared host tool's Debian package" if dpkg.available() else "no dpkg on this host")
+        _fail(missing, interps, "a declared host tool (the closure declares none)" if dpkg.available()
+              else "the host (no dpkg to find its packages)")
     db = dpkg.database()
-    owner_of: dict[str, str] = {}
+    lib_dirs = {"/" + d for d in loader_dirs()}
+    owner_of: dict[str, str] = {}  # a soname in a loader directory, or a path -> its package
     for name, _ in dpkg.package_closure(allowed):
         for p in dpkg.package_files(name, db[name].arch):
             path = dpkg.usr_path(p)
-            if path.startswith(LIBRARY_TOPS):
+            owner_of.setdefault(path, name)
+            if os.path.dirname(path) in lib_dirs:
                 owner_of.setdefault(os.path.basename(path), name)
-                owner_of.setdefault(path, name)
     unknown = {s: who for s, who in missing.items() if s not in owner_of}
-    lost = [i for i in interps if dpkg.usr_path(i) not in owner_of]
+    lost = [i for i in interps if _real(i) not in owner_of]
     if unknown or lost:
         _fail(unknown, lost, f"the declared host tools' Debian packages ({', '.join(sorted(allowed))})")
-    chosen = {owner_of[s] for s in missing} | {owner_of[dpkg.usr_path(i)] for i in interps}
+    chosen = {owner_of[s] for s in missing} | {owner_of[_real(i)] for i in interps}
     closure = dpkg.package_closure(sorted(chosen))
     name = "host-" + key_of(["host-layer", FORMAT, HOST_FORMAT, os.uname().machine, [list(p) for p in closure], interps])
     source = "host:" + " ".join(f"{n}={v}" for n, v in closure)
@@ -123,22 +131,29 @@ class _Memo:
 
 
 def _items(packages: list[str], interps: list[str]) -> list[Item]:
-    from jbuild.engine import dpkg
     from jbuild.engine.hostroot import host_files
 
     items = {p[1:]: Item(p[1:], p) for p in host_files(packages)
              if p.startswith(LIBRARY_TOPS) and not p.startswith(SKIPPED) and not any(s in p + "/" for s in SKIPPED_PARTS)
              and os.path.lexists(p)}
-    for interp in interps:  # /lib64/ld-linux-x86-64.so.2 where /lib64 is merged into /usr
-        real = os.path.realpath(dpkg.usr_path(interp))
-        if interp[1:] not in items and real[1:] in items:
-            items[interp[1:]] = Item(interp[1:], link=real)
+    for interp in interps:  # /lib64/ld-linux-x86-64.so.2, /bin/sh: the real file, and a link where it is named
+        real = _real(interp)
+        items.setdefault(real[1:], Item(real[1:], real))
+        if interp != real:
+            items.setdefault(interp[1:], Item(interp[1:], link=real))
     return list(items.values())
+
+
+def _real(path: str) -> str:
+    """Where a host path leads (/bin/sh -> /usr/bin/dash, the loader -> /usr/lib/<triplet>/...)."""
+    from jbuild.engine import dpkg
+
+    return os.path.realpath(dpkg.usr_path(path))
 
 
 def _fail(missing: dict[str, list[str]], interps: list[str], where: str) -> None:
     what = [f"{s} (needed by {', '.join(sorted(set(who)))})" for s, who in sorted(missing.items())]
-    what += [f"the loader {i}" for i in interps]
+    what += [f"the interpreter {i}" for i in interps]
     raise MissingLibrary(f"the image needs {'; '.join(what)}, which neither the closure's lib/ nor {where} "
                          "provide: add a package that exports it, or declare the host tool whose Debian "
                          "package holds it (e.g. build_requires = [@std//host:cc])")

@@ -89,7 +89,7 @@ def test_a_library_nobody_provides_is_named(tmp_path, program):
     with pytest.raises(MissingLibrary) as e:
         image(store, members, host=())
     assert "libc.so.6 (needed by 00000000000000000000000000000000-pkg0-1)" in str(e.value)
-    assert "/lib64/ld-linux-x86-64.so.2" in str(e.value) or os.uname().machine != "x86_64"
+    assert "the interpreter /lib64/ld-linux-x86-64.so.2" in str(e.value) or os.uname().machine != "x86_64"
 
 
 def test_two_entries_holding_one_path_conflict(tmp_path, program):
@@ -98,3 +98,27 @@ def test_two_entries_holding_one_path_conflict(tmp_path, program):
     b = publish(store, 0, program, "b")  # another entry exporting the same lib/libpkg0.so.1
     with pytest.raises(Exception, match="both hold"):
         image(store, [a, Member("//gen:other", b.entry, b.exports)])
+
+
+def test_a_scripts_interpreter_comes_from_the_declared_host_packages(tmp_path):
+    store = Store(tmp_path / "store")
+    with store.temporary() as tmp:
+        (tmp.out / "bin").mkdir()
+        (tmp.out / "bin/hello").write_text("#!/bin/sh\necho hello from a script in $(pwd)\n")
+        os.chmod(tmp.out / "bin/hello", 0o755)
+        store.publish(tmp.out, EntryMeta(key="f" * 32, name="f" * 32 + "-hello-1", label="//gen:hello"))
+    members = [Member("//gen:hello", "f" * 32 + "-hello-1", ("bin",))]
+    with pytest.raises(MissingLibrary, match="the interpreter /bin/sh"):
+        image(store, members, host=("libc6",))
+    composed = image(store, members, host=("dash",))
+    assert "bin/sh" in composed.image.layers[0].files and "dash=" in composed.image.layers[0].source
+    if not (shutil.which("umoci") and shutil.which("bwrap")):
+        pytest.skip("umoci and bwrap come from dev/setup.sh")
+    from jbuild.engine.image.oci import write_directory
+
+    write_directory(composed.image, tmp_path / "oci")
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{tmp_path / 'oci'}:1", str(tmp_path / "b")], check=True,
+                   capture_output=True)
+    r = subprocess.run(["bwrap", "--bind", str(tmp_path / "b" / "rootfs"), "/", "--proc", "/proc", "--dev", "/dev",
+                        "--chdir", "/var", "/bin/hello"], capture_output=True, text=True)
+    assert r.stdout == "hello from a script in /var\n", r.stderr
