@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# Anything here that changes a layer's bytes must bump layers.FORMAT (cached layers would disagree).
 COMPRESSION = 1  # zlib level 1: ~25% faster than the default 6 on these layers, ~15% larger; once per entry
 
 
