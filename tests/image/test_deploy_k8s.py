@@ -93,3 +93,33 @@ def test_deploy_without_a_service_is_a_clear_error(deployed):
     ex, _, _ = deployed
     r = ex.jbuild("deploy", "//libs:libc", "--k8s", "--sandbox", "bwrap")
     assert r.returncode == 2 and "has no service block" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_health_ports_and_names_without_a_build():
+    """A health command becomes an exec probe, each port its own Service, odd names DNS labels;
+    every object still validates."""
+    from jbuild.engine.deploy.k8s import Deployed, manifests
+
+    api = Deployed(name="Web_API", label="//svc:Web_API", image="r.example/web-api@sha256:" + "0" * 64,
+                   ports=(8080, 9090), env={"MODE": "on"}, health=("/bin/api-ping", "8080"),
+                   volumes=(("cache", "2Gi", "/var/cache/api"),), etc={"api/api.conf": "a = 1\n"})
+    objects = manifests([api])["Web_API"]
+    for obj in objects:
+        kv.validate(obj, kv.latest_version(), strict=True)
+    services = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
+    assert services == ["web-api", "web-api-9090"]
+    sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    assert c["readinessProbe"]["exec"]["command"] == ["/bin/api-ping", "8080"]
+    assert {"name": "MODE", "value": "on"} in c["env"]
+    mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/api/api.conf")
+    cm = next(o for o in objects if o["kind"] == "ConfigMap")
+    assert cm["data"][mount["subPath"]] == "a = 1\n"
+
+
+def test_yaml_keeps_what_yaml_would_misread():
+    from jbuild.engine.deploy import to_yaml
+
+    objects = [{"v": "on", "mode": "0755", "port": "7000", "file": "a = 1\nb = 2\n", "empty": ""}]
+    text = to_yaml(objects)
+    assert list(yaml.safe_load_all(text)) == objects and "file: |" in text
