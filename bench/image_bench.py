@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -69,10 +70,26 @@ def timed(fn):
     return time.perf_counter() - t, result
 
 
+CPU = {"used": 0.0}  # CPU seconds (user + system) of the child processes run so far
+
+
 def run(argv: list[str]) -> float:
+    """Wall seconds of a whole process; its CPU seconds are added to CPU (on a loaded machine
+    the wall time measures the neighbours too)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(argv, check=True, capture_output=True)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["used"] += after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall
+
+
+def cpu_of(fn) -> tuple[float, float]:
+    """(wall, CPU) seconds of fn(), whose processes are measured by `run`."""
+    CPU["used"] = 0.0
+    wall = fn()
+    return wall, CPU["used"]
 
 
 def our_process(store: Path, members: list[Member], out: Path, work: Path) -> float:
@@ -102,20 +119,19 @@ def rootfs_of(store: Store, members: list[Member], dest: Path) -> list[Path]:
     return per_entry
 
 
-def umoci_figures(work: Path, per_entry: list[Path], whole: Path, each: bool) -> dict[str, float]:
+def umoci_figures(work: Path, per_entry: list[Path], whole: Path, each: bool) -> dict[str, tuple[float, float]]:
     out = {}
     layout = work / "umoci"
-    t = run(["umoci", "init", "--layout", str(layout)])
-    t += run(["umoci", "new", "--image", f"{layout}:t"])
-    t += run(["umoci", "insert", "--image", f"{layout}:t", str(whole), "/"])
-    out["umoci init+new+insert (one layer)"] = t
-    out["skopeo copy oci -> oci-archive"] = run(["skopeo", "copy", f"oci:{layout}:t", f"oci-archive:{work / 'u.tar'}"])
+    out["umoci init+new+insert (one layer)"] = cpu_of(lambda: sum(run(argv) for argv in (
+        ["umoci", "init", "--layout", str(layout)], ["umoci", "new", "--image", f"{layout}:t"],
+        ["umoci", "insert", "--image", f"{layout}:t", str(whole), "/"])))
+    out["skopeo copy oci -> oci-archive"] = cpu_of(
+        lambda: run(["skopeo", "copy", f"oci:{layout}:t", f"oci-archive:{work / 'u.tar'}"]))
     if each:
         layout2 = work / "umoci-each"
-        t = run(["umoci", "init", "--layout", str(layout2)]) + run(["umoci", "new", "--image", f"{layout2}:t"])
-        for d in per_entry:
-            t += run(["umoci", "insert", "--image", f"{layout2}:t", str(d), "/"])
-        out[f"umoci insert per entry ({len(per_entry)} layers)"] = t
+        out[f"umoci insert per entry ({len(per_entry)} layers)"] = cpu_of(lambda: sum(run(argv) for argv in (
+            ["umoci", "init", "--layout", str(layout2)], ["umoci", "new", "--image", f"{layout2}:t"],
+            *(["umoci", "insert", "--image", f"{layout2}:t", str(d), "/"] for d in per_entry))))
     return out
 
 
@@ -149,14 +165,18 @@ def main() -> None:
               f"(archive {os.path.getsize(work / 'a.tar'):,}); host C library layer {img.layers[0].size:,} bytes")
         print(f"in-process: cold {cold:.3f}s ({cold / n * 1000:.2f} ms per layer), warm {warm:.3f}s, "
               f"one entry changed {one:.3f}s")
-        p_cold = our_process(b.root, members_b, work / "b.tar", work)
-        p_warm = our_process(b.root, members_b, work / "b2.tar", work)
+        p_cold = cpu_of(lambda: our_process(b.root, members_b, work / "b.tar", work))
+        p_warm = cpu_of(lambda: our_process(b.root, members_b, work / "b2.tar", work))
         patched_b = [*members_b[:-1], publish(b, n - 1, program, "b")]
-        p_one = our_process(b.root, patched_b, work / "b3.tar", work)
-        print(f"jbuild export, whole process: cold {p_cold:.3f}s, warm {p_warm:.3f}s, one entry changed {p_one:.3f}s")
+        p_one = cpu_of(lambda: our_process(b.root, patched_b, work / "b3.tar", work))
+        print("jbuild export, whole process (wall / CPU): " + ", ".join(
+            f"{what} {w:.3f}s / {c:.3f}s" for what, (w, c) in
+            (("cold", p_cold), ("warm", p_warm), ("one entry changed", p_one))))
+        print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         per_entry = rootfs_of(a, members, work / "rootfs")
-        for what, secs in umoci_figures(work, per_entry, work / "rootfs" / "whole", not args.no_per_entry_umoci).items():
-            print(f"{what}: {secs:.3f}s (whole processes)")
+        for what, (secs, cpu) in umoci_figures(work, per_entry, work / "rootfs" / "whole",
+                                               not args.no_per_entry_umoci).items():
+            print(f"{what}: {secs:.3f}s wall / {cpu:.3f}s CPU (whole processes)")
 
 
 if __name__ == "__main__":
