@@ -130,3 +130,18 @@ def test_geotags_and_tinydb_images_run_and_talk(ex, images, tmp_path):
 def test_bad_input_is_a_clear_error(ex, args, says):
     r = ex.jbuild("image", *args, "--sandbox", "bwrap")
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_set_changes_the_command_ports_and_etc(ex, images, tmp_path):
+    digest = ex.image("//db:tinydb@1.4.2", tmp_path / "t.tar", "--set", "//db:tinydb.port=7100")
+    assert digest != images["tinydb"]
+    r = subprocess.run(["skopeo", "inspect", "--config", f"oci-archive:{tmp_path / 't.tar'}"],
+                       capture_output=True, text=True, check=True)
+    config = json.loads(r.stdout)["config"]
+    assert config["Cmd"] == ["7100"] and config["ExposedPorts"] == {"7100/tcp": {}}
+    with tarfile.open(tmp_path / "t.tar") as outer:
+        manifest = json.load(outer.extractfile(next(
+            m for m in outer.getmembers() if m.name.endswith(digest.split(":")[1]))))
+        top = outer.extractfile("blobs/sha256/" + manifest["layers"][-1]["digest"].split(":")[1])
+        with tarfile.open(fileobj=top, mode="r:gz") as layer:
+            assert b"port = 7100" in layer.extractfile("etc/tinydb.conf").read()
