@@ -10,6 +10,9 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v make >/dev/null || need+=(make)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v dot >/dev/null || need+=(graphviz)  # tests render `jbuild query --output graph` (DOT)
+# The OCI tools the image tests use (skopeo inspect, umoci unpack).
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \

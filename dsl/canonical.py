@@ -63,6 +63,8 @@ def target(t: m.Target) -> dict:
             "volumes": [{"name": v.name, "size": v.size, "mount": v.mount} for v in s.volumes],
             "requires": [requirement(r) for r in s.requires], "health": s.health,
         }
+        if s.resources:  # only when declared, like etc
+            out["service"]["resources"] = {k: value(v) for k, v in sorted(s.resources)}
     if t.host_tool:
         h = t.host_tool
         out["host_tool"] = {"binaries": list(h.binaries), "version_command": h.version_command,

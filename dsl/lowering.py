@@ -274,7 +274,8 @@ class _Lowering:
         )
         return m.Service(command=values.get("command", ""), ports=values.get("ports", ()),
                          env=values.get("env", m.FrozenMap(())).items, volumes=tuple(volumes),
-                         requires=reqs, health=values.get("health"), span=block.span)
+                         requires=reqs, health=values.get("health"),
+                         resources=values.get("resources", m.FrozenMap(())).items, span=block.span)
 
     def check_config_refs(self, expr, config) -> None:
         """Each `${config.KEY}` and `config.KEY` names a declared key: else an error at it."""

@@ -193,6 +193,7 @@ class Service:
     volumes: tuple[Volume, ...] = ()
     requires: tuple[Requirement, ...] = ()
     health: str | None = None
+    resources: tuple[tuple[str, Value], ...] = ()  # requests of a deployment's container (cpu, memory)
     span: Span | None = field(default=None, compare=False)
 
 

@@ -74,6 +74,8 @@ SERVICE = _table(
     AttrSpec("env", "map", "environment variables", "service"),
     AttrSpec("requires", "requirements", "services to start first (implies run_requires)", "service"),
     AttrSpec("health", "string", "a command that exits 0 once the service is ready", "service"),
+    AttrSpec("resources", "map", "resource requests of its container: { cpu = \"100m\", memory = \"64Mi\" }",
+             "deployments"),
 )
 VOLUME = _table(
     AttrSpec("size", "string", "e.g. \"1Gi\"", "service", True),

@@ -131,10 +131,11 @@ def log(label, store):
 
 def register(cli: click.Group) -> None:
     from .env_commands import env_group
+    from .image_commands import deploy, image
     from .run_command import run
     from .store_commands import gc, store_group
     from .test_command import test
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, test, store_group, gc, env_group, run, shell, info, clean):
+    for cmd in (build, explain, log, test, store_group, gc, env_group, run, shell, info, clean, image, deploy):
         cli.add_command(cmd)

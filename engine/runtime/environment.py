@@ -149,6 +149,12 @@ def _layout(store: Store, members: Iterable[Member]) -> dict[str, tuple[str, str
     return out
 
 
+def member_files(store: Store, member: Member) -> dict[str, str]:
+    """What one member puts in an environment: relative path -> its file in the entry ("" for
+    a directory). An image's layer of the entry holds exactly this (engine/image/layers.py)."""
+    return {rel: src for rel, (src, _) in _layout(store, [member]).items()}
+
+
 def _everything(entry: str) -> list[str]:
     """An entry's top-level names but for etc/ and var/, which an environment makes itself."""
     return sorted(n for n in os.listdir(entry) if n != META and n not in RESERVED)

@@ -103,6 +103,8 @@ def collect(store, dry_run: bool) -> GcReport:
         report.freed += meta.size
         if not dry_run and discard(entry):
             store.index.remove(entry.name)
+            for layer in (store.root / ".layers").glob(f"{entry.name}.*"):  # its image layers (engine/image)
+                layer.unlink(missing_ok=True)
             if os.path.dirname(meta.log) == "logs":  # never a path outside the store
                 (store.root / meta.log).unlink(missing_ok=True)
     if not dry_run:
