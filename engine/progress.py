@@ -69,6 +69,11 @@ class Reporter:
 
     # ------------------------------------------------------------ events
 
+    def note(self, text: str) -> None:
+        """A line of its own above the status line (a download fetched, its progress)."""
+        self._line(text)
+        self.event("note", text=text)
+
     def started(self, node, reason: str) -> None:
         with self.lock:
             self.running[str(node)] = time.monotonic()

@@ -53,8 +53,11 @@ def _with(options):
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
+@click.option("--offline", is_flag=True, default=None,
+              help="Never use the network: archives and git commits come from the download cache or "
+                   "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths):
+          no_link, print_out_paths, offline):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -63,7 +66,8 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
+                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                 offline=offline)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)
