@@ -9,6 +9,8 @@ command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v make >/dev/null || need+=(make)
 command -v ninja >/dev/null || need+=(ninja-build)
+command -v patch >/dev/null || need+=(patch)  # patches = [...] (engine/fetch/patches.py)
+command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fetch/git.py)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc binutils libc6-dev make python3; do

@@ -142,9 +142,9 @@ class Rebuilder:
             try:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
-                _append(log, f"jbuild: {exc}\n")
-                self.reporter.failed(node, str(exc), log)
-                return Outcome(node, "failed", str(exc), None, log, 1, time.monotonic() - start)
+                log.write_text(f"jbuild: {exc}\n")  # the detail, once: the block shows the log's tail
+                self.reporter.failed(node, "preparing its sources failed", log)
+                return Outcome(node, "failed", str(exc).splitlines()[0], None, log, 1, time.monotonic() - start)
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:

@@ -28,6 +28,7 @@ from . import FetchError
 
 CHUNK = 1 << 16
 TIMEOUT = 30  # seconds without a byte before a download is given up
+STALE = 5.0  # seconds: an unlocked partial file older than this is a killed download's
 Progress = Callable[[str, int, int | None], None]  # (name, bytes so far, total or None)
 
 
@@ -128,7 +129,7 @@ class DownloadCache:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if time.time() - os.fstat(fd).st_mtime > 5:  # not one being created right now
+                if time.time() - os.fstat(fd).st_mtime > STALE:  # not one being created right now
                     os.unlink(p)
             except (BlockingIOError, FileNotFoundError):
                 pass
@@ -176,7 +177,8 @@ class _open:
             return self.handle, os.fstat(self.handle.fileno()).st_size
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-            raise _Missing(f"{self.origin.label}: {where}: {reason}") from None
+            where = where if self.origin.label == where else f"{self.origin.label}: {where}"
+            raise _Missing(f"{where}: {reason}") from None
 
     def __exit__(self, *exc):
         if self.handle is not None:
