@@ -13,7 +13,8 @@ command -v patch >/dev/null || need+=(patch)  # patches = [...] (engine/fetch/pa
 command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fetch/git.py)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
-for pkg in dash coreutils sed grep findutils gcc binutils libc6-dev make python3; do
+for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \
+           patch cmake mawk diffutils; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

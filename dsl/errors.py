@@ -35,6 +35,14 @@ class Diagnostic:
     span: Span
     message: str
     help: str | None = None
+    inside: Span | None = None  # the line of a template's body at fault (span is then the call)
+
+    def at_call(self) -> Diagnostic:
+        """An error in a template's expanded text, moved to the user's call (Span.via)."""
+        if self.span.via is None:
+            return self
+        inner = Span(self.span.path, self.span.line, self.span.col, self.span.end_line, self.span.end_col)
+        return Diagnostic(self.span.via, self.message, self.help, inner)
 
     def sort_key(self) -> tuple:
         return (self.span.path, self.span.line, self.span.col, self.message)
@@ -46,7 +54,7 @@ class RecipeError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
-        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.diagnostics = sorted((d.at_call() for d in diagnostics), key=Diagnostic.sort_key)
         super().__init__("\n".join(d.message for d in self.diagnostics))
 
     @classmethod
@@ -80,18 +88,25 @@ def render(diag: Diagnostic, root: str | None = None, color: bool = False) -> st
     bold, red, cyan, reset = ("\033[1m", "\033[31m", "\033[36m", "\033[0m") if color else ("",) * 4
     where = f"{diag.span}: " if diag.span.line > 0 else ""
     out = [f"{bold}{where}{red}error:{reset}{bold} {diag.message}{reset}"]
-    if diag.span.line > 0:
-        text = _source_line(diag.span.path, diag.span.line, root)
-        if text is not None:
-            num = str(diag.span.line)
-            pad = " " * len(num)
-            text, col = _window(text, diag.span.col)
-            width = min(diag.span.width, max(1, len(text) - col + 1))
-            out.append(f"{cyan}{num} |{reset} {text}")
-            out.append(f"{cyan}{pad} |{reset} {' ' * (col - 1)}{red}{'^' * width}{reset}")
+    out += _excerpt(diag.span, root, cyan, red, reset)
+    if diag.inside is not None:
+        out.append(f"{cyan}note:{reset} in the template's text, at {diag.inside} (the line below):")
+        out += _excerpt(diag.inside, root, cyan, red, reset)
     if diag.help:
         out.append(f"{cyan}help:{reset} {diag.help}")
     return "\n".join(out)
+
+
+def _excerpt(span: Span, root: str | None, cyan: str, red: str, reset: str) -> list[str]:
+    """The numbered source line and a caret under the span."""
+    text = _source_line(span.path, span.line, root) if span.line > 0 else None
+    if text is None:
+        return []
+    num = str(span.line)
+    pad = " " * len(num)
+    text, col = _window(text, span.col)
+    width = min(span.width, max(1, len(text) - col + 1))
+    return [f"{cyan}{num} |{reset} {text}", f"{cyan}{pad} |{reset} {' ' * (col - 1)}{red}{'^' * width}{reset}"]
 
 
 def render_all(err: RecipeError, root: str | None = None, color: bool = False) -> str:

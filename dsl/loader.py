@@ -22,9 +22,11 @@ from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
+from .syntax import Instance as st_Instance
+from .templates import std_templates_path
 from .workspace import Workspace
 
-CACHE_FORMAT = 10
+CACHE_FORMAT = 11  # 9: templates; 10: fetched sources and patches; 11: both
 
 
 @dataclass
@@ -37,6 +39,8 @@ class _Entry:
     dirs: dict = field(default_factory=dict)  # dir a glob walked -> globs.DirState
     explicit: list = field(default_factory=list)  # paths named without a glob: each must exist
     walked_at: int = 0
+    templates: dict = field(default_factory=dict)  # name -> syntax.TemplateDef defined here
+    deps: dict = field(default_factory=dict)  # BUILD file whose templates this one calls -> (stat, read_at)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Loader:
         self.errors: dict[tuple[str, str], list[Diagnostic]] = {}  # a package's own errors
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
         self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
+        self._loading: set[tuple[str, str]] = set()  # packages being parsed (a cycle of templates)
 
     # ------------------------------------------------------------ cache
 
@@ -76,7 +81,11 @@ class Loader:
         key = (repo, package)
         if key not in self.packages:
             before = len(self.diags)
-            self.packages[key] = self._load_package(repo, package)
+            self._loading.add(key)
+            try:
+                self.packages[key] = self._load_package(repo, package)
+            finally:
+                self._loading.discard(key)
             if len(self.diags) > before:
                 self.errors[key] = self.diags[before:]
         return self.packages[key]
@@ -94,8 +103,8 @@ class Loader:
             return []
         cache_key = str(path)
         entry = self._cache.get(cache_key)
-        if entry is None or not trusted(st, entry.stat, entry.read_at):
-            entry = self._parse(path, repo, package, st, entry)
+        if entry is None or not trusted(st, entry.stat, entry.read_at) or not _deps_fresh(entry):
+            entry = self._parse(path, repo, package, st, entry if entry and _deps_fresh(entry) else None)
             if entry is None:
                 return []
         pkg_dir = str(path.parent)
@@ -154,16 +163,39 @@ class Loader:
                                          "save the file as UTF-8"))
             return None
         self.parsed_files += 1
+        deps: dict = {}
         try:
-            raw = lower_file(parse(text, display), package, repo)
+            syntax = parse(text, display)
+            raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
         except RecipeError as exc:
             self.diags.extend(exc.diagnostics)
             self._cache.pop(str(path), None)
             return None
-        entry = _Entry(stat_key(st), digest, read_at, raw)
+        if any(isinstance(b, st_Instance) for b in syntax.blocks):
+            std = std_templates_path()
+            deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
+        entry = _Entry(stat_key(st), digest, read_at, raw, templates={t.name: t for t in syntax.templates},
+                       deps=deps)
         self._cache[str(path)] = entry
         self._dirty = True
         return entry
+
+    def _templates_of(self, label: Label, span: Span, deps: dict) -> dict:
+        """The templates defined in another package's BUILD file (templates.External), noting
+        that file as one the caller's parse depends on."""
+        key = (label.repo, label.package)
+        if key in self._loading:
+            raise RecipeError.at(span, f"'{self.ws.display_path(*key)}' uses templates of a file that uses its own",
+                                 "move the templates into a file of their own")
+        targets = self.package(label.repo, label.package)
+        if targets is None:
+            raise RecipeError.at(span, f"no such package '{label.package or '//'}' for template '{label}'")
+        path = str(self.ws.build_file(label.repo, label.package))
+        entry = self._cache.get(path)
+        if entry is None:  # its own errors are reported with its package
+            raise RecipeError.at(span, f"template '{label}': its file has errors")
+        deps[path] = (entry.stat, entry.read_at)
+        return entry.templates
 
     def _dirs_unchanged(self, pkg_dir: str, entry: _Entry) -> bool:
         root = self._root_of(pkg_dir)
@@ -296,6 +328,7 @@ class Loader:
                     dirs[str(path.parent)] = globs.dir_state(str(path.parent), self._root_of(str(path.parent)), globs.TREE)
                 continue
             files[str(path)] = entry.stat
+            files.update({dep: stat for dep, (stat, _) in entry.deps.items()})
             for rel, state in entry.dirs.items():
                 dirs[os.path.join(str(path.parent), rel) if rel else str(path.parent)] = state
         return files, dirs
@@ -402,6 +435,17 @@ def load(patterns: list[str], start: str | None = None, skip_manual: bool = Fals
     loader = Loader(ws)
     roots = loader.expand(patterns, start, skip_manual)
     return loader.closure(roots)
+
+
+def _deps_fresh(entry: _Entry) -> bool:
+    """Are the files whose templates this entry's file calls unchanged since it was expanded?"""
+    for path, (recorded, read_at) in entry.deps.items():
+        try:
+            if not trusted(os.stat(path), recorded, read_at):
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _utf8(name: str) -> bool:

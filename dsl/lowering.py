@@ -6,7 +6,7 @@ independent errors of a file at once.
 
 from __future__ import annotations
 
-from . import interpolate, schema, sources
+from . import interpolate, schema, sources, templates, version_check
 from . import model as m
 from . import syntax as st
 from .errors import Diagnostic, RecipeError, did_you_mean, suggestions
@@ -18,8 +18,10 @@ class _Skip(Exception):
     """An attribute could not be converted; its diagnostic is already recorded."""
 
 
-def lower_file(file: st.File, package: str, repo: str = "") -> list[m.Target]:
-    """The targets of one BUILD file of workspace package `package` (`services/api`)."""
+def lower_file(file: st.File, package: str, repo: str = "", external=None) -> list[m.Target]:
+    """The targets of one BUILD file of workspace package `package` (`services/api`), its
+    template calls expanded first (`external` finds templates of other files: templates.py)."""
+    file = templates.expand_file(file, package, repo, external)
     lw = _Lowering(package, repo)
     targets = [t for b in file.blocks if (t := lw.top_level(b)) is not None]
     lw.check_duplicates(targets)
@@ -120,7 +122,7 @@ class _Lowering:
             label=label, version=version, span=block.name_span, summary=values.get("summary", ""),
             flavours=flavours, **sources.package_fields(self, values),
             interface=values.get("interface", m.FileSet()), requires=self.all_requirements(values),
-            build=values.get("build"), exports=values.get("exports", ()), config=config,
+            build=self.checked_build(values, version, block), exports=values.get("exports", ()), config=config,
             settings=tuple(self.settings(one["settings"])) if one.get("settings") else (),
             slots=values.get("slots", ()), etc=values.get("etc", ()),
             contributions=tuple(self.contributions(one["contribute"])) if one.get("contribute") else (),
@@ -129,6 +131,23 @@ class _Lowering:
         )
         self.check_package(pkg, block, values)
         return pkg
+
+    def checked_build(self, values: dict, version, block: st.Block) -> str | None:
+        """The build script, wrapped in its version_check if it has one (version_check.py)."""
+        check, build = values.get("version_check"), values.get("build")
+        if check is None:
+            return build
+        if build is None or version is None:
+            self.error(_attr(block, "version_check").span, "version_check needs a 'version' and a 'build'")
+            return build
+        return version_check.wrap(build, str(version), check)
+
+    def conv_version_check(self, expr, name) -> version_check.VersionCheck:
+        values = dict(self.conv_map(expr, name).items)
+        bad = version_check.problem(values)
+        if bad:
+            self.fail(expr.span, *bad)
+        return version_check.VersionCheck(values.get("file"), values.get("command"), values.get("regex"))
 
     def single(self, kind, blocks):
         for extra in blocks[1:]:

@@ -128,7 +128,37 @@ def _make_transformer():
             return _tok_span(self.path, tok)
 
         def start(self, items):
-            return st.File(self.path, tuple(items))
+            templates = tuple(i for i in items if isinstance(i, st.TemplateDef))
+            return st.File(self.path, tuple(i for i in items if not isinstance(i, st.TemplateDef)), templates)
+
+        def template(self, items):
+            kind, name, *rest = items
+            self._keyword(kind, "template", "template NAME(PARAMS) { ... }")
+            params = tuple(p for p in rest if isinstance(p, st.Param))
+            return st.TemplateDef(str(name), params, tuple(m for m in rest if m is not None and not isinstance(m, st.Param)),
+                                  self._t(name))
+
+        def param(self, items):
+            name, default = items
+            return st.Param(str(name), default, self._t(name))
+
+        def instance(self, items):
+            kind, name, (callee, callee_span), *args, body = items
+            self._keyword(kind, "package", "package NAME = TEMPLATE(ARGUMENTS)")
+            arguments = tuple(a if isinstance(a, st.Argument) else st.Argument(None, a, a.span)
+                              for a in args if a is not None)
+            return st.Instance(str(kind), str(name), callee, arguments, body or (), self._t(kind), self._t(name),
+                               callee_span)
+
+        def callee(self, items):
+            return (str(items[0]), self._t(items[0]))
+
+        def body(self, items):
+            return tuple(items)
+
+        def _keyword(self, tok, word: str, form: str) -> None:
+            if str(tok) != word:
+                raise RecipeError.at(self._t(tok), f"unexpected '{tok}'", f"write '{form}'")
 
         @lark.v_args(meta=True)
         def block(self, meta, items):
@@ -203,12 +233,12 @@ def _make_transformer():
         @lark.v_args(meta=True)
         def call(self, meta, items):
             name, *args = items
-            pos = tuple(a for a in args if a is not None and not isinstance(a, tuple))
-            kw = tuple(a for a in args if isinstance(a, tuple))
+            pos = tuple(a for a in args if a is not None and not isinstance(a, st.Argument))
+            kw = tuple((a.name, a.value) for a in args if isinstance(a, st.Argument))
             return st.Call(str(name), pos, kw, self._s(meta))
 
         def kwarg(self, items):
-            return (str(items[0]), items[1])
+            return st.Argument(str(items[0]), items[1], self._t(items[0]))
 
         @lark.v_args(meta=True)
         def ref(self, meta, items):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,9 @@ class Span:
     col: int
     end_line: int = 0
     end_col: int = 0
+    # Text of a template's body expanded for a call: where that call was written (templates.py).
+    # An error here is reported at the call, with this span as a note.
+    via: Span | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"

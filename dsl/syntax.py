@@ -139,6 +139,49 @@ Member = Union[Attr, FlavourDecl, ConfigFieldDecl, SettingDecl, Block]
 
 
 @dataclass(frozen=True)
+class Param:
+    """`configure_flags = []` in a template's signature (no default: a required argument)."""
+
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class TemplateDef:
+    """`template autotools(sources, version, ...) { members }`: members refer to `args.NAME`."""
+
+    name: str
+    params: tuple[Param, ...]
+    members: tuple[Member, ...]
+    span: Span  # of the name
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a template call: `name = value`, or positional (name None)."""
+
+    name: str | None
+    value: Expr
+    span: Span  # of the name, else of the value
+
+
+@dataclass(frozen=True)
+class Instance:
+    """`package zlib = autotools(...) { members }`: a package made from a template."""
+
+    kind: str
+    name: str
+    template: str  # a name (`autotools`) or a label (`//tools:lib`)
+    args: tuple[Argument, ...]
+    members: tuple[Member, ...]  # the optional `{ ... }` after the call
+    span: Span  # of the kind word
+    name_span: Span
+    call_span: Span  # of the template's name
+
+
+@dataclass(frozen=True)
 class File:
     path: str
-    blocks: tuple[Block, ...]
+    blocks: tuple[Block | Instance, ...]  # Instances until templates.expand_file
+    templates: tuple[TemplateDef, ...] = ()

@@ -37,10 +37,14 @@ class OutputCancelled(Exception):
 
 
 def check_output(out: Path, host_paths: list[str], cancelled: Callable[[], bool] = lambda: False) -> list[str]:
-    """Refuse an unacceptable output; rewrite absolute links into /out; return notes of rewrites."""
+    """Refuse an unacceptable output; rewrite absolute links into /out and the install prefix of
+    pkg-config and libtool files (relocate.py); return notes of rewrites."""
+    from .relocate import relocate
+
     out = Path(out)
     if not stat.S_ISDIR(os.lstat(out).st_mode):
         raise OutputError(f"{out} is not a directory")
+    relocated = relocate(out, [SANDBOX_OUT, str(out), str(out.resolve())])
     needles = sorted({os.fsencode(p.rstrip("/")) for p in host_paths if p.rstrip("/")}, key=len)
     links: list[str] = []
     for rel, st in _walk(out):
@@ -57,7 +61,7 @@ def check_output(out: Path, host_paths: list[str], cancelled: Callable[[], bool]
             raise OutputError(f"{rel} is {what}; an output may hold only regular files, directories and symlinks")
     for rel in links:
         _check_link(out, rel)
-    return [note for rel in links if (note := _relativise(out, rel))]
+    return relocated + [note for rel in links if (note := _relativise(out, rel))]
 
 
 def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:

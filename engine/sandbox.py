@@ -203,7 +203,9 @@ class FallbackExecutor:
 
     def run(self, job: Job) -> int:
         env = _sandbox_env(job)
-        env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp))
+        env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp), PREFIX=str(job.out))
+        if job.env_tree:
+            env["PKG_CONFIG_PATH"] = f"{job.env_tree}/lib/pkgconfig:{job.env_tree}/share/pkgconfig"
         script = job.script.replace("/env/", f"{job.env_tree}/") if job.env_tree else job.script
         return self.procs.start(["/bin/sh", "-euxc", script], env, job.log, cwd=job.tmp)
 
@@ -270,7 +272,10 @@ def _host_links() -> list[str]:
 def _sandbox_env(job: Job) -> dict[str, str]:
     env = {"PATH": "/env/bin:/usr/bin:/bin", "SRC": "/src", "OUT": "/out", "TMPDIR": "/tmp", "HOME": "/tmp",
            "LANG": "C", "LC_ALL": "C", "SOURCE_DATE_EPOCH": "0", "LIBRARY_PATH": "/env/lib",
-           "LD_LIBRARY_PATH": "/env/lib", "C_INCLUDE_PATH": "/env/include"}
+           "LD_LIBRARY_PATH": "/env/lib", "C_INCLUDE_PATH": "/env/include",
+           # Install prefix (docs/language.md): the output, whose pkg-config files are made
+           # relocatable at publish (engine/outputs.py); the dependencies' .pc files under /env.
+           "PREFIX": "/out", "PKG_CONFIG_PATH": "/env/lib/pkgconfig:/env/share/pkgconfig"}
     env.update(job.extra_env)
     return env
 
