@@ -63,9 +63,10 @@ class DownloadCache:
                 return final
             self._clean_partials()
             errors = []
+            name = os.path.basename(urlsplit(url).path) or sha256
             for origin in self.origins(url, sha256):
                 try:
-                    self._fetch(origin, sha256, final)
+                    self._fetch(origin, sha256, final, name)
                     return final
                 except (_Missing, FetchError) as exc:  # a wrong file at a mirror: try the next
                     errors.append(str(exc))
@@ -83,11 +84,11 @@ class DownloadCache:
             out.append(Origin(url, url))
         return out
 
-    def _fetch(self, origin: Origin, sha256: str, final: Path) -> None:
+    def _fetch(self, origin: Origin, sha256: str, final: Path, name: str) -> None:
         fd, partial = _partial(self.root / "partial", sha256)
         try:
             with os.fdopen(fd, "wb") as out:
-                got = self._copy(origin, out, os.path.basename(final.name))
+                got = self._copy(origin, out, name)
                 out.flush()
                 os.fsync(out.fileno())
             if got != sha256:
@@ -105,17 +106,16 @@ class DownloadCache:
         digest = hashlib.sha256()
         with _open(origin) as (stream, total):
             self.tried.append(origin.where)
-            label = os.path.basename(urlsplit(origin.where).path) or name
             done = 0
             if self.progress:
-                self.progress(label, 0, total)
+                self.progress(name, 0, total)
             try:
                 while chunk := stream.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
                     if self.progress:
-                        self.progress(label, done, total)
+                        self.progress(name, done, total)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 raise _Missing(f"{origin.label}: {origin.where}: interrupted after {done} bytes: {exc}") from None
         return digest.hexdigest()

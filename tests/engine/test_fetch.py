@@ -221,3 +221,16 @@ def test_git_over_dumb_http_and_offline_from_the_cache(tmp_path):
 def _mkdir(path):
     path.mkdir()
     return path
+
+
+def test_a_large_download_reports_its_progress_by_the_quarter(tmp_path):
+    from jbuild.engine.fetch.stage import Fetcher
+
+    big = tmp_path / "srv" / "big-1.0.tar"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(5 << 20))
+    lines = []
+    with serving(big.parent) as srv:
+        Fetcher(tmp_path / "dl", say=lines.append).archive(f"{srv.url}/big-1.0.tar", sha256(big))
+    assert [line.split(" (")[-1] for line in lines[:3]] == ["25%)", "50%)", "75%)"]
+    assert lines[0].startswith("fetching big-1.0.tar: ") and lines[-1].startswith("fetched big-1.0.tar (5.2 MB) from http")
