@@ -80,7 +80,7 @@ class DownloadCache:
         if parts.scheme == "mirror":  # mirror://NAME/PATH: also PATH under each mirror
             wanted.append(parts.path.lstrip("/"))
         out = [Origin(_join(m, w), f"mirror {m}") for m in self.mirrors for w in dict.fromkeys(wanted)]
-        if not self.offline and parts.scheme != "mirror":
+        if (not self.offline or parts.scheme == "file" or url.startswith("/")) and parts.scheme != "mirror":
             out.append(Origin(url, url))
         return out
 

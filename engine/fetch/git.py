@@ -9,6 +9,7 @@ enters the key. Under --offline, a commit that is not cached already is an error
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,17 +21,21 @@ from . import FetchError
 from .unpack import unpack
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+# The cache may belong to another user of a group-shared store: git's ownership check would refuse it.
+GIT = ["git", "-c", "safe.directory=*"]
 
 
 def export(root: Path, url: str, commit: str, dest: Path, offline: bool) -> None:
     """Write the tree of `commit` of `url` into `dest`."""
+    if shutil.which("git") is None:
+        raise FetchError(f"git {url}: this package has a git source, but git is not installed (apt-get install git)")
     repo = root / "git" / f"{key_of(url)[:24]}.git"
     repo.parent.mkdir(parents=True, exist_ok=True)
     with flock(root / "git" / f"{repo.name}.lock"):
         if not (repo / "HEAD").exists():
             _git(["init", "--bare", "--quiet", str(repo)], url)
         if not _has(repo, commit):
-            if offline:
+            if offline and not (url.startswith("/") or url.startswith("file://")):  # a local one is no network
                 raise FetchError(f"git {url}: commit {commit} is not in the cache ({repo}), and --offline "
                                  "forbids fetching it; build once without --offline")
             _fetch(repo, url, commit)
@@ -41,7 +46,7 @@ def export(root: Path, url: str, commit: str, dest: Path, offline: bool) -> None
 
 
 def _has(repo: Path, commit: str) -> bool:
-    r = subprocess.run(["git", "--git-dir", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"],
+    r = subprocess.run([*GIT, "--git-dir", str(repo), "cat-file", "-e", f"{commit}^{{commit}}"],
                        capture_output=True, env=_env())
     return r.returncode == 0
 
@@ -53,7 +58,7 @@ def _fetch(repo: Path, url: str, commit: str) -> None:
                 ["fetch", "--quiet", "--no-tags", source, f"+{commit}:refs/jbuild/commits/{commit}"]]
     errors = []
     for args in attempts:
-        r = subprocess.run(["git", "--git-dir", str(repo), *args], capture_output=True, text=True, env=_env(),
+        r = subprocess.run([*GIT, "--git-dir", str(repo), *args], capture_output=True, text=True, env=_env(),
                            timeout=600)
         if r.returncode != 0:
             errors.append(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
@@ -64,7 +69,7 @@ def _fetch(repo: Path, url: str, commit: str) -> None:
 
 
 def _git(args: list[str], url: str) -> None:
-    r = subprocess.run(["git", *args], capture_output=True, text=True, env=_env())
+    r = subprocess.run([*GIT, *args], capture_output=True, text=True, env=_env())
     if r.returncode != 0:
         raise FetchError(f"git {url}: git {args[0] if args[0] != '--git-dir' else args[2]} failed: "
                          f"{r.stderr.strip() or r.returncode}")
