@@ -142,9 +142,7 @@ class Rebuilder:
             try:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
-                log.write_text(f"jbuild: {exc}\n")  # the detail, once: the block shows the log's tail
-                self.reporter.failed(node, "preparing its sources failed", log)
-                return Outcome(node, "failed", str(exc).splitlines()[0], None, log, 1, time.monotonic() - start)
+                return self._sources_failed(node, exc, log, time.monotonic() - start)
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:
@@ -173,6 +171,14 @@ class Rebuilder:
         self.exported[node] = exported
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
+
+    def _sources_failed(self, node: Node, exc: Exception, log: Path, duration: float) -> Outcome:
+        if self.executor.cancelled:  # an interrupt stopped a download
+            self.reporter.interrupted(node)
+            return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
+        log.write_text(f"jbuild: {exc}\n")  # the detail, once: the failure block shows the log's tail
+        self.reporter.failed(node, "preparing its sources failed", log)
+        return Outcome(node, "failed", str(exc).splitlines()[0], None, log, 1, duration)
 
     def _check_and_measure(self, node: Node, out: Path):
         """Check the output (outputs.py), that no input changed meanwhile, and measure what it

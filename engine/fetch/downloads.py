@@ -46,6 +46,7 @@ class DownloadCache:
     mirrors: tuple[str, ...] = ()  # local directories (absolute) or URL bases
     offline: bool = False
     progress: Progress | None = None
+    cancelled: Callable[[], bool] = lambda: False
     tried: list[str] = field(default_factory=list)
 
     def path(self, sha256: str) -> Path:
@@ -68,6 +69,8 @@ class DownloadCache:
                 try:
                     self._fetch(origin, sha256, final, name)
                     return final
+                except FetchInterrupted:
+                    raise
                 except (_Missing, FetchError) as exc:  # a wrong file at a mirror: try the next
                     errors.append(str(exc))
         raise FetchError(self._not_found(url, sha256, errors))
@@ -111,6 +114,8 @@ class DownloadCache:
                 self.progress(name, 0, total)
             try:
                 while chunk := stream.read(CHUNK):
+                    if self.cancelled():
+                        raise FetchInterrupted(f"{name}: the download was interrupted")
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
@@ -153,6 +158,10 @@ class DownloadCache:
         else:
             lines += [e for e in errors if not e.startswith("mirror ")][-1:]
         return "\n  ".join(lines)
+
+
+class FetchInterrupted(FetchError):
+    """Ctrl-C or SIGTERM while downloading: the partial file is removed, nothing is kept."""
 
 
 class _Missing(Exception):

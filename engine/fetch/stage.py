@@ -29,6 +29,7 @@ class Fetcher:
     mirrors: tuple[str, ...] = ()
     offline: bool = False
     say: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
+    cancelled: Callable[[], bool] = lambda: False  # an interrupt: stop a download between chunks
     _shown: dict = field(default_factory=dict)
 
     def stage(self, target, base: Path, dest: Path, copy_files: Callable) -> None:
@@ -48,7 +49,7 @@ class Fetcher:
 
     def archive(self, url: str, sha256: str) -> Path:
         """The verified archive in the download cache, fetched if needed."""
-        cache = DownloadCache(self.root, self.mirrors, self.offline, self._progress)
+        cache = DownloadCache(self.root, self.mirrors, self.offline, self._progress, self.cancelled)
         start = time.monotonic()
         path = cache.ensure(url, sha256)
         if cache.tried:

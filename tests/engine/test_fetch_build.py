@@ -4,6 +4,10 @@ a store hit without network, mirrors and --offline, and the errors of each."""
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from fetchkit import make_git_repo, make_tar, serving, sha256
 from helpers import run_jbuild, write_tree
@@ -137,3 +141,25 @@ def test_a_malformed_hash_is_a_recipe_error(tmp_path):
     r, _ = ws.build()
     assert r.returncode == 2
     assert "BUILD:4:" in r.stderr and "'sha256' must be 64 hexadecimal digits" in r.stderr and "^^^" in r.stderr
+
+
+def test_an_interrupt_during_a_download_exits_8_and_keeps_nothing(tmp_path):
+    ws = Ws(tmp_path)
+    big = tmp_path / "srv" / "big-1.0.tar"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(2 << 20))
+    with serving(big.parent, slow=0.01) as srv:  # 4 kB every 10 ms: about 5 s in all
+        ws.write({"BUILD": recipe(f'archive(url = "{srv.url}/big-1.0.tar", sha256 = "{sha256(big)}")')})
+        proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:hello", "--sandbox", "bwrap"],
+                                cwd=ws.root, env={**os.environ, "JBUILD_STORE": str(ws.store)},
+                                stderr=subprocess.PIPE, text=True)
+        partial = ws.store / ".downloads" / "partial"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (partial.is_dir() and any(p.stat().st_size for p in partial.iterdir())):
+            time.sleep(0.05)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 8, proc.stderr.read()
+        assert time.monotonic() - started < 3  # the download stopped, it did not run to its end
+    assert os.listdir(ws.store / ".downloads" / "sha256") == [] and os.listdir(partial) == []
+    assert "Traceback" not in proc.stderr.read()
