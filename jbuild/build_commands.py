@@ -113,10 +113,40 @@ def log(label, store):
     click.echo(text, nl=False)
 
 
+@click.command()
+@click.argument("patterns", nargs=-1, required=True)
+@STORE
+@click.option("--offline", is_flag=True, default=None,
+              help="Only check that the download cache and [fetch] mirrors hold everything.")
+@click.option("--into", type=click.Path(file_okay=False),
+              help="Also copy each archive into DIR as a mirror directory (DIR/NAME and DIR/sha256/HASH), "
+                   "for [fetch] mirrors on a machine without network.")
+def fetch(patterns, store, offline, into):
+    """Download the archives and git commits PATTERNS' closure declares, without building.
+
+    A later `jbuild build --offline` then needs no network. Each archive is verified against
+    its sha256 and kept in the store's download cache.
+    """
+    from pathlib import Path
+
+    from jbuild.engine.fetch.prefetch import prefetch
+
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    found = prefetch(list(patterns), _opts(store=store, offline=offline), into=Path(into) if into else None, say=say)
+    for f in found:
+        if f.error:
+            click.echo(f"{f.label}: {f.error}", err=True)
+        else:
+            click.echo(f"{f.label}: {f.what} ok" + (f" ({f.path})" if f.path else ""), err=True)
+    failed = sum(1 for f in found if f.error)
+    click.echo(f"{len(found) - failed} sources ready, {failed} failed", err=True)
+    return exitcodes.BUILD_FAILED if failed else exitcodes.SUCCESS
+
+
 def register(cli: click.Group) -> None:
     from .env_commands import env_group
     from .run_command import run
     from .store_commands import gc, store_group
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run):
+    for cmd in (build, explain, log, fetch, store_group, gc, env_group, run):
         cli.add_command(cmd)

@@ -27,6 +27,15 @@ GIT = ["git", "-c", "safe.directory=*"]
 
 def export(root: Path, url: str, commit: str, dest: Path, offline: bool) -> None:
     """Write the tree of `commit` of `url` into `dest`."""
+    repo = ensure(root, url, commit, offline)
+    with flock(root / "git" / f"{repo.name}.lock"), tempfile.TemporaryDirectory(dir=root / "git") as tmp:
+        tar = Path(tmp) / "export.tar"
+        _git(["--git-dir", str(repo), "archive", "--format=tar", "-o", str(tar), commit], url)
+        unpack(tar, dest, 0, f"git {url} {commit[:12]}")
+
+
+def ensure(root: Path, url: str, commit: str, offline: bool) -> Path:
+    """The bare cache of `url`, holding `commit` (fetched if it did not)."""
     if shutil.which("git") is None:
         raise FetchError(f"git {url}: this package has a git source, but git is not installed (apt-get install git)")
     repo = root / "git" / f"{key_of(url)[:24]}.git"
@@ -39,10 +48,7 @@ def export(root: Path, url: str, commit: str, dest: Path, offline: bool) -> None
                 raise FetchError(f"git {url}: commit {commit} is not in the cache ({repo}), and --offline "
                                  "forbids fetching it; build once without --offline")
             _fetch(repo, url, commit)
-        with tempfile.TemporaryDirectory(dir=root / "git") as tmp:
-            tar = Path(tmp) / "export.tar"
-            _git(["--git-dir", str(repo), "archive", "--format=tar", "-o", str(tar), commit], url)
-            unpack(tar, dest, 0, f"git {url} {commit[:12]}")
+    return repo
 
 
 def _has(repo: Path, commit: str) -> bool:

@@ -163,3 +163,27 @@ def test_an_interrupt_during_a_download_exits_8_and_keeps_nothing(tmp_path):
         assert time.monotonic() - started < 3  # the download stopped, it did not run to its end
     assert os.listdir(ws.store / ".downloads" / "sha256") == [] and os.listdir(partial) == []
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_jbuild_fetch_prepares_an_offline_build_and_a_mirror(tmp_path):
+    ws = Ws(tmp_path)
+    path, digest = archive_of(tmp_path)
+    commit = make_git_repo(tmp_path / "srv" / "other", HELLO)
+    mirror = tmp_path / "carried"
+    with serving(tmp_path / "srv") as srv:
+        ws.write({"BUILD": recipe(f'archive(url = "{srv.url}/hello-1.0.tar.gz", sha256 = "{digest}", strip = 1)')
+                  + recipe(f'[git(url = "{srv.url}/other/.git", commit = "{commit}")]').replace("hello {", "other {")})
+        r = run_jbuild("fetch", "//...", "--into", str(mirror), cwd=ws.root, env={"JBUILD_STORE": str(ws.store)})
+        assert r.returncode == 0 and "2 sources ready, 0 failed" in r.stderr, r.stderr
+    assert (mirror / "hello-1.0.tar.gz").read_bytes() == path.read_bytes() and (mirror / "sha256" / digest).exists()
+    r, what = ws.build("--offline")  # the server is gone: the download cache has it all
+    assert what == "built", r.stderr
+    r = run_jbuild("build", "//:other", "--offline", "--sandbox", "bwrap", cwd=ws.root, env={"JBUILD_STORE": str(ws.store)})
+    assert r.returncode == 0, r.stderr
+    # Another machine: an empty store, the carried directory as its mirror.
+    (ws.root / "jbuild.toml").write_text(f'[fetch]\nmirrors = ["{mirror}"]\n')
+    r = run_jbuild("build", "//:hello", "--offline", "--sandbox", "bwrap", cwd=ws.root,
+                   env={"JBUILD_STORE": str(tmp_path / "store2")})
+    assert r.returncode == 0 and "fetched hello-1.0.tar.gz" in r.stderr and str(mirror) in r.stderr, r.stderr
+    r = run_jbuild("fetch", "//:other", "--offline", cwd=ws.root, env={"JBUILD_STORE": str(tmp_path / "store2")})
+    assert r.returncode == 1 and "0 sources ready, 1 failed" in r.stderr and "--offline" in r.stderr
