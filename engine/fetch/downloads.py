@@ -48,6 +48,7 @@ class DownloadCache:
     progress: Progress | None = None
     cancelled: Callable[[], bool] = lambda: False
     tried: list[str] = field(default_factory=list)
+    came_from: str = ""  # the origin's label, once fetched: "mirror DIR" or the URL
 
     def path(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256
@@ -68,6 +69,7 @@ class DownloadCache:
             for origin in self.origins(url, sha256):
                 try:
                     self._fetch(origin, sha256, final, name)
+                    self.came_from = origin.label
                     return final
                 except FetchInterrupted:
                     raise

@@ -52,9 +52,9 @@ class Fetcher:
         cache = DownloadCache(self.root, self.mirrors, self.offline, self._progress, self.cancelled)
         start = time.monotonic()
         path = cache.ensure(url, sha256)
-        if cache.tried:
+        if cache.came_from:
             size = path.stat().st_size
-            self.say(f"fetched {_name(url)} ({_size(size)}) from {cache.tried[-1]} "
+            self.say(f"fetched {_name(url)} ({_size(size)}) from {cache.came_from} "
                      f"in {time.monotonic() - start:.1f}s")
         return path
 
