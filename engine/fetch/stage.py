@@ -4,6 +4,8 @@ network; the key was computed from the declared hashes (digest.py) without any o
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -42,8 +44,14 @@ class Fetcher:
                 unpack(path, dest, source.strip, _name(source.url))
             else:
                 git.export(self.root, source.url, source.commit, dest, self.offline)
+        if target.sources.fetched:
+            _writable(dest)
         patches = target.patches.paths if getattr(target, "patches", None) else ()
-        copy_files(base, [f for f in target.files if f not in patches], dest)  # patches are not in $SRC
+        local = [f for f in target.files if f not in patches]  # patches are not in $SRC
+        for rel in local:  # a declared file replaces the archive's (which may be read-only)
+            if (dest / rel).is_symlink() or (dest / rel).is_file():
+                (dest / rel).unlink()
+        copy_files(base, local, dest)
         if patches:
             apply_all(dest, base, patches, target.patch_strip)
 
@@ -66,6 +74,17 @@ class Fetcher:
         if quarter > self._shown.get(name, 0) and quarter < 4:
             self._shown[name] = quarter
             self.say(f"fetching {name}: {_size(done)} of {_size(total)} ({quarter * 25}%)")
+
+
+def _writable(root: Path) -> None:
+    """Let staging and patch write where an archive's modes would not (a 0555 directory, a
+    0444 file): the sandbox mounts $SRC read-only anyway."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and not mode & stat.S_IWUSR:
+                os.chmod(path, stat.S_IMODE(mode) | stat.S_IWUSR)
 
 
 def _name(url: str) -> str:

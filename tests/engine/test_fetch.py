@@ -1,6 +1,7 @@
 """engine/fetch/ against real things: a local HTTP server, real archives, GNU patch, git over
 the dumb HTTP protocol, a download killed midway. No sandbox here (test_fetch_build.py builds)."""
 
+import io
 import os
 import signal
 import subprocess
@@ -234,3 +235,34 @@ def test_a_large_download_reports_its_progress_by_the_quarter(tmp_path):
         Fetcher(tmp_path / "dl", say=lines.append).archive(f"{srv.url}/big-1.0.tar", sha256(big))
     assert [line.split(" (")[-1] for line in lines[:3]] == ["25%)", "50%)", "75%)"]
     assert lines[0].startswith("fetching big-1.0.tar: ") and lines[-1].startswith("fetched big-1.0.tar (5.2 MB) from http")
+
+
+def test_staging_overlays_declared_files_and_patches_a_read_only_archive(tmp_path):
+    """A 0555 directory and 0444 files in the archive: a declared file still replaces the
+    archive's README, and the patch still applies (as an ordinary user, too)."""
+    from jbuild.dsl.model import Archive, FileSet, Package
+    from jbuild.dsl.span import Span
+    from jbuild.engine.fetch.stage import Fetcher
+    from jbuild.engine.rebuilder import _stage_sources
+
+    archive = tmp_path / "x.tar"
+    with tarfile.open(archive, "w") as tar:
+        ro = tarfile.TarInfo("pkg-1.0/ro")
+        ro.type, ro.mode = tarfile.DIRTYPE, 0o555
+        tar.addfile(ro)
+        data = SRC["src/main.c"].encode()
+        for name in ("pkg-1.0/ro/main.c", "pkg-1.0/README"):
+            f = tarfile.TarInfo(name)
+            f.size, f.mode = len(data), 0o444
+            tar.addfile(f, io.BytesIO(data))
+    base = tmp_path / "pkg"
+    (base / "p").mkdir(parents=True)
+    (base / "README").write_text("ours\n")
+    (base / "p" / "fix.patch").write_text(PATCH.replace("src/main.c", "ro/main.c"))
+    pkg = Package(label=None, version=None, span=Span("BUILD", 1, 1), files=("README", "p/fix.patch"),
+                  sources=FileSet(("README",), fetched=(Archive(f"file://{archive}", sha256(archive), 1),)),
+                  patches=FileSet(("p/fix.patch",)))
+    Fetcher(tmp_path / "dl").stage(pkg, base, tmp_path / "src", _stage_sources)
+    assert (tmp_path / "src" / "README").read_text() == "ours\n"
+    assert "return 7" in (tmp_path / "src" / "ro" / "main.c").read_text()
+    assert not (tmp_path / "src" / "p").exists()  # a patch is a source of the key, not of $SRC
