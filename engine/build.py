@@ -202,7 +202,7 @@ def _fetcher(p: Plan, reporter, executor):
     from .fetch.stage import Fetcher
 
     return Fetcher(p.store.root / ".downloads", p.opts.mirrors, bool(p.opts.offline), reporter.note,
-                   cancelled=lambda: executor.cancelled)
+                   cancelled=lambda: executor.cancelled, live=reporter.progress if reporter.tty else None)
 
 
 def _host_roots(p: Plan):

@@ -26,6 +26,7 @@ class Reporter:
         self.counts = {"built": 0, "reused": 0, "failed": 0, "skipped": 0}
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
+        self.detail = ""  # a transient note on the status line (a download's progress)
         self.start = time.monotonic()
         self.events = open(events_path, "w") if events_path else None
         self._stop = threading.Event()
@@ -48,7 +49,7 @@ class Reporter:
             return f"[{started} / {self.total}]"
         node, since = min(self.running.items(), key=lambda kv: kv[1])
         return (f"[{started} / {self.total}] building {node}; {time.monotonic() - since:.0f}s "
-                f"({len(self.running)} running)")
+                f"({len(self.running)} running)" + (f"; {self.detail}" if self.detail else ""))
 
     def _line(self, text: str) -> None:
         with self.lock:
@@ -73,6 +74,14 @@ class Reporter:
         """A line of its own above the status line (a download fetched, its progress)."""
         self._line(text)
         self.event("note", text=text)
+
+    def progress(self, text: str) -> None:
+        """Show `text` on the terminal's status line until the next call ('' clears it)."""
+        with self.lock:
+            self.detail = text
+            if self.tty:
+                self.stream.write("\r\033[K" + self._status())
+                self.stream.flush()
 
     def started(self, node, reason: str) -> None:
         with self.lock:

@@ -32,6 +32,7 @@ class Fetcher:
     offline: bool = False
     say: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
     cancelled: Callable[[], bool] = lambda: False  # an interrupt: stop a download between chunks
+    live: Callable[[str], None] | None = None  # a terminal's status line: progress shown in place
     _shown: dict = field(default_factory=dict)
 
     def stage(self, target, base: Path, dest: Path, copy_files: Callable) -> None:
@@ -67,8 +68,15 @@ class Fetcher:
         return path
 
     def _progress(self, name: str, done: int, total: int | None) -> None:
-        """One line per quarter of a large download (> 4 MB), so a slow one is seen moving."""
+        """A large download (> 4 MB) is seen moving: on a terminal in the status line, in place;
+        elsewhere one line per quarter."""
         if not total or total < 4 << 20:
+            return
+        if self.live is not None:
+            now = time.monotonic()
+            if done >= total or now - self._shown.get(name, 0.0) >= 0.2:
+                self._shown[name] = now
+                self.live("" if done >= total else f"fetching {name}: {_size(done)} of {_size(total)}")
             return
         quarter = done * 4 // total
         if quarter > self._shown.get(name, 0) and quarter < 4:

@@ -237,6 +237,31 @@ def test_a_large_download_reports_its_progress_by_the_quarter(tmp_path):
     assert lines[0].startswith("fetching big-1.0.tar: ") and lines[-1].startswith("fetched big-1.0.tar (5.2 MB) from http")
 
 
+
+def test_on_a_terminal_the_progress_is_in_the_status_line(tmp_path):
+    import io as _io
+
+    from jbuild.engine.fetch.stage import Fetcher
+    from jbuild.engine.progress import Reporter
+
+    class Tty(_io.StringIO):
+        def isatty(self):
+            return True
+
+    big = tmp_path / "srv" / "big-1.0.tar"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(5 << 20))
+    stream = Tty()
+    reporter = Reporter(1, stream=stream)
+    reporter.started("//:big", "never built before")
+    with serving(big.parent, slow=0.0005) as srv:
+        Fetcher(tmp_path / "dl", say=reporter.note, live=reporter.progress).archive(f"{srv.url}/big-1.0.tar", sha256(big))
+    text = stream.getvalue()
+    assert "\r\033[K[1 / 1] building //:big; 0s (1 running); fetching big-1.0.tar: " in text and " of 5.2 MB" in text
+    assert "(25%)" not in text and reporter.detail == ""  # cleared once done
+    reporter.summary(0, False)
+
+
 def test_staging_overlays_declared_files_and_patches_a_read_only_archive(tmp_path):
     """A 0555 directory and 0444 files in the archive: a declared file still replaces the
     archive's README, and the patch still applies (as an ordinary user, too)."""
