@@ -55,11 +55,21 @@ def fetched(lw, call: st.Call) -> m.Fetched:
 
 def _url(lw, expr, key) -> str:
     text = lw.conv_string(expr, key)
-    scheme = urlsplit(text).scheme
-    if text.startswith("/") or (scheme in URL_SCHEMES and len(text) > len(scheme) + 3):
+    if _fetchable(text):
         return text
     lw.fail(expr.span, f"'{text}' is not a URL jbuild can fetch",
             "use http://, https://, file:// or mirror://NAME/PATH (found only in [fetch] mirrors)")
+
+
+def _fetchable(text: str) -> bool:
+    """An absolute path, or a URL of a scheme jbuild fetches with, without blanks."""
+    try:
+        scheme = urlsplit(text).scheme
+    except ValueError:  # e.g. a bracketed host that is no IP address
+        return False
+    if any(c.isspace() for c in text):
+        return False
+    return text.startswith("/") or (scheme in URL_SCHEMES and len(text) > len(scheme) + 3)
 
 
 def _sha256(lw, expr, key) -> str:

@@ -180,7 +180,7 @@ class _open:
     def __enter__(self):
         where = self.origin.where
         try:
-            if urlsplit(where).scheme in ("http", "https", "file"):
+            if _scheme(where) in ("http", "https", "file"):
                 self.handle = urllib.request.urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
                 length = self.handle.headers.get("Content-Length") if hasattr(self.handle, "headers") else None
                 return self.handle, int(length) if length and length.isdigit() else None
@@ -196,8 +196,15 @@ class _open:
             self.handle.close()
 
 
+def _scheme(text: str) -> str:
+    try:
+        return urlsplit(text).scheme
+    except ValueError:
+        return ""
+
+
 def _join(mirror: str, rel: str) -> str:
-    if urlsplit(mirror).scheme in ("http", "https", "file"):
+    if _scheme(mirror) in ("http", "https", "file"):
         return mirror.rstrip("/") + "/" + rel
     return os.path.join(mirror, rel)
 
