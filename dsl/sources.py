@@ -44,7 +44,7 @@ def fetched(lw, call: st.Call) -> m.Fetched:
                     did_you_mean(key, table) or f"{call.name}() takes: {', '.join(table)}")
         if key in values:
             lw.fail(expr.span, f"'{key}' is given twice")
-        values[key] = globals()["_" + table[key][0]](lw, expr, key)
+        values[key] = CONVERTERS[table[key][0]](lw, expr, key)
     missing = [k for k, (_, required, _) in table.items() if required and k not in values]
     if missing:
         lw.fail(call.span, f"{call.name}() needs '{missing[0]}'", f"{missing[0]}: {table[missing[0]][2]}")
@@ -92,6 +92,9 @@ def _count(lw, expr, key) -> int:
     if isinstance(expr, st.Int) and expr.value >= 0:
         return expr.value
     lw.fail(expr.span, f"'{key}' takes a whole number (0 or more)", f"e.g. {key} = 1")
+
+
+CONVERTERS = {"url": _url, "sha256": _sha256, "commit": _commit, "count": _count}
 
 
 def conv_count(lw, expr, name) -> int:
