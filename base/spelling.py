@@ -25,8 +25,11 @@ def suggestions(word: str, candidates: Iterable[str], limit: int = 3) -> list[st
     budget = max(1, min(3, len(word) // 3 + 1))
     scored = []
     for cand in set(candidates):
-        d = edit_distance(word.lower(), cand.lower())
-        if d <= budget or (len(word) > 3 and cand.lower().startswith(word.lower())):
+        prefix = len(word) > 3 and cand.lower().startswith(word.lower())
+        if abs(len(cand) - len(word)) > budget and not prefix:
+            continue  # the distance is at least the difference in length: not a typo (and a huge name costs nothing)
+        d = edit_distance(word.lower(), cand.lower()) if not prefix or len(cand) < 200 else len(cand) - len(word)
+        if d <= budget or prefix:
             scored.append((d, cand[:1] != word[:1], cand))
     return [c for *_, c in sorted(scored)[:limit]]
 

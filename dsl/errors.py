@@ -63,6 +63,10 @@ class RecipeError(Exception):
 
 
 def _source_line(path: str, line: int, root: str | None) -> str | None:
+    if path.startswith("@std//"):  # a standard template (templates.STD_DISPLAY)
+        from .workspace import stdlib_dir
+
+        path = str(stdlib_dir() / path[len("@std//"):])
     full = os.path.join(root, path) if root and not os.path.isabs(path) else path
     try:
         with open(full, encoding="utf-8", errors="replace") as f:

@@ -29,6 +29,7 @@ from .labels import Label, LabelError, parse_label
 from .span import Span
 
 STD_PACKAGE = Label("std", "templates", "")
+STD_DISPLAY = "@std//templates/BUILD"  # how the file is named in messages (errors.py finds it)
 ARG = re.compile(r"\$\{args\.([A-Za-z_][A-Za-z0-9_]*)\}")
 ATTEMPT = re.compile(r"\$\{args\.")
 IMPLICIT = "name"  # bound to the package's name in every call
@@ -49,7 +50,7 @@ def std_templates_path() -> Path:
 def _std_templates(path: Path, mtime_ns: int) -> dict[str, st.TemplateDef]:
     from .parser import parse
 
-    return {t.name: t for t in parse(path.read_text(), str(path)).templates}
+    return {t.name: t for t in parse(path.read_text(), STD_DISPLAY).templates}
 
 
 def std_templates() -> dict[str, st.TemplateDef]:
@@ -68,7 +69,9 @@ def expand_file(file: st.File, package: str, repo: str = "", external: External 
             continue
         try:
             tmpl = _lookup(block, local, package, repo, external)
-            blocks.append(_Expansion(block, tmpl, diags).block())
+            expansion = _Expansion(block, tmpl, diags)
+            if expansion.bound_ok:  # else the body would only repeat the arguments' errors
+                blocks.append(expansion.block())
         except RecipeError as exc:
             diags.extend(exc.diagnostics)
     if diags:
@@ -112,7 +115,8 @@ def _lookup(inst: st.Instance, local, package: str, repo: str, external: Externa
     elif name not in local:
         where = std_templates()
     if name not in where:
-        known = sorted(set(where) | (set(std_templates()) if where is local else set()))
+        bare = inst.template[:1] not in ":/@"
+        known = sorted(set(where) | (set(local) | set(std_templates()) if bare else set()))
         raise RecipeError.at(inst.call_span, f"unknown template '{inst.template}'",
                              did_you_mean(name, known) or f"templates here: {', '.join(known) or 'none'}")
     return where[name]
@@ -126,7 +130,9 @@ class _Expansion:
         self.via = inst.call_span
         self.bound: dict[str, st.Expr] = {IMPLICIT: st.Str(inst.name, inst.name_span)}
         self.extra: list[st.Attr] = []  # keyword arguments that set attributes
+        before = len(diags)
         self.bind()
+        self.bound_ok = len(diags) == before
 
     def error(self, span: Span, message: str, help: str | None = None) -> None:
         self.diags.append(Diagnostic(span, message, help))
@@ -206,7 +212,7 @@ class _Expansion:
                 self.error(self.node(where), f"template '{self.tmpl.name}' has no parameter '{m[1]}'",
                            did_you_mean(m[1], self.bound) or f"it is {self.signature()}")
                 return ""
-            return self.text(self.bound[m[1]], m[1])
+            return self.text(self.bound[m[1]], m[1], where)
 
         out = ARG.sub(one, s.value)
         if ATTEMPT.search(out):
@@ -214,10 +220,15 @@ class _Expansion:
                        f"NAME is a parameter of {self.signature()}")
         return out
 
-    def text(self, expr, name: str) -> str:
+    def text(self, expr, name: str, where: Span) -> str:
         """An argument as it reads inside a string: text as is, a number as digits, each item
         of a list as one double-quoted shell word (so `$PREFIX` in it still expands)."""
         value = self.literal(expr, name)
+        if value is None:
+            self.diags.append(Diagnostic(
+                expr.span, f"argument '{name}' of template '{self.tmpl.name}' is used inside a string, so it "
+                "must be a string, a number or a list of strings", "write it out, e.g. [\"--enable-x\"]", where))
+            return ""
         if isinstance(value, list):
             return " ".join(shell_word(v) for v in value)
         return value
@@ -237,11 +248,9 @@ class _Expansion:
                 return items
         if isinstance(expr, st.Concat):
             left, right = self.literal(expr.left, name), self.literal(expr.right, name)
-            if type(left) is type(right):
+            if type(left) is type(right) and left is not None:
                 return left + right
-        self.error(expr.span, f"argument '{name}' of template '{self.tmpl.name}' is used inside a string, so it "
-                   "must be a string, a number or a list of strings", "write it out, e.g. [\"--enable-x\"]")
-        return ""
+        return None  # not text: the caller reports it
 
 
 def shell_word(text: str) -> str:

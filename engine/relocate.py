@@ -74,12 +74,23 @@ def _rewrite(path: Path, pattern: re.Pattern[bytes], new: str) -> bool:
         return False
     if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
         return False  # a symlink is left as it is: its target, if here, is rewritten itself
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        return False  # unreadable to consumers too; the output checks still scan what they can
     changed = pattern.sub(lambda m: os.fsencode(new), data)
     if changed == data:
         return False
-    tmp = path.with_name(path.name + ".jbuild-relocate")
-    tmp.write_bytes(changed)
-    os.chmod(tmp, stat.S_IMODE(st.st_mode))
-    os.replace(tmp, path)
+    parent = path.parent
+    mode = stat.S_IMODE(os.lstat(parent).st_mode)
+    if not mode & stat.S_IWUSR:  # `install -d -m 555`: the output is ours, open it for the rename
+        os.chmod(parent, mode | stat.S_IWUSR)
+    try:
+        tmp = parent / (path.name + ".jbuild-relocate")
+        tmp.write_bytes(changed)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        os.replace(tmp, path)
+    finally:
+        if not mode & stat.S_IWUSR:
+            os.chmod(parent, mode)
     return True

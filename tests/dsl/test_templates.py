@@ -86,6 +86,8 @@ def test_std_templates_expand():
     assert 'make -j"$JOBS" "linux"' in m.build
     assert geo.interface.paths == ("include/geo.h",) and "libgeo.so.$major" in geo.build
     assert 'set -- "geo"' in app.build and app.exports == ("bin",)
+    [by_label] = lower('package z = @std//templates:autotools(glob(["**"]), "1.2.13", configure_flags = ["--static"])')
+    assert keyed(by_label) == keyed(z)
 
 
 def test_a_bad_argument_is_reported_at_the_callers_line(tmp_path):
@@ -177,3 +179,10 @@ def test_templates_using_each_other_in_a_cycle_are_an_error(tmp_path):
     with pytest.raises(RecipeError) as exc:
         loader.expand(["//a:x"])
     assert "uses templates of a file that uses its own" in render_all(exc.value)
+
+
+def test_an_unknown_template_suggests_local_and_standard_ones(tmp_path):
+    out = errors(tmp_path, TOOL + 'package hello = tol(["a.c"], "1")\n')
+    assert "error: unknown template 'tol'" in out and "did you mean 'tool'?" in out
+    out = errors(tmp_path, TOOL + 'package hello = :zzzz(["a.c"], "1")\n')
+    assert "help: templates here: tool" in out

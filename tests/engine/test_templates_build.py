@@ -5,10 +5,11 @@ each run through its environment; pkg-config files right in every view; version_
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
-from helpers import run_jbuild, write_tree
+from helpers import REPO, run_jbuild, write_tree
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/cmake"), reason="cmake is installed by dev/setup.sh")
 
@@ -110,16 +111,51 @@ FILES = {
         package bar = cmake(glob(["*"]), "2.1",
                             version_check = { command = "cat $OUT/lib/pkgconfig/bar.pc", regex = "Version: ([0-9.]+)" })
     """,
-    "hello/hello.c": '#include <stdio.h>\nint main(void) { puts("hi from make"); return 0; }\n',
-    "hello/Makefile": "PREFIX ?= /usr/local\nall: hello\nhello: hello.c\n\t$(CC) -o hello hello.c\n"
+    "greet/hello.c": '#include <stdio.h>\nint main(void) { puts("hi from make"); return 0; }\n',
+    "greet/Makefile": "PREFIX ?= /usr/local\nall: hello\nhello: hello.c\n\t$(CC) -o hello hello.c\n"
                       "install: all\n\tmkdir -p $(PREFIX)/bin\n\tcp hello $(PREFIX)/bin/\n",
-    "hello/BUILD": 'package hello = make(glob(["*"]), version = "0.9")\n',
+    "greet/BUILD": 'package greet = make(glob(["*"]), version = "0.9")\n',
     "geo/geo.c": '#include "geo.h"\nint geo_answer(void) { return 42; }\n',
     "geo/include/geo.h": "int geo_answer(void);\n",
     "geo/BUILD": 'package geo = cc_library(["geo.c"], version = "1.3", hdrs = ["include/geo.h"])\n',
     "geoinfo/main.c": '#include <stdio.h>\n#include <geo.h>\nint main(void) { printf("answer %d\\n", geo_answer()); }\n',
     "geoinfo/BUILD": 'package geoinfo = cc_binary(["main.c"], version = "1.0", pkg_config = ["geo"], requires = [//geo])\n',
 }
+
+
+# The host tools the templates and fetched sources need, each used in the sandbox.
+FILES["tools/BUILD"] = """package tools {
+    version = "1"
+    build_requires = [@std//host:sh, @std//host:tar, @std//host:xz, @std//host:patch, @std//host:awk,
+                      @std//host:diffutils, @std//host:cxx, @std//host:pkg-config]
+    exports = ["share"]
+    build = \"\"\"
+        mkdir -p "$OUT/share"
+        cd "$TMPDIR"
+        printf 'a\\n' > a
+        printf 'b\\n' > b
+        if cmp -s a b; then exit 1; fi
+        diff -u a b > d.patch || true
+        patch a d.patch
+        cmp a b
+        tar -cf t.tar a b
+        xz t.tar
+        xz -d t.tar.xz
+        tar -tf t.tar > "$OUT/share/list"
+        echo | awk '{ print "awk ok" }' >> "$OUT/share/list"
+        printf '#include <string>\\nint main() { return std::string("x").size() - 1; }\\n' > x.cc
+        c++ -o x x.cc
+        ./x
+        pkg-config --version >> "$OUT/share/list"
+    \"\"\"
+}
+"""
+
+# docs/language.md's own template example, built as written.
+DOC_TEMPLATE = next(b for b in re.findall(r"```jbuild\n(.*?)```", (REPO / "docs/language.md").read_text(), re.DOTALL)
+                    if b.startswith("template tool("))
+FILES["tool/BUILD"] = DOC_TEMPLATE
+FILES["tool/hello.c"] = '#include <stdio.h>\nint main(void) { puts(GREETING); return 0; }\n'
 
 
 class Workspace:
@@ -157,7 +193,7 @@ def ws(tmp_path_factory):
     w = Workspace(root, root.parent / "store")
     r, seen = w.build("//...")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert all(seen.get(f"//{n}:{n}") == "built" for n in ("foo", "bar", "hello", "geo", "app", "geoinfo"))
+    assert all(seen.get(f"//{n}:{n}") == "built" for n in ("foo", "bar", "greet", "geo", "app", "geoinfo"))
     return w
 
 
@@ -171,7 +207,8 @@ def test_consumers_run_through_their_environments(ws):
     envs = {p.name.split("-env-")[1]: p for p in ws.store.iterdir() if "-env-" in p.name}
     assert run(envs["app"] / "bin" / "app") == "HELLO 7\n"
     assert run(envs["geoinfo"] / "bin" / "geoinfo") == "answer 42\n"
-    assert run(envs["hello"] / "bin" / "hello") == "hi from make\n"
+    assert run(envs["greet"] / "bin" / "hello") == "hi from make\n"
+    assert run(envs["hello"] / "bin" / "hello") == "hi there\n"  # the docs' example: one quoted shell word
 
 
 def test_pkg_config_files_are_right_in_the_sandbox_and_in_an_environment(ws):
@@ -228,3 +265,9 @@ def test_version_check_catches_a_bumped_recipe_with_old_sources(ws):
         bar.write_text(before)
     assert r.returncode == 1
     assert "the recipe says version 2.2, but 'cat /out/lib/pkgconfig/bar.pc' says '2.1'" in r.stdout + r.stderr
+
+
+def test_the_declared_host_tools_work_in_the_sandbox(ws):
+    """tar, xz, patch, awk, cmp/diff, c++ and pkg-config from their Debian packages' closures."""
+    listing = (ws.entry("tools") / "share/list").read_text().split("\n")
+    assert listing[:3] == ["a", "b", "awk ok"] and listing[3].startswith("1.")
