@@ -13,6 +13,9 @@ command -v dot >/dev/null || need+=(graphviz)  # tests render `jbuild query --ou
 # The OCI tools the image tests use (skopeo inspect, umoci unpack).
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
+command -v patch >/dev/null || need+=(patch)  # patches = [...] (engine/fetch/patches.py)
+command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fetch/git.py)
+command -v curl >/dev/null || need+=(curl)  # dev/fetch-mirror.sh
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \
@@ -28,3 +31,7 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+# examples/distro's source archives, from the Debian archive apt uses, into its mirror/
+# (tests/engine/test_distro.py builds from there, offline). A failure here is reported by that test.
+bash dev/fetch-mirror.sh || echo "setup: dev/fetch-mirror.sh failed; examples/distro cannot build offline" >&2

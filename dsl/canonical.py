@@ -30,6 +30,12 @@ def requirement(r: m.Requirement) -> dict:
     return out
 
 
+def fetched(f: m.Fetched) -> dict:
+    if isinstance(f, m.Archive):
+        return {"archive": f.url, "sha256": f.sha256, "strip": f.strip}
+    return {"git": f.url, "commit": f.commit}
+
+
 def target(t: m.Target) -> dict:
     out: dict = {"kind": t.kind, "label": str(t.label)}
     if isinstance(t, m.Test):
@@ -54,6 +60,10 @@ def target(t: m.Target) -> dict:
     )
     if t.outputs:  # only when declared: a recipe without outputs keeps its canonical form (and key)
         out["outputs"] = {o.name: list(o.paths) for o in t.outputs}
+    if t.sources.fetched:  # only when declared, as etc: a recipe without them keeps its form
+        out["fetch"] = [fetched(f) for f in t.sources.fetched]
+    if t.patches:
+        out.update(patches=list(t.patches.paths), patch_strip=t.patch_strip)
     if t.etc:  # only when declared: a recipe without templates keeps its canonical form
         out["etc"] = {tp.path: tp.text for tp in t.etc}
     if t.service:

@@ -26,7 +26,7 @@ from .syntax import Instance as st_Instance
 from .templates import std_templates_path
 from .workspace import Workspace
 
-CACHE_FORMAT = 9
+CACHE_FORMAT = 11  # 9: templates; 10: fetched sources and patches; 11: both
 
 
 @dataclass
@@ -209,7 +209,8 @@ class Loader:
     def _expand(self, pkg_dir: str, entry: _Entry) -> list[Target] | None:
         walked_at = time.time_ns()
         # Only a glob needs the directory listing (and its changes); named paths need to exist.
-        filesets = [fs for t in entry.raw for fs in (t.sources, getattr(t, "interface", None)) if fs]
+        filesets = [fs for t in entry.raw for fs in (t.sources, getattr(t, "interface", None),
+                                                    getattr(t, "patches", None)) if fs]
         needs_walk = any(fs.globs for fs in filesets)
         files, dirs = globs.walk_package(pkg_dir, self._root_of(pkg_dir)) if needs_walk else ([], {})
         explicit = sorted({os.path.join(pkg_dir, p) for fs in filesets for p in fs.paths})
@@ -231,9 +232,11 @@ class Loader:
                         "an interface is part of the sources: add it to 'sources'"))
                     ok = False
                     continue
-                if srcs is None or iface is None:
+                patches = self._fileset(t, t.patches, files, present, "patches") if t.patches else ()
+                if srcs is None or iface is None or patches is None:
                     ok = False
                     continue
+                srcs = tuple(sorted(set(srcs) | set(patches)))  # a patch is a declared source
                 out.append(dataclasses.replace(t, files=srcs, interface_files=iface))
             else:
                 if srcs is None:

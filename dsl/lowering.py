@@ -6,7 +6,7 @@ independent errors of a file at once.
 
 from __future__ import annotations
 
-from . import interpolate, schema, templates, version_check
+from . import interpolate, schema, sources, templates, version_check
 from . import model as m
 from . import syntax as st
 from .errors import Diagnostic, RecipeError, did_you_mean, suggestions
@@ -56,6 +56,9 @@ class _Lowering:
         self.attempted = set()
         self.config_names: set[str] = set()  # declared, even wrongly: a reference is not "unknown"
         values, nested = self.attrs(block, table, schema.PACKAGE_BLOCKS if block.kind == "package" else ())
+        if block.kind == "test" and values.get("sources", m.FileSet()).fetched:
+            self.error(values["sources"].fetched[0].span, "a test's sources are files of the workspace",
+                       "fetch archives in a package, and require it")
         if block.kind == "test":
             return m.Test(label=label, span=block.name_span, command=values.get("command", ""),
                           summary=values.get("summary", ""), sources=values.get("sources", m.FileSet()),
@@ -117,7 +120,7 @@ class _Lowering:
         config = self.config(one["config"]) if one.get("config") else ()
         pkg = m.Package(
             label=label, version=version, span=block.name_span, summary=values.get("summary", ""),
-            flavours=flavours, sources=values.get("sources", m.FileSet()),
+            flavours=flavours, **sources.package_fields(self, values),
             interface=values.get("interface", m.FileSet()), requires=self.all_requirements(values),
             build=self.checked_build(values, version, block), exports=values.get("exports", ()),
             outputs=values.get("outputs", ()), config=config,
@@ -366,19 +369,27 @@ class _Lowering:
 
     def conv_files(self, expr, name) -> m.FileSet:
         parts = expr_parts(expr)
-        paths, globs = [], []
+        paths, globs, fetched = [], [], []
         for part in parts:
-            if isinstance(part, st.Call):
+            if isinstance(part, st.Call) and part.name in sources.FUNCTIONS and name == "sources":
+                fetched.append(sources.fetched(self, part))
+            elif isinstance(part, st.Call):
                 globs.append(self.glob(part))
             elif isinstance(part, st.ListExpr):
                 for item in part.items:
+                    if isinstance(item, st.Call) and item.name in sources.FUNCTIONS and name == "sources":
+                        fetched.append(sources.fetched(self, item))
+                        continue
                     if not isinstance(item, st.Str):
                         self.fail(item.span, f"'{name}' takes file paths (strings) and glob(...)")
                     paths.append(self.relative_path(item))
             else:
                 self.fail(part.span, f"'{name}' takes a list of paths or glob(...)",
                           f'write {name} = ["a.c"] or glob(["src/**"])')
-        return m.FileSet(tuple(paths), tuple(globs), expr.span)
+        return m.FileSet(tuple(paths), tuple(globs), expr.span, tuple(fetched))
+
+    conv_patches = sources.conv_patches
+    conv_count = sources.conv_count
 
     def conv_templates(self, expr, name) -> tuple[m.Template, ...]:
         """`etc = { "tinydb.conf" = "port = ${config.port}" }`: path under etc/ -> text."""

@@ -151,15 +151,45 @@ class Contribution:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """`archive(url = ..., sha256 = ..., strip = 1)`: a tarball or zip unpacked into $SRC.
+    Its content hash (never its URL) enters the source hash."""
+
+    url: str
+    sha256: str  # 64 lower-case hex digits
+    strip: int = 0  # leading path components dropped from every member
+    span: Span | None = field(default=None, compare=False)
+
+    kind = "archive"
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """`git(url = ..., commit = ...)`: one commit of a repository, exported into $SRC. Its commit
+    id (never its URL) enters the source hash."""
+
+    url: str
+    commit: str  # a full commit id: 40 (SHA-1) or 64 (SHA-256) hex digits
+    span: Span | None = field(default=None, compare=False)
+
+    kind = "git"
+
+
+Fetched = Union[Archive, GitSource]
+
+
+@dataclass(frozen=True)
 class FileSet:
-    """Declared input files: explicit paths and globs, relative to the BUILD file."""
+    """Declared input files: explicit paths and globs, relative to the BUILD file, and sources
+    fetched from elsewhere (unpacked into $SRC before the files are staged over them)."""
 
     paths: tuple[str, ...] = ()
     globs: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()  # (include, exclude)
     span: Span | None = field(default=None, compare=False)
+    fetched: tuple[Fetched, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.paths or self.globs)
+        return bool(self.paths or self.globs or self.fetched)
 
 
 # The outputs a package may split its $OUT into (`outputs = { dev = ["include"], ... }`). Who
@@ -230,6 +260,8 @@ class Package:
     host_tool: HostTool | None = None
     files: tuple[str, ...] = ()  # sources expanded by the loader, sorted
     interface_files: tuple[str, ...] = ()
+    patches: FileSet = FileSet()  # paths applied to $SRC in this order before the build (also in files)
+    patch_strip: int = 1  # patch -pN
 
     kind = "package"
 

@@ -34,7 +34,11 @@ BUILD = _table(
 SECTIONS = {
     "store": _table(SettingSpec("path", "string", "the store directory, relative to the workspace")),
     "build": BUILD,
-    "fetch": _table(SettingSpec("mirrors", "strings", "where sources are fetched from", reserved=True)),
+    "fetch": _table(SettingSpec("mirrors", "strings",
+                                "directories (relative to the workspace) or URLs searched for archives "
+                                "before their own URL"),
+                    SettingSpec("offline", "bool", "never use the network: archives come from the download "
+                                "cache or a mirror directory (as --offline)")),
     "cache": _table(SettingSpec("url", "string", "a shared cache of store entries"),
                     SettingSpec("upload", "bool", "push built entries to the cache", reserved=True)),
 }

@@ -170,7 +170,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
-                   host_root=_host_roots(p))
+                   host_root=_host_roots(p), fetcher=_fetcher(p, reporter, executor))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
     work, inline = rb.realise, rb.try_reuse
     if extra is not None:
@@ -201,6 +201,15 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                 link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
                                                       for r in p.roots])
     return code, rb
+
+
+def _fetcher(p: Plan, reporter, executor):
+    """Where archives and git sources come from: the store's download cache, [fetch] mirrors,
+    their URLs unless --offline (engine/fetch/)."""
+    from .fetch.stage import Fetcher
+
+    return Fetcher(p.store.root / ".downloads", p.opts.mirrors, bool(p.opts.offline), reporter.note,
+                   cancelled=lambda: executor.cancelled, live=reporter.progress if reporter.tty else None)
 
 
 def _host_roots(p: Plan):

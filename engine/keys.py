@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from jbuild.base.hashing import key_of
 from jbuild.dsl.model import Package, RequirementKind
 
+from .fetch.digest import source_digests
 from .graph import run_closure
 from .resolve import Closure, Node
 
 # The attributes of a recipe that its build cannot observe: they enter no build key.
 NOT_IN_RECIPE = ("summary", "config", "settings", "service", "tags", "slots", "contribute", "exports",
-                 "files", "interface", "requires", "etc")
+                 "files", "interface", "requires", "etc", "fetch")  # fetch: URLs; hashes enter the source hash
 PREDICTED = "predicted:"  # prefix of a placeholder digest: the dependency's interface was never measured
 
 
@@ -141,7 +142,8 @@ class KeyComputer:
         if node not in self._static:
             platform = {str(n.label): self.host[n.label].fingerprint
                         for n in _hosts_and_tools(closure, node) if is_host_tool(n)}
-            self._static[node] = (recipe_hash(node, closure), self.file_digests(node, node.target.files), platform)
+            sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
+            self._static[node] = (recipe_hash(node, closure), sources, platform)
         return self._static[node]
 
     def inputs(self, node: Node, closure: Closure, exported: Callable[[Node], str],

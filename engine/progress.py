@@ -38,6 +38,7 @@ class Reporter:
         self.running: dict[str, float] = {}
         self.testing: dict[str, float] = {}  # tests running now (jbuild test)
         self.began: dict[str, tuple[float, int, str]] = {}  # target -> (wall start, action_started id, why)
+        self.detail = ""  # a transient note on the status line (a download's progress)
         self.start = time.monotonic()
         self.start_wall = time.time()
         self.last_output = self.start
@@ -63,7 +64,7 @@ class Reporter:
             return f"[{started} / {self.total}]"
         since, verb, node = min(busy)
         return (f"[{started} / {self.total}] {'still ' if still else ''}{verb} {node}; "
-                f"{time.monotonic() - since:.0f}s ({len(busy)} running)")
+                f"{time.monotonic() - since:.0f}s ({len(busy)} running)" + (f"; {self.detail}" if self.detail else ""))
 
     def _line(self, text: str) -> None:
         with self.lock:
@@ -91,6 +92,19 @@ class Reporter:
             self._ticker.start()
 
     # ------------------------------------------------------------ actions
+
+    def note(self, text: str) -> None:
+        """A line of its own above the status line (a download fetched, its progress)."""
+        self._line(text)
+        self.event("note", text=text)
+
+    def progress(self, text: str) -> None:
+        """Show `text` on the terminal's status line until the next call ('' clears it)."""
+        with self.lock:
+            self.detail = text
+            if self.tty:
+                self.stream.write("\r\033[K" + self._status())
+                self.stream.flush()
 
     def started(self, node, reason: str) -> None:
         with self.lock:

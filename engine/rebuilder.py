@@ -18,6 +18,8 @@ from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
 
+from .fetch import FetchError
+from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
 from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool, tool_nodes
 from .resolve import Closure, Node
@@ -53,6 +55,7 @@ class Rebuilder:
     strict_interfaces: bool = False
     verify_inputs: bool = False
     host_root: Callable[[Node], object | None] = lambda node: None
+    fetcher: object | None = None  # fetch.Fetcher: archives, git sources and patches into $SRC
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
@@ -136,7 +139,10 @@ class Rebuilder:
         log = self.store.log_path(key)
         start = time.monotonic()
         with self.store.temporary() as tmp:
-            job = self._job(node, tmp, log)
+            try:
+                job = self._job(node, tmp, log)
+            except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
+                return self._sources_failed(node, exc, log, time.monotonic() - start)
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:
@@ -166,6 +172,14 @@ class Rebuilder:
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
 
+    def _sources_failed(self, node: Node, exc: Exception, log: Path, duration: float) -> Outcome:
+        if self.executor.cancelled:  # an interrupt stopped a download
+            self.reporter.interrupted(node)
+            return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
+        log.write_text(f"jbuild: {exc}\n")  # the detail, once: the failure block shows the log's tail
+        self.reporter.failed(node, "preparing its sources failed", log)
+        return Outcome(node, "failed", str(exc).splitlines()[0], None, log, 1, duration)
+
     def _check_and_measure(self, node: Node, tmp):
         """Check the output (outputs.py), that no input changed meanwhile, split it into its
         declared outputs (split.py), and measure what it exports: (own exported interface,
@@ -189,7 +203,14 @@ class Rebuilder:
     def _job(self, node: Node, tmp, log: Path) -> Job:
         src, scratch = tmp.work / "src", tmp.work / "scratch"
         scratch.mkdir()
-        _stage_sources(Path(self.computer.package_dir(node)), node.target.files, src)
+        base = Path(self.computer.package_dir(node))
+        if needs_staging(node.target):
+            from .fetch.stage import Fetcher
+
+            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
+            fetcher.stage(node.target, base, src, _stage_sources)
+        else:
+            _stage_sources(base, node.target.files, src)
         deps, tool_names = self._mounts(node)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
@@ -260,7 +281,7 @@ def _stage_sources(base: Path, files, dest: Path) -> None:
     the stat cache trusts (mtime, size, inode, ctime) — every source would be re-hashed after
     every build and the no-op path would never hold (docs/keys.md).
     """
-    dest.mkdir()
+    dest.mkdir(exist_ok=True)
     for rel in files:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,8 @@ class Options:
     store: str | None = None
     build_events: str | None = None
     out_link: str | None = "result"
+    offline: bool | None = None  # None: JBUILD_OFFLINE, else [fetch] offline
+    mirrors: tuple[str, ...] = ()  # [fetch] mirrors: absolute directories or URLs
 
 
 def store_path(ws: Workspace | None, opts: Options) -> Path:
@@ -61,7 +63,11 @@ def resolve(ws: Workspace, opts: Options) -> Options:
     strict = opts.strict if opts.strict is not None else ws.setting("build", "strict", False)
     if opts.build_events:
         _check_writable(Path(opts.build_events), "--build-events")
-    return replace(opts, jobs=jobs, keep_going=keep_going, strict=strict, store=str(store_path(ws, opts)))
+    offline = opts.offline if opts.offline is not None else (
+        os.environ.get("JBUILD_OFFLINE", "") not in ("", "0") or ws.setting("fetch", "offline", False))
+    mirrors = tuple(m if "://" in m else str((ws.root / m).resolve()) for m in ws.setting("fetch", "mirrors", []))
+    return replace(opts, jobs=jobs, keep_going=keep_going, strict=strict, store=str(store_path(ws, opts)),
+                   offline=offline, mirrors=mirrors)
 
 
 def _int(text: str, what: str) -> int:

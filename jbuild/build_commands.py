@@ -57,8 +57,11 @@ def _with(options):
               help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
+@click.option("--offline", is_flag=True, default=None,
+              help="Never use the network: archives and git commits come from the download cache or "
+                   "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths, dry_run):
+          no_link, print_out_paths, dry_run, offline):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -71,7 +74,8 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
+                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                 offline=offline)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)
@@ -129,6 +133,36 @@ def log(label, store):
     click.echo(text, nl=False)
 
 
+@click.command()
+@click.argument("patterns", nargs=-1, required=True)
+@STORE
+@click.option("--offline", is_flag=True, default=None,
+              help="Only check that the download cache and [fetch] mirrors hold everything.")
+@click.option("--into", type=click.Path(file_okay=False),
+              help="Also copy each archive into DIR as a mirror directory (DIR/NAME and DIR/sha256/HASH), "
+                   "for [fetch] mirrors on a machine without network.")
+def fetch(patterns, store, offline, into):
+    """Download the archives and git commits PATTERNS' closure declares, without building.
+
+    A later `jbuild build --offline` then needs no network. Each archive is verified against
+    its sha256 and kept in the store's download cache.
+    """
+    from pathlib import Path
+
+    from jbuild.engine.fetch.prefetch import prefetch
+
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    found = prefetch(list(patterns), _opts(store=store, offline=offline), into=Path(into) if into else None, say=say)
+    for f in found:
+        if f.error:
+            click.echo(f"{f.label}: {f.error}", err=True)
+        else:
+            click.echo(f"{f.label}: {f.what} ok" + (f" ({f.path})" if f.path else ""), err=True)
+    failed = sum(1 for f in found if f.error)
+    click.echo(f"{len(found) - failed} sources ready, {failed} failed", err=True)
+    return exitcodes.BUILD_FAILED if failed else exitcodes.SUCCESS
+
+
 def register(cli: click.Group) -> None:
     from .env_commands import env_group
     from .image_commands import deploy, image
@@ -137,5 +171,5 @@ def register(cli: click.Group) -> None:
     from .test_command import test
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, test, store_group, gc, env_group, run, shell, info, clean, image, deploy):
+    for cmd in (build, explain, log, test, fetch, store_group, gc, env_group, run, shell, info, clean, image, deploy):
         cli.add_command(cmd)

@@ -46,7 +46,8 @@ def test_valid_settings_are_read_typed(tmp_path):
     ("jobs = 2\n", "jbuild.toml:1:1: error: unknown section 'jobs' in jbuild.toml\n1 | jobs = 2\n  | ^^^^\n"
      "help: it belongs in a section: [build] jobs = ..."),
     ("[fetch]\nmirrors = [1]\n", "jbuild.toml:2:1: error: [fetch] mirrors must be a list of strings, not an "
-     "array\n2 | mirrors = [1]\n  | ^^^^^^^\nhelp: mirrors: where sources are fetched from"),
+     "array\n2 | mirrors = [1]\n  | ^^^^^^^\nhelp: mirrors: directories (relative to the workspace) or URLs "
+     "searched for archives before their own URL"),
     ("[build\n", "jbuild.toml:1:7: error: bad jbuild.toml: Expected ']' at the end of a table declaration\n"
      "1 | [build\n  |       ^"),
 ])
