@@ -41,3 +41,16 @@ def run_jbuild(*args: str, cwd, env=None, timeout=300) -> subprocess.CompletedPr
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "jbuild", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def outcomes(events: Path) -> dict[str, str]:
+    """{label (without version): built | reused | skipped | failed} from a --build-events file
+    (each target's one `target_complete` event; docs/ci.md)."""
+    import json
+
+    seen = {}
+    for line in events.read_text().splitlines() if events.exists() else []:
+        e = json.loads(line)
+        if e["event"] == "target_complete":
+            seen[e["target"].split("@")[0]] = e["outcome"]
+    return seen

@@ -4,13 +4,12 @@ it and a program on that library. The libc-patch story: patch zlib's implementat
 `patches`, and exactly one action runs; every consumer is reused and, run through its
 environment, uses the patched zlib."""
 
-import json
 import re
 import shutil
 import subprocess
 
 import pytest
-from helpers import REPO, run_jbuild
+from helpers import REPO, outcomes, run_jbuild
 
 DISTRO = REPO / "examples" / "distro"
 MIRROR = DISTRO / "mirror"
@@ -57,13 +56,7 @@ def build(root, store, *targets):
     r = run_jbuild("build", *targets, "--offline", "--sandbox", "bwrap", "--build-events", str(events),
                    cwd=root, env={"JBUILD_STORE": str(store)}, timeout=600)
     assert r.returncode == 0, r.stderr
-    seen = {}
-    for e in map(json.loads, events.read_text().splitlines()):
-        if e["event"] == "action_executed" and e["success"]:
-            seen[e["target"].split("@")[0]] = "built"
-        elif e["event"] == "target_complete":
-            seen[e["target"].split("@")[0]] = "reused"
-    return seen
+    return outcomes(events)
 
 
 def run(program, text="hello hello hello hello\n"):

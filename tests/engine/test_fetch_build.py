@@ -2,7 +2,6 @@
 serving archives and a git repository. What a user sees: the hash (never the URL) in the key,
 a store hit without network, mirrors and --offline, and the errors of each."""
 
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import time
 
 from fetchkit import make_git_repo, make_tar, serving, sha256
-from helpers import run_jbuild, write_tree
+from helpers import outcomes, run_jbuild, write_tree
 
 HELLO = {"hello.c": '#include <stdio.h>\nint main(void) { puts("hello 1.0"); return 0; }\n'}
 
@@ -45,10 +44,8 @@ class Ws:
         events = self.root / f"events-{self.runs}.json"
         r = run_jbuild("build", "//:hello", "--sandbox", "bwrap", "--build-events", str(events), *args,
                        cwd=self.root, env={"JBUILD_STORE": str(self.store)})
-        done = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
-        built = [e["target"] for e in done if e["event"] == "action_executed" and e["success"]]
-        reused = [e["target"] for e in done if e["event"] == "target_complete"]
-        return r, ("built" if built else "reused" if reused else "failed")
+        seen = set(outcomes(events).values())
+        return r, ("built" if "built" in seen else "reused" if seen == {"reused"} else "failed")
 
     def run_hello(self) -> str:
         return os.popen(str(self.root / "result" / "bin" / "hello")).read()

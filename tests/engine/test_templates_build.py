@@ -3,13 +3,12 @@ cmake, pkg-config): an autotools-shaped project with a hand-written configure, a
 project, a plain Makefile, and a cc_library with a cc_binary consuming it through pkg-config,
 each run through its environment; pkg-config files right in every view; version_check."""
 
-import json
 import os
 import re
 import subprocess
 
 import pytest
-from helpers import REPO, run_jbuild, write_tree
+from helpers import REPO, outcomes, run_jbuild, write_tree
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/cmake"), reason="cmake is installed by dev/setup.sh")
 
@@ -168,14 +167,7 @@ class Workspace:
         events = self.root / f"events-{self.runs}.json"
         r = run_jbuild("build", *targets, "--sandbox", "bwrap", "--build-events", str(events),
                        cwd=self.root, env={"JBUILD_STORE": str(self.store)})
-        seen = {}
-        for line in events.read_text().splitlines() if events.exists() else []:
-            e = json.loads(line)
-            if e["event"] == "action_executed" and e["success"]:
-                seen[e["target"].split("@")[0]] = "built"
-            elif e["event"] == "target_complete":
-                seen.setdefault(e["target"].split("@")[0], "reused")
-        return r, seen
+        return r, {label: how for label, how in outcomes(events).items() if how in ("built", "reused")}
 
     def entry(self, name):
         [path] = [p for p in self.store.iterdir() if "-" in p.name and "-env-" not in p.name
