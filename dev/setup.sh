@@ -10,6 +10,8 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v make >/dev/null || need+=(make)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v dot >/dev/null || need+=(graphviz)  # tests render `jbuild query --output graph` (DOT)
+# The shared HTTP cache's tests start Debian's nginx (its WebDAV module serves PUT) on 127.0.0.1.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc binutils libc6-dev make python3; do

@@ -35,8 +35,8 @@ SECTIONS = {
     "store": _table(SettingSpec("path", "string", "the store directory, relative to the workspace")),
     "build": BUILD,
     "fetch": _table(SettingSpec("mirrors", "strings", "where sources are fetched from", reserved=True)),
-    "cache": _table(SettingSpec("url", "string", "a shared cache of store entries"),
-                    SettingSpec("upload", "bool", "push built entries to the cache", reserved=True)),
+    "cache": _table(SettingSpec("url", "string", "a shared cache of store entries over HTTP (docs/cache.md)"),
+                    SettingSpec("upload", "bool", "push built entries to the cache (default: true)")),
 }
 PROFILES = "profiles"  # [profiles.NAME] holds the keys of [build]
 

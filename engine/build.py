@@ -167,7 +167,8 @@ def run(p: Plan) -> tuple[int, object]:
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
-                   host_root=_host_roots(p))
+                   host_root=_host_roots(p), prebuilt_only=opts.prebuilt_only,
+                   remote=None if opts.prebuilt_only else _remote(p))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
     with p.store.shared():
         p.store.clean_temporaries()
@@ -194,6 +195,12 @@ def run(p: Plan) -> tuple[int, object]:
                 link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
                                                       for r in p.roots])
     return code, rb
+
+
+def _remote(p: Plan):
+    from .remote import open_remote
+
+    return open_remote(p.workspace, p.opts)
 
 
 def _host_roots(p: Plan):

@@ -23,7 +23,7 @@ class Reporter:
         self.tty = self.stream.isatty()
         self.lock = threading.Lock()
         self.done = 0
-        self.counts = {"built": 0, "reused": 0, "failed": 0, "skipped": 0}
+        self.counts = {"built": 0, "reused": 0, "remote": 0, "failed": 0, "skipped": 0}
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
         self.start = time.monotonic()
@@ -89,9 +89,10 @@ class Reporter:
         self._finish(node, "built")
         self.event("action_executed", target=str(node), success=True, duration=round(duration, 3))
 
-    def reused(self, node, why: str) -> None:
-        self._finish(node, "reused")
-        self.event("target_complete", target=str(node), reused=True, reason=why)
+    def reused(self, node, why: str, source: str = "store") -> None:
+        """`source`: where the entry came from, "store" (local) or "remote" (the shared cache)."""
+        self._finish(node, "reused" if source == "store" else source)
+        self.event("target_complete", target=str(node), reused=True, reason=why, cache=source)
 
     def skipped(self, node, why: str) -> None:
         """A dependency failed (or the build stopped first): never reported as up to date."""
@@ -126,7 +127,9 @@ class Reporter:
         if keep_going and len(self.failures) > 1:
             self._line("\n".join(self.failures))
         c = self.counts
-        text = f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed"
+        text = f"{c['built']} built, {c['reused']} reused from the store, "
+        text += f"{c['remote']} from the remote cache, " if c["remote"] else ""
+        text += f"{c['failed']} failed"
         if c["skipped"]:
             text += f", {c['skipped']} skipped (a dependency failed)"
         text += f" in {elapsed:.1f}s"

@@ -33,6 +33,15 @@ RUNNING = [
 ]
 
 
+REMOTE = [
+    click.option("--remote-cache", metavar="URL", default=None,
+                 help="A shared HTTP cache (/ac/, /cas/; docs/cache.md), tried after the store "
+                      "(else JBUILD_REMOTE_CACHE, then [cache] url; '' for none)."),
+    click.option("--remote-upload/--no-remote-upload", default=None,
+                 help="Upload what this build makes to the remote cache (default: [cache] upload, else on)."),
+]
+
+
 def _with(options):
     def apply(f):
         for opt in reversed(options):
@@ -43,7 +52,7 @@ def _with(options):
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
-@_with(RUNNING + PLANNING)
+@_with(RUNNING + PLANNING + REMOTE)
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
                    "interface did not (for CI), instead of rebuilding its consumers.")
@@ -56,8 +65,8 @@ def _with(options):
 @click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
-def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths, dry_run):
+def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
+          verify_inputs, build_events, out_link, no_link, print_out_paths, dry_run):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -70,7 +79,8 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
+                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                 remote_cache=remote_cache, remote_upload=remote_upload)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)
@@ -117,10 +127,12 @@ def log(label, store):
 
 
 def register(cli: click.Group) -> None:
+    from .cache_commands import channel_group, promote, publish
     from .env_commands import env_group
     from .run_command import run
     from .store_commands import gc, store_group
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run, shell, info, clean):
+    for cmd in (build, explain, log, store_group, gc, env_group, run, shell, info, clean, publish, promote,
+                channel_group):
         cli.add_command(cmd)
