@@ -30,6 +30,7 @@ from .http import CacheDown, HttpCache
 from .tree import Rejected, decode, encode, listing, sha256_file, write
 
 RECORD_FORMAT = 1
+FETCHERS = 8  # blobs downloaded at once (over all entries being fetched)
 
 
 def sha256_text(text: str) -> str:
@@ -62,6 +63,16 @@ class RemoteCache:
         self.fetched: list[str] = []
         self.uploaded: list[str] = []
         self.bad: set[str] = set()  # blobs a download rejected: overwritten by the next upload
+        self._pool = None
+
+    def _fetchers(self):
+        """One pool of download threads (each keeps its connection) for the whole command."""
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="jbuild-fetch")
+            return self._pool
 
     # ------------------------------------------------------------ download
 
@@ -107,7 +118,7 @@ class RemoteCache:
         from ..outputs import OutputError, check_output
 
         items = decode(self._blob(rec.get("tree", "")))
-        write(items, out, self._fetch_into)
+        write(items, out, self._fetch_into, self._fetchers())
         try:
             notes = check_output(out, [str(store.root.resolve())])
         except OutputError as exc:

@@ -14,13 +14,12 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 
 from ..store.entry import META
 
 LISTING_FORMAT = 1
-FETCHERS = 8  # concurrent downloads per entry
 
 
 class Rejected(Exception):
@@ -100,9 +99,9 @@ def blobs(items: Iterable[list[str]]) -> set[str]:
     return {value for _, kind, value in items if kind in "fx"}
 
 
-def write(items: list[list[str]], out: Path, fetch: Callable[[str, int], None]) -> None:
+def write(items: list[list[str]], out: Path, fetch: Callable[[str, int], None], pool: Executor) -> None:
     """Re-create the listed tree under `out` (an empty directory). `fetch(sha256, fd)` writes
-    the blob's verified bytes to the open file; files are fetched concurrently."""
+    the blob's verified bytes to the open file; files are fetched concurrently on `pool`."""
     for rel, kind, value in items:  # sorted: a directory comes before what it holds
         if kind == "d":
             os.mkdir(out / rel, 0o755)
@@ -119,6 +118,5 @@ def write(items: list[list[str]], out: Path, fetch: Callable[[str, int], None]) 
         finally:
             os.close(fd)
 
-    with ThreadPoolExecutor(FETCHERS) as pool:
-        for _ in pool.map(one, files):
-            pass
+    for _ in pool.map(one, files):
+        pass

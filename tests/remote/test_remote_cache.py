@@ -3,6 +3,7 @@ poisoned and truncated objects, a cache that dies mid-build or never answers, cr
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -166,3 +167,29 @@ def test_settings_from_jbuild_toml_and_no_upload(two, nginx):
     (a.root / "jbuild.toml").write_text(f'[cache]\nurl = "{nginx.url}"\nupload = "yes"\n')
     r = a.jbuild("build", "//services:geotags")
     assert r.returncode == 2 and "[cache] upload must be true or false" in r.stderr
+
+
+def test_a_self_consistent_record_with_an_escaping_link_is_rejected(two, nginx, tmp_path):
+    """An attacker who can write the cache makes every digest agree: the output checks a local
+    build passes still stop a link out of the entry."""
+    from jbuild.engine.remote.tree import encode, listing
+    from jbuild.engine.store.entry import tree_digest
+
+    a, b = two
+    assert a.build("--remote-cache", nginx.url)[0].returncode == 0
+    geotags = next(n for n in entries(a.store) if "-geotags-" in n)
+    evil = tmp_path / "evil"
+    (evil / "bin").mkdir(parents=True)
+    os.symlink("../../../../../../etc/shadow", evil / "bin" / "geotags")
+    tree = encode(listing(evil))
+    tree_sha = hashlib.sha256(tree).hexdigest()
+    (nginx.root / "cas" / tree_sha).write_bytes(tree)
+    rec = ac_record(nginx, geotags)
+    rec["tree"], rec["meta"]["output_hash"] = tree_sha, tree_digest(evil)[0]
+    (nginx.root / "ac" / hashlib.sha256(f"jbuild-entry:{geotags}".encode()).hexdigest()).write_text(json.dumps(rec))
+
+    r, seen = b.build("--remote-cache", nginx.url)
+    assert r.returncode == 0, r.stderr
+    assert f"rejected {geotags}: its output fails the checks a local build passes" in r.stderr
+    assert seen["//services:geotags"] == "built"
+    assert not (b.store / geotags / "bin" / "geotags").is_symlink()
