@@ -53,7 +53,8 @@ def free_port() -> int:
 
 
 class Nginx:
-    def __init__(self, tmp: Path, credentials: tuple[str, str] | None = None):
+    def __init__(self, tmp: Path, credentials: tuple[str, str] | None = None, prefix: tuple[str, ...] = ()):
+        """`prefix`: a command that runs nginx as another (ordinary) user, who owns `tmp`."""
         self.tmp = tmp
         self.root = tmp / "root"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,8 @@ class Nginx:
         if credentials:
             (tmp / "htpasswd").write_text(f"{credentials[0]}:{{PLAIN}}{credentials[1]}\n")
             auth = f'auth_basic "cache"; auth_basic_user_file {tmp}/htpasswd;'
-        user = "user root root;" if os.geteuid() == 0 else ""
+        self.prefix = list(prefix)
+        user = "user root root;" if os.geteuid() == 0 and not prefix else ""
         (tmp / "nginx.conf").write_text(CONFIG.format(tmp=tmp, port=self.port, auth=auth, user=user))
         self.proc: subprocess.Popen | None = None
 
@@ -71,7 +73,7 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Nginx:
-        self.proc = subprocess.Popen([NGINX, "-c", str(self.tmp / "nginx.conf"), "-p", str(self.tmp)],
+        self.proc = subprocess.Popen([*self.prefix, NGINX, "-c", str(self.tmp / "nginx.conf"), "-p", str(self.tmp)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
