@@ -93,16 +93,16 @@ def test_nginx_stopped_mid_build_costs_one_warning(tmp_path, nginx):
     ex.edit("services/BUILD", 'mkdir -p "$OUT/bin"', 'sleep 2; mkdir -p "$OUT/bin"')
     events = ex.root / "events-1.json"
 
-    def stop_when_tinydb_is_built():
+    def stop_when_geotags_starts():  # after three builds and their uploads
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if events.exists() and "action_started\", \"time\"" in events.read_text() and \
-                    '"target": "//services:geotags' in events.read_text():
+            lines = events.read_text().splitlines() if events.exists() else []
+            if any('"action_started"' in x and "//services:geotags" in x for x in lines):
                 nginx.stop()
                 return
             time.sleep(0.05)
 
-    stopper = threading.Thread(target=stop_when_tinydb_is_built)
+    stopper = threading.Thread(target=stop_when_geotags_starts)
     stopper.start()
     r, seen = ex.build("--remote-cache", nginx.url)
     stopper.join()
@@ -110,6 +110,7 @@ def test_nginx_stopped_mid_build_costs_one_warning(tmp_path, nginx):
     assert set(seen.values()) == {"built"}
     assert r.stderr.count("warning: remote cache") == 1, r.stderr
     assert "building locally without it" in r.stderr
+    assert len(nginx.objects("ac")) == 3  # the cache was alive for the first three, then gone
 
 
 def test_a_cache_that_never_answers_costs_seconds_and_one_warning(tmp_path):
@@ -164,6 +165,10 @@ def test_settings_from_jbuild_toml_and_no_upload(two, nginx):
     assert nginx.objects("ac") == []  # read-only (a pull-request job)
     r = a.jbuild("build", "//services:geotags", "--remote-upload")
     assert r.returncode == 0 and nginx.objects("ac") == []  # nothing was built: nothing to upload
+    r = run_jbuild("build", "//services:geotags", "--sandbox", "fallback", "--remote-upload", cwd=a.root,
+                   env={"JBUILD_STORE": str(a.store) + "-fallback"})
+    assert r.returncode == 0 and "4 built" in r.stderr, r.stderr
+    assert nginx.objects("ac") == [] and nginx.objects("cas") == []  # fallback entries never leave the machine
     (a.root / "jbuild.toml").write_text(f'[cache]\nurl = "{nginx.url}"\nupload = "yes"\n')
     r = a.jbuild("build", "//services:geotags")
     assert r.returncode == 2 and "[cache] upload must be true or false" in r.stderr
