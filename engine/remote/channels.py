@@ -10,13 +10,18 @@ every read: its own digest (sha256 of the rest, canonically encoded), its name, 
 name's form, and — before anything is promoted or installed — that the cache holds each entry
 with the recorded tree digest. A record that fails is refused, naming what failed; downloads
 are then checked byte by byte (entries.py), so a lying cache can only make a command fail.
+With a shared secret in JBUILD_CHANNEL_KEY, records are also signed (HMAC-SHA256 of their
+digest) and a reader holding the key refuses an unsigned or wrongly signed one: then only a
+holder of the key can publish or promote.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
+import os
 import re
 import time
 
@@ -28,6 +33,7 @@ from .http import CacheDown
 from .tree import Rejected
 
 FORMAT = 1
+KEY_VAR = "JBUILD_CHANNEL_KEY"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENTRY = re.compile(r"[0-9a-f]{32}-[^/\s]+$")  # a store entry's name: never a path
 
@@ -64,8 +70,13 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _signature(digest: str) -> str | None:
+    key = os.environ.get(KEY_VAR)
+    return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest() if key else None
+
+
 def _digest(rec: dict) -> str:
-    body = {k: v for k, v in rec.items() if k != "digest"}
+    body = {k: v for k, v in rec.items() if k not in ("digest", "signature")}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -89,6 +100,10 @@ def read(remote: RemoteCache, name: str, missing_ok: bool = False) -> dict:
     if rec.get("digest") != _digest(rec) or rec.get("channel") != name:
         raise ChannelRefused(f"channel {name}: its record fails verification (its digest does not match its "
                              "contents: damaged or tampered with); refusing it")
+    expected = _signature(rec["digest"])
+    if expected is not None and not hmac.compare_digest(str(rec.get("signature")), expected):
+        raise ChannelRefused(f"channel {name}: its record is not signed with the key in {KEY_VAR} "
+                             "(unsigned, or signed by someone else); refusing it")
     for target, t in rec["targets"].items():
         entries = t.get("entries") if isinstance(t, dict) else None
         if not isinstance(entries, dict) or not all(ENTRY.match(e) and isinstance(d, str) for e, d in entries.items()):
@@ -98,7 +113,10 @@ def read(remote: RemoteCache, name: str, missing_ok: bool = False) -> dict:
 
 def write(remote: RemoteCache, rec: dict) -> None:
     rec = {**rec, "digest": ""}
+    rec.pop("signature", None)
     rec["digest"] = _digest(rec)
+    if (signature := _signature(rec["digest"])) is not None:
+        rec["signature"] = signature
     body = json.dumps(rec, sort_keys=True, indent=1).encode()
     try:
         remote.http.put(channel_path(rec["channel"]), body, len(body))

@@ -92,3 +92,29 @@ def test_bad_channel_names_and_no_cache(published, nginx):
     assert r.returncode == 2 and "is not a channel name" in r.stderr
     r = jb(published, "channel", "list", JBUILD_REMOTE_CACHE="")
     assert r.returncode == 2 and "no remote cache" in r.stderr
+
+
+def test_signed_channels_refuse_a_rewritten_record(published, nginx):
+    key = {"JBUILD_CHANNEL_KEY": "team-secret"}
+    r = jb(published, "promote", "testing", "signed", TARGET, "--remote-cache", nginx.url, **key)
+    assert r.returncode == 1 and "channel testing: its record is not signed" in r.stderr  # holders read signed only
+    r = jb(published, "publish", TARGET, "--channel", "signed", "--remote-cache", nginx.url, **key)
+    assert r.returncode == 0, r.stderr
+    assert jb(published, "channel", "show", "signed", "--remote-cache", nginx.url, **key).returncode == 0
+    r = jb(published, "channel", "show", "signed", "--remote-cache", nginx.url, JBUILD_CHANNEL_KEY="other")
+    assert r.returncode == 1 and "not signed with the key in JBUILD_CHANNEL_KEY" in r.stderr
+    r = jb(published, "channel", "show", "staging", "--remote-cache", nginx.url, **key)  # written without the key
+    assert r.returncode == 1 and "unsigned" in r.stderr
+
+    # whoever rewrites the record and fixes its digest still cannot sign it
+    path = channel_file(nginx, "signed")
+    rec = json.loads(path.read_text())
+    rec["targets"][TARGET]["published_by"] = "mallory@elsewhere"
+    sig = rec.pop("signature")
+    rec.pop("digest")
+    rec["digest"] = hashlib.sha256(json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    rec["signature"] = sig
+    path.write_text(json.dumps(rec))
+    r = jb(published, "channel", "show", "signed", "--remote-cache", nginx.url, **key)
+    assert r.returncode == 1 and "refusing it" in r.stderr
+    assert jb(published, "channel", "show", "signed", "--remote-cache", nginx.url).returncode == 0  # no key: digest only
