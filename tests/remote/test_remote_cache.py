@@ -11,8 +11,15 @@ import time
 
 import pytest
 from conftest import Example
-from helpers import pristine_example, run_jbuild
+from helpers import pristine_example, run_jbuild, write_tree
 from nginx_server import Nginx, nginx_fixture  # noqa: F401 (the `nginx` fixture)
+
+TINY = """
+package tiny {
+    version = "1.0"
+    build = "mkdir -p $OUT && echo hi > $OUT/hi"
+}
+"""
 
 
 def entries(store):
@@ -110,7 +117,7 @@ def test_nginx_stopped_mid_build_costs_one_warning(tmp_path, nginx):
     assert set(seen.values()) == {"built"}
     assert r.stderr.count("warning: remote cache") == 1, r.stderr
     assert "building locally without it" in r.stderr
-    assert len(nginx.objects("ac")) == 3  # the cache was alive for the first three, then gone
+    assert 1 <= len(nginx.objects("ac")) < 4  # alive for the first builds, gone before geotags's upload
 
 
 def test_a_cache_that_never_answers_costs_seconds_and_one_warning(tmp_path):
@@ -165,9 +172,10 @@ def test_settings_from_jbuild_toml_and_no_upload(two, nginx):
     assert nginx.objects("ac") == []  # read-only (a pull-request job)
     r = a.jbuild("build", "//services:geotags", "--remote-upload")
     assert r.returncode == 0 and nginx.objects("ac") == []  # nothing was built: nothing to upload
-    r = run_jbuild("build", "//services:geotags", "--sandbox", "fallback", "--remote-upload", cwd=a.root,
+    tiny = write_tree(a.root.parent / "tiny", {"jbuild.toml": "", "BUILD": TINY})
+    r = run_jbuild("build", "//:tiny", "--sandbox", "fallback", "--remote-cache", nginx.url, cwd=tiny,
                    env={"JBUILD_STORE": str(a.store) + "-fallback"})
-    assert r.returncode == 0 and "4 built" in r.stderr, r.stderr
+    assert r.returncode == 0 and "1 built" in r.stderr, r.stderr
     assert nginx.objects("ac") == [] and nginx.objects("cas") == []  # fallback entries never leave the machine
     (a.root / "jbuild.toml").write_text(f'[cache]\nurl = "{nginx.url}"\nupload = "yes"\n')
     r = a.jbuild("build", "//services:geotags")
