@@ -16,6 +16,8 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v patch >/dev/null || need+=(patch)  # patches = [...] (engine/fetch/patches.py)
 command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fetch/git.py)
 command -v curl >/dev/null || need+=(curl)  # dev/fetch-mirror.sh
+# The shared HTTP cache's tests start Debian's nginx (its WebDAV module serves PUT) on 127.0.0.1.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \

@@ -39,8 +39,8 @@ SECTIONS = {
                                 "before their own URL"),
                     SettingSpec("offline", "bool", "never use the network: archives come from the download "
                                 "cache or a mirror directory (as --offline)")),
-    "cache": _table(SettingSpec("url", "string", "a shared cache of store entries"),
-                    SettingSpec("upload", "bool", "push built entries to the cache", reserved=True)),
+    "cache": _table(SettingSpec("url", "string", "a shared cache of store entries over HTTP (docs/cache.md)"),
+                    SettingSpec("upload", "bool", "push built entries to the cache (default: true)")),
 }
 PROFILES = "profiles"  # [profiles.NAME] holds the keys of [build]
 

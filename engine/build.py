@@ -170,7 +170,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
-                   host_root=_host_roots(p), fetcher=_fetcher(p, reporter, executor))
+                   host_root=_host_roots(p), fetcher=_fetcher(p, reporter, executor),
+                   prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p))
     deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
     work, inline = rb.realise, rb.try_reuse
     if extra is not None:
@@ -210,6 +211,12 @@ def _fetcher(p: Plan, reporter, executor):
 
     return Fetcher(p.store.root / ".downloads", p.opts.mirrors, bool(p.opts.offline), reporter.note,
                    cancelled=lambda: executor.cancelled, live=reporter.progress if reporter.tty else None)
+
+
+def _remote(p: Plan):
+    from .remote import open_remote
+
+    return open_remote(p.workspace, p.opts)
 
 
 def _host_roots(p: Plan):

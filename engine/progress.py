@@ -32,7 +32,7 @@ class Reporter:
         self.github = ci.github_actions()
         self.lock = threading.Lock()
         self.done = 0
-        self.counts = {"built": 0, "reused": 0, "failed": 0, "skipped": 0}
+        self.counts = {"built": 0, "reused": 0, "remote": 0, "failed": 0, "skipped": 0}
         self.tests: dict[str, int] = {}  # test status -> how many
         self.failures: list[str] = []
         self.running: dict[str, float] = {}
@@ -130,8 +130,8 @@ class Reporter:
                    reason=why or "built", **span(start))
 
     def reused(self, node, why: str, source: str = "local") -> None:
-        """A hit: `source` is where it came from (the local store; "remote" for a remote cache)."""
-        start, parent, _ = self._finish(node, "reused")
+        """A hit: `source` is where it came from, "local" (the store) or "remote" (the shared cache)."""
+        start, parent, _ = self._finish(node, "reused" if source == "local" else source)
         self.event("target_complete", parent, target=str(node), outcome="reused", cache={"source": source},
                    reason=why, **span(start))
 
@@ -213,7 +213,9 @@ class Reporter:
         if keep_going and len(self.failures) > 1:
             self._line("\n".join(self.failures))
         c = self.counts
-        text = f"{c['built']} built, {c['reused']} reused from the store, {c['failed']} failed"
+        text = f"{c['built']} built, {c['reused']} reused from the store, "
+        text += f"{c['remote']} from the remote cache, " if c["remote"] else ""
+        text += f"{c['failed']} failed"
         if c["skipped"]:
             text += f", {c['skipped']} skipped (a dependency failed)"
         text += f" in {elapsed:.1f}s"

@@ -56,6 +56,8 @@ class Rebuilder:
     verify_inputs: bool = False
     host_root: Callable[[Node], object | None] = lambda node: None
     fetcher: object | None = None  # fetch.Fetcher: archives, git sources and patches into $SRC
+    remote: object | None = None  # the shared cache (engine/remote/entries.RemoteCache), tried after the store
+    prebuilt_only: bool = False  # a miss is a failure, never a build (env create --channel)
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
@@ -101,13 +103,25 @@ class Rebuilder:
         with self.store.key_lock(self.key(node)):
             if self.store.lookup(name) and self.store.check(name):  # another jbuild built it meanwhile
                 return self._reused(node, name, "built by another jbuild meanwhile")
+            if self.remote is not None and self.remote.fetch(self.store, name):
+                return self._reused(node, name, "downloaded from the remote cache", "remote")
+            if self.prebuilt_only:
+                return self._refuse(node)
             reason = describe_change(self.store.index.last_inputs(str(node)), self.inputs[node])
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
         self.outcomes[node] = outcome
+        if outcome.decision == "built" and self.remote is not None:
+            self.remote.upload(self.store, name)
         return outcome.decision == "built"
 
-    def _reused(self, node: Node, name: str, why: str | None = None) -> bool:
+    def _refuse(self, node: Node) -> bool:
+        why = "not prebuilt: only prebuilt entries may be installed here, and this one is not in the store"
+        self.outcomes[node] = Outcome(node, "failed", why)
+        self.reporter.failed(node, why, self.store.log_path(self.key(node)))
+        return False
+
+    def _reused(self, node: Node, name: str, why: str | None = None, source: str = "local") -> bool:
         self.exported[node] = self.store.meta(name).exported
         if why is None:
             rebuilt = [str(d.label) for d in build_time_deps(self.closures[node], node)
@@ -116,7 +130,7 @@ class Rebuilder:
             if rebuilt:
                 why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
         self.outcomes[node] = Outcome(node, "reused", why, self.store.path(name))
-        self.reporter.reused(node, why)
+        self.reporter.reused(node, why, source)
         return True
 
     def skipped(self, node: Node, failed: list[str]) -> None:

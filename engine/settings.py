@@ -24,6 +24,10 @@ class Options:
     out_link: str | None = "result"
     offline: bool | None = None  # None: JBUILD_OFFLINE, else [fetch] offline
     mirrors: tuple[str, ...] = ()  # [fetch] mirrors: absolute directories or URLs
+    remote_cache: str | None = None  # None: JBUILD_REMOTE_CACHE, then [cache] url; "": none (engine/remote/)
+    remote_upload: bool | None = None  # None: [cache] upload, else on
+    prebuilt_only: bool = False  # refuse to build: every entry must come from the store (env --channel)
+    channel: str | None = None  # env create/install: take the entries from this channel (engine/remote/channels.py)
 
 
 def store_path(ws: Workspace | None, opts: Options) -> Path:

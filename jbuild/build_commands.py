@@ -33,6 +33,15 @@ RUNNING = [
 ]
 
 
+REMOTE = [
+    click.option("--remote-cache", metavar="URL", default=None,
+                 help="A shared HTTP cache (/ac/, /cas/; docs/cache.md), tried after the store "
+                      "(else JBUILD_REMOTE_CACHE, then [cache] url; '' for none)."),
+    click.option("--remote-upload/--no-remote-upload", default=None,
+                 help="Upload what this build makes to the remote cache (default: [cache] upload, else on)."),
+]
+
+
 def _with(options):
     def apply(f):
         for opt in reversed(options):
@@ -43,7 +52,7 @@ def _with(options):
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
-@_with(RUNNING + PLANNING)
+@_with(RUNNING + PLANNING + REMOTE)
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
                    "interface did not (for CI), instead of rebuilding its consumers.")
@@ -60,8 +69,8 @@ def _with(options):
 @click.option("--offline", is_flag=True, default=None,
               help="Never use the network: archives and git commits come from the download cache or "
                    "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
-def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths, dry_run, offline):
+def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
+          verify_inputs, build_events, out_link, no_link, print_out_paths, dry_run, offline):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -75,7 +84,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
                  verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
-                 offline=offline)
+                 offline=offline, remote_cache=remote_cache, remote_upload=remote_upload)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)
@@ -164,6 +173,7 @@ def fetch(patterns, store, offline, into):
 
 
 def register(cli: click.Group) -> None:
+    from .cache_commands import channel_group, promote, publish
     from .env_commands import env_group
     from .image_commands import deploy, image
     from .run_command import run
@@ -171,5 +181,6 @@ def register(cli: click.Group) -> None:
     from .test_command import test
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, test, fetch, store_group, gc, env_group, run, shell, info, clean, image, deploy):
+    for cmd in (build, explain, log, test, fetch, store_group, gc, env_group, run, shell, info, clean, image, deploy,
+                publish, promote, channel_group):
         cli.add_command(cmd)

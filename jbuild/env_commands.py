@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .build_commands import PLANNING, RUNNING, STORE, _opts, _with
+from .build_commands import PLANNING, REMOTE, RUNNING, STORE, _opts, _with
 
 
 def _generations(store):
@@ -42,11 +42,15 @@ def _changer(verb, doc):
     @env_group.command(name=verb, help=doc)
     @click.argument("name")
     @click.argument("targets", nargs=-1, required=verb != "remove")
-    @_with(RUNNING + PLANNING)
-    def command(name, targets, jobs, keep_going, strict, sandbox, store):
+    @_with(RUNNING + PLANNING + REMOTE)
+    @click.option("--channel", default=None,
+                  help="Install the entries recorded in this channel of the remote cache (`jbuild publish`) "
+                       "and build nothing: a target not prebuilt there is refused.")
+    def command(name, targets, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, channel):
         from jbuild.engine.runtime import named
 
-        opts = _opts(jobs, keep_going, strict, sandbox, store)
+        opts = _opts(jobs, keep_going, strict, sandbox, store, remote_cache=remote_cache,
+                     remote_upload=remote_upload, channel=channel)
         _report(name, *getattr(named, verb)(name, list(targets), opts))
 
     return command

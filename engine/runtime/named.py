@@ -40,6 +40,11 @@ def closure_of(targets: list[str], opts: Options, cwd: str | None = None) -> lis
 
     if not targets:
         return []
+    if opts.channel:  # prebuilt entries only: download the channel's, then build nothing
+        from ..remote.channels import install
+
+        install(opts.channel, targets, store_for(opts, cwd), opts, cwd)
+        opts = dataclasses.replace(opts, prebuilt_only=True)
     result = build(list(targets), dataclasses.replace(opts, out_link=None), cwd)
     if result.code != 0:
         raise Failed("the build failed; the environment is unchanged")
