@@ -8,9 +8,13 @@ Inside the sandbox, fixed paths (so outputs never depend on where the host keeps
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
                 Debian packages and their closure when the job carries a HostRoot (hostroot.py)
-Nothing else: no home, no workspace, no store, no network, a clean environment (bubblewrap
-itself starts with a minimal one: its own process is pid 1 inside, and /proc/1/environ would
-show the build every variable jbuild was started with).
+Nothing else: no home, no workspace, no store (only the declared entries are mounted, each
+at /deps/<name>: an undeclared one has no path inside), no network, a clean environment
+(bubblewrap itself starts with a minimal one, and /proc/1/environ would show the build every
+variable jbuild was started with).
+
+Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
+its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .hostroot import HostRoot
+from .sandbox_root import StagedRoot, add_dev
 
 SANDBOX_UID = 1000
 ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
@@ -68,14 +74,16 @@ class _Processes:
         self.procs: set[subprocess.Popen] = set()
         self.cancelled = False
 
-    def start(self, argv, env, log: Path | None, cwd=None) -> int:
+    def start(self, argv, env, log: Path | None, cwd=None, preexec=None, sweep_group=True) -> int:
+        """Run to the end; then kill what it left in its process group unless `sweep_group` is
+        False (a sandbox whose pid namespace the kernel empties when its first process ends)."""
         with self.lock:
             if self.cancelled:
                 return 130
             out = open(log, "wb") if log else subprocess.DEVNULL
             try:
                 proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=cwd, start_new_session=True)
+                                        cwd=cwd, start_new_session=True, preexec_fn=preexec)
             finally:
                 if log:
                     out.close()
@@ -83,7 +91,8 @@ class _Processes:
         try:
             return proc.wait()
         finally:
-            _end_group(proc.pid)
+            if sweep_group or self.cancelled:
+                _end_group(proc.pid)
             with self.lock:
                 self.procs.discard(proc)
 
@@ -148,7 +157,16 @@ def stage_env(job: Job, root: Path) -> Path:
 
 
 class BwrapExecutor:
+    """bubblewrap, with the sandbox's shell as pid 1 (`--as-pid-1`): no init of bubblewrap's
+    inside that outlives it and is left, a zombie, to whoever reaps orphans (jbuild itself
+    when it runs as a container's pid 1). When the script exits, the kernel kills what it left
+    in the sandbox."""
+
     kind = "bwrap"
+    # From this many dependencies on, the root is staged (sandbox_root.py): staging forks the
+    # whole jbuild process (no vfork with a preexec_fn), which costs more than bubblewrap's
+    # own binds while there are few (measured: bench/sandbox_bench.py).
+    stage_from = 32
 
     def __init__(self):
         self.bwrap = bwrap_path()
@@ -160,29 +178,70 @@ class BwrapExecutor:
         global _AVAILABLE
         if _AVAILABLE is None:
             bwrap = bwrap_path()
-            _AVAILABLE = False
-            if bwrap:
-                argv = [bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", *_host_links(),
-                        "/bin/true"]
-                _AVAILABLE = subprocess.run(argv, capture_output=True, env=BWRAP_ENV).returncode == 0
+            _AVAILABLE = bool(bwrap) and subprocess.run(
+                [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *_host_links(), "/bin/true"],
+                capture_output=True, env=BWRAP_ENV).returncode == 0
         return _AVAILABLE
 
+    @staticmethod
+    def stages_root() -> bool:
+        """Can the child stage the root in namespaces of its own (sandbox_root.py)? Else
+        bubblewrap binds each part, and each dependency, itself. (Tried once per process.)"""
+        global _STAGES_ROOT
+        if _STAGES_ROOT is None:
+            _STAGES_ROOT = False
+            if BwrapExecutor.available():
+                with tempfile.TemporaryDirectory(prefix="jbuild-probe-") as d:
+                    dirs = [Path(d, n) for n in ("src", "out", "tmp", "dep")]
+                    for x in dirs:
+                        x.mkdir()
+                    probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
+                    _STAGES_ROOT = BwrapExecutor()._run_staged(probe) == 0
+        return _STAGES_ROOT
+
     def argv(self, job: Job) -> list[str]:
-        a = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-             "--cap-drop", "ALL", "--die-with-parent", "--new-session", *_usr_binds(job.host), *_host_links()]
+        """bubblewrap's command line, binding each part itself (without a staged root)."""
+        a = [self.bwrap, *_BASE, *_SANDBOX_USER, *_usr_binds(job.host), *_host_links()]
         a += ["--proc", "/proc", "--dev", "/dev", "--bind", str(job.tmp), "/tmp",
               "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
         for name, entry in sorted(job.deps.items()):
             a += ["--ro-bind", str(entry), f"/deps/{name}"]
         if job.env_tree:
             a += ["--ro-bind", str(job.env_tree), "/env"]
-        a += ["--chdir", "/tmp", "--clearenv"]
-        for k, v in _sandbox_env(job).items():
-            a += ["--setenv", k, v]
-        return a + ["/bin/sh", "-euxc", job.script]
+        return a + _command(job)
+
+    def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
+        """bubblewrap's command line over a root staged at `stage`, and the stager to run first."""
+        root = StagedRoot(stage)
+        for source, dest in _usr_mounts(job.host):
+            root.bind(source, dest)
+        for link in ("bin", "lib", "lib64", "sbin", "lib32"):
+            if os.path.islink(f"/{link}"):
+                root.link(os.readlink(f"/{link}"), f"/{link}")
+        add_dev(root)
+        root.dir("/proc")
+        root.bind(job.tmp, "/tmp", writable=True)
+        root.bind(job.src, "/src")
+        root.bind(job.out, "/out", writable=True)
+        if job.deps:
+            root.read_only_tree("/deps", job.deps)
+        if job.env_tree:
+            root.bind(job.env_tree, "/env")
+        a = [self.bwrap, *_BASE, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
+        return a + _command(job), root
 
     def run(self, job: Job) -> int:
-        return self.procs.start(self.argv(job), BWRAP_ENV, job.log)
+        if len(job.deps) < self.stage_from or not self.stages_root():
+            return self.procs.start(self.argv(job), BWRAP_ENV, job.log, sweep_group=False)
+        return self._run_staged(job)
+
+    def _run_staged(self, job: Job) -> int:
+        stage = Path(tempfile.mkdtemp(prefix=".root-", dir=job.tmp.parent))  # stays empty on the host
+        try:
+            argv, root = self.staged_argv(job, stage)
+            return self.procs.start(argv, BWRAP_ENV, job.log, preexec=root, sweep_group=False)
+        finally:
+            os.rmdir(stage)
 
     def cancel(self) -> None:
         self.procs.cancel()
@@ -232,22 +291,36 @@ class DryRunExecutor:
 
 
 _AVAILABLE: bool | None = None
+_STAGES_ROOT: bool | None = None
+_BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
+_SANDBOX_USER = ("--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent",
+                 "--new-session")
 BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
-def _usr_binds(host: HostRoot | None) -> list[str]:
-    """/usr and /etc/alternatives: the assembled tree when given, else the host's own (with the
-    loader's cache, which the assembled tree does without: ld.so searches its default paths)."""
+def _usr_mounts(host: HostRoot | None) -> list[tuple[str, str]]:
+    """(source, where) read-only: /usr and /etc/alternatives, the assembled tree when given, else
+    the host's own (with the loader's cache, which the assembled tree does without: ld.so
+    searches its default paths)."""
     if host is not None:
-        a = ["--ro-bind", str(host.usr), "/usr"]
+        out = [(str(host.usr), "/usr")]
         if host.etc_alternatives is not None:
-            a += ["--ro-bind", str(host.etc_alternatives), "/etc/alternatives"]
-        return a
-    a = ["--ro-bind", "/usr", "/usr"]
-    for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-        if os.path.exists(ro):
-            a += ["--ro-bind", ro, ro]
-    return a
+            out.append((str(host.etc_alternatives), "/etc/alternatives"))
+        return out
+    return [("/usr", "/usr")] + [(ro, ro) for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                                                       "/etc/ld.so.conf.d") if os.path.exists(ro)]
+
+
+def _usr_binds(host: HostRoot | None) -> list[str]:
+    return [x for source, dest in _usr_mounts(host) for x in ("--ro-bind", source, dest)]
+
+
+def _command(job: Job) -> list[str]:
+    """The end of bubblewrap's command line: where, with what environment, which script."""
+    a = ["--chdir", "/tmp", "--clearenv"]
+    for k, v in _sandbox_env(job).items():
+        a += ["--setenv", k, v]
+    return a + ["/bin/sh", "-euxc", job.script]
 
 
 def bwrap_path() -> str | None:
