@@ -135,7 +135,7 @@ class Rebuilder:
         key = self.key(node)
         log = self.store.log_path(key)
         start = time.monotonic()
-        with self.store.temporary() as tmp:
+        with self.store.temporary(remove_later=True) as tmp:  # a worker need not wait for the deletion
             job = self._job(node, tmp, log)
             code = self.executor.run(job)
             duration = time.monotonic() - start

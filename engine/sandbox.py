@@ -134,13 +134,14 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def stage_env(job: Job, root: Path) -> Path:
-    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins).
+def stage_env(job: Job, root: Path) -> Path | None:
+    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins);
+    None when there is nothing to link (no directory made: each costs on a busy disk).
 
     Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
     outside its consumers' keys, so running one must not be the silent default (declare it in
     build_requires, where its whole build key enters)."""
-    root.mkdir(parents=True, exist_ok=True)
+    staged = None
     for name, entry in sorted(job.deps.items()):
         for sub in ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]:
             top = entry / sub
@@ -149,11 +150,12 @@ def stage_env(job: Job, root: Path) -> Path:
             for dirpath, dirnames, filenames in os.walk(top):
                 rel = os.path.relpath(dirpath, entry)
                 (root / rel).mkdir(parents=True, exist_ok=True)
+                staged = root
                 for f in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
                     link = root / rel / f
                     if not os.path.lexists(link):
                         os.symlink(f"/deps/{name}/{rel}/{f}", link)
-    return root
+    return staged
 
 
 class BwrapExecutor:
@@ -206,8 +208,7 @@ class BwrapExecutor:
               "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
         for name, entry in sorted(job.deps.items()):
             a += ["--ro-bind", str(entry), f"/deps/{name}"]
-        if job.env_tree:
-            a += ["--ro-bind", str(job.env_tree), "/env"]
+        a += ["--ro-bind", str(job.env_tree), "/env"] if job.env_tree else ["--dir", "/env"]
         return a + _command(job)
 
     def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
@@ -227,6 +228,8 @@ class BwrapExecutor:
             root.read_only_tree("/deps", job.deps)
         if job.env_tree:
             root.bind(job.env_tree, "/env")
+        else:
+            root.dir("/env")
         a = [self.bwrap, *_BASE, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job), root
 
