@@ -32,6 +32,7 @@ from typing import Protocol
 
 from .hostroot import HostRoot
 from .sandbox_root import StagedRoot, add_dev
+from .sandbox_zygote import Zygote
 
 SANDBOX_UID = 1000
 ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
@@ -72,9 +73,10 @@ class _Processes:
     def __init__(self):
         self.lock = threading.Lock()
         self.procs: set[subprocess.Popen] = set()
+        self.pids: set[int] = set()  # staged sandboxes: the stager's children
         self.cancelled = False
 
-    def start(self, argv, env, log: Path | None, cwd=None, preexec=None, sweep_group=True) -> int:
+    def start(self, argv, env, log: Path | None, cwd=None, sweep_group=True) -> int:
         """Run to the end; then kill what it left in its process group unless `sweep_group` is
         False (a sandbox whose pid namespace the kernel empties when its first process ends)."""
         with self.lock:
@@ -83,7 +85,7 @@ class _Processes:
             out = open(log, "wb") if log else subprocess.DEVNULL
             try:
                 proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=cwd, start_new_session=True, preexec_fn=preexec)
+                                        cwd=cwd, start_new_session=True)
             finally:
                 if log:
                     out.close()
@@ -96,14 +98,41 @@ class _Processes:
             with self.lock:
                 self.procs.discard(proc)
 
+    def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None) -> int:
+        """Run `argv` over a staged root, started by `zygote` (its child, not ours)."""
+        mine: list[int] = []
+
+        def started(pid: int) -> None:
+            with self.lock:
+                mine.append(pid)
+                self.pids.add(pid)
+                if self.cancelled:
+                    _kill_group(pid)
+
+        if self.cancelled:
+            return 130
+        try:
+            return zygote.run(root.state(), argv, env, log, started)
+        finally:
+            with self.lock:
+                self.pids.difference_update(mine)
+            if mine and self.cancelled:
+                _end_group(mine[0])
+
     def cancel(self) -> None:
         with self.lock:
             self.cancelled = True
+            for pid in self.pids:
+                _kill_group(pid)
             for p in self.procs:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                _kill_group(p.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _end_group(pgid: int, timeout: float = 10.0) -> None:
@@ -165,14 +194,14 @@ class BwrapExecutor:
     in the sandbox."""
 
     kind = "bwrap"
-    # From this many dependencies on, the root is staged (sandbox_root.py): staging forks the
-    # whole jbuild process (no vfork with a preexec_fn), which costs more than bubblewrap's
-    # own binds while there are few (measured: bench/sandbox_bench.py).
-    stage_from = 32
+    # From this many dependencies on, the root is staged (sandbox_root.py); below, bubblewrap's
+    # own binds cost about the same (measured: bench/sandbox_bench.py).
+    stage_from = 8
 
     def __init__(self):
         self.bwrap = bwrap_path()
         self.procs = _Processes()
+        self.local = threading.local()  # each worker thread's stager (sandbox_zygote.py)
 
     @staticmethod
     def available() -> bool:
@@ -242,9 +271,15 @@ class BwrapExecutor:
         stage = Path(tempfile.mkdtemp(prefix=".root-", dir=job.tmp.parent))  # stays empty on the host
         try:
             argv, root = self.staged_argv(job, stage)
-            return self.procs.start(argv, BWRAP_ENV, job.log, preexec=root, sweep_group=False)
+            return self.procs.start_staged(self._zygote(), root, argv, BWRAP_ENV, job.log)
         finally:
             os.rmdir(stage)
+
+    def _zygote(self) -> Zygote:
+        zygote = getattr(self.local, "zygote", None)
+        if zygote is None or not zygote.alive():
+            zygote = self.local.zygote = Zygote()
+        return zygote
 
     def cancel(self) -> None:
         self.procs.cancel()

@@ -16,9 +16,9 @@ store's disk, 0.2-0.7 ms each on a busy ext4 — 1,000 dependencies took ~0.5 s 
 long to delete; Landlock over one bind of the whole store needs a program inside the sandbox
 to apply the rules after bubblewrap's mounts, since Landlock forbids mounting once applied.)
 
-The mounting runs as subprocess's `preexec_fn`: between fork and exec, in the child only,
-system calls through a libc handle prepared beforehand. On failure it writes why to the
-build's log (already its stderr) and exits 126.
+The mounting runs between fork and exec, in a child of the small stager process
+(sandbox_zygote.py), never of jbuild itself; every path, flag and byte string is computed by
+jbuild beforehand. On failure it writes why to the build's log (its stderr) and exits 126.
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ class StagedRoot:
         self.gid_map = f"0 {os.getgid()} 1".encode()
         self._locked: dict[bytes, int] = {}
         self._dirs: set[bytes] = set()
+
+    def state(self) -> tuple:
+        """What the child needs, as plain values (marshal'd to the stager, sandbox_zygote.py)."""
+        return self.stage, self.ops, self.uid_map, self.gid_map
+
+    @classmethod
+    def from_state(cls, state: tuple) -> StagedRoot:
+        root = cls.__new__(cls)
+        root.stage, root.ops, root.uid_map, root.gid_map = state
+        return root
 
     # ------------------------------------------------------------ in the parent
 

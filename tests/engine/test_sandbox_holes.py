@@ -142,8 +142,27 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         fields = open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()
     except OSError:
         continue
-    if fields[1] == me:
-        sys.exit(f"child {{pid}} left in state {{fields[0]}}: " + open(f"/proc/{{pid}}/comm").read())
+    if fields[1] == me and fields[0] == "Z":
+        sys.exit(f"child {{pid}} left a zombie: " + open(f"/proc/{{pid}}/comm").read())
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cancel_stops_a_running_sandbox(tmp_path, stage_from):
+    """An interrupt kills the sandbox whichever way it was started (the stager's child too)."""
+    import threading
+
+    j = job(tmp_path, 'echo started > "$OUT/started"; sleep 30; echo late > "$OUT/late"')
+    j.deps = entries(tmp_path / "store", ["d"])
+    executor, codes = BwrapExecutor(), []
+    worker = threading.Thread(target=lambda: codes.append(executor.run(j)))
+    started = time.monotonic()
+    worker.start()
+    while not (j.out / "started").exists():
+        assert time.monotonic() - started < 20, j.log.read_text()
+        time.sleep(0.05)
+    executor.cancel()
+    worker.join(20)
+    assert not worker.is_alive() and codes and codes[0] != 0
+    assert time.monotonic() - started < 25 and not (j.out / "late").exists()
