@@ -166,3 +166,27 @@ def test_cancel_stops_a_running_sandbox(tmp_path, stage_from):
     worker.join(20)
     assert not worker.is_alive() and codes and codes[0] != 0
     assert time.monotonic() - started < 25 and not (j.out / "late").exists()
+
+
+def test_a_build_with_many_requirements_sees_them_through_deps_and_env(make_workspace, tmp_path):
+    """Through jbuild itself: enough requirements for a staged root (BwrapExecutor.stage_from),
+    each at /deps/NAME and merged into /env."""
+    n = BwrapExecutor.stage_from + 2
+    blocks = [f'package d{i} {{ version = "1" build = "mkdir -p $OUT/include && echo {i} > $OUT/include/d{i}.h" }}'
+              for i in range(n)]
+    reqs = ", ".join(f":d{i}" for i in range(n))
+    blocks.append(f"""package top {{
+        version = "1"
+        requires = [{reqs}]
+        build = \"\"\"
+            for i in $(seq 0 {n - 1}); do
+                test "$(cat /deps/d$i/include/d$i.h)" = $i && test "$(cat /env/include/d$i.h)" = $i || exit 20
+            done
+            mkdir -p $OUT && ls /deps > $OUT/deps
+        \"\"\"
+    }}""")
+    root = make_workspace({"BUILD": "\n".join(blocks)})
+    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0, r.stderr
+    (entry,) = (tmp_path / "store").glob("*-top-1")
+    assert (entry / "deps").read_text().split() == sorted(f"d{i}" for i in range(n))
