@@ -3,7 +3,7 @@
 Staging the root (sandbox_root.py) must run between fork and exec, and fork copies the forking
 process's page tables: 115 ms for a 200 MB jbuild on a loaded machine, against 1 ms for the
 vfork that subprocess uses otherwise. So each worker thread starts this file once as a script
-(`python -E -s -S sandbox_zygote.py`: the standard library and sandbox_root.py, nothing else,
+(`python -I -S sandbox_zygote.py`: the standard library and sandbox_root.py, nothing else,
 ~10 MB) and sends it requests over a pipe; it forks itself, the child stages the root and
 execs bubblewrap, and it answers with the child's pid, then its exit code. It dies with the
 thread that started it (PR_SET_PDEATHSIG) or when its pipe closes.
@@ -54,7 +54,7 @@ class Zygote:
     """jbuild's end: one per worker thread."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-S", str(Path(__file__))],
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__))],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def alive(self) -> bool:
@@ -80,7 +80,15 @@ class Zygote:
 # ---------------------------------------------------------------- the stager's end (a script)
 
 def _main() -> None:
-    from sandbox_root import StagedRoot  # beside this file: sys.path[0]
+    import importlib.util
+
+    # Loaded by path: run isolated (-I), the script's directory is not on sys.path, where
+    # engine/platform.py and the like would shadow the standard library's modules.
+    spec = importlib.util.spec_from_file_location("jbuild_sandbox_root", Path(__file__).with_name("sandbox_root.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclass-free, but from_state's annotations name its class
+    spec.loader.exec_module(module)
+    StagedRoot = module.StagedRoot  # noqa: N806 - a class
 
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     while True:
