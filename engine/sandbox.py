@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .hostroot import HostRoot
+from .sandbox_env import ENV_DIRS, stage_env  # noqa: F401 - part of this module's interface
 from .sandbox_root import StagedRoot, add_dev
 from .sandbox_zygote import Zygote
 
 SANDBOX_UID = 1000
-ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
 
 
 @dataclass
@@ -161,49 +161,6 @@ def _group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] not in "ZX":
             return True
     return False
-
-
-def stage_env(job: Job, root: Path) -> Path | None:
-    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins);
-    None when there is nothing to link (no directory made: each costs on a busy disk).
-
-    Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
-    outside its consumers' keys, so running one must not be the silent default (declare it in
-    build_requires, where its whole build key enters)."""
-    staged = None
-    for name, entry in sorted(job.deps.items()):
-        subs = ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]
-        for rel, names in env_listing(str(entry)):
-            if rel.split("/", 1)[0] not in subs:
-                continue
-            (root / rel).mkdir(parents=True, exist_ok=True)
-            staged = root
-            for f in names:
-                link = root / rel / f
-                if not os.path.lexists(link):
-                    os.symlink(f"/deps/{name}/{rel}/{f}", link)
-    return staged
-
-
-def env_listing(entry: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(directory relative to the entry, the names to link in it) under each of ENV_DIRS: files,
-    and symlinks to directories. A store entry never changes, so each is listed once per
-    process — an action sees hundreds of dependencies (the closure of its requirements)."""
-    found = _LISTINGS.get(entry)
-    if found is None:
-        out = []
-        for sub in ENV_DIRS:
-            top = os.path.join(entry, sub)
-            if not os.path.isdir(top):
-                continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-                out.append((os.path.relpath(dirpath, entry), tuple(names)))
-        found = _LISTINGS[entry] = tuple(out)
-    return found
-
-
-_LISTINGS: dict[str, tuple] = {}
 
 
 class BwrapExecutor:
