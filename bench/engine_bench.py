@@ -1,12 +1,22 @@
-"""Engine benchmark against ninja on the same synthetic distribution (whole-process timings).
+"""jbuild against ninja on the same synthetic distribution, in one run; prints one table.
 
-libc at the bottom with a declared interface, N packages in layers, each requiring libc and a
-few earlier packages; trivial shell actions. Measures, for jbuild (bubblewrap) and ninja in the
-same run: full build, no-op, one leaf edit, a libc implementation patch (with action counts);
-then the same full build in jbuild's fallback sandbox, whose difference per action is the
-cost of bubblewrap.
+libc at the bottom (a real shared library built with cc, its header declared as its
+interface), N packages in layers, each requiring libc and a few earlier packages; trivial
+shell actions. ninja builds the same graph unsandboxed, its consumers depending on libc's
+exported symbols through a `restat` step (so a libc implementation patch is one compile there
+too). Steps, each jbuild then ninja (or ninja first, every other round), `--rounds` times where
+repeatable, medians reported:
 
-    .venv/bin/python bench/engine_bench.py --packages 1000
+  full build       jbuild sandboxed (bubblewrap) vs ninja unsandboxed
+  no-op            nothing changed
+  leaf edit        one source of the last package changed
+  libc impl patch  libc's function body changed, its header not
+
+then per-action figures: jbuild's full build per action per worker against a bare
+`bwrap ... true` measured in the same run (bench/sandbox_bench.py times the executor alone).
+Peak RSS is each jbuild process's own (wait4). The machine's load is printed with each step.
+
+    .venv/bin/python bench/engine_bench.py --packages 1000 [--jobs 2] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -15,29 +25,48 @@ import argparse
 import json
 import os
 import random
-import resource
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
 
-def generate(root: Path, n: int) -> None:
+from sandbox_bench import bare_argv  # noqa: E402
+
+LIBC_C = "int libc_answer(void) {{ return {}; }}\n"
+
+
+def generate(root: Path, ninja_dir: Path, n: int) -> None:
     rng = random.Random(1)
     (root / "jbuild.toml").write_text("")
     (root / "libc").mkdir()
-    (root / "libc" / "impl.c").write_text("impl 1\n")
-    (root / "libc" / "api.h").write_text("api 1\n")
+    (root / "libc" / "impl.c").write_text(LIBC_C.format(1))
+    (root / "libc" / "api.h").write_text("int libc_answer(void);\n")
     blocks = ["""package libc {
     version = "2.24"
     sources = ["libc/impl.c", "libc/api.h"]
     interface = ["libc/api.h"]
-    build = "mkdir -p $OUT && cat $SRC/libc/impl.c $SRC/libc/api.h > $OUT/libc"
+    build_requires = [@std//host:cc]
+    build = \"\"\"
+        mkdir -p $OUT/lib $OUT/include
+        cc -shared -fPIC -o $OUT/lib/libc.so $SRC/libc/impl.c
+        cp $SRC/libc/api.h $OUT/include/
+    \"\"\"
 }"""]
-    # ninja builds in a directory of its own (its outputs must not land in jbuild's workspace)
-    ninja = [f"ws = {root}\nrule cp\n  command = cat $in > $out\n", "build out/libc: cp $ws/libc/impl.c $ws/libc/api.h\n"]
+    # ninja builds in a directory of its own, from jbuild's workspace files. Consumers depend on
+    # libc's exported symbols, written only when they change (restat): ninja's best case.
+    ninja = [f"ws = {root}\nrule cp\n  command = cat $in > $out\n",
+             "rule cc\n  command = cc -shared -fPIC -o $out $in\n",
+             "rule iface\n  command = nm -D --defined-only $in > $out.tmp && "
+             "(cmp -s $out.tmp $out && rm $out.tmp || mv $out.tmp $out)\n  restat = 1\n",
+             "build out/libc.so: cc $ws/libc/impl.c\nbuild out/libc.iface: iface out/libc.so\n",
+             "build out/api.h: cp $ws/libc/api.h\n"]
     (root / "src").mkdir()
     for i in range(n):
         deps = sorted({rng.randrange(i) for _ in range(3)}) if i else []
@@ -50,91 +79,140 @@ def generate(root: Path, n: int) -> None:
     requires = [{reqs}]
     build = "mkdir -p $OUT && cat $SRC/src/p{i}.txt > $OUT/p{i}"
 }}""")
-        # The same work as jbuild's action: copy its own source; dependencies order it only.
-        implicit = " ".join(["out/libc"] + [f"out/p{d}" for d in deps])
+        implicit = " ".join(["out/libc.iface", "out/api.h"] + [f"out/p{d}" for d in deps])
         ninja.append(f"build out/p{i}: cp $ws/src/p{i}.txt | {implicit}\n")
     (root / "BUILD").write_text("\n".join(blocks))
-    ninja_dir = root.parent / (root.name + "-ninja")
     ninja_dir.mkdir()
     (ninja_dir / "build.ninja").write_text("".join(ninja))
 
 
-def timed(cmd, cwd, env=None) -> tuple[float, str]:
+@dataclass
+class Run:
+    seconds: float
+    actions: int
+    rss_mib: float = 0.0
+
+
+def run(cmd, cwd, env=None) -> tuple[float, str, float]:
+    """(wall seconds, output, peak RSS in MiB of this child alone)."""
     start = time.perf_counter()
-    r = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"{cmd} failed:\n{r.stderr[-3000:]}")
-    return time.perf_counter() - start, r.stdout + r.stderr
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"{cmd} failed:\n{out[-3000:]}")
+    return seconds, out, usage.ru_maxrss / 1024
 
 
-def jbuild_actions(events: Path) -> int:
-    return sum(1 for x in events.read_text().splitlines()
-               if json.loads(x)["event"] == "action_executed")
+@dataclass
+class Bench:
+    root: Path
+    jobs: int
+    rows: list = field(default_factory=list)
+
+    @property
+    def ninja_dir(self) -> Path:
+        return self.root.parent / (self.root.name + "-ninja")
+
+    @property
+    def store(self) -> Path:
+        return self.root.parent / (self.root.name + "-store")
+
+    def jbuild(self) -> Run:
+        events = self.root.parent / (self.root.name + "-events.json")
+        cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", "bwrap",
+               "--no-link", "--build-events", str(events)]
+        seconds, _, rss = run(cmd, self.root, {"JBUILD_STORE": str(self.store)})
+        actions = sum(1 for x in events.read_text().splitlines() if json.loads(x)["event"] == "action_executed")
+        return Run(seconds, actions, rss)
+
+    def ninja(self) -> Run:
+        seconds, out, rss = run(["ninja", "-j", str(self.jobs)], self.ninja_dir)
+        actions = sum(1 for line in out.splitlines() if re.match(r"\[\d+/\d+\] ", line))  # one line per edge run
+        return Run(seconds, actions, rss)
+
+    def warm_host_roots(self) -> float:
+        """Assemble the store's sandbox /usr trees (once per store, hostroot.py) outside the
+        timed steps: seconds taken."""
+        warm = self.root.parent / (self.root.name + "-warm")
+        warm.mkdir()
+        (warm / "jbuild.toml").write_text("")
+        (warm / "BUILD").write_text('package a { version = "1" build_requires = [@std//host:cc] build = "mkdir -p $OUT" }\n'
+                                    'package b { version = "1" build = "mkdir -p $OUT" }\n')
+        seconds, _, _ = run([sys.executable, "-m", "jbuild", "build", "//...", "--sandbox", "bwrap", "--no-link"],
+                            warm, {"JBUILD_STORE": str(self.store)})
+        shutil.rmtree(warm)
+        return seconds
+
+    def step(self, name: str, rounds: int, edit=None) -> None:
+        """`rounds` times: edit (if any), then both tools, alternating which goes first."""
+        js, ns = [], []
+        for r in range(rounds):
+            if edit:
+                edit(r)
+            if r % 2:
+                ns.append(self.ninja())
+                js.append(self.jbuild())
+            else:
+                js.append(self.jbuild())
+                ns.append(self.ninja())
+        self.rows.append((name, js, ns, os.getloadavg()[0]))
+
+    def table(self) -> str:
+        lines = [f"{'step':16} {'jbuild s':>9} {'actions':>7} {'ninja s':>8} {'actions':>7} {'ratio':>6} "
+                 f"{'jbuild RSS MiB':>14} {'load':>5}"]
+        for name, js, ns, load in self.rows:
+            tj, tn = statistics.median(r.seconds for r in js), statistics.median(r.seconds for r in ns)
+            lines.append(f"{name:16} {tj:9.3f} {js[-1].actions:7d} {tn:8.3f} {ns[-1].actions:7d} "
+                         f"{tj / max(tn, 1e-3):6.1f} {max(r.rss_mib for r in js):14.0f} {load:5.2f}")
+        return "\n".join(lines)
 
 
-def sandbox_cost(root: Path, runs: int = 50) -> tuple[float, float]:
-    """Best-of-`runs` milliseconds for one `true` job in each executor, same process, same job."""
-    from jbuild.engine.sandbox import BwrapExecutor, FallbackExecutor, Job
-
-    dirs = {d: root / "sandbox-cost" / d for d in ("src", "out", "tmp", "env")}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
-    job = Job(script="true", src=dirs["src"], out=dirs["out"], tmp=dirs["tmp"], env_tree=dirs["env"])
-    out = []
-    for executor in (BwrapExecutor(), FallbackExecutor()):
-        best = float("inf")
-        for _ in range(runs):
-            start = time.perf_counter()
-            executor.run(job)
-            best = min(best, time.perf_counter() - start)
-        out.append(best * 1000)
-    return out[0], out[1]
+def per_action(bench: Bench, runs: int = 20) -> str:
+    """jbuild's full build per action per worker, against a bare bubblewrap run now."""
+    _, js, _, _ = bench.rows[0]
+    full = js[0]
+    bare = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(bare_argv(), check=True)
+        bare.append(time.perf_counter() - start)
+    each = full.seconds * bench.jobs / max(full.actions, 1)
+    b = statistics.median(bare)
+    return (f"per action (full build wall x jobs / actions): {each * 1000:.1f} ms; bare `bwrap ... true`: "
+            f"{b * 1000:.1f} ms (median of {runs}); ratio {each / b:.1f}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packages", type=int, default=1000)
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit and patch (medians)")
+    ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
-    env = {"JBUILD_STORE": str(root.parent / (root.name + "-store"))}  # a store outside the workspace
-    ev = root / "events.json"
-    jb = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(args.jobs), "--sandbox", "bwrap",
-          "--build-events", str(ev)]
-    nj = ["ninja", "-j", str(args.jobs)]
+    bench = Bench(root, args.jobs)
     try:
-        generate(root, args.packages)
-        rows = []
-
-        def step(name, edit=None):
-            if edit:
-                edit()
-            tj, _ = timed(jb, root, env)
-            aj = jbuild_actions(ev)
-            tn, out = timed(nj, root.parent / (root.name + "-ninja"))
-            an = 0 if "no work to do" in out else int(out.strip().splitlines()[-1].split("/")[1].split("]")[0])
-            rows.append((name, tj, aj, tn, an))
-
-        step("full build")
-        step("no-op")
-        step("leaf edit", lambda: (root / "src" / f"p{args.packages - 1}.txt").write_text("edited\n"))
-        step("libc impl patch", lambda: (root / "libc" / "impl.c").write_text("impl 2\n"))
-        print(f"{args.packages} packages, -j {args.jobs}")
-        print(f"{'step':18} {'jbuild s':>9} {'actions':>8} {'ninja s':>8} {'actions':>8} {'ratio':>7}")
-        for name, tj, aj, tn, an in rows:
-            print(f"{name:18} {tj:9.2f} {aj:8d} {tn:8.2f} {an:8d} {tj / max(tn, 1e-3):7.1f}")
-        full = rows[0]
-        print(f"per-action wall time (jbuild full build / actions): {full[1] / max(full[2], 1) * 1000:.1f} ms")
-        bwrap, fallback = sandbox_cost(root)
-        print(f"one trivial action in the executor: bubblewrap {bwrap:.1f} ms, fallback {fallback:.1f} ms "
-              f"-> sandbox overhead {bwrap - fallback:.1f} ms")
-        print(f"peak RSS of a jbuild process: {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024} MiB")
+        generate(root, bench.ninja_dir, args.packages)
+        leaf = root / "src" / f"p{args.packages - 1}.txt"
+        warm = bench.warm_host_roots()
+        bench.step("full build", 1)
+        bench.step("no-op", args.rounds)
+        bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {r}\n"))
+        bench.step("libc impl patch", args.rounds, lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(r + 2)))
+        print(f"{args.packages} packages, -j {args.jobs}, {args.rounds} rounds; {os.cpu_count()} cores")
+        print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")
+        print(bench.table())
+        print(per_action(bench))
     finally:
-        store = Path(env["JBUILD_STORE"])
-        subprocess.run(["chmod", "-R", "u+w", str(root), str(store)], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(store, ignore_errors=True)
-        shutil.rmtree(root.parent / (root.name + "-ninja"), ignore_errors=True)
+        if not args.keep:
+            subprocess.run(["chmod", "-R", "u+w", str(bench.store)], capture_output=True)
+            for d in (root, bench.store, bench.ninja_dir):
+                shutil.rmtree(d, ignore_errors=True)
+            (root.parent / (root.name + "-events.json")).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

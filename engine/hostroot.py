@@ -94,7 +94,29 @@ def tree_key(closure, alternatives: tuple = ()) -> str:
 
 def chosen_alternatives() -> tuple[tuple[str, str], ...]:
     """What each /etc/alternatives link points at. `update-alternatives` changes no package but
-    changes the program /usr/bin/cc runs: a tree assembled under the old choice must not serve."""
+    changes the program /usr/bin/cc runs: a tree assembled under the old choice must not serve.
+
+    Asked once per action, so remembered while neither directory changes: update-alternatives
+    replaces a link by renaming a new one over it, which changes /etc/alternatives' mtime."""
+    stamp = tuple(_mtime(d) for d in ("/etc/alternatives", f"{dpkg.DPKG_DIR}/alternatives"))
+    if _CHOSEN and _CHOSEN[0] == stamp:
+        return _CHOSEN[1]
+    chosen = _read_alternatives()
+    _CHOSEN[:] = [stamp, chosen]
+    return chosen
+
+
+_CHOSEN: list = []  # [stamp, chosen]
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _read_alternatives() -> tuple[tuple[str, str], ...]:
     out = []
     for name, _ in dpkg.alternatives():
         try:

@@ -152,7 +152,7 @@ class Rebuilder:
         key = self.key(node)
         log = self.store.log_path(key)
         start = time.monotonic()
-        with self.store.temporary() as tmp:
+        with self.store.temporary(remove_later=True) as tmp:  # a worker need not wait for the deletion
             try:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied

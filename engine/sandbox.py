@@ -9,9 +9,13 @@ Inside the sandbox, fixed paths (so outputs never depend on where the host keeps
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
                 Debian packages and their closure when the job carries a HostRoot (hostroot.py)
-Nothing else: no home, no workspace, no store, no network, a clean environment (bubblewrap
-itself starts with a minimal one: its own process is pid 1 inside, and /proc/1/environ would
-show the build every variable jbuild was started with).
+Nothing else: no home, no workspace, no store (only the declared entries are mounted, each
+at /deps/<name>: an undeclared one has no path inside), no network, a clean environment
+(bubblewrap itself starts with a minimal one, and /proc/1/environ would show the build every
+variable jbuild was started with).
+
+Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
+its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,9 +32,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .hostroot import HostRoot
+from .sandbox_env import ENV_DIRS, stage_env  # noqa: F401 - part of this module's interface
+from .sandbox_root import StagedRoot, add_dev
+from .sandbox_zygote import Zygote
 
 SANDBOX_UID = 1000
-ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
 
 
 @dataclass
@@ -72,11 +79,14 @@ class _Processes:
     def __init__(self):
         self.lock = threading.Lock()
         self.procs: set[subprocess.Popen] = set()
+        self.pids: set[int] = set()  # staged sandboxes: the stager's children
         self.cancelled = False
 
-    def start(self, argv, env, log: Path | None, cwd=None, timeout: float | None = None) -> int:
-        """Run to the end and return the exit code; past `timeout` seconds, kill the process
-        group and raise subprocess.TimeoutExpired."""
+    def start(self, argv, env, log: Path | None, cwd=None, timeout: float | None = None, sweep_group=True) -> int:
+        """Run to the end and return the exit code; then kill what it left in its process group
+        unless `sweep_group` is False (a sandbox whose pid namespace the kernel empties when its
+        first process ends). Past `timeout` seconds, kill the process group and raise
+        subprocess.TimeoutExpired."""
         with self.lock:
             if self.cancelled:
                 return 130
@@ -91,18 +101,47 @@ class _Processes:
         try:
             return proc.wait(timeout)
         finally:
-            _end_group(proc.pid)
+            if sweep_group or self.cancelled or proc.poll() is None:  # None: past its time limit
+                _end_group(proc.pid)
+                proc.wait()
             with self.lock:
                 self.procs.discard(proc)
+
+    def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None) -> int:
+        """Run `argv` over a staged root, started by `zygote` (its child, not ours)."""
+        mine: list[int] = []
+
+        def started(pid: int) -> None:
+            with self.lock:
+                mine.append(pid)
+                self.pids.add(pid)
+                if self.cancelled:
+                    _kill_group(pid)
+
+        if self.cancelled:
+            return 130
+        try:
+            return zygote.run(root.state(), argv, env, log, started)
+        finally:
+            with self.lock:
+                self.pids.difference_update(mine)
+            if mine and self.cancelled:
+                _end_group(mine[0])
 
     def cancel(self) -> None:
         with self.lock:
             self.cancelled = True
+            for pid in self.pids:
+                _kill_group(pid)
             for p in self.procs:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                _kill_group(p.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _end_group(pgid: int, timeout: float = 10.0) -> None:
@@ -133,34 +172,21 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def stage_env(job: Job, root: Path) -> Path:
-    """/env: for each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins).
-
-    Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
-    outside its consumers' keys, so running one must not be the silent default (declare it in
-    build_requires, where its whole build key enters)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name, entry in sorted(job.deps.items()):
-        for sub in ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]:
-            top = entry / sub
-            if not top.is_dir():
-                continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                rel = os.path.relpath(dirpath, entry)
-                (root / rel).mkdir(parents=True, exist_ok=True)
-                for f in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-                    link = root / rel / f
-                    if not os.path.lexists(link):
-                        os.symlink(f"/deps/{name}/{rel}/{f}", link)
-    return root
-
-
 class BwrapExecutor:
+    """bubblewrap, with the sandbox's shell as pid 1 (`--as-pid-1`): no init of bubblewrap's
+    inside that outlives it and is left, a zombie, to whoever reaps orphans (jbuild itself
+    when it runs as a container's pid 1). When the script exits, the kernel kills what it left
+    in the sandbox."""
+
     kind = "bwrap"
+    # From this many dependencies on, the root is staged (sandbox_root.py); below, bubblewrap's
+    # own binds cost about the same (measured: bench/sandbox_bench.py).
+    stage_from = 8
 
     def __init__(self):
         self.bwrap = bwrap_path()
         self.procs = _Processes()
+        self.local = threading.local()  # each worker thread's stager (sandbox_zygote.py)
 
     @staticmethod
     def available() -> bool:
@@ -168,31 +194,82 @@ class BwrapExecutor:
         global _AVAILABLE
         if _AVAILABLE is None:
             bwrap = bwrap_path()
-            _AVAILABLE = False
-            if bwrap:
-                argv = [bwrap, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", *_host_links(),
-                        "/bin/true"]
-                _AVAILABLE = subprocess.run(argv, capture_output=True, env=BWRAP_ENV).returncode == 0
+            _AVAILABLE = bool(bwrap) and subprocess.run(
+                [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *_host_links(), "/bin/true"],
+                capture_output=True, env=BWRAP_ENV).returncode == 0
         return _AVAILABLE
 
+    @staticmethod
+    def stages_root() -> bool:
+        """Can the child stage the root in namespaces of its own (sandbox_root.py)? Else
+        bubblewrap binds each part, and each dependency, itself. (Tried once per process.)"""
+        global _STAGES_ROOT
+        if _STAGES_ROOT is None:
+            _STAGES_ROOT = False
+            if BwrapExecutor.available():
+                with tempfile.TemporaryDirectory(prefix="jbuild-probe-") as d:
+                    dirs = [Path(d, n) for n in ("src", "out", "tmp", "dep")]
+                    for x in dirs:
+                        x.mkdir()
+                    probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
+                    _STAGES_ROOT = BwrapExecutor()._run_staged(probe) == 0
+        return _STAGES_ROOT
+
     def argv(self, job: Job) -> list[str]:
-        a = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-             "--cap-drop", "ALL", "--die-with-parent", "--new-session", *_usr_binds(job.host), *_host_links()]
+        """bubblewrap's command line, binding each part itself (without a staged root)."""
+        a = [self.bwrap, *_BASE, *_SANDBOX_USER, *_usr_binds(job.host), *_host_links()]
         a += ["--proc", "/proc", "--dev", "/dev", "--bind", str(job.tmp), "/tmp",
               "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
         for name, entry in sorted(job.deps.items()):
             a += ["--ro-bind", str(entry), f"/deps/{name}"]
-        if job.env_tree:
-            a += ["--ro-bind", str(job.env_tree), "/env"]
-        for path in job.binds:
+        a += ["--ro-bind", str(job.env_tree), "/env"] if job.env_tree else ["--dir", "/env"]
+        for path in job.binds:  # a test's environment names its store paths
             a += ["--ro-bind", str(path), str(path)]
-        a += ["--chdir", job.workdir, "--clearenv"]
-        for k, v in _sandbox_env(job).items():
-            a += ["--setenv", k, v]
-        return a + ["/bin/sh", "-euxc", job.script]
+        return a + _command(job)
+
+    def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
+        """bubblewrap's command line over a root staged at `stage`, and the stager to run first."""
+        root = StagedRoot(stage)
+        for source, dest in _usr_mounts(job.host):
+            root.bind(source, dest)
+        for link in ("bin", "lib", "lib64", "sbin", "lib32"):
+            if os.path.islink(f"/{link}"):
+                root.link(os.readlink(f"/{link}"), f"/{link}")
+        add_dev(root)
+        root.dir("/proc")
+        root.bind(job.tmp, "/tmp", writable=True)
+        root.bind(job.src, "/src")
+        root.bind(job.out, "/out", writable=True)
+        if job.deps:
+            root.read_only_tree("/deps", job.deps)
+        if job.env_tree:
+            root.bind(job.env_tree, "/env")
+        else:
+            root.dir("/env")
+        a = [self.bwrap, *_BASE, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
+        return a + _command(job), root
 
     def run(self, job: Job) -> int:
-        return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout)
+        """A job with few dependencies, or a test's (binds, a time limit), is bound by bubblewrap
+        itself; else its root is staged first (sandbox_root.py), one mount per dependency."""
+        simple = job.binds or job.timeout is not None or len(job.deps) < self.stage_from
+        if simple or not self.stages_root():
+            return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
+        return self._run_staged(job)
+
+    def _run_staged(self, job: Job) -> int:
+        stage = Path(tempfile.mkdtemp(prefix=".root-", dir=job.tmp.parent))  # stays empty on the host
+        try:
+            argv, root = self.staged_argv(job, stage)
+            return self.procs.start_staged(self._zygote(), root, argv, BWRAP_ENV, job.log)
+        finally:
+            os.rmdir(stage)
+
+    def _zygote(self) -> Zygote:
+        zygote = getattr(self.local, "zygote", None)
+        if zygote is None or not zygote.alive():
+            zygote = self.local.zygote = Zygote()
+        return zygote
 
     def cancel(self) -> None:
         self.procs.cancel()
@@ -245,22 +322,36 @@ class DryRunExecutor:
 
 
 _AVAILABLE: bool | None = None
+_STAGES_ROOT: bool | None = None
+_BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
+_SANDBOX_USER = ("--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent",
+                 "--new-session")
 BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
-def _usr_binds(host: HostRoot | None) -> list[str]:
-    """/usr and /etc/alternatives: the assembled tree when given, else the host's own (with the
-    loader's cache, which the assembled tree does without: ld.so searches its default paths)."""
+def _usr_mounts(host: HostRoot | None) -> list[tuple[str, str]]:
+    """(source, where) read-only: /usr and /etc/alternatives, the assembled tree when given, else
+    the host's own (with the loader's cache, which the assembled tree does without: ld.so
+    searches its default paths)."""
     if host is not None:
-        a = ["--ro-bind", str(host.usr), "/usr"]
+        out = [(str(host.usr), "/usr")]
         if host.etc_alternatives is not None:
-            a += ["--ro-bind", str(host.etc_alternatives), "/etc/alternatives"]
-        return a
-    a = ["--ro-bind", "/usr", "/usr"]
-    for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
-        if os.path.exists(ro):
-            a += ["--ro-bind", ro, ro]
-    return a
+            out.append((str(host.etc_alternatives), "/etc/alternatives"))
+        return out
+    return [("/usr", "/usr")] + [(ro, ro) for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                                                       "/etc/ld.so.conf.d") if os.path.exists(ro)]
+
+
+def _usr_binds(host: HostRoot | None) -> list[str]:
+    return [x for source, dest in _usr_mounts(host) for x in ("--ro-bind", source, dest)]
+
+
+def _command(job: Job) -> list[str]:
+    """The end of bubblewrap's command line: where, with what environment, which script."""
+    a = ["--chdir", job.workdir, "--clearenv"]
+    for k, v in _sandbox_env(job).items():
+        a += ["--setenv", k, v]
+    return a + ["/bin/sh", "-euxc", job.script]
 
 
 def bwrap_path() -> str | None:

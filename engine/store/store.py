@@ -140,11 +140,12 @@ class Store:
         with flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
             yield
 
-    def temporary(self):
+    def temporary(self, remove_later: bool = False):
         """`with store.temporary() as tmp:` — `tmp.work` (scratch, any layout) and `tmp.out` (the
-        empty output directory to pass to `publish`). Both are deleted on exit; a killed
-        builder's are deleted by the next `clean_temporaries`."""
-        return temporaries.temporary(self.root)
+        empty output directory to pass to `publish`). Both are deleted on exit (`work` on a
+        background thread with `remove_later`); a killed builder's are deleted by the next
+        `clean_temporaries`."""
+        return temporaries.temporary(self.root, remove_later)
 
     def clean_temporaries(self) -> int:
         """Delete temporaries whose builder is gone, and leftover trash. Call under `shared()`."""

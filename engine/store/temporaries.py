@@ -15,9 +15,12 @@ never takes a lock its builder has not locked yet.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
+import queue
 import secrets
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +62,9 @@ def _lock_new(root: Path) -> tuple[str, int]:
 
 
 @contextmanager
-def temporary(root: Path):
+def temporary(root: Path, remove_later: bool = False):
+    """`remove_later`: `work` is deleted on a background thread (see _Remover), not before
+    the `with` block ends."""
     name, fd = _lock_new(root)
     tmp = Temporary(root / name, root / f"{name}.out")
     try:
@@ -67,10 +72,59 @@ def temporary(root: Path):
         tmp.out.mkdir(mode=0o755)
         yield tmp
     finally:
-        for d in (tmp.work, tmp.out, *_outputs(root, name)):
+        if remove_later:
+            _REMOVER.remove(tmp.work, root / f"{TRASH}{name[len(PREFIX):]}")
+        else:
+            force_remove(tmp.work)
+        for d in (tmp.out, *_outputs(root, name)):
             force_remove(d)
         os.unlink(root / f"{name}.lock")
         os.close(fd)
+
+
+class _Remover:
+    """Deletes scratch trees on one background thread. On a busy disk each directory costs
+    milliseconds to delete, and a build's worker need not wait for that: the tree is renamed to
+    trash (atomic; `clean` deletes any trash a kill left) and queued. What is queued at exit is
+    finished then."""
+
+    def __init__(self):
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def remove(self, path: Path, trash: Path) -> None:
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            force_remove(path)
+            return
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="jbuild-remover", daemon=True)
+                self.thread.start()
+                atexit.register(self.drain)
+        self.queue.put(trash)
+
+    def _run(self) -> None:
+        while True:
+            path = self.queue.get()
+            if path is None:
+                return
+            force_remove(path)
+
+    def drain(self) -> None:
+        """Wait until everything queued is deleted."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.queue.put(None)
+            thread.join()
+
+
+_REMOVER = _Remover()
 
 
 def _base(name: str) -> str:

@@ -1,0 +1,56 @@
+"""/env: a build's dependencies merged, as a tree of symlinks into /deps (staged per action).
+
+Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
+outside its consumers' keys, so running one must not be the silent default (declare it in
+build_requires, where its whole build key enters).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sandbox import Job
+
+ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
+
+
+def stage_env(job: Job, root: Path) -> Path | None:
+    """For each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins);
+    None when there is nothing to link (no directory made: each costs on a busy disk)."""
+    staged = None
+    for name, entry in sorted(job.deps.items()):
+        subs = ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]
+        for rel, names in env_listing(str(entry)):
+            if rel.split("/", 1)[0] not in subs:
+                continue
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            staged = root
+            for f in names:
+                link = root / rel / f
+                if not os.path.lexists(link):
+                    os.symlink(f"/deps/{name}/{rel}/{f}", link)
+    return staged
+
+
+def env_listing(entry: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(directory relative to the entry, the names to link in it) under each of ENV_DIRS: files,
+    and symlinks to directories. A store entry never changes, so each is listed once per
+    process — an action sees hundreds of dependencies (the closure of its requirements)."""
+    found = _LISTINGS.get(entry)
+    if found is None:
+        out = []
+        for sub in ENV_DIRS:
+            top = os.path.join(entry, sub)
+            if not os.path.isdir(top):
+                continue
+            for dirpath, dirnames, filenames in os.walk(top):
+                names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+                out.append((os.path.relpath(dirpath, entry), tuple(names)))
+        found = _LISTINGS[entry] = tuple(out)
+    return found
+
+
+_LISTINGS: dict[str, tuple] = {}

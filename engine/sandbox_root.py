@@ -1,0 +1,192 @@
+"""The sandbox's root, staged with plain mount(2) calls before bubblewrap starts.
+
+bubblewrap re-reads the whole mount table after each bind it makes (to carry read-only and
+nodev down to what lies below it): ten binds before any dependency, and K dependencies bound
+one by one cost O(K²) (0.6 s for 300, 5.6 s for 1,000). Instead the child about to exec
+bubblewrap enters a user and mount namespace of its own (the host sees none of it), mounts a
+tmpfs on an empty directory and builds the whole root there — /usr, /src, /out, /tmp, /env,
+/dev's few devices, each declared store entry at /deps/<name>, each made read-only where it
+must be — with one or two O(1) system calls per mount. bubblewrap then binds that root at /
+(one pass over the table), adds /proc and its namespaces, and runs the script.
+
+Only the declared entries are mounted, so an undeclared one has no path in the sandbox.
+
+(Also tried, and why not: hard-linked views of the entries cost a mkdir per directory on the
+store's disk, 0.2-0.7 ms each on a busy ext4 — 1,000 dependencies took ~0.5 s to stage and as
+long to delete; Landlock over one bind of the whole store needs a program inside the sandbox
+to apply the rules after bubblewrap's mounts, since Landlock forbids mounting once applied.)
+
+The mounting runs between fork and exec, in a child of the small stager process
+(sandbox_zygote.py), never of jbuild itself; every path, flag and byte string is computed by
+jbuild beforehand. On failure it writes why to the build's log (its stderr) and exits 126.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from pathlib import Path
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC = 0x20, 0x1000, 0x4000
+SYS_MOUNT_SETATTR = 442  # the same number on every architecture (a new-style syscall)
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 0x1, 0x2
+FAILED = 126  # the exit code of a child that could not stage its root
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+             ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"))
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class StagedRoot:
+    """`preexec_fn` for bubblewrap: own namespaces, a tmpfs on `stage`, the root built in it.
+
+    Build it with `dir`, `link`, `bind` in the parent (every path, flag and byte string is
+    computed there); the child only replays the operations."""
+
+    def __init__(self, stage: Path):
+        self.stage = os.fsencode(stage)
+        self.ops: list[tuple] = []
+        self.uid_map = f"0 {os.getuid()} 1".encode()
+        self.gid_map = f"0 {os.getgid()} 1".encode()
+        self._locked: dict[bytes, int] = {}
+        self._dirs: set[bytes] = set()
+
+    def state(self) -> tuple:
+        """What the child needs, as plain values (marshal'd to the stager, sandbox_zygote.py)."""
+        return self.stage, self.ops, self.uid_map, self.gid_map
+
+    @classmethod
+    def from_state(cls, state: tuple) -> StagedRoot:
+        root = cls.__new__(cls)
+        root.stage, root.ops, root.uid_map, root.gid_map = state
+        return root
+
+    # ------------------------------------------------------------ in the parent
+
+    def dir(self, path: str) -> None:
+        """A directory (and its parents) in the root's tmpfs."""
+        at = self._at(path)
+        if at not in self._dirs:
+            if os.path.dirname(path) not in ("/", ""):
+                self.dir(os.path.dirname(path))
+            self._dirs.add(at)
+            self.ops.append(("dir", at))
+
+    def link(self, target: str, path: str) -> None:
+        self.ops.append(("link", os.fsencode(target), self._at(path)))
+
+    def bind(self, source: str | Path, path: str, writable: bool = False) -> None:
+        """`source` at `path` in the root (a file or a directory, as the source is)."""
+        source = os.fsencode(source)
+        if os.path.isdir(source):
+            self.dir(path)
+        else:
+            self.dir(os.path.dirname(path))
+            self.ops.append(("file", self._at(path)))
+        self.ops.append(("bind", source, self._at(path), 0 if writable else self._read_only(source)))
+
+    def read_only_tree(self, path: str, sources: dict[str, str | Path]) -> None:
+        """Each source at `path/<name>`, in a tmpfs of its own made read-only as a whole, with
+        its mounts, by one mount_setattr(2): two system calls per source, not three."""
+        self.dir(path)
+        self.ops.append(("tmpfs", self._at(path)))
+        for name, source in sorted(sources.items()):
+            self.ops.append(("dir", self._at(f"{path}/{name}")))
+            self.ops.append(("bind", os.fsencode(source), self._at(f"{path}/{name}"), 0))
+        self.ops.append(("seal", self._at(path), [(os.fsencode(s), self._at(f"{path}/{n}"), self._read_only(
+            os.fsencode(s))) for n, s in sorted(sources.items())]))
+
+    def devpts(self, path: str) -> None:
+        self.ops.append(("dir", self._at(path)))
+        self.ops.append(("devpts", self._at(path)))
+
+    def _at(self, path: str) -> bytes:
+        return self.stage + os.fsencode(path)
+
+    def _read_only(self, source: bytes) -> int:
+        """The remount's flags: read-only, nosuid, and the flags a user namespace may not drop."""
+        parent = os.path.dirname(source)  # entries side by side share one filesystem and its flags
+        if parent not in self._locked:
+            f = os.statvfs(source).f_flag
+            self._locked[parent] = (f & os.ST_NODEV and MS_NODEV) | (f & os.ST_NOEXEC and MS_NOEXEC)
+        return MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | self._locked[parent]
+
+    # ------------------------------------------------------------ in the child
+
+    def __call__(self) -> None:
+        try:
+            self._enter()
+            _check(_libc.mount(b"tmpfs", self.stage, b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
+            for op in self.ops:
+                self._replay(op)
+        except OSError as exc:
+            os.write(2, f"jbuild: cannot stage the sandbox's root: {exc}\n".encode())
+            os._exit(FAILED)
+
+    def _replay(self, op: tuple) -> None:
+        kind = op[0]
+        if kind == "dir":
+            os.mkdir(op[1])
+        elif kind == "file":
+            os.close(os.open(op[1], os.O_CREAT | os.O_WRONLY, 0o644))
+        elif kind == "tmpfs":
+            _check(_libc.mount(b"tmpfs", op[1], b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
+        elif kind == "seal":
+            self._seal(op[1], op[2])
+        elif kind == "link":
+            os.symlink(op[1], op[2])
+        elif kind == "bind":
+            _, source, point, remount = op
+            _check(_libc.mount(source, point, None, MS_BIND | MS_REC, None), f"bind {os.fsdecode(source)}")
+            if remount:
+                _check(_libc.mount(None, point, None, remount, None), f"make {os.fsdecode(point)} read-only")
+        elif kind == "devpts":
+            _check(_libc.mount(b"devpts", op[1], b"devpts", MS_NOSUID | MS_NOEXEC,
+                               b"newinstance,ptmxmode=0666,mode=620"), "mount devpts")
+
+    @staticmethod
+    def _seal(top: bytes, binds: list) -> None:
+        """Read-only and nosuid, `top` and every mount below it: one call where the kernel has
+        mount_setattr (5.12), else a remount each."""
+        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
+        if _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, top, AT_RECURSIVE, attr, ctypes.sizeof(attr)) == 0:
+            return
+        if ctypes.get_errno() != errno.ENOSYS:
+            _check(-1, f"make {os.fsdecode(top)} read-only")
+        for _, point, remount in binds:
+            _check(_libc.mount(None, point, None, remount, None), f"make {os.fsdecode(point)} read-only")
+        _check(_libc.mount(None, top, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None),
+               f"make {os.fsdecode(top)} read-only")
+
+    def _enter(self) -> None:
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "enter a user and mount namespace")
+        for name, data in (("setgroups", b"deny"), ("uid_map", self.uid_map), ("gid_map", self.gid_map)):
+            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+
+def add_dev(root: StagedRoot) -> None:
+    """/dev: the harmless devices, the usual links, a private devpts and a writable /dev/shm
+    (bubblewrap's `--dev`, without a bind and a table re-read per device)."""
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            root.bind(f"/dev/{name}", f"/dev/{name}", writable=True)
+    for target, name in DEV_LINKS:
+        root.link(target, f"/dev/{name}")
+    root.devpts("/dev/pts")
+    root.dir("/dev/shm")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
