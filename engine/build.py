@@ -6,21 +6,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base.errors import BadInput, Interrupted
 from jbuild.dsl.loader import Loaded, Loader
-from jbuild.dsl.model import Package, Test
+from jbuild.dsl.model import Package
 from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
-from .graph import action_graph, build_time_deps, is_action
 from .keys import KeyComputer, entry_name
 from .platform import detect, host_path
-from .resolve import Closure, Node, resolve_roots
+from .resolve import Closure, Node
 from .results import closure_entries, environment_of, link_results
 from .settings import Options, resolve
 from .statcache import StatCache
@@ -37,7 +35,7 @@ class Plan:
     opts: Options
     closures: list[Closure]
     node_closure: dict[Node, Closure]
-    graph: object  # networkx.DiGraph of action Nodes
+    graph: object  # graph.ActionGraph of action Nodes (`.to_networkx()` for a DiGraph)
     computer: KeyComputer
     stats: StatCache
     sandbox_kind: str
@@ -46,6 +44,11 @@ class Plan:
     tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
     members: dict[Node, list] = field(default_factory=dict)  # each root's run closure (runtime.Member), once built
     envs: dict[Node, Path] = field(default_factory=dict)  # each root's environment, once assembled
+    # Incremental plans (session.py): the actions whose predicted key differs from what the last
+    # run settled (None: check every action), and what it settled (Node -> (key, exported, inputs)).
+    affected: set[Node] | None = None
+    settled: dict[Node, tuple] = field(default_factory=dict)
+    rekeyed: int = 0  # nodes whose keys this plan recomputed
 
     @property
     def keys(self):
@@ -69,10 +72,19 @@ def sandbox_kind(requested: str) -> str:
     return "fallback"
 
 
-def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
-    """Detect every host tool's version and fingerprint; put the version on its package."""
+def with_host_versions(loaded: Loaded, stats: StatCache, cache: dict | None = None) -> dict:
+    """Detect every host tool's version and fingerprint; put the version on its package.
+    `cache` (label -> (family as loaded, family with versions, fingerprint)) lets a session skip
+    the families it has seen."""
     host = {}
+    cache = {} if cache is None else cache
     for label, family in loaded.targets.items():
+        if not any(isinstance(t, Package) and t.host_tool is not None for t in family):
+            continue
+        hit = cache.get(label)
+        if hit is not None and len(hit[0]) == len(family) and all(a is b for a, b in zip(hit[0], family, strict=True)):
+            loaded.targets[label], host[label] = hit[1], hit[2]
+            continue
         new = []
         for t in family:
             if isinstance(t, Package) and t.host_tool is not None:
@@ -80,37 +92,16 @@ def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
                 host[label] = fp
                 t = dataclasses.replace(t, version=Version.parse(fp.version))
             new.append(t)
+        cache[label] = (family, new, host[label])
         loaded.targets[label] = new
     return host
 
 
 def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
-    started_at = time.time_ns()
-    ws = Workspace.find(cwd)
-    opts = resolve(ws, opts)
-    loader = Loader(ws)
-    patterns, pins = _version_pins(patterns, loader, cwd)
-    roots = loader.expand(patterns, cwd, skip_manual=True)
-    loaded = loader.closure(roots)
-    stats = StatCache(ws.cache_dir / "stat-v1.pickle")
-    host = with_host_versions(loaded, stats)
-    closures = resolve_roots(roots, loaded.targets, pins)
-    graph = action_graph(closures)
-    kind = sandbox_kind(opts.sandbox)
-    store = Store(Path(opts.store))
-    computer = KeyComputer(ws.root, stats, host, _sandbox_key(kind), opts.strict,
-                           known_exported=_known_exported(store))
-    node_closure: dict[Node, Closure] = {}
-    for c in closures:
-        for n in c.nodes.values():
-            if n not in node_closure:
-                node_closure[n] = c
-                if isinstance(n.target, Package):  # tests are run, not built
-                    computer.build_key(n, c)
-                    computer.interface_key(n, c)
-    stats.save()
-    return Plan(started_at, loader, ws, opts, closures, node_closure, graph, computer, stats, kind, store,
-                [c.root for c in closures if is_action(c.root)], [c.root for c in closures if isinstance(c.root.target, Test)])
+    """The whole analysis of a command line (session.py keeps one to update it)."""
+    from .session import Session
+
+    return Session(patterns, opts, cwd).plan()
 
 
 def _sandbox_key(kind: str) -> str:
@@ -155,7 +146,9 @@ def _known_exported(store: Store):
 
 
 def run(p: Plan) -> tuple[int, object]:
-    """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes)."""
+    """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes).
+    An incremental plan schedules only its affected actions and their consumers; every other
+    action is adopted at the entry the last run settled (one stat each, no key encoded)."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
     from .sandbox import make_executor
@@ -167,10 +160,11 @@ def run(p: Plan) -> tuple[int, object]:
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
-                   host_root=_host_roots(p))
-    deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
+                   host_root=_host_roots(p), settled=p.settled)
     with p.store.shared():
         p.store.clean_temporaries()
+        todo = _to_check(p, rb, actions)
+        deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
         try:
             states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
                               inline=rb.try_reuse)
@@ -194,6 +188,21 @@ def run(p: Plan) -> tuple[int, object]:
                 link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
                                                       for r in p.roots])
     return code, rb
+
+
+def _to_check(p: Plan, rb, actions: list[Node]) -> set[Node]:
+    """The actions the scheduler must decide: all of them, or (incrementally) the affected ones
+    and everything that consumes them; the others are adopted as settled. An adopted entry that
+    vanished from the store (a gc) sends the whole plan through the scheduler."""
+    if p.affected is None or p.opts.verify_inputs:
+        return set(actions)
+    todo = p.graph.reach(p.affected)
+    adopt = [n for n in actions if n not in todo]
+    if not all(p.store.lookup(entry_name(n, p.settled[n][0])) for n in adopt):
+        return set(actions)
+    for n in adopt:
+        rb.adopt(n, *p.settled[n])
+    return todo
 
 
 def _host_roots(p: Plan):
@@ -237,8 +246,10 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
         result = _noop(cached, Store(Path(opts.store)), ws, opts, cache)
         if result is not None:
             return result
-    p = plan(patterns, opts, cwd)
+    p, session = _incremental_plan(patterns, opts, cwd, cache)
     code, rb = run(p)
+    session.settle(rb)
+    _save_session(session, cache)
     roots, skipped = [], []
     for n in p.roots:
         o = rb.outcomes.get(n)
@@ -252,6 +263,25 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
         snapshot.save(cache, record(p, rb))
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()])
+
+
+def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
+    """(plan, session): the saved session of this command line updated with the files whose
+    stats changed, or a whole analysis when there is none or something structural changed."""
+    from . import session as sessions
+
+    session = None if opts.verify_inputs else sessions.restore(sessions.path_for(cache), opts)
+    changed = session.changed_files() if session is not None else None
+    if changed is None:
+        session = sessions.Session(patterns, opts, cwd)
+        return session.plan(), session
+    return session.update(changed), session
+
+
+def _save_session(session, cache: Path) -> None:
+    from . import session as sessions
+
+    sessions.save(session, sessions.path_for(cache))
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:

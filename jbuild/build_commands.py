@@ -113,6 +113,7 @@ def register(cli: click.Group) -> None:
     from .env_commands import env_group
     from .run_command import run
     from .store_commands import gc, store_group
+    from .watch_command import watch
 
-    for cmd in (build, explain, log, store_group, gc, env_group, run):
+    for cmd in (build, explain, log, store_group, gc, env_group, run, watch):
         cli.add_command(cmd)
