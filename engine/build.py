@@ -306,7 +306,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     return snapshot.Snapshot(
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
-        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r)) for r in p.roots],
+        # a root's closure entries re-root its result link; without links they are not needed
+        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
         envs={str(r): path.name for r, path in p.envs.items()},
         members={str(r): [m.to_json() for m in ms] for r, ms in p.members.items()},
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))

@@ -121,8 +121,8 @@ class Rebuilder:
         if not known:
             self.exported[node] = self.store.meta(name).exported
         if why is None:
-            rebuilt = [str(d.label) for d in build_time_deps(self.closures[node], node)
-                       if d in self.outcomes and self.outcomes[d].decision == "built"]
+            rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
+                       if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
             why = "inputs unchanged"
             if rebuilt:
                 why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"

@@ -90,8 +90,11 @@ class Session:
         """Resolution and graph of the current families; indexes of what each file feeds."""
         self.closures = resolve_roots(self.roots, self.families, self.pins)
         graph = action_graph(self.closures)
-        node_closure = {}
+        node_closure, seen = {}, set()
         for c in self.closures:
+            if id(c.nodes) in seen:  # closures resolved together share their nodes: once, not N times
+                continue
+            seen.add(id(c.nodes))
             for n in c.nodes.values():
                 node_closure.setdefault(n, c)
         self.graph, self.node_closure = graph, node_closure

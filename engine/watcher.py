@@ -40,11 +40,14 @@ class Watcher:
 
         self.debounce = debounce
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
-        self.observer = PollingObserver(timeout=max(debounce, 0.1)) if poll else Observer()
+        self.observer = PollingObserver(timeout=0.5) if poll else Observer()
         self.watched: dict[str, object] = {}  # directory -> its watch
         self.recursive: set[str] = set()
         self._handler = _Handler(self.events)
-        self.observer.start()
+        try:
+            self.observer.start()
+        except OSError as exc:  # no inotify instance left (max_user_instances)
+            raise _limit_error(exc, 0) from None
 
     def watch(self, directories: set[str], recursive: set[str] = frozenset()) -> None:
         """Watch exactly these directories (and, with their subtrees, `recursive`) from now on."""

@@ -209,3 +209,26 @@ def test_watch_test_without_the_test_runner_is_bad_input(make_workspace, tmp_pat
     r = subprocess.run([sys.executable, "-m", "jbuild", "watch", "test", "//:a"], cwd=root, capture_output=True,
                        text=True, env={**os.environ, "JBUILD_STORE": str(tmp_path / "store")}, timeout=60)
     assert r.returncode == 2 and "needs the test runner" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_polling_sees_a_declared_edit_and_ignores_an_undeclared_one(watching):
+    root, w = watching(SOURCE, "//:a", "--poll")
+    (root / "src/notes.txt").write_text("nobody's, polled\n")
+    (root / "src/a.c").write_text("a polled\n")
+    w.wait_for("up to date", 2)
+    out = w.settle()
+    assert w.count(REBUILD) == 1 and "notes.txt" not in out, out
+    assert (root / "result/a").read_text() == "a polled\n"
+
+
+def test_the_inotify_limit_is_a_sentence_with_the_sysctl():
+    """Raising ENOSPC for real would lower a machine-wide limit under other users; the message
+    is built from the errno watchdog passes on."""
+    import errno
+
+    from jbuild.engine.watcher import WatchLimit, _limit_error
+
+    err = _limit_error(OSError(errno.ENOSPC, "inotify watch limit reached"), 8192)
+    assert isinstance(err, WatchLimit)
+    assert "sysctl fs.inotify.max_user_watches=" in str(err) and "--poll" in str(err)
+    assert "8192 watched" in str(err)
