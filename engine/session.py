@@ -336,7 +336,7 @@ def _keep_unchanged(old: dict, new: dict) -> dict:
 
 # ------------------------------------------------------------ kept between CLI runs
 
-FORMAT = 1
+FORMAT = 2  # 2: the action graph holds direct edges only
 
 
 def path_for(analysis: Path) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import threading
 import time
@@ -108,9 +109,18 @@ class _Loop:
                 self.say(f"Changed: {self._names(paths)} — rebuilding")
                 self._attempt(self._start)
             return
-        paths = [p for p, how in batch.items() if s.relevant(p, how)]
+        paths = [p for p, how in batch.items() if not self._ours(p) and s.relevant(p, how)]
         if paths:
             self._attempt(lambda: self._update(paths))
+
+    def _ours(self, path: str) -> bool:
+        """jbuild's own writes: result links (and their temporaries), .jbuild/. (A result link
+        is a directory where a `//...` pattern looks: it would redo the whole analysis.)"""
+        link = self.action.opts.out_link
+        name = os.path.basename(path)
+        if link and re.fullmatch(re.escape(os.path.basename(link)) + r"(-\d+)?(\.jbuild-new)?", name):
+            return True
+        return ".jbuild" in path.split(os.sep)
 
     def _update(self, paths: list[str]) -> None:
         s = self.session

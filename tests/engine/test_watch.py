@@ -232,3 +232,15 @@ def test_the_inotify_limit_is_a_sentence_with_the_sysctl():
     assert isinstance(err, WatchLimit)
     assert "sysctl fs.inotify.max_user_watches=" in str(err) and "--poll" in str(err)
     assert "8192 watched" in str(err)
+
+
+def test_its_own_result_links_never_trigger_a_rebuild(watching):
+    """With //..., the workspace root is watched (a new package may appear there): the result
+    links each build rewrites must not look like changes."""
+    files = {**SOURCE, "BUILD": SOURCE["BUILD"] + 'package b { version = "1" build = "mkdir -p $OUT" }\n'}
+    root, w = watching(files, "//...")
+    assert os.path.islink(root / "result-2")
+    (root / "src/a.c").write_text("a 3\n")
+    w.wait_for("up to date", 4)  # two roots, two lines per build
+    out = w.settle(2.0)
+    assert w.count(REBUILD) == 1 and w.count("up to date") == 4, out
