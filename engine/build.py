@@ -182,7 +182,9 @@ def run(p: Plan) -> tuple[int, object]:
         if code == 0:
             from .runtime.environment import run_members
 
-            p.members = {r: run_members(p.node_closure[r], r, rb.entry_of) for r in p.roots}
+            shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
+            p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
+                         for r in p.roots}
             if opts.out_link:
                 p.envs = {r: environment_of(p, r) for r in p.roots}
                 link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
@@ -309,8 +311,15 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         # a root's closure entries re-root its result link; without links they are not needed
         roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
         envs={str(r): path.name for r, path in p.envs.items()},
-        members={str(r): [m.to_json() for m in ms] for r, ms in p.members.items()},
+        members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
+
+
+def _members_json(members: dict) -> dict:
+    """Each root's members as JSON, one dict per distinct member (pickled once, referenced)."""
+    as_json: dict = {}
+    return {str(r): [as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in ms]
+            for r, ms in members.items()}
 
 
 def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result | None:
