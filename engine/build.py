@@ -163,7 +163,7 @@ def run(p: Plan) -> tuple[int, object]:
                    host_root=_host_roots(p), settled=p.settled)
     with p.store.shared():
         p.store.clean_temporaries()
-        todo = _to_check(p, rb, actions)
+        todo, later = _to_check(p, rb, actions)
         deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
         try:
             states = schedule(deps, rb.realise, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
@@ -172,6 +172,8 @@ def run(p: Plan) -> tuple[int, object]:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
             raise Interrupted("") from None
+        if later and not _adopt(p, rb, later):  # an entry vanished meanwhile (a gc): decide them all
+            return run(dataclasses.replace(p, affected=None))
         for n, st in states.items():
             if st is State.SKIPPED:
                 rb.skipped(n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
@@ -192,19 +194,34 @@ def run(p: Plan) -> tuple[int, object]:
     return code, rb
 
 
-def _to_check(p: Plan, rb, actions: list[Node]) -> set[Node]:
-    """The actions the scheduler must decide: all of them, or (incrementally) the affected ones
-    and everything that consumes them; the others are adopted as settled. An adopted entry that
-    vanished from the store (a gc) sends the whole plan through the scheduler."""
+def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
+    """(the actions the scheduler must decide, the actions to adopt after it ran). All of them,
+    or (incrementally) the affected ones and everything that consumes them; the others are
+    adopted at their settled entries — those the scheduled builds read now, the rest once the
+    actions have started (their bookkeeping is no business of the first action's start). An
+    adopted entry that vanished from the store (a gc) sends the whole plan through the scheduler."""
     if p.affected is None or p.opts.verify_inputs:
-        return set(actions)
+        return set(actions), []
+    from .graph import build_time_deps
+
     todo = p.graph.reach(p.affected)
     adopt = [n for n in actions if n not in todo]
-    if not all(p.store.lookup(entry_name(n, p.settled[n][0])) for n in adopt):
-        return set(actions)
-    for n in adopt:
+    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
+        read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
+        now, later = [n for n in adopt if n in read], [n for n in adopt if n not in read]
+    else:
+        now, later = adopt, []
+    if not _adopt(p, rb, now):
+        return set(actions), []
+    return todo, later
+
+
+def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
+    if not all(p.store.lookup(entry_name(n, p.settled[n][0])) for n in nodes):
+        return False
+    for n in nodes:
         rb.adopt(n, *p.settled[n])
-    return todo
+    return True
 
 
 def _host_roots(p: Plan):

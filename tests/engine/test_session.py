@@ -93,3 +93,22 @@ def test_the_cli_takes_the_incremental_path_without_parser_resolver_or_networkx(
                 if line.startswith("import time:")}
     assert imported & {"lark", "networkx", "resolvelib"} == set()
     assert any(p.name.startswith("session-") for p in (root / ".jbuild/cache").iterdir())
+
+
+def test_an_adopted_entry_that_vanished_is_rebuilt(make_workspace, tmp_path):
+    """A gc between two builds: the settled entry is gone, so the whole plan is decided again."""
+    import shutil
+
+    files = {**FILES, "BUILD": BUILD + 'package other { version = "1" build = "mkdir -p $OUT && echo o > $OUT/o" }\n'}
+    root = make_workspace(files)
+    store = tmp_path / "store"
+    s = Session(["//..."], Options(sandbox="bwrap", store=str(store), out_link=None), str(root))
+    code, rb = run(s.plan())
+    s.settle(rb)
+    (entry,) = [p for p in store.iterdir() if p.name.endswith("-other-1")]
+    subprocess.run(["chmod", "-R", "u+w", str(entry)], check=True)
+    shutil.rmtree(entry)
+    (root / "top.c").write_text("top 3\n")
+    code, rb = run(s.update([str(root / "top.c")]))
+    assert code == 0 and {n.label.name for n, o in rb.outcomes.items() if o.decision == "built"} == {"top", "other"}
+    assert entry.exists()
