@@ -49,6 +49,7 @@ class Plan:
     affected: set[Node] | None = None
     settled: dict[Node, tuple] = field(default_factory=dict)
     rekeyed: int = 0  # nodes whose keys this plan recomputed
+    want_members: bool = True  # compute each root's run closure (members) without result links too
 
     @property
     def keys(self):
@@ -181,7 +182,7 @@ def run(p: Plan) -> tuple[int, object]:
         p.stats.save()
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
         reporter.summary(code, opts.keep_going)
-        if code == 0:
+        if code == 0 and (opts.out_link or p.want_members):
             from .runtime.environment import run_members
 
             shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
@@ -254,18 +255,21 @@ class Result:
     members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
 
 
-def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
-    """`jbuild build`: the cached analysis if nothing changed, else plan and run."""
+def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
+    """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
+    report each root's run closure even without result links (with `//...` at 10,000
+    packages that is millions of members: the CLI's `--no-link` skips it)."""
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
     if cached is not None and not opts.verify_inputs and snapshot.is_fresh(cached):
-        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache)
+        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache, members)
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache)
+    p.want_members = members
     code, rb = run(p)
     session.settle(rb)
     _save_session(session, cache)
@@ -339,7 +343,8 @@ def _members_json(members: dict) -> dict:
             for r, ms in members.items()}
 
 
-def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result | None:
+def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
+          members: bool = True) -> Result | None:
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
     entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
@@ -347,6 +352,8 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     with store.shared():
         if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.envs.values()]):
             return None
+        if members and a.roots and not a.members:
+            return None  # recorded by a build that skipped them
         if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)

@@ -64,7 +64,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
                  verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
-    result = run_build(list(patterns), opts)
+    result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)
         if print_out_paths:
