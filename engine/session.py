@@ -157,6 +157,9 @@ class Session:
         else:
             packages = {self.build_files.get(p) or self.glob_dirs.get(os.path.dirname(p)) or self.glob_dirs.get(p)
                         for p in paths if p not in self.sources}
+            # a declared source that is gone: its package is expanded again (and says what is missing)
+            packages |= {(n.label.repo, n.label.package) for p in paths if p in self.sources and not os.path.isfile(p)
+                         for n in self.sources[p]}
             packages.discard(None)
             dirty = self._reload(packages) if packages else set()
             for p in paths:

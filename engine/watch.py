@@ -150,6 +150,9 @@ class _Loop:
         except JbuildError as exc:
             self.say(f"error: {exc}" if str(exc) else "the build failed")
             self.say("Waiting for the next change (watching)")
+        except OSError as exc:  # a file went between the event and the look (an editor mid-save)
+            self.say(f"error: {exc.strerror or exc}: {exc.filename or ''}")
+            self.say("Waiting for the next change (watching)")
 
     def _names(self, paths: list[str]) -> str:
         rel = sorted(os.path.relpath(p, self.root) for p in paths)

@@ -244,3 +244,12 @@ def test_its_own_result_links_never_trigger_a_rebuild(watching):
     w.wait_for("up to date", 4)  # two roots, two lines per build
     out = w.settle(2.0)
     assert w.count(REBUILD) == 1 and w.count("up to date") == 4, out
+
+
+def test_a_deleted_source_is_a_recipe_error_until_it_is_back(watching):
+    root, w = watching(SOURCE, "//:a")
+    (root / "src/a.c").unlink()
+    w.wait_for("no file 'src/a.c'")
+    (root / "src/a.c").write_text("a back\n")
+    w.wait_for("up to date", 2)
+    assert (root / "result/a").read_text() == "a back\n" and "Traceback" not in w.text
