@@ -49,7 +49,7 @@ class Plan:
     affected: set[Node] | None = None
     settled: dict[Node, tuple] = field(default_factory=dict)
     rekeyed: int = 0  # nodes whose keys this plan recomputed
-    want_members: bool = True  # compute each root's run closure (members) without result links too
+    want_members: bool = False  # compute each root's run closure (members) without result links too (build())
 
     @property
     def keys(self):
