@@ -50,8 +50,9 @@ class Session:
         self.patterns, self.cwd = list(patterns), cwd
         self.ws = Workspace.find(cwd)
         self.opts = resolve(self.ws, opts)
-        self.store = Store(Path(self.opts.store))
         self.stats = StatCache(self.ws.cache_dir / "stat-v1.pickle")
+        self.store = None  # opened after the caches are read: reading one freezes every object
+        # (cachefile.py), and a frozen store's index would never be closed, nor its WAL checkpointed
         self.settled: dict = {}  # action Node -> (actual key, exported digest, KeyInputs) of the last run
         self.pending: set[str] = set()  # paths of an update that failed: retried by the next one
         self.rekeyed = 0  # nodes re-keyed by the last update (benchmarks, tests)
@@ -68,6 +69,7 @@ class Session:
         ws = self.ws = Workspace.find(self.cwd)  # jbuild.toml may have changed
         self.kind = sandbox_kind(self.opts.sandbox)
         loader = Loader(ws)
+        self.store = self.store or Store(Path(self.opts.store))
         patterns, self.pins = _version_pins(self.patterns, loader, self.cwd)
         self.roots = loader.expand(patterns, self.cwd, skip_manual=True)
         loaded = loader.closure(self.roots)
