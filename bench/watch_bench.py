@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--sandbox", default="bwrap", choices=["bwrap", "fallback"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compare", help="another checkout's python, timed on the same CLI edits")
+    ap.add_argument("--cli-rounds", type=int, default=None, help="CLI edits (default: --rounds; 0 skips the CLI)")
     args = ap.parse_args()
     if args.workspace:
         root, store = args.workspace, args.store
@@ -102,7 +103,10 @@ def main() -> None:
     print(f"{n} packages, load {os.getloadavg()[0]:.1f}")
     for name, python in [("this", sys.executable), *([("compare", args.compare)] if args.compare else [])]:
         times = []
-        for i in range(args.rounds):
+        rounds = args.rounds if args.cli_rounds is None else args.cli_rounds
+        if not rounds:
+            break
+        for i in range(rounds):
             leaf.write_text(f"cli {name} {i}\n")
             times.append(cli_build(python, root, store, args.sandbox))
         print(f"CLI leaf edit ({name}: {python}): median {statistics.median(times):.2f} s "
