@@ -85,6 +85,7 @@ class Session:
                 self.computer.build_key(n, c)
                 self.computer.interface_key(n, c)
         self.rekeyed = len(self.node_closure)
+        self.candidates = None  # every action
         self.structural = self._structural_inputs()
         self.stats.save()
 
@@ -169,8 +170,9 @@ class Session:
                 self.computer.forget(nodes)
                 dirty.update(nodes)
             self.rekeyed = len(dirty)
-            self.computer.rekey(dirty, self.order, self.node_closure)
-            self.stats.save()
+            changed = self.computer.rekey(dirty, self.order, self.node_closure)
+            if self.candidates is not None:
+                self.candidates |= changed
         self.pending = set()
         return self.plan(started)
 
@@ -228,6 +230,7 @@ class Session:
         self.roots, self.pins, self.families = roots, pins, families
         old_targets = self.targets
         self._resolve()
+        self.candidates = None  # nodes were re-identified: compare every action
         dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target}
         self.computer.host = host
         self.computer.forget(dirty)
@@ -241,13 +244,17 @@ class Session:
 
         keys = self.computer.keys.build
         settled = self.settled
+        # Only what was re-keyed since the last run, or not settled by it, can differ; after a
+        # re-resolution (or before any run) every action is a candidate.
+        candidates = self.graph.nodes if self.candidates is None else \
+            [n for n in self.candidates if n in self.graph]
         affected = None if not settled else {
-            n for n in self.graph.nodes if n not in settled or settled[n][0] != keys.get(n)}
+            n for n in candidates if n not in settled or settled[n][0] != keys.get(n)}
         return Plan(started_at or self.started_at, self.loader, self.ws, self.opts, self.closures, self.node_closure,
                     self.graph, self.computer, self.stats, self.kind, self.store,
                     [c.root for c in self.closures if is_action(c.root)],
                     [c.root for c in self.closures if isinstance(c.root.target, Test)],
-                    affected=affected, settled=dict(settled), rekeyed=self.rekeyed)
+                    affected=affected, settled=settled, rekeyed=self.rekeyed)
 
     def settle(self, rb) -> None:
         """Learn from a run: every action built or reused is settled at its actual key and
@@ -260,6 +267,7 @@ class Session:
                 self.computer.settle(n, *value)
             else:
                 self.settled.pop(n, None)
+        self.candidates = {n for n in self.graph.nodes if n not in self.settled}
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}
@@ -341,7 +349,7 @@ def _keep_unchanged(old: dict, new: dict) -> dict:
 
 # ------------------------------------------------------------ kept between CLI runs
 
-FORMAT = 2  # 2: the action graph holds direct edges only
+FORMAT = 3  # 2: the action graph holds direct edges only; 3: candidates
 
 
 def path_for(analysis: Path) -> Path:
