@@ -14,6 +14,29 @@ KEY_SALT = b"jbuild-keys-v1\0"
 
 
 def _encode(value, out: list[bytes]) -> None:
+    """The common types by exact type first (a dict lookup, not a chain of isinstance calls:
+    keys encode many small values); subclasses (enums) take the general path, same bytes."""
+    t = type(value)
+    if t is str:
+        data = value.encode()
+        out.append(b"S%d:" % len(data))
+        out.append(data)
+    elif t is dict:
+        out.append(b"D%d{" % len(value))
+        for k in sorted(value):
+            _encode(str(k), out)
+            _encode(value[k], out)
+        out.append(b"}")
+    elif t is list or t is tuple:
+        out.append(b"L%d[" % len(value))
+        for item in value:
+            _encode(item, out)
+        out.append(b"]")
+    else:
+        _encode_other(value, out)
+
+
+def _encode_other(value, out: list[bytes]) -> None:
     if value is None:
         out.append(b"N")
     elif value is True or value is False:

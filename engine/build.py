@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
-from .graph import action_graph, build_time_deps, is_action
 from .keys import KeyComputer, entry_name
 from .platform import detect, host_path
-from .resolve import Closure, Node, resolve_roots
+from .resolve import Closure, Node
 from .results import closure_entries, environment_of, link_results
 from .settings import Options, resolve
 from .statcache import StatCache
@@ -37,7 +35,7 @@ class Plan:
     opts: Options
     closures: list[Closure]
     node_closure: dict[Node, Closure]
-    graph: object  # networkx.DiGraph of action Nodes
+    graph: object  # graph.ActionGraph of action Nodes (`.to_networkx()` for a DiGraph)
     computer: KeyComputer
     stats: StatCache
     sandbox_kind: str
@@ -46,6 +44,12 @@ class Plan:
     tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
     members: dict[Node, list] = field(default_factory=dict)  # each root's run closure (runtime.Member), once built
     envs: dict[Node, Path] = field(default_factory=dict)  # each root's environment, once assembled
+    # Incremental plans (session.py): the actions whose predicted key differs from what the last
+    # run settled (None: check every action), and what it settled (Node -> (key, exported, inputs)).
+    affected: set[Node] | None = None
+    settled: dict[Node, tuple] = field(default_factory=dict)
+    rekeyed: int = 0  # nodes whose keys this plan recomputed
+    want_members: bool = False  # compute each root's run closure (members) without result links too (build())
 
     @property
     def keys(self):
@@ -69,10 +73,19 @@ def sandbox_kind(requested: str) -> str:
     return "fallback"
 
 
-def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
-    """Detect every host tool's version and fingerprint; put the version on its package."""
+def with_host_versions(loaded: Loaded, stats: StatCache, cache: dict | None = None) -> dict:
+    """Detect every host tool's version and fingerprint; put the version on its package.
+    `cache` (label -> (family as loaded, family with versions, fingerprint)) lets a session skip
+    the families it has seen."""
     host = {}
+    cache = {} if cache is None else cache
     for label, family in loaded.targets.items():
+        if not any(isinstance(t, Package) and t.host_tool is not None for t in family):
+            continue
+        hit = cache.get(label)
+        if hit is not None and len(hit[0]) == len(family) and all(a is b for a, b in zip(hit[0], family, strict=True)):
+            loaded.targets[label], host[label] = hit[1], hit[2]
+            continue
         new = []
         for t in family:
             if isinstance(t, Package) and t.host_tool is not None:
@@ -80,37 +93,16 @@ def with_host_versions(loaded: Loaded, stats: StatCache) -> dict:
                 host[label] = fp
                 t = dataclasses.replace(t, version=Version.parse(fp.version))
             new.append(t)
+        cache[label] = (family, new, host[label])
         loaded.targets[label] = new
     return host
 
 
 def plan(patterns: list[str], opts: Options, cwd: str | None = None) -> Plan:
-    started_at = time.time_ns()
-    ws = Workspace.find(cwd)
-    opts = resolve(ws, opts)
-    loader = Loader(ws)
-    patterns, pins = _version_pins(patterns, loader, cwd)
-    roots = loader.expand(patterns, cwd, skip_manual=True)
-    loaded = loader.closure(roots)
-    stats = StatCache(ws.cache_dir / "stat-v1.pickle")
-    host = with_host_versions(loaded, stats)
-    closures = resolve_roots(roots, loaded.targets, pins)
-    graph = action_graph(closures)
-    kind = sandbox_kind(opts.sandbox)
-    store = Store(Path(opts.store))
-    computer = KeyComputer(ws.root, stats, host, _sandbox_key(kind), opts.strict,
-                           known_exported=_known_exported(store))
-    node_closure: dict[Node, Closure] = {}
-    for c in closures:
-        for n in c.nodes.values():
-            if n not in node_closure:
-                node_closure[n] = c
-                if isinstance(n.target, Package):  # tests are run, not built
-                    computer.build_key(n, c)
-                    computer.interface_key(n, c)
-    stats.save()
-    return Plan(started_at, loader, ws, opts, closures, node_closure, graph, computer, stats, kind, store,
-                [c.root for c in closures if is_action(c.root)], [c.root for c in closures if isinstance(c.root.target, Test)])
+    """The whole analysis of a command line (session.py keeps one to update it)."""
+    from .session import Session
+
+    return Session(patterns, opts, cwd).plan()
 
 
 def _sandbox_key(kind: str) -> str:
@@ -156,6 +148,8 @@ def _known_exported(store: Store):
 
 def run(p: Plan, extra=None) -> tuple[int, object]:
     """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes).
+    An incremental plan schedules only its affected actions and their consumers; every other
+    action is adopted at the entry the last run settled (one stat each, no key encoded).
 
     `extra` (engine/testing/schedule.py's TestSchedule) adds ids of its own to the schedule, each
     waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
@@ -170,14 +164,17 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
-                   host_root=_host_roots(p), fetcher=_fetcher(p, reporter, executor),
+                   host_root=_host_roots(p), settled=p.settled, fetcher=_fetcher(p, reporter, executor),
                    prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p))
-    deps = {n: {d for d in build_time_deps(p.node_closure[n], n) if is_action(d)} for n in actions}
-    work, inline = rb.realise, rb.try_reuse
-    if extra is not None:
-        work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
     with p.store.shared():
         p.store.clean_temporaries()
+        todo, later = _to_check(p, rb, actions)
+        deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
+        work, inline = rb.realise, rb.try_reuse
+        if extra is not None:  # tests wait on what is scheduled; adopted actions are settled already
+            work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
+            for t in extra.deps:
+                deps[t] = {d for d in deps[t] if d in deps}
         try:
             states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
                               inline=inline)
@@ -185,6 +182,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
             raise Interrupted("") from None
+        if later and not _adopt(p, rb, later):  # an entry vanished meanwhile (a gc): decide them all
+            return run(dataclasses.replace(p, affected=None), extra)
         for n, st in states.items():
             if st is State.SKIPPED:
                 (extra.skipped if extra is not None and n in extra.deps else rb.skipped)(
@@ -193,10 +192,12 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
         p.stats.save()
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
         reporter.summary(code, opts.keep_going)
-        if code == 0:
+        if code == 0 and (opts.out_link or p.want_members):
             from .runtime.environment import run_members
 
-            p.members = {r: run_members(p.node_closure[r], r, rb.entry_of) for r in p.roots}
+            shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
+            p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
+                         for r in p.roots}
             if opts.out_link:
                 p.envs = {r: environment_of(p, r) for r in p.roots}
                 link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
@@ -217,6 +218,39 @@ def _remote(p: Plan):
     from .remote import open_remote
 
     return open_remote(p.workspace, p.opts)
+
+
+def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
+    """(the actions the scheduler must decide, the actions to adopt after it ran). All of them,
+    or (incrementally) the affected ones and everything that consumes them; the others are
+    adopted at their settled entries — those the scheduled builds read now, the rest once the
+    actions have started (their bookkeeping is no business of the first action's start). An
+    adopted entry that vanished from the store (a gc) sends the whole plan through the scheduler."""
+    if p.affected is None or p.opts.verify_inputs:
+        return set(actions), []
+    from .graph import build_time_deps
+
+    todo = p.graph.reach(p.affected)
+    adopt = [n for n in actions if n not in todo]
+    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
+        read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
+        now, later = [n for n in adopt if n in read], [n for n in adopt if n not in read]
+    else:
+        now, later = adopt, []
+    if not _adopt(p, rb, now):
+        return set(actions), []
+    return todo, later
+
+
+def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
+    from .store import META
+
+    root = str(p.store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
+    if not all(os.path.exists(os.path.join(root, entry_name(n, p.settled[n][0]), META)) for n in nodes):
+        return False
+    for n in nodes:
+        rb.adopt(n, *p.settled[n])
+    return True
 
 
 def _host_roots(p: Plan):
@@ -249,19 +283,24 @@ class Result:
     members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
 
 
-def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
-    """`jbuild build`: the cached analysis if nothing changed, else plan and run."""
+def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
+    """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
+    report each root's run closure even without result links (with `//...` at 10,000
+    packages that is millions of members: the CLI's `--no-link` skips it)."""
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
     if cached is not None and not opts.verify_inputs and snapshot.is_fresh(cached):
-        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache)
+        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache, members)
         if result is not None:
             return result
-    p = plan(patterns, opts, cwd)
+    p, session = _incremental_plan(patterns, opts, cwd, cache)
+    p.want_members = members
     code, rb = run(p)
+    session.settle(rb)
+    _save_session(session, cache)
     roots, skipped = [], []
     for n in p.roots:
         o = rb.outcomes.get(n)
@@ -275,6 +314,25 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None) -> Result:
         snapshot.save(cache, record(p, rb))
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()])
+
+
+def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
+    """(plan, session): the saved session of this command line updated with the files whose
+    stats changed, or a whole analysis when there is none or something structural changed."""
+    from . import session as sessions
+
+    session = None if opts.verify_inputs else sessions.restore(sessions.path_for(cache), opts)
+    changed = session.changed_files() if session is not None else None
+    if changed is None:
+        session = sessions.Session(patterns, opts, cwd)
+        return session.plan(), session
+    return session.update(changed), session
+
+
+def _save_session(session, cache: Path) -> None:
+    from . import session as sessions
+
+    sessions.save(session, sessions.path_for(cache))
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
@@ -301,13 +359,22 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     return snapshot.Snapshot(
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
-        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r)) for r in p.roots],
+        # a root's closure entries re-root its result link; without links they are not needed
+        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
         envs={str(r): path.name for r, path in p.envs.items()},
-        members={str(r): [m.to_json() for m in ms] for r, ms in p.members.items()},
+        members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
 
 
-def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path) -> Result | None:
+def _members_json(members: dict) -> dict:
+    """Each root's members as JSON, one dict per distinct member (pickled once, referenced)."""
+    as_json: dict = {}
+    return {str(r): [as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in ms]
+            for r, ms in members.items()}
+
+
+def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
+          members: bool = True) -> Result | None:
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
     entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
@@ -315,6 +382,8 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     with store.shared():
         if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.envs.values()]):
             return None
+        if members and a.roots and not a.members:
+            return None  # recorded by a build that skipped them
         if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)

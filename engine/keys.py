@@ -19,8 +19,9 @@ requirements enter with their build keys (Nix-like) and no measurement is truste
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jbuild.base.hashing import key_of
@@ -121,7 +122,24 @@ class KeyComputer:
         self.known_exported = known_exported
         self.keys = Keys()  # the prediction
         self._static: dict[Node, tuple[str, dict, dict]] = {}
+        self._tools: dict[Node, list[Node]] = {}  # run closures of build-only requirements
         self._active: set[Node] = set()
+        # Who read what of a node's keys (node -> consumers), so that a change re-keys exactly
+        # the consumers that read the value that changed (`rekey`).
+        self.readers: dict[str, dict[Node, set[Node]]] = {"build": {}, "exported": {}, "interface": {}}
+
+    def __getstate__(self):  # the store callback is re-attached by whoever restores it (session.py)
+        return {**self.__dict__, "known_exported": None, "_active": set()}
+
+    def _read(self, what: str, dep: Node, by: Node) -> None:
+        self.readers[what].setdefault(dep, set()).add(by)
+
+    def tools_of(self, node: Node, closure: Closure) -> list[Node]:
+        """The run closures of `node`'s build-only requirements, host tools included (memoised)."""
+        found = self._tools.get(node)
+        if found is None:
+            found = self._tools[node] = _hosts_and_tools(closure, node)
+        return found
 
     def package_dir(self, node: Node) -> str:
         from jbuild.dsl.workspace import stdlib_dir
@@ -141,7 +159,7 @@ class KeyComputer:
         """(recipe hash, source digests, platform fingerprints): what needs no dependency built."""
         if node not in self._static:
             platform = {str(n.label): self.host[n.label].fingerprint
-                        for n in _hosts_and_tools(closure, node) if is_host_tool(n)}
+                        for n in self.tools_of(node, closure) if is_host_tool(n)}
             sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
             self._static[node] = (recipe_hash(node, closure), sources, platform)
         return self._static[node]
@@ -150,9 +168,14 @@ class KeyComputer:
                build_key: Callable[[Node], str]) -> KeyInputs:
         """The inputs of `node`'s build key, given each dependency's exported digest and build key."""
         recipe, sources, platform = self._static_inputs(node, closure)
-        interfaces = {str(d.label): (build_key(d) if self.strict else exported(d))
-                      for r, d in closure.deps.get(node, ()) if r.kind is RequirementKind.BUILD_AND_RUN}
-        tools = {str(n): build_key(n) for n in _hosts_and_tools(closure, node) if not is_host_tool(n)}
+        direct = [d for r, d in closure.deps.get(node, ()) if r.kind is RequirementKind.BUILD_AND_RUN]
+        interfaces = {str(d.label): (build_key(d) if self.strict else exported(d)) for d in direct}
+        tool_nodes = [n for n in self.tools_of(node, closure) if not is_host_tool(n)]
+        tools = {str(n): build_key(n) for n in tool_nodes}
+        for d in direct:
+            self._read("build" if self.strict else "exported", d, node)
+        for n in tool_nodes:
+            self._read("build", n, node)
         return KeyInputs(recipe=recipe, sources=sources, platform=platform, sandbox=self.sandbox_kind,
                          interfaces=interfaces, tools=tools)
 
@@ -196,12 +219,59 @@ class KeyComputer:
         if self.strict or is_host_tool(node) or not pkg.interface:
             key = self.build_key(node, closure)
         else:
-            deps = {str(d.label): self.interface_key(d, closure) for r, d in closure.deps.get(node, ())
-                    if r.kind is RequirementKind.BUILD_AND_RUN}
+            direct = [d for r, d in closure.deps.get(node, ()) if r.kind is RequirementKind.BUILD_AND_RUN]
+            deps = {str(d.label): self.interface_key(d, closure) for d in direct}
+            for d in direct:
+                self._read("interface", d, node)
             key = key_of({"name": str(node.label), "version": node.version, "flavours": dict(node.flavours),
                           "interface": self.file_digests(node, pkg.interface_files), "deps": deps})
         self.keys.interface[node] = key
         return key
+
+    # ------------------------------------------------------------------ incremental
+
+    def forget(self, nodes: Iterable[Node]) -> None:
+        """Drop what was cached of `nodes`' own inputs (their sources or recipe changed)."""
+        for n in nodes:
+            self._static.pop(n, None)
+            self._tools.pop(n, None)
+
+    def rekey(self, dirty: Iterable[Node], order: dict[Node, int], closure_of: dict[Node, Closure]) -> set[Node]:
+        """Recompute the keys of `dirty` and of every consumer that read a value that changed,
+        dependencies first, stopping wherever a build key, interface key and predicted exported
+        digest all come out as before (early cutoff). Returns the nodes whose build key changed
+        (or that had none)."""
+        heap = [(order[n], id(n), n) for n in set(dirty) if n in order]
+        heapq.heapify(heap)
+        done: set[Node] = set()
+        changed: set[Node] = set()
+        k = self.keys
+        while heap:
+            _, _, n = heapq.heappop(heap)
+            if n in done:
+                continue
+            done.add(n)
+            old = (k.build.pop(n, None), k.interface.pop(n, None), k.exported.pop(n, None))
+            k.inputs.pop(n, None)
+            closure = closure_of[n]
+            new = (self.build_key(n, closure), self.interface_key(n, closure), self.predicted_exported(n, closure))
+            for value_old, value_new, what in zip(old, new, ("build", "interface", "exported"), strict=True):
+                if value_old != value_new:
+                    for c in self.readers[what].get(n, ()):
+                        if c in order and c not in done:
+                            heapq.heappush(heap, (order[c], id(c), c))
+            if old[0] != new[0]:
+                changed.add(n)
+        return changed
+
+    def settle(self, node: Node, key: str, exported: str, inputs: KeyInputs) -> None:
+        """A run settled `node` (built or found in the store): its actual key and measured
+        digest become the prediction, so the next plan predicts exactly what is in the store."""
+        self.keys.build[node] = key
+        self.keys.inputs[node] = inputs
+        self.keys.exported[node] = exported
+        if not self.declares_interface(node):
+            self.keys.interface[node] = key
 
     def declares_interface(self, node: Node) -> bool:
         """True if `node`'s interface key is a prediction of its own (not its build key)."""

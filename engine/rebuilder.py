@@ -62,6 +62,7 @@ class Rebuilder:
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
+    settled: dict[Node, tuple] = field(default_factory=dict)  # (key, exported, inputs) the last run settled
 
     # ------------------------------------------------------------------ keys
 
@@ -71,8 +72,16 @@ class Rebuilder:
             closure = self.closures[node]
             inputs = self.computer.inputs(node, closure, self._exported_of, self._key_of)
             self.inputs[node] = inputs
-            self.actual[node] = inputs.key()
+            # Inputs equal to the prediction's have its key: no need to encode them again.
+            same = inputs == self.computer.keys.inputs.get(node)
+            self.actual[node] = self.computer.keys.build[node] if same else inputs.key()
         return self.actual[node]
+
+    def adopt(self, node: Node, key: str, exported: str, inputs: KeyInputs) -> None:
+        """Take the entry the last run settled for `node` (nothing it reads has changed since)."""
+        self.actual[node], self.exported[node], self.inputs[node] = key, exported, inputs
+        self.outcomes[node] = Outcome(node, "reused", "inputs unchanged", self.store.path(entry_name(node, key)))
+        self.reporter.reused(node, "inputs unchanged")
 
     def _key_of(self, dep: Node) -> str:
         if is_host_tool(dep):
@@ -92,6 +101,10 @@ class Rebuilder:
     def try_reuse(self, node: Node) -> bool | None:
         """A store hit settles the action without a worker; None means it must be built."""
         name = self.entry_of(node)
+        was = self.settled.get(node)
+        if was is not None and was[0] == self.actual[node] and not self.verify_inputs and self.store.lookup(name):
+            self.exported[node] = was[1]  # settled by the last run: its digest is known
+            return self._reused(node, name, known=True)
         if self.store.lookup(name) and self.store.check(name, full=self.verify_inputs):
             return self._reused(node, name)
         return None
@@ -121,11 +134,12 @@ class Rebuilder:
         self.reporter.failed(node, why, self.store.log_path(self.key(node)))
         return False
 
-    def _reused(self, node: Node, name: str, why: str | None = None, source: str = "local") -> bool:
-        self.exported[node] = self.store.meta(name).exported
+    def _reused(self, node: Node, name: str, why: str | None = None, source: str = "local", known: bool = False) -> bool:
+        if not known:
+            self.exported[node] = self.store.meta(name).exported
         if why is None:
-            rebuilt = [str(d.label) for d in build_time_deps(self.closures[node], node)
-                       if d in self.outcomes and self.outcomes[d].decision == "built"]
+            rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
+                       if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
             why = "inputs unchanged"
             if rebuilt:
                 why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"

@@ -85,7 +85,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
                  verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
                  offline=offline, remote_cache=remote_cache, remote_upload=remote_upload)
-    result = run_build(list(patterns), opts)
+    result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)
     for node, why in result.skipped:
@@ -179,8 +179,9 @@ def register(cli: click.Group) -> None:
     from .run_command import run
     from .store_commands import gc, store_group
     from .test_command import test
+    from .watch_command import watch
     from .workspace_commands import clean, info, shell
 
-    for cmd in (build, explain, log, test, fetch, store_group, gc, env_group, run, shell, info, clean, image, deploy,
-                publish, promote, channel_group):
+    for cmd in (build, explain, log, test, watch, fetch, store_group, gc, env_group, run, shell, info, clean, image,
+                deploy, publish, promote, channel_group):
         cli.add_command(cmd)

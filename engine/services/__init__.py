@@ -32,10 +32,11 @@ class RunPlan:
 
 
 def prepare(target: str, opts, sets: list[str] | tuple[str, ...] = (), cwd: str | None = None,
-            withs: list[str] | tuple[str, ...] = ()) -> RunPlan:
+            withs: list[str] | tuple[str, ...] = (), planned=None, after_run=None) -> RunPlan:
     """Build `target` (one label) and say how to run it. `sets` are `//db:tinydb.port=22333`
     overrides of config; `withs` are more targets whose packages join the environment (a tuning
-    package's settings). Raises BadInput for a bad target or setting, Failed if the build fails."""
+    package's settings). Raises BadInput for a bad target or setting, Failed if the build fails.
+    `planned` and `after_run` let watch mode plan incrementally (prepare.py)."""
     from .prepare import prepare as prepare_from_build
 
-    return prepare_from_build(target, opts, list(sets), cwd, list(withs))
+    return prepare_from_build(target, opts, list(sets), cwd, list(withs), planned, after_run)

@@ -22,14 +22,17 @@ CONFIG_REF = re.compile(r"\$\{config\.([A-Za-z_][A-Za-z0-9_]*)\}")
 PASSED_TO_SERVICES = ("HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 
-def prepare(target: str, opts, sets: list[str], cwd: str | None, withs: list[str] | None = None) -> RunPlan:
+def prepare(target: str, opts, sets: list[str], cwd: str | None, withs: list[str] | None = None,
+            planned=None, after_run=None) -> RunPlan:
+    """`planned`: a plan of [target, *withs] already made (watch mode's session updates one);
+    `after_run(rebuilder)` is told what the run settled."""
     from jbuild.dsl.loader import parse_cli_label
     from jbuild.engine.build import plan, run
     from jbuild.engine.results import run_packages
     from jbuild.engine.runtime.config import environment_etc, parse_set, resolve_config
     from jbuild.engine.runtime.environment import assemble, run_members
 
-    p = plan([target, *(withs or [])], dataclasses.replace(opts, out_link=None), cwd)
+    p = planned or plan([target, *(withs or [])], dataclasses.replace(opts, out_link=None), cwd)
     closure = _one_closure(p, parse_cli_label(target, p.workspace, cwd).label, target)
     nodes = run_closure(closure)
     packages = {n.label: n.target for n in nodes}
@@ -41,6 +44,8 @@ def prepare(target: str, opts, sets: list[str], cwd: str | None, withs: list[str
     config = resolve_config(packages.values(), overrides)
     service_nodes = services_of(closure) if closure.root.target.service else []
     code, rb = run(p)
+    if after_run is not None:
+        after_run(rb)
     if code != 0:
         raise Failed(f"{target} did not build; nothing to run")
     root = closure.root

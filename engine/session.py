@@ -1,0 +1,379 @@
+"""The analysis of one command line, kept between builds: an edit costs what it touches.
+
+A `Session` owns what a build is planned from — the loader with its parsed BUILD files, the
+loaded families, the resolution, the action graph and every predicted key — and what the last
+run settled (each action's actual key and measured exported digest). `update(changed_paths)`
+turns a set of changed files into a `Plan` by redoing only what they reach:
+
+- a declared source: its targets' source digests (through the stat cache), then `rekey`, which
+  re-keys them and the consumers that read a value that changed, stopping where the build key,
+  interface key and predicted exported digest all come out as before;
+- a BUILD file, or a directory one of its globs walked: that package is lowered again (the
+  loader keeps every other package's targets); targets whose canonical form is unchanged keep
+  their identity, and only a real change re-resolves and rebuilds the (plain-data) graph;
+- `jbuild.toml`, a host tool, dpkg's status, a directory a pattern walked: the whole analysis.
+
+The plan's `affected` actions are those whose predicted key differs from what the last run
+settled; `run` (build.py) re-checks them and their consumers and adopts every other action's
+settled entry without re-encoding a key. Watch mode keeps a session in memory; the CLI keeps it
+in `<ws>/.jbuild/cache/session-*.pickle` (persist.py) and finds the changed files by stats.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jbuild.dsl.globs import BUILD_FILE
+from jbuild.dsl.loader import Loader
+from jbuild.dsl.model import Package, Test
+from jbuild.dsl.workspace import MARKER, Workspace
+
+from .graph import action_graph, is_action
+from .keys import KeyComputer
+from .resolve import resolve_roots
+from .settings import Options, resolve
+from .statcache import StatCache
+from .store import Store
+
+if TYPE_CHECKING:
+    from .build import Plan
+
+
+class Session:
+    """One command line's analysis (patterns, options, cwd), updated in place."""
+
+    def __init__(self, patterns: list[str], opts: Options, cwd: str | None = None):
+        self.patterns, self.cwd = list(patterns), cwd
+        self.ws = Workspace.find(cwd)
+        self.opts = resolve(self.ws, opts)
+        self.stats = StatCache(self.ws.cache_dir / "stat-v1.pickle")
+        self.store = None  # opened after the caches are read: reading one freezes every object
+        # (cachefile.py), and a frozen store's index would never be closed, nor its WAL checkpointed
+        self.settled: dict = {}  # action Node -> (actual key, exported digest, KeyInputs) of the last run
+        self.pending: set[str] = set()  # paths of an update that failed: retried by the next one
+        self.rekeyed = 0  # nodes re-keyed by the last update (benchmarks, tests)
+        self.analysed_at = 0
+        self._analyse()
+
+    # ------------------------------------------------------------ the whole analysis
+
+    def _analyse(self) -> None:
+        """Load, resolve, graph and key everything (the first plan, or a structural change)."""
+        from .build import _known_exported, _sandbox_key, _version_pins, sandbox_kind, with_host_versions
+
+        self.analysed_at = self.started_at = time.time_ns()
+        ws = self.ws = Workspace.find(self.cwd)  # jbuild.toml may have changed
+        self.kind = sandbox_kind(self.opts.sandbox)
+        loader = Loader(ws)
+        self.store = self.store or Store(Path(self.opts.store))
+        patterns, self.pins = _version_pins(self.patterns, loader, self.cwd)
+        self.roots = loader.expand(patterns, self.cwd, skip_manual=True)
+        loaded = loader.closure(self.roots)
+        self.hosted: dict = {}  # label -> (family as lowered, with detected versions, fingerprint)
+        self.host = with_host_versions(loaded, self.stats, self.hosted)
+        self.loader, self.families = loader, loaded.targets
+        self.walked_at = self.analysed_at
+        self._resolve()
+        self.computer = KeyComputer(ws.root, self.stats, self.host, _sandbox_key(self.kind), self.opts.strict,
+                                    known_exported=_known_exported(self.store))
+        for n, c in self.node_closure.items():
+            if isinstance(n.target, Package):  # tests are run, not built
+                self.computer.build_key(n, c)
+                self.computer.interface_key(n, c)
+        self.rekeyed = len(self.node_closure)
+        self.candidates = None  # every action
+        self.structural = self._structural_inputs()
+        self.stats.save()
+
+    def _resolve(self) -> None:
+        """Resolution and graph of the current families; indexes of what each file feeds."""
+        self.closures = resolve_roots(self.roots, self.families, self.pins)
+        graph = action_graph(self.closures)
+        node_closure, seen = {}, set()
+        for c in self.closures:
+            if id(c.nodes) in seen:  # closures resolved together share their nodes: once, not N times
+                continue
+            seen.add(id(c.nodes))
+            for n in c.nodes.values():
+                node_closure.setdefault(n, c)
+        self.graph, self.node_closure = graph, node_closure
+        self.order = {n: i for i, n in enumerate(graph.nodes)}
+        base = len(self.order)
+        for n in node_closure:  # host tools and tests: keyed, never dirty, ordered after nothing
+            self.order.setdefault(n, base + len(self.order))
+        self.targets = {n: n.target for n in node_closure}
+        self.sources: dict[str, list] = {}
+        for n in node_closure:
+            if n.target.files:
+                root = self._package_dir(n)
+                for rel in n.target.files:
+                    self.sources.setdefault(os.path.join(root, rel), []).append(n)
+        self._index_packages()
+
+    def _package_dir(self, node) -> str:
+        repo_root = str(self.ws.repo_root(node.label.repo))
+        return os.path.join(repo_root, node.label.package) if node.label.package else repo_root
+
+    def _index_packages(self) -> None:
+        """Which package each BUILD file and each glob-walked directory belongs to."""
+        self.build_files: dict[str, tuple[str, str]] = {}
+        self.glob_dirs: dict[str, tuple[str, str]] = {}
+        self.new_package_dirs: set[str] = set(self.loader.walked_dirs)  # a new BUILD file here is a new package
+        for key, targets in self.loader.packages.items():
+            path = self.ws.build_file(*key)
+            if targets is None:
+                self.new_package_dirs.add(str(path.parent))
+                continue
+            self.build_files[str(path)] = key
+            entry = self.loader._cache.get(str(path))
+            for rel in (entry.dirs if entry else ()):
+                self.glob_dirs[os.path.join(str(path.parent), rel) if rel else str(path.parent)] = key
+
+    def _structural_inputs(self) -> dict[str, tuple]:
+        """Files whose change redoes the whole analysis, with their stats: jbuild.toml, the host
+        tools' binaries, dpkg's status."""
+        from . import dpkg
+        from .snapshot import stat_of
+
+        out = {str(self.ws.root / MARKER): stat_of(self.ws.root / MARKER)}
+        if dpkg.available():
+            out[dpkg.STATUS] = stat_of(Path(dpkg.STATUS))
+        for fp in self.host.values():
+            for b in fp.binaries.values():
+                out[b["path"]] = self.stats.entries[b["path"]][0]
+        return out
+
+    # ------------------------------------------------------------ an update
+
+    def update(self, changed: Iterable[str]) -> Plan:
+        """The plan after `changed` paths changed (created, written, removed or renamed)."""
+        started = self.started_at = time.time_ns()
+        paths = {os.path.abspath(p) for p in changed} | self.pending
+        self.pending = set(paths)  # until this update succeeds
+        if self._is_structural(paths):
+            self._analyse()
+            dirty = set()
+        else:
+            packages = {self.build_files.get(p) or self.glob_dirs.get(os.path.dirname(p)) or self.glob_dirs.get(p)
+                        for p in paths if p not in self.sources}
+            # a declared source that is gone: its package is expanded again (and says what is missing)
+            packages |= {(n.label.repo, n.label.package) for p in paths if p in self.sources and not os.path.isfile(p)
+                         for n in self.sources[p]}
+            packages.discard(None)
+            dirty = self._reload(packages) if packages else set()
+            for p in paths:
+                nodes = self.sources.get(p, ())
+                self.computer.forget(nodes)
+                dirty.update(nodes)
+            self.rekeyed = len(dirty)
+            changed = self.computer.rekey(dirty, self.order, self.node_closure)
+            if self.candidates is not None:
+                self.candidates |= changed
+        self.pending = set()
+        return self.plan(started)
+
+    def _is_structural(self, paths: set[str]) -> bool:
+        for p in paths:
+            if p in self.structural or (os.path.basename(p) == BUILD_FILE and p not in self.build_files
+                                        and os.path.dirname(p) in self.new_package_dirs):
+                return True
+            if p not in self.sources and (p in self.new_package_dirs or os.path.isdir(p) and (
+                    os.path.dirname(p) in self.new_package_dirs or os.path.dirname(p) in self.glob_dirs)):
+                return True  # a directory appeared or went where packages or globs look
+        return False
+
+    # ------------------------------------------------------------ what to watch
+
+    def watch_dirs(self) -> set[str]:
+        """The directories holding every input of this analysis: declared sources, BUILD files,
+        directories globs and patterns walked, and the workspace root (jbuild.toml)."""
+        dirs = {os.path.dirname(p) for p in self.sources} | {os.path.dirname(p) for p in self.build_files}
+        return dirs | set(self.glob_dirs) | self.new_package_dirs | {str(self.ws.root)}
+
+    def relevant(self, path: str, how: str) -> bool:
+        """Could this change of `path` change the plan? A modified file that nothing declares
+        cannot; a file appearing or going where a glob or a pattern looks can."""
+        if path in self.sources or path in self.build_files or path in self.structural:
+            return True
+        parent = os.path.dirname(path)
+        looked_at = parent in self.glob_dirs or parent in self.new_package_dirs
+        if os.path.basename(path) == BUILD_FILE and looked_at:
+            return True
+        return how != "modified" and (looked_at or path in self.glob_dirs or path in self.new_package_dirs)
+
+    def _reload(self, packages: set[tuple[str, str]]) -> set:
+        """Lower `packages` again; returns the nodes to re-key. Unchanged targets (by canonical
+        form: a comment or reformatting) keep their identity and nothing is re-resolved."""
+        from .build import _version_pins, with_host_versions
+
+        loader = self.loader
+        for key in packages:
+            loader.packages.pop(key, None)
+            loader._index.pop(key, None)
+            loader.errors.pop(key, None)
+        patterns, pins = _version_pins(self.patterns, loader, self.cwd)
+        roots = loader.expand(patterns, self.cwd, skip_manual=True)
+        loaded = loader.closure(roots)
+        hosted = dict(self.hosted)
+        host = with_host_versions(loaded, self.stats, hosted)
+        families = _keep_unchanged(self.families, loaded.targets)
+        unchanged = families.keys() == self.families.keys() and all(
+            families[lb] is self.families[lb] for lb in families)
+        self.hosted, self.host = hosted, host
+        if unchanged and roots == self.roots and pins == self.pins:
+            self._index_packages()
+            return set()
+        self.roots, self.pins, self.families = roots, pins, families
+        old_targets = self.targets
+        self._resolve()
+        self.candidates = None  # nodes were re-identified: compare every action
+        dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target}
+        self.computer.host = host
+        self.computer.forget(dirty)
+        self.settled = {n: v for n, v in self.settled.items() if n in self.node_closure}
+        return dirty
+
+    # ------------------------------------------------------------ plans and runs
+
+    def plan(self, started_at: int | None = None) -> Plan:
+        from .build import Plan
+
+        keys = self.computer.keys.build
+        settled = self.settled
+        # Only what was re-keyed since the last run, or not settled by it, can differ; after a
+        # re-resolution (or before any run) every action is a candidate.
+        candidates = self.graph.nodes if self.candidates is None else \
+            [n for n in self.candidates if n in self.graph]
+        affected = None if not settled else {
+            n for n in candidates if n not in settled or settled[n][0] != keys.get(n)}
+        return Plan(started_at or self.started_at, self.loader, self.ws, self.opts, self.closures, self.node_closure,
+                    self.graph, self.computer, self.stats, self.kind, self.store,
+                    [c.root for c in self.closures if is_action(c.root)],
+                    [c.root for c in self.closures if isinstance(c.root.target, Test)],
+                    affected=affected, settled=settled, rekeyed=self.rekeyed)
+
+    def settle(self, rb) -> None:
+        """Learn from a run: every action built or reused is settled at its actual key and
+        measured digest (they become the prediction); any other is re-checked next time."""
+        for n in self.graph.nodes:
+            o = rb.outcomes.get(n)
+            if o is not None and o.decision in ("built", "reused") and n in rb.actual:
+                value = (rb.actual[n], rb.exported[n], rb.inputs[n])
+                self.settled[n] = value
+                self.computer.settle(n, *value)
+            else:
+                self.settled.pop(n, None)
+        self.candidates = {n for n in self.graph.nodes if n not in self.settled}
+
+    def __getstate__(self):  # the store (an open index) is re-opened by `restore`
+        return {k: v for k, v in self.__dict__.items() if k != "store"}
+
+    def with_options(self, opts: Options) -> Session:
+        """The same analysis under this invocation's options (jobs, events, links differ by run)."""
+        self.opts = resolve(self.ws, opts)
+        return self
+
+    # ------------------------------------------------------------ what changed, by stats
+
+    def changed_files(self) -> list[str] | None:
+        """The inputs whose stats no longer prove them unchanged (the CLI's view of an edit);
+        None if something structural changed (the caller analyses again)."""
+        from jbuild.base.freshness import trusted
+        from jbuild.dsl.globs import dir_unchanged
+
+        from .platform import host_path, resolve_binary
+
+        for fp in self.host.values():
+            if any(resolve_binary(name, host_path()) != b["path"] for name, b in fp.binaries.items()):
+                return None
+        out: list[str] = []
+        try:
+            for path, stat in self.structural.items():
+                if not trusted(os.stat(path), stat, self.analysed_at):
+                    return None
+            for d in self.new_package_dirs:
+                state = self.loader.walked_dirs.get(d)
+                if state is not None and not dir_unchanged(d, state, str(self.loader._root_of(d)), self.walked_at):
+                    return None
+        except OSError:
+            return None
+        out += _untrusted(self.sources, lambda p: self.stats.entries.get(p), 2)
+        out += _untrusted(self.build_files, lambda p: (e := self.loader._cache.get(p)) and (e.stat, None, e.read_at), 2)
+        for d, key in self.glob_dirs.items():
+            entry = self.loader._cache.get(str(self.ws.build_file(*key)))
+            rel = os.path.relpath(d, str(self.ws.build_file(*key).parent))
+            state = entry.dirs.get("" if rel == "." else rel) if entry else None
+            if state is None or not dir_unchanged(d, state, self.loader._root_of(d), entry.walked_at):
+                out.append(d)
+        return out
+
+
+def _untrusted(paths, cached, at: int) -> list[str]:
+    """The paths whose current stat does not match the cached (stat, _, read_at)."""
+    from jbuild.base.freshness import trusted
+
+    out = []
+    for p in paths:
+        c = cached(p)
+        try:
+            if c is None or not trusted(os.stat(p), c[0], c[at]):
+                out.append(p)
+        except OSError:
+            out.append(p)
+    return out
+
+
+def _same_objects(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _keep_unchanged(old: dict, new: dict) -> dict:
+    """`new` families, where a family equal to the old one in canonical form is the old list of
+    objects (so its nodes and cached keys stay valid)."""
+    from jbuild.dsl.canonical import target as canonical
+
+    out = {}
+    for label, family in new.items():
+        before = old.get(label)
+        if before is None or family is before or _same_objects(family, before):
+            out[label] = family if before is None else before
+            continue
+        same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
+        out[label] = before if same else family
+    return out
+
+
+# ------------------------------------------------------------ kept between CLI runs
+
+FORMAT = 3  # 2: the action graph holds direct edges only; 3: candidates
+
+
+def path_for(analysis: Path) -> Path:
+    """Beside the no-op snapshot of the same command line (snapshot.path_for)."""
+    return analysis.with_name(analysis.name.replace("analysis-", "session-", 1))
+
+
+def save(session: Session, path: Path) -> None:
+    from jbuild.base import cachefile
+
+    cachefile.write(path, FORMAT, session)
+
+
+def restore(path: Path, opts: Options) -> Session | None:
+    """The session saved at `path`, under this invocation's options, or None (none saved, an
+    older format, or another jbuild version: the snapshot's digest covers the version)."""
+    from jbuild.base import cachefile
+
+    from .build import _known_exported
+
+    session = cachefile.read(path, FORMAT, None)
+    if not isinstance(session, Session):
+        return None
+    session.with_options(opts)
+    session.store = Store(Path(session.opts.store))
+    session.computer.known_exported = _known_exported(session.store)
+    return session
