@@ -165,8 +165,8 @@ class Session:
                          for n in self.sources[p]}
             packages.discard(None)
             dirty = self._reload(packages) if packages else set()
-            for p in paths:
-                nodes = self.sources.get(p, ())
+            for p in paths:  # a test's own sources key no build (`jbuild test` hashes them)
+                nodes = [n for n in self.sources.get(p, ()) if not isinstance(n.target, Test)]
                 self.computer.forget(nodes)
                 dirty.update(nodes)
             self.rekeyed = len(dirty)
@@ -231,7 +231,7 @@ class Session:
         old_targets = self.targets
         self._resolve()
         self.candidates = None  # nodes were re-identified: compare every action
-        dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target}
+        dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)}
         self.computer.host = host
         self.computer.forget(dirty)
         self.settled = {n: v for n, v in self.settled.items() if n in self.node_closure}

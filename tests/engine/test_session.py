@@ -112,3 +112,22 @@ def test_an_adopted_entry_that_vanished_is_rebuilt(make_workspace, tmp_path):
     code, rb = run(s.update([str(root / "top.c")]))
     assert code == 0 and {n.label.name for n, o in rb.outcomes.items() if o.decision == "built"} == {"top", "other"}
     assert entry.exists()
+
+
+def test_a_tests_own_source_or_recipe_edit_rekeys_no_build(make_workspace, tmp_path):
+    """A test's sources and recipe key no build (`jbuild test` hashes them): editing them must
+    neither crash the update nor rebuild what the test requires."""
+    root = make_workspace({**FILES, "BUILD": BUILD + 'test t { sources = ["t.sh"] requires = [:top] command = "sh $SRC/t.sh" }\n',
+                           "t.sh": "true\n"})
+    s = Session(["//..."], Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None), str(root))
+    code, rb = run(s.plan())
+    assert code == 0
+    s.settle(rb)
+    (root / "t.sh").write_text("exit 0\n")
+    p = s.update([str(root / "t.sh")])
+    assert not p.affected
+    (root / "BUILD").write_text((root / "BUILD").read_text().replace('command = "sh $SRC/t.sh"', 'command = "true"'))
+    p = s.update([str(root / "BUILD")])
+    assert not p.affected
+    code, rb = run(p)
+    assert code == 0 and all(o.decision == "reused" for o in rb.outcomes.values())
