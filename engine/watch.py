@@ -201,14 +201,16 @@ class _Test(_Build):
     def __init__(self, patterns, opts, cwd, out, test_options):
         super().__init__(patterns, opts, cwd, out)
         try:
-            from jbuild.engine.testing import test
+            from jbuild.engine.testing import TestOptions, test
         except ImportError:
             raise TestRunnerMissing("`jbuild watch test` needs the test runner (jbuild.engine.testing), which "
                                     "this jbuild does not have yet; use `jbuild watch build`") from None
-        self.test, self.test_options = test, test_options
+        self.test, self.test_options = test, test_options or TestOptions()
 
     def again(self, session, plan) -> None:
         run = self.test(self.patterns, self.opts, self.test_options, self.cwd)
+        for line in run.summary:
+            print(line, file=self.out, flush=True)
         if run.code not in (0, 4):
             print(f"Tests failed (exit code {run.code}); waiting for the next change (watching)",
                   file=self.out, flush=True)

@@ -198,17 +198,20 @@ def _alive(pid: str) -> bool:
         return False
 
 
-def test_watch_test_without_the_test_runner_is_bad_input(make_workspace, tmp_path):
-    """The test runner is another package (jbuild.engine.testing); until it is there, say so."""
-    try:
-        import jbuild.engine.testing  # noqa: F401
-        pytest.skip("the test runner is present: `watch test` is tested with it")
-    except ImportError:
-        pass
-    root = make_workspace({"BUILD": SOURCE["BUILD"], "src/a.c": "a\n"})
-    r = subprocess.run([sys.executable, "-m", "jbuild", "watch", "test", "//:a"], cwd=root, capture_output=True,
-                       text=True, env={**os.environ, "JBUILD_STORE": str(tmp_path / "store")}, timeout=60)
-    assert r.returncode == 2 and "needs the test runner" in r.stderr and "Traceback" not in r.stderr
+def test_watch_test_reruns_the_test_when_its_source_changes(watching):
+    """`watch test` runs the tests after each build; a test's own source is watched too, and a
+    failing test keeps the watcher watching."""
+    files = {**SOURCE, "BUILD": SOURCE["BUILD"] + 'test t { sources = ["t.sh"] requires = [:a] command = "sh $SRC/t.sh" }\n',
+             "t.sh": "exit 0\n"}
+    root, w = watching(files, "test", "//:t")
+    w.wait_for("PASSED")
+    (root / "t.sh").write_text("echo broken; exit 1\n")
+    w.wait_for("Changed: t.sh — rebuilding")
+    w.wait_for("FAILED")
+    w.wait_for("Tests failed")
+    (root / "t.sh").write_text("exit 0\n")
+    w.wait_for("PASSED", 2)
+    assert w.proc.poll() is None
 
 
 def test_polling_sees_a_declared_edit_and_ignores_an_undeclared_one(watching):
