@@ -12,6 +12,9 @@ command -v ninja >/dev/null || need+=(ninja-build)
 command -v dot >/dev/null || need+=(graphviz)  # tests render `jbuild query --output graph` (DOT)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
+command -v runuser >/dev/null || need+=(util-linux)
+# Remote execution tests (tests/reapi/): BuildGrid's SQL scheduler needs PostgreSQL.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || [ -n "${JBUILD_PG_BIN:-}" ] || need+=(postgresql)
 for pkg in dash coreutils sed grep findutils gcc binutils libc6-dev make python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -23,4 +26,6 @@ fi
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,remote]'
+# BuildGrid, the REAPI server the remote-execution tests start, in its own Python 3.13 virtualenv.
+.venv/bin/python dev/bgd_server.py setup

@@ -22,6 +22,8 @@ class Options:
     store: str | None = None
     build_events: str | None = None
     out_link: str | None = "result"
+    remote_executor: str | None = None  # grpc://HOST:PORT of a Remote Execution API server (engine/reapi/)
+    remote_instance: str = ""
 
 
 def store_path(ws: Workspace | None, opts: Options) -> Path:

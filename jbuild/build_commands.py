@@ -54,10 +54,13 @@ def _with(options):
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True, help="Print the store path of each root on stdout.")
+@click.option("--remote-executor", metavar="grpc://HOST:PORT",
+              help="Run actions on a Remote Execution API server (e.g. BuildGrid); see docs/remote.md.")
+@click.option("--remote-instance", default="", help="The instance name on the --remote-executor server.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces, verify_inputs, build_events, out_link,
-          no_link, print_out_paths, dry_run):
+          no_link, print_out_paths, remote_executor, remote_instance, dry_run):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -70,7 +73,8 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, strict_interfaces,
     from jbuild.engine.build import build as run_build
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link)
+                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                 remote_executor=remote_executor, remote_instance=remote_instance)
     result = run_build(list(patterns), opts)
     for node, entry in result.roots:
         click.echo(f"{node} up to date: {entry}", err=True)
