@@ -54,12 +54,15 @@ class Blobs:
         return item if isinstance(item, bytes) else Path(item).read_bytes()
 
 
-def directory_tree(root: Path, blobs: Blobs, collect: list | None = None) -> re_pb2.Digest:
+def directory_tree(root: Path, blobs: Blobs, collect: list | None = None, skip: str = "") -> re_pb2.Digest:
     """Add `root` (files, executables, symlinks, subdirectories) as Directory messages to
     `blobs` and return the root's digest. Names sorted, as the protocol requires. `collect`
-    gets every Directory message, children first (an output Tree's)."""
+    gets every Directory message, children first (an output Tree's); a top-level `skip` is left out.
+    """
     msg = re_pb2.Directory()
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name == skip:
+            continue
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             msg.symlinks.add(name=entry.name, target=os.readlink(entry.path))

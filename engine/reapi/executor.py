@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from ..sandbox import Job, _sandbox_env
+from ..store.entry import META
 from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
 from .channel import open_channel, platform_properties
 
@@ -117,7 +118,9 @@ class RemoteExecutor:
     def _entry_tree(self, entry: Path, blobs: Blobs):
         if entry not in self.entry_trees:
             own = Blobs()
-            self.entry_trees[entry] = (directory_tree(entry, own), own.items)
+            # Without the entry's metadata: when and how long it took to build is no input, and
+            # would make every consumer's action miss the action cache on another machine.
+            self.entry_trees[entry] = (directory_tree(entry, own, skip=META), own.items)
         digest, items = self.entry_trees[entry]
         blobs.items.update(items)
         return digest
