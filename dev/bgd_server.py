@@ -42,7 +42,7 @@ def setup() -> None:
     VENV.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([PYTHON, "-m", "venv", str(VENV)], check=True)
     subprocess.run([str(VENV / "bin/pip"), "install", "-q", "--disable-pip-version-check",
-                    f"buildgrid=={BUILDGRID_VERSION}", "psycopg2-binary"], check=True)
+                    f"buildgrid=={BUILDGRID_VERSION}"], check=True)
 
 
 def missing() -> str | None:
@@ -72,6 +72,12 @@ def _as_pg_user(argv: list[str]) -> list[str]:
     return (["runuser", "-u", _pg_user()[0], "--"] if os.geteuid() == 0 else []) + argv
 
 
+def _run(argv: list[str]) -> None:
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({r.returncode}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
 class Server:
     """PostgreSQL + BuildGrid under `root`; `url` is grpc://127.0.0.1:PORT."""
 
@@ -86,7 +92,7 @@ class Server:
     def start(self, timeout: float = 60.0) -> "Server":
         self._start_postgres()
         db = f"postgresql://{_pg_user()[0]}@127.0.0.1:{self.pg_port}/postgres"
-        subprocess.run([str(bgd()), "migrate", "apply", db], check=True, capture_output=True)
+        _run([str(bgd()), "migrate", "apply", db])
         config = self.root / "buildgrid.yml"
         config.write_text(CONFIG.format(port=self.port, db=db, cas=self.root / "cas"))
         self.log = self.root / "bgd.log"
@@ -102,12 +108,10 @@ class Server:
         os.chmod(self.root, 0o755)
         self.pgdata.mkdir()
         os.chown(self.pgdata, uid, gid)
-        subprocess.run(_as_pg_user([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-A", "trust", "-E", "UTF8",
-                                    "--no-sync"]), check=True, capture_output=True)
-        subprocess.run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-w", "-l",
+        _run(_as_pg_user([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-A", "trust", "-E", "UTF8", "--no-sync"]))
+        _run(_as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-w", "-l",
                                     str(self.pgdata / "log"), "-o",
-                                    f"-h 127.0.0.1 -p {self.pg_port} -k {self.pgdata} -F", "start"]),
-                       check=True, capture_output=True)
+                                    f"-h 127.0.0.1 -p {self.pg_port} -k {self.pgdata} -F", "start"]))
 
     def _wait_port(self, port: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
