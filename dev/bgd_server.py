@@ -172,6 +172,12 @@ schedulers:
     max-job-attempts: 5
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily, ISA, sandbox]
+    assigners:
+      - !priority-age-assigner
+        count: 1
+        interval: 0.1
+thread-pool-size: 64
+maximum-concurrent-rpcs: 256
 instances:
   - name: ""
     services:
@@ -192,6 +198,9 @@ def main() -> None:
     if sys.argv[1:2] == ["setup"]:
         setup()
     elif sys.argv[1:2] == ["serve"]:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop (and clean up) on SIGTERM too
         server = Server(Path(sys.argv[2])).start()
         print(server.url, flush=True)
         try:

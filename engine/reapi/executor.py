@@ -10,7 +10,9 @@ checks and atomic publish apply to it exactly as to a local build.
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from pathlib import Path
 
 from ..sandbox import Job, _sandbox_env
@@ -48,7 +50,7 @@ class RemoteExecutor:
         if self._cancelled:
             return 130
         try:
-            return self._run(job)
+            return self._retrying(job)
         except RemoteError as exc:
             return self._fail(job, str(exc))
         except Exception as exc:  # grpc.RpcError: the server or the network failed
@@ -70,6 +72,22 @@ class RemoteExecutor:
         return f"remote: {self.executed} executed on {self.url}, {self.cached} from its action cache"
 
     # ------------------------------------------------------------------ one action
+
+    def _retrying(self, job: Job) -> int:
+        """A busy or restarting server (UNAVAILABLE, RESOURCE_EXHAUSTED) is asked again, with
+        back-off; the action is idempotent, and the action cache answers a finished one."""
+        for attempt in range(6):
+            try:
+                return self._run(job)
+            except Exception as exc:
+                code = getattr(exc, "code", lambda: None)()
+                if self._cancelled or code is None or code.name not in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") \
+                        or attempt == 5:
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+                for leftover in job.out.iterdir():  # a download cut short
+                    shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+        raise AssertionError("unreachable")
 
     def _run(self, job: Job) -> int:
         from .pb import remote_execution_pb2 as re_pb2

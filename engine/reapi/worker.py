@@ -22,6 +22,7 @@ from .channel import open_channel, platform_properties
 from .executor import OUTPUT, SHELL
 
 PENDING, ACTIVE, COMPLETED = 1, 2, 4
+TRANSIENT = {"DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}
 POLL_TIMEOUT = 15.0  # seconds an idle UpdateBotSession may wait for work
 
 
@@ -55,8 +56,11 @@ class Worker:
                 session = self.bots.UpdateBotSession(bots_pb2.UpdateBotSessionRequest(
                     name=session.name, bot_session=session), timeout=POLL_TIMEOUT)
             except Exception as exc:
-                if getattr(exc, "code", lambda: None)() is None or exc.code().name != "DEADLINE_EXCEEDED":
+                code = getattr(exc, "code", lambda: None)()
+                if code is None or code.name not in TRANSIENT:
                     raise
+                if code.name != "DEADLINE_EXCEEDED":  # a busy or restarting server: ask again soon
+                    self.stop.wait(1.0)
             if busy:
                 self.stop.wait(0.05)
         self.sandbox.cancel()
