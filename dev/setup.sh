@@ -18,6 +18,9 @@ command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fet
 command -v curl >/dev/null || need+=(curl)  # dev/fetch-mirror.sh
 # The shared HTTP cache's tests start Debian's nginx (its WebDAV module serves PUT) on 127.0.0.1.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
+command -v runuser >/dev/null || need+=(util-linux)
+# Remote execution tests (tests/reapi/): BuildGrid's SQL scheduler needs PostgreSQL.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || [ -n "${JBUILD_PG_BIN:-}" ] || need+=(postgresql)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
 # /usr is assembled from them, so they must be installed.
 for pkg in dash coreutils sed grep findutils gcc g++ binutils libc6-dev make python3 pkgconf tar xz-utils \
@@ -32,8 +35,10 @@ fi
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,remote]'
 
 # examples/distro's source archives, from the Debian archive apt uses, into its mirror/
 # (tests/engine/test_distro.py builds from there, offline). A failure here is reported by that test.
 bash dev/fetch-mirror.sh || echo "setup: dev/fetch-mirror.sh failed; examples/distro cannot build offline" >&2
+# BuildGrid, the REAPI server the remote-execution tests start, in its own Python 3.13 virtualenv.
+.venv/bin/python dev/bgd_server.py setup

@@ -159,7 +159,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     from .scheduler import State, schedule
 
     opts = p.opts
-    executor = make_executor(p.sandbox_kind)
+    executor = make_executor(p.sandbox_kind) if not opts.remote_executor else _remote_executor(opts)
     actions = list(p.graph.nodes)
     reporter = Reporter(len(actions), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
@@ -190,6 +190,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                     n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
         rb.save_decisions()
         p.stats.save()
+        if opts.remote_executor:
+            print(executor.summary(), file=sys.stderr)
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
         reporter.summary(code, opts.keep_going)
         if code == 0 and (opts.out_link or p.want_members):
@@ -251,6 +253,13 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     for n in nodes:
         rb.adopt(n, *p.settled[n])
     return True
+
+
+def _remote_executor(opts):
+    """The Remote Execution API executor (imports grpc: only when asked for)."""
+    from .reapi.executor import RemoteExecutor
+
+    return RemoteExecutor(opts.remote_executor, opts.remote_instance)
 
 
 def _host_roots(p: Plan):

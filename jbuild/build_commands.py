@@ -64,13 +64,17 @@ def _with(options):
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True,
               help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
+@click.option("--remote-executor", metavar="grpc://HOST:PORT",
+              help="Run actions on a Remote Execution API server (e.g. BuildGrid); see docs/remote.md.")
+@click.option("--remote-instance", default="", help="The instance name on the --remote-executor server.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 @click.option("--offline", is_flag=True, default=None,
               help="Never use the network: archives and git commits come from the download cache or "
                    "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
-          verify_inputs, build_events, out_link, no_link, print_out_paths, dry_run, offline):
+          verify_inputs, build_events, out_link, no_link, print_out_paths, remote_executor, remote_instance, dry_run,
+          offline):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -84,7 +88,8 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
 
     opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
                  verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
-                 offline=offline, remote_cache=remote_cache, remote_upload=remote_upload)
+                 offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
+                 remote_executor=remote_executor, remote_instance=remote_instance)
     result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)

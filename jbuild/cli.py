@@ -126,6 +126,9 @@ def _register_engine_commands() -> None:
 
     build_commands.register(cli)
     query_command.register(cli)
+    from jbuild.worker_command import worker
+
+    cli.add_command(worker)
 
 
 _register_engine_commands()

@@ -1,0 +1,4 @@
+"""Remote execution over the Remote Execution API (REAPI v2) and the Remote Workers API: the
+--remote-executor client (executor.py), the `jbuild worker` bot (worker.py), their CAS transfers
+(cas.py). grpc and the generated protocol modules (pb/, from protos/) are imported only here,
+only when remote execution is asked for. docs/remote.md."""

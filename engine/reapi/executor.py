@@ -1,0 +1,208 @@
+"""RemoteExecutor: the Executor seam (engine/sandbox.py) over the Remote Execution API.
+
+An action crosses the wire as: the input root {src/, deps/<name>/, env/} (the staged sources,
+each build dependency's store entry, the /env symlink tree), the Command (`/bin/sh -euxc
+SCRIPT`, the sandbox environment, output path `out`) and the platform properties (OS, ISA,
+sandbox kind). The action cache is asked first; else the action is executed and waited on.
+The output tree is downloaded into `job.out` — a store temporary — so the rebuilder's normal
+checks and atomic publish apply to it exactly as to a local build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..sandbox import Job, _sandbox_env
+from ..store.entry import META
+from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
+from .channel import open_channel, platform_properties
+
+SHELL = ["/bin/sh", "-euxc"]
+OUTPUT = "out"
+
+
+class RemoteExecutor:
+    """Runs jobs on a REAPI server; `kind` is the sandbox the workers use (bubblewrap), so an
+    entry built remotely has the key a local sandboxed build would have."""
+
+    kind = "bwrap"
+
+    def __init__(self, url: str, instance: str = ""):
+        from .pb import remote_execution_pb2_grpc as re_grpc
+
+        self.url, self.instance = url, instance
+        self.channel = open_channel(url)
+        self.cas = Cas(self.channel, instance)
+        self.ac = re_grpc.ActionCacheStub(self.channel)
+        self.execution = re_grpc.ExecutionStub(self.channel)
+        self.lock = threading.Lock()
+        self.calls: set = set()
+        self._cancelled = False
+        self.entry_trees: dict[Path, tuple] = {}  # store entries are immutable: digest each once
+        self.cached = self.executed = 0
+
+    # ------------------------------------------------------------------ the seam
+
+    def run(self, job: Job) -> int:
+        if self._cancelled:
+            return 130
+        try:
+            return self._retrying(job)
+        except RemoteError as exc:
+            return self._fail(job, str(exc))
+        except Exception as exc:  # grpc.RpcError: the server or the network failed
+            if self._cancelled:
+                return 130
+            return self._fail(job, f"remote executor {self.url}: {_describe(exc)}")
+
+    def cancel(self) -> None:
+        with self.lock:
+            self._cancelled = True
+            for call in self.calls:
+                call.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def summary(self) -> str:
+        return f"remote: {self.executed} executed on {self.url}, {self.cached} from its action cache"
+
+    # ------------------------------------------------------------------ one action
+
+    def _retrying(self, job: Job) -> int:
+        """A busy or restarting server (UNAVAILABLE, RESOURCE_EXHAUSTED) is asked again, with
+        back-off; the action is idempotent, and the action cache answers a finished one."""
+        for attempt in range(6):
+            try:
+                return self._run(job)
+            except Exception as exc:
+                code = getattr(exc, "code", lambda: None)()
+                if self._cancelled or code is None or code.name not in ("UNAVAILABLE", "RESOURCE_EXHAUSTED") \
+                        or attempt == 5:
+                    raise
+                time.sleep(0.5 * 2 ** attempt)
+                for leftover in job.out.iterdir():  # a download cut short
+                    shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+        raise AssertionError("unreachable")
+
+    def _run(self, job: Job) -> int:
+        from .pb import remote_execution_pb2 as re_pb2
+
+        blobs = Blobs()
+        action_digest = blobs.add_message(self._action(job, blobs))
+        try:
+            result = self.ac.GetActionResult(re_pb2.GetActionResultRequest(
+                instance_name=self.instance, action_digest=action_digest, inline_stdout=True))
+        except Exception as exc:
+            if getattr(exc, "code", lambda: None)() is None or exc.code().name != "NOT_FOUND":
+                raise
+            result = None
+        if result is not None and result.exit_code == 0:
+            with self.lock:
+                self.cached += 1
+            return self._finish(job, result, "(from the remote action cache)\n")
+        self.cas.upload(blobs)
+        response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest))
+        if response.status.code != 0:
+            raise RemoteError(f"remote execution failed: {response.status.message or response.status.code}")
+        with self.lock:
+            self.cached += response.cached_result
+            self.executed += not response.cached_result
+        return self._finish(job, response.result, "")
+
+    def _action(self, job: Job, blobs: Blobs):
+        from .pb import remote_execution_pb2 as re_pb2
+
+        platform = platform_properties()
+        env = _sandbox_env(job)
+        command = re_pb2.Command(arguments=[*SHELL, job.script], output_paths=[OUTPUT], output_directories=[OUTPUT],
+                                 platform=platform, working_directory="",
+                                 environment_variables=[re_pb2.Command.EnvironmentVariable(name=k, value=env[k])
+                                                        for k in sorted(env)])
+        root = {"src": directory_tree(job.src, blobs), "deps": join_tree(
+            {name: self._entry_tree(path, blobs) for name, path in job.deps.items()}, blobs)}
+        if job.env_tree:
+            root["env"] = directory_tree(job.env_tree, blobs)
+        action = re_pb2.Action(command_digest=blobs.add_message(command), input_root_digest=join_tree(root, blobs),
+                               platform=platform)
+        if job.timeout:
+            action.timeout.FromSeconds(int(job.timeout) + 1)
+        return action
+
+    def _entry_tree(self, entry: Path, blobs: Blobs):
+        if entry not in self.entry_trees:
+            own = Blobs()
+            # Without the entry's metadata: when and how long it took to build is no input, and
+            # would make every consumer's action miss the action cache on another machine.
+            self.entry_trees[entry] = (directory_tree(entry, own, skip=META), own.items)
+        digest, items = self.entry_trees[entry]
+        blobs.items.update(items)
+        return digest
+
+    def _execute(self, request):
+        """Execute and follow the operation to its end (WaitExecution if the stream breaks)."""
+        from .pb import remote_execution_pb2 as re_pb2
+
+        call, name = self.execution.Execute(request), None
+        for _attempt in range(5):
+            with self.lock:
+                if self._cancelled:
+                    call.cancel()
+                self.calls.add(call)
+            try:
+                for op in call:
+                    name = op.name
+                    if op.done:
+                        if op.HasField("error"):
+                            raise RemoteError(f"remote execution failed: {op.error.message}")
+                        response = re_pb2.ExecuteResponse()
+                        op.response.Unpack(response)
+                        return response
+            except Exception as exc:
+                if self._cancelled or name is None or getattr(exc, "code", lambda: None)() is None \
+                        or exc.code().name != "UNAVAILABLE":
+                    raise
+            finally:
+                with self.lock:
+                    self.calls.discard(call)
+            call = self.execution.WaitExecution(re_pb2.WaitExecutionRequest(name=name))
+        raise RemoteError("the remote execution stream ended without a result")
+
+    def _finish(self, job: Job, result, note: str) -> int:
+        """The log into job.log, the output tree into job.out; the action's exit code."""
+        from .pb import remote_execution_pb2 as re_pb2
+
+        log = result.stdout_raw
+        if not log and result.HasField("stdout_digest") and result.stdout_digest.size_bytes:
+            log = self.cas.fetch([result.stdout_digest])[key(result.stdout_digest)]
+        if job.log:
+            job.log.write_bytes(log + (b"\njbuild: " + note.encode() if note else b""))
+        for d in result.output_directories:
+            if d.path == OUTPUT:
+                tree = self.cas.message(d.tree_digest, re_pb2.Tree)
+                known = {key(digest_of(c.SerializeToString(deterministic=True))): c for c in tree.children}
+                root = blobs_root(tree)
+                known[key(root)] = tree.root
+                self.cas.materialise(root, job.out, known)
+        return result.exit_code
+
+    def _fail(self, job: Job, message: str) -> int:
+        if job.log:
+            with open(job.log, "a") as f:
+                f.write(f"\njbuild: {message}\n")
+        return 1
+
+
+def _describe(exc: Exception) -> str:
+    code = getattr(exc, "code", None)
+    if callable(code):
+        return f"{code().name}: {exc.details()}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def blobs_root(tree):
+    return digest_of(tree.root.SerializeToString(deterministic=True))

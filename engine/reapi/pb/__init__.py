@@ -1,0 +1,1 @@
+"""Generated from engine/reapi/protos/ by its generate.py: do not edit."""

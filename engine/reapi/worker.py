@@ -1,0 +1,141 @@
+"""`jbuild worker`: a Remote Workers API bot. It holds a bot session with the server
+(CreateBotSession, then UpdateBotSession as heartbeat and lease exchange), runs each leased
+action in jbuild's own bubblewrap sandbox, uploads the outputs and log to the CAS and hands
+the ActionResult back in the lease. It never writes the action cache itself: the server
+caches a completed lease's result, and only a zero exit code is worth caching (BuildGrid's
+`cache-failed-actions: false`; docs/remote.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+from ..sandbox import BwrapExecutor, Job
+from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
+from .channel import open_channel, platform_properties
+from .executor import OUTPUT, SHELL
+
+PENDING, ACTIVE, COMPLETED = 1, 2, 4
+TRANSIENT = {"DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}
+POLL_TIMEOUT = 15.0  # seconds an idle UpdateBotSession may wait for work
+
+
+class Worker:
+    def __init__(self, url: str, instance: str = "", bot_id: str | None = None, workdir: Path | None = None):
+        from .pb import bots_pb2_grpc
+
+        self.channel = open_channel(url)
+        self.instance = instance
+        self.cas = Cas(self.channel, instance)
+        self.bots = bots_pb2_grpc.BotsStub(self.channel)
+        self.bot_id = bot_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.workdir = Path(workdir or tempfile.gettempdir())
+        self.sandbox = BwrapExecutor()
+        self.stop = threading.Event()
+        self.running: dict[str, threading.Thread] = {}
+        self.results: dict[str, object] = {}  # lease id -> ActionResult
+        self.ran = 0
+
+    def serve(self) -> None:
+        """Take leases until `self.stop` is set."""
+        from .pb import bots_pb2
+
+        session = self.bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
+            parent=self.instance, bot_session=bots_pb2.BotSession(bot_id=self.bot_id, status=bots_pb2.BotStatus.OK,
+                                                                  worker=self._description())))
+        while not self.stop.is_set():
+            self._take(session)
+            busy = any(lease.state == ACTIVE for lease in session.leases)
+            try:
+                session = self.bots.UpdateBotSession(bots_pb2.UpdateBotSessionRequest(
+                    name=session.name, bot_session=session), timeout=POLL_TIMEOUT)
+            except Exception as exc:
+                code = getattr(exc, "code", lambda: None)()
+                if code is None or code.name not in TRANSIENT:
+                    raise
+                if code.name != "DEADLINE_EXCEEDED":  # a busy or restarting server: ask again soon
+                    self.stop.wait(1.0)
+            if busy:
+                self.stop.wait(0.05)
+        self.sandbox.cancel()
+
+    def _description(self):
+        from .pb import worker_pb2
+
+        props = [worker_pb2.Device.Property(key=p.name, value=p.value) for p in platform_properties().properties]
+        return worker_pb2.Worker(devices=[worker_pb2.Device(handle=self.bot_id, properties=props)])
+
+    def _take(self, session) -> None:
+        """Start what was newly leased (BuildGrid hands leases out already ACTIVE); report what
+        finished."""
+        for lease in session.leases:
+            if lease.state in (PENDING, ACTIVE) and lease.id not in self.running:
+                thread = threading.Thread(target=self._run_lease, args=(lease.id, lease.payload), daemon=True)
+                self.running[lease.id] = thread
+                thread.start()
+                lease.state = ACTIVE
+            elif lease.state == ACTIVE and lease.id in self.results:
+                lease.result.Pack(self.results.pop(lease.id))
+                lease.status.code = 0
+                lease.state = COMPLETED
+                del self.running[lease.id]
+
+    def _run_lease(self, lease_id: str, payload) -> None:
+        from .pb import remote_execution_pb2 as re_pb2
+
+        try:
+            action = re_pb2.Action()
+            if payload.Is(re_pb2.Action.DESCRIPTOR):
+                payload.Unpack(action)
+            else:
+                digest = re_pb2.Digest()
+                payload.Unpack(digest)
+                action = self.cas.message(digest, re_pb2.Action)
+            result = self.execute(action)
+        except Exception as exc:  # the action could not even be set up: report it as its log
+            log = f"jbuild worker {self.bot_id}: {type(exc).__name__}: {exc}\n".encode()
+            result = re_pb2.ActionResult(exit_code=1, stdout_raw=log)
+        self.results[lease_id] = result
+
+    def execute(self, action):
+        """Fetch the inputs, run in bubblewrap, upload outputs and log: the ActionResult."""
+        from .pb import remote_execution_pb2 as re_pb2
+
+        command = self.cas.message(action.command_digest, re_pb2.Command)
+        if list(command.arguments[:2]) != SHELL or len(command.arguments) != 3:
+            raise RemoteError(f"not a jbuild action: {list(command.arguments)[:3]}")
+        work = Path(tempfile.mkdtemp(prefix="jbuild-worker-", dir=self.workdir))
+        try:
+            root, out, tmp, log = work / "root", work / "out", work / "tmp", work / "log"
+            self.cas.materialise(action.input_root_digest, root)
+            out.mkdir()
+            tmp.mkdir()
+            deps = {p.name: p for p in sorted((root / "deps").iterdir())} if (root / "deps").is_dir() else {}
+            job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
+                      env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
+                      extra_env={v.name: v.value for v in command.environment_variables},
+                      timeout=action.timeout.seconds or None)
+            (root / "src").mkdir(exist_ok=True)
+            try:
+                code = self.sandbox.run(job)
+            except Exception as exc:  # subprocess.TimeoutExpired
+                with open(log, "a") as f:
+                    f.write(f"\njbuild worker: {exc}\n")
+                code = 124
+            self.ran += 1
+            blobs = Blobs()
+            data = log.read_bytes() if log.exists() else b""
+            result = re_pb2.ActionResult(exit_code=code, stdout_digest=digest_of(data))
+            blobs.items[(result.stdout_digest.hash, len(data))] = data
+            if code == 0:
+                result.output_directories.add(path=OUTPUT, tree_digest=output_tree(out, blobs))
+            self.cas.upload(blobs)
+            return result
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,42 @@
+"""`jbuild worker`: serve a Remote Execution API server's Remote Workers API as a bot. Thin."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+
+@click.command()
+@click.option("--server", required=True, metavar="grpc://HOST:PORT",
+              help="The server's Bots service, e.g. BuildGrid's (grpc://HOST:PORT).")
+@click.option("--instance", default="", show_default=True, help="The instance name on that server.")
+@click.option("--bot-id", default=None, help="This bot's name (default: host-pid-random).")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Where leased actions are staged (default: the system temporary directory).")
+def worker(server, instance, bot_id, workdir):
+    """Run leased build actions in the bubblewrap sandbox until interrupted.
+
+    Fetches each action's inputs from the server's CAS, runs it, uploads its outputs and log.
+    Failed actions are reported, never cached. See docs/remote.md.
+    """
+    from jbuild.base.errors import BadInput
+    from jbuild.engine.reapi.worker import Worker
+    from jbuild.engine.sandbox import BwrapExecutor
+
+    if not BwrapExecutor.available():
+        raise BadInput("jbuild worker needs bubblewrap (bwrap) able to create namespaces here")
+    bot = Worker(server, instance, bot_id, workdir)
+    signal.signal(signal.SIGTERM, lambda *_: bot.stop.set())
+    click.echo(f"jbuild worker {bot.bot_id}: serving {server}", err=True)
+    try:
+        bot.serve()
+    except KeyboardInterrupt:
+        bot.stop.set()
+    except Exception as exc:
+        if getattr(exc, "code", None) is None:
+            raise
+        click.echo(f"jbuild worker: {server}: {exc.code().name}: {exc.details()}", err=True)
+        return 1
+    click.echo(f"jbuild worker {bot.bot_id}: stopped after {bot.ran} actions", err=True)
+    return 0

@@ -1,0 +1,77 @@
+"""A real BuildGrid (its own process and virtualenv) on a real PostgreSQL, and real `jbuild
+worker` bots, for the remote-execution tests. dev/setup.sh installs both."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+sys.path.insert(0, str(REPO / "dev"))
+import bgd_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def buildgrid():
+    why = bgd_server.missing()
+    if why:
+        pytest.skip(f"cannot start BuildGrid: {why}")
+    server = bgd_server.Server(Path(tempfile.mkdtemp(prefix="jbuild-bgd-")))
+    try:
+        server.start(timeout=180)
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+class Workers:
+    """`jbuild worker` processes, each with its own work directory."""
+
+    def __init__(self, url: str, root: Path):
+        self.url, self.root = url, root
+        self.procs: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(self, n: int = 1) -> None:
+        for _ in range(n):
+            work = self.root / f"w{len(self.procs)}"
+            work.mkdir(parents=True)
+            log = open(work.with_suffix(".log"), "wb")
+            proc = subprocess.Popen([sys.executable, "-m", "jbuild", "worker", "--server", self.url, "--workdir",
+                                     str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}"],
+                                    stdout=log, stderr=subprocess.STDOUT)
+            self.procs.append((proc, work))
+
+    def busy(self, timeout: float) -> tuple[subprocess.Popen, Path]:
+        """The first live worker seen staging an action."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc, work in self.procs:
+                if proc.poll() is None and any(work.iterdir()):
+                    return proc, work
+            time.sleep(0.1)
+        raise AssertionError("no worker took the action")
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, _ in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def workers(buildgrid, tmp_path_factory):
+    w = Workers(buildgrid.url, tmp_path_factory.mktemp("workers"))
+    w.start(2)
+    yield w
+    w.stop()
