@@ -1,0 +1,111 @@
+"""Review: split outputs where they meet the features merged beside them — `jbuild test`'s
+environments, `jbuild image`, `jbuild path-info`. One real workspace (real cc, real bubblewrap),
+built once for the module."""
+
+import tarfile
+
+import pytest
+from helpers import run_jbuild, write_tree
+
+GREET = '''
+package greet {
+    version = "1.0"
+    sources = ["greet.c", "greet.h", "tool.c"]
+    interface = ["greet.h"]
+    build_requires = [@std//host:cc, @std//host:sh]
+    outputs = {
+        bin = ["bin"],
+        lib = ["lib/*.so*"],
+        dev = ["include", "lib/*.a"],
+    }
+    build = """
+        mkdir -p $OUT/bin $OUT/lib $OUT/include
+        cc -O2 -fPIC -shared -Wl,-soname,libgreet.so.1 -o $OUT/lib/libgreet.so.1 $SRC/greet.c
+        ln -s libgreet.so.1 $OUT/lib/libgreet.so
+        cc -O2 -c $SRC/greet.c -o $TMPDIR/greet.o && ar rc $OUT/lib/libgreet.a $TMPDIR/greet.o
+        cp $SRC/greet.h $OUT/include/
+        cc -O2 -I$SRC -o $OUT/bin/greet-tool $SRC/tool.c -L$OUT/lib -lgreet
+    """
+}
+package app {
+    version = "1.0"
+    sources = ["app.c"]
+    requires = [:greet]
+    build_requires = [@std//host:cc, @std//host:sh]
+    build = "mkdir -p $OUT/bin && cc -O2 -o $OUT/bin/app $SRC/app.c -lgreet"
+    exports = ["bin"]
+    config { port: int = 8090 }
+    service { command = "bin/app" ports = [config.port] }
+}
+# The environment of a test holds a split package's bin and lib outputs, never dev.
+test app_test {
+    requires = [:app]
+    build_requires = [@std//host:sh]
+    command = "bin/app | grep -q 'app: hello' && test ! -e include/greet.h && test ! -e lib/libgreet.a"
+}
+test greet_tool_test {
+    requires = [:greet]
+    build_requires = [@std//host:sh]
+    command = "bin/greet-tool | grep -q hello"
+}
+'''
+
+FILES = {
+    "jbuild.toml": "",
+    "greet.h": "const char *greet(void);\n",
+    "greet.c": '#include "greet.h"\nconst char *greet(void) { return "hello"; }\n',
+    "tool.c": '#include <stdio.h>\n#include "greet.h"\nint main(void) { puts(greet()); return 0; }\n',
+    "app.c": '#include <stdio.h>\n#include <greet.h>\nint main(void) { printf("app: %s\\n", greet()); return 0; }\n',
+    "BUILD": GREET,
+}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = write_tree(tmp_path_factory.mktemp("split") / "ws", FILES)
+    store = root.parent / "store"
+
+    def jb(*args):
+        return run_jbuild(*args, cwd=root, env={"JBUILD_STORE": str(store)})
+
+    r = jb("build", "//:app")
+    assert r.returncode == 0, r.stderr
+    return root, store, jb
+
+
+def test_a_test_of_a_split_package_runs_against_its_bin_and_lib_outputs(ws):
+    root, _, jb = ws
+    r = jb("test", "//...", "--test-output", "errors")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 tests pass" in r.stdout
+
+
+def test_path_info_counts_a_split_packages_outputs(ws):
+    root, store, jb = ws
+    r = jb("path-info", "-s", "-S", "//:greet")
+    assert r.returncode == 0, r.stderr
+    path, size, closure = r.stdout.split()
+    assert path.endswith("-greet-1.0")
+    assert int(size) > 20000  # a shared library, a static archive, a program: never 0
+    assert int(closure) == int(size)
+    r = jb("path-info", "-S", "//:app")
+    assert int(r.stdout.split()[1]) > int(size)  # app's closure holds greet's outputs
+
+
+def test_a_service_image_of_a_split_closure_has_no_headers_or_archives(ws):
+    root, _, jb = ws
+    r = jb("image", "//:app", "-o", "app.tar")
+    assert r.returncode == 0, r.stderr
+    names = set()
+    with tarfile.open(root / "app.tar") as outer:
+        for member in outer.getmembers():
+            if member.isfile() and member.name.startswith("blobs/") and member.size > 200:
+                data = outer.extractfile(member)
+                try:
+                    with tarfile.open(fileobj=data) as layer:
+                        names |= set(layer.getnames())
+                except tarfile.ReadError:
+                    continue  # a config or manifest blob
+    assert {"bin/app", "bin/greet-tool", "lib/libgreet.so.1"} <= {n.lstrip("./") for n in names}
+    assert not [n for n in names if n.endswith((".h", ".a"))]
+
