@@ -2,6 +2,7 @@
 environments, `jbuild image`, `jbuild path-info`. One real workspace (real cc, real bubblewrap),
 built once for the module."""
 
+import sys
 import tarfile
 
 import pytest
@@ -109,3 +110,34 @@ def test_a_service_image_of_a_split_closure_has_no_headers_or_archives(ws):
     assert {"bin/app", "bin/greet-tool", "lib/libgreet.so.1"} <= {n.lstrip("./") for n in names}
     assert not [n for n in names if n.endswith((".h", ".a"))]
 
+
+
+def test_an_ordinary_user_tests_and_images_a_split_closure(tmp_path):
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from helpers import REPO
+    from jbuild.engine.store.fsops import force_remove
+
+    sys.path.insert(0, str(REPO / "tests" / "engine"))  # the ordinary user of tests/engine/test_store_nonroot.py
+    from test_store_nonroot import IS_ROOT, USER, User
+
+    home = Path(tempfile.mkdtemp(prefix="jbuild-user-")) if IS_ROOT else tmp_path
+    home.chmod(0o755)
+    user = User(home)
+    write_tree(home / "ws", FILES)
+    if IS_ROOT:
+        subprocess.run(["chown", "-R", f"{USER}:", str(home)], check=True)
+    try:
+        r = user.jbuild("test", "//...", cwd=home / "ws")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = user.jbuild("image", "//:app", "-o", "app.tar", cwd=home / "ws")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.stat(home / "ws" / "app.tar").st_uid == os.stat(home).st_uid
+        r = user.jbuild("gc", cwd=home / "ws")
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        if IS_ROOT:
+            force_remove(home)
