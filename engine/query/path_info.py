@@ -13,6 +13,7 @@ from jbuild.base.errors import BadInput, Failed
 
 from ..keys import entry_name
 from ..results import closure_entries
+from ..store.sets import complete
 
 
 class NotInStore(Failed):
@@ -63,7 +64,7 @@ def path_info(patterns: list[str], opts, recursive: bool = False, cwd: str | Non
                              f"build it first: jbuild build {node.label}")
         name = names.entry_of(node)
         closure = closure_entries(p, names, node)
-        absent = [e for e in closure if not p.store.lookup(e)]
+        absent = [e for e in closure if not complete(p.store, e)]
         if absent:
             raise NotInStore(f"{node} is in the store, but not all of its closure ({absent[0]} is missing); "
                              f"build it again: jbuild build {node.label}")

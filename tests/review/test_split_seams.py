@@ -141,3 +141,40 @@ def test_an_ordinary_user_tests_and_images_a_split_closure(tmp_path):
     finally:
         if IS_ROOT:
             force_remove(home)
+
+
+@pytest.fixture
+def lost_output(tmp_path):
+    """A built workspace whose greet set has lost its lib output (deleted by hand)."""
+    from jbuild.engine.store.fsops import force_remove
+
+    root = write_tree(tmp_path / "ws", FILES)
+    store = tmp_path / "store"
+
+    def jb(*args):
+        return run_jbuild(*args, cwd=root, env={"JBUILD_STORE": str(store)})
+
+    assert jb("build", "//:app").returncode == 0
+    [lib] = store.glob("*-greet-1.0-lib")
+    force_remove(lib)
+    return jb
+
+
+def test_plan_and_path_info_see_a_set_that_lost_an_output(lost_output):
+    jb = lost_output
+    r = jb("plan", "//:app")
+    assert r.returncode == 0, r.stderr
+    assert "//:greet@1.0: would build" in r.stdout  # the build does rebuild it
+    r = jb("path-info", "-S", "//:app")
+    assert r.returncode == 1, r.stderr  # not in the store: a message, not a traceback (exit 37)
+    assert "build it again" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="engine/build.py _noop checks only store.lookup(set entry) "
+                   "(build.py:300), not the set's outputs: a set that lost an output is 'reused'; "
+                   "use store.sets.complete() there (build.py is being rewritten by others)")
+def test_a_noop_build_rebuilds_a_set_that_lost_an_output(lost_output):
+    jb = lost_output
+    r = jb("build", "//:app")
+    assert r.returncode == 0, r.stderr
+    assert "1 built" in r.stdout + r.stderr
