@@ -45,3 +45,25 @@ def test_a_missing_header_given_to_a_template_is_reported_once_per_attribute(mak
     r = run_jbuild("build", "//:x", cwd=ws)
     assert r.returncode == 2
     assert r.stderr.count("sources of 'x': no file 'include/no.h'") == 1, r.stderr
+
+
+SERVICE = '''
+package svc {
+    version = "1.0"
+    build_requires = [@std//host:sh]
+    build = "mkdir -p $OUT/bin && printf '#!/bin/sh\\\\necho hi\\\\n' > $OUT/bin/svc && chmod +x $OUT/bin/svc"
+    service { command = "bin/svc" }
+}
+'''
+
+
+def test_outputs_where_no_file_can_be_created_are_exit_2_not_a_traceback(make_workspace, tmp_path):
+    ws = make_workspace({"BUILD": SERVICE})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    for args in (["image", "//:svc", "-o", "/proc/svc.tar"], ["image", "//:svc", "-o", "/proc/layout/"],
+                 ["deploy", "//:svc", "--k8s", "-o", "/proc/k8s"],
+                 ["build", "//:svc", "--build-events", "/proc/events.json"]):
+        r = run_jbuild(*args, cwd=ws, env=env)
+        assert r.returncode == 2, (args, r.stdout + r.stderr)
+        assert "Traceback" not in r.stderr and "error: " in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*-svc-1.0"))  # refused first
