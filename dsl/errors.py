@@ -54,7 +54,10 @@ class RecipeError(Exception):
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
-        self.diagnostics = sorted((d.at_call() for d in diagnostics), key=Diagnostic.sort_key)
+        unique: dict[tuple, Diagnostic] = {}
+        for d in (d.at_call() for d in diagnostics):  # a template's argument used twice errs twice at one call
+            unique.setdefault(d.sort_key(), d)
+        self.diagnostics = sorted(unique.values(), key=Diagnostic.sort_key)
         super().__init__("\n".join(d.message for d in self.diagnostics))
 
     @classmethod

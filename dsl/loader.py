@@ -19,7 +19,7 @@ from jbuild.base.freshness import stat_key, trusted
 
 from . import globs, references
 from .errors import Diagnostic, RecipeError, did_you_mean
-from .labels import Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
+from .labels import STD, Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
 from .syntax import Instance as st_Instance
@@ -179,6 +179,19 @@ class Loader:
         self._cache[str(path)] = entry
         self._dirty = True
         return entry
+
+    def template_files(self, repo: str, package: str) -> list[tuple[str, str]]:
+        """(repo, package) of each BUILD file whose templates `package`'s file is expanded with
+        (a change of one re-expands it), as far as this loader has parsed it."""
+        entry = self._cache.get(str(self.ws.build_file(repo, package)))
+        out = []
+        for path in sorted(entry.deps if entry is not None else ()):
+            for r in (STD, ""):  # std first: the stdlib may lie inside a workspace
+                rel = os.path.relpath(path, self.ws.repo_root(r))
+                if not rel.startswith(".."):
+                    out.append((r, "" if os.path.dirname(rel) in ("", ".") else os.path.dirname(rel)))
+                    break
+        return out
 
     def _templates_of(self, label: Label, span: Span, deps: dict) -> dict:
         """The templates defined in another package's BUILD file (templates.External), noting

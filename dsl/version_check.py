@@ -54,14 +54,21 @@ def wrap(build: str, version: str, check: VersionCheck) -> str:
         before = (f'[ -f {_dq(where)} ] || {{ echo "jbuild: version_check: no file {_esc(check.file)} in the '
                   f'sources" >&2; exit 1; }}\n'
                   f"jbuild_found=$(sed -n -E {_sed(check.regex)} {_dq(where)} | head -n 1)\n")
-        return before + _compare(version, check.file) + build
+        return before + _compare(version, check.file, check.file, check.regex) + build
     after = (f"jbuild_found=$({check.command} 2>&1 | sed -n -E {_sed(check.regex)} | head -n 1)\n"
-             + _compare(version, f"'{check.command}'"))
+             + _compare(version, f"'{check.command}'", f"the output of '{check.command}'", check.regex))
     return build.rstrip("\n") + "\n" + after
 
 
-def _compare(version: str, what: str) -> str:
-    return (f"if [ \"$jbuild_found\" != {_sq(version)} ]; then\n"
+def _compare(version: str, what: str, where: str, regex: str | None) -> str:
+    """Nothing found is its own message: "says ''" would read as an empty version upstream."""
+    pattern = f"the regex {regex}" if regex is not None else "a version number"
+    nothing = f"jbuild: version_check failed: nothing in {where} matches {pattern} (the recipe says version {version})"
+    return (f"if [ -z \"$jbuild_found\" ]; then\n"
+            f"    printf '%s\\n' {_sq(nothing)} >&2\n"
+            "    exit 1\n"
+            "fi\n"
+            f"if [ \"$jbuild_found\" != {_sq(version)} ]; then\n"
             f"    echo \"jbuild: version_check failed: the recipe says version {version}, but "
             f"{_esc(what)} says '$jbuild_found'\" >&2\n"
             "    exit 1\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .keys import PREDICTED, describe_change, entry_name
+from .store.sets import complete
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def explain(p) -> list[Explanation]:
             out.append(Explanation(str(node), rec.decision, rec.reason))  # the last build's word
             continue
         name = entry_name(node, key)
-        if p.store.lookup(name):
+        if complete(p.store, name):  # a set missing an output is rebuilt
             drift = runs_with(p, node, name)
             if rec and rec.key == key and rec.decision in ("built", "reused"):
                 out.append(Explanation(str(node), rec.decision, rec.reason + drift))
@@ -75,7 +76,7 @@ def predict(p) -> Prediction:
     out = []
     for node in sorted(p.graph.nodes, key=str):
         name = entry_name(node, p.keys.build[node])
-        if p.store.lookup(name):
+        if complete(p.store, name):  # a set missing an output is rebuilt
             out.append(Explanation(str(node), "would reuse", f"{name} is in the store" + runs_with(p, node, name)))
         else:
             out.append(Explanation(str(node), "would build", _why_build(p, node)))

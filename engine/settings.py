@@ -84,5 +84,15 @@ def _int(text: str, what: str) -> int:
 
 
 def _check_writable(path: Path, what: str) -> None:
-    if path.is_dir() or not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+    """Create the file (as the writer will) and remove it again: os.access says yes to root on
+    /proc, a read-only bind mount or a full disk."""
+    if path.is_dir() or not path.parent.is_dir():
         raise BadInput(f"{what} {path}: cannot write a file there")
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise BadInput(f"{what} {path}: cannot write a file there ({exc.strerror})") from None

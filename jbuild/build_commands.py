@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+
 import click
 
 from . import exitcodes
@@ -86,11 +89,12 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
         return print_plan(list(patterns), _opts(strict=strict, sandbox=sandbox, store=store))
     from jbuild.engine.build import build as run_build
 
-    opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                 verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
-                 offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
-                 remote_executor=remote_executor, remote_instance=remote_instance)
-    result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
+    with events_even_if_refused(build_events):
+        opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
+                     verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                     offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
+                     remote_executor=remote_executor, remote_instance=remote_instance)
+        result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)
     for node, why in result.skipped:
@@ -98,6 +102,43 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
     for test in result.tests:
         click.echo(f"{test} is a test: built what it needs; `jbuild build` does not run tests", err=True)
     return result.code
+
+
+@contextmanager
+def events_even_if_refused(path: str | None):
+    """A bad recipe or command line stops jbuild before the build opens its event stream; CI
+    still gets one (`started`, then `finished` with exit code 2: docs/ci.md), never the stale
+    file of an earlier run."""
+    from jbuild.base.errors import BadInput
+    from jbuild.dsl.errors import RecipeError
+
+    start = time.time()
+    try:
+        yield
+    except (RecipeError, BadInput):
+        refused_events(path, start, exitcodes.BAD_INPUT)
+        raise
+
+
+def refused_events(path: str | None, start: float, code: int) -> None:
+    """Write the two events of a run that built nothing, unless this run wrote the file already."""
+    import os
+
+    from jbuild.engine.events import SCHEMA_VERSION, EventLog, span
+
+    try:
+        if not path or os.path.getmtime(path) >= start:
+            return
+    except OSError:
+        pass
+    try:
+        log = EventLog(path)
+    except OSError:
+        return  # the path itself is what was refused
+    root = log.emit("started", None, total=0, schema_version=SCHEMA_VERSION)
+    log.emit("finished", root, exit_code=code, counts={"built": 0, "reused": 0, "failed": 0, "skipped": 0},
+             tests=dict.fromkeys(("passed", "failed", "flaky", "timeout", "skipped", "cached"), 0), **span(start))
+    log.close()
 
 
 def _print_root(node: str, entry, print_out_paths: bool) -> None:

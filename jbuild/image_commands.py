@@ -49,6 +49,7 @@ def image(target, output, fmt, tag, sets, strict, sandbox, store):
     parent = os.path.dirname(os.path.abspath(output.rstrip("/") or "."))
     if not os.path.isdir(parent):
         raise BadInput(f"-o {output}: the directory {parent} does not exist")
+    _can_write(output if os.path.isdir(output) else parent, output)
     p, closure, rb = build_for_image(target, _opts(strict=strict, sandbox=sandbox, store=store))
     overrides = overrides_of(p, closure, list(sets), None)
     with p.store.shared():
@@ -83,12 +84,19 @@ def deploy(target, k8s, output, registry, sets, strict, sandbox, store):
 
     Example: jbuild deploy //services:geotags --k8s -o deploy/
     """
+    from jbuild.base.errors import BadInput
     from jbuild.engine.deploy import deploy as make
     from jbuild.engine.deploy import to_yaml
 
     if not k8s:
         raise click.UsageError("say which kind of deployment: --k8s")
     out = Path(output) if output else None
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"-o {output}: cannot create the directory ({exc.strerror})") from None
+        _can_write(str(out), output)
     result = make(target, _opts(strict=strict, sandbox=sandbox, store=store), list(sets), None, registry,
                   images_dir=out / "images" if out else None)
     for name, objects in result.manifests.items():
@@ -99,3 +107,18 @@ def deploy(target, k8s, output, registry, sets, strict, sandbox, store):
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.yaml").write_text(text)
         click.echo(f"{name}: {len(objects)} objects -> {out / (name + '.yaml')} (image {result.images[name]})", err=True)
+
+
+def _can_write(directory: str, output: str) -> None:
+    """Refuse before building, not with a traceback after: create and remove a file there
+    (os.access says yes to root on /proc and on a read-only bind mount)."""
+    import tempfile
+
+    from jbuild.base.errors import BadInput
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".jbuild-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BadInput(f"-o {output}: cannot write there ({exc.strerror})") from None

@@ -3,10 +3,12 @@ jbuild.engine.testing does the work."""
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from . import exitcodes
-from .build_commands import PLANNING, RUNNING, _opts, _with
+from .build_commands import PLANNING, RUNNING, _opts, _with, events_even_if_refused, refused_events
 
 
 @click.command()
@@ -40,10 +42,14 @@ def test(patterns, jobs, keep_going, strict, sandbox, store, cache_test_results,
     from jbuild.engine.testing import TestOptions
     from jbuild.engine.testing import test as run_tests
 
-    opts = _opts(jobs, keep_going, strict, sandbox, store, build_events=build_events)
-    topts = TestOptions(cache_results=cache_test_results == "yes", output=test_output, timeout=test_timeout,
-                        flaky_attempts=flaky_attempts, junit_xml=junit_xml)
-    run = run_tests(list(patterns), opts, topts)
+    start = time.time()
+    with events_even_if_refused(build_events):
+        opts = _opts(jobs, keep_going, strict, sandbox, store, build_events=build_events)
+        topts = TestOptions(cache_results=cache_test_results == "yes", output=test_output, timeout=test_timeout,
+                            flaky_attempts=flaky_attempts, junit_xml=junit_xml)
+        run = run_tests(list(patterns), opts, topts)
+    if run.kind == "no_tests":
+        refused_events(build_events, start, exitcodes.BY_KIND[run.kind])
     for line in run.summary:
         click.echo(line, err=run.kind == "no_tests")
     return exitcodes.SUCCESS if run.kind == "passed" else exitcodes.BY_KIND[run.kind]

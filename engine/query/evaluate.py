@@ -115,9 +115,12 @@ class Evaluator:
         return {i for i in self._labels(self.eval(x)) if kind_of(i, self.s.targets_of(i)) == "test"}
 
     def _buildfiles(self, x):
-        ws = self.s.workspace
-        return {BuildFile(i.repo, i.package, str(ws.build_file(i.repo, i.package)))
-                for i in self._labels(self.eval(x))}
+        """The BUILD files declaring `x`, and those whose templates they call (as Bazel lists the
+        .bzl files loaded): a change of any of them changes the targets."""
+        ws, loader = self.s.workspace, self.s.loader
+        packages = {(i.repo, i.package) for i in self._labels(self.eval(x))}
+        packages |= {dep for repo, package in packages for dep in loader.template_files(repo, package)}
+        return {BuildFile(repo, package, str(ws.build_file(repo, package))) for repo, package in packages}
 
 
 def needs_graph(expr) -> bool:

@@ -2,7 +2,7 @@
 current inputs name, its size, and its closure's size — the closure being every entry it needs
 to build and to run at this resolution, which is what its result link keeps from gc
 (results.closure_entries). Sizes are the bytes of regular files the store measured when it
-published each entry."""
+published each entry (a split package's: its outputs' together)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from jbuild.base.errors import BadInput, Failed
 
 from ..keys import entry_name
 from ..results import closure_entries
+from ..store.sets import complete
 
 
 class NotInStore(Failed):
@@ -63,13 +64,20 @@ def path_info(patterns: list[str], opts, recursive: bool = False, cwd: str | Non
                              f"build it first: jbuild build {node.label}")
         name = names.entry_of(node)
         closure = closure_entries(p, names, node)
-        absent = [e for e in closure if not p.store.lookup(e)]
+        absent = [e for e in closure if not complete(p.store, e)]
         if absent:
             raise NotInStore(f"{node} is in the store, but not all of its closure ({absent[0]} is missing); "
                              f"build it again: jbuild build {node.label}")
-        rows.append(PathInfo(str(node), p.store.path(name), p.store.meta(name).size,
-                             sum(p.store.meta(e).size for e in closure)))
+        rows.append(PathInfo(str(node), p.store.path(name), _size(p.store, name),
+                             sum(_size(p.store, e) for e in closure)))
     return rows
+
+
+def _size(store, name: str) -> int:
+    """An entry's bytes; a split package's set entry holds no files, so its size is its outputs'
+    (gc keeps a set whole: store/sets.py)."""
+    meta = store.meta(name)
+    return meta.size + sum(store.meta(o).size for o in meta.outputs.values())
 
 
 def _closure_nodes(p, root) -> list:

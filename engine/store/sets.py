@@ -49,6 +49,14 @@ def outputs_at(entry: Path) -> dict[str, Path]:
     return {out: entry.with_name(name) for out, name in read_meta(entry).outputs.items()}
 
 
+def complete(store, name: str) -> bool:
+    """Is the entry `name` in the store, and, if it is a set, every output with it? Reads only
+    (for `plan`, `explain`, `path-info`); a build's `store.check` also discards a broken set."""
+    if not store.lookup(name):
+        return False
+    return all(store.lookup(o) for o in store.meta(name).outputs.values())
+
+
 def check_outputs(store, meta: EntryMeta, full: bool) -> bool:
     """Are all the outputs of the set `meta` there and unchanged? If not, discard the set (set
     entry first, so it stops being a hit at once) and what is left of its outputs."""

@@ -85,20 +85,31 @@ def test(patterns: list[str], opts, topts: TestOptions, cwd: str | None = None) 
 def _write_junit(path: Path, results: list[TestResult]) -> Path:
     import os
 
+    from jbuild.base.errors import BadInput
+
     from .junit import combined
 
     text = combined([r.xml.read_text() for r in results if r.xml and r.xml.is_file()])
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:  # checked up front, but the directory may go or fill up meanwhile
+        raise BadInput(f"--junit-xml {path}: cannot write the report: {exc.strerror}") from None
     return path
 
 
 def _check_writable(path: Path) -> None:
-    import os
-
+    """Fail before anything runs, not after the tests: try to create the report's temporary
+    (os.access says yes for root on /proc, a full disk or a read-only bind mount)."""
     from jbuild.base.errors import BadInput
 
     parent = path.absolute().parent
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+    if path.is_dir() or not parent.is_dir():
         raise BadInput(f"--junit-xml {path}: cannot write a file there")
+    probe = path.with_name(f".{path.name}.tmp")
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"--junit-xml {path}: cannot write a file there ({exc.strerror})") from None

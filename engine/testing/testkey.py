@@ -54,11 +54,11 @@ def action_deps(closure: Closure, test: Node) -> set[Node]:
 def test_inputs(computer, closure: Closure, test: Node, entry_of: Callable[[Node], str]) -> TestInputs:
     """Call once the test's closure is built (entry_of needs the actual build keys)."""
     from ..runtime.config import environment_etc
-    from ..runtime.environment import Member, env_name
+    from ..runtime.environment import env_name
 
     nodes = closure_nodes(closure, test)
     actions = [n for n in nodes if is_action(n)]
-    members = [Member(str(n.label), entry_of(n), tuple(n.target.exports)) for n in actions]
+    members = [m for n in actions for m in _members(n, entry_of)]
     packages = [n.target for n in actions]
     etc = environment_etc(packages)
     name = env_name(members, etc, test.label.name)
@@ -67,3 +67,17 @@ def test_inputs(computer, closure: Closure, test: Node, entry_of: Callable[[Node
     key = key_of({"format": FORMAT, "recipe": recipe, "sources": computer.file_digests(test, test.target.files),
                   "environment": name, "host": host, "sandbox": computer.sandbox_kind})
     return TestInputs(members, packages, etc, name, host, key)
+
+
+def _members(n: Node, entry_of: Callable[[Node], str]) -> list:
+    """A closure action's members of the test's environment: its one entry, or, for a split
+    package, its run outputs (bin and lib, as in environments and images: split.py) — its set
+    entry holds no files."""
+    from ..runtime.environment import WHOLE, Member
+    from ..split import RUN, visible
+
+    exports = tuple(n.target.exports)
+    if not n.target.outputs:
+        return [Member(str(n.label), entry_of(n), exports)]
+    return [Member(str(n.label), entry, exports or WHOLE, output)
+            for output, entry in visible(n.target, entry_of(n), RUN)]

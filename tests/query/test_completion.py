@@ -58,11 +58,13 @@ def test_bash_completes_commands_and_options(complete, tmp_path):
 
 def test_bash_completes_packages_then_targets(complete):
     assert complete("jbuild build //li", EXAMPLE) == ["//libs/...", "//libs:"]
-    assert complete("jbuild build @st", EXAMPLE) == ["std//...", "std//host/...", "std//host:"]
+    # @std's packages: host tools, and the standard templates (callable as @std//templates:NAME)
+    assert complete("jbuild build @st", EXAMPLE) == ["std//...", "std//host/...", "std//host:",
+                                                     "std//templates/...", "std//templates:"]
     # bash replaces only what follows the ':' it split at: the answers are trimmed to that
     assert complete("jbuild build //libs:", EXAMPLE) == ["all", "geohash", "geohash_test", "libc"]
     assert complete("jbuild build //libs:li", EXAMPLE) == ["libc"]
-    assert complete("jbuild why-depends //services:geotags @std//host:c", EXAMPLE) == ["cc"]
+    assert complete("jbuild why-depends //services:geotags @std//host:c", EXAMPLE) == ["cc", "cmake", "cxx"]
     assert complete("jbuild build :geo", EXAMPLE / "services") == ["geotags", "geotags_db_test", "geotags_test"]
     assert complete("jbuild plan -- //... -//d", EXAMPLE) == ["-//db/...", "-//db:"]
 
