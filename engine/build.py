@@ -246,10 +246,13 @@ def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     from .store import META
+    from .store.sets import complete
 
     root = str(p.store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
     if not all(os.path.exists(os.path.join(root, entry_name(n, p.settled[n][0]), META)) for n in nodes):
         return False
+    if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
+        return False  # a split package's set counts only with all its outputs
     for n in nodes:
         rb.adopt(n, *p.settled[n])
     return True
@@ -372,7 +375,9 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
         envs={str(r): path.name for r, path in p.envs.items()},
         members=_members_json(p.members),
-        tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root))
+        tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
+        outputs=[o for n in p.graph.nodes if n.target.outputs
+                 for o in p.store.meta(rb.entry_of(n)).outputs.values()])
 
 
 def _members_json(members: dict) -> dict:
@@ -389,8 +394,8 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     from .progress import Reporter
 
     with store.shared():
-        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.envs.values()]):
-            return None
+        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+            return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
         if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):

@@ -102,7 +102,8 @@ class Rebuilder:
         """A store hit settles the action without a worker; None means it must be built."""
         name = self.entry_of(node)
         was = self.settled.get(node)
-        if was is not None and was[0] == self.actual[node] and not self.verify_inputs and self.store.lookup(name):
+        if (was is not None and was[0] == self.actual[node] and not self.verify_inputs and self.store.lookup(name)
+                and (not node.target.outputs or self.store.check(name))):  # a set: all its outputs too
             self.exported[node] = was[1]  # settled by the last run: its digest is known
             return self._reused(node, name, known=True)
         if self.store.lookup(name) and self.store.check(name, full=self.verify_inputs):

@@ -22,7 +22,7 @@ from jbuild.base.freshness import stat_key, trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 6
+FORMAT = 7
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Snapshot:
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
     root: str = ""  # the workspace root: symlinks leaving it are not globbable
     decisions_all_reused: bool = False
+    outputs: list[str] = field(default_factory=list)  # the output entries of split packages' sets
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:

@@ -170,9 +170,6 @@ def test_plan_and_path_info_see_a_set_that_lost_an_output(lost_output):
     assert "build it again" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine/build.py _noop checks only store.lookup(set entry) "
-                   "(build.py:300), not the set's outputs: a set that lost an output is 'reused'; "
-                   "use store.sets.complete() there (build.py is being rewritten by others)")
 def test_a_noop_build_rebuilds_a_set_that_lost_an_output(lost_output):
     jb = lost_output
     r = jb("build", "//:app")
