@@ -136,7 +136,7 @@ def refused_events(path: str | None, start: float, code: int) -> None:
     except OSError:
         return  # the path itself is what was refused
     root = log.emit("started", None, total=0, schema_version=SCHEMA_VERSION)
-    log.emit("finished", root, exit_code=code, counts={"built": 0, "reused": 0, "failed": 0, "skipped": 0},
+    log.emit("finished", root, exit_code=code, counts={"built": 0, "reused": 0, "remote": 0, "failed": 0, "skipped": 0},
              tests=dict.fromkeys(("passed", "failed", "flaky", "timeout", "skipped", "cached"), 0), **span(start))
     log.close()
 
