@@ -54,3 +54,27 @@ def outcomes(events: Path) -> dict[str, str]:
         if e["event"] == "target_complete":
             seen[e["target"].split("@")[0]] = e["outcome"]
     return seen
+
+
+class Example:
+    """A private copy of the example workspace with its own store."""
+
+    def __init__(self, root, store):
+        self.root, self.store = root, store
+        self.runs = 0
+
+    def jbuild(self, *args, **kw):
+        return run_jbuild(*args, cwd=self.root, env={"JBUILD_STORE": str(self.store)}, **kw)
+
+    def build(self, *args, target="//services:geotags"):
+        """Build; return (process, {target: "built"|"reused"}) from the build events."""
+        self.runs += 1
+        events = self.root / f"events-{self.runs}.json"
+        r = self.jbuild("build", target, "--sandbox", "bwrap", "--build-events", str(events), *args)
+        return r, {label: how for label, how in outcomes(events).items() if how != "failed"}  # built | reused | skipped
+
+    def edit(self, rel, old, new):
+        p = self.root / rel
+        text = p.read_text()
+        assert old in text
+        p.write_text(text.replace(old, new))

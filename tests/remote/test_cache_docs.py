@@ -6,8 +6,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from conftest import Example
-from helpers import pristine_example, run_jbuild
+from helpers import Example, pristine_example, run_jbuild
 from jbuild.dsl.settings_schema import validate
 from nginx_server import CONFIG, nginx_fixture  # noqa: F401 (the `nginx` fixture)
 

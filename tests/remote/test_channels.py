@@ -5,8 +5,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import Example
-from helpers import pristine_example, run_jbuild
+from helpers import Example, pristine_example, run_jbuild
 from nginx_server import nginx_fixture  # noqa: F401 (the `nginx` fixture)
 
 TARGET = "//services:geotags"

@@ -10,8 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import Example
-from helpers import pristine_example, run_jbuild, write_tree
+from helpers import Example, pristine_example, run_jbuild, write_tree
 from nginx_server import Nginx, nginx_fixture  # noqa: F401 (the `nginx` fixture)
 
 TINY = """
