@@ -233,7 +233,7 @@ class _Run(_Build):
         self.again(session, plan)
 
     def again(self, session, plan) -> None:
-        from .services.prepare import prepare  # the function (the package attribute becomes the module)
+        from .services import prepare
 
         rp = prepare(self.target, self.opts, self.w.sets, self.cwd, self.w.withs, planned=plan,
                      after_run=session.settle)

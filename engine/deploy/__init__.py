@@ -28,7 +28,7 @@ def deploy(target: str, opts, sets=(), cwd: str | None = None, registry: str = "
     from jbuild.engine.image.target import build_for_image, image_of_node, in_root, overrides_of
     from jbuild.engine.results import run_packages
     from jbuild.engine.runtime.config import environment_etc, render_command, resolve_config
-    from jbuild.engine.services.prepare import services_of
+    from jbuild.engine.services.preparation import services_of
 
     from .k8s import Deployed, dns_name, health_argv, manifests
 

@@ -6,7 +6,7 @@ The CLI (jbuild/run_command.py) calls exactly three functions of this package:
     run_services(plan.services, plan.root, stream)   # runner.py: a service and what it requires
     run_program(plan.program + args, plan.env, cwd)  # runner.py: a program, exit code passed through
 
-`prepare` (prepare.py) builds with jbuild.engine.build, assembles the environment of the run
+`prepare` (preparation.py) builds with jbuild.engine.build, assembles the environment of the run
 closure (engine/runtime/environment.py) with etc/ rendered from config (engine/runtime/
 config.py), and describes each service over that environment.
 """
@@ -36,7 +36,7 @@ def prepare(target: str, opts, sets: list[str] | tuple[str, ...] = (), cwd: str 
     """Build `target` (one label) and say how to run it. `sets` are `//db:tinydb.port=22333`
     overrides of config; `withs` are more targets whose packages join the environment (a tuning
     package's settings). Raises BadInput for a bad target or setting, Failed if the build fails.
-    `planned` and `after_run` let watch mode plan incrementally (prepare.py)."""
-    from .prepare import prepare as prepare_from_build
+    `planned` and `after_run` let watch mode plan incrementally (preparation.py)."""
+    from .preparation import prepare as prepare_from_build
 
     return prepare_from_build(target, opts, list(sets), cwd, list(withs), planned, after_run)
