@@ -142,6 +142,10 @@ def _make_transformer():
             name, default = items
             return st.Param(str(name), default, self._t(name))
 
+        def choice_param(self, items):
+            name, choices, default = items
+            return st.Param(str(name), default, self._t(name), choices)
+
         def instance(self, items):
             kind, name, (callee, callee_span), *args, body = items
             self._keyword(kind, "package", "package NAME = TEMPLATE(ARGUMENTS)")

@@ -140,11 +140,14 @@ Member = Union[Attr, FlavourDecl, ConfigFieldDecl, SettingDecl, Block]
 
 @dataclass(frozen=True)
 class Param:
-    """`configure_flags = []` in a template's signature (no default: a required argument)."""
+    """`configure_flags = []` in a template's signature (no default: a required argument).
+    `choices` is set for `kind = ["shared", "static"] default "shared"`: an argument must be one
+    of them, checked when the call is expanded rather than when its script fails."""
 
     name: str
     default: Expr | None
     span: Span
+    choices: ListExpr | None = None
 
 
 @dataclass(frozen=True)

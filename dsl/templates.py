@@ -94,7 +94,40 @@ def _local(file: st.File, diags: list[Diagnostic]) -> dict[str, st.TemplateDef]:
                 diags.append(Diagnostic(p.span, f"parameter '{p.name}' {why}",
                                         "use args.name without declaring it" if p.name == IMPLICIT else None))
             seen.add(p.name)
+            if p.choices is not None:
+                _check_choices(t, p, diags)
     return out
+
+
+def choice_text(expr) -> str | None:
+    """A choice as text (`"shared"` and `shared` alike), None for anything but a plain value."""
+    if isinstance(expr, st.Str):
+        return expr.value
+    if isinstance(expr, st.Word):
+        return expr.name
+    if isinstance(expr, st.Int):
+        return str(expr.value)
+    if isinstance(expr, st.Bool):
+        return "true" if expr.value else "false"
+    return None
+
+
+def _check_choices(t: st.TemplateDef, p: st.Param, diags: list[Diagnostic]) -> None:
+    """A closed parameter's values are plain values and its default is one of them."""
+    texts = [choice_text(c) for c in p.choices.items]
+    for item, text in zip(p.choices.items, texts, strict=True):
+        if text is None:
+            diags.append(Diagnostic(item.span, f"a value of parameter '{p.name}' must be a string, a word or a number"))
+    if not p.choices.items:
+        diags.append(Diagnostic(p.choices.span, f"parameter '{p.name}' has no values"))
+    elif choice_text(p.default) not in texts:
+        diags.append(Diagnostic(p.default.span, f"default of '{p.name}' is not one of its values",
+                                did_you_mean(choice_text(p.default) or "", [x for x in texts if x])
+                                or f"{t.name}'s '{p.name}' is one of {_listed(texts)}"))
+
+
+def _listed(texts) -> str:
+    return ", ".join(f'"{t}"' for t in texts if t is not None)
 
 
 def _lookup(inst: st.Instance, local, package: str, repo: str, external: External | None) -> st.TemplateDef:
@@ -146,6 +179,7 @@ class _Expansion:
         positional = [a for a in self.inst.args if a.name is None]
         for param, arg in zip(self.tmpl.params, positional, strict=False):
             self.bound[param.name] = arg.value
+            self.check_choice(param, arg.value)
         for arg in positional[len(self.tmpl.params):]:
             self.error(arg.span, f"template '{self.tmpl.name}' takes {len(self.tmpl.params)} arguments by "
                        "position; this is one too many", f"it is {self.signature()}")
@@ -157,6 +191,7 @@ class _Expansion:
                            "'name' is the package's name; it is not an argument", f"it is {self.signature()}")
             elif arg.name in params:
                 self.bound[arg.name] = arg.value
+                self.check_choice(params[arg.name], arg.value)
             elif arg.name in PASS_THROUGH:
                 self.extra.append(st.Attr(arg.name, arg.value, arg.span))
             else:
@@ -170,6 +205,21 @@ class _Expansion:
                                f"it is {self.signature()}")
                 else:
                     self.bound[p.name] = self.node(p.default)
+
+    def check_choice(self, param: st.Param, value: st.Expr) -> None:
+        """An argument of a closed parameter is one of its values, caught at the call (exit 2)
+        instead of when the expanded script fails."""
+        if param.choices is None:
+            return
+        texts = [t for t in (choice_text(c) for c in param.choices.items) if t is not None]
+        given = choice_text(value)
+        if given in texts:
+            return
+        what = f"'{given}'" if given is not None else "this"
+        self.error(value.span, f"argument '{param.name}' of template '{self.tmpl.name}' is one of "
+                   f"{_listed(texts)}, not {what}",
+                   (did_you_mean(given, texts) if given is not None else None)
+                   or "write one of them as a string")
 
     def block(self) -> st.Block:
         members = [self.node(m) for m in self.tmpl.members]
