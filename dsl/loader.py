@@ -180,6 +180,11 @@ class Loader:
         self._dirty = True
         return entry
 
+    def templates_in(self, repo: str, package: str) -> list[str]:
+        """Names of the templates a package's BUILD file defines (once it has been loaded)."""
+        entry = self._cache.get(str(self.ws.build_file(repo, package)))
+        return sorted(entry.templates) if entry is not None else []
+
     def template_files(self, repo: str, package: str) -> list[tuple[str, str]]:
         """(repo, package) of each BUILD file whose templates `package`'s file is expanded with
         (a change of one re-expands it), as far as this loader has parsed it."""

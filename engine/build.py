@@ -15,7 +15,7 @@ from jbuild.dsl.model import Package, Test
 from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
-from . import snapshot
+from . import nothing_to_build, snapshot
 from .keys import KeyComputer, entry_name
 from .platform import detect, host_path
 from .resolve import Closure, Node
@@ -304,11 +304,12 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
-    if cached is not None and not opts.verify_inputs and snapshot.is_fresh(cached):
+    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and snapshot.is_fresh(cached):
         result = _noop(cached, Store(Path(opts.store)), ws, opts, cache, members)
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache)
+    nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)

@@ -81,7 +81,9 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
-    reused. Prints where each root landed and leaves a `result` link (a GC root).
+    reused. Prints where each root landed and leaves a `result` link (a GC root). Patterns
+    that match nothing to build (only templates, host tools or targets tagged manual) say so
+    and exit 4, as `jbuild test` does when no test matches.
     """
     if dry_run:
         from .query_command import print_plan
@@ -109,7 +111,7 @@ def events_even_if_refused(path: str | None):
     """A bad recipe or command line stops jbuild before the build opens its event stream; CI
     still gets one (`started`, then `finished` with exit code 2: docs/ci.md), never the stale
     file of an earlier run."""
-    from jbuild.base.errors import BadInput
+    from jbuild.base.errors import BadInput, JbuildError
     from jbuild.dsl.errors import RecipeError
 
     start = time.time()
@@ -117,6 +119,10 @@ def events_even_if_refused(path: str | None):
         yield
     except (RecipeError, BadInput):
         refused_events(path, start, exitcodes.BAD_INPUT)
+        raise
+    except JbuildError as exc:
+        if exc.kind == "nothing_to_build":  # exit 4: patterns that match nothing to build
+            refused_events(path, start, exitcodes.BY_KIND[exc.kind])
         raise
 
 

@@ -58,7 +58,8 @@ def cli():
     Run inside a workspace (a directory tree with jbuild.toml at its root).
     `jbuild //x:y` is short for `jbuild build //x:y`; `jbuild help target-syntax` explains
     labels and patterns. Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
-    3 tests failed, 4 no tests matched, 8 interrupted, 9 lock not had in time, 37 internal error.
+    3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
+    9 lock not had in time, 37 internal error.
     """
 
 

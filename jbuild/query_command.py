@@ -59,8 +59,11 @@ def plan(patterns, strict, sandbox, store):
 def print_plan(patterns: list[str], opts) -> None:
     from jbuild.engine.build import plan as make_plan
     from jbuild.engine.explain import predict
+    from jbuild.engine.nothing_to_build import check
 
-    prediction = predict(make_plan(patterns, opts))
+    p = make_plan(patterns, opts)
+    check(p, patterns, None)
+    prediction = predict(p)
     for e in prediction.explanations:
         click.echo(str(e))
     click.echo(prediction.summary(), err=True)
