@@ -2,7 +2,8 @@
 current inputs name, its size, and its closure's size — the closure being every entry it needs
 to build and to run at this resolution, which is what its result link keeps from gc
 (results.closure_entries). Sizes are the bytes of regular files the store measured when it
-published each entry (a split package's: its outputs' together)."""
+published each entry (a split package's: its outputs' together). `-r` lists a split package's
+set entry, then each of its output entries."""
 
 from __future__ import annotations
 
@@ -68,9 +69,19 @@ def path_info(patterns: list[str], opts, recursive: bool = False, cwd: str | Non
         if absent:
             raise NotInStore(f"{node} is in the store, but not all of its closure ({absent[0]} is missing); "
                              f"build it again: jbuild build {node.label}")
-        rows.append(PathInfo(str(node), p.store.path(name), _size(p.store, name),
-                             sum(_size(p.store, e) for e in closure)))
+        closure_size = sum(_size(p.store, e) for e in closure)
+        rows.append(PathInfo(str(node), p.store.path(name), _size(p.store, name), closure_size))
+        if recursive:
+            rows.extend(_outputs(p.store, node, name, closure_size))
     return rows
+
+
+def _outputs(store, node, name: str, closure_size: int) -> list[PathInfo]:
+    """A split package's output entries, after its set entry: they are the closure's files (the
+    set entry holds none). Each one's closure is its set's, which gc keeps whole (store/sets.py)."""
+    outputs = store.meta(name).outputs
+    return [PathInfo(f"{node} ({out})", store.path(entry), store.meta(entry).size, closure_size)
+            for out, entry in sorted(outputs.items())]
 
 
 def _size(store, name: str) -> int:
