@@ -38,17 +38,23 @@ def env_group():
     """
 
 
+CHANNEL = click.option("--channel", default=None,
+                       help="Install the entries recorded in this channel of the remote cache (`jbuild publish`) "
+                            "and build nothing: a target not prebuilt there is refused.")
+# `remove` adds nothing, so it has nothing to take from a channel: refused by name, not ignored.
+NO_CHANNEL = click.option("--channel", default=None, hidden=True, expose_value=True)
+
+
 def _changer(verb, doc):
     @env_group.command(name=verb, help=doc)
     @click.argument("name")
-    @click.argument("targets", nargs=-1, required=verb != "remove")
+    @click.argument("targets", nargs=-1, required=True)
     @_with(RUNNING + PLANNING + REMOTE)
-    @click.option("--channel", default=None,
-                  help="Install the entries recorded in this channel of the remote cache (`jbuild publish`) "
-                       "and build nothing: a target not prebuilt there is refused.")
+    @(NO_CHANNEL if verb == "remove" else CHANNEL)
     def command(name, targets, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, channel):
         from jbuild.engine.runtime import named
 
+        _refuse_unused(verb, channel, remote_upload)
         opts = _opts(jobs, keep_going, strict, sandbox, store, remote_cache=remote_cache,
                      remote_upload=remote_upload, channel=channel)
         _report(name, *getattr(named, verb)(name, list(targets), opts))
@@ -56,9 +62,19 @@ def _changer(verb, doc):
     return command
 
 
+def _refuse_unused(verb, channel, remote_upload) -> None:
+    """An option this command would accept and then not use is a usage error (exit 2)."""
+    if channel is not None and verb == "remove":
+        raise click.UsageError("env remove takes no --channel: it adds nothing (the targets left were "
+                               "installed already); use --channel with env create or env install")
+    if channel is not None and remote_upload:
+        raise click.UsageError("--remote-upload uploads what a build makes, and with --channel nothing is "
+                               "built (the channel's entries are downloaded); drop one of them")
+
+
 _changer("create", "Create NAME holding TARGETS (absolute labels): build them, generation 1.")
 _changer("install", "Add TARGETS to NAME (rebuilding its closure at the current resolution): a new generation.")
-_changer("remove", "Remove TARGETS from NAME: a new generation.")
+_changer("remove", "Remove TARGETS from NAME: a new generation (`jbuild env delete NAME` deletes NAME).")
 
 
 @env_group.command(name="list")
