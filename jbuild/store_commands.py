@@ -34,13 +34,25 @@ def verify(repair, store):
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print what is kept, and which root keeps it.")
+@click.option("--unused-for", "unused_for", type=float, default=7.0, show_default=True, metavar="DAYS",
+              help="Also delete fetched archives, git caches and host image layers that no kept entry "
+                   "needs and nothing used in the last DAYS days (0: all of them now).")
 @STORE
-def gc(dry_run, verbose, store):
-    """Delete store entries no GC root needs (result links and their closures are roots)."""
-    report = _store(store).gc(dry_run)
+def gc(dry_run, verbose, unused_for, store):
+    """Delete store entries no GC root needs (result links and their closures are roots), then
+    what only they needed beside the store: their cached test results, image layers, and
+    downloads (see --unused-for)."""
+    from jbuild.engine.gc import gc as collect
+
+    report = collect(_store(store), dry_run, unused_for)
     if verbose:
         for name, why in sorted(report.kept.items()):
             click.echo(f"keeping {name} ({why})")
+    verb = "would delete " if dry_run else "deleting "
     for name in report.dead:
-        click.echo(("would delete " if dry_run else "deleting ") + name)
+        click.echo(verb + name)
+    for path, _ in report.trimmed:
+        click.echo(verb + path)
+    for label in report.test_results:
+        click.echo(f"{'would drop' if dry_run else 'dropping'} the cached test result of {label}")
     click.echo(f"{report.freed} bytes {'would be ' if dry_run else ''}freed")

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from jbuild.base.locks import flock
 
 from . import FetchError
+from .sweep import touch
 
 CHUNK = 1 << 16
 TIMEOUT = 30  # seconds without a byte before a download is given up
@@ -57,6 +58,7 @@ class DownloadCache:
         """The verified archive with this hash: from the cache, a mirror, or `url`."""
         final = self.path(sha256)
         if final.is_file():
+            touch(final)  # used now: gc keeps what was used lately (sweep.py)
             return final
         for sub in ("sha256", "partial", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from jbuild.base.hashing import key_of
 from jbuild.base.locks import flock
 
 from . import FetchError
+from .sweep import touch
 from .unpack import unpack
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
@@ -48,6 +49,7 @@ def ensure(root: Path, url: str, commit: str, offline: bool) -> Path:
                 raise FetchError(f"git {url}: commit {commit} is not in the cache ({repo}), and --offline "
                                  "forbids fetching it; build once without --offline")
             _fetch(repo, url, commit)
+    touch(repo)  # used now: gc keeps what was used lately (sweep.py)
     return repo
 
 

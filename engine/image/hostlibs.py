@@ -21,6 +21,7 @@ from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
 
 from . import elfinfo
+from .layer_gc import touch
 from .layers import FORMAT, LAYERS, Batch, Layer, cached
 from .tarball import Item
 
@@ -66,6 +67,7 @@ def host_layer(store_root, layers: Sequence[Layer], allowed: Sequence[str]) -> L
     memo = _Memo(store_root, sorted(missing), interps, allowed)
     found = memo.get()
     if found is not None:
+        touch(memo.path, found.blob, found.blob.removesuffix(".tar.gz") + ".json")  # used: gc keeps it (layer_gc.py)
         return found
     layer = _choose(store_root, missing, interps, allowed)
     memo.put(layer)
@@ -102,6 +104,7 @@ def _choose(store_root, missing: dict[str, list[str]], interps: list[str], allow
     source = "host:" + " ".join(f"{n}={v}" for n, v in closure)
     found = cached(store_root, name)
     if found is not None:
+        touch(found.blob, found.blob.removesuffix(".tar.gz") + ".json")
         return found
     with Batch(store_root) as batch:
         return batch.write(name, source, _items([n for n, _ in closure], interps))

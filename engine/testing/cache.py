@@ -11,11 +11,16 @@ log and XML so a cached result restores `jbuild-testlogs/`. A row is written in 
 transaction after the test has exited 0 and its logs are written: a crash or kill before that
 commit leaves no row, never a wrong "passed". One connection per process, shared by the worker
 threads under a lock; autocommit, BEGIN IMMEDIATE writes, WAL, a busy timeout;
-`PRAGMA user_version` versions the file (another version: set aside and started afresh).
+`PRAGMA user_version` versions the file (another version: set aside and started afresh;
+version 1, before rows named their entries, gains the column).
+
+Each row names the store entries of the test's run closure; `jbuild gc` drops the rows whose
+entries it deleted (`prune`), so the file does not outgrow the store.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
@@ -24,10 +29,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2  # 2: entries (the run closure's store entries, a JSON list; NULL in a row of version 1)
 MAX_TEXT = 1 << 20  # bytes of a log kept with a result; the rest is cut (the summary says so)
 SCHEMA = """CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY, label TEXT, duration REAL, log TEXT, xml TEXT, at REAL)"""
+    key TEXT PRIMARY KEY, label TEXT, duration REAL, log TEXT, xml TEXT, at REAL, entries TEXT)"""
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,16 @@ class ResultCache:
             db.execute("PRAGMA busy_timeout = 30000")
             db.execute("PRAGMA journal_mode = WAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, VERSION):
+            if version not in (0, 1, VERSION):
                 raise sqlite3.DatabaseError(f"format {version}, this jbuild reads {VERSION}")
             db.execute(SCHEMA)
-            if version == 0:
+            if version == 1:  # rows without their entries: gc drops them (a rerun is all they cost)
+                db.execute("BEGIN IMMEDIATE")
+                if "entries" not in {r[1] for r in db.execute("PRAGMA table_info(results)")}:
+                    db.execute("ALTER TABLE results ADD COLUMN entries TEXT")
+                db.execute(f"PRAGMA user_version = {VERSION}")
+                db.execute("COMMIT")
+            elif version == 0:
                 db.execute(f"PRAGMA user_version = {VERSION}")
         except BaseException:
             db.close()
@@ -91,16 +102,19 @@ class ResultCache:
                 return None
         return CachedResult(*row) if row else None
 
-    def put(self, key: str, label: str, duration: float, log: str, xml: str | None) -> None:
-        """Record a clean pass (call only after the test exited 0 and its logs are written)."""
+    def put(self, key: str, label: str, duration: float, log: str, xml: str | None,
+            entries: list[str] | None = None) -> None:
+        """Record a clean pass (call only after the test exited 0 and its logs are written);
+        `entries`: the store entries of its run closure (gc drops the row with them)."""
         log = log if len(log) <= MAX_TEXT else log[-MAX_TEXT:]
         with self._lock:
             try:
                 db = self._conn()
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                               (key, label, duration, log, xml, time.time()))
+                    db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (key, label, duration, log, xml, time.time(),
+                                json.dumps(sorted(set(entries or ())))))
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -113,6 +127,26 @@ class ResultCache:
             except sqlite3.DatabaseError as exc:
                 self._reset(exc)
 
+    def prune(self, live: set[str], dry_run: bool = False) -> list[str]:
+        """Drop the rows whose run closure names an entry not in `live` (gc deleted it), and
+        rows that name none (written before rows named their entries). Returns their labels.
+        A missing file is left missing."""
+        if not self.path.exists():
+            return []
+        with self._lock:
+            try:
+                db = self._conn()
+                rows = db.execute("SELECT key, label, entries FROM results").fetchall()
+                dead = [(k, label) for k, label, entries in rows if not _holds(entries, live)]
+                if dead and not dry_run:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany("DELETE FROM results WHERE key = ?", [(k,) for k, _ in dead])
+                    db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._reset(exc)
+                return []
+        return sorted(label for _, label in dead)
+
     def _reset(self, exc: Exception) -> None:
         if self._db is not None:
             self._db.close()
@@ -124,3 +158,11 @@ class ResultCache:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+def _holds(entries: str | None, live: set[str]) -> bool:
+    try:
+        names = json.loads(entries) if entries else None
+    except ValueError:
+        return False
+    return bool(names) and isinstance(names, list) and all(n in live for n in names)

@@ -90,7 +90,8 @@ class TestSchedule:
                                last.xml, result.reason)
         self._finish(test, result, last.log, xml)
         if status == "passed" and self.cache is not None:
-            self.cache.put(inputs.key, result.label, last.duration, last.log, xml)  # after the logs are written
+            self.cache.put(inputs.key, result.label, last.duration, last.log, xml,  # after the logs are written
+                           [m.entry for m in inputs.members])
         return True
 
     def skipped(self, test: Node, failed: list[str]) -> None:
