@@ -172,6 +172,8 @@ schedulers:
     max-job-attempts: 5
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily, ISA, sandbox]
+      # any worker may take these; it checks them (engine/reapi/hostmatch.py)
+      wildcard-property-keys: [jbuild-host-root, jbuild-host-packages, jbuild-host-alternatives]
     assigners:
       - !priority-age-assigner
         count: 1

@@ -13,17 +13,27 @@ import click
 @click.option("--instance", default="", show_default=True, help="The instance name on that server.")
 @click.option("--bot-id", default=None, help="This bot's name (default: host-pid-random).")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Where leased actions are staged (default: the system temporary directory).")
-def worker(server, instance, bot_id, workdir):
+              help="Where leased actions are staged and the declared hosts' /usr trees are kept "
+                   "(default: the system temporary directory).")
+@click.option("--dpkg-admindir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Read the Debian packages from this dpkg database instead of /var/lib/dpkg "
+                   "(dpkg's --admindir: a chroot's).")
+def worker(server, instance, bot_id, workdir, dpkg_admindir):
     """Run leased build actions in the bubblewrap sandbox until interrupted.
 
-    Fetches each action's inputs from the server's CAS, runs it, uploads its outputs and log.
-    Failed actions are reported, never cached. See docs/remote.md.
+    Fetches each action's inputs from the server's CAS, runs it over the /usr assembled from
+    the Debian packages the action was keyed with (refused, FAILED_PRECONDITION, when this
+    host's versions differ), uploads its outputs and log. Failed actions are reported, never
+    cached. See docs/remote.md.
     """
     from jbuild.base.errors import BadInput
     from jbuild.engine.reapi.worker import Worker
     from jbuild.engine.sandbox import BwrapExecutor
 
+    if dpkg_admindir:
+        from jbuild.engine import dpkg
+
+        dpkg.use_admin_dir(dpkg_admindir)
     if not BwrapExecutor.available():
         raise BadInput("jbuild worker needs bubblewrap (bwrap) able to create namespaces here")
     bot = Worker(server, instance, bot_id, workdir)

@@ -29,11 +29,14 @@ def open_channel(url: str):
                                                        ("grpc.max_receive_message_length", MAX_MESSAGE)])
 
 
-def platform_properties():
-    """OS, ISA and sandbox kind: BuildGrid matches an action only to a worker that offers them."""
+def platform_properties(host_root=None):
+    """OS, ISA and sandbox kind: BuildGrid matches an action only to a worker that offers them.
+    With the action's host root (hostroot.HostRoot), also what the worker checks it against
+    (hostmatch.py)."""
     import platform as host
 
+    from .hostmatch import host_properties
     from .pb import remote_execution_pb2 as re_pb2
 
-    props = dict(PLATFORM, ISA=host.machine().replace("_", "-"))
+    props = dict(PLATFORM, ISA=host.machine().replace("_", "-"), **host_properties(host_root))
     return re_pb2.Platform(properties=[re_pb2.Platform.Property(name=k, value=v) for k, v in sorted(props.items())])

@@ -108,7 +108,8 @@ class RemoteExecutor:
         self.cas.upload(blobs)
         response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest))
         if response.status.code != 0:
-            raise RemoteError(f"remote execution failed: {response.status.message or response.status.code}")
+            raise RemoteError(f"remote execution failed: {_code_name(response.status.code)}: "
+                              f"{response.status.message or '(no message)'}")
         with self.lock:
             self.cached += response.cached_result
             self.executed += not response.cached_result
@@ -117,7 +118,7 @@ class RemoteExecutor:
     def _action(self, job: Job, blobs: Blobs):
         from .pb import remote_execution_pb2 as re_pb2
 
-        platform = platform_properties()
+        platform = platform_properties(job.host)  # in the Action: its digest names the host's /usr
         env = _sandbox_env(job)
         command = re_pb2.Command(arguments=[*SHELL, job.script], output_paths=[OUTPUT], output_directories=[OUTPUT],
                                  platform=platform, working_directory="",
@@ -202,6 +203,12 @@ def _describe(exc: Exception) -> str:
     if callable(code):
         return f"{code().name}: {exc.details()}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _code_name(code: int) -> str:
+    import grpc
+
+    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
 
 
 def blobs_root(tree):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import uuid
@@ -20,8 +21,10 @@ from ..sandbox import BwrapExecutor, Job
 from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
 from .channel import open_channel, platform_properties
 from .executor import OUTPUT, SHELL
+from .hostmatch import HostMismatch, matching_root
 
 PENDING, ACTIVE, COMPLETED = 1, 2, 4
+OK, FAILED_PRECONDITION = 0, 9  # google.rpc.Code
 TRANSIENT = {"DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}
 POLL_TIMEOUT = 15.0  # seconds an idle UpdateBotSession may wait for work
 
@@ -39,7 +42,7 @@ class Worker:
         self.sandbox = BwrapExecutor()
         self.stop = threading.Event()
         self.running: dict[str, threading.Thread] = {}
-        self.results: dict[str, object] = {}  # lease id -> ActionResult
+        self.results: dict[str, tuple] = {}  # lease id -> (google.rpc.Status, ActionResult)
         self.ran = 0
 
     def serve(self) -> None:
@@ -81,14 +84,17 @@ class Worker:
                 thread.start()
                 lease.state = ACTIVE
             elif lease.state == ACTIVE and lease.id in self.results:
-                lease.result.Pack(self.results.pop(lease.id))
-                lease.status.code = 0
+                status, result = self.results.pop(lease.id)
+                lease.result.Pack(result)
+                lease.status.CopyFrom(status)
                 lease.state = COMPLETED
                 del self.running[lease.id]
 
     def _run_lease(self, lease_id: str, payload) -> None:
         from .pb import remote_execution_pb2 as re_pb2
+        from .pb import status_pb2
 
+        status = status_pb2.Status(code=OK)
         try:
             action = re_pb2.Action()
             if payload.Is(re_pb2.Action.DESCRIPTOR):
@@ -98,10 +104,13 @@ class Worker:
                 payload.Unpack(digest)
                 action = self.cas.message(digest, re_pb2.Action)
             result = self.execute(action)
+        except HostMismatch as exc:  # refused: the server reports it and caches nothing
+            print(f"jbuild worker {self.bot_id}: refused an action: {exc}", file=sys.stderr, flush=True)
+            status, result = status_pb2.Status(code=FAILED_PRECONDITION, message=str(exc)), re_pb2.ActionResult()
         except Exception as exc:  # the action could not even be set up: report it as its log
             log = f"jbuild worker {self.bot_id}: {type(exc).__name__}: {exc}\n".encode()
             result = re_pb2.ActionResult(exit_code=1, stdout_raw=log)
-        self.results[lease_id] = result
+        self.results[lease_id] = (status, result)
 
     def execute(self, action):
         """Fetch the inputs, run in bubblewrap, upload outputs and log: the ActionResult."""
@@ -110,6 +119,8 @@ class Worker:
         command = self.cas.message(action.command_digest, re_pb2.Command)
         if list(command.arguments[:2]) != SHELL or len(command.arguments) != 3:
             raise RemoteError(f"not a jbuild action: {list(command.arguments)[:3]}")
+        platform = action.platform if action.platform.properties else command.platform
+        host = matching_root({p.name: p.value for p in platform.properties}, self.workdir, self.bot_id)
         work = Path(tempfile.mkdtemp(prefix="jbuild-worker-", dir=self.workdir))
         try:
             root, out, tmp, log = work / "root", work / "out", work / "tmp", work / "log"
@@ -120,7 +131,7 @@ class Worker:
             job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
                       env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
                       extra_env={v.name: v.value for v in command.environment_variables},
-                      timeout=action.timeout.seconds or None)
+                      timeout=action.timeout.seconds or None, host=host)
             (root / "src").mkdir(exist_ok=True)
             try:
                 code = self.sandbox.run(job)

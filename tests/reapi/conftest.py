@@ -37,13 +37,14 @@ class Workers:
         self.url, self.root = url, root
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, n: int = 1) -> None:
+    def start(self, n: int = 1, *extra: str) -> None:
+        """`extra`: more `jbuild worker` options for these workers."""
         for _ in range(n):
             work = self.root / f"w{len(self.procs)}"
             work.mkdir(parents=True)
             log = open(work.with_suffix(".log"), "wb")
             proc = subprocess.Popen([sys.executable, "-m", "jbuild", "worker", "--server", self.url, "--workdir",
-                                     str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}"],
+                                     str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}", *extra],
                                     stdout=log, stderr=subprocess.STDOUT)
             self.procs.append((proc, work))
 
