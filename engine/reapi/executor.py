@@ -18,7 +18,7 @@ from pathlib import Path
 from ..sandbox import Job, _sandbox_env
 from ..store.entry import META
 from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
-from .channel import open_channel, platform_properties
+from .channel import check_server, open_channel, platform_properties
 
 SHELL = ["/bin/sh", "-euxc"]
 OUTPUT = "out"
@@ -30,11 +30,12 @@ class RemoteExecutor:
 
     kind = "bwrap"
 
-    def __init__(self, url: str, instance: str = ""):
+    def __init__(self, url: str, instance: str = "", ca_cert: str | None = None):
         from .pb import remote_execution_pb2_grpc as re_grpc
 
         self.url, self.instance = url, instance
-        self.channel = open_channel(url)
+        self.channel = open_channel(url, ca_cert)
+        check_server(self.channel, url, instance)
         self.cas = Cas(self.channel, instance)
         self.ac = re_grpc.ActionCacheStub(self.channel)
         self.execution = re_grpc.ExecutionStub(self.channel)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..sandbox import BwrapExecutor, Job
 from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
-from .channel import open_channel, platform_properties
+from .channel import check_server, open_channel, platform_properties
 from .executor import OUTPUT, SHELL
 from .hostmatch import HostMismatch, matching_root
 
@@ -30,10 +30,12 @@ POLL_TIMEOUT = 15.0  # seconds an idle UpdateBotSession may wait for work
 
 
 class Worker:
-    def __init__(self, url: str, instance: str = "", bot_id: str | None = None, workdir: Path | None = None):
+    def __init__(self, url: str, instance: str = "", bot_id: str | None = None, workdir: Path | None = None,
+                 ca_cert: str | None = None):
         from .pb import bots_pb2_grpc
 
-        self.channel = open_channel(url)
+        self.channel = open_channel(url, ca_cert)
+        check_server(self.channel, url, instance)
         self.instance = instance
         self.cas = Cas(self.channel, instance)
         self.bots = bots_pb2_grpc.BotsStub(self.channel)

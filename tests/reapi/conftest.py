@@ -33,8 +33,8 @@ def buildgrid():
 class Workers:
     """`jbuild worker` processes, each with its own work directory."""
 
-    def __init__(self, url: str, root: Path):
-        self.url, self.root = url, root
+    def __init__(self, url: str, root: Path, env: dict | None = None):
+        self.url, self.root, self.env = url, root, env  # env: added to this process's, for the workers
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
     def start(self, n: int = 1, *extra: str) -> None:
@@ -45,7 +45,7 @@ class Workers:
             log = open(work.with_suffix(".log"), "wb")
             proc = subprocess.Popen([sys.executable, "-m", "jbuild", "worker", "--server", self.url, "--workdir",
                                      str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}", *extra],
-                                    stdout=log, stderr=subprocess.STDOUT)
+                                    stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
             self.procs.append((proc, work))
 
     def busy(self, timeout: float) -> tuple[subprocess.Popen, Path]:
