@@ -44,6 +44,15 @@ REMOTE = [
                  help="Upload what this build makes to the remote cache (default: [cache] upload, else on)."),
 ]
 
+EXECUTOR = [
+    click.option("--remote-executor", metavar="grpc[s]://HOST:PORT",
+                 help="Run actions on a Remote Execution API server (e.g. BuildGrid); grpcs:// is TLS, with a "
+                      "bearer token from JBUILD_REMOTE_TOKEN. See docs/remote.md."),
+    click.option("--remote-instance", default="", help="The instance name on the --remote-executor server."),
+    click.option("--remote-ca-cert", envvar="JBUILD_REMOTE_CA_CERT", type=click.Path(dir_okay=False), default=None,
+                 help="Trust these PEM CA certificates for a grpcs:// --remote-executor (default: the system's)."),
+]
+
 
 def _with(options):
     def apply(f):
@@ -55,7 +64,7 @@ def _with(options):
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
-@_with(RUNNING + PLANNING + REMOTE)
+@_with(RUNNING + PLANNING + REMOTE + EXECUTOR)
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
                    "interface did not (for CI), instead of rebuilding its consumers.")
@@ -67,12 +76,6 @@ def _with(options):
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True,
               help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
-@click.option("--remote-executor", metavar="grpc[s]://HOST:PORT",
-              help="Run actions on a Remote Execution API server (e.g. BuildGrid); grpcs:// is TLS, with a "
-                   "bearer token from JBUILD_REMOTE_TOKEN. See docs/remote.md.")
-@click.option("--remote-instance", default="", help="The instance name on the --remote-executor server.")
-@click.option("--remote-ca-cert", envvar="JBUILD_REMOTE_CA_CERT", type=click.Path(dir_okay=False), default=None,
-              help="Trust these PEM CA certificates for a grpcs:// --remote-executor (default: the system's).")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 @click.option("--offline", is_flag=True, default=None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from ..sandbox import BwrapExecutor, Job
 from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
 from .channel import check_server, open_channel, platform_properties
-from .executor import OUTPUT, SHELL
+from .executor import BIND_LIST, BINDS, DEADLINE_EXCEEDED, OUTPUT, SHELL
 from .hostmatch import HostMismatch, matching_root
 
 PENDING, ACTIVE, COMPLETED = 1, 2, 4
@@ -105,7 +106,8 @@ class Worker:
                 digest = re_pb2.Digest()
                 payload.Unpack(digest)
                 action = self.cas.message(digest, re_pb2.Action)
-            result = self.execute(action)
+            rpc_code, result = self.execute(action)
+            status = status_pb2.Status(code=rpc_code)
         except HostMismatch as exc:  # refused: the server reports it and caches nothing
             print(f"jbuild worker {self.bot_id}: refused an action: {exc}", file=sys.stderr, flush=True)
             status, result = status_pb2.Status(code=FAILED_PRECONDITION, message=str(exc)), re_pb2.ActionResult()
@@ -115,7 +117,8 @@ class Worker:
         self.results[lease_id] = (status, result)
 
     def execute(self, action):
-        """Fetch the inputs, run in bubblewrap, upload outputs and log: the ActionResult."""
+        """Fetch the inputs, run in bubblewrap, upload outputs and log: (google.rpc.Code, the
+        ActionResult); DEADLINE_EXCEEDED when the action was killed at its timeout."""
         from .pb import remote_execution_pb2 as re_pb2
 
         command = self.cas.message(action.command_digest, re_pb2.Command)
@@ -130,17 +133,22 @@ class Worker:
             out.mkdir()
             tmp.mkdir()
             deps = {p.name: p for p in sorted((root / "deps").iterdir())} if (root / "deps").is_dir() else {}
+            binds = ()  # a test's store paths, each bound at its own path (executor.py)
+            if (root / BIND_LIST).is_file():
+                binds = tuple((root / BINDS / p.lstrip("/"), Path(p)) for p in (root / BIND_LIST).read_text().split("\n") if p)
             job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
                       env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
                       extra_env={v.name: v.value for v in command.environment_variables},
-                      timeout=action.timeout.seconds or None, host=host)
+                      timeout=action.timeout.seconds or None, host=host, binds=binds,
+                      workdir=f"/{command.working_directory}" if command.working_directory else "/tmp")
             (root / "src").mkdir(exist_ok=True)
+            status = OK
             try:
                 code = self.sandbox.run(job)
-            except Exception as exc:  # subprocess.TimeoutExpired
+            except subprocess.TimeoutExpired as exc:
                 with open(log, "a") as f:
                     f.write(f"\njbuild worker: {exc}\n")
-                code = 124
+                code, status = 124, DEADLINE_EXCEEDED
             self.ran += 1
             blobs = Blobs()
             data = log.read_bytes() if log.exists() else b""
@@ -149,6 +157,6 @@ class Worker:
             if code == 0:
                 result.output_directories.add(path=OUTPUT, tree_digest=output_tree(out, blobs))
             self.cas.upload(blobs)
-            return result
+            return status, result
         finally:
             shutil.rmtree(work, ignore_errors=True)
