@@ -39,8 +39,9 @@ class Installed:
 
 
 def use_admin_dir(path: str) -> None:
-    """Read another dpkg database (dpkg's `--admindir`: a chroot's, or a test's copy). For a
-    process of its own, such as `jbuild worker --dpkg-admindir`: later reads see only it."""
+    """Read another dpkg database (dpkg's `--admindir`, e.g. a test's edited copy; the files
+    are still the host's). For a process of its own, such as `jbuild worker --dpkg-admindir`:
+    later reads see only it."""
     global DPKG_DIR, STATUS
     DPKG_DIR, STATUS = str(path), f"{path}/status"
     _database.cache_clear()

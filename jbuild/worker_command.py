@@ -19,8 +19,8 @@ import click
               help="Where leased actions are staged and the declared hosts' /usr trees are kept "
                    "(default: the system temporary directory).")
 @click.option("--dpkg-admindir", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Read the Debian packages from this dpkg database instead of /var/lib/dpkg "
-                   "(dpkg's --admindir: a chroot's).")
+              help="Read which Debian packages are installed from this dpkg database instead of "
+                   "/var/lib/dpkg (dpkg's --admindir); their files are still this host's.")
 def worker(server, remote_ca_cert, instance, bot_id, workdir, dpkg_admindir):
     """Run leased build actions in the bubblewrap sandbox until interrupted.
 

@@ -133,14 +133,11 @@ class Worker:
             out.mkdir()
             tmp.mkdir()
             deps = {p.name: p for p in sorted((root / "deps").iterdir())} if (root / "deps").is_dir() else {}
-            binds = ()  # a test's store paths, each bound at its own path (executor.py)
-            if (root / BIND_LIST).is_file():
-                binds = tuple((root / BINDS / p.lstrip("/"), Path(p)) for p in (root / BIND_LIST).read_text().split("\n") if p)
             job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
                       env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
                       extra_env={v.name: v.value for v in command.environment_variables},
-                      timeout=action.timeout.seconds or None, host=host, binds=binds,
-                      workdir=f"/{command.working_directory}" if command.working_directory else "/tmp")
+                      timeout=action.timeout.seconds or None, host=host, binds=_binds(root),
+                      workdir=_workdir(command.working_directory))
             (root / "src").mkdir(exist_ok=True)
             status = OK
             try:
@@ -160,3 +157,27 @@ class Worker:
             return status, result
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _binds(root: Path) -> tuple[tuple[Path, Path], ...]:
+    """A test's store paths, each bound at its own path (executor.py): (source, dest) pairs."""
+    if not (root / BIND_LIST).is_file():
+        return ()
+    out = []
+    for line in (root / BIND_LIST).read_text().split("\n"):
+        if not line:
+            continue
+        dest = Path(line)
+        if not dest.is_absolute() or ".." in dest.parts or os.path.normpath(line) != line:
+            raise RemoteError(f"not a store path to bind: {line!r}")
+        out.append((root / BINDS / line.lstrip("/"), dest))
+    return tuple(out)
+
+
+def _workdir(name: str) -> str:
+    """The Command's working directory `env` is /env in the sandbox; none is /tmp."""
+    if not name:
+        return "/tmp"
+    if "/" in name or name in (".", ".."):
+        raise RemoteError(f"not a sandbox directory: {name!r}")
+    return f"/{name}"
