@@ -198,15 +198,32 @@ class Cas:
                 msg = known[key(d)]
                 dirs.append((path, msg))
                 pending += [(path / sub.name, sub.digest) for sub in msg.directories]
+        for _, msg in dirs:
+            _check_names(msg)
         files = [f.digest for _, msg in dirs for f in msg.files]
         data = self.fetch(files) if files else {}
-        for path, msg in dirs:
-            path.mkdir(parents=True, exist_ok=True)
+        for path, msg in dirs:  # parents first; each directory is new, so nothing here is a link yet
+            path.mkdir(parents=path == dest, exist_ok=path == dest)
             for f in msg.files:
-                (path / f.name).write_bytes(data[key(f.digest)])
-                os.chmod(path / f.name, 0o755 if f.is_executable else 0o644)
+                fd = os.open(path / f.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                             0o755 if f.is_executable else 0o644)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data[key(f.digest)])
+                os.chmod(path / f.name, 0o755 if f.is_executable else 0o644)  # whatever the umask
             for s in msg.symlinks:
                 os.symlink(s.target, path / s.name)
+
+
+def _check_names(msg) -> None:
+    """A Directory from the other side names only its own children, once each: a name such as
+    `../x`, `/etc/x` or a link and a directory both called `a` would write outside the tree
+    (a malicious server or worker; a client's input root on a worker)."""
+    seen: set[str] = set()
+    for entry in [*msg.files, *msg.directories, *msg.symlinks]:
+        name = entry.name
+        if not name or name in (".", "..") or "/" in name or "\0" in name or name in seen:
+            raise RemoteError(f"the remote tree names an unsafe or repeated entry {name!r}")
+        seen.add(name)
 
 
 class RemoteError(Exception):

@@ -126,19 +126,20 @@ class Worker:
             raise RemoteError(f"not a jbuild action: {list(command.arguments)[:3]}")
         platform = action.platform if action.platform.properties else command.platform
         host = matching_root({p.name: p.value for p in platform.properties}, self.workdir, self.bot_id)
-        work = Path(tempfile.mkdtemp(prefix="jbuild-worker-", dir=self.workdir))
+        work = Path(os.path.realpath(tempfile.mkdtemp(prefix="jbuild-worker-", dir=self.workdir)))
         try:
             root, out, tmp, log = work / "root", work / "out", work / "tmp", work / "log"
             self.cas.materialise(action.input_root_digest, root)
             out.mkdir()
             tmp.mkdir()
-            deps = {p.name: p for p in sorted((root / "deps").iterdir())} if (root / "deps").is_dir() else {}
-            job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
-                      env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
+            deps = {p.name: _own(root, p) for p in sorted(_own(root, root / "deps").iterdir())} \
+                if (root / "deps").exists() else {}
+            (root / "src").mkdir(exist_ok=True)
+            job = Job(script=command.arguments[2], src=_own(root, root / "src"), out=out, tmp=tmp, deps=deps,
+                      env_tree=_own(root, root / "env") if os.path.lexists(root / "env") else None, log=log,
                       extra_env={v.name: v.value for v in command.environment_variables},
                       timeout=action.timeout.seconds or None, host=host, binds=_binds(root),
                       workdir=_workdir(command.working_directory))
-            (root / "src").mkdir(exist_ok=True)
             status = OK
             try:
                 code = self.sandbox.run(job)
@@ -161,8 +162,10 @@ class Worker:
 
 def _binds(root: Path) -> tuple[tuple[Path, Path], ...]:
     """A test's store paths, each bound at its own path (executor.py): (source, dest) pairs."""
-    if not (root / BIND_LIST).is_file():
+    if not os.path.lexists(root / BIND_LIST):
         return ()
+    if os.path.realpath(root / BIND_LIST) != str(root / BIND_LIST):  # a link: a worker file's lines in the error
+        raise RemoteError(f"the action's {BIND_LIST} is a link")
     out = []
     for line in (root / BIND_LIST).read_text().split("\n"):
         if not line:
@@ -170,8 +173,16 @@ def _binds(root: Path) -> tuple[tuple[Path, Path], ...]:
         dest = Path(line)
         if not dest.is_absolute() or ".." in dest.parts or os.path.normpath(line) != line:
             raise RemoteError(f"not a store path to bind: {line!r}")
-        out.append((root / BINDS / line.lstrip("/"), dest))
+        out.append((_own(root, root / BINDS / line.lstrip("/")), dest))
     return tuple(out)
+
+
+def _own(root: Path, path: Path) -> Path:
+    """`path`, a directory of the materialised input root that is no link (nor under one):
+    bubblewrap follows a bind's source, so `deps/x -> /` would show the worker's own files."""
+    if os.path.realpath(path) != str(path) or not path.is_dir():
+        raise RemoteError(f"the action's input {path.relative_to(root)} is not a directory of its input root")
+    return path
 
 
 def _workdir(name: str) -> str:
