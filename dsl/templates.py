@@ -115,9 +115,11 @@ def choice_text(expr) -> str | None:
 def _check_choices(t: st.TemplateDef, p: st.Param, diags: list[Diagnostic]) -> None:
     """A closed parameter's values are plain values and its default is one of them."""
     texts = [choice_text(c) for c in p.choices.items]
-    for item, text in zip(p.choices.items, texts, strict=True):
+    for i, (item, text) in enumerate(zip(p.choices.items, texts, strict=True)):
         if text is None:
             diags.append(Diagnostic(item.span, f"a value of parameter '{p.name}' must be a string, a word or a number"))
+        elif text in texts[:i]:  # "1" and 1 are one value too: an argument is compared as text
+            diags.append(Diagnostic(item.span, f"value '{text}' of parameter '{p.name}' is listed twice"))
     if not p.choices.items:
         diags.append(Diagnostic(p.choices.span, f"parameter '{p.name}' has no values"))
     elif choice_text(p.default) not in texts:

@@ -69,3 +69,11 @@ def test_jbuild_build_with_a_typo_exits_2_before_building(make_workspace, tmp_pa
     assert f"BUILD:1:{col(text, 'shraed')}: error: argument 'kind' of template 'cc_library'" in r.stderr
     assert "did you mean 'shared'?" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").glob("*-geo-*"))
+
+
+@pytest.mark.parametrize("values", ['["fast", "small", "fast"]', '["fast", "1", 1]'])
+def test_a_value_listed_twice_is_refused(tmp_path, values):
+    text = f'template t(a, mode = {values} default "fast") {{ version = "1" }}\npackage p = t(1)\n'
+    out = rendered(tmp_path, text).splitlines()
+    second = text.index(values) + values.rindex(", ") + 3  # the last value's column
+    assert out[0].startswith(f"BUILD:1:{second}: error: value '") and out[0].endswith("' of parameter 'mode' is listed twice")
