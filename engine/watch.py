@@ -180,8 +180,10 @@ class _Build:
         self.again(session, plan)
 
     def again(self, session, plan) -> None:
+        from . import nothing_to_build
         from .build import run
 
+        nothing_to_build.check(plan, self.patterns, self.cwd)  # said, then watched: an edit may add one
         code, rb = run(plan)
         session.settle(rb)
         for n in plan.roots:

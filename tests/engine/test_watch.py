@@ -256,3 +256,13 @@ def test_a_deleted_source_is_a_recipe_error_until_it_is_back(watching):
     (root / "src/a.c").write_text("a back\n")
     w.wait_for("up to date", 2)
     assert (root / "result/a").read_text() == "a back\n" and "Traceback" not in w.text
+
+
+def test_patterns_with_nothing_to_build_say_why_and_a_package_added_later_builds(watching):
+    files = {"BUILD": 'template t(v) {\n    version = args.v\n    build = "mkdir -p $OUT && echo t > $OUT/t"\n}\n'}
+    root, w = watching(files, "//...")
+    assert "error: nothing to build: //... matched no package or test to build" in w.text
+    assert "BUILD defines only templates (t)" in w.text and "0 built" not in w.text, w.text
+    (root / "BUILD").write_text(files["BUILD"] + 'package p = t("1")\n')
+    w.wait_for("up to date")
+    assert (root / "result/t").read_text() == "t\n", w.text
