@@ -162,7 +162,8 @@ class ResultCache:
 
 def _holds(entries: str | None, live: set[str]) -> bool:
     try:
-        names = json.loads(entries) if entries else None
+        names = json.loads(entries) if entries is not None else None
     except ValueError:
         return False
-    return bool(names) and isinstance(names, list) and all(n in live for n in names)
+    # NULL (a row of version 1) names nothing; [] is a test whose run closure has no entry.
+    return isinstance(names, list) and all(n in live for n in names)

@@ -133,3 +133,10 @@ def test_a_version_1_results_file_is_migrated_and_its_rows_dropped_by_gc(tmp_pat
     assert cache.prune({"e1"}) == ["//:new"] and cache.get("k2") is None
     cache.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_result_whose_run_closure_has_no_entry_survives_gc(tmp_path):
+    cache = ResultCache(tmp_path)
+    cache.put("k", "//:script_only", 1.0, "log", None, [])
+    assert cache.prune(set()) == [] and cache.get("k").label == "//:script_only"
+    cache.close()
