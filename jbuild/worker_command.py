@@ -49,7 +49,9 @@ def worker(server, remote_ca_cert, instance, bot_id, workdir, dpkg_admindir):
     except Exception as exc:
         if getattr(exc, "code", None) is None:
             raise
-        click.echo(f"jbuild worker: {server}: {exc.code().name}: {exc.details()}", err=True)
+        from jbuild.engine.reapi.channel import redact
+
+        click.echo(f"jbuild worker: {server}: {exc.code().name}: {redact(exc.details() or '')}", err=True)
         return 1
     click.echo(f"jbuild worker {bot.bot_id}: stopped after {bot.ran} actions", err=True)
     return 0

@@ -39,6 +39,8 @@ def open_channel(url: str, ca_cert: str | None = None):
     address, tls = target(url)
     options = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
     token = _token()
+    if token:
+        _SENT.add(token)
     if not tls:
         if token:
             print(f"warning: {TOKEN_VAR} is not sent over plain grpc:// (use grpcs://)", file=sys.stderr)
@@ -67,7 +69,7 @@ def check_server(channel, url: str, instance: str = "", attempts: int = 3) -> No
             code = getattr(exc, "code", lambda: None)()
             if code is None:
                 raise
-            details = " ".join((exc.details() or "").split())
+            details = redact(" ".join((exc.details() or "").split()))
             tls = any(word in details for word in ("SSL", "ssl", "certificate", "handshake"))
             if code.name != "UNAVAILABLE" or tls or attempt == attempts - 1:
                 raise RemoteUnavailable(f"remote executor {url}: {code.name}: {details}{_hint(code.name, tls)}") from None
@@ -96,14 +98,30 @@ def _roots(ca_cert: str | None) -> bytes | None:
     return data
 
 
+def redact(text: str) -> str:
+    """`text` without the token this process sends: a server or proxy that echoes a refused
+    token in its error would otherwise put it in jbuild's output, CI logs and action logs."""
+    for token in _SENT:
+        text = text.replace(token, f"<{TOKEN_VAR}>")
+    return text
+
+
+_SENT: set[str] = set()  # the tokens open_channel sent (one per process, in practice)
+
+
 def _token() -> str | None:
-    token = os.environ.get(TOKEN_VAR)
+    token = (os.environ.get(TOKEN_VAR) or "").strip()
     path = os.environ.get(TOKEN_FILE_VAR)
+    where = TOKEN_VAR
     if not token and path:
+        where = f"the token file {path} ({TOKEN_FILE_VAR})"
         try:
             token = Path(path).read_text().strip()
         except OSError as exc:
             raise BadInput(f"cannot read the token file {path} ({TOKEN_FILE_VAR}): {exc.strerror}") from None
+    if any(not " " <= c <= "~" for c in token):  # gRPC would say only "Illegal metadata"
+        raise BadInput(f"{where} holds a character an HTTP header cannot carry (a line break, a control or "
+                       "non-ASCII character): a bearer token is printable ASCII on one line")
     return token or None
 
 

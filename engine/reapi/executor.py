@@ -25,7 +25,7 @@ from pathlib import Path
 from ..sandbox import Job, _sandbox_env
 from ..store.entry import META
 from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
-from .channel import check_server, open_channel, platform_properties
+from .channel import check_server, open_channel, platform_properties, redact
 
 SHELL = ["/bin/sh", "-euxc"]
 OUTPUT = "out"
@@ -235,6 +235,7 @@ class RemoteExecutor:
         return result.exit_code
 
     def _fail(self, job: Job, message: str) -> int:
+        message = redact(message)
         if job.log:
             with open(job.log, "a") as f:
                 f.write(f"\njbuild: {message}\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..sandbox import BwrapExecutor, Job
 from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
-from .channel import check_server, open_channel, platform_properties
+from .channel import check_server, open_channel, platform_properties, redact
 from .executor import BIND_LIST, BINDS, DEADLINE_EXCEEDED, OUTPUT, SHELL
 from .hostmatch import HostMismatch, matching_root
 
@@ -112,7 +112,7 @@ class Worker:
             print(f"jbuild worker {self.bot_id}: refused an action: {exc}", file=sys.stderr, flush=True)
             status, result = status_pb2.Status(code=FAILED_PRECONDITION, message=str(exc)), re_pb2.ActionResult()
         except Exception as exc:  # the action could not even be set up: report it as its log
-            log = f"jbuild worker {self.bot_id}: {type(exc).__name__}: {exc}\n".encode()
+            log = redact(f"jbuild worker {self.bot_id}: {type(exc).__name__}: {exc}\n").encode()  # to the client
             result = re_pb2.ActionResult(exit_code=1, stdout_raw=log)
         self.results[lease_id] = (status, result)
 
