@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from platform import machine
 
 from ..sandbox import Job, _sandbox_env
 from ..store.entry import META
@@ -31,6 +33,8 @@ SHELL = ["/bin/sh", "-euxc"]
 OUTPUT = "out"
 BINDS, BIND_LIST = "binds", "binds.list"  # a test's store paths in the input root
 DEADLINE_EXCEEDED = 4  # google.rpc.Code: the worker killed the action at its timeout
+EXECUTING = 3  # ExecutionStage.Value: a worker has the action
+QUEUE_WARNING = 60.0  # seconds an action may wait for a worker before jbuild says none is taking it
 
 
 class RemoteExecutor:
@@ -53,6 +57,7 @@ class RemoteExecutor:
         self._cancelled = False
         self.entry_trees: dict[Path, tuple] = {}  # store entries are immutable: digest each once
         self.cached = self.executed = 0
+        self.queue_warning, self._said_queued = QUEUE_WARNING, False
 
     # ------------------------------------------------------------------ the seam
 
@@ -189,9 +194,29 @@ class RemoteExecutor:
 
     def _execute(self, request):
         """Execute and follow the operation to its end (WaitExecution if the stream breaks)."""
+        call, name = self.execution.Execute(request), None
+        waiting = threading.Timer(self.queue_warning, self._say_queued)  # cancelled once a worker has it
+        waiting.daemon = True
+        waiting.start()
+        try:
+            return self._follow(call, name, waiting)
+        finally:
+            waiting.cancel()
+
+    def _say_queued(self) -> None:
+        """An action the server has queued for long: no worker (of this platform) is serving it,
+        which would otherwise look like a build "running" forever. Said once per run."""
+        with self.lock:
+            if self._said_queued or self._cancelled:
+                return
+            self._said_queued = True
+        print(f"jbuild: an action has waited {self.queue_warning:g} s in the queue of {self.url} and no worker "
+              f"has taken it: is a `jbuild worker --server {self.url}` running, on this machine type "
+              f"({machine()})? (waiting on; Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    def _follow(self, call, name, waiting):
         from .pb import remote_execution_pb2 as re_pb2
 
-        call, name = self.execution.Execute(request), None
         for _attempt in range(5):
             with self.lock:
                 if self._cancelled:
@@ -200,6 +225,9 @@ class RemoteExecutor:
             try:
                 for op in call:
                     name = op.name
+                    meta = re_pb2.ExecuteOperationMetadata()
+                    if op.done or (op.metadata.Unpack(meta) and meta.stage >= EXECUTING):
+                        waiting.cancel()
                     if op.done:
                         if op.HasField("error"):
                             raise RemoteError(f"remote execution failed: {op.error.message}")

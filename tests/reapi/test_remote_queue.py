@@ -1,0 +1,56 @@
+"""An action no worker takes (here: for a machine type no worker is) is said once, after a
+while, instead of a build that looks "running" forever: a real BuildGrid with no worker of
+that platform, the real client."""
+
+import platform
+import threading
+import time
+
+from jbuild.engine.reapi.cas import Blobs
+from jbuild.engine.reapi.executor import OUTPUT, SHELL, RemoteExecutor
+from jbuild.engine.reapi.pb import remote_execution_pb2 as re_pb2
+
+
+def _action(client: RemoteExecutor, isa: str, script: str) -> re_pb2.Digest:
+    blobs = Blobs()
+    platform = re_pb2.Platform(properties=[re_pb2.Platform.Property(name=k, value=v) for k, v in
+                                           sorted({"ISA": isa, "OSFamily": "linux", "sandbox": "bwrap"}.items())])
+    command = re_pb2.Command(arguments=[*SHELL, f"{script} # {time.time()}"], output_paths=[OUTPUT],
+                             output_directories=[OUTPUT], platform=platform)
+    action = re_pb2.Action(command_digest=blobs.add_message(command), platform=platform, do_not_cache=True,
+                           input_root_digest=blobs.add_message(re_pb2.Directory()))
+    digest = blobs.add_message(action)
+    client.cas.upload(blobs)
+    return digest
+
+
+def test_an_action_no_worker_takes_is_said_once_and_cancel_ends_the_wait(buildgrid, capsys):
+    client = RemoteExecutor(buildgrid.url)
+    client.queue_warning = 1.0
+    digest = _action(client, "riscv64", "mkdir -p $OUT")
+    ended = []
+
+    def execute():
+        try:
+            client._execute(re_pb2.ExecuteRequest(action_digest=digest, skip_cache_lookup=True))
+        except Exception as exc:  # the cancelled call
+            ended.append(exc)
+
+    thread = threading.Thread(target=execute)
+    thread.start()
+    time.sleep(4)
+    client.cancel()
+    thread.join(20)
+    assert not thread.is_alive() and ended
+    err = capsys.readouterr().err
+    assert err.count(f"in the queue of {buildgrid.url} and no worker has taken it") == 1, err
+    assert f"is a `jbuild worker --server {buildgrid.url}` running" in err
+
+
+def test_an_action_a_worker_runs_longer_than_the_warning_is_not_called_queued(buildgrid, workers, capsys):
+    client = RemoteExecutor(buildgrid.url)
+    client.queue_warning = 3.0
+    digest = _action(client, platform.machine().replace("_", "-"), "sleep 6; mkdir -p $OUT")
+    response = client._execute(re_pb2.ExecuteRequest(action_digest=digest, skip_cache_lookup=True))
+    assert response.result.exit_code == 0, response
+    assert "no worker has taken it" not in capsys.readouterr().err
