@@ -24,11 +24,16 @@ CA_VAR = "JBUILD_REMOTE_CA_CERT"
 
 def target(url: str) -> tuple[str, bool]:
     """(HOST:PORT, whether TLS) of a grpc:// or grpcs:// URL; anything else is a bad command line."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("grpc", "grpcs") or not parts.hostname or not parts.port or parts.path not in ("", "/"):
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError: a port out of range, or not a number
+    except ValueError:  # also an unclosed [IPv6 address
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("grpc", "grpcs") or not parts.hostname or not port \
+            or parts.path not in ("", "/"):
         raise BadInput(f"remote executor {url!r}: expected grpc://HOST:PORT or grpcs://HOST:PORT (TLS)")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{parts.port}", parts.scheme == "grpcs"
+    return f"{host}:{port}", parts.scheme == "grpcs"
 
 
 def open_channel(url: str, ca_cert: str | None = None):

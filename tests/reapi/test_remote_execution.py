@@ -5,6 +5,7 @@ import os
 import uuid
 from pathlib import Path
 
+import pytest
 from helpers import pristine_example, run_jbuild, write_tree
 
 
@@ -56,10 +57,11 @@ def test_a_failing_action_reports_its_log_locally_and_is_not_cached(buildgrid, w
         assert f"remote: 1 executed on {buildgrid.url}, 0 from its action cache" in r.stderr  # never cached
 
 
-def test_a_bad_remote_url_is_a_bad_command_line(tmp_path):
+@pytest.mark.parametrize("url", ["http://x:1", "grpc://[::1:5", "grpcs://h:99999", "grpc://h:port"])
+def test_a_bad_remote_url_is_a_bad_command_line(tmp_path, url):
     ws = _one_package(tmp_path / "ws", "mkdir -p $OUT")
-    r = run_jbuild("build", "//:p", "--store", str(tmp_path / "s"), "--remote-executor", "http://x:1", cwd=ws)
-    assert r.returncode == 2
+    r = run_jbuild("build", "//:p", "--store", str(tmp_path / "s"), "--remote-executor", url, cwd=ws)
+    assert r.returncode == 2, r.stderr
     assert "expected grpc://HOST:PORT" in r.stderr and "Traceback" not in r.stderr
 
 
