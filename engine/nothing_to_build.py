@@ -42,9 +42,22 @@ def _reasons(loader: Loader, patterns: list[str], cwd: str) -> list[str]:
     if manual:
         out.append(f"{_some(manual)} {'is' if len(manual) == 1 else 'are'} tagged manual: patterns skip "
                    f"{'it' if len(manual) == 1 else 'them'}; name one to build it: jbuild build {manual[0]}")
+    out.extend(_subtracted(loader, patterns, cwd, {str(lb) for lb in labels}))
     if not labels:
         out.extend(_empty_packages(loader, patterns, loader.ws.package_of(cwd)))
     return out or ["every target it matched was subtracted by a '-' pattern"]
+
+
+def _subtracted(loader: Loader, patterns: list[str], cwd: str, left: set[str]) -> list[str]:
+    """The targets the '-' patterns took away (named: the reason the others give is not the whole story)."""
+    positive = [x for x in patterns if not x.startswith("-")]
+    if len(positive) == len(patterns) or not positive:
+        return []
+    gone = sorted({str(lb) for lb in loader.expand(positive, cwd, skip_manual=True)} - left)
+    if not gone:
+        return []
+    return [f"{_some(gone)} {'was' if len(gone) == 1 else 'were'} subtracted by "
+            f"{' '.join(x for x in patterns if x.startswith('-'))}"]
 
 
 def _empty_packages(loader: Loader, patterns: list[str], current: str) -> list[str]:

@@ -66,6 +66,7 @@ def test_host_tools_and_manual_targets_say_why_they_are_not_built(make_workspace
     r = jbuild(ws, tmp_path, "build", "--", "//...", "-//:app")
     assert r.returncode == 4
     assert "//:heavy is tagged manual: patterns skip it; name one to build it: jbuild build //:heavy" in r.stderr
+    assert "  //:app was subtracted by -//:app" in r.stderr.splitlines(), r.stderr
     r = jbuild(ws, tmp_path, "plan", "//:heavy")  # named, a manual target is planned (and built)
     assert r.returncode == 0, r.stderr
 
