@@ -34,7 +34,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
     from .image.layer_gc import sweep as sweep_layers
     from .testing.cache import ResultCache
 
-    if unused_for_days < 0:
+    if not unused_for_days >= 0:  # also NaN, which no time is older than: it would delete every download
         raise BadInput(f"--unused-for must be 0 days or more, not {unused_for_days:g}")
     cutoff = time.time() - unused_for_days * 86400
     with store.exclusive():

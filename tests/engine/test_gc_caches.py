@@ -7,6 +7,7 @@ import os
 import sqlite3
 import time
 
+import pytest
 from fetchkit import make_git_repo, make_tar, sha256
 from helpers import run_jbuild, write_tree
 from jbuild.engine.gc import gc
@@ -93,8 +94,9 @@ def test_gc_trims_test_results_and_downloads_against_what_it_keeps(tmp_path):
     assert (downloads / "sha256" / b).exists()
 
 
-def test_unused_for_below_zero_is_a_usage_error(tmp_path):
-    r = run_jbuild("gc", "--unused-for", "-1", cwd=tmp_path, env={"JBUILD_STORE": str(tmp_path / "store")})
+@pytest.mark.parametrize("days", ["-1", "nan"])
+def test_unused_for_below_zero_or_not_a_number_is_a_usage_error(tmp_path, days):
+    r = run_jbuild("gc", "--unused-for", days, cwd=tmp_path, env={"JBUILD_STORE": str(tmp_path / "store")})
     assert r.returncode == 2 and "--unused-for must be 0 days or more" in r.stderr and "Traceback" not in r.stderr
 
 
