@@ -128,6 +128,15 @@ def _check_choices(t: st.TemplateDef, p: st.Param, diags: list[Diagnostic]) -> N
                                 or f"{t.name}'s '{p.name}' is one of {_listed(texts)}"))
 
 
+def _shown(p: st.Param) -> str:
+    """A parameter as a signature shows it: `hdrs`, `cflags = ...`, `kind = "shared"|"static"`."""
+    if p.default is None:
+        return p.name
+    if p.choices is None:
+        return f"{p.name} = ..."
+    return f"{p.name} = " + "|".join(f'"{t}"' for c in p.choices.items if (t := choice_text(c)) is not None)
+
+
 def _listed(texts) -> str:
     return ", ".join(f'"{t}"' for t in texts if t is not None)
 
@@ -173,8 +182,7 @@ class _Expansion:
         self.diags.append(Diagnostic(span, message, help))
 
     def signature(self) -> str:
-        params = ", ".join(p.name if p.default is None else f"{p.name} = ..." for p in self.tmpl.params)
-        return f"{self.tmpl.name}({params})"
+        return f"{self.tmpl.name}({', '.join(_shown(p) for p in self.tmpl.params)})"
 
     def bind(self) -> None:
         params = {p.name: p for p in self.tmpl.params}
