@@ -42,6 +42,10 @@ def matching_root(properties: dict[str, str], trees: Path, worker: str) -> hostr
     database; None when the action names none (its client had no dpkg: the whole /usr)."""
     if ROOT not in properties:
         return None
+    if not all(v.isprintable() for k, v in properties.items() if k in PROPERTY_KEYS):
+        # from the client: refused before a version of it lands in a message (an escape sequence
+        # would reach the worker's terminal)
+        raise HostMismatch(f"worker {worker}: the action's host properties hold unprintable characters")
     if not dpkg.available():
         raise HostMismatch(f"worker {worker} has no dpkg database to assemble the declared host's /usr from")
     wanted = _split(properties.get(PACKAGES, ""))
