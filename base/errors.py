@@ -7,7 +7,7 @@ from __future__ import annotations
 class JbuildError(Exception):
     """An expected failure, said to the user as one message (never a traceback)."""
 
-    kind = "bad_input"  # bad_input | build_failed | lock_timeout | interrupted | tests_failed | no_tests
+    kind = "bad_input"  # bad_input | build_failed | lock_timeout | interrupted | tests_failed | no_tests | remote_error
 
 
 class BadInput(JbuildError):
@@ -38,3 +38,10 @@ class NoTests(JbuildError):
     """`jbuild test` matched no test target: exit 4."""
 
     kind = "no_tests"
+
+
+class RemoteUnavailable(JbuildError):
+    """A remote execution server cannot be used: unreachable, its TLS certificate not trusted,
+    the credentials refused (Bazel's "remote error"): exit 34."""
+
+    kind = "remote_error"

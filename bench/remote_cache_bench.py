@@ -1,8 +1,11 @@
 """Shared-cache benchmark: a cold machine (empty store) with a warm cache, against a local
 build from nothing, on the example (real cc builds) and on a synthetic distribution of N
-packages (bench/engine_bench.py's generator). The cache is a real nginx on 127.0.0.1.
+packages (bench/engine_bench.py's generator), or on the example distribution (examples/distro:
+six Debian source packages and their consumers, sources from its mirror/, which
+dev/fetch-mirror.sh fills). The cache is a real nginx on 127.0.0.1.
 
     .venv/bin/python bench/remote_cache_bench.py [--packages 200]
+    .venv/bin/python bench/remote_cache_bench.py --distro
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ def build(ws: Path, store: Path, target: str, *extra: str) -> tuple[float, str]:
     return time.perf_counter() - start, next(x for x in r.stderr.splitlines() if " built, " in x)
 
 
-def measure(name: str, make_ws, target: str, tmp: Path, server: Nginx) -> None:
+def measure(name: str, make_ws, target: str, tmp: Path, server: Nginx, *flags: str) -> None:
     runs = {}
     for what, extra in (("local build, empty store, no cache", ("--remote-cache", "")),
                         ("local build, empty store, uploading", ("--remote-cache", server.url)),
                         ("cold store, warm cache", ("--remote-cache", server.url))):
         ws = make_ws(tmp / f"{name}-{len(runs)}")
-        runs[what] = build(ws, tmp / f"store-{name}-{len(runs)}", target, *extra)
+        runs[what] = build(ws, tmp / f"store-{name}-{len(runs)}", target, *flags, *extra)
+        print(f"{name}: {what}: {runs[what][0]:.2f}s", file=sys.stderr, flush=True)
     for what, (secs, summary) in runs.items():
         print(f"{name}: {what}: {secs:.2f}s  ({summary})")
 
@@ -45,11 +49,19 @@ def measure(name: str, make_ws, target: str, tmp: Path, server: Nginx) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packages", type=int, default=200)
+    ap.add_argument("--distro", action="store_true", help="measure examples/distro only (--offline, from mirror/)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         server = Nginx(tmp / "nginx").start()
         try:
+            if args.distro:
+                distro = HERE.parent / "examples" / "distro"
+                if not any((distro / "mirror").glob("*.orig.tar.*")):
+                    sys.exit("examples/distro/mirror/ is empty: run dev/fetch-mirror.sh")
+                measure("distro", lambda p: Path(shutil.copytree(distro, p, ignore=shutil.ignore_patterns(
+                    ".jbuild", "result*"))), "//...", tmp, server, "--offline")
+                return
             example = HERE.parent / "examples" / "geotags"
             measure("example", lambda p: Path(shutil.copytree(example, p, ignore=shutil.ignore_patterns(
                 ".jbuild", "result*"))), "//services:geotags", tmp, server)

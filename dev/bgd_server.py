@@ -79,13 +79,16 @@ def _run(argv: list[str]) -> None:
 
 
 class Server:
-    """PostgreSQL + BuildGrid under `root`; `url` is grpc://127.0.0.1:PORT."""
+    """PostgreSQL + BuildGrid under `root`; `url` is grpc://127.0.0.1:PORT, or with `tls` (the
+    server's PEM key and certificate files, for the name `localhost`) grpcs://localhost:PORT.
+    `jwt_secret`: a file whose secret checks HS256 bearer tokens (BuildGrid's JWT authorization)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, tls: tuple[Path, Path] | None = None, jwt_secret: Path | None = None):
         self.root = Path(root)
         self.pg_port = free_port()
         self.port = free_port()
-        self.url = f"grpc://127.0.0.1:{self.port}"
+        self.tls, self.jwt_secret = tls, jwt_secret
+        self.url = f"grpcs://localhost:{self.port}" if tls else f"grpc://127.0.0.1:{self.port}"
         self.bgd: subprocess.Popen | None = None
         self.pgdata = self.root / "pg"
 
@@ -94,7 +97,9 @@ class Server:
         db = f"postgresql://{_pg_user()[0]}@127.0.0.1:{self.pg_port}/postgres"
         _run([str(bgd()), "migrate", "apply", db])
         config = self.root / "buildgrid.yml"
-        config.write_text(CONFIG.format(port=self.port, db=db, cas=self.root / "cas"))
+        channel = "insecure-mode: true" if not self.tls else TLS.format(key=self.tls[0], cert=self.tls[1])
+        auth = "method: none" if not self.jwt_secret else JWT.format(secret=self.jwt_secret)
+        config.write_text(CONFIG.format(port=self.port, db=db, cas=self.root / "cas", channel=channel, auth=auth))
         self.log = self.root / "bgd.log"
         with open(self.log, "wb") as log:
             self.bgd = subprocess.Popen([str(bgd()), "server", "start", str(config)], stdout=log,
@@ -139,13 +144,20 @@ class Server:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+TLS = """insecure-mode: false
+    credentials:
+      tls-server-key: {key}
+      tls-server-cert: {cert}"""
+JWT = """method: jwt
+  secret: {secret}
+  algorithm: hs256"""
 CONFIG = """\
 server:
   - !channel
     address: "127.0.0.1:{port}"
-    insecure-mode: true
+    {channel}
 authorization:
-  method: none
+  {auth}
 connections:
   - !sql-connection &sql
     connection-string: {db}
@@ -172,6 +184,8 @@ schedulers:
     max-job-attempts: 5
     property-set: !dynamic-property-set
       match-property-keys: [OSFamily, ISA, sandbox]
+      # any worker may take these; it checks them (engine/reapi/hostmatch.py)
+      wildcard-property-keys: [jbuild-host-root, jbuild-host-packages, jbuild-host-alternatives]
     assigners:
       - !priority-age-assigner
         count: 1

@@ -262,7 +262,7 @@ def _remote_executor(opts):
     """The Remote Execution API executor (imports grpc: only when asked for)."""
     from .reapi.executor import RemoteExecutor
 
-    return RemoteExecutor(opts.remote_executor, opts.remote_instance)
+    return RemoteExecutor(opts.remote_executor, opts.remote_instance, opts.remote_ca_cert)
 
 
 def _host_roots(p: Plan):

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from jbuild.base.errors import BadInput
 
-DPKG_DIR = "/var/lib/dpkg"
+DPKG_DIR = "/var/lib/dpkg"  # dpkg's admin directory; `use_admin_dir` changes it
 STATUS = f"{DPKG_DIR}/status"  # rewritten by every install, upgrade or removal
 MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 FIELDS = "${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\t${Provides}\t${Depends}\t${Pre-Depends}\n"
@@ -38,6 +38,15 @@ class Installed:
     depends: tuple[tuple[str, ...], ...]  # each a list of alternatives `a | b`
 
 
+def use_admin_dir(path: str) -> None:
+    """Read another dpkg database (dpkg's `--admindir`, e.g. a test's edited copy; the files
+    are still the host's). For a process of its own, such as `jbuild worker --dpkg-admindir`:
+    later reads see only it."""
+    global DPKG_DIR, STATUS
+    DPKG_DIR, STATUS = str(path), f"{path}/status"
+    _database.cache_clear()
+
+
 def available() -> bool:
     return shutil.which("dpkg-query") is not None and os.path.exists(STATUS)
 
@@ -52,12 +61,13 @@ def database() -> dict[str, Installed]:
     """Installed packages by name (the native architecture wins over others)."""
     if not available():
         raise DpkgError("dpkg-query is not available: the host tools' Debian packages cannot be read")
-    return _database(status_signature())
+    return _database(STATUS, status_signature())
 
 
 @lru_cache(maxsize=2)
-def _database(_sig) -> dict[str, Installed]:
-    out = subprocess.run(["dpkg-query", "-W", f"-f={FIELDS}"], capture_output=True, text=True, check=True)
+def _database(_status, _sig) -> dict[str, Installed]:
+    out = subprocess.run(["dpkg-query", f"--admindir={DPKG_DIR}", "-W", f"-f={FIELDS}"], capture_output=True,
+                         text=True, check=True)
     native = _native_arch()
     db: dict[str, Installed] = {}
     for line in out.stdout.splitlines():
@@ -143,7 +153,7 @@ def owners(paths) -> list[str]:
     found = set()
     for path in paths:
         for alias in _aliases(path):
-            out = subprocess.run(["dpkg-query", "-S", alias], capture_output=True, text=True)
+            out = subprocess.run(["dpkg-query", f"--admindir={DPKG_DIR}", "-S", alias], capture_output=True, text=True)
             hits = [line.split(": ", 1)[0] for line in out.stdout.splitlines()
                     if line.endswith(f": {alias}") and not line.startswith("diversion ")]
             if hits:

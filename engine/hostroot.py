@@ -50,6 +50,10 @@ class HostRoot:
     usr: Path
     etc_alternatives: Path | None
     key: str
+    # What the tree was assembled from (the key's inputs): a remote executor sends them so a
+    # worker can assemble the same tree or say which package differs (engine/reapi/hostmatch.py).
+    closure: tuple[tuple[str, str], ...] = ()
+    alternatives: tuple[tuple[str, str], ...] = ()
 
 
 _MEMO: dict = {}
@@ -60,7 +64,7 @@ def host_root(store_root: Path, packages) -> HostRoot:
     first use and reused after; a changed version anywhere in the closure gives a new tree."""
     wanted = tuple(sorted(set(packages) | set(SANDBOX_PACKAGES)))
     chosen = chosen_alternatives()
-    memo = (str(store_root), wanted, dpkg.status_signature(), chosen)
+    memo = (str(store_root), wanted, dpkg.STATUS, dpkg.status_signature(), chosen)
     if memo in _MEMO:
         return _MEMO[memo]
     closure = dpkg.package_closure(wanted)
@@ -73,7 +77,7 @@ def host_root(store_root: Path, packages) -> HostRoot:
             if not (final / "usr").is_dir():  # another process may have built it meanwhile
                 _assemble(closure, base, key)
     alts = final / "etc" / "alternatives"
-    root = HostRoot(final / "usr", alts if alts.is_dir() else None, key)
+    root = HostRoot(final / "usr", alts if alts.is_dir() else None, key, tuple(closure), chosen)
     _MEMO[memo] = root
     return root
 

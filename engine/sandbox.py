@@ -55,7 +55,7 @@ class Job:
     tools: frozenset[str] = frozenset()  # deps that are build-only tools: only their bin/ is on PATH
     # For tests (engine/testing/): store paths bound read-only at their own paths (an environment's
     # launchers name them), the directory the script starts in, and a time limit in seconds.
-    binds: tuple[Path, ...] = ()
+    binds: tuple = ()  # Paths bound at their own paths, or (source, dest) pairs (engine/reapi/worker.py)
     workdir: str = "/tmp"
     timeout: float | None = None
 
@@ -223,8 +223,9 @@ class BwrapExecutor:
         for name, entry in sorted(job.deps.items()):
             a += ["--ro-bind", str(entry), f"/deps/{name}"]
         a += ["--ro-bind", str(job.env_tree), "/env"] if job.env_tree else ["--dir", "/env"]
-        for path in job.binds:  # a test's environment names its store paths
-            a += ["--ro-bind", str(path), str(path)]
+        for bind in job.binds:  # a test's environment names its store paths
+            source, dest = bind if isinstance(bind, tuple) else (bind, bind)  # (source, dest): on a worker
+            a += ["--ro-bind", str(source), str(dest)]
         return a + _command(job)
 
     def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:

@@ -28,8 +28,9 @@ class Options:
     remote_upload: bool | None = None  # None: [cache] upload, else on
     prebuilt_only: bool = False  # refuse to build: every entry must come from the store (env --channel)
     channel: str | None = None  # env create/install: take the entries from this channel (engine/remote/channels.py)
-    remote_executor: str | None = None  # grpc://HOST:PORT of a Remote Execution API server (engine/reapi/)
+    remote_executor: str | None = None  # grpc[s]://HOST:PORT of a Remote Execution API server (engine/reapi/)
     remote_instance: str = ""
+    remote_ca_cert: str | None = None  # PEM CA certificates for a grpcs:// executor (None: the system's)
 
 
 def store_path(ws: Workspace | None, opts: Options) -> Path:

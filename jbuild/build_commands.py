@@ -44,6 +44,15 @@ REMOTE = [
                  help="Upload what this build makes to the remote cache (default: [cache] upload, else on)."),
 ]
 
+EXECUTOR = [
+    click.option("--remote-executor", metavar="grpc[s]://HOST:PORT",
+                 help="Run actions on a Remote Execution API server (e.g. BuildGrid); grpcs:// is TLS, with a "
+                      "bearer token from JBUILD_REMOTE_TOKEN. See docs/remote.md."),
+    click.option("--remote-instance", default="", help="The instance name on the --remote-executor server."),
+    click.option("--remote-ca-cert", envvar="JBUILD_REMOTE_CA_CERT", type=click.Path(dir_okay=False), default=None,
+                 help="Trust these PEM CA certificates for a grpcs:// --remote-executor (default: the system's)."),
+]
+
 
 def _with(options):
     def apply(f):
@@ -55,7 +64,7 @@ def _with(options):
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
-@_with(RUNNING + PLANNING + REMOTE)
+@_with(RUNNING + PLANNING + REMOTE + EXECUTOR)
 @click.option("--strict-interfaces", is_flag=True,
               help="Fail a package whose measured exported interface changed although its declared "
                    "interface did not (for CI), instead of rebuilding its consumers.")
@@ -67,9 +76,6 @@ def _with(options):
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
 @click.option("--print-out-paths", is_flag=True,
               help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
-@click.option("--remote-executor", metavar="grpc://HOST:PORT",
-              help="Run actions on a Remote Execution API server (e.g. BuildGrid); see docs/remote.md.")
-@click.option("--remote-instance", default="", help="The instance name on the --remote-executor server.")
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
 @click.option("--offline", is_flag=True, default=None,
@@ -77,7 +83,7 @@ def _with(options):
                    "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
           verify_inputs, build_events, out_link, no_link, print_out_paths, remote_executor, remote_instance, dry_run,
-          offline):
+          offline, remote_ca_cert):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -95,7 +101,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
         opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
                      verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
                      offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
-                     remote_executor=remote_executor, remote_instance=remote_instance)
+                     remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
         result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
         _print_root(node, entry, print_out_paths)

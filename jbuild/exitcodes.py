@@ -7,9 +7,11 @@ TESTS_FAILED = 3
 NO_TESTS = 4  # also `jbuild build` when its patterns match nothing to build
 INTERRUPTED = 8
 LOCK_TIMEOUT = 9
+REMOTE_ERROR = 34  # the remote executor cannot be used (unreachable, TLS, credentials)
 INTERNAL_ERROR = 37
 
 # Kinds of jbuild.base.errors.JbuildError -> exit code: the one place numbers meet errors.
 BY_KIND = {"bad_input": BAD_INPUT, "build_failed": BUILD_FAILED, "lock_timeout": LOCK_TIMEOUT,
            "interrupted": INTERRUPTED, "tests_failed": TESTS_FAILED, "no_tests": NO_TESTS,
-           "nothing_to_build": NO_TESTS}
+           "nothing_to_build": NO_TESTS,
+           "remote_error": REMOTE_ERROR}

@@ -8,12 +8,12 @@ import time
 import click
 
 from . import exitcodes
-from .build_commands import PLANNING, RUNNING, _opts, _with, events_even_if_refused, refused_events
+from .build_commands import EXECUTOR, PLANNING, RUNNING, _opts, _with, events_even_if_refused, refused_events
 
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True)
-@_with(RUNNING + PLANNING)
+@_with(RUNNING + PLANNING + EXECUTOR)
 @click.option("--cache-test-results", type=click.Choice(["yes", "no"]), default="yes", show_default=True,
               help="yes: a test whose test key (its recipe, sources and the build keys of its whole run "
                    "closure) passed before is not run again; no: run every test. A failure always reruns.")
@@ -30,7 +30,7 @@ from .build_commands import PLANNING, RUNNING, _opts, _with, events_even_if_refu
               help="Write one combined JUnit XML report of every test to FILE (for CI).")
 @click.option("--build-events", type=click.Path(), help="Write one JSON object per event to FILE (docs/ci.md).")
 def test(patterns, jobs, keep_going, strict, sandbox, store, cache_test_results, test_output, test_timeout,
-         flaky_attempts, junit_xml, build_events):
+         flaky_attempts, junit_xml, build_events, remote_executor, remote_instance, remote_ca_cert):
     """Build what PATTERNS need and run the test targets among them, e.g. //... or //libs:all.
 
     Each test runs in the sandbox against an environment of its whole run closure, starting in
@@ -44,7 +44,8 @@ def test(patterns, jobs, keep_going, strict, sandbox, store, cache_test_results,
 
     start = time.time()
     with events_even_if_refused(build_events):
-        opts = _opts(jobs, keep_going, strict, sandbox, store, build_events=build_events)
+        opts = _opts(jobs, keep_going, strict, sandbox, store, build_events=build_events,
+                     remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
         topts = TestOptions(cache_results=cache_test_results == "yes", output=test_output, timeout=test_timeout,
                             flaky_attempts=flaky_attempts, junit_xml=junit_xml)
         run = run_tests(list(patterns), opts, topts)

@@ -2,3 +2,9 @@
 --remote-executor client (executor.py), the `jbuild worker` bot (worker.py), their CAS transfers
 (cas.py). grpc and the generated protocol modules (pb/, from protos/) are imported only here,
 only when remote execution is asked for. docs/remote.md."""
+
+import os
+
+# Before grpc is first imported (by any module here): gRPC's C core would print its own copy of
+# a failed TLS handshake, and jbuild says it once, as its error.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")

@@ -40,6 +40,11 @@ class Blobs:
         self.items[key(d)] = data
         return d
 
+    def add_bytes(self, data: bytes) -> re_pb2.Digest:
+        d = digest_of(data)
+        self.items[key(d)] = data
+        return d
+
     def add_file(self, path: Path) -> re_pb2.Digest:
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -83,11 +88,13 @@ def output_tree(root: Path, blobs: Blobs) -> re_pb2.Digest:
     return blobs.add_message(re_pb2.Tree(root=collect[-1], children=collect[:-1]))
 
 
-def join_tree(children: dict[str, re_pb2.Digest], blobs: Blobs) -> re_pb2.Digest:
-    """A directory whose subdirectories are already-digested trees."""
+def join_tree(children: dict[str, re_pb2.Digest], blobs: Blobs, files: dict[str, bytes] | None = None) -> re_pb2.Digest:
+    """A directory whose subdirectories are already-digested trees (and these small files)."""
     msg = re_pb2.Directory()
     for name in sorted(children):
         msg.directories.add(name=name, digest=children[name])
+    for name in sorted(files or {}):
+        msg.files.add(name=name, digest=blobs.add_bytes(files[name]))
     return blobs.add_message(msg)
 
 

@@ -3,14 +3,21 @@
 An action crosses the wire as: the input root {src/, deps/<name>/, env/} (the staged sources,
 each build dependency's store entry, the /env symlink tree), the Command (`/bin/sh -euxc
 SCRIPT`, the sandbox environment, output path `out`) and the platform properties (OS, ISA,
-sandbox kind). The action cache is asked first; else the action is executed and waited on.
-The output tree is downloaded into `job.out` — a store temporary — so the rebuilder's normal
-checks and atomic publish apply to it exactly as to a local build.
+sandbox kind, the declared host's /usr). The action cache is asked first; else the action is
+executed and waited on. The output tree is downloaded into `job.out` — a store temporary — so
+the rebuilder's normal checks and atomic publish apply to it exactly as to a local build.
+
+A test's job (engine/testing/runner.py) also binds store paths at their own paths (its
+environment's launchers name them): they travel as `binds/<absolute path>/` with the list in
+`binds.list`, it starts in /env (the Command's working directory `env`), and it always runs:
+jbuild's own test cache decides whether a test runs, so the action is `do_not_cache` and the
+action cache is not asked. A test killed at its time limit comes back as DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,10 +25,12 @@ from pathlib import Path
 from ..sandbox import Job, _sandbox_env
 from ..store.entry import META
 from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
-from .channel import open_channel, platform_properties
+from .channel import check_server, open_channel, platform_properties
 
 SHELL = ["/bin/sh", "-euxc"]
 OUTPUT = "out"
+BINDS, BIND_LIST = "binds", "binds.list"  # a test's store paths in the input root
+DEADLINE_EXCEEDED = 4  # google.rpc.Code: the worker killed the action at its timeout
 
 
 class RemoteExecutor:
@@ -30,11 +39,12 @@ class RemoteExecutor:
 
     kind = "bwrap"
 
-    def __init__(self, url: str, instance: str = ""):
+    def __init__(self, url: str, instance: str = "", ca_cert: str | None = None):
         from .pb import remote_execution_pb2_grpc as re_grpc
 
         self.url, self.instance = url, instance
-        self.channel = open_channel(url)
+        self.channel = open_channel(url, ca_cert)
+        check_server(self.channel, url, instance)
         self.cas = Cas(self.channel, instance)
         self.ac = re_grpc.ActionCacheStub(self.channel)
         self.execution = re_grpc.ExecutionStub(self.channel)
@@ -51,6 +61,8 @@ class RemoteExecutor:
             return 130
         try:
             return self._retrying(job)
+        except subprocess.TimeoutExpired:  # as the local executor says it (the test runner's TIMEOUT)
+            raise
         except RemoteError as exc:
             return self._fail(job, str(exc))
         except Exception as exc:  # grpc.RpcError: the server or the network failed
@@ -93,45 +105,77 @@ class RemoteExecutor:
         from .pb import remote_execution_pb2 as re_pb2
 
         blobs = Blobs()
-        action_digest = blobs.add_message(self._action(job, blobs))
-        try:
-            result = self.ac.GetActionResult(re_pb2.GetActionResultRequest(
-                instance_name=self.instance, action_digest=action_digest, inline_stdout=True))
-        except Exception as exc:
-            if getattr(exc, "code", lambda: None)() is None or exc.code().name != "NOT_FOUND":
-                raise
-            result = None
+        action = self._action(job, blobs)
+        action_digest = blobs.add_message(action)
+        result = None if action.do_not_cache else self._cached(action_digest)
         if result is not None and result.exit_code == 0:
             with self.lock:
                 self.cached += 1
             return self._finish(job, result, "(from the remote action cache)\n")
         self.cas.upload(blobs)
-        response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest))
+        response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest,
+                                                       skip_cache_lookup=action.do_not_cache))
+        if response.status.code == DEADLINE_EXCEEDED and job.timeout:
+            self._finish(job, response.result, "")
+            raise subprocess.TimeoutExpired(SHELL, job.timeout)
         if response.status.code != 0:
-            raise RemoteError(f"remote execution failed: {response.status.message or response.status.code}")
+            raise RemoteError(f"remote execution failed: {_code_name(response.status.code)}: "
+                              f"{response.status.message or '(no message)'}")
         with self.lock:
             self.cached += response.cached_result
             self.executed += not response.cached_result
         return self._finish(job, response.result, "")
 
+    def _cached(self, action_digest):
+        from .pb import remote_execution_pb2 as re_pb2
+
+        try:
+            return self.ac.GetActionResult(re_pb2.GetActionResultRequest(
+                instance_name=self.instance, action_digest=action_digest, inline_stdout=True))
+        except Exception as exc:
+            if getattr(exc, "code", lambda: None)() is None or exc.code().name != "NOT_FOUND":
+                raise
+            return None
+
     def _action(self, job: Job, blobs: Blobs):
         from .pb import remote_execution_pb2 as re_pb2
 
-        platform = platform_properties()
+        platform = platform_properties(job.host)  # in the Action: its digest names the host's /usr
         env = _sandbox_env(job)
         command = re_pb2.Command(arguments=[*SHELL, job.script], output_paths=[OUTPUT], output_directories=[OUTPUT],
-                                 platform=platform, working_directory="",
+                                 platform=platform, working_directory=job.workdir.strip("/") if job.workdir != "/tmp" else "",
                                  environment_variables=[re_pb2.Command.EnvironmentVariable(name=k, value=env[k])
                                                         for k in sorted(env)])
         root = {"src": directory_tree(job.src, blobs), "deps": join_tree(
             {name: self._entry_tree(path, blobs) for name, path in job.deps.items()}, blobs)}
         if job.env_tree:
             root["env"] = directory_tree(job.env_tree, blobs)
-        action = re_pb2.Action(command_digest=blobs.add_message(command), input_root_digest=join_tree(root, blobs),
-                               platform=platform)
+        files = {}
+        if job.binds:
+            root[BINDS] = self._binds_tree(job.binds, blobs)
+            files[BIND_LIST] = "".join(f"{p}\n" for p in job.binds).encode()
+        action = re_pb2.Action(command_digest=blobs.add_message(command), platform=platform,
+                               input_root_digest=join_tree(root, blobs, files), do_not_cache=bool(job.binds))
         if job.timeout:
             action.timeout.FromSeconds(int(job.timeout) + 1)
         return action
+
+    def _binds_tree(self, binds, blobs: Blobs):
+        """Store paths, nested by their absolute paths: /a/store/x -> a/store/x/."""
+        tree: dict = {}
+        for path in binds:
+            *parents, leaf = Path(path).parts[1:]
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise RemoteError(f"a bound path lies inside another: {path}")
+            node[leaf] = self._entry_tree(Path(path), blobs)
+
+        def join(node: dict):
+            return join_tree({k: join(v) if isinstance(v, dict) else v for k, v in node.items()}, blobs)
+
+        return join(tree)
 
     def _entry_tree(self, entry: Path, blobs: Blobs):
         if entry not in self.entry_trees:
@@ -202,6 +246,12 @@ def _describe(exc: Exception) -> str:
     if callable(code):
         return f"{code().name}: {exc.details()}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _code_name(code: int) -> str:
+    import grpc
+
+    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
 
 
 def blobs_root(tree):

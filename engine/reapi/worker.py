@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -18,19 +20,23 @@ from pathlib import Path
 
 from ..sandbox import BwrapExecutor, Job
 from .cas import Blobs, Cas, RemoteError, digest_of, output_tree
-from .channel import open_channel, platform_properties
-from .executor import OUTPUT, SHELL
+from .channel import check_server, open_channel, platform_properties
+from .executor import BIND_LIST, BINDS, DEADLINE_EXCEEDED, OUTPUT, SHELL
+from .hostmatch import HostMismatch, matching_root
 
 PENDING, ACTIVE, COMPLETED = 1, 2, 4
+OK, FAILED_PRECONDITION = 0, 9  # google.rpc.Code
 TRANSIENT = {"DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}
 POLL_TIMEOUT = 15.0  # seconds an idle UpdateBotSession may wait for work
 
 
 class Worker:
-    def __init__(self, url: str, instance: str = "", bot_id: str | None = None, workdir: Path | None = None):
+    def __init__(self, url: str, instance: str = "", bot_id: str | None = None, workdir: Path | None = None,
+                 ca_cert: str | None = None):
         from .pb import bots_pb2_grpc
 
-        self.channel = open_channel(url)
+        self.channel = open_channel(url, ca_cert)
+        check_server(self.channel, url, instance)
         self.instance = instance
         self.cas = Cas(self.channel, instance)
         self.bots = bots_pb2_grpc.BotsStub(self.channel)
@@ -39,7 +45,7 @@ class Worker:
         self.sandbox = BwrapExecutor()
         self.stop = threading.Event()
         self.running: dict[str, threading.Thread] = {}
-        self.results: dict[str, object] = {}  # lease id -> ActionResult
+        self.results: dict[str, tuple] = {}  # lease id -> (google.rpc.Status, ActionResult)
         self.ran = 0
 
     def serve(self) -> None:
@@ -81,14 +87,17 @@ class Worker:
                 thread.start()
                 lease.state = ACTIVE
             elif lease.state == ACTIVE and lease.id in self.results:
-                lease.result.Pack(self.results.pop(lease.id))
-                lease.status.code = 0
+                status, result = self.results.pop(lease.id)
+                lease.result.Pack(result)
+                lease.status.CopyFrom(status)
                 lease.state = COMPLETED
                 del self.running[lease.id]
 
     def _run_lease(self, lease_id: str, payload) -> None:
         from .pb import remote_execution_pb2 as re_pb2
+        from .pb import status_pb2
 
+        status = status_pb2.Status(code=OK)
         try:
             action = re_pb2.Action()
             if payload.Is(re_pb2.Action.DESCRIPTOR):
@@ -97,19 +106,26 @@ class Worker:
                 digest = re_pb2.Digest()
                 payload.Unpack(digest)
                 action = self.cas.message(digest, re_pb2.Action)
-            result = self.execute(action)
+            rpc_code, result = self.execute(action)
+            status = status_pb2.Status(code=rpc_code)
+        except HostMismatch as exc:  # refused: the server reports it and caches nothing
+            print(f"jbuild worker {self.bot_id}: refused an action: {exc}", file=sys.stderr, flush=True)
+            status, result = status_pb2.Status(code=FAILED_PRECONDITION, message=str(exc)), re_pb2.ActionResult()
         except Exception as exc:  # the action could not even be set up: report it as its log
             log = f"jbuild worker {self.bot_id}: {type(exc).__name__}: {exc}\n".encode()
             result = re_pb2.ActionResult(exit_code=1, stdout_raw=log)
-        self.results[lease_id] = result
+        self.results[lease_id] = (status, result)
 
     def execute(self, action):
-        """Fetch the inputs, run in bubblewrap, upload outputs and log: the ActionResult."""
+        """Fetch the inputs, run in bubblewrap, upload outputs and log: (google.rpc.Code, the
+        ActionResult); DEADLINE_EXCEEDED when the action was killed at its timeout."""
         from .pb import remote_execution_pb2 as re_pb2
 
         command = self.cas.message(action.command_digest, re_pb2.Command)
         if list(command.arguments[:2]) != SHELL or len(command.arguments) != 3:
             raise RemoteError(f"not a jbuild action: {list(command.arguments)[:3]}")
+        platform = action.platform if action.platform.properties else command.platform
+        host = matching_root({p.name: p.value for p in platform.properties}, self.workdir, self.bot_id)
         work = Path(tempfile.mkdtemp(prefix="jbuild-worker-", dir=self.workdir))
         try:
             root, out, tmp, log = work / "root", work / "out", work / "tmp", work / "log"
@@ -120,14 +136,16 @@ class Worker:
             job = Job(script=command.arguments[2], src=root / "src", out=out, tmp=tmp, deps=deps,
                       env_tree=root / "env" if (root / "env").is_dir() else None, log=log,
                       extra_env={v.name: v.value for v in command.environment_variables},
-                      timeout=action.timeout.seconds or None)
+                      timeout=action.timeout.seconds or None, host=host, binds=_binds(root),
+                      workdir=_workdir(command.working_directory))
             (root / "src").mkdir(exist_ok=True)
+            status = OK
             try:
                 code = self.sandbox.run(job)
-            except Exception as exc:  # subprocess.TimeoutExpired
+            except subprocess.TimeoutExpired as exc:
                 with open(log, "a") as f:
                     f.write(f"\njbuild worker: {exc}\n")
-                code = 124
+                code, status = 124, DEADLINE_EXCEEDED
             self.ran += 1
             blobs = Blobs()
             data = log.read_bytes() if log.exists() else b""
@@ -136,6 +154,30 @@ class Worker:
             if code == 0:
                 result.output_directories.add(path=OUTPUT, tree_digest=output_tree(out, blobs))
             self.cas.upload(blobs)
-            return result
+            return status, result
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _binds(root: Path) -> tuple[tuple[Path, Path], ...]:
+    """A test's store paths, each bound at its own path (executor.py): (source, dest) pairs."""
+    if not (root / BIND_LIST).is_file():
+        return ()
+    out = []
+    for line in (root / BIND_LIST).read_text().split("\n"):
+        if not line:
+            continue
+        dest = Path(line)
+        if not dest.is_absolute() or ".." in dest.parts or os.path.normpath(line) != line:
+            raise RemoteError(f"not a store path to bind: {line!r}")
+        out.append((root / BINDS / line.lstrip("/"), dest))
+    return tuple(out)
+
+
+def _workdir(name: str) -> str:
+    """The Command's working directory `env` is /env in the sandbox; none is /tmp."""
+    if not name:
+        return "/tmp"
+    if "/" in name or name in (".", ".."):
+        raise RemoteError(f"not a sandbox directory: {name!r}")
+    return f"/{name}"

@@ -33,18 +33,19 @@ def buildgrid():
 class Workers:
     """`jbuild worker` processes, each with its own work directory."""
 
-    def __init__(self, url: str, root: Path):
-        self.url, self.root = url, root
+    def __init__(self, url: str, root: Path, env: dict | None = None):
+        self.url, self.root, self.env = url, root, env  # env: added to this process's, for the workers
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, n: int = 1) -> None:
+    def start(self, n: int = 1, *extra: str) -> None:
+        """`extra`: more `jbuild worker` options for these workers."""
         for _ in range(n):
             work = self.root / f"w{len(self.procs)}"
             work.mkdir(parents=True)
             log = open(work.with_suffix(".log"), "wb")
             proc = subprocess.Popen([sys.executable, "-m", "jbuild", "worker", "--server", self.url, "--workdir",
-                                     str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}"],
-                                    stdout=log, stderr=subprocess.STDOUT)
+                                     str(work), "--bot-id", f"test-{os.getpid()}-{len(self.procs)}", *extra],
+                                    stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
             self.procs.append((proc, work))
 
     def busy(self, timeout: float) -> tuple[subprocess.Popen, Path]:
