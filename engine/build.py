@@ -8,21 +8,21 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput, Interrupted
-from jbuild.dsl.loader import Loaded, Loader
-from jbuild.dsl.model import Package, Test
-from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
-from .keys import KeyComputer, entry_name
-from .platform import detect, host_path
-from .resolve import Closure, Node
-from .results import closure_entries, environment_of, link_results
 from .settings import Options, resolve
-from .statcache import StatCache
-from .store import Store
+
+if TYPE_CHECKING:  # the no-op path imports neither the parser nor the resolver nor the keys
+    from jbuild.dsl.loader import Loaded, Loader
+
+    from .keys import KeyComputer
+    from .resolve import Closure, Node
+    from .statcache import StatCache
+    from .store import Store
 
 
 @dataclass
@@ -77,6 +77,11 @@ def with_host_versions(loaded: Loaded, stats: StatCache, cache: dict | None = No
     """Detect every host tool's version and fingerprint; put the version on its package.
     `cache` (label -> (family as loaded, family with versions, fingerprint)) lets a session skip
     the families it has seen."""
+    from jbuild.dsl.model import Package
+    from jbuild.dsl.versions import Version
+
+    from .platform import detect
+
     host = {}
     cache = {} if cache is None else cache
     for label, family in loaded.targets.items():
@@ -136,6 +141,8 @@ def _version_pins(patterns: list[str], loader: Loader, cwd) -> tuple[list[str], 
 
 def _known_exported(store: Store):
     """What the store knows of a dependency's exported digest, for the prediction."""
+    from .keys import entry_name
+
     def known(node: Node, key: str, interface_key: str) -> str | None:
         name = entry_name(node, key)
         if store.lookup(name):
@@ -155,6 +162,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
+    from .results import closure_entries, environment_of, link_results
     from .sandbox import make_executor
     from .scheduler import State, schedule
 
@@ -245,6 +253,7 @@ def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
 
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
+    from .keys import entry_name
     from .store import META
     from .store.sets import complete
 
@@ -293,12 +302,15 @@ class Result:
     reused_analysis: bool = False
     envs: list[tuple[str, Path]] = field(default_factory=list)  # (node, its environment), when linked
     members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
+    outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # root node -> output -> entry, for split packages
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
     """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
     report each root's run closure even without result links (with `//...` at 10,000
     packages that is millions of members: the CLI's `--no-link` skips it)."""
+    from .store import Store
+
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
@@ -313,11 +325,13 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     code, rb = run(p)
     session.settle(rb)
     _save_session(session, cache)
-    roots, skipped = [], []
+    roots, skipped, outputs = [], [], {}
     for n in p.roots:
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
             roots.append((str(n), o.entry))
+            if n.target.outputs:
+                outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
         elif o and o.decision == "failed":
             skipped.append((str(n), f"failed: {o.reason}"))
         else:
@@ -325,7 +339,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     if code == 0:
         snapshot.save(cache, record(p, rb))
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
-                  members=[(str(n), m) for n, m in p.members.items()])
+                  members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
 
 def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
@@ -349,6 +363,11 @@ def _save_session(session, cache: Path) -> None:
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
     """What this plan was computed from, with the stats it was computed under."""
+    from jbuild.dsl.model import Test
+
+    from .platform import host_path
+    from .results import closure_entries
+
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
     files[str(toml)] = snapshot.stat_of(toml)
@@ -377,7 +396,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
-                 for o in p.store.meta(rb.entry_of(n)).outputs.values()])
+                 for o in p.store.meta(rb.entry_of(n)).outputs.values()],
+        root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
 
 
 def _members_json(members: dict) -> dict:
@@ -392,9 +412,12 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
     entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
+    from .store import META
 
     with store.shared():
-        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+        root = str(store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
+        if not all(os.path.exists(os.path.join(root, name, META)) for name in [*(n for _, n in a.actions), *a.outputs,
+                                                                                 *a.envs.values()]):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
@@ -409,14 +432,20 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
             snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
         if opts.out_link:
+            from .results import link_results
+
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
     return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
                   envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
-                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots])
+                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
+                  outputs={node: {out: store.path(name) for out, name in outs.items()}
+                           for node, outs in a.root_outputs.items()})
 
 
 def _members(recorded: list[dict]) -> list:
+    if not recorded:
+        return []
     from .runtime.environment import Member
 
     return [Member.from_json(m) for m in recorded]

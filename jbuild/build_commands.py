@@ -96,7 +96,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
                      remote_executor=remote_executor, remote_instance=remote_instance)
         result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     for node, entry in result.roots:
-        _print_root(node, entry, print_out_paths)
+        _print_root(node, entry, result.outputs.get(node, {}), print_out_paths)
     for node, why in result.skipped:
         click.echo(f"{node} {why}", err=True)
     for test in result.tests:
@@ -141,12 +141,9 @@ def refused_events(path: str | None, start: float, code: int) -> None:
     log.close()
 
 
-def _print_root(node: str, entry, print_out_paths: bool) -> None:
-    """`NODE up to date: ENTRY`; a split package's outputs each on a line of their own (and,
-    for scripts, each output's path instead of the set entry's)."""
-    from jbuild.engine.store.sets import outputs_at
-
-    outputs = outputs_at(entry)
+def _print_root(node: str, entry, outputs: dict, print_out_paths: bool) -> None:
+    """`NODE up to date: ENTRY`; a split package's outputs (name -> entry) each on a line of
+    their own (and, for scripts, each output's path instead of the set entry's)."""
     click.echo(f"{node} up to date: {entry}", err=True)
     for name, path in outputs.items():
         click.echo(f"  {name}: {path}", err=True)
