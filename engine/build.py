@@ -345,20 +345,21 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
 def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
     """(plan, session): the saved session of this command line updated with the files whose
     stats changed, or a whole analysis when there is none or something structural changed."""
-    from . import session as sessions
+    from . import session_file
+    from .session import Session
 
-    session = None if opts.verify_inputs else sessions.restore(sessions.path_for(cache), opts)
+    session = None if opts.verify_inputs else session_file.restore(cache, opts)
     changed = session.changed_files() if session is not None else None
     if changed is None:
-        session = sessions.Session(patterns, opts, cwd)
+        session = Session(patterns, opts, cwd)
         return session.plan(), session
     return session.update(changed), session
 
 
 def _save_session(session, cache: Path) -> None:
-    from . import session as sessions
+    from . import session_file
 
-    sessions.save(session, sessions.path_for(cache))
+    session_file.save(session, cache)
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
