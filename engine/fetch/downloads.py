@@ -16,7 +16,6 @@ import hashlib
 import os
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +180,8 @@ class _open:
         where = self.origin.where
         try:
             if _scheme(where) in ("http", "https", "file"):
+                import urllib.request  # http.client, ssl, email: only for a download, never for a build's start
+
                 self.handle = urllib.request.urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
                 length = self.handle.headers.get("Content-Length") if hasattr(self.handle, "headers") else None
                 return self.handle, int(length) if length and length.isdigit() else None
