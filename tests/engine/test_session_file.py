@@ -14,9 +14,9 @@ package app { version = "1" sources = ["app.c"] requires = [:lib] build = "mkdir
 FILES = {"BUILD": BUILD, "lib.c": "lib 1\n", "lib.h": "", "app.c": "app 1\n"}
 
 
-def _build(root, tmp_path):
+def _build(root, tmp_path, pattern="//..."):
     events = tmp_path / "events.json"
-    r = run_jbuild("build", "//...", "--sandbox", "bwrap", "--no-link", "--build-events", str(events), cwd=root,
+    r = run_jbuild("build", pattern, "--sandbox", "bwrap", "--no-link", "--build-events", str(events), cwd=root,
                    env={"JBUILD_STORE": str(tmp_path / "store")})
     assert r.returncode == 0, r.stderr
     out = {line.split("@")[0]: line.split(": ", 1)[1] for line in r.stderr.splitlines() if " up to date: " in line}
@@ -97,3 +97,22 @@ def test_files_that_do_not_go_together_restore_nothing(make_workspace, tmp_path)
     assert _stamp(cold) != before  # analysed again, not restored
     (root / "BUILD").write_text(BUILD)  # back as the first analysis had it
     assert _build(root, tmp_path)["//:lib"] == "reused"
+
+
+def test_a_new_file_a_glob_matches_is_expanded_from_a_kept_analysis(make_workspace, tmp_path):
+    """The kept loader has no parse of the BUILD file (Loader.__getstate__): re-expanding a
+    glob parses it again, and the new file is a source. (Under `//...` a directory change is
+    structural: one target, so that only the glob sees it.)"""
+    build = BUILD.replace('sources = ["app.c"]', 'sources = glob(["app*"])').replace(
+        "cat $SRC/app.c > $OUT/app", "cat $SRC/app* > $OUT/app")
+    root = make_workspace({**FILES, "BUILD": build})
+    _build(root, tmp_path, "//:app")
+    (root / "app.c").write_text("app 2\n")
+    assert _build(root, tmp_path, "//:app")["//:app"] == "built"  # now from the kept session
+    (root / "app2.c").write_text("more\n")
+    r = run_jbuild("build", "//:app", "--sandbox", "bwrap", "--no-link", cwd=root,
+                   env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0 and "1 built" in r.stderr, r.stderr
+    entry = [line.split(": ", 1)[1] for line in r.stderr.splitlines() if "//:app@1 up to date" in line][0]
+    with open(os.path.join(entry, "app")) as f:
+        assert f.read() == "app 2\nmore\n"
