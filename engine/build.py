@@ -262,8 +262,9 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
         return False
     if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    for n in nodes:
-        rb.adopt(n, *p.settled[n])
+    with rb.reporter.batched():
+        for n in nodes:
+            rb.adopt(n, *p.settled[n])
     return True
 
 
@@ -372,11 +373,13 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
     files[str(toml)] = snapshot.stat_of(toml)
+    bases: dict = {}  # (repo, package) -> its directory: one per package, not one per node
     for node in p.node_closure:
-        if isinstance(node.target, Test):  # a build never reads a test's sources (jbuild test hashes them)
-            continue
-        base = p.computer.package_dir(node)
-        for rel in getattr(node.target, "files", ()):
+        if isinstance(node.target, Test) or not getattr(node.target, "files", ()):
+            continue  # a build never reads a test's sources (jbuild test hashes them)
+        where = (node.label.repo, node.label.package)
+        base = bases.get(where) or bases.setdefault(where, p.computer.package_dir(node))
+        for rel in node.target.files:
             path = os.path.join(base, rel)
             files[path] = p.stats.entries[path][0]
     from . import dpkg
@@ -425,8 +428,7 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
         if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
-        for node, _ in a.actions:
-            reporter.reused(node, "inputs unchanged")
+        reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
         if not a.decisions_all_reused:
             store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True

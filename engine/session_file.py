@@ -5,7 +5,7 @@
   changed (a whole analysis, or a BUILD file or glob re-lowered: `Session.cold_token` is None).
 - `session-<digest>.hot.pickle`, what an update or a run changes: the settled entries, the
   predicted keys and what they were computed from, the stat cache the keys were computed with.
-  Nodes in it are numbers into the analysis's node list (pickle's persistent ids), so the two
+  Nodes in it are numbers into the analysis's node list (`_node_at`), so the two
   files share one set of objects, and the hot file is a fraction of the whole.
 
 The hot file names the token of the analysis it goes with; a mismatch (a run killed between the
@@ -14,6 +14,7 @@ two writes, or an analysis written by another run) restores nothing: the caller 
 
 from __future__ import annotations
 
+import copyreg
 import gc
 import io
 import os
@@ -43,14 +44,37 @@ def save(session, analysis: Path) -> None:
         computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}
         cachefile.write(cold_path, FORMAT, (token, nodes, state, computer))
         session.cold_token, session.node_list = token, nodes
+    from .resolve import Node
+
     ids = {id(n): i for i, n in enumerate(session.node_list)}
+
+    def by_number(node):  # called once per node (the pickler memoises), unlike a persistent_id
+        i = ids.get(id(node))
+        return (_node_at, (i,)) if i is not None else node.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
     hot = (session.cold_token, {k: session.__dict__[k] for k in HOT},
            {k: session.computer.__dict__[k] for k in COMPUTER_HOT})
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.persistent_id = lambda obj: ids.get(id(obj))
+    pickler.dispatch_table = {**copyreg.dispatch_table, Node: by_number}
     pickler.dump((FORMAT, hot))
     _write(hot_path, buf.getbuffer())
+
+
+def _node_at(i: int):
+    """A node of the hot part, by its number in the analysis: `_Unpickler` resolves this name."""
+    raise RuntimeError("a session's hot part is read by session_file.load")
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, nodes: list):
+        super().__init__(file)
+        self.nodes = nodes
+
+    def find_class(self, module: str, name: str):
+        if module == __name__ and name == "_node_at":
+            return self.nodes.__getitem__
+        return super().find_class(module, name)
 
 
 def _write(path: Path, data) -> None:
@@ -74,9 +98,7 @@ def load(analysis: Path):
     gc.disable()  # as cachefile.read: many small objects, kept for the process's life
     try:
         with open(hot_path, "rb") as f:
-            unpickler = pickle.Unpickler(f)
-            unpickler.persistent_load = nodes.__getitem__
-            found, (hot_token, hot, computer_hot) = unpickler.load()
+            found, (hot_token, hot, computer_hot) = _Unpickler(f, nodes).load()
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
         return None
     finally:

@@ -116,3 +116,26 @@ def test_a_new_file_a_glob_matches_is_expanded_from_a_kept_analysis(make_workspa
     entry = [line.split(": ", 1)[1] for line in r.stderr.splitlines() if "//:app@1 up to date" in line][0]
     with open(os.path.join(entry, "app")) as f:
         assert f.read() == "app 2\nmore\n"
+
+
+def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path):
+    """Nodes in the hot file are numbers into the analysis: restored, they are the very
+    objects of the restored graph (a copy would key a second, silently stale dict entry)."""
+    from jbuild.engine import session_file
+    from jbuild.engine.build import run
+    from jbuild.engine.session import Session
+    from jbuild.engine.settings import Options
+
+    root = make_workspace(FILES)
+    opts = Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None)
+    s = Session(["//..."], opts, str(root))
+    code, rb = run(s.plan())
+    s.settle(rb)
+    analysis = root / ".jbuild" / "cache" / "analysis-test.pickle"
+    session_file.save(s, analysis)
+    back = session_file.restore(analysis, opts)
+    graph = {id(n) for n in back.node_closure}
+    assert {n.label.name for n in back.settled} == {"lib", "app"}
+    assert {id(n) for n in back.settled} <= graph and {id(n) for n in back.computer.keys.build} <= graph
+    assert all(id(d) in graph for ds in back.computer._tools.values() for d in ds)
+    assert back.update([]).affected == set()
