@@ -107,7 +107,6 @@ class Session:
         base = len(self.order)
         for n in node_closure:  # host tools and tests: keyed, never dirty, ordered after nothing
             self.order.setdefault(n, base + len(self.order))
-        self.targets = {n: n.target for n in node_closure}
         self.sources: dict[str, list] = {}
         for n in node_closure:
             if n.target.files:
@@ -231,7 +230,7 @@ class Session:
             self._index_packages()
             return set()
         self.roots, self.pins, self.families = roots, pins, families
-        old_targets = self.targets
+        old_targets = {n: n.target for n in self.node_closure}
         self._resolve()
         self.candidates = None  # nodes were re-identified: compare every action
         dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)}

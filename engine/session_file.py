@@ -36,6 +36,7 @@ def paths(analysis: Path) -> tuple[Path, Path]:
 
 
 def save(session, analysis: Path) -> None:
+    """Write the hot part, and the analysis first if it changed since it was last written."""
     cold_path, hot_path = paths(analysis)
     if session.cold_token is None:
         token = os.urandom(8).hex()
