@@ -180,9 +180,9 @@ class _open:
         where = self.origin.where
         try:
             if _scheme(where) in ("http", "https", "file"):
-                import urllib.request  # http.client, ssl, email: only for a download, never for a build's start
+                from urllib.request import urlopen  # http.client, ssl, email: for a download, not every build
 
-                self.handle = urllib.request.urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
+                self.handle = urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
                 length = self.handle.headers.get("Content-Length") if hasattr(self.handle, "headers") else None
                 return self.handle, int(length) if length and length.isdigit() else None
             self.handle = open(where, "rb")
