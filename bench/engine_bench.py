@@ -17,6 +17,10 @@ then per-action figures: jbuild's full build per action per worker against a bar
 Peak RSS is each jbuild process's own (wait4). The machine's load is printed with each step.
 
     .venv/bin/python bench/engine_bench.py --packages 1000 [--jobs 2] [--rounds 5]
+
+At 10,000 packages the full build is long: `--keep` keeps the workspace and store, and
+`--reuse DIR` measures the repeated steps again on it (`--steps noop,edit,patch` picks some).
+Children run with bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped), as installed.
 """
 
 from __future__ import annotations
