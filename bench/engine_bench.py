@@ -192,6 +192,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit and patch (medians)")
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
+    ap.add_argument("--steps", default="full,noop,edit,patch",
+                    help="which steps to run, comma-separated from full,noop,edit,patch (full always runs: "
+                         "the others start from its store)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
     bench = Bench(root, args.jobs)
@@ -199,10 +202,15 @@ def main() -> None:
         generate(root, bench.ninja_dir, args.packages)
         leaf = root / "src" / f"p{args.packages - 1}.txt"
         warm = bench.warm_host_roots()
+        steps = set(args.steps.split(","))
         bench.step("full build", 1)
-        bench.step("no-op", args.rounds)
-        bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {r}\n"))
-        bench.step("libc impl patch", args.rounds, lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(r + 2)))
+        if "noop" in steps:
+            bench.step("no-op", args.rounds)
+        if "edit" in steps:
+            bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {r}\n"))
+        if "patch" in steps:
+            bench.step("libc impl patch", args.rounds,
+                       lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(r + 2)))
         print(f"{args.packages} packages, -j {args.jobs}, {args.rounds} rounds; {os.cpu_count()} cores")
         print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")
         print(bench.table())

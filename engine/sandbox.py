@@ -229,7 +229,7 @@ class BwrapExecutor:
 
     def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
         """bubblewrap's command line over a root staged at `stage`, and the stager to run first."""
-        root = StagedRoot(stage)
+        root = StagedRoot()
         for source, dest in _usr_mounts(job.host):
             root.bind(source, dest)
         for link in ("bin", "lib", "lib64", "sbin", "lib32"):
@@ -258,12 +258,9 @@ class BwrapExecutor:
         return self._run_staged(job)
 
     def _run_staged(self, job: Job) -> int:
-        stage = Path(tempfile.mkdtemp(prefix=".root-", dir=job.tmp.parent))  # stays empty on the host
-        try:
-            argv, root = self.staged_argv(job, stage)
-            return self.procs.start_staged(self._zygote(), root, argv, BWRAP_ENV, job.log)
-        finally:
-            os.rmdir(stage)
+        zygote = self._zygote()
+        argv, root = self.staged_argv(job, zygote.stage)
+        return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log)
 
     def _zygote(self) -> Zygote:
         zygote = getattr(self.local, "zygote", None)

@@ -51,11 +51,17 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 
 
 class Zygote:
-    """jbuild's end: one per worker thread."""
+    """jbuild's end: one per worker thread. `stage` is the empty directory its children stage
+    roots on (each in a mount namespace of its own): made by the stager when it starts, removed
+    when it ends."""
 
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__))],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        stage = _receive(self.proc.stdout.fileno())
+        if stage is None:
+            raise OSError("the sandbox stager did not start")
+        self.stage = Path(os.fsdecode(stage))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -91,19 +97,26 @@ def _main() -> None:
     StagedRoot = module.StagedRoot  # noqa: N806 - a class
 
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    while True:
-        request = _receive(0)
-        if request is None:
-            return
-        pid = os.fork()
-        if pid == 0:
-            _child(StagedRoot, *request)
-        _send(1, pid)
-        _, status = os.waitpid(pid, 0)
-        _send(1, os.waitstatus_to_exitcode(status))
+    import tempfile
+
+    stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
+    try:
+        _send(1, stage)
+        while True:
+            request = _receive(0)
+            if request is None:
+                return
+            pid = os.fork()
+            if pid == 0:
+                _child(StagedRoot, stage, *request)
+            _send(1, pid)
+            _, status = os.waitpid(pid, 0)
+            _send(1, os.waitstatus_to_exitcode(status))
+    finally:
+        os.rmdir(stage)
 
 
-def _child(staged_root, state: tuple, argv: list[str], env: dict[str, str], log: str | None) -> None:
+def _child(staged_root, stage: bytes, state: tuple, argv: list[str], env: dict[str, str], log: str | None) -> None:
     try:
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
@@ -111,7 +124,7 @@ def _child(staged_root, state: tuple, argv: list[str], env: dict[str, str], log:
         os.dup2(out, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(3, 65536)
-        staged_root.from_state(state)()
+        staged_root.from_state(state, stage)()
         os.execve(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
         try:
