@@ -63,6 +63,7 @@ class Rebuilder:
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
     settled: dict[Node, tuple] = field(default_factory=dict)  # (key, exported, inputs) the last run settled
+    _deps: dict[Node, list] = field(default_factory=dict, repr=False)  # build_time_deps of builds running now
 
     # ------------------------------------------------------------------ keys
 
@@ -162,6 +163,18 @@ class Rebuilder:
     # ------------------------------------------------------------------ build
 
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
+        try:
+            return self._build_in(node, name, reason)
+        finally:
+            self._deps.pop(node, None)
+
+    def _build_deps(self, node: Node) -> list[Node]:
+        """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
+        if node not in self._deps:
+            self._deps[node] = list(build_time_deps(self.closures[node], node))
+        return self._deps[node]
+
+    def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
         from .outputs import OutputCancelled, OutputError
 
         key = self.key(node)
@@ -193,7 +206,7 @@ class Rebuilder:
                              interface_key=self.computer.interface_key(node, self.closures[node]),
                              exported=exported, exported_detail=own.detail,
                              built_against={str(d.label): {"entry": self.entry_of(d), "exported": self.exported[d]}
-                                            for d in build_time_deps(self.closures[node], node) if is_action(d)},
+                                            for d in self._build_deps(node) if is_action(d)},
                              inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
                              log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
             entry = self.store.publish_set(parts, meta) if parts else self.store.publish(tmp.out, meta)
@@ -257,7 +270,7 @@ class Rebuilder:
         deps: dict[str, Path] = {}
         tools = set(tool_nodes(self.closures[node], node))
         tool_names, bases = set(), set()
-        for dep in build_time_deps(self.closures[node], node):
+        for dep in self._build_deps(node):
             if is_action(dep):
                 base = _dep_name(dep, bases)
                 bases.add(base)
