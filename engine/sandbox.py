@@ -227,8 +227,9 @@ class BwrapExecutor:
             a += ["--ro-bind", str(path), str(path)]
         return a + _command(job)
 
-    def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
-        """bubblewrap's command line over a root staged at `stage`, and the stager to run first."""
+    def staged_argv(self, job: Job, stage: Path, shared_network: bool = False) -> tuple[list[str], StagedRoot]:
+        """bubblewrap's command line over a root staged at `stage`, and the stager to run first.
+        `shared_network`: the stager's own network namespace (only loopback) is the sandbox's."""
         root = StagedRoot()
         for source, dest in _usr_mounts(job.host):
             root.bind(source, dest)
@@ -246,7 +247,8 @@ class BwrapExecutor:
             root.bind(job.env_tree, "/env")
         else:
             root.dir("/env")
-        a = [self.bwrap, *_BASE, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
+        base = _BASE_SHARED_NETWORK if shared_network else _BASE
+        a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job), root
 
     def run(self, job: Job) -> int:
@@ -259,7 +261,7 @@ class BwrapExecutor:
 
     def _run_staged(self, job: Job) -> int:
         zygote = self._zygote()
-        argv, root = self.staged_argv(job, zygote.stage)
+        argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network)
         return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log)
 
     def _zygote(self) -> Zygote:
@@ -321,6 +323,9 @@ class DryRunExecutor:
 _AVAILABLE: bool | None = None
 _STAGES_ROOT: bool | None = None
 _BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
+# --unshare-all but the network: the stager's network namespace, made once (sandbox_root.py)
+_BASE_SHARED_NETWORK = ("--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                        "--as-pid-1")
 _SANDBOX_USER = ("--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent",
                  "--new-session")
 BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}

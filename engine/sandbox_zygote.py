@@ -58,10 +58,11 @@ class Zygote:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__))],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        stage = _receive(self.proc.stdout.fileno())
-        if stage is None:
+        hello = _receive(self.proc.stdout.fileno())
+        if hello is None:
             raise OSError("the sandbox stager did not start")
-        self.stage = Path(os.fsdecode(stage))
+        self.stage = Path(os.fsdecode(hello[0]))
+        self.shares_network = hello[1]  # its sandboxes share its network namespace (only loopback)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -99,16 +100,17 @@ def _main() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     import tempfile
 
+    shared = module.enter_worker_namespaces()
     stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
     try:
-        _send(1, stage)
+        _send(1, (stage, shared))
         while True:
             request = _receive(0)
             if request is None:
                 return
             pid = os.fork()
             if pid == 0:
-                _child(StagedRoot, stage, *request)
+                _child(StagedRoot, stage, shared, *request)
             _send(1, pid)
             _, status = os.waitpid(pid, 0)
             _send(1, os.waitstatus_to_exitcode(status))
@@ -116,7 +118,8 @@ def _main() -> None:
         os.rmdir(stage)
 
 
-def _child(staged_root, stage: bytes, state: tuple, argv: list[str], env: dict[str, str], log: str | None) -> None:
+def _child(staged_root, stage: bytes, shared: bool, state: tuple, argv: list[str], env: dict[str, str],
+           log: str | None) -> None:
     try:
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
@@ -124,7 +127,7 @@ def _child(staged_root, stage: bytes, state: tuple, argv: list[str], env: dict[s
         os.dup2(out, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(3, 65536)
-        staged_root.from_state(state, stage)()
+        staged_root.from_state(state, stage, shared)()
         os.execve(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
         try:

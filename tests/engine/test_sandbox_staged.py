@@ -1,0 +1,88 @@
+"""The staged sandbox (sandbox_root.py, sandbox_zygote.py) as each worker's stager runs it: one
+stage directory that stays empty on the host, and one network namespace of the stager's (only
+loopback, up) that its sandboxes share one after another instead of making one each — and
+nothing a sandbox leaves there reaches the next. Real bubblewrap, real sockets."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from jbuild.engine.sandbox import BwrapExecutor, Job
+
+PY = shutil.which("python3", path="/usr/bin")
+
+
+@pytest.fixture
+def executor(monkeypatch):
+    assert BwrapExecutor.stages_root()  # where it cannot, the test must fail, not pass vacuously
+    monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    return BwrapExecutor()
+
+
+def job(tmp_path: Path, name: str, script: str) -> Job:
+    dirs = [tmp_path / name / d for d in ("src", "out", "tmp")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    return Job(script=script, src=dirs[0], out=dirs[1], tmp=dirs[2], log=tmp_path / f"{name}.log")
+
+
+def test_only_loopback_and_it_works(tmp_path, executor):
+    assert PY, "python3 is in /usr/bin on the machines the tests run on"
+    j = job(tmp_path, "a", f"""
+        test "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" = lo || exit 20
+        {PY} -c "
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+socket.create_connection(s.getsockname()).close()
+try:
+    socket.create_connection(('192.0.2.1', 80), timeout=2)
+except OSError:
+    pass
+else:
+    raise SystemExit(21)
+" || exit $?
+        echo ok > "$OUT/ok"
+    """)
+    assert executor.run(j) == 0, j.log.read_text()
+    assert (j.out / "ok").exists()
+    assert executor.local.zygote.shares_network  # the path under test, not a fallback
+
+
+def test_a_listener_left_by_one_sandbox_is_gone_for_the_next(tmp_path, executor):
+    port_file = tmp_path / "port"
+    first = job(tmp_path, "first", f"""
+        {PY} -c "
+import os, socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+open('/out/port', 'w').write(str(s.getsockname()[1]))
+if os.fork() == 0:
+    os.setsid(); os.close(1); os.close(2)
+    while True: s.accept()
+"
+        test -s /out/port
+    """)
+    assert executor.run(first) == 0, first.log.read_text()
+    port_file.write_text((first.out / "port").read_text())
+    second = job(tmp_path, "second", f"""
+        {PY} -c "
+import socket
+try:
+    socket.create_connection(('127.0.0.1', {int(port_file.read_text())}), timeout=2)
+except ConnectionRefusedError:
+    raise SystemExit(0)
+raise SystemExit(22)
+"
+    """)
+    assert executor.run(second) == 0, second.log.read_text()
+
+
+def test_the_stage_directory_stays_empty_and_goes_with_the_stager(tmp_path, executor):
+    j = job(tmp_path, "a", "test -d /deps && test -d /proc/self && echo ok > $OUT/ok")
+    j.deps = {"x": tmp_path / "a" / "src"}
+    assert executor.run(j) == 0, j.log.read_text()
+    zygote = executor.local.zygote
+    stage = zygote.stage
+    assert stage.is_dir() and os.listdir(stage) == []  # the mounts were the child's alone
+    zygote.close()
+    assert not stage.exists()
