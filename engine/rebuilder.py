@@ -72,9 +72,11 @@ class Rebuilder:
         if node not in self.actual:
             closure = self.closures[node]
             inputs = self.computer.inputs(node, closure, self._exported_of, self._key_of)
-            self.inputs[node] = inputs
-            # Inputs equal to the prediction's have its key: no need to encode them again.
-            same = inputs == self.computer.keys.inputs.get(node)
+            predicted = self.computer.keys.inputs.get(node)
+            # Inputs equal to the prediction's have its key: no need to encode them again, nor to
+            # keep a second copy (at 10,000 packages each holds hundreds of digests).
+            same = inputs == predicted
+            self.inputs[node] = predicted if same else inputs
             self.actual[node] = self.computer.keys.build[node] if same else inputs.key()
         return self.actual[node]
 
