@@ -23,7 +23,7 @@ from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
 from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool, tool_nodes
 from .resolve import Closure, Node
-from .sandbox import Job, stage_env
+from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta, Store
 
 
@@ -260,7 +260,10 @@ class Rebuilder:
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
                   extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
-        job.env_tree = stage_env(job, tmp.work / "env")
+        if getattr(self.executor, "stages", lambda job: False)(job):
+            job.env_links = env_plan(job)  # made in the staged root's tmpfs: no disk operation
+        else:
+            job.env_tree = stage_env(job, tmp.work / "env")
         return job
 
     def _mounts(self, node: Node) -> tuple[dict[str, Path], set[str]]:

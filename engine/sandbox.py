@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .hostroot import HostRoot
-from .sandbox_env import ENV_DIRS, stage_env  # noqa: F401 - part of this module's interface
+from .sandbox_env import ENV_DIRS, env_plan, stage_env, write_env  # noqa: F401 - part of this module's interface
 from .sandbox_root import StagedRoot, add_dev
 from .sandbox_zygote import Zygote
 
@@ -49,6 +49,9 @@ class Job:
     tmp: Path  # empty, writable
     deps: dict[str, Path] = field(default_factory=dict)  # name -> store entry
     env_tree: Path | None = None
+    # /env not yet made (sandbox_env.env_plan): a staged root makes its links in its tmpfs;
+    # otherwise `run` writes them beside the scratch directory first.
+    env_links: list | None = None
     log: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
@@ -247,17 +250,27 @@ class BwrapExecutor:
             root.bind(job.env_tree, "/env")
         else:
             root.dir("/env")
+            for rel, links in job.env_links or ():
+                root.dir(f"/env/{rel}")
+                for name, target in links:
+                    root.link(target, f"/env/{rel}/{name}")
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job), root
 
-    def run(self, job: Job) -> int:
-        """A job with few dependencies, or a test's (binds, a time limit), is bound by bubblewrap
-        itself; else its root is staged first (sandbox_root.py), one mount per dependency."""
+    def stages(self, job: Job) -> bool:
+        """Will `job`'s root be staged? A job with few dependencies, or a test's (binds, a time
+        limit), is bound by bubblewrap itself; else its root is staged first (sandbox_root.py),
+        one mount per dependency."""
         simple = job.binds or job.timeout is not None or len(job.deps) < self.stage_from
-        if simple or not self.stages_root():
-            return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
-        return self._run_staged(job)
+        return not simple and self.stages_root()
+
+    def run(self, job: Job) -> int:
+        if self.stages(job):
+            return self._run_staged(job)
+        if job.env_links is not None and job.env_tree is None:
+            job.env_tree = write_env(job.env_links, job.tmp.parent / "env")
+        return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
 
     def _run_staged(self, job: Job) -> int:
         zygote = self._zygote()

@@ -86,3 +86,33 @@ def test_the_stage_directory_stays_empty_and_goes_with_the_stager(tmp_path, exec
     assert stage.is_dir() and os.listdir(stage) == []  # the mounts were the child's alone
     zygote.close()
     assert not stage.exists()
+
+
+def test_env_links_made_in_the_staged_root_match_those_made_on_disk(tmp_path, monkeypatch):
+    from jbuild.engine.sandbox import env_plan
+
+    deps = {}
+    for i in range(10):
+        entry = tmp_path / "store" / f"{i:032x}-d{i}-1"
+        for rel in (f"include/d{i}.h", "include/common.h", f"lib/pkgconfig/d{i}.pc", f"bin/tool{i}"):
+            (entry / rel).parent.mkdir(parents=True, exist_ok=True)
+            (entry / rel).write_text(f"{i} {rel}\n")
+        deps[f"d{i}"] = entry
+    script = ("cd /env && find . | sort | while read p; do echo \"$p $(readlink $p)\"; done > $OUT/tree; "
+              "cat include/common.h >> $OUT/tree")
+    trees = {}
+    for mode, stage_from in (("staged", 0), ("on disk", 10 ** 9)):
+        monkeypatch.setattr(BwrapExecutor, "stage_from", stage_from)
+        j = job(tmp_path, mode.replace(" ", "-"), script)
+        j.deps, j.tools = deps, frozenset({"d3"})
+        j.env_links = env_plan(j)
+        ex = BwrapExecutor()
+        assert ex.stages(j) == (mode == "staged")
+        assert ex.run(j) == 0, j.log.read_text()
+        trees[mode] = (j.out / "tree").read_text()
+        assert (j.env_tree is None) == (mode == "staged")  # staged: nothing on disk
+    assert trees["staged"] == trees["on disk"]
+    lines = trees["staged"].splitlines()
+    assert "./include/common.h /deps/d0/include/common.h" in lines  # the first dependency wins
+    assert "./bin/tool3 /deps/d3/bin/tool3" in lines and not any("tool4" in x for x in lines)  # tools only
+    assert lines[-1] == "0 include/common.h"
