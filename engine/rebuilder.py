@@ -64,6 +64,9 @@ class Rebuilder:
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
     settled: dict[Node, tuple] = field(default_factory=dict)  # (key, exported, inputs) the last run settled
     _deps: dict[Node, list] = field(default_factory=dict, repr=False)  # build_time_deps of builds running now
+    # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
+    _names: dict[Node, str] = field(default_factory=dict, repr=False)
+    _paths: dict[str, Path] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ keys
 
@@ -83,6 +86,7 @@ class Rebuilder:
     def adopt(self, node: Node, key: str, exported: str, inputs: KeyInputs) -> None:
         """Take the entry the last run settled for `node` (nothing it reads has changed since)."""
         self.actual[node], self.exported[node], self.inputs[node] = key, exported, inputs
+        self._names.pop(node, None)
         self.outcomes[node] = Outcome(node, "reused", "inputs unchanged", self.store.path(entry_name(node, key)))
         self.reporter.reused(node, "inputs unchanged")
 
@@ -97,7 +101,10 @@ class Rebuilder:
         return self.exported[dep]
 
     def entry_of(self, node: Node) -> str:
-        return entry_name(node, self.key(node))
+        name = self._names.get(node)
+        if name is None:
+            name = self._names[node] = entry_name(node, self.key(node))  # a key, once known, stays
+        return name
 
     # ------------------------------------------------------------------ decide
 
@@ -281,7 +288,8 @@ class Rebuilder:
                 bases.add(base)
                 for output, entry in visible(dep.target, self.entry_of(dep), TOOL if dep in tools else BUILD):
                     name = f"{base}.{output}" if output else base
-                    deps[name] = self.store.path(entry)
+                    path = self._paths.get(entry)
+                    deps[name] = path if path is not None else self._paths.setdefault(entry, self.store.path(entry))
                     if dep in tools:
                         tool_names.add(name)
         return deps, tool_names
