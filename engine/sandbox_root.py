@@ -56,6 +56,7 @@ class StagedRoot:
 
     def __init__(self):
         self.stage = b""  # set in the child (`from_state`)
+        self.in_user_ns = False
         self.ops: list[tuple] = []
         self.uid_map = f"0 {os.getuid()} 1".encode()
         self.gid_map = f"0 {os.getgid()} 1".encode()

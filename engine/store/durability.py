@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from .entry import read_meta, tree_digest
-from .fsops import StoreError, discard, fsync_dir
+from .fsops import StoreError, discard, fsync_dir, fsync_tree
 from .verify import NOT_ENTRIES
 
 MARKER = ".unsynced-"
@@ -41,14 +41,20 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Syncer:
-    """The store's deferred fsyncs for one build (`Store.deferred_sync()`)."""
+    """The store's deferred fsyncs for one build (`Store.deferred_sync()`). A batch of up to
+    FEW entries is fsynced entry by entry, as `publish` would have (syncfs writes back every
+    dirty file of the filesystem, other programs' too: for an edit's one rebuild that may cost
+    more than it saves); a larger one by one syncfs."""
+
+    FEW = 16
 
     def __init__(self, store, interval: float = 5.0):
         self.store = store
         self.interval = interval
         self.lock = threading.Lock()
-        self.rows: list = []  # EntryMeta of entries published since the last sync
-        self.dirty = False
+        self.paths: list[Path] = []  # entries renamed since the last sync
+        self.rows: list = []  # and the EntryMeta of those the index lists
+        self.inflight = 0  # publications between `before_rename` and `renamed`
         self.marker: Path | None = None
         self.fd: int | None = None
         self.error: str | None = None
@@ -59,34 +65,40 @@ class Syncer:
     def before_rename(self) -> None:
         """Called by `publish` before an unsynced entry takes its name: the marker exists on disk."""
         with self.lock:
-            self.dirty = True
+            self.inflight += 1
             if self.marker is None:
                 self.marker, self.fd = _new_marker(self.store.root)
 
-    def published(self, meta) -> None:
+    def renamed(self, path: Path | None, meta=None) -> None:
+        """After the rename: the entry at `path` (None: it failed), `meta` for its index row."""
         with self.lock:
-            self.rows.append(meta)
+            self.inflight -= 1
+            if path is not None:
+                self.paths.append(path)
+            if meta is not None:
+                self.rows.append(meta)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sync()
 
     def sync(self) -> None:
-        """Make everything renamed so far durable, then index it; move the marker's time on."""
+        """Make everything renamed so far durable, then index it; move the marker's time on when
+        nothing was between its two steps (an entry renamed after `began` is inside the window)."""
         with self.lock:
-            if not self.dirty or self.fd is None:
+            if not self.paths or self.fd is None:
                 return
-            self.dirty, rows, self.rows = False, self.rows, []
-        began = time.time()
-        if _libc.syncfs(self.fd) != 0:
-            err = ctypes.get_errno()
-            self.error = f"syncfs of the store failed: {os.strerror(err)}"
+            paths, rows, self.paths, self.rows = self.paths, self.rows, [], []
+            quiet, began = self.inflight == 0, time.time()
+        try:
+            _make_durable(self.store.root, paths, self.fd, len(paths) <= self.FEW)
+        except OSError as exc:
+            self.error = f"cannot make the store's new entries durable: {exc.strerror or exc}"
             with self.lock:
-                self.dirty, self.rows = True, rows + self.rows
+                self.paths, self.rows = paths + self.paths, rows + self.rows
             return
-        with self.lock:
-            if not self.dirty:  # nothing renamed since the sync began: all of it is durable
-                _write_time(self.fd, began)
+        if quiet:
+            _write_time(self.fd, began)
         if rows:
             self.store.index.add_many(rows)
 
@@ -102,6 +114,16 @@ class Syncer:
             self.marker.unlink(missing_ok=True)
             os.close(self.fd)
             self.marker = self.fd = None
+
+
+def _make_durable(root: Path, paths: list[Path], fd: int, each: bool) -> None:
+    if each:
+        for path in paths:
+            fsync_tree(path)
+        fsync_dir(root)
+    elif _libc.syncfs(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"syncfs: {os.strerror(err)}")
 
 
 def _new_marker(root: Path) -> tuple[Path, int]:

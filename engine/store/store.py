@@ -214,15 +214,18 @@ class Store:
                 fsync_tree(out, fsync_files)
                 if not fsync_files:
                     _fsync_file(meta_file)
+            renamed = kept = False
             try:
                 os.rename(out, final)
+                renamed = True
             except OSError:
                 if not (final / META).exists():  # lost a race to an identical build: keep theirs
                     raise
-            if syncer is not None:
-                if index:
-                    syncer.published(meta)
-            else:
+                kept = True
+            finally:
+                if syncer is not None:  # theirs is their syncer's to make durable
+                    syncer.renamed(final if renamed else None, meta if (renamed or kept) and index else None)
+            if syncer is None:
                 fsync_dir(self.root)
                 if index:
                     self.index.add(meta)

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from jbuild.engine.store import EntryMeta, Store
+from jbuild.engine.store.durability import Syncer, _read_time
 
 
 def publish(store, name, text):
@@ -22,7 +24,13 @@ def markers(store):
     return sorted(store.root.glob(".unsynced-*"))
 
 
-def test_a_deferred_publish_is_covered_by_a_marker_and_indexed_at_the_sync(tmp_path):
+@pytest.fixture(params=["fsync each entry", "one syncfs"])
+def few(request, monkeypatch):
+    """Both ways a batch is made durable: a few entries one by one, more by one syncfs."""
+    monkeypatch.setattr(Syncer, "FEW", 16 if request.param == "fsync each entry" else 0)
+
+
+def test_a_deferred_publish_is_covered_by_a_marker_and_indexed_at_the_sync(tmp_path, few):
     store = Store(tmp_path / "s")
     with store.deferred_sync(interval=3600):
         entry = publish(store, "k1-a-1", "a")
@@ -32,6 +40,22 @@ def test_a_deferred_publish_is_covered_by_a_marker_and_indexed_at_the_sync(tmp_p
     assert markers(store) == []
     assert store.index.last_inputs("//:k1-a-1") == {"text": "a"}
     assert store.verify() == []
+
+
+def test_the_window_moves_on_only_when_nothing_was_half_published(tmp_path, few):
+    store = Store(tmp_path / "s")
+    with store.deferred_sync(interval=3600):
+        publish(store, "k1-a-1", "a")
+        (marker,) = markers(store)
+        opened = _read_time(marker)
+        store.syncer.before_rename()  # another worker between its seal and its rename
+        store.syncer.sync()
+        assert _read_time(marker) == opened and store.index.last_inputs("//:k1-a-1") == {"text": "a"}
+        store.syncer.renamed(None)  # its rename failed
+        publish(store, "k2-b-1", "b")
+        store.syncer.sync()
+        assert _read_time(marker) > opened
+    assert markers(store) == []
 
 
 def test_without_a_publication_no_marker_is_made(tmp_path):
