@@ -194,23 +194,28 @@ class StagedRoot:
         _map_ids(self.uid_map, self.gid_map)
 
 
-def enter_worker_namespaces() -> bool:
+def enter_worker_namespaces() -> tuple[bool, bool]:
     """For the stager itself, once: a user namespace (its children need no other to mount) and
     a network namespace with only loopback, up, which every sandbox of this worker then shares
     (one at a time) instead of bubblewrap making and tearing down one per action — a few
-    milliseconds each. False if the kernel refuses: each child then enters its own."""
+    milliseconds each. Returns (in a user namespace, sandboxes share the network namespace):
+    (False, False) if the kernel refuses, and each child enters its own."""
     uid, gid = os.getuid(), os.getgid()
     if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        return False
+        return False, False
     _map_ids(f"0 {uid} 1".encode(), f"0 {gid} 1".encode())
     import fcntl
     import socket
     import struct
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = struct.unpack_from("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh22x", b"lo", 0)))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
-    return True
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            request = struct.pack("16sh22x", b"lo", 0)
+            flags = struct.unpack_from("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, request))[1]
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+    except OSError:
+        return True, False  # no loopback here: bubblewrap gives each sandbox its own network
+    return True, True
 
 
 def _map_ids(uid_map: bytes, gid_map: bytes) -> None:

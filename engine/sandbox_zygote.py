@@ -100,17 +100,17 @@ def _main() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     import tempfile
 
-    shared = module.enter_worker_namespaces()
+    in_user_ns, shared_network = module.enter_worker_namespaces()
     stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
     try:
-        _send(1, (stage, shared))
+        _send(1, (stage, shared_network))
         while True:
             request = _receive(0)
             if request is None:
                 return
             pid = os.fork()
             if pid == 0:
-                _child(StagedRoot, stage, shared, *request)
+                _child(StagedRoot, stage, in_user_ns, *request)
             _send(1, pid)
             _, status = os.waitpid(pid, 0)
             _send(1, os.waitstatus_to_exitcode(status))
@@ -118,7 +118,7 @@ def _main() -> None:
         os.rmdir(stage)
 
 
-def _child(staged_root, stage: bytes, shared: bool, state: tuple, argv: list[str], env: dict[str, str],
+def _child(staged_root, stage: bytes, in_user_ns: bool, state: tuple, argv: list[str], env: dict[str, str],
            log: str | None) -> None:
     try:
         os.setsid()
@@ -127,7 +127,7 @@ def _child(staged_root, stage: bytes, shared: bool, state: tuple, argv: list[str
         os.dup2(out, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(3, 65536)
-        staged_root.from_state(state, stage, shared)()
+        staged_root.from_state(state, stage, in_user_ns)()
         os.execve(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
         try:
