@@ -26,6 +26,8 @@ from .resolve import Closure, Node
 from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta, Store
 
+BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
+
 
 @dataclass
 class Outcome:
@@ -255,19 +257,25 @@ class Rebuilder:
         src, scratch = tmp.work / "src", tmp.work / "scratch"
         scratch.mkdir()
         base = Path(self.computer.package_dir(node))
-        if needs_staging(node.target):
-            from .fetch.stage import Fetcher
-
-            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
-            fetcher.stage(node.target, base, src, _stage_sources)
-        else:
-            _stage_sources(base, node.target.files, src)
         deps, tool_names = self._mounts(node)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
                   extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
-        if getattr(self.executor, "stages", lambda job: False)(job):
+        staged = getattr(self.executor, "stages", lambda job: False)(job)
+        if needs_staging(node.target):
+            from .fetch.stage import Fetcher
+
+            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
+            fetcher.stage(node.target, base, src, _stage_sources)
+        elif staged and len(node.target.files) <= BIND_SOURCES_UP_TO:
+            # A staged root binds each declared file read-only at /src/<rel> in its tmpfs: no copy
+            # on the store's disk to make and delete (an edit meanwhile fails the build as a copy's
+            # would: `_check_and_measure` compares the sources with the key's).
+            job.src_files = [(rel, str(base / rel)) for rel in node.target.files]
+        else:
+            _stage_sources(base, node.target.files, src)
+        if staged:
             job.env_links = env_plan(job)  # made in the staged root's tmpfs: no disk operation
         else:
             job.env_tree = stage_env(job, tmp.work / "env")

@@ -52,6 +52,9 @@ class Job:
     # /env not yet made (sandbox_env.env_plan): a staged root makes its links in its tmpfs;
     # otherwise `run` writes them beside the scratch directory first.
     env_links: list | None = None
+    # /src as (relative path, the declared file) bound one by one in a staged root, `src` left
+    # empty; `run` copies them into `src` first when the root is not staged.
+    src_files: list | None = None
     log: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
@@ -242,18 +245,25 @@ class BwrapExecutor:
         add_dev(root)
         root.dir("/proc")
         root.bind(job.tmp, "/tmp", writable=True)
-        root.bind(job.src, "/src")
+        if job.src_files is None:
+            root.bind(job.src, "/src")
+        else:
+            root.read_only_dir("/src")
+            for rel, source in job.src_files:
+                root.bind(source, f"/src/{rel}")
+            root.seal("/src")
         root.bind(job.out, "/out", writable=True)
         if job.deps:
             root.read_only_tree("/deps", job.deps)
         if job.env_tree:
             root.bind(job.env_tree, "/env")
         else:
-            root.dir("/env")
+            root.read_only_dir("/env")
             for rel, links in job.env_links or ():
                 root.dir(f"/env/{rel}")
                 for name, target in links:
                     root.link(target, f"/env/{rel}/{name}")
+            root.seal("/env")
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job), root
@@ -270,6 +280,8 @@ class BwrapExecutor:
             return self._run_staged(job)
         if job.env_links is not None and job.env_tree is None:
             job.env_tree = write_env(job.env_links, job.tmp.parent / "env")
+        if job.src_files is not None:
+            _copy_sources(job.src_files, job.src)
         return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
 
     def _run_staged(self, job: Job) -> int:
@@ -342,6 +354,13 @@ _BASE_SHARED_NETWORK = ("--unshare-user", "--unshare-ipc", "--unshare-pid", "--u
 _SANDBOX_USER = ("--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent",
                  "--new-session")
 BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def _copy_sources(files: list, dest: Path) -> None:
+    dest.mkdir(exist_ok=True)
+    for rel, source in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest / rel)
 
 
 def _usr_mounts(host: HostRoot | None) -> list[tuple[str, str]]:

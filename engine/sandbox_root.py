@@ -118,6 +118,15 @@ class StagedRoot:
                          max(remounts) if len(remounts) == 1 else None,
                          None if len(remounts) == 1 else [self._read_only(s) for _, s in items]))
 
+    def read_only_dir(self, path: str) -> None:
+        """A tmpfs of its own at `path`, to fill with `dir`, `link` and read-only `bind`s, then
+        `seal`: the build may not write there (the root's tmpfs is the sandbox user's)."""
+        self.dir(path)
+        self.ops.append(("tmpfs", os.fsencode(path)))
+
+    def seal(self, path: str) -> None:
+        self.ops.append(("seal", os.fsencode(path)))
+
     def devpts(self, path: str) -> None:
         self.ops.append(("dir", os.fsencode(path)))
         self.ops.append(("devpts", os.fsencode(path)))
@@ -144,8 +153,12 @@ class StagedRoot:
 
     def _replay(self, op: tuple) -> None:
         kind = op[0]
-        at = self.stage + op[-1] if kind in ("dir", "file", "devpts") else b""
-        if kind == "dir":
+        at = self.stage + op[-1] if kind in ("dir", "file", "devpts", "tmpfs", "seal") else b""
+        if kind == "tmpfs":
+            _check(_libc.mount(b"tmpfs", at, b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
+        elif kind == "seal":
+            self._seal(at, [], [])  # its binds were made read-only as they were made
+        elif kind == "dir":
             os.mkdir(at)
         elif kind == "file":
             os.close(os.open(at, os.O_CREAT | os.O_WRONLY, 0o644))

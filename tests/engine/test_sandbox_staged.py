@@ -99,7 +99,7 @@ def test_env_links_made_in_the_staged_root_match_those_made_on_disk(tmp_path, mo
             (entry / rel).write_text(f"{i} {rel}\n")
         deps[f"d{i}"] = entry
     script = ("cd /env && find . | sort | while read p; do echo \"$p $(readlink $p)\"; done > $OUT/tree; "
-              "cat include/common.h >> $OUT/tree")
+              "cat include/common.h >> $OUT/tree; touch /env/new /env/include/new 2>/dev/null && exit 20; true")
     trees = {}
     for mode, stage_from in (("staged", 0), ("on disk", 10 ** 9)):
         monkeypatch.setattr(BwrapExecutor, "stage_from", stage_from)
@@ -116,3 +116,56 @@ def test_env_links_made_in_the_staged_root_match_those_made_on_disk(tmp_path, mo
     assert "./include/common.h /deps/d0/include/common.h" in lines  # the first dependency wins
     assert "./bin/tool3 /deps/d3/bin/tool3" in lines and not any("tool4" in x for x in lines)  # tools only
     assert lines[-1] == "0 include/common.h"
+
+
+def many_requirements(make_workspace, build: str, files: dict):
+    """A workspace whose //:top has enough requirements for a staged root (stage_from)."""
+    n = BwrapExecutor.stage_from + 2
+    blocks = [f'package d{i} {{ version = "1" build = "mkdir -p $OUT/include && echo {i} > $OUT/include/d{i}.h" }}'
+              for i in range(n)]
+    reqs = ", ".join(f":d{i}" for i in range(n))
+    sources = ", ".join(f'"{f}"' for f in files)
+    blocks.append(f'package top {{ version = "1" sources = [{sources}] requires = [{reqs}] build = """{build}""" }}')
+    return make_workspace({"BUILD": "\n".join(blocks), **files, "undeclared.txt": "not a source\n"})
+
+
+def test_declared_sources_are_bound_read_only_and_alone(make_workspace, tmp_path):
+    from helpers import run_jbuild
+
+    root = many_requirements(make_workspace, """
+        test "$(cat $SRC/a.txt)" = a && test "$(cat $SRC/sub/b.sh)" = b && test -x $SRC/sub/b.sh || exit 20
+        test ! -e $SRC/undeclared.txt || exit 21
+        (echo x > $SRC/a.txt) 2>/dev/null && exit 22
+        touch $SRC/new 2>/dev/null && exit 23
+        mkdir -p $OUT && ls -AR $SRC > $OUT/src
+    """, {"a.txt": "a\n", "sub/b.sh": "b\n"})
+    os.chmod(root / "sub" / "b.sh", 0o755)
+    store = tmp_path / "store"
+    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(store)})
+    assert r.returncode == 0, r.stderr
+    (entry,) = store.glob("*-top-1")
+    assert (entry / "src").read_text().split() == ["/src:", "a.txt", "sub", "/src/sub:", "b.sh"]
+    assert (root / "a.txt").read_text() == "a\n"
+
+
+def test_a_source_edited_during_a_staged_build_fails_it(make_workspace, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    root = many_requirements(make_workspace, """
+        touch /tmp/started; i=0
+        while [ "$(cat $SRC/a.txt)" = a ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+        mkdir -p $OUT && cat $SRC/a.txt > $OUT/a
+    """, {"a.txt": "a\n"})
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:top", "--sandbox", "bwrap"], cwd=root,
+                            env={**os.environ, "JBUILD_STORE": str(store)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not list(store.glob(".tmp-*/scratch/started")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (root / "a.txt").write_text("edited\n")
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 1 and "inputs changed during the build: a.txt" in out, out
+    assert not list(store.glob("*-top-1"))
