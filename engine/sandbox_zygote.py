@@ -97,7 +97,9 @@ def _main() -> None:
     spec.loader.exec_module(module)
     StagedRoot = module.StagedRoot  # noqa: N806 - a class
 
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The thread that started it ends with each build: SIGTERM, so that it removes its stage.
+    signal.signal(signal.SIGTERM, _ended)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     import tempfile
 
     in_user_ns, shared_network = module.enter_worker_namespaces()
@@ -118,9 +120,15 @@ def _main() -> None:
         os.rmdir(stage)
 
 
+def _ended(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def _child(staged_root, stage: bytes, in_user_ns: bool, state: tuple, argv: list[str], env: dict[str, str],
            log: str | None) -> None:
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
         os.dup2(out, 1)

@@ -169,3 +169,27 @@ def test_a_source_edited_during_a_staged_build_fails_it(make_workspace, tmp_path
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 1 and "inputs changed during the build: a.txt" in out, out
     assert not list(store.glob("*-top-1"))
+
+
+def test_the_stage_directory_goes_when_the_worker_thread_ends(tmp_path, executor):
+    import threading
+    import time
+
+    seen = {}
+
+    def worker():
+        j = job(tmp_path, "w", "true")
+        j.deps = {"x": tmp_path / "w" / "src"}
+        seen["code"] = executor.run(j)
+        seen["stage"] = executor.local.zygote.stage
+        seen["proc"] = executor.local.zygote.proc
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen["code"] == 0 and seen["stage"].is_dir()
+    seen["proc"].wait(timeout=10)  # the stager ends with the thread that started it
+    deadline = time.monotonic() + 10
+    while seen["stage"].exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not seen["stage"].exists()
