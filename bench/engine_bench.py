@@ -200,8 +200,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
-    ap.add_argument("--steps", default="noop,edit,patch",
-                    help="which repeated steps to run, comma-separated from noop,edit,patch (default: all)")
+    ap.add_argument("--steps", default="full,noop,edit,patch",
+                    help="which steps to run, comma-separated from full,noop,edit,patch (the full build always "
+                         "runs, unless --reuse: the others start from its store)")
     args = ap.parse_args()
     root = args.reuse.resolve() if args.reuse else Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
     bench = Bench(root, args.jobs)

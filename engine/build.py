@@ -184,8 +184,9 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             for t in extra.deps:
                 deps[t] = {d for d in deps[t] if d in deps}
         try:
-            states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                              inline=inline)
+            with p.store.deferred_sync():  # one syncfs every few seconds, not fsyncs per entry
+                states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                                  inline=inline)
         except KeyboardInterrupt:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
