@@ -17,6 +17,10 @@ then per-action figures: jbuild's full build per action per worker against a bar
 Peak RSS is each jbuild process's own (wait4). The machine's load is printed with each step.
 
     .venv/bin/python bench/engine_bench.py --packages 1000 [--jobs 2] [--rounds 5]
+
+At 10,000 packages the full build is long: `--keep` keeps the workspace and store, and
+`--reuse DIR` measures the repeated steps again on it (`--steps noop,edit,patch` picks some).
+Children run with bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped), as installed.
 """
 
 from __future__ import annotations
@@ -96,7 +100,9 @@ class Run:
 def run(cmd, cwd, env=None) -> tuple[float, str, float]:
     """(wall seconds, output, peak RSS in MiB of this child alone)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+    env = {**os.environ, **(env or {})}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: start-up reads bytecode, not sources
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -192,23 +198,43 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit and patch (medians)")
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
+    ap.add_argument("--reuse", type=Path, metavar="DIR",
+                    help="a workspace kept by --keep (built once): skip generating it and the full build")
+    ap.add_argument("--steps", default="full,noop,edit,patch",
+                    help="which steps to run, comma-separated from full,noop,edit,patch (the full build always "
+                         "runs, unless --reuse: the others start from its store)")
     args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
+    root = args.reuse.resolve() if args.reuse else Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
     bench = Bench(root, args.jobs)
+    steps = set(args.steps.split(","))
     try:
-        generate(root, bench.ninja_dir, args.packages)
+        if args.reuse:
+            args.packages = len(list((root / "src").iterdir()))
+            bench.step("catch up", 1)  # whatever the last use left changed
+            bench.rows.clear()
+        else:
+            generate(root, bench.ninja_dir, args.packages)
+            warm = bench.warm_host_roots()
+            bench.step("full build", 1)
         leaf = root / "src" / f"p{args.packages - 1}.txt"
-        warm = bench.warm_host_roots()
-        bench.step("full build", 1)
-        bench.step("no-op", args.rounds)
-        bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {r}\n"))
-        bench.step("libc impl patch", args.rounds, lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(r + 2)))
+        stamp = time.time_ns()  # a reused workspace's edits must differ from its last ones
+        if "noop" in steps:
+            bench.step("no-op", args.rounds)
+        if "edit" in steps:
+            bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {stamp} {r}\n"))
+        if "patch" in steps:
+            bench.step("libc impl patch", args.rounds,
+                       lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(stamp % 100000 + r + 2)))
         print(f"{args.packages} packages, -j {args.jobs}, {args.rounds} rounds; {os.cpu_count()} cores")
-        print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")
+        if not args.reuse:
+            print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")
         print(bench.table())
-        print(per_action(bench))
+        if not args.reuse:
+            print(per_action(bench))
     finally:
-        if not args.keep:
+        if args.keep or args.reuse:
+            print(f"kept: {root} (--reuse {root})")
+        else:
             subprocess.run(["chmod", "-R", "u+w", str(bench.store)], capture_output=True)
             for d in (root, bench.store, bench.ninja_dir):
                 shutil.rmtree(d, ignore_errors=True)

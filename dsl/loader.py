@@ -34,7 +34,7 @@ class _Entry:
     stat: tuple
     digest: str
     read_at: int
-    raw: list  # targets as lowered
+    raw: list | None  # targets as lowered (None: dropped by Loader.__getstate__, parsed again if needed)
     expanded: list | None = None  # with files filled in
     dirs: dict = field(default_factory=dict)  # dir a glob walked -> globs.DirState
     explicit: list = field(default_factory=list)  # paths named without a glob: each must exist
@@ -67,6 +67,14 @@ class Loader:
         self._loading: set[tuple[str, str]] = set()  # packages being parsed (a cycle of templates)
 
     # ------------------------------------------------------------ cache
+
+    def __getstate__(self):
+        """A loader kept by an engine session (engine/session_file.py) keeps each BUILD file's
+        entry without its parse (`raw`: a second copy of every target, needed only to expand the
+        file again, which then parses it again)."""
+        state = dict(self.__dict__)
+        state["_cache"] = {p: e if e.raw is None else dataclasses.replace(e, raw=None) for p, e in self._cache.items()}
+        return state
 
     def save_cache(self) -> None:
         if not self._dirty:
@@ -111,6 +119,10 @@ class Loader:
         if entry.expanded is not None and self._dirs_unchanged(pkg_dir, entry) \
                 and all(os.path.isfile(p) for p in entry.explicit):
             return entry.expanded
+        if entry.raw is None:  # kept without its parse (__getstate__): read it again to expand it
+            entry = self._parse(path, repo, package, st, None)
+            if entry is None:
+                return []
         expanded = self._expand(pkg_dir, entry)
         return expanded if expanded is not None else []
 

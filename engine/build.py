@@ -8,21 +8,21 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput, Interrupted
-from jbuild.dsl.loader import Loaded, Loader
-from jbuild.dsl.model import Package, Test
-from jbuild.dsl.versions import Version
 from jbuild.dsl.workspace import Workspace
 
-from . import nothing_to_build, snapshot
-from .keys import KeyComputer, entry_name
-from .platform import detect, host_path
-from .resolve import Closure, Node
-from .results import closure_entries, environment_of, link_results
+from . import snapshot
 from .settings import Options, resolve
-from .statcache import StatCache
-from .store import Store
+
+if TYPE_CHECKING:  # the no-op path imports neither the parser nor the resolver nor the keys
+    from jbuild.dsl.loader import Loaded, Loader
+
+    from .keys import KeyComputer
+    from .resolve import Closure, Node
+    from .statcache import StatCache
+    from .store import Store
 
 
 @dataclass
@@ -77,6 +77,11 @@ def with_host_versions(loaded: Loaded, stats: StatCache, cache: dict | None = No
     """Detect every host tool's version and fingerprint; put the version on its package.
     `cache` (label -> (family as loaded, family with versions, fingerprint)) lets a session skip
     the families it has seen."""
+    from jbuild.dsl.model import Package
+    from jbuild.dsl.versions import Version
+
+    from .platform import detect
+
     host = {}
     cache = {} if cache is None else cache
     for label, family in loaded.targets.items():
@@ -136,6 +141,8 @@ def _version_pins(patterns: list[str], loader: Loader, cwd) -> tuple[list[str], 
 
 def _known_exported(store: Store):
     """What the store knows of a dependency's exported digest, for the prediction."""
+    from .keys import entry_name
+
     def known(node: Node, key: str, interface_key: str) -> str | None:
         name = entry_name(node, key)
         if store.lookup(name):
@@ -155,6 +162,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
+    from .results import closure_entries, environment_of, link_results
     from .sandbox import make_executor
     from .scheduler import State, schedule
 
@@ -176,8 +184,9 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             for t in extra.deps:
                 deps[t] = {d for d in deps[t] if d in deps}
         try:
-            states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                              inline=inline)
+            with p.store.deferred_sync():  # one syncfs every few seconds, not fsyncs per entry
+                states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                                  inline=inline)
         except KeyboardInterrupt:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
@@ -245,6 +254,7 @@ def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
 
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
+    from .keys import entry_name
     from .store import META
     from .store.sets import complete
 
@@ -253,8 +263,9 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
         return False
     if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    for n in nodes:
-        rb.adopt(n, *p.settled[n])
+    with rb.reporter.batched():
+        for n in nodes:
+            rb.adopt(n, *p.settled[n])
     return True
 
 
@@ -293,12 +304,15 @@ class Result:
     reused_analysis: bool = False
     envs: list[tuple[str, Path]] = field(default_factory=list)  # (node, its environment), when linked
     members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
+    outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # root node -> output -> entry, for split packages
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
     """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
     report each root's run closure even without result links (with `//...` at 10,000
     packages that is millions of members: the CLI's `--no-link` skips it)."""
+    from .store import Store
+
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
@@ -309,16 +323,20 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache)
+    from . import nothing_to_build
+
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)
     _save_session(session, cache)
-    roots, skipped = [], []
+    roots, skipped, outputs = [], [], {}
     for n in p.roots:
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
             roots.append((str(n), o.entry))
+            if n.target.outputs:
+                outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
         elif o and o.decision == "failed":
             skipped.append((str(n), f"failed: {o.reason}"))
         else:
@@ -326,38 +344,46 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     if code == 0:
         snapshot.save(cache, record(p, rb))
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
-                  members=[(str(n), m) for n, m in p.members.items()])
+                  members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
 
 def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
     """(plan, session): the saved session of this command line updated with the files whose
     stats changed, or a whole analysis when there is none or something structural changed."""
-    from . import session as sessions
+    from . import session_file
+    from .session import Session
 
-    session = None if opts.verify_inputs else sessions.restore(sessions.path_for(cache), opts)
+    session = None if opts.verify_inputs else session_file.restore(cache, opts)
     changed = session.changed_files() if session is not None else None
     if changed is None:
-        session = sessions.Session(patterns, opts, cwd)
+        session = Session(patterns, opts, cwd)
         return session.plan(), session
     return session.update(changed), session
 
 
 def _save_session(session, cache: Path) -> None:
-    from . import session as sessions
+    from . import session_file
 
-    sessions.save(session, sessions.path_for(cache))
+    session_file.save(session, cache)
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
     """What this plan was computed from, with the stats it was computed under."""
+    from jbuild.dsl.model import Test
+
+    from .platform import host_path
+    from .results import closure_entries
+
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
     files[str(toml)] = snapshot.stat_of(toml)
+    bases: dict = {}  # (repo, package) -> its directory: one per package, not one per node
     for node in p.node_closure:
-        if isinstance(node.target, Test):  # a build never reads a test's sources (jbuild test hashes them)
-            continue
-        base = p.computer.package_dir(node)
-        for rel in getattr(node.target, "files", ()):
+        if isinstance(node.target, Test) or not getattr(node.target, "files", ()):
+            continue  # a build never reads a test's sources (jbuild test hashes them)
+        where = (node.label.repo, node.label.package)
+        base = bases.get(where) or bases.setdefault(where, p.computer.package_dir(node))
+        for rel in node.target.files:
             path = os.path.join(base, rel)
             files[path] = p.stats.entries[path][0]
     from . import dpkg
@@ -378,7 +404,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
-                 for o in p.store.meta(rb.entry_of(n)).outputs.values()])
+                 for o in p.store.meta(rb.entry_of(n)).outputs.values()],
+        root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
 
 
 def _members_json(members: dict) -> dict:
@@ -393,31 +420,39 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
     entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
+    from .store import META
 
     with store.shared():
-        if not all(store.lookup(name) for name in [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+        root = str(store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
+        if not all(os.path.exists(os.path.join(root, name, META)) for name in [*(n for _, n in a.actions), *a.outputs,
+                                                                                 *a.envs.values()]):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
         if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
-        for node, _ in a.actions:
-            reporter.reused(node, "inputs unchanged")
+        reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
         if not a.decisions_all_reused:
             store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
             snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
         if opts.out_link:
+            from .results import link_results
+
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
     return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
                   envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
-                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots])
+                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
+                  outputs={node: {out: store.path(name) for out, name in outs.items()}
+                           for node, outs in a.root_outputs.items()})
 
 
 def _members(recorded: list[dict]) -> list:
+    if not recorded:
+        return []
     from .runtime.environment import Member
 
     return [Member.from_json(m) for m in recorded]

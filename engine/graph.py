@@ -110,6 +110,12 @@ class ActionGraph:
             g.add_edge(d, n, span=self.spans.get((d, n)))
         return g
 
+    def __getstate__(self):
+        """Kept by a session between CLI runs (engine/session_file.py) without the requirements'
+        spans: they serve `to_networkx` (query, DOT output), never an update or a run, and are a
+        tenth of what the graph costs to read back."""
+        return {**self.__dict__, "spans": {}}
+
 
 def action_graph(closures: list[Closure]) -> ActionGraph:
     """The build actions of all closures; a cycle is a CycleError. An action's edges are its

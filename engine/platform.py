@@ -19,13 +19,16 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput
 from jbuild.base.hashing import key_of
-from jbuild.dsl.model import HostTool
 
 from . import dpkg
 from .statcache import StatCache
+
+if TYPE_CHECKING:
+    from jbuild.dsl.model import HostTool
 
 
 class HostToolError(BadInput):

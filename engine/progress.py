@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from . import ci
 from .events import EventLog, span
@@ -134,6 +135,23 @@ class Reporter:
         start, parent, _ = self._finish(node, "reused" if source == "local" else source)
         self.event("target_complete", parent, target=str(node), outcome="reused", cache={"source": source},
                    reason=why, **span(start))
+
+    @contextmanager
+    def batched(self):
+        """Events of the block written at once when it ends (adopting thousands of actions)."""
+        self.events.hold()
+        try:
+            yield
+        finally:
+            self.events.release()
+
+    def reused_unstarted(self, nodes: list[str], why: str) -> None:
+        """`reused` for many targets at once that never started (the no-op path)."""
+        with self.lock:
+            self.done += len(nodes)
+            self.counts["reused"] += len(nodes)
+        self.events.emit_each("target_complete", self.root_id, "target", nodes, outcome="reused",
+                              cache={"source": "local"}, reason=why, **span(time.time()))
 
     def skipped(self, node, why: str) -> None:
         """A dependency failed (or the build stopped first): never reported as up to date."""

@@ -23,8 +23,10 @@ from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
 from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool, tool_nodes
 from .resolve import Closure, Node
-from .sandbox import Job, stage_env
+from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta, Store
+
+BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
 
 
 @dataclass
@@ -63,6 +65,10 @@ class Rebuilder:
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
     settled: dict[Node, tuple] = field(default_factory=dict)  # (key, exported, inputs) the last run settled
+    _deps: dict[Node, list] = field(default_factory=dict, repr=False)  # build_time_deps of builds running now
+    # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
+    _names: dict[Node, str] = field(default_factory=dict, repr=False)
+    _paths: dict[str, Path] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ keys
 
@@ -71,15 +77,18 @@ class Rebuilder:
         if node not in self.actual:
             closure = self.closures[node]
             inputs = self.computer.inputs(node, closure, self._exported_of, self._key_of)
-            self.inputs[node] = inputs
-            # Inputs equal to the prediction's have its key: no need to encode them again.
-            same = inputs == self.computer.keys.inputs.get(node)
+            predicted = self.computer.keys.inputs.get(node)
+            # Inputs equal to the prediction's have its key: no need to encode them again, nor to
+            # keep a second copy (at 10,000 packages each holds hundreds of digests).
+            same = inputs == predicted
+            self.inputs[node] = predicted if same else inputs
             self.actual[node] = self.computer.keys.build[node] if same else inputs.key()
         return self.actual[node]
 
     def adopt(self, node: Node, key: str, exported: str, inputs: KeyInputs) -> None:
         """Take the entry the last run settled for `node` (nothing it reads has changed since)."""
         self.actual[node], self.exported[node], self.inputs[node] = key, exported, inputs
+        self._names.pop(node, None)
         self.outcomes[node] = Outcome(node, "reused", "inputs unchanged", self.store.path(entry_name(node, key)))
         self.reporter.reused(node, "inputs unchanged")
 
@@ -94,7 +103,10 @@ class Rebuilder:
         return self.exported[dep]
 
     def entry_of(self, node: Node) -> str:
-        return entry_name(node, self.key(node))
+        name = self._names.get(node)
+        if name is None:
+            name = self._names[node] = entry_name(node, self.key(node))  # a key, once known, stays
+        return name
 
     # ------------------------------------------------------------------ decide
 
@@ -162,6 +174,18 @@ class Rebuilder:
     # ------------------------------------------------------------------ build
 
     def _build(self, node: Node, name: str, reason: str) -> Outcome:
+        try:
+            return self._build_in(node, name, reason)
+        finally:
+            self._deps.pop(node, None)
+
+    def _build_deps(self, node: Node) -> list[Node]:
+        """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
+        if node not in self._deps:
+            self._deps[node] = list(build_time_deps(self.closures[node], node))
+        return self._deps[node]
+
+    def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
         from .outputs import OutputCancelled, OutputError
 
         key = self.key(node)
@@ -193,7 +217,7 @@ class Rebuilder:
                              interface_key=self.computer.interface_key(node, self.closures[node]),
                              exported=exported, exported_detail=own.detail,
                              built_against={str(d.label): {"entry": self.entry_of(d), "exported": self.exported[d]}
-                                            for d in build_time_deps(self.closures[node], node) if is_action(d)},
+                                            for d in self._build_deps(node) if is_action(d)},
                              inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
                              log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
             entry = self.store.publish_set(parts, meta) if parts else self.store.publish(tmp.out, meta)
@@ -233,19 +257,28 @@ class Rebuilder:
         src, scratch = tmp.work / "src", tmp.work / "scratch"
         scratch.mkdir()
         base = Path(self.computer.package_dir(node))
-        if needs_staging(node.target):
-            from .fetch.stage import Fetcher
-
-            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
-            fetcher.stage(node.target, base, src, _stage_sources)
-        else:
-            _stage_sources(base, node.target.files, src)
         deps, tool_names = self._mounts(node)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
         job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
                   extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
-        job.env_tree = stage_env(job, tmp.work / "env")
+        staged = getattr(self.executor, "stages", lambda job: False)(job)
+        if needs_staging(node.target):
+            from .fetch.stage import Fetcher
+
+            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
+            fetcher.stage(node.target, base, src, _stage_sources)
+        elif staged and len(node.target.files) <= BIND_SOURCES_UP_TO:
+            # A staged root binds each declared file read-only at /src/<rel> in its tmpfs: no copy
+            # on the store's disk to make and delete (an edit meanwhile fails the build as a copy's
+            # would: `_check_and_measure` compares the sources with the key's).
+            job.src_files = [(rel, str(base / rel)) for rel in node.target.files]
+        else:
+            _stage_sources(base, node.target.files, src)
+        if staged:
+            job.env_links = env_plan(job)  # made in the staged root's tmpfs: no disk operation
+        else:
+            job.env_tree = stage_env(job, tmp.work / "env")
         return job
 
     def _mounts(self, node: Node) -> tuple[dict[str, Path], set[str]]:
@@ -257,13 +290,14 @@ class Rebuilder:
         deps: dict[str, Path] = {}
         tools = set(tool_nodes(self.closures[node], node))
         tool_names, bases = set(), set()
-        for dep in build_time_deps(self.closures[node], node):
+        for dep in self._build_deps(node):
             if is_action(dep):
                 base = _dep_name(dep, bases)
                 bases.add(base)
                 for output, entry in visible(dep.target, self.entry_of(dep), TOOL if dep in tools else BUILD):
                     name = f"{base}.{output}" if output else base
-                    deps[name] = self.store.path(entry)
+                    path = self._paths.get(entry)
+                    deps[name] = path if path is not None else self._paths.setdefault(entry, self.store.path(entry))
                     if dep in tools:
                         tool_names.add(name)
         return deps, tool_names

@@ -7,6 +7,7 @@ stable. A conflict is explained in PubGrub's style with the chain of requirement
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from jbuild.base.errors import BadInput
@@ -38,7 +39,7 @@ class Node:
     def __hash__(self) -> int:
         return self._hash
 
-    @property
+    @functools.cached_property  # (in the instance's dict: a frozen dataclass allows it)
     def id(self) -> str:
         fl = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""
         return f"{self.label}@{self.version}{fl}" if self.version else f"{self.label}{fl}"

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .hostroot import HostRoot
-from .sandbox_env import ENV_DIRS, stage_env  # noqa: F401 - part of this module's interface
+from .sandbox_env import ENV_DIRS, env_plan, stage_env, write_env  # noqa: F401 - part of this module's interface
 from .sandbox_root import StagedRoot, add_dev
 from .sandbox_zygote import Zygote
 
@@ -49,6 +49,12 @@ class Job:
     tmp: Path  # empty, writable
     deps: dict[str, Path] = field(default_factory=dict)  # name -> store entry
     env_tree: Path | None = None
+    # /env not yet made (sandbox_env.env_plan): a staged root makes its links in its tmpfs;
+    # otherwise `run` writes them beside the scratch directory first.
+    env_links: list | None = None
+    # /src as (relative path, the declared file) bound one by one in a staged root, `src` left
+    # empty; `run` copies them into `src` first when the root is not staged.
+    src_files: list | None = None
     log: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     host: HostRoot | None = None  # None: the host's whole /usr (the first version's boundary)
@@ -228,9 +234,10 @@ class BwrapExecutor:
             a += ["--ro-bind", str(source), str(dest)]
         return a + _command(job)
 
-    def staged_argv(self, job: Job, stage: Path) -> tuple[list[str], StagedRoot]:
-        """bubblewrap's command line over a root staged at `stage`, and the stager to run first."""
-        root = StagedRoot(stage)
+    def staged_argv(self, job: Job, stage: Path, shared_network: bool = False) -> tuple[list[str], StagedRoot]:
+        """bubblewrap's command line over a root staged at `stage`, and the stager to run first.
+        `shared_network`: the stager's own network namespace (only loopback) is the sandbox's."""
+        root = StagedRoot()
         for source, dest in _usr_mounts(job.host):
             root.bind(source, dest)
         for link in ("bin", "lib", "lib64", "sbin", "lib32"):
@@ -239,32 +246,49 @@ class BwrapExecutor:
         add_dev(root)
         root.dir("/proc")
         root.bind(job.tmp, "/tmp", writable=True)
-        root.bind(job.src, "/src")
+        if job.src_files is None:
+            root.bind(job.src, "/src")
+        else:
+            root.read_only_dir("/src")
+            for rel, source in job.src_files:
+                root.bind(source, f"/src/{rel}")
+            root.seal("/src")
         root.bind(job.out, "/out", writable=True)
         if job.deps:
             root.read_only_tree("/deps", job.deps)
         if job.env_tree:
             root.bind(job.env_tree, "/env")
         else:
-            root.dir("/env")
-        a = [self.bwrap, *_BASE, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
+            root.read_only_dir("/env")
+            for rel, links in job.env_links or ():
+                root.dir(f"/env/{rel}")
+                for name, target in links:
+                    root.link(target, f"/env/{rel}/{name}")
+            root.seal("/env")
+        base = _BASE_SHARED_NETWORK if shared_network else _BASE
+        a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job), root
 
-    def run(self, job: Job) -> int:
-        """A job with few dependencies, or a test's (binds, a time limit), is bound by bubblewrap
-        itself; else its root is staged first (sandbox_root.py), one mount per dependency."""
+    def stages(self, job: Job) -> bool:
+        """Will `job`'s root be staged? A job with few dependencies, or a test's (binds, a time
+        limit), is bound by bubblewrap itself; else its root is staged first (sandbox_root.py),
+        one mount per dependency."""
         simple = job.binds or job.timeout is not None or len(job.deps) < self.stage_from
-        if simple or not self.stages_root():
-            return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
-        return self._run_staged(job)
+        return not simple and self.stages_root()
+
+    def run(self, job: Job) -> int:
+        if self.stages(job):
+            return self._run_staged(job)
+        if job.env_links is not None and job.env_tree is None:
+            job.env_tree = write_env(job.env_links, job.tmp.parent / "env")
+        if job.src_files is not None:
+            _copy_sources(job.src_files, job.src)
+        return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
 
     def _run_staged(self, job: Job) -> int:
-        stage = Path(tempfile.mkdtemp(prefix=".root-", dir=job.tmp.parent))  # stays empty on the host
-        try:
-            argv, root = self.staged_argv(job, stage)
-            return self.procs.start_staged(self._zygote(), root, argv, BWRAP_ENV, job.log)
-        finally:
-            os.rmdir(stage)
+        zygote = self._zygote()
+        argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network)
+        return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log)
 
     def _zygote(self) -> Zygote:
         zygote = getattr(self.local, "zygote", None)
@@ -325,9 +349,19 @@ class DryRunExecutor:
 _AVAILABLE: bool | None = None
 _STAGES_ROOT: bool | None = None
 _BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
+# --unshare-all but the network: the stager's network namespace, made once (sandbox_root.py)
+_BASE_SHARED_NETWORK = ("--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                        "--as-pid-1")
 _SANDBOX_USER = ("--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL", "--die-with-parent",
                  "--new-session")
 BWRAP_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def _copy_sources(files: list, dest: Path) -> None:
+    dest.mkdir(exist_ok=True)
+    for rel, source in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest / rel)
 
 
 def _usr_mounts(host: HostRoot | None) -> list[tuple[str, str]]:

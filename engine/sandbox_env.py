@@ -18,21 +18,37 @@ ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
 
 
 def stage_env(job: Job, root: Path) -> Path | None:
-    """For each dependency's bin/lib/include/..., symlinks to /deps/<name>/... (first wins);
-    None when there is nothing to link (no directory made: each costs on a busy disk)."""
-    staged = None
+    """The links of `env_plan`, made under `root` on disk; None when there is nothing to link
+    (no directory made: each costs on a busy disk)."""
+    return write_env(env_plan(job), root)
+
+
+def write_env(plan: list, root: Path) -> Path | None:
+    for rel, links in plan:
+        (root / rel).mkdir(parents=True, exist_ok=True)
+        for name, target in links:
+            os.symlink(target, root / rel / name)
+    return root if plan else None
+
+
+def env_plan(job: Job) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(directory under /env, [(name, link target)]) for each dependency's bin/lib/include/...:
+    symlinks to /deps/<name>/..., the first dependency (by name) that has a path winning it.
+    A root staged in a tmpfs makes these there (sandbox.py), with no disk operation at all."""
+    plan, taken = [], set()
     for name, entry in sorted(job.deps.items()):
         subs = ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]
         for rel, names in env_listing(str(entry)):
             if rel.split("/", 1)[0] not in subs:
                 continue
-            (root / rel).mkdir(parents=True, exist_ok=True)
-            staged = root
+            taken.add(rel)
+            links = []
             for f in names:
-                link = root / rel / f
-                if not os.path.lexists(link):
-                    os.symlink(f"/deps/{name}/{rel}/{f}", link)
-    return staged
+                if f"{rel}/{f}" not in taken:
+                    taken.add(f"{rel}/{f}")
+                    links.append((f, f"/deps/{name}/{rel}/{f}"))
+            plan.append((rel, links))
+    return plan
 
 
 def env_listing(entry: str) -> tuple[tuple[str, tuple[str, ...]], ...]:

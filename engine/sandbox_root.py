@@ -30,6 +30,8 @@ from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC = 0x20, 0x1000, 0x4000
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (a new-style syscall)
@@ -44,13 +46,17 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class StagedRoot:
-    """`preexec_fn` for bubblewrap: own namespaces, a tmpfs on `stage`, the root built in it.
+    """`preexec_fn` for bubblewrap: own namespaces, a tmpfs on the stage, the root built in it.
 
     Build it with `dir`, `link`, `bind` in the parent (every path, flag and byte string is
-    computed there); the child only replays the operations."""
+    computed there, paths inside the root as they are seen from it: b"/deps/x"); the child only
+    replays the operations on the directory it stages in. That directory is the stager's own,
+    made once (sandbox_zygote.py): it stays empty on the host, each child mounting its tmpfs
+    there in a mount namespace of its own, so no directory is made or removed per action."""
 
-    def __init__(self, stage: Path):
-        self.stage = os.fsencode(stage)
+    def __init__(self):
+        self.stage = b""  # set in the child (`from_state`)
+        self.in_user_ns = False
         self.ops: list[tuple] = []
         self.uid_map = f"0 {os.getuid()} 1".encode()
         self.gid_map = f"0 {os.getgid()} 1".encode()
@@ -59,19 +65,23 @@ class StagedRoot:
 
     def state(self) -> tuple:
         """What the child needs, as plain values (marshal'd to the stager, sandbox_zygote.py)."""
-        return self.stage, self.ops, self.uid_map, self.gid_map
+        return self.ops, self.uid_map, self.gid_map
 
     @classmethod
-    def from_state(cls, state: tuple) -> StagedRoot:
+    def from_state(cls, state: tuple, stage: bytes, in_user_ns: bool = False) -> StagedRoot:
+        """`in_user_ns`: the stager entered a user namespace of its own (`enter_worker_namespaces`),
+        so the child needs only a mount namespace."""
         root = cls.__new__(cls)
-        root.stage, root.ops, root.uid_map, root.gid_map = state
+        root.ops, root.uid_map, root.gid_map = state
+        root.stage = stage
+        root.in_user_ns = in_user_ns
         return root
 
     # ------------------------------------------------------------ in the parent
 
     def dir(self, path: str) -> None:
         """A directory (and its parents) in the root's tmpfs."""
-        at = self._at(path)
+        at = os.fsencode(path)
         if at not in self._dirs:
             if os.path.dirname(path) not in ("/", ""):
                 self.dir(os.path.dirname(path))
@@ -79,7 +89,7 @@ class StagedRoot:
             self.ops.append(("dir", at))
 
     def link(self, target: str, path: str) -> None:
-        self.ops.append(("link", os.fsencode(target), self._at(path)))
+        self.ops.append(("link", os.fsencode(target), os.fsencode(path)))
 
     def bind(self, source: str | Path, path: str, writable: bool = False) -> None:
         """`source` at `path` in the root (a file or a directory, as the source is)."""
@@ -88,26 +98,38 @@ class StagedRoot:
             self.dir(path)
         else:
             self.dir(os.path.dirname(path))
-            self.ops.append(("file", self._at(path)))
-        self.ops.append(("bind", source, self._at(path), 0 if writable else self._read_only(source)))
+            self.ops.append(("file", os.fsencode(path)))
+        self.ops.append(("bind", source, os.fsencode(path), 0 if writable else self._read_only(source)))
 
     def read_only_tree(self, path: str, sources: dict[str, str | Path]) -> None:
         """Each source at `path/<name>`, in a tmpfs of its own made read-only as a whole, with
-        its mounts, by one mount_setattr(2): two system calls per source, not three."""
+        its mounts, by one mount_setattr(2): two system calls per source, not three. One
+        operation for them all, the sources' common directory said once: a thousand
+        dependencies are a small message to the stager."""
         self.dir(path)
-        self.ops.append(("tmpfs", self._at(path)))
-        for name, source in sorted(sources.items()):
-            self.ops.append(("dir", self._at(f"{path}/{name}")))
-            self.ops.append(("bind", os.fsencode(source), self._at(f"{path}/{name}"), 0))
-        self.ops.append(("seal", self._at(path), [(os.fsencode(s), self._at(f"{path}/{n}"), self._read_only(
-            os.fsencode(s))) for n, s in sorted(sources.items())]))
+        items = sorted((os.fsencode(n), os.fsencode(s)) for n, s in sources.items())
+        common = os.path.commonpath([s for _, s in items]) if len(items) > 1 else b""
+        if common and common != b"/":
+            common += b"/"
+        else:
+            common = b""
+        remounts = {self._read_only(s) for _, s in items}
+        self.ops.append(("deps", os.fsencode(path), common, [(n, s[len(common):]) for n, s in items],
+                         max(remounts) if len(remounts) == 1 else None,
+                         None if len(remounts) == 1 else [self._read_only(s) for _, s in items]))
+
+    def read_only_dir(self, path: str) -> None:
+        """A tmpfs of its own at `path`, to fill with `dir`, `link` and read-only `bind`s, then
+        `seal`: the build may not write there (the root's tmpfs is the sandbox user's)."""
+        self.dir(path)
+        self.ops.append(("tmpfs", os.fsencode(path)))
+
+    def seal(self, path: str) -> None:
+        self.ops.append(("seal", os.fsencode(path)))
 
     def devpts(self, path: str) -> None:
-        self.ops.append(("dir", self._at(path)))
-        self.ops.append(("devpts", self._at(path)))
-
-    def _at(self, path: str) -> bytes:
-        return self.stage + os.fsencode(path)
+        self.ops.append(("dir", os.fsencode(path)))
+        self.ops.append(("devpts", os.fsencode(path)))
 
     def _read_only(self, source: bytes) -> int:
         """The remount's flags: read-only, nosuid, and the flags a user namespace may not drop."""
@@ -131,27 +153,40 @@ class StagedRoot:
 
     def _replay(self, op: tuple) -> None:
         kind = op[0]
-        if kind == "dir":
-            os.mkdir(op[1])
-        elif kind == "file":
-            os.close(os.open(op[1], os.O_CREAT | os.O_WRONLY, 0o644))
-        elif kind == "tmpfs":
-            _check(_libc.mount(b"tmpfs", op[1], b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
+        at = self.stage + op[-1] if kind in ("dir", "file", "devpts", "tmpfs", "seal") else b""
+        if kind == "tmpfs":
+            _check(_libc.mount(b"tmpfs", at, b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
         elif kind == "seal":
-            self._seal(op[1], op[2])
+            self._seal(at, [], [])  # its binds were made read-only as they were made
+        elif kind == "dir":
+            os.mkdir(at)
+        elif kind == "file":
+            os.close(os.open(at, os.O_CREAT | os.O_WRONLY, 0o644))
+        elif kind == "deps":
+            self._deps(*op[1:])
         elif kind == "link":
-            os.symlink(op[1], op[2])
+            os.symlink(op[1], self.stage + op[2])
         elif kind == "bind":
             _, source, point, remount = op
-            _check(_libc.mount(source, point, None, MS_BIND | MS_REC, None), f"bind {os.fsdecode(source)}")
-            if remount:
-                _check(_libc.mount(None, point, None, remount, None), f"make {os.fsdecode(point)} read-only")
+            _bind(source, self.stage + point, remount)
         elif kind == "devpts":
-            _check(_libc.mount(b"devpts", op[1], b"devpts", MS_NOSUID | MS_NOEXEC,
+            _check(_libc.mount(b"devpts", at, b"devpts", MS_NOSUID | MS_NOEXEC,
                                b"newinstance,ptmxmode=0666,mode=620"), "mount devpts")
 
+    def _deps(self, path: bytes, common: bytes, items: list, remount: int | None, remounts: list | None) -> None:
+        """A tmpfs at `path`, each source bound at `path/<name>`, all sealed read-only."""
+        top = self.stage + path
+        _check(_libc.mount(b"tmpfs", top, b"tmpfs", 0, b"mode=0755"), "mount a tmpfs")
+        points = []
+        for name, rest in items:
+            point = top + b"/" + name
+            os.mkdir(point)
+            _bind(common + rest, point, 0)
+            points.append(point)
+        self._seal(top, points, [remount] * len(points) if remounts is None else remounts)
+
     @staticmethod
-    def _seal(top: bytes, binds: list) -> None:
+    def _seal(top: bytes, points: list, remounts: list) -> None:
         """Read-only and nosuid, `top` and every mount below it: one call where the kernel has
         mount_setattr (5.12), else a remount each."""
         attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
@@ -159,19 +194,50 @@ class StagedRoot:
             return
         if ctypes.get_errno() != errno.ENOSYS:
             _check(-1, f"make {os.fsdecode(top)} read-only")
-        for _, point, remount in binds:
+        for point, remount in zip(points, remounts, strict=True):
             _check(_libc.mount(None, point, None, remount, None), f"make {os.fsdecode(point)} read-only")
         _check(_libc.mount(None, top, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None),
                f"make {os.fsdecode(top)} read-only")
 
     def _enter(self) -> None:
+        if self.in_user_ns:
+            _check(_libc.unshare(CLONE_NEWNS), "enter a mount namespace")
+            return
         _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "enter a user and mount namespace")
-        for name, data in (("setgroups", b"deny"), ("uid_map", self.uid_map), ("gid_map", self.gid_map)):
-            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+        _map_ids(self.uid_map, self.gid_map)
+
+
+def enter_worker_namespaces() -> tuple[bool, bool]:
+    """For the stager itself, once: a user namespace (its children need no other to mount) and
+    a network namespace with only loopback, up, which every sandbox of this worker then shares
+    (one at a time) instead of bubblewrap making and tearing down one per action — a few
+    milliseconds each. Returns (in a user namespace, sandboxes share the network namespace):
+    (False, False) if the kernel refuses, and each child enters its own."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        return False, False
+    _map_ids(f"0 {uid} 1".encode(), f"0 {gid} 1".encode())
+    import fcntl
+    import socket
+    import struct
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            request = struct.pack("16sh22x", b"lo", 0)
+            flags = struct.unpack_from("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, request))[1]
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+    except OSError:
+        return True, False  # no loopback here: bubblewrap gives each sandbox its own network
+    return True, True
+
+
+def _map_ids(uid_map: bytes, gid_map: bytes) -> None:
+    for name, data in (("setgroups", b"deny"), ("uid_map", uid_map), ("gid_map", gid_map)):
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def add_dev(root: StagedRoot) -> None:
@@ -184,6 +250,12 @@ def add_dev(root: StagedRoot) -> None:
         root.link(target, f"/dev/{name}")
     root.devpts("/dev/pts")
     root.dir("/dev/shm")
+
+
+def _bind(source: bytes, point: bytes, remount: int) -> None:
+    _check(_libc.mount(source, point, None, MS_BIND | MS_REC, None), f"bind {os.fsdecode(source)}")
+    if remount:
+        _check(_libc.mount(None, point, None, remount, None), f"make {os.fsdecode(point)} read-only")
 
 
 def _check(result: int, what: str) -> None:

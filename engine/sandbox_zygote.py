@@ -51,11 +51,18 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 
 
 class Zygote:
-    """jbuild's end: one per worker thread."""
+    """jbuild's end: one per worker thread. `stage` is the empty directory its children stage
+    roots on (each in a mount namespace of its own): made by the stager when it starts, removed
+    when it ends."""
 
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__))],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        hello = _receive(self.proc.stdout.fileno())
+        if hello is None:
+            raise OSError("the sandbox stager did not start")
+        self.stage = Path(os.fsdecode(hello[0]))
+        self.shares_network = hello[1]  # its sandboxes share its network namespace (only loopback)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,28 +97,45 @@ def _main() -> None:
     spec.loader.exec_module(module)
     StagedRoot = module.StagedRoot  # noqa: N806 - a class
 
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    while True:
-        request = _receive(0)
-        if request is None:
-            return
-        pid = os.fork()
-        if pid == 0:
-            _child(StagedRoot, *request)
-        _send(1, pid)
-        _, status = os.waitpid(pid, 0)
-        _send(1, os.waitstatus_to_exitcode(status))
+    # The thread that started it ends with each build: SIGTERM, so that it removes its stage.
+    signal.signal(signal.SIGTERM, _ended)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    import tempfile
 
-
-def _child(staged_root, state: tuple, argv: list[str], env: dict[str, str], log: str | None) -> None:
+    in_user_ns, shared_network = module.enter_worker_namespaces()
+    stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
     try:
+        _send(1, (stage, shared_network))
+        while True:
+            request = _receive(0)
+            if request is None:
+                return
+            pid = os.fork()
+            if pid == 0:
+                _child(StagedRoot, stage, in_user_ns, *request)
+            _send(1, pid)
+            _, status = os.waitpid(pid, 0)
+            _send(1, os.waitstatus_to_exitcode(status))
+    finally:
+        os.rmdir(stage)
+
+
+def _ended(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def _child(staged_root, stage: bytes, in_user_ns: bool, state: tuple, argv: list[str], env: dict[str, str],
+           log: str | None) -> None:
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.closerange(3, 65536)
-        staged_root.from_state(state)()
+        staged_root.from_state(state, stage, in_user_ns)()
         os.execve(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
         try:

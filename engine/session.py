@@ -16,7 +16,7 @@ turns a set of changed files into a `Plan` by redoing only what they reach:
 The plan's `affected` actions are those whose predicted key differs from what the last run
 settled; `run` (build.py) re-checks them and their consumers and adopts every other action's
 settled entry without re-encoding a key. Watch mode keeps a session in memory; the CLI keeps it
-in `<ws>/.jbuild/cache/session-*.pickle` (persist.py) and finds the changed files by stats.
+in `<ws>/.jbuild/cache/session-*.pickle` (session_file.py) and finds the changed files by stats.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Session:
         self.pending: set[str] = set()  # paths of an update that failed: retried by the next one
         self.rekeyed = 0  # nodes re-keyed by the last update (benchmarks, tests)
         self.analysed_at = 0
+        self.cold_token, self.node_list = None, []  # the analysis as last saved (session_file.py)
         self._analyse()
 
     # ------------------------------------------------------------ the whole analysis
@@ -66,6 +67,7 @@ class Session:
         from .build import _known_exported, _sandbox_key, _version_pins, sandbox_kind, with_host_versions
 
         self.analysed_at = self.started_at = time.time_ns()
+        self.cold_token = None  # the saved analysis is stale
         ws = self.ws = Workspace.find(self.cwd)  # jbuild.toml may have changed
         self.kind = sandbox_kind(self.opts.sandbox)
         loader = Loader(ws)
@@ -105,7 +107,6 @@ class Session:
         base = len(self.order)
         for n in node_closure:  # host tools and tests: keyed, never dirty, ordered after nothing
             self.order.setdefault(n, base + len(self.order))
-        self.targets = {n: n.target for n in node_closure}
         self.sources: dict[str, list] = {}
         for n in node_closure:
             if n.target.files:
@@ -211,6 +212,7 @@ class Session:
         from .build import _version_pins, with_host_versions
 
         loader = self.loader
+        self.cold_token = None  # the saved analysis is stale
         for key in packages:
             loader.packages.pop(key, None)
             loader._index.pop(key, None)
@@ -228,7 +230,7 @@ class Session:
             self._index_packages()
             return set()
         self.roots, self.pins, self.families = roots, pins, families
-        old_targets = self.targets
+        old_targets = {n: n.target for n in self.node_closure}
         self._resolve()
         self.candidates = None  # nodes were re-identified: compare every action
         dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)}
@@ -345,35 +347,3 @@ def _keep_unchanged(old: dict, new: dict) -> dict:
         same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
         out[label] = before if same else family
     return out
-
-
-# ------------------------------------------------------------ kept between CLI runs
-
-FORMAT = 3  # 2: the action graph holds direct edges only; 3: candidates
-
-
-def path_for(analysis: Path) -> Path:
-    """Beside the no-op snapshot of the same command line (snapshot.path_for)."""
-    return analysis.with_name(analysis.name.replace("analysis-", "session-", 1))
-
-
-def save(session: Session, path: Path) -> None:
-    from jbuild.base import cachefile
-
-    cachefile.write(path, FORMAT, session)
-
-
-def restore(path: Path, opts: Options) -> Session | None:
-    """The session saved at `path`, under this invocation's options, or None (none saved, an
-    older format, or another jbuild version: the snapshot's digest covers the version)."""
-    from jbuild.base import cachefile
-
-    from .build import _known_exported
-
-    session = cachefile.read(path, FORMAT, None)
-    if not isinstance(session, Session):
-        return None
-    session.with_options(opts)
-    session.store = Store(Path(session.opts.store))
-    session.computer.known_exported = _known_exported(session.store)
-    return session

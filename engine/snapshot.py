@@ -22,7 +22,7 @@ from jbuild.base.freshness import stat_key, trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 7
+FORMAT = 8
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Snapshot:
     root: str = ""  # the workspace root: symlinks leaving it are not globbable
     decisions_all_reused: bool = False
     outputs: list[str] = field(default_factory=list)  # the output entries of split packages' sets
+    root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:

@@ -103,8 +103,13 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
                      offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
                      remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
         result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
+    err, out = [], []  # one write each: a no-op of //... prints thousands of lines
     for node, entry in result.roots:
-        _print_root(node, entry, print_out_paths)
+        _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, err, out)
+    if err:
+        click.echo("\n".join(err), err=True)
+    if out:
+        click.echo("\n".join(out))
     for node, why in result.skipped:
         click.echo(f"{node} {why}", err=True)
     for test in result.tests:
@@ -153,18 +158,13 @@ def refused_events(path: str | None, start: float, code: int) -> None:
     log.close()
 
 
-def _print_root(node: str, entry, print_out_paths: bool) -> None:
-    """`NODE up to date: ENTRY`; a split package's outputs each on a line of their own (and,
-    for scripts, each output's path instead of the set entry's)."""
-    from jbuild.engine.store.sets import outputs_at
-
-    outputs = outputs_at(entry)
-    click.echo(f"{node} up to date: {entry}", err=True)
-    for name, path in outputs.items():
-        click.echo(f"  {name}: {path}", err=True)
+def _print_root(node: str, entry, outputs: dict, print_out_paths: bool, err: list, out: list) -> None:
+    """`NODE up to date: ENTRY`; a split package's outputs (name -> entry) each on a line of
+    their own (and, for scripts, each output's path instead of the set entry's)."""
+    err.append(f"{node} up to date: {entry}")
+    err.extend(f"  {name}: {path}" for name, path in outputs.items())
     if print_out_paths:
-        for path in outputs.values() or [entry]:
-            click.echo(str(path))
+        out.extend(str(path) for path in outputs.values() or [entry])
 
 
 @click.command()

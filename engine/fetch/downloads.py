@@ -16,7 +16,6 @@ import hashlib
 import os
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +182,9 @@ class _open:
         where = self.origin.where
         try:
             if _scheme(where) in ("http", "https", "file"):
-                self.handle = urllib.request.urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
+                from urllib.request import urlopen  # http.client, ssl, email: for a download, not every build
+
+                self.handle = urlopen(where, timeout=TIMEOUT)  # noqa: S310 (schemes checked)
                 length = self.handle.headers.get("Content-Length") if hasattr(self.handle, "headers") else None
                 return self.handle, int(length) if length and length.isdigit() else None
             self.handle = open(where, "rb")

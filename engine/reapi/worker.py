@@ -52,15 +52,17 @@ class Worker:
         """Take leases until `self.stop` is set."""
         from .pb import bots_pb2
 
-        session = self.bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
+        session = self._call(self.bots.CreateBotSession, bots_pb2.CreateBotSessionRequest(
             parent=self.instance, bot_session=bots_pb2.BotSession(bot_id=self.bot_id, status=bots_pb2.BotStatus.OK,
-                                                                  worker=self._description())))
-        while not self.stop.is_set():
+                                                                  worker=self._description())), None)
+        while session is not None and not self.stop.is_set():
             self._take(session)
             busy = any(lease.state == ACTIVE for lease in session.leases)
             try:
-                session = self.bots.UpdateBotSession(bots_pb2.UpdateBotSessionRequest(
-                    name=session.name, bot_session=session), timeout=POLL_TIMEOUT)
+                session = self._call(self.bots.UpdateBotSession, bots_pb2.UpdateBotSessionRequest(
+                    name=session.name, bot_session=session), POLL_TIMEOUT)
+                if session is None:  # stopped while the server held the poll
+                    break
             except Exception as exc:
                 code = getattr(exc, "code", lambda: None)()
                 if code is None or code.name not in TRANSIENT:
@@ -70,6 +72,17 @@ class Worker:
             if busy:
                 self.stop.wait(0.05)
         self.sandbox.cancel()
+
+    def _call(self, method, request, timeout):
+        """A Bots call, cancelled as soon as `stop` is set: BuildGrid holds an idle bot's
+        CreateBotSession and UpdateBotSession until work comes or the call times out, and a
+        stopping worker should not wait for that. None if cancelled."""
+        call = method.future(request, timeout=timeout)
+        while not call.done():
+            if self.stop.wait(0.05):
+                call.cancel()
+                return None
+        return call.result()
 
     def _description(self):
         from .pb import worker_pb2

@@ -49,7 +49,10 @@ class EntryMeta:
     stat_digest: str = ""
 
     def to_json(self) -> str:
-        return json.dumps({"format": ENTRY_FORMAT, **dataclasses.asdict(self)}, sort_keys=True, indent=1)
+        """One line, by the json module's C encoder: `indent` and `dataclasses.asdict` (a deep
+        copy) would cost milliseconds per entry for a build against hundreds of dependencies."""
+        fields = {f.name: getattr(self, f.name) for f in _FIELDS}
+        return json.dumps({"format": ENTRY_FORMAT, **fields}, sort_keys=True, default=_plain)
 
     @classmethod
     def from_json(cls, text: str) -> EntryMeta:
@@ -59,6 +62,16 @@ class EntryMeta:
 
     def replace(self, **changes) -> EntryMeta:
         return dataclasses.replace(self, **changes)
+
+
+_FIELDS = dataclasses.fields(EntryMeta)
+
+
+def _plain(value):
+    """A dataclass nested in a field, as asdict would give it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def read_meta(entry: Path) -> EntryMeta:

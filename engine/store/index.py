@@ -223,6 +223,13 @@ class Index:
     def add(self, meta: EntryMeta) -> None:
         self._run(lambda db: _insert(db, meta), write=True)
 
+    def add_many(self, metas: list[EntryMeta]) -> None:
+        """Several entries' rows in one transaction (a build's deferred publications)."""
+        def fn(db):
+            for meta in metas:
+                _insert(db, meta)
+        self._run(fn, write=True)
+
     def remove(self, name: str) -> None:
         def fn(db):
             db.execute("DELETE FROM entries WHERE name=?", (name,))

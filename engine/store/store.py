@@ -61,6 +61,7 @@ class Store:
         self._shared_depth = 0
         self._shared_lock = threading.Lock()
         self._shared_fd_cm = None
+        self.syncer = None  # a durability.Syncer while a build defers its fsyncs (deferred_sync)
 
     # ------------------------------------------------------------ entries
 
@@ -148,8 +149,24 @@ class Store:
         return temporaries.temporary(self.root, remove_later)
 
     def clean_temporaries(self) -> int:
-        """Delete temporaries whose builder is gone, and leftover trash. Call under `shared()`."""
-        return temporaries.clean(self.root)
+        """Delete temporaries whose builder is gone, and leftover trash; re-hash what a builder
+        that is gone published without syncing (durability.py). Call under `shared()`."""
+        from .durability import recover
+
+        return temporaries.clean(self.root) + recover(self)
+
+    @contextmanager
+    def deferred_sync(self, interval: float = 5.0):
+        """Publish without fsyncs per entry meanwhile: one syncfs every `interval` seconds and
+        at the end makes them durable, a marker covering the window (durability.py)."""
+        from .durability import Syncer
+
+        syncer = self.syncer = Syncer(self, interval)
+        try:
+            yield
+        finally:
+            self.syncer = None
+            syncer.close()
 
     # ------------------------------------------------------------ publish
 
@@ -168,7 +185,8 @@ class Store:
 
         `fsync_files=False`: the caller has made every file's data durable itself (an
         environment: hard links into entries, and the few files it wrote and fsynced); the
-        directories are still fsynced, which commits the new names.
+        directories are still fsynced, which commits the new names. Otherwise, inside
+        `deferred_sync()`, nothing is fsynced here and the index row waits for the syncer.
 
         Fills output_hash, size and stat_digest. Raises StoreError on a file that cannot enter
         the store or on a full disk; the temporary is then removed by its context manager.
@@ -189,17 +207,28 @@ class Store:
                 os.chown(meta_file, *self.owner)
             os.chmod(meta_file, 0o444)
             os.chmod(out, 0o555)
-            fsync_tree(out, fsync_files)
-            if not fsync_files:
-                _fsync_file(meta_file)
+            syncer = self.syncer if fsync_files else None
+            if syncer is not None:
+                syncer.before_rename()
+            else:
+                fsync_tree(out, fsync_files)
+                if not fsync_files:
+                    _fsync_file(meta_file)
+            renamed = kept = False
             try:
                 os.rename(out, final)
+                renamed = True
             except OSError:
                 if not (final / META).exists():  # lost a race to an identical build: keep theirs
                     raise
-            fsync_dir(self.root)
-            if index:
-                self.index.add(meta)
+                kept = True
+            finally:
+                if syncer is not None:  # theirs is their syncer's to make durable
+                    syncer.renamed(final if renamed else None, meta if (renamed or kept) and index else None)
+            if syncer is None:
+                fsync_dir(self.root)
+                if index:
+                    self.index.add(meta)
         return final
 
     def _relative_log(self, log: str) -> str:

@@ -22,7 +22,7 @@ import queue
 import secrets
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fsops import TRASH, force_remove
@@ -35,12 +35,16 @@ SUFFIXES = (".lock.new", ".lock", ".out")
 class Temporary:
     work: Path  # scratch and staging: any layout
     out: Path  # the empty output directory; pass it to Store.publish
+    # The outputs made by `output`: removing them on exit needs no listing of the store (a glob
+    # per action over 10,000 entries is quadratic in a full build).
+    outputs: list[Path] = field(default_factory=list, compare=False)
 
     def output(self, name: str) -> Path:
         """A new empty directory for one output of a split package, a sibling of `out` (removed
         with it); pass it to Store.publish_set."""
         path = self.out.with_name(f"{self.out.name}-{name}")
         path.mkdir(mode=0o755)
+        self.outputs.append(path)
         return path
 
 
@@ -76,7 +80,7 @@ def temporary(root: Path, remove_later: bool = False):
             _REMOVER.remove(tmp.work, root / f"{TRASH}{name[len(PREFIX):]}")
         else:
             force_remove(tmp.work)
-        for d in (tmp.out, *_outputs(root, name)):
+        for d in (tmp.out, *tmp.outputs):
             force_remove(d)
         os.unlink(root / f"{name}.lock")
         os.close(fd)

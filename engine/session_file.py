@@ -1,0 +1,129 @@
+"""A session kept between CLI runs, in two files: an edit rewrites only what a run changes.
+
+- `session-<digest>.pickle`, the analysis: loader, families, resolution, graph, the key
+  computer's fixed parts, and the list of nodes. Rewritten only when the analysis itself
+  changed (a whole analysis, or a BUILD file or glob re-lowered: `Session.cold_token` is None).
+- `session-<digest>.hot.pickle`, what an update or a run changes: the settled entries, the
+  predicted keys and what they were computed from, the stat cache the keys were computed with.
+  Nodes in it are numbers into the analysis's node list (`_node_at`), so the two
+  files share one set of objects, and the hot file is a fraction of the whole.
+
+The hot file names the token of the analysis it goes with; a mismatch (a run killed between the
+two writes, or an analysis written by another run) restores nothing: the caller analyses again.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import gc
+import io
+import os
+import pickle
+from pathlib import Path
+
+from jbuild.base import cachefile
+
+FORMAT = 4  # 4: the analysis and what a run changes in two files
+HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
+COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
+NOT_KEPT = ("store", "cold_token", "node_list")  # re-opened, or kept in the files themselves
+
+
+def paths(analysis: Path) -> tuple[Path, Path]:
+    """(the analysis, the hot part), beside the no-op snapshot of the same command line."""
+    cold = analysis.with_name(analysis.name.replace("analysis-", "session-", 1))
+    return cold, cold.with_name(cold.stem + ".hot.pickle")
+
+
+def save(session, analysis: Path) -> None:
+    """Write the hot part, and the analysis first if it changed since it was last written."""
+    cold_path, hot_path = paths(analysis)
+    if session.cold_token is None:
+        token = os.urandom(8).hex()
+        nodes = list(session.node_closure)
+        state = {k: v for k, v in session.__dict__.items() if k not in HOT and k not in NOT_KEPT}
+        computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}
+        cachefile.write(cold_path, FORMAT, (token, nodes, state, computer))
+        session.cold_token, session.node_list = token, nodes
+    from .resolve import Node
+
+    ids = {id(n): i for i, n in enumerate(session.node_list)}
+
+    def by_number(node):  # called once per node (the pickler memoises), unlike a persistent_id
+        i = ids.get(id(node))
+        return (_node_at, (i,)) if i is not None else node.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+    hot = (session.cold_token, {k: session.__dict__[k] for k in HOT},
+           {k: session.computer.__dict__[k] for k in COMPUTER_HOT})
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, Node: by_number}
+    pickler.dump((FORMAT, hot))
+    _write(hot_path, buf.getbuffer())
+
+
+def _node_at(i: int):
+    """A node of the hot part, by its number in the analysis: `_Unpickler` resolves this name."""
+    raise RuntimeError("a session's hot part is read by session_file.load")
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, nodes: list):
+        super().__init__(file)
+        self.nodes = nodes
+
+    def find_class(self, module: str, name: str):
+        if module == __name__ and name == "_node_at":
+            return self.nodes.__getitem__
+        return super().find_class(module, name)
+
+
+def _write(path: Path, data) -> None:
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def load(analysis: Path):
+    """The session saved for this command line, or None (none, another format, or the two
+    files do not go together)."""
+    from .keys import KeyComputer
+    from .session import Session
+
+    cold_path, hot_path = paths(analysis)
+    cold = cachefile.read(cold_path, FORMAT, None)
+    if cold is None:
+        return None
+    token, nodes, state, computer_state = cold
+    gc.disable()  # as cachefile.read: many small objects, kept for the process's life
+    try:
+        with open(hot_path, "rb") as f:
+            found, (hot_token, hot, computer_hot) = _Unpickler(f, nodes).load()
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
+        return None
+    finally:
+        gc.freeze()
+        gc.enable()
+    if found != FORMAT or hot_token != token:
+        return None
+    session = Session.__new__(Session)
+    session.__dict__.update(state, **hot, store=None, cold_token=token, node_list=nodes)
+    computer = KeyComputer.__new__(KeyComputer)
+    computer.__dict__.update(computer_state, **computer_hot)
+    session.computer = computer
+    return session
+
+
+def restore(analysis: Path, opts):
+    """The saved session under this invocation's options, with its store opened, or None."""
+    from .build import _known_exported
+    from .store import Store
+
+    session = load(analysis)
+    if session is None:
+        return None
+    session.with_options(opts)
+    session.store = Store(Path(session.opts.store))
+    session.computer.known_exported = _known_exported(session.store)
+    return session
