@@ -262,9 +262,7 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
         return False
     if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    with rb.reporter.batched():
-        for n in nodes:
-            rb.adopt(n, *p.settled[n])
+    rb.adopt_many(nodes, p.settled)
     return True
 
 

@@ -131,3 +131,33 @@ def test_a_tests_own_source_or_recipe_edit_rekeys_no_build(make_workspace, tmp_p
     assert not p.affected
     code, rb = run(p)
     assert code == 0 and all(o.decision == "reused" for o in rb.outcomes.values())
+
+
+def test_adopted_actions_are_recorded_as_reused_without_rewriting_unchanged_rows(make_workspace, tmp_path):
+    from jbuild.engine.rebuilder import Adopted
+
+    root = make_workspace(FILES)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.c").write_text("impl 2\n")
+    code, rb = run(s.update([str(root / "libc/impl.c")]))  # libc built: its decision says so
+    s.settle(rb)
+    decisions = s.store.index.decisions(str(root))
+    assert {lb: d.decision for lb, d in ((k.split("@")[0], v) for k, v in decisions.items())}["//:libc"] == "built"
+    (root / "top.c").write_text("top 2\n")
+    code, rb = run(s.update([str(root / "top.c")]))
+    assert code == 0
+    adopted = {n.label.name: o for n, o in rb.outcomes.items() if type(o) is Adopted}
+    assert set(adopted) == {"libc", "mid"}  # the fast path: no key, no path, no event each
+    assert adopted["libc"].entry == s.store.path(rb.entry_of(next(n for n in rb.outcomes if n.label.name == "libc")))
+    assert adopted["libc"].entry.is_dir()
+    after = {k.split("@")[0]: v for k, v in s.store.index.decisions(str(root)).items()}
+    assert (after["//:libc"].decision, after["//:libc"].reason) == ("reused", "inputs unchanged")  # it was "built"
+    assert after["//:libc"].key == rb.actual[next(n for n in rb.outcomes if n.label.name == "libc")]
+    assert after["//:top"].decision == "built"
+    at = {k: v for k, v in s.store.index._run(lambda db: db.execute(
+        "SELECT node, at FROM decisions WHERE workspace=?", (str(root),)).fetchall())}
+    code, rb = run(s.update([str(root / "top.c")]))  # nothing affected: every row already says so
+    assert code == 0
+    again = dict(s.store.index._run(lambda db: db.execute(
+        "SELECT node, at FROM decisions WHERE workspace=?", (str(root),)).fetchall()))
+    assert {k for k in at if at[k] != again[k]} <= {k for k in at if k.startswith("//:top")}
