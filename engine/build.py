@@ -254,11 +254,9 @@ def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     from .keys import entry_name
-    from .store import META
     from .store.sets import complete
 
-    root = str(p.store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
-    if not all(os.path.exists(os.path.join(root, entry_name(n, p.settled[n][0]), META)) for n in nodes):
+    if not snapshot.entries_present(str(p.store.root), [entry_name(n, p.settled[n][0]) for n in nodes]):
         return False
     if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
@@ -417,12 +415,9 @@ def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cach
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
     entry vanished meanwhile (a gc between the check and the lock): take the full path."""
     from .progress import Reporter
-    from .store import META
 
     with store.shared():
-        root = str(store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
-        if not all(os.path.exists(os.path.join(root, name, META)) for name in [*(n for _, n in a.actions), *a.outputs,
-                                                                                 *a.envs.values()]):
+        if not snapshot.entries_present(str(store.root), [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
