@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import sqlite3
 import sys
 import threading
@@ -174,7 +173,7 @@ class Index:
             self._db = db
 
     def _set_aside(self, why: str) -> None:
-        aside = self.root / f"index.sqlite.corrupt-{int(time.time())}-{secrets.token_hex(3)}"
+        aside = self.root / f"index.sqlite.corrupt-{int(time.time())}-{os.urandom(3).hex()}"
         os.replace(self.path, aside)
         for suffix in ("-wal", "-shm"):
             self.root.joinpath(f"index.sqlite{suffix}").unlink(missing_ok=True)
