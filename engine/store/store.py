@@ -71,8 +71,7 @@ class Store:
 
     def lookup(self, name: str) -> Path | None:
         """The entry's path if it is in the store (one stat), else None."""
-        p = self.root / name
-        return p if os.path.exists(p / META) else None
+        return self.path(name) if os.path.exists(os.path.join(self.root, name, META)) else None
 
     def meta(self, name: str) -> EntryMeta:
         return read_meta(self.root / name)

@@ -161,3 +161,36 @@ def test_adopted_actions_are_recorded_as_reused_without_rewriting_unchanged_rows
     again = dict(s.store.index._run(lambda db: db.execute(
         "SELECT node, at FROM decisions WHERE workspace=?", (str(root),)).fetchall()))
     assert {k for k in at if at[k] != again[k]} <= {k for k in at if k.startswith("//:top")}
+
+
+def test_a_consumer_of_an_unchanged_export_keeps_its_settled_key_without_rekeying(make_workspace, tmp_path):
+    root = make_workspace(FILES)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.c").write_text("impl 3\n")
+    code, rb = run(s.update([str(root / "libc/impl.c")]))
+    assert code == 0
+    by_name = {n.label.name: n for n in rb.outcomes}
+    assert rb.outcomes[by_name["libc"]].decision == "built"
+    for name in ("mid", "top"):  # scheduled (they read libc) but not keyed again: the settled inputs hold
+        n = by_name[name]
+        assert rb.outcomes[n].decision == "reused" and rb.inputs[n] is s.settled[n][2]
+        assert rb.actual[n] == s.settled[n][0]
+
+
+def test_an_export_that_changed_against_its_prediction_rekeys_and_rebuilds_the_consumers(make_workspace, tmp_path):
+    """libc's declared interface is api.h, but it exports impl.h too: an impl.h edit is predicted
+    to change nothing downstream, and the measured export says otherwise."""
+    build = BUILD.replace('"libc/impl.c"', '"libc/impl.h"').replace(
+        "cp $SRC/libc/api.h $OUT/include/ && cat $SRC/libc/impl.c > $TMPDIR/x",
+        "cp $SRC/libc/api.h $SRC/libc/impl.h $OUT/include/")
+    files = {**{k: v for k, v in FILES.items() if k != "libc/impl.c"}, "BUILD": build, "libc/impl.h": "int a;\n"}
+    root = make_workspace(files)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.h").write_text("int a; int b;\n")
+    p = s.update([str(root / "libc/impl.h")])
+    assert _names(p.affected) == {"libc"}  # the prediction: consumers unchanged
+    code, rb = run(p)
+    assert code == 0
+    assert {n.label.name for n, o in rb.outcomes.items() if o.decision == "built"} == {"libc", "mid", "top"}
+    mid = next(n for n in rb.outcomes if n.label.name == "mid")
+    assert rb.inputs[mid] is not s.settled[mid][2] and rb.actual[mid] != s.settled[mid][0]
