@@ -94,12 +94,6 @@ class Rebuilder:
             self.actual[node] = self.computer.keys.build[node] if same else inputs.key()
         return self.actual[node]
 
-    def adopt(self, node: Node, key: str, exported: str, inputs: KeyInputs) -> None:
-        """Take the entry the last run settled for `node` (nothing it reads has changed since)."""
-        self.actual[node], self.exported[node], self.inputs[node] = key, exported, inputs
-        self.outcomes[node] = Outcome(node, "reused", "inputs unchanged", self.store.path(entry_name(node, key)))
-        self.reporter.reused(node, "inputs unchanged")
-
     def _settled_holds(self, node: Node) -> bool:
         """Does `node`'s settled key still hold? Yes if its prediction is the one it was settled
         with (nothing re-keyed it since) and every dependency value its key read came out as
@@ -117,7 +111,8 @@ class Rebuilder:
                    for n in self.computer.tools_of(node, closure) if not is_host_tool(n))
 
     def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple]) -> None:
-        """`adopt` for many actions at once: no path made, one bulk event."""
+        """Take the entries the last run settled for `nodes` (nothing they read has changed
+        since): no key, no path made, one bulk event."""
         actual, exported, inputs, outcomes, store = self.actual, self.exported, self.inputs, self.outcomes, self.store
         for n in nodes:
             key, exported[n], inputs[n] = settled[n]
