@@ -1,5 +1,5 @@
 """A build, end to end: load -> resolve -> graph -> predicted keys -> schedule (rebuilder per
-action) -> results and GC roots. The no-op path (snapshot.py) short-cuts all of it."""
+action) -> results and GC roots. The no-op path (noop.py, snapshot.py) short-cuts all of it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from jbuild.base.errors import BadInput, Interrupted
 from jbuild.dsl.workspace import Workspace
 
-from . import snapshot
+from . import noop, snapshot
 from .settings import Options, resolve
 
 if TYPE_CHECKING:  # the no-op path imports neither the parser nor the resolver nor the keys
@@ -255,17 +255,13 @@ def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     from .keys import entry_name
-    from .store import META
     from .store.sets import complete
 
-    root = str(p.store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
-    if not all(os.path.exists(os.path.join(root, entry_name(n, p.settled[n][0]), META)) for n in nodes):
+    if not snapshot.entries_present(str(p.store.root), [entry_name(n, p.settled[n][0]) for n in nodes]):
         return False
     if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    with rb.reporter.batched():
-        for n in nodes:
-            rb.adopt(n, *p.settled[n])
+    rb.adopt_many(nodes, p.settled)
     return True
 
 
@@ -319,7 +315,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
     if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and snapshot.is_fresh(cached):
-        result = _noop(cached, Store(Path(opts.store)), ws, opts, cache, members)
+        result = noop.answer(cached, Store(Path(opts.store)), ws, opts, cache, members)
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache)
@@ -342,7 +338,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         else:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
-        snapshot.save(cache, record(p, rb))
+        snapshot.save(cache, noop.record(p, rb))
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
@@ -365,94 +361,3 @@ def _save_session(session, cache: Path) -> None:
     from . import session_file
 
     session_file.save(session, cache)
-
-
-def record(p: Plan, rb) -> snapshot.Snapshot:
-    """What this plan was computed from, with the stats it was computed under."""
-    from jbuild.dsl.model import Test
-
-    from .platform import host_path
-    from .results import closure_entries
-
-    files, dirs = p.loader.inputs()
-    toml = p.workspace.root / "jbuild.toml"
-    files[str(toml)] = snapshot.stat_of(toml)
-    bases: dict = {}  # (repo, package) -> its directory: one per package, not one per node
-    for node in p.node_closure:
-        if isinstance(node.target, Test) or not getattr(node.target, "files", ()):
-            continue  # a build never reads a test's sources (jbuild test hashes them)
-        where = (node.label.repo, node.label.package)
-        base = bases.get(where) or bases.setdefault(where, p.computer.package_dir(node))
-        for rel in node.target.files:
-            path = os.path.join(base, rel)
-            files[path] = p.stats.entries[path][0]
-    from . import dpkg
-
-    if dpkg.available():  # a package upgrade changes host tools' fingerprints, not their binaries
-        files[dpkg.STATUS] = snapshot.stat_of(Path(dpkg.STATUS))
-    tools = []
-    for fp in p.computer.host.values():
-        for name, b in fp.binaries.items():
-            files[b["path"]] = p.stats.entries[b["path"]][0]
-            tools.append((name, host_path(), b["path"]))
-    return snapshot.Snapshot(
-        recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
-        actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
-        # a root's closure entries re-root its result link; without links they are not needed
-        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
-        envs={str(r): path.name for r, path in p.envs.items()},
-        members=_members_json(p.members),
-        tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
-        outputs=[o for n in p.graph.nodes if n.target.outputs
-                 for o in p.store.meta(rb.entry_of(n)).outputs.values()],
-        root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
-
-
-def _members_json(members: dict) -> dict:
-    """Each root's members as JSON, one dict per distinct member (pickled once, referenced)."""
-    as_json: dict = {}
-    return {str(r): [as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in ms]
-            for r, ms in members.items()}
-
-
-def _noop(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
-          members: bool = True) -> Result | None:
-    """Nothing changed: report, re-root the results under the store lock, and stop. None if an
-    entry vanished meanwhile (a gc between the check and the lock): take the full path."""
-    from .progress import Reporter
-    from .store import META
-
-    with store.shared():
-        root = str(store.root)  # store.lookup's test, on strings: pathlib costs 0.1 ms an entry
-        if not all(os.path.exists(os.path.join(root, name, META)) for name in [*(n for _, n in a.actions), *a.outputs,
-                                                                                 *a.envs.values()]):
-            return None  # (a split package's set counts only with all its outputs)
-        if members and a.roots and not a.members:
-            return None  # recorded by a build that skipped them
-        if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
-            return None  # recorded by a build without a link: assemble the environments once
-        reporter = Reporter(len(a.actions), opts.build_events)
-        reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
-        if not a.decisions_all_reused:
-            store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
-            a.decisions_all_reused = True
-            snapshot.save(cache, a)
-        reporter.summary(0, opts.keep_going)
-        if opts.out_link:
-            from .results import link_results
-
-            link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
-                                                for node, _, entries in a.roots])
-    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
-                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
-                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
-                  outputs={node: {out: store.path(name) for out, name in outs.items()}
-                           for node, outs in a.root_outputs.items()})
-
-
-def _members(recorded: list[dict]) -> list:
-    if not recorded:
-        return []
-    from .runtime.environment import Member
-
-    return [Member.from_json(m) for m in recorded]

@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +79,8 @@ def detect(label: str, tool: HostTool, stats: StatCache, path_env: str | None = 
 
 
 def _version(label: str, tool: HostTool, path_env: str) -> str:
+    import subprocess  # not at import: the no-op path imports this module for resolve_binary
+
     env = {"PATH": path_env, "LC_ALL": "C"}
     try:
         out = subprocess.run(tool.version_command, shell=True, capture_output=True, text=True, env=env,

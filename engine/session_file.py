@@ -41,7 +41,7 @@ def save(session, analysis: Path) -> None:
     if session.cold_token is None:
         token = os.urandom(8).hex()
         nodes = list(session.node_closure)
-        state = {k: v for k, v in session.__dict__.items() if k not in HOT and k not in NOT_KEPT}
+        state = {k: v for k, v in session.__dict__.items() if k not in HOT and k not in NOT_KEPT and k != "computer"}
         computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}
         cachefile.write(cold_path, FORMAT, (token, nodes, state, computer))
         session.cold_token, session.node_list = token, nodes

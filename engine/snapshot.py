@@ -80,6 +80,24 @@ def is_fresh(a: Snapshot) -> bool:
     return True
 
 
+LISTING_FROM = 256  # entries: from this many on, one listing of the store beats a stat each
+
+
+def entries_present(root: str, names: list[str], listing_from: int = LISTING_FROM) -> bool:
+    """Is each of `names` a whole entry of the store at `root`? An entry appears there only whole
+    (published by a rename with its metadata inside, removed by a rename out of it), so for many
+    names one listing of the store answers; for a few, a stat of each one's metadata."""
+    from .store import META
+
+    if len(names) < listing_from:
+        return all(os.path.exists(os.path.join(root, name, META)) for name in names)
+    try:
+        present = set(os.listdir(root))
+    except OSError:
+        return False
+    return present.issuperset(names)
+
+
 def _root_for(path: str, root: str) -> str:
     std = str(stdlib_dir())
     return std if path == std or path.startswith(std + os.sep) else root

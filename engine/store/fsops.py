@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import shutil
 import stat
 from contextlib import contextmanager
@@ -92,7 +91,7 @@ def fsync_dir(path: Path) -> None:
 
 def set_aside(path: Path) -> Path | None:
     """Rename `path` to a fresh `.trash-<random>` beside it (atomic); None if it is gone."""
-    trash = path.with_name(f"{TRASH}{secrets.token_hex(8)}")
+    trash = path.with_name(f"{TRASH}{os.urandom(8).hex()}")
     try:
         os.rename(path, trash)
     except FileNotFoundError:

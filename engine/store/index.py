@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import sqlite3
 import sys
 import threading
@@ -174,7 +173,7 @@ class Index:
             self._db = db
 
     def _set_aside(self, why: str) -> None:
-        aside = self.root / f"index.sqlite.corrupt-{int(time.time())}-{secrets.token_hex(3)}"
+        aside = self.root / f"index.sqlite.corrupt-{int(time.time())}-{os.urandom(3).hex()}"
         os.replace(self.path, aside)
         for suffix in ("-wal", "-shm"):
             self.root.joinpath(f"index.sqlite{suffix}").unlink(missing_ok=True)
@@ -254,11 +253,24 @@ class Index:
 
     # ------------------------------------------------------------ decisions
 
-    def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]]) -> None:
-        """(node, label, key, decision, reason) for every action of a run, in one transaction."""
+    def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]],
+                         reused: list[tuple[str, object, str]] = ()) -> None:
+        """(node, label, key, decision, reason) for every action of a run, in one transaction;
+        `reused` (node, label, key): actions reused with their inputs unchanged, whose rows are
+        written only where they said something else (an edit adopts thousands of them)."""
         now = time.time()
-        self._run(lambda db: db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
-                                            [(workspace, *row, now) for row in rows]), write=True)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
+                           [(workspace, *row, now) for row in rows])
+            db.executemany(
+                "INSERT INTO decisions VALUES (?,?,?,?,'reused','inputs unchanged',?) "
+                "ON CONFLICT (workspace, node) DO UPDATE SET label=excluded.label, key=excluded.key, "
+                "decision='reused', reason='inputs unchanged', at=excluded.at "
+                "WHERE decision!='reused' OR reason!='inputs unchanged' OR key!=excluded.key",
+                ((workspace, node, str(label), key, now) for node, label, key in reused))
+
+        self._run(write, write=True)
 
     def mark_reused(self, workspace: str, nodes: list[str]) -> None:
         """A no-op run: each of `nodes` was reused, its inputs unchanged."""

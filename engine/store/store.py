@@ -66,12 +66,13 @@ class Store:
     # ------------------------------------------------------------ entries
 
     def path(self, name: str) -> Path:
-        return self.root / name
+        if "/" in name or name in ("", ".", ".."):
+            return self.root / name
+        return self.root._make_child_relpath(name)  # one component: pathlib need not parse it (10,000 roots)
 
     def lookup(self, name: str) -> Path | None:
         """The entry's path if it is in the store (one stat), else None."""
-        p = self.root / name
-        return p if os.path.exists(p / META) else None
+        return self.path(name) if os.path.exists(os.path.join(self.root, name, META)) else None
 
     def meta(self, name: str) -> EntryMeta:
         return read_meta(self.root / name)

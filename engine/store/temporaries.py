@@ -19,7 +19,6 @@ import atexit
 import fcntl
 import os
 import queue
-import secrets
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ def _outputs(root: Path, base: str) -> list[Path]:
 
 def _lock_new(root: Path) -> tuple[str, int]:
     while True:
-        name = f"{PREFIX}{secrets.token_hex(8)}"
+        name = f"{PREFIX}{os.urandom(8).hex()}"
         lock = root / f"{name}.lock"
         fd = os.open(root / f"{name}.lock.new", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -131,3 +131,66 @@ def test_a_tests_own_source_or_recipe_edit_rekeys_no_build(make_workspace, tmp_p
     assert not p.affected
     code, rb = run(p)
     assert code == 0 and all(o.decision == "reused" for o in rb.outcomes.values())
+
+
+def test_adopted_actions_are_recorded_as_reused_without_rewriting_unchanged_rows(make_workspace, tmp_path):
+    from jbuild.engine.rebuilder import Adopted
+
+    root = make_workspace(FILES)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.c").write_text("impl 2\n")
+    code, rb = run(s.update([str(root / "libc/impl.c")]))  # libc built: its decision says so
+    s.settle(rb)
+    decisions = s.store.index.decisions(str(root))
+    assert {lb: d.decision for lb, d in ((k.split("@")[0], v) for k, v in decisions.items())}["//:libc"] == "built"
+    (root / "top.c").write_text("top 2\n")
+    code, rb = run(s.update([str(root / "top.c")]))
+    assert code == 0
+    adopted = {n.label.name: o for n, o in rb.outcomes.items() if type(o) is Adopted}
+    assert set(adopted) == {"libc", "mid"}  # the fast path: no key, no path, no event each
+    assert adopted["libc"].entry == s.store.path(rb.entry_of(next(n for n in rb.outcomes if n.label.name == "libc")))
+    assert adopted["libc"].entry.is_dir()
+    after = {k.split("@")[0]: v for k, v in s.store.index.decisions(str(root)).items()}
+    assert (after["//:libc"].decision, after["//:libc"].reason) == ("reused", "inputs unchanged")  # it was "built"
+    assert after["//:libc"].key == rb.actual[next(n for n in rb.outcomes if n.label.name == "libc")]
+    assert after["//:top"].decision == "built"
+    at = {k: v for k, v in s.store.index._run(lambda db: db.execute(
+        "SELECT node, at FROM decisions WHERE workspace=?", (str(root),)).fetchall())}
+    code, rb = run(s.update([str(root / "top.c")]))  # nothing affected: every row already says so
+    assert code == 0
+    again = dict(s.store.index._run(lambda db: db.execute(
+        "SELECT node, at FROM decisions WHERE workspace=?", (str(root),)).fetchall()))
+    assert {k for k in at if at[k] != again[k]} <= {k for k in at if k.startswith("//:top")}
+
+
+def test_a_consumer_of_an_unchanged_export_keeps_its_settled_key_without_rekeying(make_workspace, tmp_path):
+    root = make_workspace(FILES)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.c").write_text("impl 3\n")
+    code, rb = run(s.update([str(root / "libc/impl.c")]))
+    assert code == 0
+    by_name = {n.label.name: n for n in rb.outcomes}
+    assert rb.outcomes[by_name["libc"]].decision == "built"
+    for name in ("mid", "top"):  # scheduled (they read libc) but not keyed again: the settled inputs hold
+        n = by_name[name]
+        assert rb.outcomes[n].decision == "reused" and rb.inputs[n] is s.settled[n][2]
+        assert rb.actual[n] == s.settled[n][0]
+
+
+def test_an_export_that_changed_against_its_prediction_rekeys_and_rebuilds_the_consumers(make_workspace, tmp_path):
+    """libc's declared interface is api.h, but it exports impl.h too: an impl.h edit is predicted
+    to change nothing downstream, and the measured export says otherwise."""
+    build = BUILD.replace('"libc/impl.c"', '"libc/impl.h"').replace(
+        "cp $SRC/libc/api.h $OUT/include/ && cat $SRC/libc/impl.c > $TMPDIR/x",
+        "cp $SRC/libc/api.h $SRC/libc/impl.h $OUT/include/")
+    files = {**{k: v for k, v in FILES.items() if k != "libc/impl.c"}, "BUILD": build, "libc/impl.h": "int a;\n"}
+    root = make_workspace(files)
+    s = _session(root, tmp_path)
+    (root / "libc/impl.h").write_text("int a; int b;\n")
+    p = s.update([str(root / "libc/impl.h")])
+    assert _names(p.affected) == {"libc"}  # the prediction: consumers unchanged
+    code, rb = run(p)
+    assert code == 0
+    assert {n.label.name for n, o in rb.outcomes.items() if o.decision == "built"} == {"libc", "mid", "top"}
+    mid = next(n for n in rb.outcomes if n.label.name == "mid")
+    assert rb.inputs[mid] is not s.settled[mid][2] and rb.actual[mid] != s.settled[mid][0]

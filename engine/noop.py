@@ -1,0 +1,107 @@
+"""The no-op path: what a successful build's plan was computed from (`record`, kept by
+snapshot.py), and the answer to the next identical build when none of it changed (`answer`):
+report every action reused, re-root the results, and stop — no parser, resolver or keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jbuild.dsl.workspace import Workspace
+
+from . import snapshot
+from .settings import Options
+
+if TYPE_CHECKING:
+    from .build import Plan, Result
+    from .store import Store
+
+
+def record(p: Plan, rb) -> snapshot.Snapshot:
+    """What this plan was computed from, with the stats it was computed under."""
+    from jbuild.dsl.model import Test
+
+    from .platform import host_path
+    from .results import closure_entries
+
+    files, dirs = p.loader.inputs()
+    toml = p.workspace.root / "jbuild.toml"
+    files[str(toml)] = snapshot.stat_of(toml)
+    bases: dict = {}  # (repo, package) -> its directory: one per package, not one per node
+    for node in p.node_closure:
+        if isinstance(node.target, Test) or not getattr(node.target, "files", ()):
+            continue  # a build never reads a test's sources (jbuild test hashes them)
+        where = (node.label.repo, node.label.package)
+        base = bases.get(where) or bases.setdefault(where, p.computer.package_dir(node))
+        for rel in node.target.files:
+            path = os.path.join(base, rel)
+            files[path] = p.stats.entries[path][0]
+    from . import dpkg
+
+    if dpkg.available():  # a package upgrade changes host tools' fingerprints, not their binaries
+        files[dpkg.STATUS] = snapshot.stat_of(Path(dpkg.STATUS))
+    tools = []
+    for fp in p.computer.host.values():
+        for name, b in fp.binaries.items():
+            files[b["path"]] = p.stats.entries[b["path"]][0]
+            tools.append((name, host_path(), b["path"]))
+    return snapshot.Snapshot(
+        recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
+        actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
+        # a root's closure entries re-root its result link; without links they are not needed
+        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
+        envs={str(r): path.name for r, path in p.envs.items()},
+        members=_members_json(p.members),
+        tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
+        outputs=[o for n in p.graph.nodes if n.target.outputs
+                 for o in p.store.meta(rb.entry_of(n)).outputs.values()],
+        root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
+
+
+def _members_json(members: dict) -> dict:
+    """Each root's members as JSON, one dict per distinct member (pickled once, referenced)."""
+    as_json: dict = {}
+    return {str(r): [as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in ms]
+            for r, ms in members.items()}
+
+
+def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
+           members: bool = True) -> Result | None:
+    """Nothing changed: report, re-root the results under the store lock, and stop. None if an
+    entry vanished meanwhile (a gc between the check and the lock): take the full path."""
+    from .build import Result
+    from .progress import Reporter
+
+    with store.shared():
+        if not snapshot.entries_present(str(store.root), [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+            return None  # (a split package's set counts only with all its outputs)
+        if members and a.roots and not a.members:
+            return None  # recorded by a build that skipped them
+        if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
+            return None  # recorded by a build without a link: assemble the environments once
+        reporter = Reporter(len(a.actions), opts.build_events)
+        reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
+        if not a.decisions_all_reused:
+            store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
+            a.decisions_all_reused = True
+            snapshot.save(cache, a)
+        reporter.summary(0, opts.keep_going)
+        if opts.out_link:
+            from .results import link_results
+
+            link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
+                                                for node, _, entries in a.roots])
+    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
+                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
+                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
+                  outputs={node: {out: store.path(name) for out, name in outs.items()}
+                           for node, outs in a.root_outputs.items()})
+
+
+def _members(recorded: list[dict]) -> list:
+    if not recorded:
+        return []
+    from .runtime.environment import Member
+
+    return [Member.from_json(m) for m in recorded]
