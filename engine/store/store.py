@@ -66,9 +66,10 @@ class Store:
     # ------------------------------------------------------------ entries
 
     def path(self, name: str) -> Path:
-        if "/" in name or name in ("", ".", ".."):
+        child = getattr(self.root, "_make_child_relpath", None)  # CPython 3.11/3.12's; 3.13 has none
+        if child is None or "/" in name or name in ("", ".", ".."):
             return self.root / name
-        return self.root._make_child_relpath(name)  # one component: pathlib need not parse it (10,000 roots)
+        return child(name)  # one component: pathlib need not parse it (10,000 roots)
 
     def lookup(self, name: str) -> Path | None:
         """The entry's path if it is in the store (one stat), else None."""
