@@ -31,6 +31,7 @@ def prefetch(patterns: list[str], opts, cwd: str | None = None, into: Path | Non
     from jbuild.dsl.workspace import Workspace
     from jbuild.engine.settings import resolve
 
+    from ..store import Store
     from . import git
 
     ws = Workspace.find(cwd)
@@ -39,21 +40,31 @@ def prefetch(patterns: list[str], opts, cwd: str | None = None, into: Path | Non
     loaded = loader.closure(loader.expand(patterns, cwd))
     fetcher = Fetcher(Path(opts.store) / ".downloads", opts.mirrors, bool(opts.offline), say)
     out: list[Fetched] = []
-    for family in loaded.targets.values():
-        for target in family:
-            for source in getattr(target.sources, "fetched", ()) if isinstance(target, Package) else ():
-                label = target.display
-                try:
-                    if isinstance(source, Archive):
-                        path = fetcher.archive(source.url, source.sha256)
-                        out.append(Fetched(label, source.url, path))
-                        if into is not None:
-                            _mirror(path, source, into)
-                    else:
-                        git.ensure(fetcher.root, source.url, source.commit, fetcher.offline)
-                        out.append(Fetched(label, f"{source.url} {source.commit[:12]}", None))
-                except FetchError as exc:
-                    out.append(Fetched(label, source.url, None, str(exc)))
+    # Shared, as a build holds it: gc (exclusive) must not sweep an archive between its download
+    # (or cache hit) and its copy into the mirror.
+    with Store(Path(opts.store)).shared():
+        for family in loaded.targets.values():
+            for target in family:
+                out += _fetch_all(target, fetcher, into, git)
+    return out
+
+
+def _fetch_all(target, fetcher: Fetcher, into: Path | None, git) -> list[Fetched]:
+    """Every fetched source of one target: an archive (and its mirror copy) or a git commit."""
+    out: list[Fetched] = []
+    for source in getattr(target.sources, "fetched", ()) if isinstance(target, Package) else ():
+        label = target.display
+        try:
+            if isinstance(source, Archive):
+                path = fetcher.archive(source.url, source.sha256)
+                out.append(Fetched(label, source.url, path))
+                if into is not None:
+                    _mirror(path, source, into)
+            else:
+                git.ensure(fetcher.root, source.url, source.commit, fetcher.offline)
+                out.append(Fetched(label, f"{source.url} {source.commit[:12]}", None))
+        except FetchError as exc:
+            out.append(Fetched(label, source.url, None, str(exc)))
     return out
 
 

@@ -184,3 +184,29 @@ def test_jbuild_fetch_prepares_an_offline_build_and_a_mirror(tmp_path):
     assert r.returncode == 0 and "fetched hello-1.0.tar.gz" in r.stderr and str(mirror) in r.stderr, r.stderr
     r = run_jbuild("fetch", "//:other", "--offline", cwd=ws.root, env={"JBUILD_STORE": str(tmp_path / "store2")})
     assert r.returncode == 1 and "0 sources ready, 1 failed" in r.stderr and "--offline" in r.stderr
+
+
+def test_jbuild_fetch_waits_for_a_gc_holding_the_store(tmp_path):
+    """gc holds the store exclusively while it sweeps .downloads: a fetch (which copies archives
+    into its --into mirror) must not run meanwhile, as a build does not."""
+    import fcntl
+
+    ws = Ws(tmp_path)
+    path, digest = archive_of(tmp_path)
+    with serving(tmp_path / "srv") as srv:
+        ws.write({"BUILD": recipe(f'archive(url = "{srv.url}/hello-1.0.tar.gz", sha256 = "{digest}", strip = 1)')})
+        (ws.store).mkdir()
+        lock = os.open(ws.store / ".store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # what `jbuild gc` holds
+        proc = subprocess.Popen([sys.executable, "-m", "jbuild", "fetch", "//...", "--into", str(tmp_path / "m")],
+                                cwd=ws.root, env={**os.environ, "JBUILD_STORE": str(ws.store)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3)
+            assert proc.poll() is None, proc.stderr.read()  # waiting for the lock
+            assert not (tmp_path / "m" / "hello-1.0.tar.gz").exists()
+        finally:
+            os.close(lock)  # gc is done
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "1 sources ready, 0 failed" in err, err
+    assert (tmp_path / "m" / "hello-1.0.tar.gz").read_bytes() == path.read_bytes()
