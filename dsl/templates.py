@@ -294,14 +294,9 @@ class _Expansion:
         return value
 
     def literal(self, expr, name: str):
-        if isinstance(expr, st.Str):
-            return expr.value
-        if isinstance(expr, st.Int):
-            return str(expr.value)
-        if isinstance(expr, st.Bool):
-            return "true" if expr.value else "false"
-        if isinstance(expr, st.Word):
-            return expr.name
+        text = choice_text(expr)  # a plain value
+        if text is not None:
+            return text
         if isinstance(expr, st.ListExpr):
             items = [self.literal(i, name) for i in expr.items]
             if all(isinstance(i, str) for i in items):
