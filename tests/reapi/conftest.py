@@ -48,6 +48,17 @@ class Workers:
                                     stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})})
             self.procs.append((proc, work))
 
+    def serving(self, timeout: float = 60) -> None:
+        """Wait until every worker has said it serves (its bot session is being opened): an
+        action sent before would wait in the queue for a worker still importing jbuild."""
+        deadline = time.monotonic() + timeout
+        for proc, work in self.procs:
+            log = work.with_suffix(".log")
+            while b"serving" not in log.read_bytes():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"worker {work.name} never started serving"
+                time.sleep(0.1)
+
     def busy(self, timeout: float) -> tuple[subprocess.Popen, Path]:
         """The first live worker seen staging an action."""
         deadline = time.monotonic() + timeout
@@ -74,5 +85,27 @@ class Workers:
 def workers(buildgrid, tmp_path_factory):
     w = Workers(buildgrid.url, tmp_path_factory.mktemp("workers"))
     w.start(2)
+    w.serving()
     yield w
     w.stop()
+
+
+def raw_action(client, properties: dict[str, str], script: str):
+    """Upload an uncached action that runs `script` (made unique) on a platform of exactly these
+    properties, with an empty input root; its digest. For what jbuild's client never sends."""
+    import uuid
+
+    from jbuild.engine.reapi.cas import Blobs
+    from jbuild.engine.reapi.executor import OUTPUT, SHELL
+    from jbuild.engine.reapi.pb import remote_execution_pb2 as re_pb2
+
+    blobs = Blobs()
+    platform = re_pb2.Platform(properties=[re_pb2.Platform.Property(name=k, value=v)
+                                           for k, v in sorted(properties.items())])
+    command = re_pb2.Command(arguments=[*SHELL, f"{script} # {uuid.uuid4().hex}"], output_paths=[OUTPUT],
+                             output_directories=[OUTPUT], platform=platform)
+    action = re_pb2.Action(command_digest=blobs.add_message(command), platform=platform, do_not_cache=True,
+                           input_root_digest=blobs.add_message(re_pb2.Directory()))
+    digest = blobs.add_message(action)
+    client.cas.upload(blobs)
+    return digest

@@ -6,6 +6,7 @@ own files — and neither the client nor a real `jbuild worker` writes or shows 
 import uuid
 
 import pytest
+from conftest import raw_action
 from jbuild.engine.reapi.cas import Blobs, Cas, RemoteError
 from jbuild.engine.reapi.channel import open_channel, platform_properties
 from jbuild.engine.reapi.executor import OUTPUT, SHELL, RemoteExecutor
@@ -78,16 +79,9 @@ def test_a_worker_refuses_an_input_root_linking_a_dependency_to_its_own_files(bu
 
 def test_a_worker_refuses_host_properties_with_escape_sequences_and_never_prints_them(buildgrid, workers):
     client = RemoteExecutor(buildgrid.url)
-    blobs = Blobs()
     props = {p.name: p.value for p in platform_properties().properties}
     props.update({"jbuild-host-root": "0" * 64, "jbuild-host-packages": "dash=\x1b]2;owned\x07 sed=1"})
-    platform = re_pb2.Platform(properties=[re_pb2.Platform.Property(name=k, value=v) for k, v in sorted(props.items())])
-    command = re_pb2.Command(arguments=[*SHELL, f"mkdir -p $OUT # {uuid.uuid4().hex}"], output_paths=[OUTPUT],
-                             output_directories=[OUTPUT], platform=platform)
-    action = re_pb2.Action(command_digest=blobs.add_message(command), platform=platform, do_not_cache=True,
-                           input_root_digest=blobs.add_message(re_pb2.Directory()))
-    digest = blobs.add_message(action)
-    client.cas.upload(blobs)
+    digest = raw_action(client, props, "mkdir -p $OUT")
     response = client._execute(re_pb2.ExecuteRequest(action_digest=digest, skip_cache_lookup=True))
     assert response.status.code == 9, response  # FAILED_PRECONDITION
     assert "host properties hold unprintable characters" in response.status.message

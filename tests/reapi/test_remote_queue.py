@@ -6,22 +6,13 @@ import platform
 import threading
 import time
 
-from jbuild.engine.reapi.cas import Blobs
-from jbuild.engine.reapi.executor import OUTPUT, SHELL, RemoteExecutor
+from conftest import raw_action
+from jbuild.engine.reapi.executor import RemoteExecutor
 from jbuild.engine.reapi.pb import remote_execution_pb2 as re_pb2
 
 
-def _action(client: RemoteExecutor, isa: str, script: str) -> re_pb2.Digest:
-    blobs = Blobs()
-    platform = re_pb2.Platform(properties=[re_pb2.Platform.Property(name=k, value=v) for k, v in
-                                           sorted({"ISA": isa, "OSFamily": "linux", "sandbox": "bwrap"}.items())])
-    command = re_pb2.Command(arguments=[*SHELL, f"{script} # {time.time()}"], output_paths=[OUTPUT],
-                             output_directories=[OUTPUT], platform=platform)
-    action = re_pb2.Action(command_digest=blobs.add_message(command), platform=platform, do_not_cache=True,
-                           input_root_digest=blobs.add_message(re_pb2.Directory()))
-    digest = blobs.add_message(action)
-    client.cas.upload(blobs)
-    return digest
+def _action(client: RemoteExecutor, isa: str, script: str):
+    return raw_action(client, {"ISA": isa, "OSFamily": "linux", "sandbox": "bwrap"}, script)
 
 
 def test_an_action_no_worker_takes_is_said_once_and_cancel_ends_the_wait(buildgrid, capsys):
