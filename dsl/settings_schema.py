@@ -28,7 +28,7 @@ def _table(*specs: SettingSpec) -> dict[str, SettingSpec]:
 
 BUILD = _table(
     SettingSpec("jobs", "int>=1", "parallel actions (default: the core count)"),
-    SettingSpec("keep_going", "bool", "go on building what does not depend on a failure"),
+    SettingSpec("keep_going", "bool", "go on building what does not depend on a failure (default: false; true under `CI=true`)"),
     SettingSpec("strict", "bool", "key every build on its inputs' build keys, not interface keys"),
 )
 SECTIONS = {

@@ -10,6 +10,8 @@ from pathlib import Path
 from jbuild.base.errors import BadInput
 from jbuild.dsl.workspace import Workspace
 
+from .ci import ci_requested
+
 
 @dataclass(frozen=True)
 class Options:
@@ -66,7 +68,7 @@ def resolve(ws: Workspace, opts: Options) -> Options:
         jobs = ws.setting("build", "jobs", None) or os.cpu_count() or 2
     if jobs < 1:
         raise BadInput(f"-j/--jobs must be at least 1, not {jobs}")
-    keep_going = opts.keep_going if opts.keep_going is not None else ws.setting("build", "keep_going", False)
+    keep_going = opts.keep_going if opts.keep_going is not None else ws.setting("build", "keep_going", ci_requested())
     strict = opts.strict if opts.strict is not None else ws.setting("build", "strict", False)
     if opts.build_events:
         _check_writable(Path(opts.build_events), "--build-events")

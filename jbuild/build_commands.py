@@ -32,7 +32,9 @@ PLANNING = [
 RUNNING = [
     click.option("-j", "--jobs", type=int, default=None,
                  help="Actions at once (default: [build] jobs in jbuild.toml, else the core count)."),
-    click.option("-k", "--keep-going", is_flag=True, default=None, help="Build what does not depend on a failure."),
+    click.option("-k", "--keep-going/--no-keep-going", default=None,
+                 help="Build what does not depend on a failure (default: [build] keep_going in jbuild.toml, "
+                      "else on under CI=true, else off)."),
 ]
 
 

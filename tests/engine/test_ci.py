@@ -126,6 +126,19 @@ def test_the_ci_profile_shows_a_failure_in_full(make_workspace):
     assert r.stderr.count("ERROR: building //:fails") == 1
 
 
+def test_ci_keeps_going_unless_told_not_to(make_workspace):
+    root = make_workspace({"BUILD": """
+        package bad1 { version = "1" build = "exit 3" }
+        package bad2 { version = "1" build = "exit 4" }
+        package good { version = "1" build = "mkdir -p $OUT" }
+    """})
+    r = jb(root, "build", "//...", "-j", "1", "--sandbox", "bwrap", env={"CI": "true"})
+    assert r.returncode == 1 and "1 built, 0 reused from the store, 2 failed" in r.stderr, r.stderr
+    for flags, env in ((("--no-keep-going",), {"CI": "true"}), ((), {"CI": ""})):
+        r = jb(root, "build", "//...", "-j", "1", "--sandbox", "bwrap", *flags, env=env)
+        assert r.returncode == 1 and "1 failed" in r.stderr, r.stderr  # fail-fast: the first failure stops it
+
+
 def pipeline_commands(language: str) -> list[str]:
     """The jbuild commands of every ```yaml block, in order (`- run: jbuild …` and `- jbuild …`)."""
     lines = [line for block in re.findall(rf"```{language}\n(.*?)```", DOC, re.DOTALL) for line in block.splitlines()]
