@@ -122,3 +122,18 @@ def test_a_gc_killed_while_deleting_leaves_no_half_tree(tmp_path):
     report = gc(store, unused_for_days=1)  # the next gc deletes the killed one's trash
     assert [p for p, _ in report.trimmed] == [f".host/{trash.name}"] and not trash.exists()
     assert again.usr.is_dir()  # used just now: kept
+
+
+def test_gc_waits_for_a_running_build_before_it_deletes_a_tree(tmp_path):
+    """A build holds the store's lock shared for its whole run (engine/build.py): the trees it
+    runs over are not deleted under it, however old they look."""
+    store = Store(tmp_path / "store")
+    tree = hostroot.host_root(store.root, ["make"]).usr.parent
+    make_old(tree)
+    with store.shared():  # as a running build
+        gc_run = subprocess.Popen([sys.executable, "-m", "jbuild", "gc", "--unused-for", "0", "--store",
+                                   str(store.root)], stdout=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert gc_run.poll() is None and tree.is_dir()  # waiting for the lock
+    out, _ = gc_run.communicate(timeout=120)
+    assert gc_run.returncode == 0 and f"deleting .host/{tree.name}" in out and not tree.exists()
