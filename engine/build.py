@@ -162,7 +162,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
-    from .results import closure_entries, environment_of, link_results
+    from .results import environment_of, link_results, root_entries
     from .sandbox import make_executor
     from .scheduler import State, schedule
 
@@ -211,7 +211,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                          for r in p.roots}
             if opts.out_link:
                 p.envs = {r: environment_of(p, r) for r in p.roots}
-                link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *closure_entries(p, rb, r)])
+                link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *root_entries(p, rb, r)])
                                                       for r in p.roots])
     return code, rb
 

@@ -10,6 +10,7 @@ Entries are kept by GC roots (result links, environment generations) and their c
 | `.downloads/` | a kept entry's key names it, or it was used in the last N days | `fetch/sweep.py` |
 | `.layers/` entry layers | their entry is in the store | `image/layer_gc.py` (and store/gc.py) |
 | `.layers/` host layers, memos | used in the last N days | `image/layer_gc.py` |
+| `.host/` host trees (the sandbox's /usr) | a root names it, or used in the last N days | `hostroot_gc.py` |
 
 N is `--unused-for DAYS` (default 7): downloads and host layers are not derived from entries
 alone — an archive `jbuild fetch` brought in for an offline build has no entry yet — so a
@@ -23,7 +24,7 @@ import time
 from jbuild.base.errors import BadInput
 
 from .store import Store
-from .store.gc import GcReport, collect
+from .store.gc import GcReport, collect, kept
 
 DEFAULT_UNUSED_FOR_DAYS = 7.0
 
@@ -31,6 +32,8 @@ DEFAULT_UNUSED_FOR_DAYS = 7.0
 def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNUSED_FOR_DAYS) -> GcReport:
     """Delete entries no root needs, then what of the caches only they needed (or nobody used lately)."""
     from .fetch.sweep import sweep as sweep_downloads
+    from .hostroot_gc import rooted
+    from .hostroot_gc import sweep as sweep_host_trees
     from .image.layer_gc import sweep as sweep_layers
     from .testing.cache import ResultCache
 
@@ -44,6 +47,8 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         metas = [m for name in sorted(live) if (m := _meta(store, name)) is not None]
         report.trimmed += sweep_downloads(store.root / ".downloads", metas, cutoff, dry_run)
         report.trimmed += sweep_layers(store.root, live, cutoff, dry_run)
+        trees = rooted(kept(store.roots()))
+        report.trimmed += sweep_host_trees(store.root, trees, cutoff, dry_run)
         report.freed += sum(size for _, size in report.trimmed)
         report.test_results = ResultCache(store.root).prune(live, dry_run)
     return report

@@ -9,6 +9,12 @@ version) pairs, cached in the store:
   <store>/.host/<key>/etc/alternatives    bound at /etc/alternatives (/usr/bin/cc -> ... -> gcc)
   <store>/.host/<key>.lock                held while assembling (never deleted)
   <store>/.host/.tmp-<key>-<random>/      an assembly in progress
+  <store>/.host/.trash-<key>-<random>/    a tree `jbuild gc` is deleting (hostroot_gc.py)
+
+The tree's directory mtime is its last use (refreshed by host_root, at most hourly per process):
+gc keeps a tree a GC root names (`.host/<key>` among its entries, see `tree_names`) or one used
+within --unused-for days. A tree gc removed is assembled again by the next build that needs it,
+also in a long-running process (a watch) whose memo still names it.
 
 The tree is built in a temporary and renamed into place, so a crash leaves nothing partial; a
 second builder takes the lock and looks again. Files are hard links to the host's where the
@@ -29,6 +35,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +72,8 @@ def host_root(store_root: Path, packages) -> HostRoot:
     wanted = tuple(sorted(set(packages) | set(SANDBOX_PACKAGES)))
     chosen = chosen_alternatives()
     memo = (str(store_root), wanted, dpkg.STATUS, dpkg.status_signature(), chosen)
-    if memo in _MEMO:
+    if memo in _MEMO and _MEMO[memo].usr.is_dir():  # gone: a gc removed it since (a watch's next round)
+        _touch(_MEMO[memo].usr.parent)
         return _MEMO[memo]
     closure = dpkg.package_closure(wanted)
     key = tree_key(closure, chosen)
@@ -79,7 +87,45 @@ def host_root(store_root: Path, packages) -> HostRoot:
     alts = final / "etc" / "alternatives"
     root = HostRoot(final / "usr", alts if alts.is_dir() else None, key, tuple(closure), chosen)
     _MEMO[memo] = root
+    _touch(final)
     return root
+
+
+def tree_names(store_root: Path, package_sets) -> list[str]:
+    """`.host/<key>` of the tree each set of packages would get, without assembling any: what a
+    GC root lists among its entries so gc keeps the trees that rebuild its closure."""
+    chosen = chosen_alternatives()
+    sig = dpkg.status_signature()
+    names = set()
+    for packages in package_sets:
+        wanted = tuple(sorted(set(packages) | set(SANDBOX_PACKAGES)))
+        memo = (str(store_root), wanted, dpkg.STATUS, sig, chosen)
+        if memo in _MEMO:
+            names.add(_MEMO[memo].key)
+            continue
+        k = (wanted, sig, chosen)
+        if k not in _KEYS:
+            _KEYS[k] = tree_key(dpkg.package_closure(wanted), chosen)
+        names.add(_KEYS[k])
+    return [f".host/{key}" for key in sorted(names)]
+
+
+_KEYS: dict = {}  # (wanted, dpkg status signature, alternatives) -> tree key
+_TOUCHED: dict = {}  # tree directory -> when this process last refreshed its mtime
+TOUCH_EVERY = 3600.0
+
+
+def _touch(tree: Path) -> None:
+    """Mark the tree used now (its directory's mtime), at most once an hour per process; best
+    effort: another user's tree keeps its time."""
+    now = time.time()
+    if now - _TOUCHED.get(tree, 0.0) < TOUCH_EVERY:
+        return
+    _TOUCHED[tree] = now
+    try:
+        os.utime(tree)
+    except OSError:
+        pass
 
 
 def base_fingerprint() -> str:

@@ -23,7 +23,7 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
     from jbuild.dsl.model import Test
 
     from .platform import host_path
-    from .results import closure_entries
+    from .results import root_entries
 
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
@@ -50,7 +50,7 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         # a root's closure entries re-root its result link; without links they are not needed
-        roots=[(str(r), rb.entry_of(r), closure_entries(p, rb, r) if p.envs else []) for r in p.roots],
+        roots=[(str(r), rb.entry_of(r), root_entries(p, rb, r) if p.envs else []) for r in p.roots],
         envs={str(r): path.name for r, path in p.envs.items()},
         members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),

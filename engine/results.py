@@ -34,6 +34,30 @@ def run_packages(closure: Closure, root: Node) -> list[Package]:
 
 def closure_entries(p, rb, root: Node) -> list[str]:
     """Every entry `root` needs to build and to run, at this resolution: its GC root's contents."""
+    return sorted(rb.entry_of(n) for n in _closure_actions(p, root))
+
+
+def root_entries(p, rb, root: Node) -> list[str]:
+    """What a result link's GC root holds: `closure_entries`, and the host trees
+    (`.host/<key>`, hostroot.py) their builds ran over, so gc keeps what rebuilds them."""
+    return closure_entries(p, rb, root) + host_trees_of(p, root)
+
+
+def host_trees_of(p, root: Node) -> list[str]:
+    """`.host/<key>` of each host tree the actions of `root`'s closure build over (as
+    build.py's _host_roots chooses them), none assembled here; [] outside bubblewrap."""
+    from . import dpkg
+    from .hostroot import tree_names
+    from .keys import host_tools_of
+
+    if getattr(p, "sandbox_kind", None) != "bwrap" or not dpkg.available():
+        return []
+    sets = {frozenset(pkg for tool in host_tools_of(p.node_closure[n], n)
+                      for pkg in p.computer.host[tool.label].debian_packages) for n in _closure_actions(p, root)}
+    return tree_names(p.store.root, sets)
+
+
+def _closure_actions(p, root: Node) -> list[Node]:
     closure = p.node_closure[root]
     seen, stack = set(), [root]
     while stack:
@@ -42,7 +66,7 @@ def closure_entries(p, rb, root: Node) -> list[str]:
             continue
         seen.add(n)
         stack.extend(d for _, d in closure.deps.get(n, ()))
-    return sorted(rb.entry_of(n) for n in seen if is_action(n))
+    return [n for n in seen if is_action(n)]
 
 
 def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:

@@ -35,13 +35,14 @@ def verify(repair, store):
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print what is kept, and which root keeps it.")
 @click.option("--unused-for", "unused_for", type=float, default=7.0, show_default=True, metavar="DAYS",
-              help="Also delete fetched archives, git caches and host image layers that no kept entry "
-                   "needs and nothing used in the last DAYS days (0: all of them now).")
+              help="Also delete fetched archives, git caches, host image layers and the sandbox's host /usr "
+                   "trees that no kept entry or root needs and nothing used in the last DAYS days "
+                   "(0: all of them now).")
 @STORE
 def gc(dry_run, verbose, unused_for, store):
     """Delete store entries no GC root needs (result links and their closures are roots), then
     what only they needed beside the store: their cached test results, image layers, and
-    downloads (see --unused-for)."""
+    downloads and host /usr trees (see --unused-for)."""
     from jbuild.engine.gc import gc as collect
 
     report = collect(_store(store), dry_run, unused_for)

@@ -16,7 +16,8 @@ from .build_commands import EXECUTOR, PLANNING, RUNNING, _opts, _with, events_ev
 @_with(RUNNING + PLANNING + EXECUTOR)
 @click.option("--cache-test-results", type=click.Choice(["yes", "no"]), default="yes", show_default=True,
               help="yes: a test whose test key (its recipe, sources and the build keys of its whole run "
-                   "closure) passed before is not run again; no: run every test. A failure always reruns.")
+                   "closure) passed before is not run again, and a command whose tests all passed answers "
+                   "without planning while nothing changed; no: run every test. A failure always reruns.")
 @click.option("--test-output", type=click.Choice(["errors", "all", "summary"]), default="errors",
               show_default=True,
               help="errors: print the log of each failed, timed-out or flaky test; all: of every test run; "

@@ -18,6 +18,7 @@ from .pb import remote_execution_pb2_grpc as re_grpc
 
 BATCH_LIMIT = 2 * 1024 * 1024  # under gRPC's default 4 MiB message size, with room for framing
 CHUNK = 1024 * 1024
+NOT_FOUND = 5  # google.rpc.Code of a blob the CAS does not have
 
 
 def digest_of(data: bytes) -> re_pb2.Digest:
@@ -161,6 +162,8 @@ class Cas:
                     resp = self.cas.BatchReadBlobs(re_pb2.BatchReadBlobsRequest(instance_name=self.instance,
                                                                                 digests=batch))
                     for r in resp.responses:
+                        if r.status.code == NOT_FOUND:
+                            raise MissingBlob(f"CAS has no blob {r.digest.hash}: {r.status.message}")
                         if r.status.code != 0:
                             raise RemoteError(f"CAS has no blob {r.digest.hash}: {r.status.message}")
                         out[key(r.digest)] = r.data
@@ -176,7 +179,12 @@ class Cas:
     def _read(self, d: re_pb2.Digest) -> bytes:
         prefix = f"{self.instance}/" if self.instance else ""
         req = bytestream_pb2.ReadRequest(resource_name=f"{prefix}blobs/{d.hash}/{d.size_bytes}")
-        return b"".join(r.data for r in self.bytestream.Read(req))
+        try:
+            return b"".join(r.data for r in self.bytestream.Read(req))
+        except Exception as exc:  # grpc.RpcError
+            if getattr(exc, "code", lambda: None)() is not None and exc.code().name == "NOT_FOUND":
+                raise MissingBlob(f"CAS has no blob {d.hash}") from None
+            raise
 
     def message(self, d: re_pb2.Digest, cls):
         msg = cls()
@@ -228,3 +236,8 @@ def _check_names(msg) -> None:
 
 class RemoteError(Exception):
     """The remote side failed or answered something unusable."""
+
+
+class MissingBlob(RemoteError):
+    """The CAS lacks a blob a message named (evicted or deleted since). For an action-cache
+    answer that is a miss: the action runs again (executor.py)."""

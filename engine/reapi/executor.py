@@ -4,7 +4,8 @@ An action crosses the wire as: the input root {src/, deps/<name>/, env/} (the st
 each build dependency's store entry, the /env symlink tree), the Command (`/bin/sh -euxc
 SCRIPT`, the sandbox environment, output path `out`) and the platform properties (OS, ISA,
 sandbox kind, the declared host's /usr). The action cache is asked first; else the action is
-executed and waited on. The output tree is downloaded into `job.out` — a store temporary — so
+executed and waited on. An answer whose blobs the CAS has lost since is a miss: the action is
+executed past the cache. The output tree is downloaded into `job.out` — a store temporary — so
 the rebuilder's normal checks and atomic publish apply to it exactly as to a local build.
 
 A test's job (engine/testing/runner.py) also binds store paths at their own paths (its
@@ -26,7 +27,7 @@ from platform import machine
 
 from ..sandbox import Job, _sandbox_env
 from ..store.entry import META
-from .cas import Blobs, Cas, RemoteError, digest_of, directory_tree, join_tree, key
+from .cas import Blobs, Cas, MissingBlob, RemoteError, digest_of, directory_tree, join_tree, key
 from .channel import check_server, open_channel, platform_properties, redact
 
 SHELL = ["/bin/sh", "-euxc"]
@@ -34,6 +35,7 @@ OUTPUT = "out"
 BINDS, BIND_LIST = "binds", "binds.list"  # a test's store paths in the input root
 DEADLINE_EXCEEDED = 4  # google.rpc.Code: the worker killed the action at its timeout
 EXECUTING = 3  # ExecutionStage.Value: a worker has the action
+LOST = "(run again: the remote action cache's answer named blobs its CAS no longer has)\n"
 QUEUE_WARNING = 60.0  # seconds an action may wait for a worker before jbuild says none is taking it
 
 
@@ -102,8 +104,7 @@ class RemoteExecutor:
                         or attempt == 5:
                     raise
                 time.sleep(0.5 * 2 ** attempt)
-                for leftover in job.out.iterdir():  # a download cut short
-                    shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
+                _empty(job.out)  # a download cut short
         raise AssertionError("unreachable")
 
     def _run(self, job: Job) -> int:
@@ -114,12 +115,20 @@ class RemoteExecutor:
         action_digest = blobs.add_message(action)
         result = None if action.do_not_cache else self._cached(action_digest)
         if result is not None and result.exit_code == 0:
-            with self.lock:
-                self.cached += 1
-            return self._finish(job, result, "(from the remote action cache)\n")
+            code = self._from_cache(job, result, "(from the remote action cache)\n")
+            if code is not None:
+                return code
         self.cas.upload(blobs)
+        lost = result is not None and result.exit_code == 0  # a hit whose blobs are gone: past the cache
         response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest,
-                                                       skip_cache_lookup=action.do_not_cache))
+                                                       skip_cache_lookup=action.do_not_cache or lost))
+        if response.cached_result and response.status.code == 0:  # the server's own lookup hit
+            code = self._from_cache(job, response.result, "")
+            if code is not None:
+                return code
+            lost = True
+            response = self._execute(re_pb2.ExecuteRequest(instance_name=self.instance, action_digest=action_digest,
+                                                           skip_cache_lookup=True))
         if response.status.code == DEADLINE_EXCEEDED and job.timeout:
             self._finish(job, response.result, "")
             raise subprocess.TimeoutExpired(SHELL, job.timeout)
@@ -129,7 +138,19 @@ class RemoteExecutor:
         with self.lock:
             self.cached += response.cached_result
             self.executed += not response.cached_result
-        return self._finish(job, response.result, "")
+        return self._finish(job, response.result, LOST if lost else "")
+
+    def _from_cache(self, job: Job, result, note: str) -> int | None:
+        """An action-cache answer, downloaded; None when the CAS no longer has a blob it names
+        (evicted since it was cached, or between the lookup and now): a miss, not a failure."""
+        try:
+            code = self._finish(job, result, note)
+        except MissingBlob:
+            _empty(job.out)
+            return None
+        with self.lock:
+            self.cached += 1
+        return code
 
     def _cached(self, action_digest):
         from .pb import remote_execution_pb2 as re_pb2
@@ -268,6 +289,11 @@ class RemoteExecutor:
             with open(job.log, "a") as f:
                 f.write(f"\njbuild: {message}\n")
         return 1
+
+
+def _empty(out: Path) -> None:
+    for leftover in out.iterdir():
+        shutil.rmtree(leftover) if leftover.is_dir() and not leftover.is_symlink() else leftover.unlink()
 
 
 def _describe(exc: Exception) -> str:

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runner import TestResult
+from .result import TestResult
 from .summary import summary_lines
 
 __all__ = ["TestOptions", "TestResult", "TestRun", "test", "CODES"]
@@ -48,8 +48,7 @@ def test(patterns: list[str], opts, topts: TestOptions, cwd: str | None = None) 
     """Build what PATTERNS need (results are not linked) and run every test target they match."""
     from jbuild.base.errors import BadInput, Interrupted
 
-    from ..build import plan, run
-    from .schedule import TestSchedule
+    from . import unchanged
 
     if topts.output not in OUTPUTS:
         raise BadInput(f"--test-output must be one of {', '.join(OUTPUTS)}, not {topts.output!r}")
@@ -57,14 +56,21 @@ def test(patterns: list[str], opts, topts: TestOptions, cwd: str | None = None) 
         raise BadInput("--flaky-attempts must be at least 1 and --test-timeout more than 0")
     if topts.junit_xml:
         _check_writable(Path(topts.junit_xml))
-    p = plan(patterns, dataclasses.replace(opts, out_link=None), cwd)
+    opts = dataclasses.replace(opts, out_link=None)
+    unchanged_run = unchanged.answer(patterns, opts, topts, cwd)  # nothing changed since every test passed
+    if unchanged_run is not None:
+        return unchanged_run
+    from ..build import plan, run
+    from .schedule import TestSchedule
+
+    p = plan(patterns, opts, cwd)
     if not p.tests:
         return TestRun(CODES["no_tests"], "no_tests",
                        summary=[f"no test targets matched {' '.join(patterns)} (test targets tagged manual are "
                                 "run only when named)"])
     tests = TestSchedule(p, topts)
     try:
-        build_code, _ = run(p, tests)
+        build_code, rb = run(p, tests)
     except Interrupted:
         if tests.reporter is not None:
             tests.reporter.finish(8)
@@ -76,6 +82,9 @@ def test(patterns: list[str], opts, topts: TestOptions, cwd: str | None = None) 
     if topts.junit_xml:
         out.junit_xml = _write_junit(Path(topts.junit_xml), results)
         out.summary.append(f"JUnit report: {out.junit_xml}")
+    if kind == "passed" and tests.cache is not None and len(results) == len(p.tests) and \
+            all(r.status == "passed" for r in results):
+        unchanged.record(p, rb, tests.results, patterns, cwd)
     tests.reporter.finish(out.code)
     if tests.cache is not None:
         tests.cache.close()

@@ -17,10 +17,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..sandbox import Job
+from .result import TestResult  # noqa: F401 (its home before result.py)
 
 
 @dataclass
@@ -29,29 +30,6 @@ class Attempt:
     log: str
     xml: str | None  # what the test wrote to $XML_OUTPUT_FILE
     duration: float
-
-
-@dataclass
-class TestResult:
-    """One test target's outcome in one `jbuild test`."""
-
-    label: str
-    package: str
-    status: str  # passed | failed | flaky | timeout | skipped (its closure did not build)
-    cached: bool = False
-    duration: float = 0.0
-    attempts: int = 0
-    reason: str = ""
-    key: str = ""
-    log: Path | None = None
-    xml: Path | None = None
-    start: float = 0.0
-    end: float = 0.0
-    failed_attempts: list[str] = field(default_factory=list, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("passed", "flaky")
 
 
 @dataclass

@@ -16,7 +16,8 @@ from pathlib import Path
 from ..resolve import Node
 from . import junit, testlogs
 from .cache import ResultCache
-from .runner import Sandboxed, TestResult, outcome, run_attempts
+from .result import TestResult, cached_result
+from .runner import Sandboxed, outcome, run_attempts
 from .testkey import TestInputs, action_deps, test_inputs
 
 
@@ -59,11 +60,9 @@ class TestSchedule:
         hit = self.cache.get(inputs.key)
         if hit is None:
             return None
-        now = time.time()
-        result = TestResult(str(test.label), test.label.package, "passed", cached=True, duration=hit.duration,
-                            attempts=1, key=inputs.key, start=now, end=now)
-        xml = hit.xml or junit.report_for(result.label, result.package, "passed", hit.duration, 1, hit.log, None)
-        self._finish(test, result, hit.log, xml)
+        result = cached_result(self.p.workspace.root, str(test.label), test.label.package, test.label.name,
+                               inputs.key, hit, time.time())
+        self._report(test, result, hit.log)
         return True
 
     def run(self, test: Node) -> bool:
@@ -106,6 +105,9 @@ class TestSchedule:
         dest = testlogs.directory(self.p.workspace.root, test.label.package, test.label.name)
         result.log, result.xml = testlogs.write(dest, log, xml,
                                                 result.failed_attempts if result.attempts > 1 else [])
+        self._report(test, result, log)
+
+    def _report(self, test: Node, result: TestResult, log: str) -> None:
         self.results[test] = result
         root = self.p.workspace.root
         self.reporter.test_result(result.label, result.status, result.start, result.end, cached=result.cached,

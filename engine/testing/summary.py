@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .runner import TestResult
+from .result import TestResult
 
 WIDTH = 48
 

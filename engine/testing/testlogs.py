@@ -1,7 +1,8 @@
 """`jbuild-testlogs/<package path>/<name>/` in the workspace: each test's `test.log` (what it
 printed, last attempt), `test.xml` (JUnit) and, when an attempt failed, `test_attempts/
 attempt_<N>.log`. Files are replaced whole (written aside, renamed), so a reader never sees half
-of one, and a run's files never mix with an older run's."""
+of one, and a run's files never mix with an older run's; one already holding the same text (a
+cached pass restored again) is left as it is."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def write(dest: Path, log: str, xml: str, failed_attempts: list[str]) -> tuple[P
 
 
 def _replace(path: Path, text: str) -> None:
+    try:
+        if path.read_text(errors="replace") == text:
+            return  # a cached pass restoring what is there already: a read is cheaper than a rename
+    except (OSError, UnicodeError):
+        pass
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, errors="replace")
     os.replace(tmp, path)
