@@ -27,6 +27,7 @@ from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta, Store
 
 BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
+UNCHANGED = "inputs unchanged"  # the reason of a reuse whose inputs are all as settled
 
 
 @dataclass
@@ -53,6 +54,17 @@ class Adopted:
     @property
     def entry(self) -> Path:
         return self._store.path(entry_name(self.node, self.key))
+
+
+class AdoptedAfter(Adopted):
+    """Adopted once a dependency was rebuilt and exported what it did before (cutoff.py): the
+    reason names it, as a reuse through the scheduler would."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, node: Node, key: str, store: Store, reason: str):
+        super().__init__(node, key, store)
+        self.reason = reason
 
 
 class InterfaceMismatch(Exception):
@@ -130,6 +142,22 @@ class Rebuilder:
             outcomes[n] = Adopted(n, key, store)
         self.reporter.reused_unstarted([str(n) for n in nodes], "inputs unchanged")
 
+    def adopt_held(self, node: Node) -> str:
+        """Take `node`'s settled entry after its dependencies ran and its settled key was found to
+        hold (cutoff.py); returns the reason, to report in bulk."""
+        key, self.exported[node], self.inputs[node] = self.settled[node]
+        self.actual[node] = key
+        self._names.pop(node, None)
+        why = self._why_reused(node)
+        self.outcomes[node] = Adopted(node, key, self.store) if why == UNCHANGED else \
+            AdoptedAfter(node, key, self.store, why)
+        return why
+
+    def _why_reused(self, node: Node) -> str:
+        rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
+                   if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
+        return UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)" if rebuilt else UNCHANGED
+
     def _key_of(self, dep: Node) -> str:
         if is_host_tool(dep):
             return self.computer.build_key(dep, self.closures[dep])
@@ -189,11 +217,7 @@ class Rebuilder:
         if not known:
             self.exported[node] = self.store.meta(name).exported
         if why is None:
-            rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
-                       if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
-            why = "inputs unchanged"
-            if rebuilt:
-                why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
+            why = self._why_reused(node)
         self.outcomes[node] = Outcome(node, "reused", why, self.store.path(name))
         self.reporter.reused(node, why, source)
         return True
