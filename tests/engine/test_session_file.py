@@ -27,7 +27,7 @@ def _build(root, tmp_path, pattern="//..."):
 
 def _files(root):
     cache = root / ".jbuild" / "cache"
-    (cold,) = [p for p in cache.iterdir() if p.name.startswith("session-") and not p.name.endswith(".hot.pickle")]
+    (cold,) = [p for p in cache.iterdir() if p.name.startswith("session-") and p.name.count(".") == 1]
     return cold, cold.with_name(cold.stem + ".hot.pickle")
 
 
@@ -36,16 +36,17 @@ def _stamp(path):
     return st.st_ino, st.st_mtime_ns
 
 
-def test_a_source_edit_rewrites_only_the_hot_file(make_workspace, tmp_path):
+def test_a_source_edit_appends_to_the_journal_only(make_workspace, tmp_path):
     root = make_workspace(FILES)
     assert _build(root, tmp_path) == {"//:lib": "built", "//:app": "built"}
     (root / "app.c").write_text("app 2\n")
     assert _build(root, tmp_path) == {"//:lib": "reused", "//:app": "built"}
     cold, hot = _files(root)
-    before = _stamp(cold), _stamp(hot)
+    journal = hot.with_suffix(".journal")
+    before = _stamp(cold), _stamp(hot), journal.stat().st_size
     (root / "app.c").write_text("app 3\n")
     assert _build(root, tmp_path) == {"//:lib": "reused", "//:app": "built"}
-    assert _stamp(cold) == before[0] and _stamp(hot) != before[1]
+    assert _stamp(cold) == before[0] and _stamp(hot) == before[1] and journal.stat().st_size > before[2]
     (root / "lib.c").write_text("lib 2\n")
     assert _build(root, tmp_path) == {"//:lib": "built", "//:app": "built"}  # its interface covers lib.c
     assert _stamp(cold) == before[0]
