@@ -273,11 +273,13 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     from .keys import entry_name
     from .store.sets import complete
 
-    if not snapshot.entries_present(str(p.store.root), [entry_name(n, p.settled[n][0]) for n in nodes]):
+    settled = p.settled
+    names = [entry_name(n, settled[n][0]) for n in nodes]
+    if not snapshot.entries_present(str(p.store.root), names):
         return False
-    if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
+    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    rb.adopt_many(nodes, p.settled)
+    rb.adopt_many(nodes, settled, names)
     return True
 
 
@@ -341,6 +343,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)
+    from .session_journal import changed
+
+    since = changed(session)  # (what the no-op snapshot must update; the save forgets it)
     _save_session(session, cache)
     roots, skipped, outputs = [], [], {}
     for n in p.roots:
@@ -354,7 +359,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         else:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
-        snapshot.save(cache, noop.record(p, rb))
+        noop.remember(cache, cached, p, rb, session, since)
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 

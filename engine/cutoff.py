@@ -48,10 +48,10 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
         if stopped or not blocked.isdisjoint(deps):
             blocked.add(n)
             skipped[n] = State.SKIPPED
-        elif not again.isdisjoint(deps) or not rb._settled_holds(n) or not present(n, rb.settled[n][0]):
+        elif not again.isdisjoint(deps) or not rb._settled_holds(n) or not (name := present(n, rb.settled[n][0])):
             again.add(n)
         else:
-            adopted.setdefault(rb.adopt_held(n), []).append(str(n))
+            adopted.setdefault(rb.adopt_held(n, name), []).append(str(n))
     for why, nodes in adopted.items():
         rb.reporter.reused_unstarted(nodes, why)
     return again, skipped
@@ -66,16 +66,17 @@ def _presence(store):
 
     listing: set | None = None
 
-    def present(node, key: str) -> bool:
+    def present(node, key: str) -> str | None:
+        """The entry's name, if it is there."""
         nonlocal listing
         name = entry_name(node, key)
         if node.target.outputs:
-            return complete(store, name)
+            return name if complete(store, name) else None
         if listing is None:
             try:
                 listing = set(os.listdir(store.root))
             except OSError:
                 listing = set()
-        return name in listing
+        return name if name in listing else None
 
     return present

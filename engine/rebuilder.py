@@ -130,24 +130,23 @@ class Rebuilder:
         return all(inputs.tools.get(str(n)) == self._key_of(n)
                    for n in self.computer.tools_of(node, closure) if not is_host_tool(n))
 
-    def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple]) -> None:
+    def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
-        since): no key, no path made, one bulk event."""
+        since), named `names`: no key, no path made, one bulk event."""
         actual, exported, inputs, outcomes, store = self.actual, self.exported, self.inputs, self.outcomes, self.store
-        names = self._names  # an entry name made before the key was settled here is dropped
+        self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
         for n in nodes:
             key, exported[n], inputs[n] = settled[n]
             actual[n] = key
-            names.pop(n, None)
             outcomes[n] = Adopted(n, key, store)
         self.reporter.reused_unstarted([str(n) for n in nodes], "inputs unchanged")
 
-    def adopt_held(self, node: Node) -> str:
-        """Take `node`'s settled entry after its dependencies ran and its settled key was found to
-        hold (cutoff.py); returns the reason, to report in bulk."""
+    def adopt_held(self, node: Node, name: str) -> str:
+        """Take `node`'s settled entry, `name`, after its dependencies ran and its settled key was
+        found to hold (cutoff.py); returns the reason, to report in bulk."""
         key, self.exported[node], self.inputs[node] = self.settled[node]
         self.actual[node] = key
-        self._names.pop(node, None)
+        self._names[node] = name
         why = self._why_reused(node)
         self.outcomes[node] = Adopted(node, key, self.store) if why == UNCHANGED else \
             AdoptedAfter(node, key, self.store, why)

@@ -35,7 +35,7 @@ FORMAT = 5  # 5: the hot file names itself, for its journal
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
 COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
-NOT_KEPT = ("store", "cold_token", "node_list", "journal")  # re-opened, or kept in the files themselves
+NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from")  # re-opened, or kept in the files themselves
 
 
 def paths(analysis: Path) -> tuple[Path, Path]:
@@ -142,6 +142,7 @@ def load(analysis: Path):
         computer.__dict__.update(computer_state, **computer_hot)
         session.computer = computer
         _follow(session, hot_path, base, size).replay(session, lambda f: _Unpickler(f, nodes))
+        session.restored_from = session_journal.state_of(session)
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
         return None
     finally:

@@ -150,6 +150,21 @@ def delta(session):
     return {k: session.__dict__[k] for k in SCALARS}, out
 
 
+def changed(session) -> tuple[set, set] | None:
+    """(the nodes settled anew, the files hashed anew) since the session was restored or last
+    saved; None if it is not tracked (a new analysis)."""
+    settled, entries = session.__dict__.get("settled"), session.stats.entries
+    if type(settled) is not Tracked or type(entries) is not Tracked or settled.whole or entries.whole:
+        return None
+    return set(settled.touched), set(entries.touched)
+
+
+def state_of(session) -> tuple:
+    """Which saved state the session is: (analysis token, hot file, records applied, the last)."""
+    j = session.__dict__.get("journal")
+    return (j.token, j.base, j.seq, j.last) if j is not None else ()
+
+
 def settle_touched(session) -> None:
     for get, _ in _slots(session).values():
         get().touched.clear()
@@ -177,6 +192,7 @@ class Journal:
     def __init__(self, path, token: str, base: str, seq: int = 0, end: int = 0, limit: int = 0):
         self.path, self.token, self.base = path, token, base  # the analysis and the hot file it follows
         self.seq, self.end, self.limit = seq, end, limit
+        self.last = base  # the id of the last record (two runs from one state append two ids)
 
     def full(self) -> bool:
         """Past half the hot file's size: writing the hot file whole is cheaper to read back."""
@@ -186,7 +202,8 @@ class Journal:
         buf = io.BytesIO()
         pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = {**copyreg.dispatch_table, **dispatch}
-        pickler.dump((self.base, self.seq, record))
+        rid = os.urandom(8).hex()
+        pickler.dump((self.base, self.seq, rid, record))
         payload = buf.getbuffer()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -196,7 +213,7 @@ class Journal:
         finally:
             os.close(fd)
         self.end += HEADER.size + len(payload)
-        self.seq += 1
+        self.seq, self.last = self.seq + 1, rid
 
     def replay(self, session, unpickler) -> None:
         """Apply this journal's whole, in-order records to `session` (just restored from the hot
@@ -213,11 +230,11 @@ class Journal:
             if len(payload) != size or xxhash.xxh3_64_intdigest(payload) != check:
                 return
             try:
-                base, seq, (scalars, changes) = unpickler(io.BytesIO(payload)).load()
+                base, seq, rid, (scalars, changes) = unpickler(io.BytesIO(payload)).load()
             except (pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
                 return
             if base != self.base or seq != self.seq:
                 return
             apply(session, scalars, changes)
             at += HEADER.size + size
-            self.end, self.seq = at, seq + 1
+            self.end, self.seq, self.last = at, seq + 1, rid
