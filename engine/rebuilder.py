@@ -96,6 +96,8 @@ class Rebuilder:
     # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
     _names: dict[Node, str] = field(default_factory=dict, repr=False)
     _paths: dict[str, Path] = field(default_factory=dict, repr=False)
+    _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
+    _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
 
     # ------------------------------------------------------------------ keys
 
@@ -123,12 +125,23 @@ class Rebuilder:
         if was is None or self.computer.keys.inputs.get(node) is not was[2]:
             return False
         inputs, closure = was[2], self.closures[node]
-        value = self._key_of if self.computer.strict else self._exported_of
+        interfaces, read = inputs.interfaces, self._read_value
         for r, d in closure.deps.get(node, ()):
-            if r.kind is RequirementKind.BUILD_AND_RUN and inputs.interfaces.get(str(d.label)) != value(d):
-                return False
-        return all(inputs.tools.get(str(n)) == self._key_of(n)
-                   for n in self.computer.tools_of(node, closure) if not is_host_tool(n))
+            if r.kind is RequirementKind.BUILD_AND_RUN:
+                label, value = read(d)
+                if interfaces.get(label) != value:
+                    return False
+        tools = self.computer.tools_of(node, closure)
+        return not tools or all(inputs.tools.get(str(n)) == self._key_of(n) for n in tools if not is_host_tool(n))
+
+    def _read_value(self, dep: Node) -> tuple[str, str]:
+        """(label, the value a consumer's key reads of `dep`): its build key under --strict, else
+        its exported digest. Once `dep` is decided it stays: kept, as libc's is read 10,000 times."""
+        got = self._values.get(dep)
+        if got is None:
+            got = self._values[dep] = (str(dep.label),
+                                       self._key_of(dep) if self.computer.strict else self._exported_of(dep))
+        return got
 
     def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
@@ -153,8 +166,11 @@ class Rebuilder:
         return why
 
     def _why_reused(self, node: Node) -> str:
+        if not self._built:
+            return UNCHANGED
+        built = self._built
         rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
-                   if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
+                   if d in built and r.kind.at_build]  # quadratic
         return UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)" if rebuilt else UNCHANGED
 
     def _key_of(self, dep: Node) -> str:
@@ -202,8 +218,10 @@ class Rebuilder:
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
         self.outcomes[node] = outcome
-        if outcome.decision == "built" and self.remote is not None:
-            self.remote.upload(self.store, name)
+        if outcome.decision == "built":
+            self._built.add(node)
+            if self.remote is not None:
+                self.remote.upload(self.store, name)
         return outcome.decision == "built"
 
     def _refuse(self, node: Node) -> bool:
