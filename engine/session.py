@@ -89,6 +89,7 @@ class Session:
         self.rekeyed = len(self.node_closure)
         self.candidates = None  # every action
         self.structural = self._structural_inputs()
+        self.stats.journaled = False  # a whole analysis refreshes the file other command lines read
         self.stats.save()
 
     def _resolve(self) -> None:

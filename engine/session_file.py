@@ -143,6 +143,7 @@ def load(analysis: Path):
         session.computer = computer
         _follow(session, hot_path, base, size).replay(session, lambda f: _Unpickler(f, nodes))
         session.restored_from = session_journal.state_of(session)
+        session.stats.journaled = True
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
         return None
     finally:

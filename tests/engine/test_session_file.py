@@ -140,3 +140,20 @@ def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path)
     assert {id(n) for n in back.settled} <= graph and {id(n) for n in back.computer.keys.build} <= graph
     assert all(id(d) in graph for ds in back.computer._tools.values() for d in ds)
     assert back.update([]).affected == set()
+
+
+def test_a_restored_session_keeps_its_stats_in_its_journal_and_another_command_line_rehashes(
+        make_workspace, tmp_path):
+    """The shared stat cache is left as it was by a kept session's run (the journal has the
+    hashes); another command line's analysis re-hashes what changed since, and builds right."""
+    root = make_workspace(FILES)
+    _build(root, tmp_path)
+    (root / "app.c").write_text("app 2\n")
+    _build(root, tmp_path)
+    stats = root / ".jbuild" / "cache" / "stat-v1.pickle"
+    before = _stamp(stats)
+    (root / "app.c").write_text("app 3\n")
+    assert _build(root, tmp_path)["//:app"] == "built"
+    assert _stamp(stats) == before
+    assert _build(root, tmp_path, "//:app")["//:app"] == "reused"  # app 3, hashed again: in the store
+    assert _stamp(stats) != before  # a whole analysis writes it
