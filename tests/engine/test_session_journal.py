@@ -130,3 +130,38 @@ def test_after_a_torn_journal_the_cli_builds_what_changed(make_workspace, tmp_pa
     assert build() == {"//:lib": "reused", "//:app": "reused"}
     (root / "app.c").write_text("app 5\n")
     assert build() == {"//:lib": "reused", "//:app": "reused"}  # in the store since app 5's run
+
+
+def test_a_build_killed_at_any_moment_leaves_a_session_that_builds_right(make_workspace, tmp_path):
+    """SIGKILL at moments spread over an edit's run (the journal append is at its end): the
+    next build exits 0 with the sources' own result, and the one after is a no-op."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = make_workspace(FILES)
+    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
+    argv = [sys.executable, "-m", "jbuild", "build", "//...", "--sandbox", "bwrap", "--no-link"]
+
+    def build():
+        r = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        entry = [x.split(": ", 1)[1] for x in r.stderr.splitlines() if x.startswith("//:app@1 up to date")][0]
+        with open(os.path.join(entry, "app")) as f:
+            assert f.read() == (root / "app.c").read_text()
+        return r.stderr
+
+    build()
+    (root / "app.c").write_text("app timed\n")
+    start = time.monotonic()
+    build()
+    took = time.monotonic() - start
+    for i in range(12):
+        (root / "app.c").write_text(f"app {i}\n")
+        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(took * (0.4 + 0.6 * i / 11))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        build()
+        assert "0 built" in build()
