@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
 
+from .adopted import Adopted, AdoptedAfter
 from .fetch import FetchError
 from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
@@ -39,32 +40,6 @@ class Outcome:
     log: Path | None = None
     exit_code: int = 0
     duration: float = 0.0
-
-
-class Adopted:
-    """The outcome of an action adopted at its settled entry: its path is made only if asked for
-    (an edit at 10,000 packages adopts 9,999 of them)."""
-
-    __slots__ = ("node", "key", "_store")
-    decision, reason, log, exit_code, duration = "reused", "inputs unchanged", None, 0, 0.0
-
-    def __init__(self, node: Node, key: str, store: Store):
-        self.node, self.key, self._store = node, key, store
-
-    @property
-    def entry(self) -> Path:
-        return self._store.path(entry_name(self.node, self.key))
-
-
-class AdoptedAfter(Adopted):
-    """Adopted once a dependency was rebuilt and exported what it did before (cutoff.py): the
-    reason names it, as a reuse through the scheduler would."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, node: Node, key: str, store: Store, reason: str):
-        super().__init__(node, key, store)
-        self.reason = reason
 
 
 class InterfaceMismatch(Exception):
