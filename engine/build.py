@@ -176,27 +176,40 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                    prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p))
     with p.store.shared():
         p.store.clean_temporaries()
-        todo, later = _to_check(p, rb, actions)
+        todo, later, held = _to_check(p, rb, actions, waves=extra is None)
         deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
         work, inline = rb.realise, rb.try_reuse
         if extra is not None:  # tests wait on what is scheduled; adopted actions are settled already
             work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
             for t in extra.deps:
                 deps[t] = {d for d in deps[t] if d in deps}
-        try:
-            with p.store.deferred_sync():  # one syncfs every few seconds, not fsyncs per entry
-                states = schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                                  inline=inline)
-        except KeyboardInterrupt:
-            rb.save_decisions()
-            reporter.summary(8, opts.keep_going)
-            raise Interrupted("") from None
+
+        def scheduled(deps: dict) -> dict:
+            try:
+                with p.store.deferred_sync():  # one syncfs every few seconds, not fsyncs per entry
+                    return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                                    inline=inline)
+            except KeyboardInterrupt:
+                rb.save_decisions()
+                reporter.summary(8, opts.keep_going)
+                raise Interrupted("") from None
+
+        states = scheduled(deps)
         if later and not _adopt(p, rb, later):  # an entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
+        if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
+            from . import cutoff
+
+            again, skipped = cutoff.decide_held(rb, p.graph, held, states, opts.keep_going)
+            states.update(skipped)
+            deps.update({n: p.graph.deps[n] for n in skipped})
+            more = {n: {d for d in p.graph.deps[n] if d in again} for n in again}
+            deps.update(more)
+            states.update(scheduled(more) if more else {})
         for n, st in states.items():
             if st is State.SKIPPED:
                 (extra.skipped if extra is not None and n in extra.deps else rb.skipped)(
-                    n, [str(d.label) for d in deps[n] if states[d] is State.FAILED])
+                    n, [str(d.label) for d in deps[n] if states.get(d) is State.FAILED])
         rb.save_decisions()
         p.stats.save()
         if opts.remote_executor:
@@ -231,37 +244,42 @@ def _remote(p: Plan):
     return open_remote(p.workspace, p.opts)
 
 
-def _to_check(p: Plan, rb, actions: list[Node]) -> tuple[set[Node], list[Node]]:
-    """(the actions the scheduler must decide, the actions to adopt after it ran). All of them,
-    or (incrementally) the affected ones and everything that consumes them; the others are
-    adopted at their settled entries — those the scheduled builds read now, the rest once the
-    actions have started (their bookkeeping is no business of the first action's start). An
-    adopted entry that vanished from the store (a gc) sends the whole plan through the scheduler."""
+def _to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set[Node], list[Node], set[Node]]:
+    """(the actions the scheduler must decide, the actions to adopt after it ran, the actions
+    held until it ran). All of them, or (incrementally) the affected ones and everything that
+    consumes them — with `waves`, only the affected ones and what lies between them, and the
+    consumers are held (cutoff.py); the others are adopted at their settled entries — those
+    the scheduled builds read now, the rest once the actions have started (their bookkeeping
+    is no business of the first action's start). An adopted entry that vanished from the store
+    (a gc) sends the whole plan through the scheduler."""
     if p.affected is None or p.opts.verify_inputs:
-        return set(actions), []
+        return set(actions), [], set()
+    from .cutoff import split
     from .graph import build_time_deps
 
-    todo = p.graph.reach(p.affected)
-    adopt = [n for n in actions if n not in todo]
+    todo, held = split(p.graph, p.affected) if waves else (p.graph.reach(p.affected), set())
+    adopt = [n for n in actions if n not in todo and n not in held]
     if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
         read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
         now, later = [n for n in adopt if n in read], [n for n in adopt if n not in read]
     else:
         now, later = adopt, []
     if not _adopt(p, rb, now):
-        return set(actions), []
-    return todo, later
+        return set(actions), [], set()
+    return todo, later, held
 
 
 def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     from .keys import entry_name
     from .store.sets import complete
 
-    if not snapshot.entries_present(str(p.store.root), [entry_name(n, p.settled[n][0]) for n in nodes]):
+    settled = p.settled
+    names = [entry_name(n, settled[n][0]) for n in nodes]
+    if not snapshot.entries_present(str(p.store.root), names):
         return False
-    if not all(complete(p.store, entry_name(n, p.settled[n][0])) for n in nodes if n.target.outputs):
+    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.target.outputs):
         return False  # a split package's set counts only with all its outputs
-    rb.adopt_many(nodes, p.settled)
+    rb.adopt_many(nodes, settled, names)
     return True
 
 
@@ -325,6 +343,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)
+    from .session_journal import changed
+
+    since = changed(session)  # (what the no-op snapshot must update; the save forgets it)
     _save_session(session, cache)
     roots, skipped, outputs = [], [], {}
     for n in p.roots:
@@ -338,7 +359,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         else:
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
-        snapshot.save(cache, noop.record(p, rb))
+        noop.remember(cache, cached, p, rb, session, since)
     return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 

@@ -4,6 +4,7 @@ report every action reused, re-root the results, and stop — no parser, resolve
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,49 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
         root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
+
+
+def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: tuple[set, set]):
+    """`record`, from the snapshot the last run recorded, when that run left the very session
+    state this plan was updated from and the analysis is the same (`session` names them both):
+    only the `changed` (actions settled anew, files hashed anew) are looked up again — 10,000
+    entry names and source stats are not. None when it cannot: the caller records whole."""
+    from .session_journal import state_of
+
+    nodes, paths = changed
+    before = session.__dict__.get("restored_from")
+    if old is None or not old.session or old.session != before or p.envs or p.members:
+        return None
+    if state_of(session)[0] != before[0]:  # analysed again meanwhile
+        return None
+    if any(n.target.outputs for n in nodes):
+        return None
+    files, entries = dict(old.files), p.stats.entries
+    for path in paths:
+        if path in files:
+            files[path] = entries[path][0]
+    actions, roots = list(old.actions), list(old.roots)
+    root_at = {name: i for i, (name, _, _) in enumerate(roots)} if nodes else {}
+    order = session.order
+    for n in nodes:
+        i, name = order.get(n), str(n)
+        if i is None or i >= len(actions) or actions[i][0] != name:
+            return None  # not where the analysis puts it: record whole
+        actions[i] = (name, rb.entry_of(n))
+        if name in root_at:
+            roots[root_at[name]] = (name, actions[i][1], [])
+    return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
+                               decisions_all_reused=False)
+
+
+def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
+    """Save what this successful build's plan was computed from, for the next no-op, naming the
+    session state it goes with."""
+    from .session_journal import state_of
+
+    snap = (record_since(old, p, rb, session, changed) if changed is not None else None) or record(p, rb)
+    snap.session = state_of(session)
+    snapshot.save(cache, snap)
 
 
 def _members_json(members: dict) -> dict:

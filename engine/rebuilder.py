@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
 
+from .adopted import Adopted, AdoptedAfter
 from .fetch import FetchError
 from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
@@ -27,6 +28,7 @@ from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta, Store
 
 BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
+UNCHANGED = "inputs unchanged"  # the reason of a reuse whose inputs are all as settled
 
 
 @dataclass
@@ -38,21 +40,6 @@ class Outcome:
     log: Path | None = None
     exit_code: int = 0
     duration: float = 0.0
-
-
-class Adopted:
-    """The outcome of an action adopted at its settled entry: its path is made only if asked for
-    (an edit at 10,000 packages adopts 9,999 of them)."""
-
-    __slots__ = ("node", "key", "_store")
-    decision, reason, log, exit_code, duration = "reused", "inputs unchanged", None, 0, 0.0
-
-    def __init__(self, node: Node, key: str, store: Store):
-        self.node, self.key, self._store = node, key, store
-
-    @property
-    def entry(self) -> Path:
-        return self._store.path(entry_name(self.node, self.key))
 
 
 class InterfaceMismatch(Exception):
@@ -84,6 +71,8 @@ class Rebuilder:
     # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
     _names: dict[Node, str] = field(default_factory=dict, repr=False)
     _paths: dict[str, Path] = field(default_factory=dict, repr=False)
+    _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
+    _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
 
     # ------------------------------------------------------------------ keys
 
@@ -111,24 +100,53 @@ class Rebuilder:
         if was is None or self.computer.keys.inputs.get(node) is not was[2]:
             return False
         inputs, closure = was[2], self.closures[node]
-        value = self._key_of if self.computer.strict else self._exported_of
+        interfaces, read = inputs.interfaces, self._read_value
         for r, d in closure.deps.get(node, ()):
-            if r.kind is RequirementKind.BUILD_AND_RUN and inputs.interfaces.get(str(d.label)) != value(d):
-                return False
-        return all(inputs.tools.get(str(n)) == self._key_of(n)
-                   for n in self.computer.tools_of(node, closure) if not is_host_tool(n))
+            if r.kind is RequirementKind.BUILD_AND_RUN:
+                label, value = read(d)
+                if interfaces.get(label) != value:
+                    return False
+        tools = self.computer.tools_of(node, closure)
+        return not tools or all(inputs.tools.get(str(n)) == self._key_of(n) for n in tools if not is_host_tool(n))
 
-    def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple]) -> None:
+    def _read_value(self, dep: Node) -> tuple[str, str]:
+        """(label, the value a consumer's key reads of `dep`): its build key under --strict, else
+        its exported digest. Once `dep` is decided it stays: kept, as libc's is read 10,000 times."""
+        got = self._values.get(dep)
+        if got is None:
+            got = self._values[dep] = (str(dep.label),
+                                       self._key_of(dep) if self.computer.strict else self._exported_of(dep))
+        return got
+
+    def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
-        since): no key, no path made, one bulk event."""
+        since), named `names`: no key, no path made, one bulk event."""
         actual, exported, inputs, outcomes, store = self.actual, self.exported, self.inputs, self.outcomes, self.store
-        names = self._names  # an entry name made before the key was settled here is dropped
+        self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
         for n in nodes:
             key, exported[n], inputs[n] = settled[n]
             actual[n] = key
-            names.pop(n, None)
             outcomes[n] = Adopted(n, key, store)
         self.reporter.reused_unstarted([str(n) for n in nodes], "inputs unchanged")
+
+    def adopt_held(self, node: Node, name: str) -> str:
+        """Take `node`'s settled entry, `name`, after its dependencies ran and its settled key was
+        found to hold (cutoff.py); returns the reason, to report in bulk."""
+        key, self.exported[node], self.inputs[node] = self.settled[node]
+        self.actual[node] = key
+        self._names[node] = name
+        why = self._why_reused(node)
+        self.outcomes[node] = Adopted(node, key, self.store) if why == UNCHANGED else \
+            AdoptedAfter(node, key, self.store, why)
+        return why
+
+    def _why_reused(self, node: Node) -> str:
+        if not self._built:
+            return UNCHANGED
+        built = self._built
+        rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
+                   if d in built and r.kind.at_build]  # quadratic
+        return UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)" if rebuilt else UNCHANGED
 
     def _key_of(self, dep: Node) -> str:
         if is_host_tool(dep):
@@ -175,8 +193,10 @@ class Rebuilder:
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
         self.outcomes[node] = outcome
-        if outcome.decision == "built" and self.remote is not None:
-            self.remote.upload(self.store, name)
+        if outcome.decision == "built":
+            self._built.add(node)
+            if self.remote is not None:
+                self.remote.upload(self.store, name)
         return outcome.decision == "built"
 
     def _refuse(self, node: Node) -> bool:
@@ -189,11 +209,7 @@ class Rebuilder:
         if not known:
             self.exported[node] = self.store.meta(name).exported
         if why is None:
-            rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
-                       if r.kind.at_build and d in self.outcomes and self.outcomes[d].decision == "built"]  # quadratic
-            why = "inputs unchanged"
-            if rebuilt:
-                why += f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
+            why = self._why_reused(node)
         self.outcomes[node] = Outcome(node, "reused", why, self.store.path(name))
         self.reporter.reused(node, why, source)
         return True

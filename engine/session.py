@@ -89,6 +89,7 @@ class Session:
         self.rekeyed = len(self.node_closure)
         self.candidates = None  # every action
         self.structural = self._structural_inputs()
+        self.stats.journaled = False  # a whole analysis refreshes the file other command lines read
         self.stats.save()
 
     def _resolve(self) -> None:
@@ -261,15 +262,22 @@ class Session:
     def settle(self, rb) -> None:
         """Learn from a run: every action built or reused is settled at its actual key and
         measured digest (they become the prediction); any other is re-checked next time."""
+        settled, predicted, candidates = self.settled, self.computer.keys.inputs, set()
+        outcomes, actual, exported, inputs = rb.outcomes, rb.actual, rb.exported, rb.inputs
         for n in self.graph.nodes:
-            o = rb.outcomes.get(n)
-            if o is not None and o.decision in ("built", "reused") and n in rb.actual:
-                value = (rb.actual[n], rb.exported[n], rb.inputs[n])
-                self.settled[n] = value
-                self.computer.settle(n, *value)
-            else:
-                self.settled.pop(n, None)
-        self.candidates = {n for n in self.graph.nodes if n not in self.settled}
+            o = outcomes.get(n)
+            if o is None or o.decision not in ("built", "reused") or n not in actual:
+                settled.pop(n, None)
+                candidates.add(n)
+                continue
+            was, now = settled.get(n), inputs[n]
+            if was is not None and was[2] is now and predicted.get(n) is now and was[0] == actual[n] \
+                    and was[1] == exported[n]:
+                continue  # adopted as settled, and predicted so: nothing to write (session_journal.py)
+            value = (actual[n], exported[n], now)
+            settled[n] = value
+            self.computer.settle(n, *value)
+        self.candidates = candidates
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}

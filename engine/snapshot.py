@@ -22,7 +22,7 @@ from jbuild.base.freshness import stat_key, trusted
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 8
+FORMAT = 9
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Snapshot:
     decisions_all_reused: bool = False
     outputs: list[str] = field(default_factory=list)  # the output entries of split packages' sets
     root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
+    session: tuple = ()  # the kept session state the recording run left (noop.record_since)
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:

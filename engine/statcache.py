@@ -20,6 +20,13 @@ class StatCache:
         self.entries: dict = cachefile.read(path, FORMAT, {})
         self.dirty = False
         self.hashed = 0  # files actually read (tests and benchmarks)
+        # Restored with a kept session, whose journal keeps these entries (session_file.py):
+        # `save` leaves the shared file as it is (1.3 MB at 10,000 packages, every edit). Another
+        # command line's analysis then re-hashes only what changed since it was last written.
+        self.journaled = False
+
+    def __getstate__(self):
+        return {**self.__dict__, "journaled": False}
 
     def digest(self, path: str) -> tuple[str, bool]:
         """(content hash, executable?) of a file."""
@@ -36,7 +43,7 @@ class StatCache:
         return digest, executable
 
     def save(self) -> None:
-        if not self.dirty:
+        if not self.dirty or getattr(self, "journaled", False):
             return
         cachefile.write(self.path, FORMAT, self.entries)
         self.dirty = False

@@ -27,7 +27,7 @@ def _build(root, tmp_path, pattern="//..."):
 
 def _files(root):
     cache = root / ".jbuild" / "cache"
-    (cold,) = [p for p in cache.iterdir() if p.name.startswith("session-") and not p.name.endswith(".hot.pickle")]
+    (cold,) = [p for p in cache.iterdir() if p.name.startswith("session-") and p.name.count(".") == 1]
     return cold, cold.with_name(cold.stem + ".hot.pickle")
 
 
@@ -36,16 +36,17 @@ def _stamp(path):
     return st.st_ino, st.st_mtime_ns
 
 
-def test_a_source_edit_rewrites_only_the_hot_file(make_workspace, tmp_path):
+def test_a_source_edit_appends_to_the_journal_only(make_workspace, tmp_path):
     root = make_workspace(FILES)
     assert _build(root, tmp_path) == {"//:lib": "built", "//:app": "built"}
     (root / "app.c").write_text("app 2\n")
     assert _build(root, tmp_path) == {"//:lib": "reused", "//:app": "built"}
     cold, hot = _files(root)
-    before = _stamp(cold), _stamp(hot)
+    journal = hot.with_suffix(".journal")
+    before = _stamp(cold), _stamp(hot), journal.stat().st_size
     (root / "app.c").write_text("app 3\n")
     assert _build(root, tmp_path) == {"//:lib": "reused", "//:app": "built"}
-    assert _stamp(cold) == before[0] and _stamp(hot) != before[1]
+    assert _stamp(cold) == before[0] and _stamp(hot) == before[1] and journal.stat().st_size > before[2]
     (root / "lib.c").write_text("lib 2\n")
     assert _build(root, tmp_path) == {"//:lib": "built", "//:app": "built"}  # its interface covers lib.c
     assert _stamp(cold) == before[0]
@@ -139,3 +140,20 @@ def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path)
     assert {id(n) for n in back.settled} <= graph and {id(n) for n in back.computer.keys.build} <= graph
     assert all(id(d) in graph for ds in back.computer._tools.values() for d in ds)
     assert back.update([]).affected == set()
+
+
+def test_a_restored_session_keeps_its_stats_in_its_journal_and_another_command_line_rehashes(
+        make_workspace, tmp_path):
+    """The shared stat cache is left as it was by a kept session's run (the journal has the
+    hashes); another command line's analysis re-hashes what changed since, and builds right."""
+    root = make_workspace(FILES)
+    _build(root, tmp_path)
+    (root / "app.c").write_text("app 2\n")
+    _build(root, tmp_path)
+    stats = root / ".jbuild" / "cache" / "stat-v1.pickle"
+    before = _stamp(stats)
+    (root / "app.c").write_text("app 3\n")
+    assert _build(root, tmp_path)["//:app"] == "built"
+    assert _stamp(stats) == before
+    assert _build(root, tmp_path, "//:app")["//:app"] == "reused"  # app 3, hashed again: in the store
+    assert _stamp(stats) != before  # a whole analysis writes it

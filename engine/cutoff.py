@@ -1,0 +1,82 @@
+"""Early cutoff across a run, in bulk: an incremental plan first runs only its affected actions
+(and what lies between two of them); the actions that merely consume them are then checked in
+one pass, in dependency order, and every one whose settled key still holds (each dependency it
+reads came out as it was settled with) is adopted at its settled entry — no scheduler, no
+per-action event. Only those whose inputs did change go through the scheduler, in a second wave.
+
+A libc implementation patch at 10,000 packages rebuilds libc, finds its export unchanged, and
+adopts the 9,999 consumers in one pass (they were a scheduler round and an event each).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .scheduler import State
+
+
+def split(graph, affected: set) -> tuple[set, set]:
+    """(first, held): `first` holds the affected actions and every action on a path between
+    two of them (it must be decided before the later one); `held` is the rest of what they
+    reach, decided after `first` ran."""
+    down = graph.reach(affected)
+    first: set = set()
+    stack = [n for n in affected if n in down]
+    while stack:  # the ancestors of affected actions, within what they reach
+        n = stack.pop()
+        if n in first:
+            continue
+        first.add(n)
+        stack.extend(d for d in graph.deps[n] if d in down and d not in first)
+    return first, down - first
+
+
+def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[set, dict]:
+    """After `first` ran: adopt each held action whose settled key still holds and whose entry
+    is in the store; skip those behind a failure. Returns (the second wave: the held actions
+    whose inputs changed, with every held action that consumes them; {skipped action: its
+    state})."""
+    stopped = not keep_going and any(s is not State.DONE for s in states.values())
+    present = _presence(rb.store)
+    # Sets, tested with isdisjoint: a set keeps its members' hashes (a Node hashes in Python).
+    blocked = {n for n, s in states.items() if s is not State.DONE}
+    again: set = set()
+    skipped: dict = {}
+    adopted: dict[str, list[str]] = {}  # reason -> actions
+    for n in [n for n in graph.nodes if n in held]:  # dependencies first
+        deps = graph.deps[n]
+        if stopped or not blocked.isdisjoint(deps):
+            blocked.add(n)
+            skipped[n] = State.SKIPPED
+        elif not again.isdisjoint(deps) or not rb._settled_holds(n) or not (name := present(n, rb.settled[n][0])):
+            again.add(n)
+        else:
+            adopted.setdefault(rb.adopt_held(n, name), []).append(str(n))
+    for why, nodes in adopted.items():
+        rb.reporter.reused_unstarted(nodes, why)
+    return again, skipped
+
+
+def _presence(store):
+    """Is an action's settled entry whole in the store? One listing of the store answers for
+    thousands (an entry appears there only whole: snapshot.entries_present); a split package's
+    set is checked output by output."""
+    from .keys import entry_name
+    from .store.sets import complete
+
+    listing: set | None = None
+
+    def present(node, key: str) -> str | None:
+        """The entry's name, if it is there."""
+        nonlocal listing
+        name = entry_name(node, key)
+        if node.target.outputs:
+            return name if complete(store, name) else None
+        if listing is None:
+            try:
+                listing = set(os.listdir(store.root))
+            except OSError:
+                listing = set()
+        return name if name in listing else None
+
+    return present
