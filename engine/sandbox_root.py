@@ -118,6 +118,16 @@ class StagedRoot:
                          max(remounts) if len(remounts) == 1 else None,
                          None if len(remounts) == 1 else [self._read_only(s) for _, s in items]))
 
+    def links(self, path: str, links: dict[str, str]) -> None:
+        """A symlink `path/<name>` -> target for each item, as one operation (a thousand
+        dependencies are a small message to the stager)."""
+        self.ops.append(("links", os.fsencode(path), sorted((os.fsencode(n), os.fsencode(t)) for n, t in links.items())))
+
+    def keep_open(self, source: str | Path, fd: int) -> None:
+        """`source` open for reading at descriptor `fd` across the exec, so that the sandbox can
+        run it as /proc/self/fd/<fd> without a path of its own inside (sandbox_landlock.py)."""
+        self.ops.insert(0, ("fd", os.fsencode(source), fd))
+
     def read_only_dir(self, path: str) -> None:
         """A tmpfs of its own at `path`, to fill with `dir`, `link` and read-only `bind`s, then
         `seal`: the build may not write there (the root's tmpfs is the sandbox user's)."""
@@ -164,6 +174,11 @@ class StagedRoot:
             os.close(os.open(at, os.O_CREAT | os.O_WRONLY, 0o644))
         elif kind == "deps":
             self._deps(*op[1:])
+        elif kind == "links":
+            for name, target in op[2]:
+                os.symlink(target, self.stage + op[1] + b"/" + name)
+        elif kind == "fd":
+            _keep_open(op[1], op[2])
         elif kind == "link":
             os.symlink(op[1], self.stage + op[2])
         elif kind == "bind":
@@ -250,6 +265,14 @@ def add_dev(root: StagedRoot) -> None:
         root.link(target, f"/dev/{name}")
     root.devpts("/dev/pts")
     root.dir("/dev/shm")
+
+
+def _keep_open(source: bytes, at: int) -> None:
+    fd = os.open(source, os.O_RDONLY)
+    if fd != at:
+        os.dup2(fd, at)
+        os.close(fd)
+    os.set_inheritable(at, True)
 
 
 def _bind(source: bytes, point: bytes, remount: int) -> None:
