@@ -15,10 +15,10 @@
    back only where the build may use it. ABI 1 cannot be used: it denies every rename across
    directories (refer unhandled), which builds do in /tmp and /out.
 
-   Usage: landlock_exec SELF_FD STORE [ENTRY...] -- PROGRAM [ARG...]
-   SELF_FD ("-" for none) is the descriptor this program was started through
-   (/proc/self/fd/N), closed before PROGRAM runs. On any failure: a line on stderr (the build's
-   log) and exit code 126, as when the sandbox's root cannot be staged.
+   Usage: landlock_exec STORE [ENTRY...] -- PROGRAM [ARG...]
+   Every descriptor but 0, 1 and 2 is closed before PROGRAM runs (this program is started as
+   /proc/self/fd/N). On any failure: a line on stderr (the build's log) and exit code 126, as
+   when the sandbox's root cannot be staged.
 
    jbuild compiles this file on first use (sandbox_landlock.py); keep it one file, libc only. */
 
@@ -35,6 +35,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #define SYS_landlock_add_rule 445
@@ -135,6 +138,8 @@ static void grant_top_level(int ruleset, uint64_t rights, const char *store_name
    from the store's descriptor (never through /deps's links: fewer lookups, and a name can only
    be an entry of the store, never "..", "." or a path). */
 static void grant_declared(int ruleset, const char *store, char **names, int count) {
+    if (count == 0)
+        return; /* no dependencies: the store need not be there */
     int top = retry_openat(AT_FDCWD, store, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (top < 0)
         fail("open the store at", store);
@@ -158,15 +163,24 @@ static void grant_declared(int ruleset, const char *store, char **names, int cou
     close(top);
 }
 
+/* Every descriptor but 0, 1, 2: this program's own (it ran as /proc/self/fd/N), bubblewrap's
+   --args, anything else inherited. The build starts with the standard three only. */
+static void close_the_rest(void) {
+    if (syscall(SYS_close_range, 3U, ~0U, 0) == 0)
+        return;
+    for (int fd = 3; fd < 65536; fd++)
+        close(fd);
+}
+
 int main(int argc, char **argv) {
-    int end = 3;
+    int end = 2;
     while (end < argc && strcmp(argv[end], "--") != 0)
         end++;
     if (end + 1 >= argc) {
         errno = EINVAL;
-        fail("usage: landlock_exec SELF_FD STORE [ENTRY...] -- PROGRAM [ARG...]", NULL);
+        fail("usage: landlock_exec STORE [ENTRY...] -- PROGRAM [ARG...]", NULL);
     }
-    const char *store = argv[2];
+    const char *store = argv[1];
     if (store[0] != '/' || !store[1] || strchr(store + 1, '/')) {
         errno = EINVAL;
         fail("the store must be mounted at a top-level directory, not", store);
@@ -177,14 +191,12 @@ int main(int argc, char **argv) {
     if (ruleset < 0)
         fail("create a ruleset", NULL);
     grant_top_level(ruleset, rights, store + 1);
-    grant_declared(ruleset, store, argv + 3, end - 3);
+    grant_declared(ruleset, store, argv + 2, end - 2);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         fail("set no_new_privs", NULL);
     if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
         fail("restrict itself", NULL);
-    close(ruleset);
-    if (strcmp(argv[1], "-") != 0)
-        close(atoi(argv[1]));
+    close_the_rest();
     execv(argv[end + 1], argv + end + 1);
     fail("run", argv[end + 1]);
 }

@@ -4,18 +4,22 @@ Inside the sandbox, fixed paths (so outputs never depend on where the host keeps
   /src          the declared sources, read-only
   /env          the build dependencies merged (a staged tree of symlinks into /deps)
   /deps/<name>  each build dependency's store entry, read-only; a dependency that declares
-                outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py)
+                outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py);
+                in the Landlock mode a symlink to /.store/<entry> (sandbox_landlock.py)
   /out          the output, writable
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
                 Debian packages and their closure when the job carries a HostRoot (hostroot.py)
-Nothing else: no home, no workspace, no store (only the declared entries are mounted, each
-at /deps/<name>: an undeclared one has no path inside), no network, a clean environment
+Nothing else: no home, no workspace, no other store entry (only the declared ones are mounted,
+each at /deps/<name>, or, in the Landlock mode, the only ones its ruleset lets the build open,
+list or run), no network, a clean environment
 (bubblewrap itself starts with a minimal one, and /proc/1/environ would show the build every
 variable jbuild was started with).
 
 Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
-its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²).
+its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²),
+and with one mount for all its dependencies where Landlock confines them (sandbox_landlock.py).
+The executor's kind (in keys) is `bwrap` in every mode: the build sees the same paths and bytes.
 """
 
 from __future__ import annotations
@@ -178,12 +182,12 @@ class BwrapExecutor:
                 root.bind(source, f"/src/{rel}")
             root.seal("/src")
         root.bind(job.out, "/out", writable=True)
-        store = self._landlock_store(job, landlock)
-        if store:
+        confined = self._confined(job, landlock)
+        if confined:
+            store, names = confined
             root.bind(store, sandbox_landlock.STORE_POINT)
             root.read_only_dir("/deps")
-            names = {n: os.path.basename(e) for n, e in job.deps.items()}
-            root.links("/deps", {n: f"{sandbox_landlock.STORE_POINT}/{e}" for n, e in names.items()})
+            root.links("/deps", sandbox_landlock.STORE_POINT + "/", names)
             root.seal("/deps")
             root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
         elif job.deps:
@@ -199,14 +203,14 @@ class BwrapExecutor:
             root.seal("/env")
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
-        return a + _command(job, sandbox_landlock.argv(set(names.values())) if store else []), root
+        return a + _command(job, sandbox_landlock.argv(names.values()) if confined else []), root
 
-    def _landlock_store(self, job: Job, landlock: bool | None) -> str | None:
-        """The directory to bind whole when `job` is confined by Landlock (its entries' one
-        parent: the store), else None."""
+    def _confined(self, job: Job, landlock: bool | None) -> tuple[str, dict[str, str]] | None:
+        """(the store to bind whole, {name at /deps: entry in it}) when Landlock confines `job`'s
+        dependencies (`landlock`, or None: where the host can), else None."""
         if not job.deps or not (self.confines_with_landlock() if landlock is None else landlock):
             return None
-        return sandbox_landlock.common_parent(job.deps)
+        return sandbox_landlock.entry_names(job.deps)
 
     def stages(self, job: Job) -> bool:
         """Will `job`'s root be staged? A job with few dependencies, or a test's (binds, a time

@@ -130,10 +130,19 @@ def argv(entries) -> list[str]:
     """The start of the sandbox's command: the program (as the descriptor the stager's child
     opens it at), the store's point, the declared entries' names in it, then `--` and the
     build's own command."""
-    return [f"/proc/self/fd/{HELPER_FD}", str(HELPER_FD), STORE_POINT, *sorted(entries), "--"]
+    return [f"/proc/self/fd/{HELPER_FD}", STORE_POINT, *entries, "--"]
 
 
-def common_parent(deps: dict) -> str | None:
-    """The one directory holding every declared entry (the store), or None."""
-    parents = {os.path.dirname(os.fspath(p)) for p in deps.values()}
-    return parents.pop() if len(parents) == 1 else None
+def entry_names(deps: dict) -> tuple[str, dict[str, str]] | None:
+    """(the one directory holding every declared entry, {name at /deps: entry's name in it}),
+    or None when they are not side by side (the executor then mounts each). One pass, no
+    pathlib: an action declares up to a thousand."""
+    parent, names = None, {}
+    for name, entry in deps.items():
+        where, _, base = os.fspath(entry).rpartition("/")
+        if parent is None:
+            parent = where
+        elif where != parent:
+            return None
+        names[name] = base
+    return (parent, names) if parent else None

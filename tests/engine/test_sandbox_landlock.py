@@ -104,7 +104,7 @@ def test_the_helper_fails_clearly_with_126(tmp_path):
     (tmp_path / "store" / "e").mkdir(parents=True)
     base = [bwrap_path(), "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-            "--ro-bind", str(tmp_path / "store"), "/.store", "/proc/self/fd/3", "3", "/.store"]
+            "--ro-bind", str(tmp_path / "store"), "/.store", "/proc/self/fd/3", "/.store"]
     def run(*names):  # the helper at descriptor 3, as the stager's child leaves it
         return subprocess.run(["sh", "-c", f'exec 3<"{helper}"; exec "$@"', "sh", *base, *names, "--", "/bin/true"],
                               env=BWRAP_ENV, capture_output=True, text=True)
@@ -149,3 +149,32 @@ package top { version = "1" requires = [:dep] build = "mkdir -p $OUT && cat /dep
     del env["JBUILD_CC"]
     info = run_jbuild("info", "sandbox", cwd=root, env=env)
     assert info.stdout.strip() == "bwrap (bubblewrap; dependencies: landlock)", info.stderr
+
+
+def test_an_output_naming_a_resolved_dependency_path_is_refused(make_workspace, tmp_path):
+    """`realpath /deps/d0` is /.store/<entry> here: an output keeping it would name the entry,
+    which the consumer's key does not cover, and read /deps/d0 in the mounts mode."""
+    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()
+    n = BwrapExecutor.stage_from + 1
+    blocks = [f'package d{i} {{ version = "1" build = "mkdir -p $OUT && echo {i} > $OUT/f" }}' for i in range(n)]
+    reqs = ", ".join(f":d{i}" for i in range(n))
+    blocks.append(f'package top {{ version = "1" requires = [{reqs}] '
+                  f'build = "mkdir -p $OUT && realpath /deps/d0/f > $OUT/where" }}')
+    blocks.append(f'package fine {{ version = "1" requires = [{reqs}] '
+                  f'build = "mkdir -p $OUT && cat /deps/d0/f > $OUT/d0 && echo /deps/d0/f > $OUT/where" }}')
+    root = make_workspace({"BUILD": "\n".join(blocks)})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    r = run_jbuild("build", "//:fine", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env=env)
+    assert r.returncode == 1, r.stderr
+    assert "where contains the host path /.store; outputs must be relocatable" in r.stdout + r.stderr
+
+
+def test_the_build_starts_with_the_standard_descriptors_only(tmp_path, landlock):
+    """The helper ran as /proc/self/fd/3: that descriptor (and any other) is closed before the
+    build's shell starts, so the build cannot reach the helper's file or anything outside."""
+    deps = store_with(tmp_path, ["declared"])
+    j = job(tmp_path, 'ls /proc/$$/fd | sort -n | tr "\\n" " " > /out/fds', deps)
+    assert landlock.run(j) == 0, j.log.read_text()
+    assert (j.out / "fds").read_text() == "0 1 2 "
