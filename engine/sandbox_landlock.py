@@ -18,8 +18,8 @@ dependency's store entry, which the consumer's key does not cover. So the sandbo
 is checked like a host path (`SANDBOX_PATHS`, outputs.py): such an output is refused with a
 message, in both modes alike (with mounts it cannot occur).
 
-The program is compiled on first use with the host's `cc` (statically, so it needs nothing of
-the sandbox's declared /usr), cached under the user's cache directory by the hash of its source
+The program is compiled on first use with the host's `cc` (statically where it can be, so it
+needs nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of its source
 (built to a temporary name, then renamed: a crash leaves no half-written program under the final
 name). No Landlock ABI >= 2, no `cc`
 (or `JBUILD_CC` naming none), or a failed compile: the executor mounts each entry as before.
@@ -42,7 +42,9 @@ SANDBOX_PATHS = (STORE_POINT + "/",)  # what an output must not name (a resolved
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
 MIN_ABI = 2  # ABI 1 denies every rename across directories (refer is unhandled there)
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same on every architecture (a new-style syscall)
-_CFLAGS = ("-O2", "-static")
+# Static first: it then needs nothing of the sandbox's declared /usr; else against the C library
+# that the declared /usr holds (dash's closure brings it).
+_CFLAGS = (("-O2", "-static"), ("-O2",))
 
 _HELPER: list = []  # [Path | None, why]: once per process
 
@@ -91,19 +93,23 @@ def _find_or_build() -> tuple[Path | None, str]:
     if version < MIN_ABI:
         return None, f"the kernel's Landlock ABI is {version}; {MIN_ABI} is needed"
     source = SOURCE.read_bytes()
-    digest = xxhash.xxh3_128_hexdigest(source + repr(_CFLAGS).encode())[:20]
-    target = cache_dir() / f"landlock_exec-{digest}"
-    if not target.exists():
-        cc = compiler()
-        if cc is None:
-            return None, "no C compiler (cc) to build the Landlock helper"
-        why = _compile(cc, target)
-        if why:
-            return None, why
-    return target, ""
+    targets = [(flags, cache_dir() / f"landlock_exec-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
+               for flags in _CFLAGS]
+    for _, target in targets:
+        if target.exists():
+            return target, ""
+    cc = compiler()
+    if cc is None:
+        return None, "no C compiler (cc) to build the Landlock helper"
+    why = ""
+    for flags, target in targets:
+        why = _compile(cc, flags, target)
+        if not why:
+            return target, ""
+    return None, why
 
 
-def _compile(cc: str, target: Path) -> str:
+def _compile(cc: str, flags: tuple, target: Path) -> str:
     """Build to a temporary name beside `target`, then rename; '' or why it failed."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +118,7 @@ def _compile(cc: str, target: Path) -> str:
     except OSError as exc:
         return f"cannot write the Landlock helper under {target.parent}: {exc.strerror}"
     try:
-        r = subprocess.run([cc, *_CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+        r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
             return f"cc could not build the Landlock helper: {r.stderr.strip()[-300:]}"

@@ -178,3 +178,43 @@ def test_the_build_starts_with_the_standard_descriptors_only(tmp_path, landlock)
     j = job(tmp_path, 'ls /proc/$$/fd | sort -n | tr "\\n" " " > /out/fds', deps)
     assert landlock.run(j) == 0, j.log.read_text()
     assert (j.out / "fds").read_text() == "0 1 2 "
+
+
+def test_an_ordinary_user_builds_in_the_landlock_mode(tmp_path):
+    """Landlock needs no privilege: as an ordinary user (test_store_nonroot.py's), the helper is
+    built under that user's cache, a build sees its declared entries and not another one."""
+    import tempfile
+
+    from jbuild.engine.store.fsops import force_remove
+    from test_store_nonroot import IS_ROOT, USER, User
+
+    home = Path(tempfile.mkdtemp(prefix="jbuild-user-")) if IS_ROOT else tmp_path
+    home.chmod(0o755)
+    user = User(home)
+    n = BwrapExecutor.stage_from + 1
+    blocks = [f'package d{i} {{ version = "1" build = "mkdir -p $OUT && echo {i} > $OUT/f" }}' for i in range(n)]
+    blocks.append('package other { version = "1" build = "mkdir -p $OUT && echo secret > $OUT/f" }')
+    reqs = ", ".join(f":d{i}" for i in range(n))
+    top = (f'package top {{ version = "1" requires = [{reqs}] build = """\n'
+           'test "$(cat /deps/d0/f)" = 0 && test -L /deps/d0 || exit 20\n'
+           'cat /.store/OTHER/f && exit 21\nls /.store && exit 22\nmkdir -p $OUT && echo ok > $OUT/ok\n"""}')
+    ws = home / "ws"
+    ws.mkdir()
+    (ws / "jbuild.toml").write_text("")
+    (ws / "BUILD").write_text("\n".join(blocks))
+    try:
+        if IS_ROOT:
+            subprocess.run(["chown", "-R", f"{USER}:", str(home)], check=True)
+        info = user.jbuild("info", "sandbox", cwd=ws)
+        assert info.stdout.strip() == "bwrap (bubblewrap; dependencies: landlock)", info.stdout + info.stderr
+        assert list((home / ".cache" / "jbuild" / "tools").glob("landlock_exec-*"))
+        r = user.jbuild("build", "//:other", "--sandbox", "bwrap", cwd=ws)
+        assert r.returncode == 0, r.stderr
+        (other,) = (home / "store").glob("*-other-1")
+        (ws / "BUILD").write_text("\n".join([*blocks, top.replace("OTHER", other.name)]))
+        r = user.jbuild("build", "//:top", "--sandbox", "bwrap", cwd=ws)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert list((home / "store").glob("*-top-1/ok"))
+    finally:
+        if IS_ROOT:
+            force_remove(home)
