@@ -1,28 +1,34 @@
 """Landlock: a sandbox sees only its declared store entries through one bind of the whole store.
 
-Mounting each declared entry at /deps/<name> costs two mount(2) calls per entry and, at exit,
-the kernel's teardown of as many mounts: ~40 µs each, 47 ms for 1,000 dependencies. Instead the
-staged root (sandbox_root.py) binds the whole store read-only once, at STORE_POINT (/.store), and
-/deps/<name> is a symlink to /.store/<entry> in its read-only tmpfs; a small C program
+Mounting each declared entry at /deps/<name> costs two mount(2) calls per entry and as much
+again when the namespace is torn down: ~40 µs each, ~45 ms for 1,000 dependencies. Instead the
+staged root (sandbox_root.py) binds the whole store read-only once, at STORE_POINT (/.store),
+/deps/<name> is a symlink to /.store/<entry> in /deps's read-only tmpfs, and a small C program
 (landlock_exec.c) that bubblewrap runs first, after its mounts (Landlock forbids mounting once
-applied), grants read/list/execute on each declared entry only, then execs the build's shell.
-An undeclared entry is there but cannot be opened, listed or executed; neither can /.store or /
-itself be listed (a right granted on / would reach every entry below it), nor / written. What is
-left visible: stat(2) of a path one already knows (Landlock does not govern it; entries' names
-are hashes).
+applied), grants read/list/execute on each declared entry only, then execs the build's shell:
+~7 µs per entry (a symlink, a rule). An undeclared entry is at its path but cannot be opened,
+listed or run; neither can /.store or / itself be listed (a right granted on / would reach every
+entry below it), nor / written. Left visible: stat(2) of a path one already knows (Landlock does
+not govern it; entries' names are hashes). The executor's kind, which keys carry, is `bwrap` in
+both modes: the build sees the same paths and the same bytes.
 
-Symlinks rather than per-entry mounts mean that a tool resolving a path (realpath, `pwd -P`,
-CMake) sees /.store/<hash>-<name>-<version> where a mount showed /deps/<name>. The script and
-/env still name /deps/<name>, and an output must not embed a resolved path: it would name the
-dependency's store entry, which the consumer's key does not cover. So the sandbox's store point
-is checked like a host path (`SANDBOX_PATHS`, outputs.py): such an output is refused with a
-message, in both modes alike (with mounts it cannot occur).
+Symlinks rather than per-entry mounts mean that a tool resolving a path (realpath, `pwd -P`)
+sees /.store/<hash>-<name>-<version> where a mount showed /deps/<name>. An output must not keep
+such a path: it would name the dependency's store entry, which the consumer's key does not cover
+(only its exported digest), and read /deps/<name> in the mounts mode. So the rebuilder checks
+outputs for SANDBOX_PATHS as for host paths (outputs.py): such an output is refused, with the
+path in the message. (Binds of the entries themselves would avoid this, and are what costs.)
 
-The program is compiled on first use with the host's `cc` (statically where it can be, so it
-needs nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of its source
-(built to a temporary name, then renamed: a crash leaves no half-written program under the final
-name). No Landlock ABI >= 2, no `cc`
-(or `JBUILD_CC` naming none), or a failed compile: the executor mounts each entry as before.
+Why in the staged root and not on bubblewrap's command line (`--symlink` per entry): bubblewrap
+takes at most 9,000 arguments, and /env's links alone exceed that at a few hundred dependencies.
+The program reaches the sandbox as a descriptor the stager's child opens (HELPER_FD, run as
+/proc/self/fd/3): no path of its own inside; it closes every descriptor but 0-2 before the exec.
+
+It is compiled on first use with the host's `cc` (statically where it can be, so it needs
+nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of
+its source and flags (built to a temporary name, fsync'd, renamed: a crash never leaves a
+half-written program under the final name). No Landlock ABI >= 2, no `cc` (or `JBUILD_CC`
+naming none), a failed compile, or entries not side by side: each entry is mounted, as before.
 """
 
 from __future__ import annotations
