@@ -124,7 +124,7 @@ class BwrapExecutor:
                     for x in dirs:
                         x.mkdir()
                     probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
-                    _STAGES_ROOT = BwrapExecutor()._run_staged(probe, landlock=False) == 0
+                    _STAGES_ROOT = _prober()._run_staged(probe, landlock=False) == 0
         return _STAGES_ROOT
 
     @staticmethod
@@ -143,8 +143,9 @@ class BwrapExecutor:
         global _LANDLOCK
         if not BwrapExecutor.landlock:
             return False
-        if _LANDLOCK is None:
-            _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
+        with _PROBING:  # worker threads ask at once: one compile, one probe
+            if _LANDLOCK is None:
+                _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
         return _LANDLOCK
 
     def argv(self, job: Job) -> list[str]:
@@ -292,6 +293,8 @@ class DryRunExecutor:
 _AVAILABLE: bool | None = None
 _STAGES_ROOT: bool | None = None
 _LANDLOCK: bool | None = None
+_PROBING = threading.Lock()
+_PROBER: BwrapExecutor | None = None
 _BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
 # --unshare-all but the network: the stager's network namespace, made once (sandbox_root.py)
 _BASE_SHARED_NETWORK = ("--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
@@ -343,10 +346,15 @@ def _probe_landlock() -> bool:
         Path(d, "store/undeclared/f").write_text("")
         script = f"test -d /deps/d && ! cat {sandbox_landlock.STORE_POINT}/undeclared/f 2>/dev/null"
         probe = Job(script=script, src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
-        ex = BwrapExecutor()
-        code = ex._run_staged(probe, landlock=True)
-        ex._zygote().close()
-        return code == 0
+        return _prober()._run_staged(probe, landlock=True) == 0
+
+
+def _prober() -> BwrapExecutor:
+    """The one executor the probes run on (its stager started once, not per probe)."""
+    global _PROBER
+    if _PROBER is None:
+        _PROBER = BwrapExecutor()
+    return _PROBER
 
 
 def bwrap_path() -> str | None:
