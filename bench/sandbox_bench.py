@@ -3,7 +3,8 @@
 Each scenario runs `--runs` times, the scenarios interleaved (one run of each, then again), so
 load from other processes falls on all of them alike; prints median and best in ms and the
 ratio of medians to the bare bubblewrap. `direct binds` is the old way (one bubblewrap bind
-per dependency), for comparison.
+per dependency), and `staged mounts` the staged root with one mount per dependency (where
+Landlock cannot confine them: sandbox_landlock.py), for comparison.
 
     .venv/bin/python bench/sandbox_bench.py [--deps 0,300,1000] [--runs 15]
 """
@@ -64,6 +65,8 @@ def scenarios(root: Path, counts: list[int], direct_up_to: int) -> dict[str, cal
     for k in counts:
         job = job_for(root, fake_entries(store / str(k), k), f"job{k}")
         out[f"executor, {k} deps"] = lambda job=job, ex=BwrapExecutor(): ex.run(job)  # one executor, as a build has
+        if BwrapExecutor.dependency_mode() == "landlock":  # the staged root as it is where Landlock is not
+            out[f"staged mounts, {k} deps"] = lambda job=job, ex=BwrapExecutor(): ex._run_staged(job, landlock=False)
         if k <= direct_up_to:
             out[f"direct binds, {k} deps"] = lambda job=job, ex=DirectBinds(): ex.run(job)
     return out
@@ -85,10 +88,10 @@ def measure(cases: dict[str, callable], runs: int) -> dict[str, list[float]]:
 
 def table(times: dict[str, list[float]]) -> str:
     bare = statistics.median(times["bare bwrap true"])
-    lines = [f"{'scenario':26} {'median ms':>10} {'best ms':>8} {'/ bare':>7}"]
+    lines = [f"{'scenario':28} {'median ms':>10} {'best ms':>8} {'/ bare':>7}"]
     for name, ts in times.items():
         med = statistics.median(ts)
-        lines.append(f"{name:26} {med * 1000:10.1f} {min(ts) * 1000:8.1f} {med / bare:7.2f}")
+        lines.append(f"{name:28} {med * 1000:10.1f} {min(ts) * 1000:8.1f} {med / bare:7.2f}")
     return "\n".join(lines)
 
 
@@ -104,7 +107,8 @@ def main() -> None:
     try:
         cases = scenarios(root, [int(k) for k in args.deps.split(",")], args.direct_up_to)
         times = measure(cases, args.runs)
-        print(f"load: {os.getloadavg()[0]:.2f} (1 min); own mounts: {sandbox.BwrapExecutor.stages_root()}")
+        print(f"load: {os.getloadavg()[0]:.2f} (1 min); dependencies: {sandbox.BwrapExecutor.dependency_mode()} "
+              f"from {sandbox.BwrapExecutor.stage_from} on (executor rows)")
         print(table(times))
     finally:
         shutil.rmtree(root, ignore_errors=True)

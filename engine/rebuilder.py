@@ -296,9 +296,10 @@ class Rebuilder:
         combined exported digest, a note for explain, the outputs' directories or {})."""
         from .exported import measure_all
         from .outputs import OutputError, check_output
+        from .sandbox_landlock import SANDBOX_PATHS  # a resolved /deps/<name> (docs/keys.md)
         from .split import MEASURED, split
 
-        check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace)],
+        check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace), *SANDBOX_PATHS],
                      cancelled=lambda: self.executor.cancelled)
         changed = [p for p in node.target.files if self._changed(node, p)]
         if changed:

@@ -4,35 +4,39 @@ Inside the sandbox, fixed paths (so outputs never depend on where the host keeps
   /src          the declared sources, read-only
   /env          the build dependencies merged (a staged tree of symlinks into /deps)
   /deps/<name>  each build dependency's store entry, read-only; a dependency that declares
-                outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py)
+                outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py);
+                in the Landlock mode a symlink to /.store/<entry> (sandbox_landlock.py)
   /out          the output, writable
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
                 Debian packages and their closure when the job carries a HostRoot (hostroot.py)
-Nothing else: no home, no workspace, no store (only the declared entries are mounted, each
-at /deps/<name>: an undeclared one has no path inside), no network, a clean environment
+Nothing else: no home, no workspace, no other store entry (only the declared ones are mounted,
+each at /deps/<name>, or, in the Landlock mode, the only ones its ruleset lets the build open,
+list or run), no network, a clean environment
 (bubblewrap itself starts with a minimal one, and /proc/1/environ would show the build every
 variable jbuild was started with).
 
 Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
-its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²).
+its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²),
+and with one mount for all its dependencies where Landlock confines them (sandbox_landlock.py).
+The executor's kind (in keys) is `bwrap` in every mode: the build sees the same paths and bytes.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from . import sandbox_landlock
 from .hostroot import HostRoot
 from .sandbox_env import ENV_DIRS, env_plan, stage_env, write_env  # noqa: F401 - part of this module's interface
+from .sandbox_processes import Processes
 from .sandbox_root import StagedRoot, add_dev
 from .sandbox_zygote import Zygote
 
@@ -79,105 +83,6 @@ class Executor(Protocol):
     def cancelled(self) -> bool: ...
 
 
-class _Processes:
-    """Running children, so an interrupt can stop them all."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.procs: set[subprocess.Popen] = set()
-        self.pids: set[int] = set()  # staged sandboxes: the stager's children
-        self.cancelled = False
-
-    def start(self, argv, env, log: Path | None, cwd=None, timeout: float | None = None, sweep_group=True) -> int:
-        """Run to the end and return the exit code; then kill what it left in its process group
-        unless `sweep_group` is False (a sandbox whose pid namespace the kernel empties when its
-        first process ends). Past `timeout` seconds, kill the process group and raise
-        subprocess.TimeoutExpired."""
-        with self.lock:
-            if self.cancelled:
-                return 130
-            out = open(log, "wb") if log else subprocess.DEVNULL
-            try:
-                proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        cwd=cwd, start_new_session=True)
-            finally:
-                if log:
-                    out.close()
-            self.procs.add(proc)
-        try:
-            return proc.wait(timeout)
-        finally:
-            if sweep_group or self.cancelled or proc.poll() is None:  # None: past its time limit
-                _end_group(proc.pid)
-                proc.wait()
-            with self.lock:
-                self.procs.discard(proc)
-
-    def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None) -> int:
-        """Run `argv` over a staged root, started by `zygote` (its child, not ours)."""
-        mine: list[int] = []
-
-        def started(pid: int) -> None:
-            with self.lock:
-                mine.append(pid)
-                self.pids.add(pid)
-                if self.cancelled:
-                    _kill_group(pid)
-
-        if self.cancelled:
-            return 130
-        try:
-            return zygote.run(root.state(), argv, env, log, started)
-        finally:
-            with self.lock:
-                self.pids.difference_update(mine)
-            if mine and self.cancelled:
-                _end_group(mine[0])
-
-    def cancel(self) -> None:
-        with self.lock:
-            self.cancelled = True
-            for pid in self.pids:
-                _kill_group(pid)
-            for p in self.procs:
-                _kill_group(p.pid)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _end_group(pgid: int, timeout: float = 10.0) -> None:
-    """Kill what the script left running in its process group (`(sleep 1; echo > $OUT/x) &`)
-    and wait until it is gone, so nothing writes into the output after the job returned."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Is any process of the group still running? (Orphans are reaped by init, not by us, so
-    a dead one may linger as a zombie: that one writes nothing.)"""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in "ZX":
-            return True
-    return False
-
-
 class BwrapExecutor:
     """bubblewrap, with the sandbox's shell as pid 1 (`--as-pid-1`): no init of bubblewrap's
     inside that outlives it and is left, a zombie, to whoever reaps orphans (jbuild itself
@@ -188,10 +93,11 @@ class BwrapExecutor:
     # From this many dependencies on, the root is staged (sandbox_root.py); below, bubblewrap's
     # own binds cost about the same (measured: bench/sandbox_bench.py).
     stage_from = 8
+    landlock = True  # confine a staged root's dependencies with Landlock where the host can
 
     def __init__(self):
         self.bwrap = bwrap_path()
-        self.procs = _Processes()
+        self.procs = Processes()
         self.local = threading.local()  # each worker thread's stager (sandbox_zygote.py)
 
     @staticmethod
@@ -218,8 +124,29 @@ class BwrapExecutor:
                     for x in dirs:
                         x.mkdir()
                     probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
-                    _STAGES_ROOT = BwrapExecutor()._run_staged(probe) == 0
+                    _STAGES_ROOT = _prober()._run_staged(probe, landlock=False) == 0
         return _STAGES_ROOT
+
+    @staticmethod
+    def dependency_mode() -> str:
+        """How declared entries reach a staged root: "landlock" (one bind of the whole store, a
+        Landlock ruleset naming the entries: sandbox_landlock.py), "mounts" (one mount per
+        entry: sandbox_root.py), or "binds" (no staged root here: bubblewrap binds each)."""
+        if not BwrapExecutor.stages_root():
+            return "binds"
+        return "landlock" if BwrapExecutor.confines_with_landlock() else "mounts"
+
+    @staticmethod
+    def confines_with_landlock() -> bool:
+        """Does the Landlock helper run and keep an undeclared sibling of a declared entry
+        unreadable here? (Tried once per process; `landlock = False` turns it off.)"""
+        global _LANDLOCK
+        if not BwrapExecutor.landlock:
+            return False
+        with _PROBING:  # worker threads ask at once: one compile, one probe
+            if _LANDLOCK is None:
+                _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
+        return _LANDLOCK
 
     def argv(self, job: Job) -> list[str]:
         """bubblewrap's command line, binding each part itself (without a staged root)."""
@@ -234,9 +161,11 @@ class BwrapExecutor:
             a += ["--ro-bind", str(source), str(dest)]
         return a + _command(job)
 
-    def staged_argv(self, job: Job, stage: Path, shared_network: bool = False) -> tuple[list[str], StagedRoot]:
+    def staged_argv(self, job: Job, stage: Path, shared_network: bool = False,
+                    landlock: bool | None = None) -> tuple[list[str], StagedRoot]:
         """bubblewrap's command line over a root staged at `stage`, and the stager to run first.
-        `shared_network`: the stager's own network namespace (only loopback) is the sandbox's."""
+        `shared_network`: the stager's own network namespace (only loopback) is the sandbox's.
+        `landlock`: confine the dependencies with Landlock (None: where the host can)."""
         root = StagedRoot()
         for source, dest in _usr_mounts(job.host):
             root.bind(source, dest)
@@ -254,7 +183,15 @@ class BwrapExecutor:
                 root.bind(source, f"/src/{rel}")
             root.seal("/src")
         root.bind(job.out, "/out", writable=True)
-        if job.deps:
+        confined = self._confined(job, landlock)
+        if confined:
+            store, names = confined
+            root.bind(store, sandbox_landlock.STORE_POINT)
+            root.read_only_dir("/deps")
+            root.links("/deps", sandbox_landlock.STORE_POINT + "/", names)
+            root.seal("/deps")
+            root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
+        elif job.deps:
             root.read_only_tree("/deps", job.deps)
         if job.env_tree:
             root.bind(job.env_tree, "/env")
@@ -267,7 +204,14 @@ class BwrapExecutor:
             root.seal("/env")
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
-        return a + _command(job), root
+        return a + _command(job, sandbox_landlock.argv(names.values()) if confined else []), root
+
+    def _confined(self, job: Job, landlock: bool | None) -> tuple[str, dict[str, str]] | None:
+        """(the store to bind whole, {name at /deps: entry in it}) when Landlock confines `job`'s
+        dependencies (`landlock`, or None: where the host can), else None."""
+        if not job.deps or not (self.confines_with_landlock() if landlock is None else landlock):
+            return None
+        return sandbox_landlock.entry_names(job.deps)
 
     def stages(self, job: Job) -> bool:
         """Will `job`'s root be staged? A job with few dependencies, or a test's (binds, a time
@@ -285,9 +229,9 @@ class BwrapExecutor:
             _copy_sources(job.src_files, job.src)
         return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
 
-    def _run_staged(self, job: Job) -> int:
+    def _run_staged(self, job: Job, landlock: bool | None = None) -> int:
         zygote = self._zygote()
-        argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network)
+        argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network, landlock)
         return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log)
 
     def _zygote(self) -> Zygote:
@@ -311,7 +255,7 @@ class FallbackExecutor:
     kind = "fallback"
 
     def __init__(self):
-        self.procs = _Processes()
+        self.procs = Processes()
 
     def run(self, job: Job) -> int:
         env = _sandbox_env(job)
@@ -348,6 +292,9 @@ class DryRunExecutor:
 
 _AVAILABLE: bool | None = None
 _STAGES_ROOT: bool | None = None
+_LANDLOCK: bool | None = None
+_PROBING = threading.Lock()
+_PROBER: BwrapExecutor | None = None
 _BASE = ("--unshare-all", "--unshare-user", "--as-pid-1")
 # --unshare-all but the network: the stager's network namespace, made once (sandbox_root.py)
 _BASE_SHARED_NETWORK = ("--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
@@ -381,12 +328,33 @@ def _usr_binds(host: HostRoot | None) -> list[str]:
     return [x for source, dest in _usr_mounts(host) for x in ("--ro-bind", source, dest)]
 
 
-def _command(job: Job) -> list[str]:
-    """The end of bubblewrap's command line: where, with what environment, which script."""
+def _command(job: Job, wrapper: list[str] = ()) -> list[str]:
+    """The end of bubblewrap's command line: where, with what environment, which script (run
+    through `wrapper`, the Landlock helper's command, when given)."""
     a = ["--chdir", job.workdir, "--clearenv"]
     for k, v in _sandbox_env(job).items():
         a += ["--setenv", k, v]
-    return a + ["/bin/sh", "-euxc", job.script]
+    return a + [*wrapper, "/bin/sh", "-euxc", job.script]
+
+
+def _probe_landlock() -> bool:
+    """A staged, Landlock-confined run: the declared entry readable, its undeclared sibling not."""
+    with tempfile.TemporaryDirectory(prefix="jbuild-probe-") as d:
+        dirs = [Path(d, n) for n in ("src", "out", "tmp", "store/declared", "store/undeclared")]
+        for x in dirs:
+            x.mkdir(parents=True)
+        Path(d, "store/undeclared/f").write_text("")
+        script = f"test -d /deps/d && ! cat {sandbox_landlock.STORE_POINT}/undeclared/f 2>/dev/null"
+        probe = Job(script=script, src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
+        return _prober()._run_staged(probe, landlock=True) == 0
+
+
+def _prober() -> BwrapExecutor:
+    """The one executor the probes run on (its stager started once, not per probe)."""
+    global _PROBER
+    if _PROBER is None:
+        _PROBER = BwrapExecutor()
+    return _PROBER
 
 
 def bwrap_path() -> str | None:

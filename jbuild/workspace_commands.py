@@ -83,7 +83,9 @@ def info(key, store):
 def _sandbox_kind() -> str:
     from jbuild.engine.sandbox import BwrapExecutor
 
-    return "bwrap (bubblewrap)" if BwrapExecutor.available() else "fallback (bubblewrap cannot run here)"
+    if not BwrapExecutor.available():
+        return "fallback (bubblewrap cannot run here)"
+    return f"bwrap (bubblewrap; dependencies: {BwrapExecutor.dependency_mode()})"
 
 
 @click.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_jbuild
+from jbuild.engine import sandbox_landlock
 from jbuild.engine.sandbox import BwrapExecutor, FallbackExecutor, Job
 
 SECRET = "s3cr3t-token-of-the-ci-job"
@@ -68,19 +69,23 @@ def entries(store: Path, names) -> dict[str, Path]:
         entry.mkdir(parents=True)
         (entry / "f").write_text(f"content of {name}\n")
         (entry / "f").chmod(0o444)
+        (entry / "run").write_text("#!/bin/sh\nexit 0\n")
+        (entry / "run").chmod(0o555)
         entry.chmod(0o555)
         out[name] = entry
     return out
 
 
-@pytest.fixture(params=["bubblewrap binds", "staged root"])
+@pytest.fixture(params=["bubblewrap binds", "staged root", "landlock"])
 def stage_from(request, monkeypatch):
-    """Both ways the executor mounts dependencies (sandbox.py, sandbox_root.py)."""
-    if request.param == "staged root":
-        assert BwrapExecutor.stages_root()  # where it cannot, the test must fail, not pass vacuously
-        monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
-    else:
+    """Every way the executor shows dependencies (sandbox.py, sandbox_root.py, sandbox_landlock.py)."""
+    if request.param == "bubblewrap binds":
         monkeypatch.setattr(BwrapExecutor, "stage_from", 10 ** 9)
+        return request.param
+    # where the host cannot, the test must fail, not pass vacuously
+    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()
+    monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    monkeypatch.setattr(BwrapExecutor, "landlock", request.param == "landlock")
     return request.param
 
 
@@ -90,8 +95,14 @@ def test_an_undeclared_store_entry_is_unreadable(tmp_path, stage_from):
     j = job(tmp_path, f"""
         grep -q 'content of declared' /deps/declared/f || exit 20      # the declared one: readable
         test "$(ls /deps)" = declared || exit 21                       # nothing else under /deps
+        test "$(ls /deps/declared/ | tr '\\n' ' ')" = "f run " || exit 27  # listed, through its link too
+        /deps/declared/run || exit 28                                  # run
         cat {undeclared}/f && exit 22                                  # not at its store path
         ls {store} && exit 23                                          # nor the store itself
+        cat /.store/{undeclared.name}/f && exit 30                     # nor inside (landlock: bound there)
+        ls /.store/{undeclared.name} && exit 31
+        /.store/{undeclared.name}/run && exit 32
+        ls /.store && exit 33
         grep -rqs 'content of undeclared' /deps /env /src /tmp /out /etc && exit 24
         touch /deps/declared/new && exit 25                            # read-only, though we own it
         chmod u+w /deps/declared/f && exit 26
@@ -101,7 +112,7 @@ def test_an_undeclared_store_entry_is_unreadable(tmp_path, stage_from):
     assert BwrapExecutor().run(j) == 0, j.log.read_text()
     assert (j.out / "ok").exists()
     assert (undeclared / "f").read_text() == "content of undeclared\n"  # and the store is untouched
-    assert sorted(p.name for p in declared.iterdir()) == ["f"]
+    assert sorted(p.name for p in declared.iterdir()) == ["f", "run"]
 
 
 def test_a_build_sees_each_of_300_declared_dependencies_quickly(tmp_path, stage_from):

@@ -193,3 +193,46 @@ def test_the_stage_directory_goes_when_the_worker_thread_ends(tmp_path, executor
     while seen["stage"].exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not seen["stage"].exists()
+
+
+def test_the_stager_holds_each_staged_namespace_until_it_answered(tmp_path, executor):
+    """The child hands the stager its mount namespace (its teardown then comes after the
+    answer, off the build's time): held while the sandbox runs, let go once it has ended."""
+    import threading
+    import time
+
+    def namespaces(pid: int) -> list[str]:
+        links = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except FileNotFoundError:
+                pass
+        return [x for x in links if x.startswith("mnt:")]
+
+    def wait_for(condition) -> bool:
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    warm = job(tmp_path, "warm", "true")
+    assert executor.run(warm) == 0, warm.log.read_text()
+    pid = executor.local.zygote.proc.pid
+    j = job(tmp_path, "a", "touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.02; done")
+    j.deps = {"x": tmp_path / "a" / "src"}
+    held = []
+
+    def watch():  # the job runs on this thread, whose stager is `pid`'s
+        try:
+            wait_for(lambda: (j.tmp / "started").exists())
+            held.extend(namespaces(pid))
+        finally:
+            (j.tmp / "go").touch()
+
+    t = threading.Thread(target=watch)
+    t.start()
+    assert executor.run(j) == 0, j.log.read_text()
+    t.join()
+    assert len(held) == 1
+    assert wait_for(lambda: not namespaces(pid))

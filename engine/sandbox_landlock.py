@@ -1,0 +1,160 @@
+"""Landlock: a sandbox sees only its declared store entries through one bind of the whole store.
+
+Mounting each declared entry at /deps/<name> costs two mount(2) calls per entry and as much
+again when the namespace is torn down: ~40 µs each, ~45 ms for 1,000 dependencies. Instead the
+staged root (sandbox_root.py) binds the whole store read-only once, at STORE_POINT (/.store),
+/deps/<name> is a symlink to /.store/<entry> in /deps's read-only tmpfs, and a small C program
+(landlock_exec.c) that bubblewrap runs first, after its mounts (Landlock forbids mounting once
+applied), grants read/list/execute on each declared entry only, then execs the build's shell:
+~7 µs per entry (a symlink, a rule). An undeclared entry is at its path but cannot be opened,
+listed or run; neither can /.store or / itself be listed (a right granted on / would reach every
+entry below it), nor / written. Left visible: stat(2) of a path one already knows (Landlock does
+not govern it; entries' names are hashes). The executor's kind, which keys carry, is `bwrap` in
+both modes: the build sees the same paths and the same bytes.
+
+Symlinks rather than per-entry mounts mean that a tool resolving a path (realpath, `pwd -P`)
+sees /.store/<hash>-<name>-<version> where a mount showed /deps/<name>. An output must not keep
+such a path: it would name the dependency's store entry, which the consumer's key does not cover
+(only its exported digest), and read /deps/<name> in the mounts mode. So the rebuilder checks
+outputs for SANDBOX_PATHS as for host paths (outputs.py): such an output is refused, with the
+path in the message. (Binds of the entries themselves would avoid this, and are what costs.)
+
+Why in the staged root and not on bubblewrap's command line (`--symlink` per entry): bubblewrap
+takes at most 9,000 arguments, and /env's links alone exceed that at a few hundred dependencies.
+The program reaches the sandbox as a descriptor the stager's child opens (HELPER_FD, run as
+/proc/self/fd/3): no path of its own inside; it closes every descriptor but 0-2 before the exec.
+
+It is compiled on first use with the host's `cc` (statically where it can be, so it needs
+nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of
+its source and flags (built to a temporary name, fsync'd, renamed: a crash never leaves a
+half-written program under the final name). No Landlock ABI >= 2, no `cc` (or `JBUILD_CC`
+naming none), a failed compile, or entries not side by side: each entry is mounted, as before.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import xxhash
+
+SOURCE = Path(__file__).with_name("landlock_exec.c")
+STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
+SANDBOX_PATHS = (STORE_POINT + "/",)  # what an output must not name (a resolved /deps/<name>)
+HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
+MIN_ABI = 2  # ABI 1 denies every rename across directories (refer is unhandled there)
+_SYS_LANDLOCK_CREATE_RULESET = 444  # the same on every architecture (a new-style syscall)
+# Static first: it then needs nothing of the sandbox's declared /usr; else against the C library
+# that the declared /usr holds (dash's closure brings it).
+_CFLAGS = (("-O2", "-static"), ("-O2",))
+
+_HELPER: list = []  # [Path | None, why]: once per process
+
+
+def abi() -> int:
+    """The kernel's Landlock ABI version, 0 if it has none (or it is disabled)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    version = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(version), 0)
+
+
+def helper() -> Path | None:
+    """The compiled program, or None (why: `why_not()`)."""
+    if not _HELPER:
+        _HELPER[:] = _find_or_build()
+    return _HELPER[0]
+
+
+def why_not() -> str:
+    helper()
+    return _HELPER[1]
+
+
+def reset() -> None:
+    """Forget what was found (tests change `JBUILD_CC` or the cache directory)."""
+    _HELPER.clear()
+
+
+def cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("jbuild")) / "tools"
+
+
+def compiler() -> str | None:
+    """`cc` on PATH, or `JBUILD_CC` (a path; a missing one means "none", as JBUILD_BWRAP)."""
+    forced = os.environ.get("JBUILD_CC")
+    if forced is not None:
+        return forced if os.access(forced, os.X_OK) else None
+    return shutil.which("cc")
+
+
+def _find_or_build() -> tuple[Path | None, str]:
+    version = abi()
+    if version < MIN_ABI:
+        return None, f"the kernel's Landlock ABI is {version}; {MIN_ABI} is needed"
+    source = SOURCE.read_bytes()
+    targets = [(flags, cache_dir() / f"landlock_exec-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
+               for flags in _CFLAGS]
+    for _, target in targets:
+        if target.exists():
+            return target, ""
+    cc = compiler()
+    if cc is None:
+        return None, "no C compiler (cc) to build the Landlock helper"
+    why = ""
+    for flags, target in targets:
+        why = _compile(cc, flags, target)
+        if not why:
+            return target, ""
+    return None, why
+
+
+def _compile(cc: str, flags: tuple, target: Path) -> str:
+    """Build to a temporary name beside `target`, then rename; '' or why it failed."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        return f"cannot write the Landlock helper under {target.parent}: {exc.strerror}"
+    try:
+        r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return f"cc could not build the Landlock helper: {r.stderr.strip()[-300:]}"
+        os.chmod(tmp, 0o755)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        return ""
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def argv(entries) -> list[str]:
+    """The start of the sandbox's command: the program (as the descriptor the stager's child
+    opens it at), the store's point, the declared entries' names in it, then `--` and the
+    build's own command."""
+    return [f"/proc/self/fd/{HELPER_FD}", STORE_POINT, *entries, "--"]
+
+
+def entry_names(deps: dict) -> tuple[str, dict[str, str]] | None:
+    """(the one directory holding every declared entry, {name at /deps: entry's name in it}),
+    or None when they are not side by side (the executor then mounts each). One pass, no
+    pathlib: an action declares up to a thousand."""
+    parent, names = None, {}
+    for name, entry in deps.items():
+        where, _, base = os.fspath(entry).rpartition("/")
+        if parent is None:
+            parent = where
+        elif where != parent:
+            return None
+        names[name] = base
+    return (parent, names) if parent else None
