@@ -22,7 +22,8 @@ The program is compiled on first use with the host's `cc` (statically where it c
 needs nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of its source
 (built to a temporary name, then renamed: a crash leaves no half-written program under the final
 name). No Landlock ABI >= 2, no `cc`
-(or `JBUILD_CC` naming none), or a failed compile: the executor mounts each entry as before.
+(or `JBUILD_CC` naming none), a failed compile, or more than MAX_ENTRIES entries
+(bubblewrap's limit on its arguments): the executor mounts each entry as before.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ SOURCE = Path(__file__).with_name("landlock_exec.c")
 STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
 SANDBOX_PATHS = (STORE_POINT + "/",)  # what an output must not name (a resolved /deps/<name>)
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
+# The entries' names are arguments of bubblewrap, which refuses more than 9,000 in all; beyond
+# this many the executor mounts each entry instead.
+MAX_ENTRIES = 8000
 MIN_ABI = 2  # ABI 1 denies every rename across directories (refer is unhandled there)
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same on every architecture (a new-style syscall)
 # Static first: it then needs nothing of the sandbox's declared /usr; else against the C library
@@ -148,7 +152,7 @@ def entry_names(deps: dict) -> tuple[str, dict[str, str]] | None:
         where, _, base = os.fspath(entry).rpartition("/")
         if parent is None:
             parent = where
-        elif where != parent:
+        elif where != parent or len(names) >= MAX_ENTRIES:
             return None
         names[name] = base
     return (parent, names) if parent else None
