@@ -22,8 +22,9 @@ The program is compiled on first use with the host's `cc` (statically where it c
 needs nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of its source
 (built to a temporary name, then renamed: a crash leaves no half-written program under the final
 name). No Landlock ABI >= 2, no `cc`
-(or `JBUILD_CC` naming none), a failed compile, or more than MAX_ENTRIES entries
-(bubblewrap's limit on its arguments): the executor mounts each entry as before.
+(or `JBUILD_CC` naming none), a failed compile, a cached program another user may change (never
+run: it confines every build), or more than MAX_ENTRIES entries (bubblewrap's limit on its
+arguments): the executor mounts each entry as before. A damaged cached program is built again.
 """
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ def _find_or_build() -> tuple[Path | None, str]:
                for flags in _CFLAGS]
     for _, target in targets:
         if target.exists():
-            return target, ""
+            why = _untrusted(target)
+            if not why:
+                return target, ""
+            if why != "not an ELF program":
+                return None, why
     cc = compiler()
     if cc is None:
         return None, "no C compiler (cc) to build the Landlock helper"
@@ -111,6 +116,20 @@ def _find_or_build() -> tuple[Path | None, str]:
         if not why:
             return target, ""
     return None, why
+
+
+def _untrusted(target: Path) -> str:
+    """'' if the cached program may be run; else why not. It confines every build: one that
+    another user could have written (their cache directory, a HOME kept by sudo) is never run;
+    one that is no ELF program (damaged) is built again."""
+    me = os.geteuid()
+    for path in (target.parent, target):
+        st = os.lstat(path)
+        if st.st_uid not in (me, 0) or st.st_mode & 0o022:
+            return (f"the cached Landlock helper {path} may be changed by another user "
+                    f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
+    with open(target, "rb") as f:
+        return "" if f.read(4) == b"\x7fELF" else "not an ELF program"
 
 
 def _compile(cc: str, flags: tuple, target: Path) -> str:

@@ -166,6 +166,32 @@ def helper_in(cache: Path, **env) -> subprocess.CompletedProcess:
                           env={**os.environ, "XDG_CACHE_HOME": str(cache), **env})
 
 
+def test_a_cached_helper_another_user_may_change_is_never_run(tmp_path):
+    """It confines every build: one another user could replace (their cache directory, or a
+    HOME that sudo kept) was run as found. Now the sandbox mounts each entry, and says why."""
+    program = Path(helper_in(tmp_path).stdout.split("\n")[0])
+    assert program.is_file()
+    changes = [lambda: program.chmod(0o777), lambda: program.parent.chmod(0o777)]
+    if os.geteuid() == 0:
+        changes.append(lambda: os.chown(program, 65534, 65534))
+    for change in changes:
+        program.chmod(0o755)
+        program.parent.chmod(0o755)
+        os.chown(program, os.geteuid(), os.getegid())
+        change()
+        found, why = helper_in(tmp_path, JBUILD_CC="/nonexistent").stdout.split("\n")[:2]
+        assert found == "None", why
+        assert "may be changed by another user" in why and str(program.parent) in why
+
+
+def test_a_damaged_cached_helper_is_built_again(tmp_path):
+    """A helper that is no program made every later build fall back to mounts, silently."""
+    program = Path(helper_in(tmp_path).stdout.split("\n")[0])
+    program.write_bytes(b"garbage")
+    assert helper_in(tmp_path).stdout.split("\n")[0] == str(program)
+    assert program.read_bytes()[:4] == b"\x7fELF"
+
+
 def test_two_first_uses_at_once_leave_one_working_helper(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         found = list(pool.map(lambda _: helper_in(tmp_path).stdout.split("\n")[0], range(2)))
