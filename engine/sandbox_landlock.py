@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -40,7 +41,9 @@ import xxhash
 
 SOURCE = Path(__file__).with_name("landlock_exec.c")
 STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
-SANDBOX_PATHS = (STORE_POINT + "/",)  # what an output must not name (a resolved /deps/<name>)
+# What an output must not name: a resolved /deps/<name>, /.store/<entry>, an entry's name starting
+# with its 32-digit key. Not "/.store" alone: npm's linked installs have their node_modules/.store.
+SANDBOX_PATHS = (re.compile(re.escape(STORE_POINT.encode()) + rb"/[0-9a-f]{32}-"),)
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
 # The entries' names are arguments of bubblewrap, which refuses more than 9,000 in all; beyond
 # this many the executor mounts each entry instead.

@@ -270,3 +270,33 @@ def test_an_ordinary_user_cannot_reach_an_undeclared_entry_either(tmp_path):
     finally:
         if IS_ROOT:
             force_remove(home)
+
+
+def test_an_output_with_npm_s_node_modules_store_is_accepted(make_workspace, tmp_path):
+    """Outputs naming "/.store" were refused in every mode (even without a dependency): npm's
+    linked installs keep node_modules/.store (`.bin/x -> ../.store/x@1/...`), npm's own
+    sources say so. Only a resolved entry's path, /.store/<32-digit key>-..., is refused."""
+    root = make_workspace({"BUILD": textwrap.dedent('''
+        package npmlike { version = "1" build = """
+        m=$OUT/lib/node_modules
+        mkdir -p $m/.store/x@1.0.0/node_modules/x/bin $m/.bin
+        echo 'console.log(1)' > $m/.store/x@1.0.0/node_modules/x/bin/x.js
+        echo 'linked: install in node_modules/.store, link in place' > $m/README
+        ln -s .store/x@1.0.0/node_modules/x $m/x
+        ln -s ../.store/x@1.0.0/node_modules/x/bin/x.js $m/.bin/x
+        """ }''')})
+    r = run_jbuild("build", "//:npmlike", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_resolved_entry_path_cut_by_a_chunk_boundary_is_still_refused(tmp_path):
+    from jbuild.engine.outputs import CHUNK, OutputError, check_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    resolved = b"/.store/" + b"0123456789abcdef" * 2 + b"-dep-1/lib"
+    (out / "f").write_bytes(b"x" * (CHUNK - 20) + resolved)
+    with pytest.raises(OutputError, match="f contains /.store/0123456789abcdef0123456789abcdef-"):
+        check_output(out, list(sandbox_landlock.SANDBOX_PATHS))
+    (out / "f").write_bytes(b"x" * (CHUNK - 20) + b"/.store/x@1.0.0/node_modules")
+    assert check_output(out, list(sandbox_landlock.SANDBOX_PATHS)) == []
