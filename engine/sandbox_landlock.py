@@ -128,6 +128,9 @@ def _untrusted(target: Path) -> str:
     me = os.geteuid()
     for path in (target.parent, target):
         st = os.lstat(path)
+        if path == target.parent and st.st_uid == me and st.st_mode & 0o022:  # one's own, made under umask 002
+            os.chmod(path, st.st_mode & ~0o022)
+            st = os.lstat(path)
         if st.st_uid not in (me, 0) or st.st_mode & 0o022:
             return (f"the cached Landlock helper {path} may be changed by another user "
                     f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
@@ -138,7 +141,7 @@ def _untrusted(target: Path) -> str:
 def _compile(cc: str, flags: tuple, target: Path) -> str:
     """Build to a temporary name beside `target`, then rename; '' or why it failed."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # only its user may change it (_untrusted)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
     except OSError as exc:

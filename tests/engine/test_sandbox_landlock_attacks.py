@@ -160,10 +160,10 @@ def test_more_entries_than_bubblewrap_takes_arguments_are_mounted_instead(tmp_pa
     assert (j.out / "f").read_text() == "the last\n"
 
 
-def helper_in(cache: Path, **env) -> subprocess.CompletedProcess:
+def helper_in(cache: Path, umask: int = 0o022, **env) -> subprocess.CompletedProcess:
     code = "from jbuild.engine import sandbox_landlock as s; print(s.helper()); print(s.why_not())"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(cache), **env})
+                          env={**os.environ, "XDG_CACHE_HOME": str(cache), **env}, preexec_fn=lambda: os.umask(umask))
 
 
 def test_a_cached_helper_another_user_may_change_is_never_run(tmp_path):
@@ -171,17 +171,27 @@ def test_a_cached_helper_another_user_may_change_is_never_run(tmp_path):
     HOME that sudo kept) was run as found. Now the sandbox mounts each entry, and says why."""
     program = Path(helper_in(tmp_path).stdout.split("\n")[0])
     assert program.is_file()
-    changes = [lambda: program.chmod(0o777), lambda: program.parent.chmod(0o777)]
+    changes = [lambda: program.chmod(0o777)]  # (one's own directory made group-writable is tightened: below)
     if os.geteuid() == 0:
-        changes.append(lambda: os.chown(program, 65534, 65534))
+        changes += [lambda: os.chown(program, 65534, 65534), lambda: os.chown(program.parent, 65534, 65534)]
     for change in changes:
         program.chmod(0o755)
-        program.parent.chmod(0o755)
-        os.chown(program, os.geteuid(), os.getegid())
+        for path in (program, program.parent):
+            os.chown(path, os.geteuid(), os.getegid())
         change()
         found, why = helper_in(tmp_path, JBUILD_CC="/nonexistent").stdout.split("\n")[:2]
         assert found == "None", why
-        assert "may be changed by another user" in why and str(program.parent) in why
+        assert "may be changed by another user" in why and str(program.parent) in why, why
+
+
+def test_a_user_whose_umask_lets_the_group_write_still_gets_the_helper(tmp_path):
+    """umask 002 (user private groups): the cache directory was made group-writable, so the
+    check above refused the helper for good. It is made 0755, and an older one is tightened."""
+    program = Path(helper_in(tmp_path, umask=0o002).stdout.split("\n")[0])
+    assert program.is_file() and program.parent.stat().st_mode & 0o777 == 0o755
+    program.parent.chmod(0o775)
+    assert helper_in(tmp_path, umask=0o002, JBUILD_CC="/nonexistent").stdout.split("\n")[0] == str(program)
+    assert program.parent.stat().st_mode & 0o777 == 0o755
 
 
 def test_a_damaged_cached_helper_is_built_again(tmp_path):
