@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SANDBOX_OUT = "/out"  # where the sandbox mounts the output (engine/sandbox.py)
 CHUNK = 1 << 20
+PATTERN_SPAN = 64  # the longest text a pattern of `check_output` matches
 MAX_HOPS = 40  # the kernel's own limit on symlinks followed in one lookup (ELOOP)
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
@@ -36,16 +38,18 @@ class OutputCancelled(Exception):
     """The check was cancelled (the build is being interrupted)."""
 
 
-def check_output(out: Path, host_paths: list[str], cancelled: Callable[[], bool] = lambda: False) -> list[str]:
+def check_output(out: Path, host_paths: list[str | re.Pattern], cancelled: Callable[[], bool] = lambda: False) -> list[str]:
     """Refuse an unacceptable output; rewrite absolute links into /out and the install prefix of
-    pkg-config and libtool files (relocate.py); return notes of rewrites."""
+    pkg-config and libtool files (relocate.py); return notes of rewrites. A host path may be a
+    pattern of bytes (sandbox_landlock.SANDBOX_PATHS: what a resolved /deps/<name> looks like)."""
     from .relocate import relocate
 
     out = Path(out)
     if not stat.S_ISDIR(os.lstat(out).st_mode):
         raise OutputError(f"{out} is not a directory")
     relocated = relocate(out, [SANDBOX_OUT, str(out), str(out.resolve())])
-    needles = sorted({os.fsencode(p.rstrip("/")) for p in host_paths if p.rstrip("/")}, key=len)
+    texts = {os.fsencode(p.rstrip("/")) for p in host_paths if isinstance(p, str) and p.rstrip("/")}
+    needles = [*sorted(texts, key=len), *(p for p in host_paths if isinstance(p, re.Pattern))]
     links: list[str] = []
     for rel, st in _walk(out):
         if cancelled():
@@ -80,7 +84,11 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
 
 def _scan_bytes(rel: str, data: bytes, needles: list[bytes]) -> None:
     for needle in needles:
-        if needle in data:
+        if isinstance(needle, re.Pattern):
+            if found := needle.search(data):
+                raise OutputError(f"{rel} contains {found.group().decode(errors='replace')}..., a dependency's path "
+                                  "as the sandbox resolves it (realpath of /deps/NAME); name /deps/NAME or /env")
+        elif needle in data:
             raise OutputError(f"{rel} contains the host path {needle.decode(errors='replace')}; "
                               "outputs must be relocatable")
 
@@ -89,7 +97,7 @@ def _scan_file(out: Path, rel: str, needles: list[bytes], cancelled: Callable[[]
     """Stream the data segments of one file; a needle cut by a chunk boundary is still seen."""
     if not needles:
         return
-    overlap = max(len(n) for n in needles) - 1
+    overlap = max(len(n) if isinstance(n, bytes) else PATTERN_SPAN for n in needles) - 1
     try:
         fd = os.open(out / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:

@@ -23,18 +23,21 @@ Why in the staged root and not on bubblewrap's command line (`--symlink` per ent
 takes at most 9,000 arguments, and /env's links alone exceed that at a few hundred dependencies.
 The program reaches the sandbox as a descriptor the stager's child opens (HELPER_FD, run as
 /proc/self/fd/3): no path of its own inside; it closes every descriptor but 0-2 before the exec.
+The entries' names are its arguments, so more than MAX_ENTRIES of them are mounted instead.
 
 It is compiled on first use with the host's `cc` (statically where it can be, so it needs
 nothing of the sandbox's declared /usr), cached under the user's cache directory by the hash of
 its source and flags (built to a temporary name, fsync'd, renamed: a crash never leaves a
-half-written program under the final name). No Landlock ABI >= 2, no `cc` (or `JBUILD_CC`
-naming none), a failed compile, or entries not side by side: each entry is mounted, as before.
+half-written program under the final name). A cached program another user may change is never
+run (it confines every build); a damaged one is built again. No Landlock ABI >= 2, no `cc` (or
+`JBUILD_CC` naming none), a failed compile or an untrusted program: Landlock is unavailable.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -44,8 +47,13 @@ import xxhash
 
 SOURCE = Path(__file__).with_name("landlock_exec.c")
 STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
-SANDBOX_PATHS = (STORE_POINT + "/",)  # what an output must not name (a resolved /deps/<name>)
+# What an output must not name: a resolved /deps/<name>, /.store/<entry>, an entry's name starting
+# with its 32-digit key. Not "/.store" alone: npm's linked installs have their node_modules/.store.
+SANDBOX_PATHS = (re.compile(re.escape(STORE_POINT.encode()) + rb"/[0-9a-f]{32}-"),)
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
+# The entries' names are arguments of bubblewrap, which refuses more than 9,000 in all; beyond
+# this many the executor mounts each entry instead.
+MAX_ENTRIES = 8000
 MIN_ABI = 2  # ABI 1 denies every rename across directories (refer is unhandled there)
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same on every architecture (a new-style syscall)
 # Static first: it then needs nothing of the sandbox's declared /usr; else against the C library
@@ -103,7 +111,11 @@ def _find_or_build() -> tuple[Path | None, str]:
                for flags in _CFLAGS]
     for _, target in targets:
         if target.exists():
-            return target, ""
+            why = _untrusted(target)
+            if not why:
+                return target, ""
+            if why != "not an ELF program":
+                return None, why
     cc = compiler()
     if cc is None:
         return None, "no C compiler (cc) to build the Landlock helper"
@@ -115,10 +127,27 @@ def _find_or_build() -> tuple[Path | None, str]:
     return None, why
 
 
+def _untrusted(target: Path) -> str:
+    """'' if the cached program may be run; else why not. It confines every build: one that
+    another user could have written (their cache directory, a HOME kept by sudo) is never run;
+    one that is no ELF program (damaged) is built again."""
+    me = os.geteuid()
+    for path in (target.parent, target):
+        st = os.lstat(path)
+        if path == target.parent and st.st_uid == me and st.st_mode & 0o022:  # one's own, made under umask 002
+            os.chmod(path, st.st_mode & ~0o022)
+            st = os.lstat(path)
+        if st.st_uid not in (me, 0) or st.st_mode & 0o022:
+            return (f"the cached Landlock helper {path} may be changed by another user "
+                    f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
+    with open(target, "rb") as f:
+        return "" if f.read(4) == b"\x7fELF" else "not an ELF program"
+
+
 def _compile(cc: str, flags: tuple, target: Path) -> str:
     """Build to a temporary name beside `target`, then rename; '' or why it failed."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # only its user may change it (_untrusted)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
     except OSError as exc:
@@ -154,7 +183,7 @@ def entry_names(deps: dict) -> tuple[str, dict[str, str]] | None:
         where, _, base = os.fspath(entry).rpartition("/")
         if parent is None:
             parent = where
-        elif where != parent:
+        elif where != parent or len(names) >= MAX_ENTRIES:
             return None
         names[name] = base
     return (parent, names) if parent else None

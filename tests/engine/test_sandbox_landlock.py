@@ -168,7 +168,7 @@ def test_an_output_naming_a_resolved_dependency_path_is_refused(make_workspace, 
     assert r.returncode == 0, r.stderr
     r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env=env)
     assert r.returncode == 1, r.stderr
-    assert "where contains the host path /.store; outputs must be relocatable" in r.stdout + r.stderr
+    assert "where contains /.store/" in r.stdout + r.stderr and "realpath of /deps/NAME" in r.stdout + r.stderr
 
 
 def test_the_build_starts_with_the_standard_descriptors_only(tmp_path, landlock):
