@@ -117,6 +117,7 @@ def run(cmd, cwd, env=None) -> tuple[float, str, float]:
 class Bench:
     root: Path
     jobs: int
+    sandbox: str = "bwrap"
     rows: list = field(default_factory=list)
 
     @property
@@ -129,7 +130,7 @@ class Bench:
 
     def jbuild(self) -> Run:
         events = self.root.parent / (self.root.name + "-events.json")
-        cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", "bwrap",
+        cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", self.sandbox,
                "--no-link", "--build-events", str(events)]
         seconds, _, rss = run(cmd, self.root, {"JBUILD_STORE": str(self.store)})
         actions = sum(1 for x in events.read_text().splitlines() if json.loads(x)["event"] == "action_executed")
@@ -148,7 +149,7 @@ class Bench:
         (warm / "jbuild.toml").write_text("")
         (warm / "BUILD").write_text('package a { version = "1" build_requires = [@std//host:cc] build = "mkdir -p $OUT" }\n'
                                     'package b { version = "1" build = "mkdir -p $OUT" }\n')
-        seconds, _, _ = run([sys.executable, "-m", "jbuild", "build", "//...", "--sandbox", "bwrap", "--no-link"],
+        seconds, _, _ = run([sys.executable, "-m", "jbuild", "build", "//...", "--sandbox", self.sandbox, "--no-link"],
                             warm, {"JBUILD_STORE": str(self.store)})
         shutil.rmtree(warm)
         return seconds
@@ -197,6 +198,8 @@ def main() -> None:
     ap.add_argument("--packages", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit and patch (medians)")
+    ap.add_argument("--sandbox", default="bwrap", choices=("bwrap", "landlock"),
+                    help="jbuild's --sandbox (landlock: one bind of the store; keyed apart from bwrap)")
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
@@ -205,7 +208,7 @@ def main() -> None:
                          "runs, unless --reuse: the others start from its store)")
     args = ap.parse_args()
     root = args.reuse.resolve() if args.reuse else Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
-    bench = Bench(root, args.jobs)
+    bench = Bench(root, args.jobs, args.sandbox)
     steps = set(args.steps.split(","))
     try:
         if args.reuse:

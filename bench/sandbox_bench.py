@@ -3,8 +3,8 @@
 Each scenario runs `--runs` times, the scenarios interleaved (one run of each, then again), so
 load from other processes falls on all of them alike; prints median and best in ms and the
 ratio of medians to the bare bubblewrap. `direct binds` is the old way (one bubblewrap bind
-per dependency), and `staged mounts` the staged root with one mount per dependency (where
-Landlock cannot confine them: sandbox_landlock.py), for comparison.
+per dependency), for comparison; `landlock` is `--sandbox landlock` (one bind of the store, a
+Landlock ruleset: sandbox_landlock.py), where the host can.
 
     .venv/bin/python bench/sandbox_bench.py [--deps 0,300,1000] [--runs 15]
 """
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from jbuild.engine import sandbox
-from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, bwrap_path
+from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, LandlockExecutor, bwrap_path
 
 
 def bare_argv() -> list[str]:
@@ -65,8 +65,8 @@ def scenarios(root: Path, counts: list[int], direct_up_to: int) -> dict[str, cal
     for k in counts:
         job = job_for(root, fake_entries(store / str(k), k), f"job{k}")
         out[f"executor, {k} deps"] = lambda job=job, ex=BwrapExecutor(): ex.run(job)  # one executor, as a build has
-        if BwrapExecutor.dependency_mode() == "landlock":  # the staged root as it is where Landlock is not
-            out[f"staged mounts, {k} deps"] = lambda job=job, ex=BwrapExecutor(): ex._run_staged(job, landlock=False)
+        if BwrapExecutor.landlock_available():  # --sandbox landlock
+            out[f"landlock, {k} deps"] = lambda job=job, ex=LandlockExecutor(): ex.run(job)
         if k <= direct_up_to:
             out[f"direct binds, {k} deps"] = lambda job=job, ex=DirectBinds(): ex.run(job)
     return out
@@ -107,8 +107,9 @@ def main() -> None:
     try:
         cases = scenarios(root, [int(k) for k in args.deps.split(",")], args.direct_up_to)
         times = measure(cases, args.runs)
-        print(f"load: {os.getloadavg()[0]:.2f} (1 min); dependencies: {sandbox.BwrapExecutor.dependency_mode()} "
-              f"from {sandbox.BwrapExecutor.stage_from} on (executor rows)")
+        print(f"load: {os.getloadavg()[0]:.2f} (1 min); executor rows: --sandbox bwrap, dependencies: "
+              f"{sandbox.BwrapExecutor.dependency_mode()} from {sandbox.BwrapExecutor.stage_from} on; landlock rows: "
+              f"--sandbox landlock")
         print(table(times))
     finally:
         shutil.rmtree(root, ignore_errors=True)

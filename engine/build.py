@@ -60,12 +60,20 @@ class SandboxUnavailable(BadInput):
     pass
 
 
+BUBBLEWRAP_KINDS = ("bwrap", "landlock")  # sandboxes over a declared host /usr (hostroot.py)
+
+
 def sandbox_kind(requested: str) -> str:
     from .sandbox import BwrapExecutor
 
     if requested != "auto":
-        if requested == "bwrap" and not BwrapExecutor.available():
+        if requested in BUBBLEWRAP_KINDS and not BwrapExecutor.available():
             raise SandboxUnavailable("bubblewrap cannot create its namespaces here (is it installed?)")
+        if requested == "landlock" and not BwrapExecutor.landlock_available():
+            from .sandbox_landlock import why_not
+
+            raise SandboxUnavailable("--sandbox landlock: Landlock cannot confine a sandbox here"
+                                     + (f" ({why_not()})" if why_not() else "") + "; use --sandbox bwrap")
         return requested
     if BwrapExecutor.available():
         return "bwrap"
@@ -114,12 +122,12 @@ def _sandbox_key(kind: str) -> str:
     """What of the sandbox enters every build key: its kind, and for bubblewrap the versions of
     the base every script runs with (/bin/sh and coreutils). `dry-run` is a test seam that keys
     like a bare bwrap."""
-    if kind != "bwrap":
+    if kind not in BUBBLEWRAP_KINDS:
         return "bwrap" if kind == "dry-run" else kind
     from .hostroot import base_fingerprint
 
     base = base_fingerprint()
-    return f"bwrap+{base}" if base else "bwrap"
+    return f"{kind}+{base}" if base else kind
 
 
 def _version_pins(patterns: list[str], loader: Loader, cwd) -> tuple[list[str], dict]:
@@ -298,7 +306,7 @@ def _host_roots(p: Plan):
     from .hostroot import host_root
     from .keys import host_tools_of
 
-    if p.sandbox_kind != "bwrap" or not dpkg.available():
+    if p.sandbox_kind not in BUBBLEWRAP_KINDS or not dpkg.available():
         return lambda node: None
 
     def root(node: Node):

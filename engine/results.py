@@ -50,7 +50,7 @@ def host_trees_of(p, root: Node) -> list[str]:
     from .hostroot import tree_names
     from .keys import host_tools_of
 
-    if getattr(p, "sandbox_kind", None) != "bwrap" or not dpkg.available():
+    if getattr(p, "sandbox_kind", None) not in ("bwrap", "landlock") or not dpkg.available():
         return []
     sets = {frozenset(pkg for tool in host_tools_of(p.node_closure[n], n)
                       for pkg in p.computer.host[tool.label].debian_packages) for n in _closure_actions(p, root)}

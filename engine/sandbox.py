@@ -93,7 +93,7 @@ class BwrapExecutor:
     # From this many dependencies on, the root is staged (sandbox_root.py); below, bubblewrap's
     # own binds cost about the same (measured: bench/sandbox_bench.py).
     stage_from = 8
-    landlock = True  # confine a staged root's dependencies with Landlock where the host can
+    landlock = False  # one mount per dependency; LandlockExecutor: one bind of the store, a ruleset
 
     def __init__(self):
         self.bwrap = bwrap_path()
@@ -127,22 +127,20 @@ class BwrapExecutor:
                     _STAGES_ROOT = _prober()._run_staged(probe, landlock=False) == 0
         return _STAGES_ROOT
 
-    @staticmethod
-    def dependency_mode() -> str:
+    @classmethod
+    def dependency_mode(cls) -> str:
         """How declared entries reach a staged root: "landlock" (one bind of the whole store, a
         Landlock ruleset naming the entries: sandbox_landlock.py), "mounts" (one mount per
         entry: sandbox_root.py), or "binds" (no staged root here: bubblewrap binds each)."""
-        if not BwrapExecutor.stages_root():
+        if not cls.stages_root():
             return "binds"
-        return "landlock" if BwrapExecutor.confines_with_landlock() else "mounts"
+        return "landlock" if cls.landlock and cls.landlock_available() else "mounts"
 
     @staticmethod
-    def confines_with_landlock() -> bool:
+    def landlock_available() -> bool:
         """Does the Landlock helper run and keep an undeclared sibling of a declared entry
-        unreadable here? (Tried once per process; `landlock = False` turns it off.)"""
+        unreadable here? (Tried once per process.)"""
         global _LANDLOCK
-        if not BwrapExecutor.landlock:
-            return False
         with _PROBING:  # worker threads ask at once: one compile, one probe
             if _LANDLOCK is None:
                 _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
@@ -165,7 +163,7 @@ class BwrapExecutor:
                     landlock: bool | None = None) -> tuple[list[str], StagedRoot]:
         """bubblewrap's command line over a root staged at `stage`, and the stager to run first.
         `shared_network`: the stager's own network namespace (only loopback) is the sandbox's.
-        `landlock`: confine the dependencies with Landlock (None: where the host can)."""
+        `landlock`: confine the dependencies with Landlock (None: as the executor's kind does)."""
         root = StagedRoot()
         for source, dest in _usr_mounts(job.host):
             root.bind(source, dest)
@@ -208,8 +206,8 @@ class BwrapExecutor:
 
     def _confined(self, job: Job, landlock: bool | None) -> tuple[str, dict[str, str]] | None:
         """(the store to bind whole, {name at /deps: entry in it}) when Landlock confines `job`'s
-        dependencies (`landlock`, or None: where the host can), else None."""
-        if not job.deps or not (self.confines_with_landlock() if landlock is None else landlock):
+        dependencies (`landlock`, or None: as the executor's kind does), else None."""
+        if not job.deps or not (self.landlock if landlock is None else landlock):
             return None
         return sandbox_landlock.entry_names(job.deps)
 
@@ -246,6 +244,18 @@ class BwrapExecutor:
     @property
     def cancelled(self) -> bool:
         return self.procs.cancelled
+
+
+class LandlockExecutor(BwrapExecutor):
+    """`--sandbox landlock`: bubblewrap, every action with dependencies staged over one read-only
+    bind of the whole store, confined to its declared entries by Landlock (sandbox_landlock.py):
+    the cost of a dependency falls from two mounts to a link and a rule. What a build sees
+    differs from `bwrap` (/deps/<name> is a link, `realpath` names /.store/<entry>, / can be
+    neither listed nor written), so the kind enters every key: the two never share an entry."""
+
+    kind = "landlock"
+    stage_from = 1  # one way for every action that has dependencies (the count is in the key)
+    landlock = True
 
 
 class FallbackExecutor:
@@ -388,6 +398,8 @@ def _sandbox_env(job: Job) -> dict[str, str]:
 def make_executor(kind: str):
     if kind == "bwrap":
         return BwrapExecutor()
+    if kind == "landlock":
+        return LandlockExecutor()
     if kind == "fallback":
         return FallbackExecutor()
     if kind == "dry-run":

@@ -9,13 +9,13 @@ applied), grants read/list/execute on each declared entry only, then execs the b
 ~7 µs per entry (a symlink, a rule). An undeclared entry is at its path but cannot be opened,
 listed or run; neither can /.store or / itself be listed (a right granted on / would reach every
 entry below it), nor / written. Left visible: stat(2) of a path one already knows (Landlock does
-not govern it; entries' names are hashes). The executor's kind, which keys carry, is `bwrap` in
-both modes: the build sees the same paths and the same bytes.
+not govern it; entries' names are hashes). It is a sandbox kind of its own (`--sandbox landlock`,
+sandbox.LandlockExecutor), which keys carry: a build can tell a link from a mount.
 
 Symlinks rather than per-entry mounts mean that a tool resolving a path (realpath, `pwd -P`)
 sees /.store/<hash>-<name>-<version> where a mount showed /deps/<name>. An output must not keep
 such a path: it would name the dependency's store entry, which the consumer's key does not cover
-(only its exported digest), and read /deps/<name> in the mounts mode. So the rebuilder checks
+(only its exported digest). So the rebuilder checks
 outputs for SANDBOX_PATHS as for host paths (outputs.py): such an output is refused, with the
 path in the message. (Binds of the entries themselves would avoid this, and are what costs.)
 

@@ -20,7 +20,7 @@ class Options:
     strict: bool | None = None
     strict_interfaces: bool = False
     verify_inputs: bool = False  # re-hash every reused entry, not only stat it
-    sandbox: str = "auto"  # auto | bwrap | fallback | dry-run (a test seam)
+    sandbox: str = "auto"  # auto | bwrap | landlock | fallback | dry-run (a test seam)
     store: str | None = None
     build_events: str | None = None
     out_link: str | None = "result"
@@ -70,6 +70,8 @@ def resolve(ws: Workspace, opts: Options) -> Options:
         raise BadInput(f"-j/--jobs must be at least 1, not {jobs}")
     keep_going = opts.keep_going if opts.keep_going is not None else ws.setting("build", "keep_going", ci_requested())
     strict = opts.strict if opts.strict is not None else ws.setting("build", "strict", False)
+    if opts.sandbox == "landlock" and opts.remote_executor:
+        raise BadInput("--sandbox landlock runs locally only: remote workers build in bwrap (drop one of the two)")
     if opts.build_events:
         _check_writable(Path(opts.build_events), "--build-events")
     offline = opts.offline if opts.offline is not None else (

@@ -85,7 +85,10 @@ def _sandbox_kind() -> str:
 
     if not BwrapExecutor.available():
         return "fallback (bubblewrap cannot run here)"
-    return f"bwrap (bubblewrap; dependencies: {BwrapExecutor.dependency_mode()})"
+    from jbuild.engine.sandbox_landlock import why_not
+
+    landlock = "available" if BwrapExecutor.landlock_available() else f"unavailable ({why_not() or 'its probe failed'})"
+    return f"bwrap (bubblewrap; dependencies: {BwrapExecutor.dependency_mode()}); --sandbox landlock: {landlock}"
 
 
 @click.command()

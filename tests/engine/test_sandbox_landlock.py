@@ -15,12 +15,14 @@ from jbuild.engine import sandbox_landlock
 from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, bwrap_path
 
 HELPER_FAILED = 126
+LANDLOCK_INFO = "bwrap (bubblewrap; dependencies: mounts); --sandbox landlock: available"
 
 
 @pytest.fixture
 def landlock(monkeypatch):
-    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()  # fail, never vacuous
+    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()  # fail, never vacuous
     monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    monkeypatch.setattr(BwrapExecutor, "landlock", True)  # LandlockExecutor's way, on every job
     return BwrapExecutor()
 
 
@@ -134,7 +136,7 @@ def test_the_helper_is_built_once_under_the_cache_and_never_half_written(tmp_pat
     assert second.stdout.strip() == str(program) and program.stat().st_mtime_ns == before
 
 
-def test_without_a_compiler_the_sandbox_mounts_each_entry_and_says_so(make_workspace, tmp_path):
+def test_without_a_compiler_landlock_is_refused_and_bwrap_builds(make_workspace, tmp_path):
     root = make_workspace({"BUILD": """
 package dep { version = "1" build = "mkdir -p $OUT && echo dep > $OUT/f" }
 package top { version = "1" requires = [:dep] build = "mkdir -p $OUT && cat /deps/dep/f > $OUT/f" }
@@ -142,19 +144,23 @@ package top { version = "1" requires = [:dep] build = "mkdir -p $OUT && cat /dep
     env = {"JBUILD_STORE": str(tmp_path / "store"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "JBUILD_CC": str(tmp_path / "no-cc")}
     info = run_jbuild("info", "sandbox", cwd=root, env=env)
-    assert info.stdout.strip() == "bwrap (bubblewrap; dependencies: mounts)", info.stderr
+    assert info.stdout.startswith("bwrap (bubblewrap; dependencies: mounts); --sandbox landlock: unavailable ("), \
+        info.stdout + info.stderr
+    r = run_jbuild("build", "//:top", "--sandbox", "landlock", cwd=root, env=env)
+    assert r.returncode == 2 and "Landlock cannot confine a sandbox here" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
     r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env=env)
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "cache" / "jbuild" / "tools").exists()
     del env["JBUILD_CC"]
     info = run_jbuild("info", "sandbox", cwd=root, env=env)
-    assert info.stdout.strip() == "bwrap (bubblewrap; dependencies: landlock)", info.stderr
+    assert info.stdout.strip() == LANDLOCK_INFO, info.stderr
 
 
 def test_an_output_naming_a_resolved_dependency_path_is_refused(make_workspace, tmp_path):
     """`realpath /deps/d0` is /.store/<entry> here: an output keeping it would name the entry,
     which the consumer's key does not cover, and read /deps/d0 in the mounts mode."""
-    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()
+    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()
     n = BwrapExecutor.stage_from + 1
     blocks = [f'package d{i} {{ version = "1" build = "mkdir -p $OUT && echo {i} > $OUT/f" }}' for i in range(n)]
     reqs = ", ".join(f":d{i}" for i in range(n))
@@ -164,9 +170,9 @@ def test_an_output_naming_a_resolved_dependency_path_is_refused(make_workspace, 
                   f'build = "mkdir -p $OUT && cat /deps/d0/f > $OUT/d0 && echo /deps/d0/f > $OUT/where" }}')
     root = make_workspace({"BUILD": "\n".join(blocks)})
     env = {"JBUILD_STORE": str(tmp_path / "store")}
-    r = run_jbuild("build", "//:fine", "--sandbox", "bwrap", cwd=root, env=env)
+    r = run_jbuild("build", "//:fine", "--sandbox", "landlock", cwd=root, env=env)
     assert r.returncode == 0, r.stderr
-    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env=env)
+    r = run_jbuild("build", "//:top", "--sandbox", "landlock", cwd=root, env=env)
     assert r.returncode == 1, r.stderr
     assert "where contains /.store/" in r.stdout + r.stderr and "realpath of /deps/NAME" in r.stdout + r.stderr
 
@@ -208,13 +214,13 @@ def test_an_ordinary_user_builds_in_the_landlock_mode(tmp_path):
         if IS_ROOT:
             subprocess.run(["chown", "-R", f"{USER}:", str(home)], check=True)
         info = user.jbuild("info", "sandbox", cwd=ws)
-        assert info.stdout.strip() == "bwrap (bubblewrap; dependencies: landlock)", info.stdout + info.stderr
+        assert info.stdout.strip() == LANDLOCK_INFO, info.stdout + info.stderr
         assert list((home / ".cache" / "jbuild" / "tools").glob("landlock_exec-*"))
-        r = user.jbuild("build", "//:other", "--sandbox", "bwrap", cwd=ws)
+        r = user.jbuild("build", "//:other", "--sandbox", "landlock", cwd=ws)
         assert r.returncode == 0, r.stderr
         (other,) = (home / "store").glob("*-other-1")
         (ws / "BUILD").write_text("\n".join([*blocks, top.replace("OTHER", other.name)]))
-        r = user.jbuild("build", "//:top", "--sandbox", "bwrap", cwd=ws)
+        r = user.jbuild("build", "//:top", "--sandbox", "landlock", cwd=ws)
         assert r.returncode == 0, r.stdout + r.stderr
         assert list((home / "store").glob("*-top-1/ok"))
     finally:

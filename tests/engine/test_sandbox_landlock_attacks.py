@@ -21,8 +21,9 @@ from test_sandbox_landlock import job, store_with
 @pytest.fixture
 def landlock(monkeypatch):
     """An executor in the Landlock mode whatever the count of dependencies (test_sandbox_landlock.py's)."""
-    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()  # fail, never vacuous
+    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()  # fail, never vacuous
     monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    monkeypatch.setattr(BwrapExecutor, "landlock", True)  # LandlockExecutor's way, on every job
     return BwrapExecutor()
 
 
@@ -209,14 +210,13 @@ def test_two_first_uses_at_once_leave_one_working_helper(tmp_path):
     assert os.listdir(Path(found[0]).parent) == [Path(found[0]).name]
 
 
-@pytest.mark.xfail(strict=True, reason="design: a path resolved in the Landlock mode is /.store/<entry>, "
-                   "which an output may not name; with mounts it is /deps/<name>, accepted (same key)")
-def test_a_tool_that_finds_itself_with_readlink_builds_as_with_mounts(make_workspace, tmp_path):
-    """`here=$(dirname "$(readlink -f "$0")")`: launchers and *-config scripts (python3-config
-    does it with `pwd -P`). A consumer with 8 dependencies or more (the staged root) fails here,
-    one with fewer, or on a host without Landlock, builds: whether a build works depends on the
-    host and the count of its dependencies, not on its key."""
-    assert BwrapExecutor.dependency_mode() == "landlock", sandbox_landlock.why_not()
+def test_a_tool_that_finds_itself_with_readlink_builds_with_bwrap_and_is_refused_with_landlock(make_workspace,
+                                                                                                tmp_path):
+    """`here=$(dirname "$(readlink -f "$0")")`: launchers and *-config scripts. With `--sandbox
+    bwrap` (a mount per entry) the path is /deps/<name>; with `--sandbox landlock` it is
+    /.store/<entry>, which an output may not name: refused with a message, never kept. The two
+    kinds are keyed apart (test_the_two_kinds_are_keyed_apart), so this is no same-key difference."""
+    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()
     n = BwrapExecutor.stage_from + 1
     tool = textwrap.dedent("""
         package tool { version = "1" build = \"\"\"
@@ -232,21 +232,36 @@ def test_a_tool_that_finds_itself_with_readlink_builds_as_with_mounts(make_works
     blocks.append(f'package top {{ version = "1" requires = [{reqs}] build_requires = [:tool] '
                   'build = "mkdir -p $OUT && tool-config > $OUT/flags" }')
     root = make_workspace({"BUILD": "\n".join(blocks)})
-    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    r = run_jbuild("build", "//:top", "--sandbox", "bwrap", cwd=root, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     (flags,) = (tmp_path / "store").glob("*-top-1/flags")
     assert flags.read_text() == "-I/deps/tool/bin/../include\n"
+    r = run_jbuild("build", "//:top", "--sandbox", "landlock", cwd=root, env=env)
+    assert r.returncode == 1 and "realpath of /deps/NAME" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="design: a Landlock right on / reaches every store entry below it; "
-                   "/ is listable and writable in the binds and mounts modes (same key)")
-def test_the_root_is_listable_and_writable_as_with_mounts(tmp_path, landlock):
-    """`ls /`, `mkdir /build`: both work with fewer than 8 dependencies (bubblewrap's binds) or
-    without Landlock (mounts); here, EACCES. Granting only the rights to write on / was tried:
-    what the build then makes there it cannot read back."""
-    deps = store_with(tmp_path, ["declared"])
-    j = job(tmp_path, "ls / > /tmp/ls && mkdir /build && echo x > /build/x && cat /build/x > /out/x", deps)
-    assert landlock.run(j) == 0, j.log.read_text()
+def test_the_two_kinds_are_keyed_apart(make_workspace, tmp_path):
+    """What a build sees differs between `--sandbox bwrap` and `--sandbox landlock` (/deps/<name>
+    a directory or a link, / listable or not: `ls -R`, `find`, `cp -r`, `ls /` tell them apart), so the
+    kind is in the key: the same package gives two entries, one per kind, each built in its own."""
+    root = make_workspace({"BUILD": textwrap.dedent('''
+        package d { version = "1" build = "mkdir -p $OUT/sub && echo 1 > $OUT/sub/f" }
+        package top { version = "1" requires = [:d] build = "mkdir -p $OUT && ls -R /deps/ > $OUT/found; ls / > $OUT/ls || true" }
+        ''')})
+    env = {"JBUILD_STORE": str(tmp_path / "store")}
+    found = {}
+    for kind in ("bwrap", "landlock"):
+        r = run_jbuild("build", "//:top", "--sandbox", kind, cwd=root, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "2 built, 0 reused" in r.stderr, r.stderr  # never the other kind's entries
+        (top,) = set((tmp_path / "store").glob("*-top-1")) - set(found.values())
+        found[kind] = top
+    assert "f" in (found["bwrap"] / "found").read_text().split()  # ls -R walks into the mount
+    assert (found["landlock"] / "found").read_text().split() == ["/deps/:", "d"]  # and not through the link
+    assert (found["landlock"] / "ls").read_text() == "" and "deps" in (found["bwrap"] / "ls").read_text().split()
+    r = run_jbuild("build", "//:top", "--sandbox", "landlock", "--remote-executor", "grpc://127.0.0.1:1", cwd=root, env=env)
+    assert r.returncode == 2 and "runs locally only" in r.stderr, r.stderr
 
 
 def test_an_ordinary_user_cannot_reach_an_undeclared_entry_either(tmp_path):
@@ -265,8 +280,8 @@ def test_an_ordinary_user_cannot_reach_an_undeclared_entry_either(tmp_path):
         sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
         from jbuild.engine.sandbox import BwrapExecutor
         from test_sandbox_landlock_attacks import ATTACKS, attack_job, outcomes
-        assert BwrapExecutor.dependency_mode() == "landlock"
-        BwrapExecutor.stage_from = 0
+        assert BwrapExecutor.landlock_available()
+        BwrapExecutor.stage_from, BwrapExecutor.landlock = 0, True
         j = attack_job(Path({str(home / "work")!r}), ATTACKS)
         assert BwrapExecutor().run(j) == 0, j.log.read_text()
         print(sorted(outcomes(j).items()))
@@ -310,18 +325,3 @@ def test_a_resolved_entry_path_cut_by_a_chunk_boundary_is_still_refused(tmp_path
         check_output(out, list(sandbox_landlock.SANDBOX_PATHS))
     (out / "f").write_bytes(b"x" * (CHUNK - 20) + b"/.store/x@1.0.0/node_modules")
     assert check_output(out, list(sandbox_landlock.SANDBOX_PATHS)) == []
-
-
-@pytest.mark.xfail(strict=True, reason="design: /deps/<name> is a symlink in the Landlock mode, a directory "
-                   "(a mount) in the others; tools that do not follow links on the command line or below it "
-                   "see a link (same key, another output)")
-def test_tools_walking_deps_see_what_they_see_with_mounts(tmp_path, landlock):
-    """`find /deps -name f` finds nothing, `cp -r /deps/d` and `tar -C /deps -c d` copy a link,
-    `du -s /deps/d` is 0: silently, with exit code 0. With mounts (or fewer than 8 dependencies,
-    or a host without Landlock) they see the entry's files; the key is the same."""
-    deps = store_with(tmp_path, ["d"])
-    j = job(tmp_path, "find /deps -name f > /out/found; cp -r /deps/d /tmp/copy; test -f /tmp/copy/f && "
-                      "tar -C /deps -cf /tmp/d.tar d && tar -tf /tmp/d.tar > /out/listed", deps)
-    assert landlock.run(j) == 0, j.log.read_text()
-    assert (j.out / "found").read_text() == "/deps/d/f\n", "find saw no file"
-    assert "d/f" in (j.out / "listed").read_text().split()
