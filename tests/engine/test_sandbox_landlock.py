@@ -1,7 +1,7 @@
 """The Landlock mode (sandbox_landlock.py, landlock_exec.c): one bind of the whole store, a
 ruleset granting the declared entries only. Real bubblewrap, the real helper compiled by the
-host's cc, real Landlock (this kernel's ABI); the fallback to one mount per entry when there is
-no compiler. (The undeclared-entry checks shared by every mode: test_sandbox_holes.py.)"""
+host's cc, real Landlock (this kernel's ABI); `--sandbox landlock` refused (exit 2) where there
+is no compiler. (The undeclared-entry checks shared by every mode: test_sandbox_holes.py.)"""
 
 import os
 import subprocess

@@ -1,7 +1,7 @@
 """Attacks on the Landlock mode (sandbox_landlock.py, landlock_exec.c): a build trying, with real
 system calls in a real sandbox, to reach a store entry it did not declare; the helper's cache and
-limits; where the mode behaves unlike the others for the same key. Each attack that held is kept
-here so that it keeps holding; each hole found has its test (fixed, or xfail with the reason)."""
+limits; where the mode behaves unlike bwrap (so it is keyed apart). Each attack that held is kept
+here so that it keeps holding; each hole found has its test, with its fix."""
 
 import os
 import subprocess
