@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jbuild.base import cachefile
 
-FORMAT = 4  # 4: the analysis and what a run changes in two files
+FORMAT = 5  # 4: the analysis and what a run changes in two files; 5: slotted data classes (dsl)
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
 COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
 NOT_KEPT = ("store", "cold_token", "node_list")  # re-opened, or kept in the files themselves
