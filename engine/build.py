@@ -283,10 +283,15 @@ def _host_roots(p: Plan):
     if p.sandbox_kind != "bwrap" or not dpkg.available():
         return lambda node: None
 
+    made: dict[frozenset, object] = {}  # per set of packages, once per build (a few stats each)
+
     def root(node: Node):
-        packages = {pkg for tool in host_tools_of(p.node_closure[node], node)
-                    for pkg in p.computer.host[tool.label].debian_packages}
-        return host_root(p.store.root, packages)
+        packages = frozenset(pkg for tool in host_tools_of(p.node_closure[node], node)
+                             for pkg in p.computer.host[tool.label].debian_packages)
+        found = made.get(packages)
+        if found is None:
+            found = made[packages] = host_root(p.store.root, packages)
+        return found
 
     return root
 
