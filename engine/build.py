@@ -327,6 +327,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
+    if session.cold_token is None:  # a new analysis is written before the run, not after it:
+        _save_session(session, cache)  # pickling it costs ~60 MB at 10,000 packages, on top of the run's
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)
