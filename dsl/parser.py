@@ -54,40 +54,17 @@ def parse(text: str, path: str) -> st.File:
     package file is tens of MB at once, which the process keeps as its peak. Each piece is
     padded so that lark counts lines and columns as in the file; if any piece fails, the whole
     file is parsed again, so an error is reported exactly as without pieces."""
+    from . import pieces
+
     _check_nesting(text, path)
-    if len(text) > PIECE_CHARS:
+    if len(text) > pieces.PIECE_CHARS:
         try:
-            files = [_parse_one(piece, path) for piece in _pieces(text)]
+            files = [_parse_one(piece, path) for piece in pieces.pieces(text, _SCAN, OPENERS)]
         except RecipeError:
             pass  # reported below, by the parse of the whole file
         else:
             return st.File(path, tuple(b for f in files for b in f.blocks), tuple(t for f in files for t in f.templates))
     return _parse_one(text, path)
-
-
-PIECE_CHARS = 128 * 1024
-
-
-def _pieces(text: str):
-    """The text cut after a `}` that closes a top-level item, every PIECE_CHARS or so; each
-    piece starts with the newlines and spaces that put its first character where it was."""
-    start = depth = 0
-    for m in _SCAN.finditer(text):
-        c = m[0]
-        if c in OPENERS:
-            depth += 1
-        elif c in ")]}":
-            depth = max(0, depth - 1)
-            if c == "}" and depth == 0 and m.end() - start >= PIECE_CHARS:
-                yield _padded(text, start, m.end())
-                start = m.end()
-    if text[start:].strip():
-        yield _padded(text, start, len(text))
-
-
-def _padded(text: str, start: int, end: int) -> str:
-    line_start = text.rfind("\n", 0, start) + 1
-    return "\n" * text.count("\n", 0, start) + " " * (start - line_start) + text[start:end]
 
 
 def _parse_one(text: str, path: str) -> st.File:

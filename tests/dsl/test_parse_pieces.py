@@ -1,8 +1,8 @@
-"""A large BUILD file is parsed in pieces of whole top-level items (dsl/parser.py): the same
+"""A large BUILD file is parsed in pieces of whole top-level items (dsl/pieces.py): the same
 syntax, spans included, as one parse of the whole file, and the same errors."""
 
 import pytest
-from jbuild.dsl import parser
+from jbuild.dsl import parser, pieces
 from jbuild.dsl.errors import RecipeError, render_all
 
 TEXT = '''
@@ -28,16 +28,16 @@ test t {
 
 @pytest.fixture
 def small_pieces(monkeypatch):
-    monkeypatch.setattr(parser, "PIECE_CHARS", 40)
+    monkeypatch.setattr(pieces, "PIECE_CHARS", 40)
 
 
 def test_pieces_parse_as_the_whole_file_with_the_same_spans(small_pieces):
     text = TEXT * 3
-    assert len(list(parser._pieces(text))) > 6
+    assert len(list(pieces.pieces(text, parser._SCAN, parser.OPENERS))) > 6
     whole = parser._parse_one(text, "BUILD")
-    pieces = parser.parse(text, "BUILD")
-    assert pieces == whole and repr(pieces) == repr(whole)  # repr shows every span's line and column
-    assert [b.name for b in pieces.blocks][-3:] == ["c", "d", "t"] and len(pieces.templates) == 3
+    parsed = parser.parse(text, "BUILD")
+    assert parsed == whole and repr(parsed) == repr(whole)  # repr shows every span's line and column
+    assert [b.name for b in parsed.blocks][-3:] == ["c", "d", "t"] and len(parsed.templates) == 3
 
 
 def test_an_error_in_a_later_piece_is_reported_as_by_one_parse(small_pieces, tmp_path):
