@@ -22,7 +22,7 @@ class LabelError(ValueError):
         self.help = help
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Label:
     """A target: `repo` is '' for the workspace, 'std' for the shipped standard recipes."""
 
@@ -38,7 +38,7 @@ class Label:
         return Label(self.repo, self.package, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VersionedLabel:
     label: Label
     version: str | None  # `//db:postgresql@9.1.24` names one member of a family
@@ -66,7 +66,7 @@ def parse_label(text: str, current_package: str = "", repo: str = "") -> Version
     return VersionedLabel(Label(m["repo"] or "", pkg, name), m["version"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pattern:
     """`recursive`: `//pkg/...`; `all_in_package`: `//pkg:all`; else one label."""
 

@@ -26,7 +26,7 @@ from .syntax import Instance as st_Instance
 from .templates import std_templates_path
 from .workspace import Workspace
 
-CACHE_FORMAT = 11  # 9: templates; 10: fetched sources and patches; 11: both
+CACHE_FORMAT = 12  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes
 
 
 @dataclass

@@ -30,7 +30,7 @@ class RequirementKind(str, Enum):
         return self is not RequirementKind.BUILD_ONLY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     """`when ssl == on`: the requirement applies only under that flavour value."""
 
@@ -45,7 +45,7 @@ class Condition:
         return f"when {self.flavour} {self.op} {self.value}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Requirement:
     label: Label
     kind: RequirementKind
@@ -62,7 +62,7 @@ class Requirement:
         return f"{self.label}{sel}{con}{cond}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flavour:
     name: str
     values: tuple[str, ...]
@@ -76,7 +76,7 @@ def flavour_environment(selection) -> dict[str, str]:
     return {"JBUILD_FLAVOUR_" + name.upper().replace("-", "_"): value for name, value in selection}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigRef:
     """`config.port` inside a service description."""
 
@@ -89,7 +89,7 @@ class ConfigRef:
 Value = Union[str, int, bool, ConfigRef, tuple, "FrozenMap"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrozenMap:
     items: tuple[tuple[str, Value], ...]
 
@@ -97,7 +97,7 @@ class FrozenMap:
         return dict(self.items).get(key, default)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigField:
     name: str
     type: str  # int | string | bool | list
@@ -120,7 +120,7 @@ def type_name(value) -> str:
             ConfigRef: "a config reference"}.get(type(value), "a map")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Template:
     """`etc = { "tinydb.conf" = "port = ${config.port}" }`: one file of an environment's etc/,
     rendered from the package's config when the environment is assembled."""
@@ -130,7 +130,7 @@ class Template:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Setting:
     """`settings { //db:mongodb.port = 22333 }`: set another package's config."""
 
@@ -140,7 +140,7 @@ class Setting:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contribution:
     """`contribute { @std//host:cc.include_dirs = ["include"] }`: fill another's slot."""
 
@@ -150,7 +150,7 @@ class Contribution:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Archive:
     """`archive(url = ..., sha256 = ..., strip = 1)`: a tarball or zip unpacked into $SRC.
     Its content hash (never its URL) enters the source hash."""
@@ -163,7 +163,7 @@ class Archive:
     kind = "archive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GitSource:
     """`git(url = ..., commit = ...)`: one commit of a repository, exported into $SRC. Its commit
     id (never its URL) enters the source hash."""
@@ -178,7 +178,7 @@ class GitSource:
 Fetched = Union[Archive, GitSource]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileSet:
     """Declared input files: explicit paths and globs, relative to the BUILD file, and sources
     fetched from elsewhere (unpacked into $SRC before the files are staged over them)."""
@@ -198,7 +198,7 @@ class FileSet:
 OUTPUT_NAMES = ("bin", "lib", "dev", "doc")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     """One declared output: its name and the paths of $OUT it takes (a directory takes all
     below it; `*` matches within a name, `**` across directories)."""
@@ -208,14 +208,14 @@ class Output:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Volume:
     name: str
     size: str
     mount: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Service:
     command: str
     ports: tuple[Value, ...] = ()
@@ -227,7 +227,7 @@ class Service:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostTool:
     """A tool the host provides: the boundary of hermeticity (docs/keys.md)."""
 
@@ -237,7 +237,7 @@ class HostTool:
     debian_packages: tuple[str, ...] = ()  # () means: the dpkg owners of the binaries
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Package:
     label: Label
     version: Version | None  # None until detected, for a host tool
@@ -273,7 +273,7 @@ class Package:
         return f"{self.label}@{self.version}" if self.version else str(self.label)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Test:
     label: Label
     span: Span = field(compare=False)

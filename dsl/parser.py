@@ -48,10 +48,28 @@ def _lark():
 
 
 def parse(text: str, path: str) -> st.File:
-    """Parse one BUILD file's text; raise RecipeError with a span on a syntax error."""
-    import lark
+    """Parse one BUILD file's text; raise RecipeError with a span on a syntax error.
+
+    A large file is parsed in pieces of whole top-level items: lark's tree of a whole 10,000
+    package file is tens of MB at once, which the process keeps as its peak. Each piece is
+    padded so that lark counts lines and columns as in the file; if any piece fails, the whole
+    file is parsed again, so an error is reported exactly as without pieces."""
+    from . import pieces
 
     _check_nesting(text, path)
+    if len(text) > pieces.PIECE_CHARS:
+        try:
+            files = [_parse_one(piece, path) for piece in pieces.pieces(text, _SCAN, OPENERS)]
+        except RecipeError:
+            pass  # reported below, by the parse of the whole file
+        else:
+            return st.File(path, tuple(b for f in files for b in f.blocks), tuple(t for f in files for t in f.templates))
+    return _parse_one(text, path)
+
+
+def _parse_one(text: str, path: str) -> st.File:
+    import lark
+
     try:
         tree = _lark().parse(text)
     except lark.exceptions.UnexpectedInput as exc:

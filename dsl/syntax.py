@@ -12,26 +12,26 @@ from typing import Union
 from .span import Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Str:
     value: str
     span: Span
     raw: str = field(default="", compare=False)  # as written, quotes included: spans inside it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Int:
     value: int
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bool:
     value: bool
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Word:
     """A bare word: a flavour value (`on`), a type name (`int`)."""
 
@@ -39,19 +39,19 @@ class Word:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ListExpr:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapExpr:
     pairs: tuple[tuple[str, Expr], ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     name: str
     args: tuple[Expr, ...]
@@ -59,7 +59,7 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """`config.port`."""
 
@@ -67,7 +67,7 @@ class Ref:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Concat:
     left: Expr
     right: Expr
@@ -75,7 +75,7 @@ class Concat:
     length: int = 2  # how many terms the chain ending here joins (bounded by the parser)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequirementExpr:
     """`//db:postgresql[ssl=on] >= 9.1 < 10 when tls == on`."""
 
@@ -89,14 +89,14 @@ class RequirementExpr:
 Expr = Union[Str, Int, Bool, Word, ListExpr, MapExpr, Call, Ref, Concat, RequirementExpr]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attr:
     name: str
     value: Expr
     span: Span  # of the name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlavourDecl:
     """`ssl = [on, off] default on`."""
 
@@ -106,7 +106,7 @@ class FlavourDecl:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigFieldDecl:
     """`port: int = 5432`."""
 
@@ -116,7 +116,7 @@ class ConfigFieldDecl:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SettingDecl:
     """`//db:mongodb.port = 22333` (in `settings`) or `@std//host:cc.include = [...]`."""
 
@@ -126,7 +126,7 @@ class SettingDecl:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     kind: str
     name: str | None
@@ -138,7 +138,7 @@ class Block:
 Member = Union[Attr, FlavourDecl, ConfigFieldDecl, SettingDecl, Block]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Param:
     """`configure_flags = []` in a template's signature (no default: a required argument).
     `choices` is set for `kind = ["shared", "static"] default "shared"`: an argument must be one
@@ -150,7 +150,7 @@ class Param:
     choices: ListExpr | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TemplateDef:
     """`template autotools(sources, version, ...) { members }`: members refer to `args.NAME`."""
 
@@ -160,7 +160,7 @@ class TemplateDef:
     span: Span  # of the name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Argument:
     """One argument of a template call: `name = value`, or positional (name None)."""
 
@@ -169,7 +169,7 @@ class Argument:
     span: Span  # of the name, else of the value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instance:
     """`package zlib = autotools(...) { members }`: a package made from a template."""
 
@@ -183,7 +183,7 @@ class Instance:
     call_span: Span  # of the template's name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class File:
     path: str
     blocks: tuple[Block | Instance, ...]  # Instances until templates.expand_file

@@ -61,7 +61,7 @@ def _compare(a: str, b: str) -> int:
 
 
 @total_ordering
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Version:
     text: str
 
@@ -88,7 +88,7 @@ class Version:
         return self.text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Constraint:
     """All of `terms` must hold; no terms admits every version."""
 

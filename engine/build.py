@@ -309,10 +309,15 @@ def _host_roots(p: Plan):
     if p.sandbox_kind not in BUBBLEWRAP_KINDS or not dpkg.available():
         return lambda node: None
 
+    made: dict[frozenset, object] = {}  # per set of packages, once per build (a few stats each)
+
     def root(node: Node):
-        packages = {pkg for tool in host_tools_of(p.node_closure[node], node)
-                    for pkg in p.computer.host[tool.label].debian_packages}
-        return host_root(p.store.root, packages)
+        packages = frozenset(pkg for tool in host_tools_of(p.node_closure[node], node)
+                             for pkg in p.computer.host[tool.label].debian_packages)
+        found = made.get(packages)
+        if found is None:
+            found = made[packages] = host_root(p.store.root, packages)
+        return found
 
     return root
 
@@ -348,6 +353,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
+    if session.cold_token is None:  # a new analysis is written before the run, not after it:
+        _save_session(session, cache)  # pickling it costs ~60 MB at 10,000 packages, on top of the run's
     p.want_members = members
     code, rb = run(p)
     session.settle(rb)

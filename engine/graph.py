@@ -18,15 +18,21 @@ def build_time_deps(closure: Closure, node: Node) -> list[Node]:
     the transitive closure of its build-and-run requirements (headers include headers; their
     exported digests chain), and the run closure of each build-only tool (a tool runs with its
     libraries)."""
+    # Once per build, over hundreds of dependencies at 10,000 packages: plain loops, and a node
+    # already taken is never pushed (the order is the same as pushing it and skipping it).
     out: dict[Node, None] = {}
-    stack = [dep for req, dep in closure.deps.get(node, ()) if req.kind is RequirementKind.BUILD_AND_RUN]
+    deps, both = closure.deps, RequirementKind.BUILD_AND_RUN
+    stack = [dep for req, dep in deps.get(node, ()) if req.kind is both]
+    pop, push = stack.pop, stack.append
     while stack:
-        dep = stack.pop()
+        dep = pop()
         if dep in out:
             continue
         out[dep] = None
-        stack.extend(d for r, d in closure.deps.get(dep, ()) if r.kind is RequirementKind.BUILD_AND_RUN)
-    for req, dep in closure.deps.get(node, ()):
+        for r, d in deps.get(dep, ()):
+            if r.kind is both and d not in out:
+                push(d)
+    for req, dep in deps.get(node, ()):
         if req.kind is RequirementKind.BUILD_ONLY:
             for n in run_closure(closure, dep):
                 out[n] = None

@@ -37,7 +37,7 @@ NOT_IN_RECIPE = ("summary", "config", "settings", "service", "tags", "slots", "c
 PREDICTED = "predicted:"  # prefix of a placeholder digest: the dependency's interface was never measured
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyInputs:
     """Everything a build key is computed from; stored with each entry so `explain` can diff."""
 

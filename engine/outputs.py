@@ -19,6 +19,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 SANDBOX_OUT = "/out"  # where the sandbox mounts the output (engine/sandbox.py)
@@ -47,7 +48,7 @@ def check_output(out: Path, host_paths: list[str | re.Pattern], cancelled: Calla
     out = Path(out)
     if not stat.S_ISDIR(os.lstat(out).st_mode):
         raise OutputError(f"{out} is not a directory")
-    relocated = relocate(out, [SANDBOX_OUT, str(out), str(out.resolve())])
+    relocated = relocate(out, [SANDBOX_OUT, str(out), os.path.join(_real_dir(str(out.parent)), out.name)])
     texts = {os.fsencode(p.rstrip("/")) for p in host_paths if isinstance(p, str) and p.rstrip("/")}
     needles = [*sorted(texts, key=len), *(p for p in host_paths if isinstance(p, re.Pattern))]
     links: list[str] = []
@@ -66,6 +67,13 @@ def check_output(out: Path, host_paths: list[str | re.Pattern], cancelled: Calla
     for rel in links:
         _check_link(out, rel)
     return relocated + [note for rel in links if (note := _relativise(out, rel))]
+
+
+@lru_cache(maxsize=16)
+def _real_dir(path: str) -> str:
+    """The store's real path, resolved once (a stat per component per action otherwise): the
+    temporary `out` is made by jbuild in it, and is no symlink itself."""
+    return os.path.realpath(path)
 
 
 def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:

@@ -30,9 +30,10 @@ MAX_BYTES = 1 << 20  # a larger .pc or .la file is not one: left alone (the host
 
 def relocate(out: Path, prefixes: list[str]) -> list[str]:
     """Rewrite the prefixes in `out`'s .pc and .la files; return a note per file rewritten."""
-    pattern = _pattern(prefixes)
+    candidates = _candidates(out)
+    pattern = _pattern(prefixes) if candidates else None  # compiled per output: most have none
     notes = []
-    for rel in _candidates(out):
+    for rel in candidates:
         if rel.endswith(".pc"):
             up = "/".join([".."] * rel.count("/"))
             new = "${pcfiledir}/" + up

@@ -29,6 +29,21 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
     """Run `work` for every id after all of its `deps`, on `jobs` workers; return each id's
     final state. `inline(id)`, if given, is tried first on the scheduling thread: True or False
     settles the id at once (a store hit needs no worker), None hands it to `work`."""
+    # Up to `jobs` more ids wait in the pool's queue behind the running ones: a worker that
+    # finishes takes the next at once instead of waiting for this thread (which shares the GIL
+    # with the workers) to wake, settle and submit. A queued id starts only if nothing failed
+    # (fail-fast) and nothing cancelled meanwhile: a worker checks that itself, first thing.
+    ahead = max(1, jobs) * 2
+    halted = threading.Event()
+
+    def start(a):
+        if halted.is_set() or cancelled.is_set():
+            return None  # never started
+        ok = work(a)
+        if not ok and not keep_going:
+            halted.set()
+        return ok
+
     state = {a: State.WAITING for a in deps}
     ids = deps.keys()
     waiting_on = {a: {d for d in ds if d in ids} for a, ds in deps.items()}
@@ -41,8 +56,11 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
     stop = False
     running: dict[Future, Hashable] = {}
 
-    def settle(a, ok: bool) -> None:
+    def settle(a, ok: bool | None) -> None:
         nonlocal stop
+        if ok is None:  # queued, then not started: skipped with what waits on it
+            state[a] = State.SKIPPED
+            return
         state[a] = State.DONE if ok else State.FAILED
         if ok:
             for c in consumers[a]:
@@ -61,7 +79,7 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         try:
             while True:
-                while ready and len(running) < jobs and not stop and not cancelled.is_set():
+                while ready and len(running) < ahead and not stop and not cancelled.is_set():
                     a = ready.popleft()
                     if state[a] is not State.WAITING:
                         continue
@@ -70,7 +88,7 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
                         settle(a, settled)
                         continue
                     state[a] = State.RUNNING
-                    running[pool.submit(work, a)] = a
+                    running[pool.submit(start, a)] = a
                 if not running:
                     break
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)

@@ -31,7 +31,8 @@ from jbuild.base import cachefile
 from . import session_journal
 from .resolve import Node
 
-FORMAT = 5  # 5: the hot file names itself, for its journal
+FORMAT = 6  # 4: the analysis and what a run changes in two files; 5: the hot file names
+#            itself, for its journal; 6: slotted data classes (dsl)
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
 COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .entry import read_meta, tree_digest
 from .fsops import StoreError, discard, fsync_dir, fsync_tree
+from .index import row_of
 from .verify import NOT_ENTRIES
 
 MARKER = ".unsynced-"
@@ -53,7 +54,7 @@ class Syncer:
         self.interval = interval
         self.lock = threading.Lock()
         self.paths: list[Path] = []  # entries renamed since the last sync
-        self.rows: list = []  # and the EntryMeta of those the index lists
+        self.rows: list = []  # and the index rows (index.row_of) of those the index lists
         self.inflight = 0  # publications between `before_rename` and `renamed`
         self.marker: Path | None = None
         self.fd: int | None = None
@@ -71,12 +72,13 @@ class Syncer:
 
     def renamed(self, path: Path | None, meta=None) -> None:
         """After the rename: the entry at `path` (None: it failed), `meta` for its index row."""
+        row = row_of(meta) if meta is not None else None  # encoded now, outside the lock
         with self.lock:
             self.inflight -= 1
             if path is not None:
                 self.paths.append(path)
-            if meta is not None:
-                self.rows.append(meta)
+            if row is not None:
+                self.rows.append(row)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -94,27 +94,41 @@ def _walk(root: Path):
 
 def tree_digest(root: Path) -> tuple[str, int]:
     """(digest, size) of a directory tree: paths, modes (x bit), symlink targets, contents."""
-    items, size = [], 0
-    for rel, st in _walk(root):
-        path = os.path.join(root, rel)
-        if stat.S_ISDIR(st.st_mode):
-            items.append([rel, "d", ""])
-        elif stat.S_ISLNK(st.st_mode):
-            items.append([rel, "l", os.readlink(path)])
-        else:
-            items.append([rel, "x" if st.st_mode & 0o111 else "f", file_digest(path)])
-            size += st.st_size
-    return key_of(sorted(items)), size
+    digest, size, _ = digests(root, list(_walk(root)), stats=False)
+    return digest, size
 
 
 def stat_digest(root: Path) -> str:
     """A digest of what stat says of every path: cheap, and changed by any ordinary edit."""
-    items = []
-    for rel, st in _walk(root):
-        if stat.S_ISLNK(st.st_mode):
-            items.append([rel, "l", os.readlink(os.path.join(root, rel))])
-        elif stat.S_ISDIR(st.st_mode):
-            items.append([rel, "d", st.st_mode & 0o7777])
+    return digests(root, list(_walk(root)), contents=False)[2]
+
+
+def listing(root: Path) -> list[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of everything under root but the metadata file, in the order both
+    digests read it: publish lists an output once for sealing and both digests."""
+    return list(_walk(root))
+
+
+def digests(root: Path, items: list, contents: bool = True, stats: bool = True,
+            modes: dict[str, int] | None = None) -> tuple[str, int, str]:
+    """(tree digest, size, stat digest) of `root` from its `listing`; what is not asked for is
+    "" (and 0). `modes`: the permission bits of paths changed since they were listed (seal's
+    chmods: a chmod changes neither size nor mtime), so no second lstat is needed."""
+    tree, by_stat, size = [], [], 0
+    modes = modes or {}
+    for rel, st in items:
+        path = os.path.join(root, rel)
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
+            target = os.readlink(path)
+            tree.append([rel, "l", target])
+            by_stat.append([rel, "l", target])
+        elif stat.S_ISDIR(mode):
+            tree.append([rel, "d", ""])
+            by_stat.append([rel, "d", modes.get(rel, mode & 0o7777)])
         else:
-            items.append([rel, "f", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777])
-    return key_of(items)
+            if contents:
+                tree.append([rel, "x" if mode & 0o111 else "f", file_digest(path)])
+            size += st.st_size
+            by_stat.append([rel, "f", st.st_size, st.st_mtime_ns, modes.get(rel, mode & 0o7777)])
+    return (key_of(sorted(tree)) if contents else ""), (size if contents else 0), (key_of(by_stat) if stats else "")

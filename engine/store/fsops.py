@@ -36,22 +36,28 @@ def space_errors(root: Path):
         raise
 
 
-def seal(root: Path, owner: tuple[int, int]) -> None:
+def seal(root: Path, owner: tuple[int, int], items: list | None = None, seal_root: bool = True) -> dict[str, int]:
     """Make a finished output fit to enter the store, or refuse it naming the file.
 
     Files become 0444 (0555 if any x bit was set), directories 0555: no setuid, setgid or
     sticky bit, nothing writable. Everything must belong to the store's owner: as root, a
     file of another uid is handed over (chown); otherwise it is refused.
+
+    `items`: the tree's listing (entry.listing: relative path, lstat), if the caller has it.
+    `seal_root=False` leaves the root itself writable (publish writes the metadata into it
+    first). Returns the modes set, by relative path, for the digests (entry.digests).
     """
     uid, gid = owner
     is_root = os.geteuid() == 0
-    paths = [str(root)]
-    for dirpath, dirnames, filenames in os.walk(root):
-        paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
-    for path in paths:
-        st = os.lstat(path)
+    if items is None:
+        items = [(os.path.relpath(os.path.join(d, n), root), os.lstat(os.path.join(d, n)))
+                 for d, dirnames, filenames in os.walk(root) for n in dirnames + filenames]
+    modes: dict[str, int] = {}
+    dirs = []
+    root_st = os.lstat(root)
+    for rel, st in [(".", root_st), *items]:
+        path = os.path.join(root, rel) if rel != "." else str(root)
         kind = stat.S_IFMT(st.st_mode)
-        rel = os.path.relpath(path, root)
         if kind not in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
             raise StoreError(f"{rel}: a special file (not a file, directory or symlink) cannot enter the store")
         if st.st_uid != uid or (is_root and st.st_gid != gid):
@@ -59,11 +65,20 @@ def seal(root: Path, owner: tuple[int, int]) -> None:
                 raise StoreError(f"{rel} is owned by uid {st.st_uid}, not by the store's owner (uid {uid}); "
                                  "it cannot enter the store")
             os.lchown(path, uid, gid)
+        if kind == stat.S_IFDIR:
+            dirs.append((rel, path))
+            continue
         mode = 0o555 if st.st_mode & 0o111 else 0o444
         if kind == stat.S_IFREG and st.st_mode & 0o7777 != mode:  # a sealed file (a hard link into
             os.chmod(path, mode)                                   # an entry) is not touched
-    for dirpath, _, _ in os.walk(root, topdown=False):
-        os.chmod(dirpath, 0o555)
+            modes[rel] = mode
+    for rel, path in reversed(dirs):  # listed parents first: children are sealed before them
+        if rel != "." or seal_root:
+            os.chmod(path, 0o555)
+            modes[rel] = 0o555
+    if not seal_root and not root_st.st_mode & 0o200:  # a build made /out read-only
+        os.chmod(root, 0o755)
+    return modes
 
 
 def fsync_tree(root: Path, files: bool = True) -> None:

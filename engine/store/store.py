@@ -29,7 +29,7 @@ from pathlib import Path
 from jbuild.base.locks import flock
 
 from . import sets, temporaries
-from .entry import META, EntryMeta, read_meta, stat_digest, tree_digest
+from .entry import META, EntryMeta, digests, listing, read_meta, stat_digest, tree_digest
 from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
 from .gc import GcReport, Root, collect, drop_root, kept, read_roots, write_root
 from .index import Index
@@ -39,6 +39,27 @@ def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_sealed(path: Path, data: bytes, owner: tuple[int, int]) -> None:
+    """A new read-only file of the store's owner holding `data` (the metadata: no chmod after)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o444)
+    except FileExistsError:  # the build wrote one itself: ours replaces it
+        os.unlink(path)
+        fd = os.open(path, flags, 0o444)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        st = os.fstat(fd)
+        if st.st_uid != owner[0]:
+            os.fchown(fd, *owner)
+        if st.st_mode & 0o7777 != 0o444:  # a umask took bits away
+            os.fchmod(fd, 0o444)
     finally:
         os.close(fd)
 
@@ -194,20 +215,17 @@ class Store:
         the store or on a full disk; the temporary is then removed by its context manager.
         """
         out = Path(out)
-        if out.parent.resolve() != self.root.resolve() or not meta.name or "/" in meta.name:
+        if (out.parent != self.root and out.parent.resolve() != self.root.resolve()) or not meta.name \
+                or "/" in meta.name:
             raise ValueError(f"publish takes a temporary's `out` and an entry name, not {out}, {meta.name!r}")
         final = self.root / meta.name
         with space_errors(self.root):
-            seal(out, self.owner)
-            digest, size = tree_digest(out)
-            meta = meta.replace(output_hash=digest, size=size, log=self._relative_log(meta.log),
-                                stat_digest=stat_digest(out))
+            items = listing(out)  # one listing for the seal and both digests
+            modes = seal(out, self.owner, items, seal_root=False)
+            digest, size, stats = digests(out, items, modes=modes)
+            meta = meta.replace(output_hash=digest, size=size, log=self._relative_log(meta.log), stat_digest=stats)
             meta_file = out / META
-            os.chmod(out, 0o755)
-            meta_file.write_text(meta.to_json())
-            if os.stat(meta_file).st_uid != self.owner[0]:
-                os.chown(meta_file, *self.owner)
-            os.chmod(meta_file, 0o444)
+            _write_sealed(meta_file, meta.to_json().encode(), self.owner)
             os.chmod(out, 0o555)
             syncer = self.syncer if fsync_files else None
             if syncer is not None:

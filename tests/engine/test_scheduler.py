@@ -42,6 +42,16 @@ def test_fail_fast_stops_handing_out_work():
     assert len(ran) < len(GRAPH)
 
 
+def test_an_id_queued_behind_a_failure_never_starts():
+    """Ids wait in the pool's queue ahead of time (a finished worker takes the next at once);
+    one queued when a failure happens is skipped, not run."""
+    ran = []
+    states = schedule(GRAPH, lambda a: ran.append(a) or a != "a", jobs=1)
+    assert ran == ["a"]
+    assert states == {"a": State.FAILED, "b": State.SKIPPED, "c": State.SKIPPED, "d": State.SKIPPED,
+                      "e": State.SKIPPED}
+
+
 def test_keep_going_runs_what_does_not_depend_on_the_failure():
     states = schedule(GRAPH, lambda a: a != "a", jobs=1, keep_going=True)
     assert states == {"a": State.FAILED, "b": State.DONE, "c": State.SKIPPED, "d": State.DONE,

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from jbuild.engine.store import EntryMeta, Store, StoreError, tree_digest
+from jbuild.engine.store import EntryMeta, Store, StoreError, stat_digest, tree_digest
 
 IS_ROOT = os.geteuid() == 0
 
@@ -56,6 +56,31 @@ def test_publish_strips_setuid_setgid_sticky_and_write_bits(tmp_path):
                             "link": 0o777, ".jbuild-entry.json": 0o444}
     assert stat.S_IMODE(entry.stat().st_mode) == 0o555
     assert os.readlink(entry / "link") == "bin/su"
+
+
+def test_publish_records_the_digests_a_fresh_read_of_the_entry_gives(tmp_path):
+    """publish lists the output once for the seal and both digests (with the modes it set):
+    what it records must be what `check` and `verify` compute from the entry later."""
+    store = Store(tmp_path / "s")
+    first = publish(store, "k0-lib-1", {"lib/liba.so": ("elf", 0o755)})
+    with store.temporary() as tmp:
+        (tmp.out / "a" / "b").mkdir(parents=True)
+        (tmp.out / "a" / "f").write_text("f")
+        (tmp.out / "a" / "b" / "run").write_text("#!/bin/sh\n")
+        (tmp.out / "a" / "b" / "run").chmod(0o700)
+        (tmp.out / "a" / "b" / "up").symlink_to("../f")
+        (tmp.out / "dirlink").symlink_to("a/b")
+        os.link(first / "lib" / "liba.so", tmp.out / "linked.so")  # already sealed: left as it is
+        (tmp.out / ".jbuild-entry.json").write_text("written by the build")  # replaced by publish
+        (tmp.out / "a").chmod(0o500)
+        tmp.out.chmod(0o500)  # a build that left /out read-only
+        entry = store.publish(tmp.out, EntryMeta(key="k1", name="k1-mixed-1"))
+    meta = store.meta("k1-mixed-1")
+    assert (meta.output_hash, meta.size) == tree_digest(entry)
+    assert meta.stat_digest == stat_digest(entry)
+    assert store.check("k1-mixed-1")
+    assert modes(entry)["a/b/run"] == 0o555 and modes(entry)["linked.so"] == 0o555
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o555 and modes(entry)[".jbuild-entry.json"] == 0o444
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="only root can create files owned by another user")
