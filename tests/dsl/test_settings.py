@@ -40,7 +40,7 @@ def test_valid_settings_are_read_typed(tmp_path):
      "2 |   jobs = 0\n  |   ^^^^\nhelp: jobs: parallel actions (default: the core count)"),
     ("[profiles.ci]\nkeep_going = \"yes\"\n", "jbuild.toml:2:1: error: [profiles.ci] keep_going must be "
      "true or false, not a string\n2 | keep_going = \"yes\"\n  | ^^^^^^^^^^\n"
-     "help: keep_going: go on building what does not depend on a failure"),
+     "help: keep_going: go on building what does not depend on a failure (default: false; true under `CI=true`)"),
     ("[cache]\njobs = 2\n", "jbuild.toml:2:1: error: unknown key 'jobs' in [cache]\n2 | jobs = 2\n  | ^^^^\n"
      "help: it belongs in [build]"),
     ("jobs = 2\n", "jbuild.toml:1:1: error: unknown section 'jobs' in jbuild.toml\n1 | jobs = 2\n  | ^^^^\n"
