@@ -19,6 +19,19 @@ def make_workspace(tmp_path):
 
 
 @pytest.fixture
+def landlock(monkeypatch):
+    """An executor confining every job's dependencies with Landlock, whatever their count (the
+    way `--sandbox landlock` does; engine/sandbox_landlock.py). Fails where the host cannot."""
+    from jbuild.engine import sandbox_landlock
+    from jbuild.engine.sandbox import BwrapExecutor
+
+    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()  # fail, never vacuous
+    monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    monkeypatch.setattr(BwrapExecutor, "landlock", True)
+    return BwrapExecutor()
+
+
+@pytest.fixture
 def example(tmp_path):
     return Example(pristine_example(tmp_path / "geotags"), tmp_path / "store")
 

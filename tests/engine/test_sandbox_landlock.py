@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from elftools.elf.elffile import ELFFile
 from helpers import run_jbuild
 from jbuild.engine import sandbox_landlock
@@ -16,14 +15,6 @@ from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, bwrap_path
 
 HELPER_FAILED = 126
 LANDLOCK_INFO = "bwrap (bubblewrap; dependencies: mounts); --sandbox landlock: available"
-
-
-@pytest.fixture
-def landlock(monkeypatch):
-    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()  # fail, never vacuous
-    monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
-    monkeypatch.setattr(BwrapExecutor, "landlock", True)  # LandlockExecutor's way, on every job
-    return BwrapExecutor()
 
 
 def store_with(tmp_path: Path, names) -> dict[str, Path]:

@@ -17,16 +17,6 @@ from jbuild.engine import sandbox_landlock
 from jbuild.engine.sandbox import BwrapExecutor
 from test_sandbox_landlock import job, store_with
 
-
-@pytest.fixture
-def landlock(monkeypatch):
-    """An executor in the Landlock mode whatever the count of dependencies (test_sandbox_landlock.py's)."""
-    assert BwrapExecutor.landlock_available(), sandbox_landlock.why_not()  # fail, never vacuous
-    monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
-    monkeypatch.setattr(BwrapExecutor, "landlock", True)  # LandlockExecutor's way, on every job
-    return BwrapExecutor()
-
-
 # Each attack: a name and Python code run inside the sandbox; it raising OSError is the attack
 # held. The undeclared entry is S, its path U; the declared one is at /deps/declared.
 ATTACKS = {
