@@ -22,8 +22,6 @@ from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import STD, Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
 from .model import Package, Target
 from .span import NOWHERE, Span
-from .syntax import Instance as st_Instance
-from .templates import std_templates_path
 from .workspace import Workspace
 
 CACHE_FORMAT = 12  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes
@@ -175,6 +173,9 @@ class Loader:
                                          "save the file as UTF-8"))
             return None
         self.parsed_files += 1
+        from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
+        from .templates import std_templates_path
+
         deps: dict = {}
         try:
             syntax = parse(text, display)

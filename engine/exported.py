@@ -40,10 +40,12 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 from jbuild.base.hashing import file_digest, key_of
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 FORMAT = 2  # bump when what enters changes: every exported digest changes with it
 LIB_ROOTS = ("lib", "lib64")
@@ -106,6 +108,9 @@ def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
         if f.read(4) != b"\x7fELF":
             return _full(path)
         f.seek(0)
+        from elftools.common.exceptions import ELFError  # (~50 ms: only once an ELF file is measured)
+        from elftools.elf.elffile import ELFFile
+
         try:
             return _elf_item(ELFFile(f), path, top)
         except (ELFError, struct.error, ValueError, IndexError, KeyError):

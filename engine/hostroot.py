@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import secrets
 import shutil
 import stat
 import time
@@ -177,6 +176,8 @@ def _read_alternatives() -> tuple[tuple[str, str], ...]:
 
 
 def _assemble(closure, base: Path, key: str) -> None:
+    import secrets  # (hashlib's OpenSSL: ~3 ms of every start-up, for a tree assembled once per store)
+
     for stale in base.glob(f".tmp-{key}-*"):  # left by a crashed builder (we hold the lock)
         shutil.rmtree(stale, ignore_errors=True)
     tmp = base / f".tmp-{key}-{secrets.token_hex(4)}"

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jbuild.dsl.globs import BUILD_FILE
-from jbuild.dsl.loader import Loader
 from jbuild.dsl.model import Package, Test
 from jbuild.dsl.workspace import MARKER, Workspace
 
@@ -64,6 +63,8 @@ class Session:
 
     def _analyse(self) -> None:
         """Load, resolve, graph and key everything (the first plan, or a structural change)."""
+        from jbuild.dsl.loader import Loader
+
         from .build import _known_exported, _sandbox_key, _version_pins, sandbox_kind, with_host_versions
 
         self.analysed_at = self.started_at = time.time_ns()

@@ -11,6 +11,7 @@ from . import exitcodes
 from .completion import complete_labels
 
 SANDBOXES = ["auto", "bwrap", "landlock", "fallback"]
+SHOW_RESULT = 20  # roots listed one per line by default: a handful of targets, never all of //... at 10,000
 
 
 def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, **more):
@@ -78,6 +79,9 @@ def _with(options):
 @click.option("--out-link", default="result", show_default=True,
               help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
 @click.option("--no-link", is_flag=True, help="Do not create a result link.")
+@click.option("--show-result", type=click.IntRange(min=0), default=SHOW_RESULT, show_default=True, metavar="N",
+              help="Say where each root landed (`NODE up to date: PATH`) when there are at most N roots; beyond "
+                   "that one summary line (with `//...` at thousands of packages, printing is a cost).")
 @click.option("--print-out-paths", is_flag=True,
               help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
 @click.option("-n", "--dry-run", is_flag=True,
@@ -87,7 +91,7 @@ def _with(options):
                    "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
           verify_inputs, build_events, out_link, no_link, print_out_paths, remote_executor, remote_instance, dry_run,
-          offline, remote_ca_cert):
+          offline, remote_ca_cert, show_result):
     """Build PATTERNS into the store, e.g. //services:geotags or //... .
 
     Keys are computed up front from declared inputs; an action whose key is in the store is
@@ -107,9 +111,12 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
                      offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
                      remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
         result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
-    err, out = [], []  # one write each: a no-op of //... prints thousands of lines
+    err, out = [], []  # one write each: `--print-out-paths` of //... prints thousands of lines
+    listed = len(result.roots) <= show_result
     for node, entry in result.roots:
-        _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, err, out)
+        _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, listed, err, out)
+    if not listed:
+        err.append(_unlisted(len(result.roots), show_result))
     if err:
         click.echo("\n".join(err), err=True)
     if out:
@@ -162,13 +169,22 @@ def refused_events(path: str | None, start: float, code: int) -> None:
     log.close()
 
 
-def _print_root(node: str, entry, outputs: dict, print_out_paths: bool, err: list, out: list) -> None:
-    """`NODE up to date: ENTRY`; a split package's outputs (name -> entry) each on a line of
-    their own (and, for scripts, each output's path instead of the set entry's)."""
-    err.append(f"{node} up to date: {entry}")
-    err.extend(f"  {name}: {path}" for name, path in outputs.items())
+def _print_root(node: str, entry, outputs: dict, print_out_paths: bool, listed: bool, err: list,
+                out: list) -> None:
+    """`NODE up to date: ENTRY` (when `listed`); a split package's outputs (name -> entry) each on
+    a line of their own (and, for scripts, each output's path instead of the set entry's, always)."""
+    if listed:
+        err.append(f"{node} up to date: {entry}")
+        err.extend(f"  {name}: {path}" for name, path in outputs.items())
     if print_out_paths:
         out.extend(str(path) for path in outputs.values() or [entry])
+
+
+def _unlisted(roots: int, show_result: int) -> str:
+    """The one line that replaces more than `--show-result` per-root lines (as Bazel's
+    --show_result): how many, and how to see them."""
+    return (f"{roots} roots up to date (more than --show-result {show_result}: `--show-result {roots}` "
+            f"lists each with its store path, `--print-out-paths` prints the paths on stdout)")
 
 
 @click.command()

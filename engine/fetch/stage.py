@@ -14,10 +14,7 @@ from pathlib import Path
 
 from jbuild.dsl.model import Archive
 
-from . import git
-from .downloads import DownloadCache
 from .patches import apply_all
-from .unpack import unpack
 
 
 def needs_staging(target) -> bool:
@@ -38,6 +35,9 @@ class Fetcher:
     def stage(self, target, base: Path, dest: Path, copy_files: Callable) -> None:
         """$SRC of `target` in `dest`: each fetched source in order, then its declared files
         (a declared file replaces an archive's), then its patches in order."""
+        from . import git  # (fetched sources only: a local package's edit needs neither)
+        from .unpack import unpack
+
         dest.mkdir(exist_ok=True)
         for source in target.sources.fetched:
             if isinstance(source, Archive):
@@ -58,6 +58,8 @@ class Fetcher:
 
     def archive(self, url: str, sha256: str) -> Path:
         """The verified archive in the download cache, fetched if needed."""
+        from .downloads import DownloadCache
+
         cache = DownloadCache(self.root, self.mirrors, self.offline, self._progress, self.cancelled)
         start = time.monotonic()
         path = cache.ensure(url, sha256)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import secrets
 import sys
 import threading
 import time
@@ -129,6 +128,8 @@ def _make_durable(root: Path, paths: list[Path], fd: int, each: bool) -> None:
 
 
 def _new_marker(root: Path) -> tuple[Path, int]:
+    import secrets  # (hashlib's OpenSSL: ~3 ms of every start-up)
+
     path = root / f"{MARKER}{secrets.token_hex(8)}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
