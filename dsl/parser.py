@@ -53,15 +53,20 @@ def parse(text: str, path: str) -> st.File:
     A large file is parsed in pieces of whole top-level items: lark's tree of a whole 10,000
     package file is tens of MB at once, which the process keeps as its peak. Each piece is
     padded so that lark counts lines and columns as in the file; if any piece fails, the whole
-    file is parsed again, so an error is reported exactly as without pieces."""
+    file is parsed again (unless that piece was the whole file: a 10 MB unterminated string is
+    not parsed twice), so an error is reported exactly as without pieces."""
     from . import pieces
 
     _check_nesting(text, path)
     if len(text) > pieces.PIECE_CHARS:
-        try:
-            files = [_parse_one(piece, path) for piece in pieces.pieces(text, _SCAN, OPENERS)]
-        except RecipeError:
-            pass  # reported below, by the parse of the whole file
+        files = []
+        for piece in pieces.pieces(text, _SCAN, OPENERS):
+            try:
+                files.append(_parse_one(piece, path))
+            except RecipeError:
+                if len(piece) == len(text):  # the piece is the whole file (padding keeps offsets)
+                    raise
+                break  # reported below, by the parse of the whole file
         else:
             return st.File(path, tuple(b for f in files for b in f.blocks), tuple(t for f in files for t in f.templates))
     return _parse_one(text, path)
