@@ -1,25 +1,26 @@
-"""Executors: run one build script hermetically. bubblewrap, a weaker fallback, and dry-run.
+"""Executors: run one build script hermetically. bubblewrap (with one mount per dependency, or,
+as `--sandbox landlock`, one bind of the store and a Landlock ruleset), a weaker fallback, dry-run.
 
 Inside the sandbox, fixed paths (so outputs never depend on where the host keeps things):
   /src          the declared sources, read-only
   /env          the build dependencies merged (a staged tree of symlinks into /deps)
   /deps/<name>  each build dependency's store entry, read-only; a dependency that declares
                 outputs is mounted per output it shows the build, /deps/<name>.<output> (split.py);
-                in the Landlock mode a symlink to /.store/<entry> (sandbox_landlock.py)
+                under `landlock` a symlink to /.store/<entry> (sandbox_landlock.py)
   /out          the output, writable
   /tmp          scratch ($TMPDIR), writable
   /usr, /etc/alternatives   the host toolchain, read-only: only the declared host tools'
                 Debian packages and their closure when the job carries a HostRoot (hostroot.py)
 Nothing else: no home, no workspace, no other store entry (only the declared ones are mounted,
-each at /deps/<name>, or, in the Landlock mode, the only ones its ruleset lets the build open,
+each at /deps/<name>, or, under `landlock`, the only ones its ruleset lets the build open,
 list or run), no network, a clean environment
 (bubblewrap itself starts with a minimal one, and /proc/1/environ would show the build every
 variable jbuild was started with).
 
 Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
 its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²),
-and with one mount for all its dependencies where Landlock confines them (sandbox_landlock.py).
-The executor's kind (in keys) is `bwrap` in every mode: the build sees the same paths and bytes.
+and with one mount for all its dependencies under `landlock` (sandbox_landlock.py). A build can
+tell a link from a mount, so the two are kinds of their own in every key (LandlockExecutor).
 """
 
 from __future__ import annotations
