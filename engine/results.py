@@ -47,10 +47,11 @@ def host_trees_of(p, root: Node) -> list[str]:
     """`.host/<key>` of each host tree the actions of `root`'s closure build over (as
     build.py's _host_roots chooses them), none assembled here; [] outside bubblewrap."""
     from . import dpkg
+    from .build import BUBBLEWRAP_KINDS
     from .hostroot import tree_names
     from .keys import host_tools_of
 
-    if getattr(p, "sandbox_kind", None) not in ("bwrap", "landlock") or not dpkg.available():
+    if getattr(p, "sandbox_kind", None) not in BUBBLEWRAP_KINDS or not dpkg.available():
         return []
     sets = {frozenset(pkg for tool in host_tools_of(p.node_closure[n], n)
                       for pkg in p.computer.host[tool.label].debian_packages) for n in _closure_actions(p, root)}
