@@ -4,22 +4,23 @@ as its peak. Each piece is padded so that lark counts lines and columns as in th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+
+from .scan import CLOSERS, OPENERS, SCAN
 
 PIECE_CHARS = 128 * 1024
 
 
-def pieces(text: str, scan: re.Pattern, openers) -> Iterator[str]:
-    """The text cut after a `}` that closes a top-level item, every PIECE_CHARS or so. `scan`
-    finds strings, comments and brackets (parser._SCAN), so a brace inside a string or a
-    comment never cuts."""
+def pieces(text: str) -> Iterator[str]:
+    """The text cut after a `}` that closes a top-level item, every PIECE_CHARS or so. The scan
+    (scan.SCAN) finds strings, comments and brackets, so a brace inside a string or a comment
+    never cuts."""
     start = depth = 0
-    for m in scan.finditer(text):
+    for m in SCAN.finditer(text):
         c = m[0]
-        if c in openers:
+        if c in OPENERS:
             depth += 1
-        elif c in ")]}":
+        elif c in CLOSERS:
             depth = max(0, depth - 1)
             if c == "}" and depth == 0 and m.end() - start >= PIECE_CHARS:
                 yield padded(text, start, m.end())

@@ -33,7 +33,7 @@ def small_pieces(monkeypatch):
 
 def test_pieces_parse_as_the_whole_file_with_the_same_spans(small_pieces):
     text = TEXT * 3
-    assert len(list(pieces.pieces(text, parser._SCAN, parser.OPENERS))) > 6
+    assert len(list(pieces.pieces(text))) > 6
     whole = parser._parse_one(text, "BUILD")
     parsed = parser.parse(text, "BUILD")
     assert parsed == whole and repr(parsed) == repr(whole)  # repr shows every span's line and column
