@@ -9,36 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from jbuild.base import cachefile
 from jbuild.base.freshness import stat_key, trusted
 
 from . import globs, references
+from .build_file import ParsedFile, decode, deps_fresh, unreadable
+from .declared_files import expand
 from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import STD, Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
-from .model import Package, Target
+from .model import Target
 from .span import NOWHERE, Span
 from .workspace import Workspace
 
-CACHE_FORMAT = 12  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes
-
-
-@dataclass
-class _Entry:
-    stat: tuple
-    digest: str
-    read_at: int
-    raw: list | None  # targets as lowered (None: dropped by Loader.__getstate__, parsed again if needed)
-    expanded: list | None = None  # with files filled in
-    dirs: dict = field(default_factory=dict)  # dir a glob walked -> globs.DirState
-    explicit: list = field(default_factory=list)  # paths named without a glob: each must exist
-    walked_at: int = 0
-    templates: dict = field(default_factory=dict)  # name -> syntax.TemplateDef defined here
-    deps: dict = field(default_factory=dict)  # BUILD file whose templates this one calls -> (stat, read_at)
+CACHE_FORMAT = 13  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes;
+# 13: the entry is build_file.ParsedFile
 
 
 @dataclass
@@ -54,7 +42,7 @@ class Loader:
     def __init__(self, workspace: Workspace):
         self.ws = workspace
         self.cache_path = workspace.cache_dir / "parse.pickle"
-        self._cache: dict[str, _Entry] = cachefile.read(self.cache_path, CACHE_FORMAT, {})
+        self._cache: dict[str, ParsedFile] = cachefile.read(self.cache_path, CACHE_FORMAT, {})
         self._dirty = False
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
@@ -109,8 +97,8 @@ class Loader:
             return []
         cache_key = str(path)
         entry = self._cache.get(cache_key)
-        if entry is None or not trusted(st, entry.stat, entry.read_at) or not _deps_fresh(entry):
-            entry = self._parse(path, repo, package, st, entry if entry and _deps_fresh(entry) else None)
+        if entry is None or not trusted(st, entry.stat, entry.read_at) or not deps_fresh(entry):
+            entry = self._parse(path, repo, package, st, entry if entry and deps_fresh(entry) else None)
             if entry is None:
                 return []
         pkg_dir = str(path.parent)
@@ -126,25 +114,12 @@ class Loader:
 
     def _readable(self, path: Path, st, repo: str, package: str) -> bool:
         """A BUILD file that is a directory, too large, or unreadable is an error of its package."""
-        from .parser import MAX_BYTES
-
-        display = self.ws.display_path(repo, package)
-        problem = None
-        if stat.S_ISDIR(st.st_mode):
-            problem = (f"'{display}' is a directory; a BUILD file must be a file",
-                       "rename the directory: the name BUILD marks a package")
-        elif not stat.S_ISREG(st.st_mode):
-            problem = (f"'{display}' is not a regular file", "a BUILD file must be a file")
-        elif st.st_size > MAX_BYTES:
-            problem = (f"'{display}' is {st.st_size // (1024 * 1024)} MB; a BUILD file may be at most "
-                       f"{MAX_BYTES // (1024 * 1024)} MB", "move large data into a source file")
-        elif not os.access(path, os.R_OK):
-            problem = (f"cannot read '{display}': permission denied", "check the file's permissions")
+        problem = unreadable(path, st, self.ws.display_path(repo, package))
         if problem:
-            self.diags.append(Diagnostic(Span(display, 0, 0), *problem))
+            self.diags.append(problem)
         return problem is None
 
-    def _parse(self, path: Path, repo: str, package: str, st, old: _Entry | None) -> _Entry | None:
+    def _parse(self, path: Path, repo: str, package: str, st, old: ParsedFile | None) -> ParsedFile | None:
         import xxhash
 
         from .lowering import lower_file
@@ -164,13 +139,9 @@ class Loader:
             return old
         display = self.ws.display_path(repo, package)
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            self.diags.append(Diagnostic(Span(display, line, col, line, col + 1),
-                                         f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason})",
-                                         "save the file as UTF-8"))
+            text = decode(data, display)
+        except RecipeError as exc:
+            self.diags.extend(exc.diagnostics)
             return None
         self.parsed_files += 1
         from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
@@ -187,7 +158,7 @@ class Loader:
         if any(isinstance(b, st_Instance) for b in syntax.blocks):
             std = std_templates_path()
             deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
-        entry = _Entry(stat_key(st), digest, read_at, raw, templates={t.name: t for t in syntax.templates},
+        entry = ParsedFile(stat_key(st), digest, read_at, raw, templates={t.name: t for t in syntax.templates},
                        deps=deps)
         self._cache[str(path)] = entry
         self._dirty = True
@@ -228,7 +199,7 @@ class Loader:
         deps[path] = (entry.stat, entry.read_at)
         return entry.templates
 
-    def _dirs_unchanged(self, pkg_dir: str, entry: _Entry) -> bool:
+    def _dirs_unchanged(self, pkg_dir: str, entry: ParsedFile) -> bool:
         root = self._root_of(pkg_dir)
         return all(globs.dir_unchanged(os.path.join(pkg_dir, rel) if rel else pkg_dir, state, root, entry.walked_at)
                    for rel, state in entry.dirs.items())
@@ -237,86 +208,14 @@ class Loader:
         std = str(self.ws.repo_root("std"))
         return std if pkg_dir == std or pkg_dir.startswith(std + os.sep) else str(self.ws.root)
 
-    def _expand(self, pkg_dir: str, entry: _Entry) -> list[Target] | None:
+    def _expand(self, pkg_dir: str, entry: ParsedFile) -> list[Target] | None:
         walked_at = time.time_ns()
-        # Only a glob needs the directory listing (and its changes); named paths need to exist.
-        filesets = [fs for t in entry.raw for fs in (t.sources, getattr(t, "interface", None),
-                                                    getattr(t, "patches", None)) if fs]
-        needs_walk = any(fs.globs for fs in filesets)
-        files, dirs = globs.walk_package(pkg_dir, self._root_of(pkg_dir)) if needs_walk else ([], {})
-        explicit = sorted({os.path.join(pkg_dir, p) for fs in filesets for p in fs.paths})
-        root = self._root_of(pkg_dir)
-        present = set(files) if needs_walk else {os.path.relpath(p, pkg_dir) for p in explicit
-                                                 if os.path.isfile(p) and not globs.escapes(p, root)}
-        out, ok = [], True
-        for t in entry.raw:
-            if not t.sources:
-                out.append(t)
-                continue
-            srcs = self._fileset(t, t.sources, files, present, "sources")
-            if isinstance(t, Package):
-                iface = self._fileset(t, t.interface, files, present, "interface") if t.interface else ()
-                stray = sorted(set(iface or ()) - set(srcs or ()))
-                if stray:
-                    self.diags.append(Diagnostic(
-                        t.interface.span, f"interface file '{stray[0]}' is not among the declared sources",
-                        "an interface is part of the sources: add it to 'sources'"))
-                    ok = False
-                    continue
-                patches = self._fileset(t, t.patches, files, present, "patches") if t.patches else ()
-                if srcs is None or iface is None or patches is None:
-                    ok = False
-                    continue
-                srcs = tuple(sorted(set(srcs) | set(patches)))  # a patch is a declared source
-                out.append(dataclasses.replace(t, files=srcs, interface_files=iface))
-            else:
-                if srcs is None:
-                    ok = False
-                    continue
-                out.append(dataclasses.replace(t, files=srcs))
-        if not ok:
+        found = expand(self.ws, pkg_dir, self._root_of(pkg_dir), entry.raw, self.diags)
+        if found is None:
             return None
-        entry.expanded, entry.dirs, entry.walked_at, entry.explicit = out, dirs, walked_at, explicit
+        entry.expanded, entry.dirs, entry.walked_at, entry.explicit = found.targets, found.dirs, walked_at, found.explicit
         self._dirty = True
-        return out
-
-    def _fileset(self, t, fs, files, present, what) -> tuple[str, ...] | None:
-        chosen: set[str] = set()
-        ok = True
-        for p in fs.paths:
-            if p in present:
-                chosen.add(p)
-            else:
-                repo_root = str(self.ws.repo_root(t.label.repo))
-                pkg_dir = os.path.join(repo_root, t.label.package)
-                outside = globs.escapes(os.path.join(pkg_dir, p), repo_root)
-                if outside:
-                    self.diags.append(Diagnostic(
-                        fs.span, f"{what} of '{t.label.name}': '{p}' is a symlink that leaves the workspace "
-                        f"(-> {outside})", "sources must be inside the workspace"))
-                    ok = False
-                    continue
-                listing = files or globs.walk_package(pkg_dir, repo_root)[0]
-                self.diags.append(Diagnostic(
-                    fs.span, f"{what} of '{t.label.name}': no file '{p}'",
-                    did_you_mean(p, listing) or "paths are relative to the BUILD file's directory"))
-                ok = False
-        for include, exclude in fs.globs:
-            found = globs.match(files, include, exclude)
-            bad = sorted(f for f in found if not _utf8(f))
-            if bad:
-                self.diags.append(Diagnostic(
-                    fs.span, f"{what} of '{t.label.name}': the file name {bad[0].encode('utf-8', 'surrogateescape')!r} "
-                    "is not UTF-8", "rename it, or exclude it from the glob"))
-                ok = False
-                continue
-            if not found:
-                self.diags.append(Diagnostic(
-                    fs.span, f"{what} of '{t.label.name}': glob({list(include)}) matches no file",
-                    "check the pattern; '**' matches across directories, '*' within one"))
-                ok = False
-            chosen.update(found)
-        return tuple(sorted(chosen)) if ok else None
+        return found.targets
 
     # ------------------------------------------------------------ labels and patterns
 
@@ -466,25 +365,6 @@ def load(patterns: list[str], start: str | None = None, skip_manual: bool = Fals
     loader = Loader(ws)
     roots = loader.expand(patterns, start, skip_manual)
     return loader.closure(roots)
-
-
-def _deps_fresh(entry: _Entry) -> bool:
-    """Are the files whose templates this entry's file calls unchanged since it was expanded?"""
-    for path, (recorded, read_at) in entry.deps.items():
-        try:
-            if not trusted(os.stat(path), recorded, read_at):
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def _utf8(name: str) -> bool:
-    try:
-        name.encode()
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> VersionedLabel:
