@@ -88,7 +88,9 @@ class RemoteExecutor:
         return self._cancelled
 
     def summary(self) -> str:
-        return f"remote: {self.executed} executed on {self.url}, {self.cached} from its action cache"
+        from . import summary
+
+        return summary(self.url, self.executed, self.cached)
 
     # ------------------------------------------------------------------ one action
 

@@ -15,6 +15,7 @@ as `<workspace>/.jbuild/tests-<digest>.pickle`.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,10 @@ def _report(recorded: Recorded, hits, ws: Workspace, store, opts: Options, topts
                              log=str(result.log.relative_to(ws.root)), xml=str(result.xml.relative_to(ws.root)),
                              key=key)
         results.append(result)
+    if opts.remote_executor:  # as a full run ends (build.run): nothing was executed or asked for
+        from ..reapi import summary
+
+        print(summary(opts.remote_executor, 0, 0), file=sys.stderr)
     reporter.summary(0, bool(opts.keep_going))
     out = TestRun(CODES["passed"], "passed", results, summary_lines(results, len(results)))
     if topts.junit_xml:

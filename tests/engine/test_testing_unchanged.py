@@ -43,6 +43,10 @@ def test_an_unchanged_test_run_answers_without_planning(example, monkeypatch):
     for recorded in (example.root / ".jbuild" / "cache").glob("tests-*.pickle"):
         recorded.unlink()  # the full path's answer, to compare
     assert jb().stdout == fast.stdout
+    # As a full run with --remote-executor ends (the server is not asked: there is none there).
+    remote = jb("--remote-executor", "grpc://127.0.0.1:9")
+    assert remote.stdout == fast.stdout
+    assert "remote: 0 executed on grpc://127.0.0.1:9, 0 from its action cache\n0 built, 6 reused" in remote.stderr
 
     def no_planning(*a, **k):
         pytest.fail("planned although nothing changed")
