@@ -11,6 +11,7 @@ Entries are kept by GC roots (result links, environment generations) and their c
 | `.layers/` entry layers | their entry is in the store | `image/layer_gc.py` (and store/gc.py) |
 | `.layers/` host layers, memos | used in the last N days | `image/layer_gc.py` |
 | `.host/` host trees (the sandbox's /usr) | a root names it, or used in the last N days | `hostroot_gc.py` |
+| `~/.cache/jbuild/tools/` Landlock helpers | of the current source, or used in the last N days (at least 1) | `landlock_gc.py` |
 
 N is `--unused-for DAYS` (default 7): downloads and host layers are not derived from entries
 alone — an archive `jbuild fetch` brought in for an offline build has no entry yet — so a
@@ -35,6 +36,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
     from .hostroot_gc import rooted
     from .hostroot_gc import sweep as sweep_host_trees
     from .image.layer_gc import sweep as sweep_layers
+    from .landlock_gc import sweep as sweep_helpers
     from .testing.cache import ResultCache
 
     if not unused_for_days >= 0:  # also NaN, which no time is older than: it would delete every download
@@ -48,10 +50,20 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         report.trimmed += sweep_downloads(store.root / ".downloads", metas, cutoff, dry_run)
         report.trimmed += sweep_layers(store.root, live, cutoff, dry_run)
         trees = rooted(kept(store.roots()))
-        report.trimmed += sweep_host_trees(store.root, trees, cutoff, dry_run)
+        host = sweep_host_trees(store.root, trees, cutoff, dry_run)
+        report.trimmed += host.deleted
+        if host.others:
+            report.notes.append(_others_trees(host.others))
+        report.trimmed += sweep_helpers(cutoff, dry_run)
         report.freed += sum(size for _, size in report.trimmed)
         report.test_results = ResultCache(store.root).prune(live, dry_run)
     return report
+
+
+def _others_trees(n: int) -> str:
+    if n == 1:
+        return "1 host tree (.host/) belongs to another user, so it stays: root or its owner can collect it"
+    return f"{n} host trees (.host/) belong to other users, so they stay: root or their owners can collect them"
 
 
 def _meta(store: Store, name: str):

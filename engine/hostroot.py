@@ -7,7 +7,7 @@ version) pairs, cached in the store:
 
   <store>/.host/<key>/usr                 bound read-only at /usr
   <store>/.host/<key>/etc/alternatives    bound at /etc/alternatives (/usr/bin/cc -> ... -> gcc)
-  <store>/.host/<key>.lock                held while assembling (never deleted)
+  <store>/.host/<key>.lock                held while assembling (deleted by gc with the tree)
   <store>/.host/.tmp-<key>-<random>/      an assembly in progress
   <store>/.host/.trash-<key>-<random>/    a tree `jbuild gc` is deleting (hostroot_gc.py)
 

@@ -50,6 +50,7 @@ STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
 # What an output must not name: a resolved /deps/<name>, /.store/<entry>, an entry's name starting
 # with its 32-digit key. Not "/.store" alone: npm's linked installs have their node_modules/.store.
 SANDBOX_PATHS = (re.compile(re.escape(STORE_POINT.encode()) + rb"/[0-9a-f]{32}-"),)
+PREFIX = "landlock_exec-"  # the cached program's name: PREFIX + a digest of its source and flags
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
 # The entries' names are arguments of bubblewrap, which refuses more than 9,000 in all; beyond
 # this many the executor mounts each entry instead.
@@ -102,13 +103,19 @@ def compiler() -> str | None:
     return shutil.which("cc")
 
 
+def candidates() -> list[tuple[tuple, Path]]:
+    """(flags, path) of the program built from this source, static first: where it is looked for
+    and built. `jbuild gc` deletes the others (landlock_gc.py)."""
+    source = SOURCE.read_bytes()
+    return [(flags, cache_dir() / f"{PREFIX}{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
+            for flags in _CFLAGS]
+
+
 def _find_or_build() -> tuple[Path | None, str]:
     version = abi()
     if version < MIN_ABI:
         return None, f"the kernel's Landlock ABI is {version}; {MIN_ABI} is needed"
-    source = SOURCE.read_bytes()
-    targets = [(flags, cache_dir() / f"landlock_exec-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
-               for flags in _CFLAGS]
+    targets = candidates()
     for _, target in targets:
         if target.exists():
             why = _untrusted(target)

@@ -37,7 +37,7 @@ def verify(repair, store):
 @click.option("--unused-for", "unused_for", type=float, default=7.0, show_default=True, metavar="DAYS",
               help="Also delete fetched archives, git caches, host image layers and the sandbox's host /usr "
                    "trees that no kept entry or root needs and nothing used in the last DAYS days "
-                   "(0: all of them now).")
+                   "(0: all of them now), and Landlock helpers of older jbuilds unused that long (and a day).")
 @STORE
 def gc(dry_run, verbose, unused_for, store):
     """Delete store entries no GC root needs (result links and their closures are roots), then
@@ -56,4 +56,6 @@ def gc(dry_run, verbose, unused_for, store):
         click.echo(verb + path)
     for label in report.test_results:
         click.echo(f"{'would drop' if dry_run else 'dropping'} the cached test result of {label}")
+    for note in report.notes:
+        click.echo(note)
     click.echo(f"{report.freed} bytes {'would be ' if dry_run else ''}freed")

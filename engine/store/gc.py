@@ -41,8 +41,9 @@ class GcReport:
     kept: dict[str, str] = field(default_factory=dict)  # entry -> why it is kept
     stale_roots: list[str] = field(default_factory=list)  # links that no longer hold
     # Filled by engine/gc.py, which trims the caches beside the store against `kept`:
-    trimmed: list[tuple[str, int]] = field(default_factory=list)  # (path relative to the store, bytes)
+    trimmed: list[tuple[str, int]] = field(default_factory=list)  # (path relative to the store, or absolute, bytes)
     test_results: list[str] = field(default_factory=list)  # labels whose cached passes were dropped
+    notes: list[str] = field(default_factory=list)  # what gc left that others can collect, as sentences
 
 
 def write_root(roots_dir: Path, link: Path, entries: Iterable[str]) -> Path:

@@ -2,6 +2,7 @@
 root names and nobody used within --unused-for days (engine/hostroot_gc.py); a killed gc
 leaves no half tree under a key's name. Real CLI, real dpkg database, real bubblewrap."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -137,3 +138,33 @@ def test_gc_waits_for_a_running_build_before_it_deletes_a_tree(tmp_path):
         assert gc_run.poll() is None and tree.is_dir()  # waiting for the lock
     out, _ = gc_run.communicate(timeout=120)
     assert gc_run.returncode == 0 and f"deleting .host/{tree.name}" in out and not tree.exists()
+
+
+def test_gc_deletes_a_trees_lock_with_it_but_never_a_lock_someone_holds(tmp_path):
+    """`<key>.lock` goes with its tree, and so does a lock left without a tree; a lock someone
+    holds (an assembler outside the store lock's protocol) stays, with its tree."""
+    store = Store(tmp_path / "store")
+    host = store.root / ".host"
+    tree = hostroot.host_root(store.root, ["make"]).usr.parent
+    busy = hostroot.host_root(store.root, ["dash"]).usr.parent
+    (host / "0123abcd.lock").touch()  # an assembler crashed before making its tree
+    (host / "4567ef01.lock").touch()  # ... or still holds it
+    for path in (tree, busy):
+        make_old(path)
+    holders = []
+    for name in (f"{busy.name}.lock", "4567ef01.lock"):
+        fd = os.open(host / name, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        holders.append(fd)
+    try:
+        assert {p for p, _ in gc(store, dry_run=True, unused_for_days=1).trimmed} == \
+            {f".host/{tree.name}", ".host/0123abcd.lock"}
+        report = gc(store, unused_for_days=1)
+    finally:
+        for fd in holders:
+            os.close(fd)
+    assert {p for p, _ in report.trimmed} == {f".host/{tree.name}", ".host/0123abcd.lock"}
+    assert sorted(p.name for p in host.iterdir()) == sorted([busy.name, f"{busy.name}.lock", "4567ef01.lock"])
+    hostroot._MEMO.clear()  # a new process: the next build assembles the tree again, with a new lock
+    again = hostroot.host_root(store.root, ["make"])
+    assert (again.usr / "bin" / "make").is_file() and (host / f"{tree.name}.lock").is_file()

@@ -3,9 +3,17 @@ tests/engine/test_store_nonroot.py builds the example): read-only entries, the h
 the cached test results go, the store stays consistent, and what gc deleted is rebuilt right."""
 
 import os
+import pwd
 import stat
+import time
 
-from test_store_nonroot import built, user  # noqa: F401 (the fixture)
+import pytest
+from jbuild.engine import hostroot
+from jbuild.engine.gc import gc
+from jbuild.engine.store import Store
+from test_store_nonroot import IS_ROOT, USER, built, user  # noqa: F401 (the fixture)
+
+OLD = time.time() - 30 * 86400
 
 EVERYTHING = {"//libs:libc", "//libs:geohash", "//db:tinydb", "//services:geotags"}
 
@@ -52,3 +60,23 @@ def test_an_ordinary_user_collects_everything_and_rebuilds_it(user):  # noqa: F8
     out = jb("gc")  # the result link roots the build again; the test's environment is no root's
     assert out.count("deleting ") == 1 and "-env-geotags_test" in out and entries() == built_entries
     assert all(stat.S_IMODE(os.stat(store / e).st_mode) & 0o222 == 0 for e in entries())
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to own a host tree in the user's store")
+def test_an_ordinary_users_gc_says_which_trees_are_not_theirs_to_collect(user, tmp_path):  # noqa: F811
+    """A shared store: a host tree root assembled stays when the user's gc runs (renaming it
+    would leave a trash directory the user cannot empty), and the summary says so; root's gc
+    collects it."""
+    ws, store = user.home / "geotags", user.home / "store"
+    assert user.jbuild("gc", cwd=ws).returncode == 0  # the user's store
+    tree = hostroot.host_root(store, ["make"]).usr.parent  # root's, in the user's .host
+    os.chown(store / ".host", pwd.getpwnam(USER).pw_uid, -1)
+    os.utime(tree, (OLD, OLD))
+    for args in (["--dry-run"], []):
+        r = user.jbuild("gc", "--unused-for", "0", *args, cwd=ws)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "1 host tree (.host/) belongs to another user, so it stays: root or its owner can collect it" \
+            in r.stdout and ".host/" + tree.name not in r.stdout, r.stdout
+    assert (tree / "usr" / "bin" / "make").is_file() and not list((store / ".host").glob(".trash-*"))
+    report = gc(Store(store), unused_for_days=0)
+    assert f".host/{tree.name}" in [p for p, _ in report.trimmed] and report.notes == [] and not tree.exists()
