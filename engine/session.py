@@ -173,7 +173,7 @@ class Session:
                 self.computer.forget(nodes)
                 dirty.update(nodes)
             self.rekeyed = len(dirty)
-            changed = self.computer.rekey(dirty, self.order, self.node_closure)
+            changed = self.computer.rekey(dirty, self.order, self.node_closure, self.graph.consumers)
             if self.candidates is not None:
                 self.candidates |= changed
         self.pending = set()
