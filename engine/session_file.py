@@ -31,9 +31,10 @@ from jbuild.base import cachefile
 from . import session_journal
 from .resolve import Node
 
-FORMAT = 7  # 4: the analysis and what a run changes in two files; 5: the hot file names
-#            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map
-HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
+FORMAT = 8  # 4: the analysis and what a run changes in two files; 5: the hot file names
+#            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
+#            8: the stamp of the decisions last recorded
+HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
 NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from")  # re-opened, or kept in the files themselves

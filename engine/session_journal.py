@@ -24,7 +24,7 @@ import struct
 import xxhash
 
 HEADER = struct.Struct("<QQ")  # payload length, xxh3_64 of the payload
-SCALARS = ("pending", "rekeyed", "started_at", "candidates")  # Session attributes, written whole
+SCALARS = ("pending", "rekeyed", "started_at", "candidates", "decisions_stamp")  # Session attributes, written whole
 GONE = "\0gone"  # a removed entry
 
 
