@@ -138,6 +138,8 @@ class KeyComputer:
         # (node, predicted build key, interface key) -> the exported digest the store knows, or None
         self.known_exported = known_exported
         self.keys = Keys()  # the prediction
+        # Memos, never saved: a node's static inputs are those of its predicted inputs (`keys.inputs`,
+        # which `forget` drops when they change), and its tools come from its closure.
         self._static: dict[Node, tuple[str, dict, dict]] = {}
         self._tools: dict[Node, list[Node]] = {}  # run closures of build-only requirements
         self._active: set[Node] = set()
@@ -148,8 +150,14 @@ class KeyComputer:
         # (two equal maps of 40,000 members at 10,000 packages, read back by every run).
         self.readers: dict[str, dict[Node, set[Node]]] = {"build": {}}
 
+    MEMOS = ("_static", "_tools", "_active")
+
     def __getstate__(self):  # the store callback is re-attached by whoever restores it (session.py)
-        return {**self.__dict__, "known_exported": None, "_active": set()}
+        return {**{k: v for k, v in self.__dict__.items() if k not in self.MEMOS}, "known_exported": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._static, self._tools, self._active = {}, {}, set()
 
     def _read_build(self, dep: Node, by: Node) -> None:
         self.readers["build"].setdefault(dep, set()).add(by)
@@ -176,13 +184,21 @@ class KeyComputer:
         return out
 
     def _static_inputs(self, node: Node, closure: Closure) -> tuple[str, dict, dict]:
-        """(recipe hash, source digests, platform fingerprints): what needs no dependency built."""
-        if node not in self._static:
-            platform = {str(n.label): self.host[n.label].fingerprint
-                        for n in self.tools_of(node, closure) if is_host_tool(n)}
-            sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
-            self._static[node] = (recipe_hash(node, closure), sources, platform)
-        return self._static[node]
+        """(recipe hash, source digests, platform fingerprints): what needs no dependency built.
+        Those of its predicted inputs while it has some (`forget` drops them when they change):
+        a consumer re-keyed because a dependency changed encodes no recipe again."""
+        found = self._static.get(node)
+        if found is None:
+            was = self.keys.inputs.get(node)
+            if was is not None:
+                found = (was.recipe, was.sources, was.platform)
+            else:
+                platform = {str(n.label): self.host[n.label].fingerprint
+                            for n in self.tools_of(node, closure) if is_host_tool(n)}
+                sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
+                found = (recipe_hash(node, closure), sources, platform)
+            self._static[node] = found
+        return found
 
     def inputs(self, node: Node, closure: Closure, exported: Callable[[Node], str],
                build_key: Callable[[Node], str]) -> KeyInputs:
@@ -247,10 +263,12 @@ class KeyComputer:
     # ------------------------------------------------------------------ incremental
 
     def forget(self, nodes: Iterable[Node]) -> None:
-        """Drop what was cached of `nodes`' own inputs (their sources or recipe changed)."""
+        """Drop what was cached of `nodes`' own inputs (their sources or recipe changed): their
+        predicted inputs too, which `_static_inputs` would take them from."""
         for n in nodes:
             self._static.pop(n, None)
             self._tools.pop(n, None)
+            self.keys.inputs.pop(n, None)
 
     def rekey(self, dirty: Iterable[Node], order: dict[Node, int], closure_of: dict[Node, Closure],
               consumers: dict[Node, list[Node]] | None = None) -> set[Node]:
@@ -270,7 +288,6 @@ class KeyComputer:
                 continue
             done.add(n)
             old = (k.build.pop(n, None), k.interface.pop(n, None), k.exported.pop(n, None))
-            k.inputs.pop(n, None)
             closure = closure_of[n]
             new = (self.build_key(n, closure), self.interface_key(n, closure), self.predicted_exported(n, closure))
             readers = list(self.readers["build"].get(n, ())) if old[0] != new[0] else []

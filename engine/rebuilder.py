@@ -247,14 +247,16 @@ class Rebuilder:
         decisions since this session's last run (`decisions_since`), the rows of the thousands
         adopted at the entries that run settled are not even looked at (index.record_decisions)."""
         outcomes = list(self.outcomes.values())
+        adopted = [o for o in outcomes if isinstance(o, Adopted)]
+        unchanged = ("reused", UNCHANGED)
 
-        def reused(other: set[str] | None) -> list[tuple[str, object, str]]:
-            return [(o.node.id, o.node.label, o.key) for o in outcomes
-                    if type(o) is Adopted and (other is None or o.node.id in other)]
+        def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
+            return [(o.node.id, o.node.label, o.key, o.reason) for o in adopted
+                    if other is None or other.get(o.node.id, unchanged) != ("reused", o.reason)]
 
         self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
             (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
-            for o in outcomes if type(o) is not Adopted], reused, self.decisions_since)
+            for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since)
 
     # ------------------------------------------------------------------ build
 

@@ -21,10 +21,11 @@ package top { version = "1" sources = ["top.c"] requires = [:mid, :libc] build =
 FILES = {"BUILD": BUILD, "libc/impl.c": "impl 1\n", "libc/api.h": "api 1\n", "mid.c": "mid\n", "top.c": "top\n"}
 
 
-def _asked(log: list):
+def _asked(log: list, adopted=("//:a", "//:b", "//:c")):
     def reused(other):
-        log.append(None if other is None else set(other))
-        return [(n, n, "k1") for n in sorted(other if other is not None else {"//:a", "//:b", "//:c"})]
+        log.append(None if other is None else dict(other))
+        return [(n, n, "k1", "inputs unchanged") for n in adopted
+                if other is None or other.get(n, ("reused", "inputs unchanged")) != ("reused", "inputs unchanged")]
     return reused
 
 
@@ -33,13 +34,14 @@ def test_only_rows_that_say_otherwise_are_written_when_no_one_recorded_since(tmp
     log: list = []
     first = index.record_decisions("/ws", [(n, n, "k1", "built", "never built before") for n in ("//:a", "//:b", "//:c")])
     second = index.record_decisions("/ws", [], _asked(log), since=first)  # all three adopted
-    assert log == [{"//:a", "//:b", "//:c"}]  # each row said `built`
-    third = index.record_decisions("/ws", [("//:a", "//:a", "k2", "built", "sources changed")], _asked(log), since=second)
-    assert log[-1] == set()  # b and c say `reused, inputs unchanged` at k1 already: not even listed
+    assert set(log[0]) == {"//:a", "//:b", "//:c"}  # each row said `built`
+    third = index.record_decisions("/ws", [("//:a", "//:a", "k2", "built", "sources changed")],
+                                   _asked(log, ("//:b", "//:c")), since=second)
+    assert log[-1] == {}  # b and c say `reused, inputs unchanged` at k1 already: not even listed
     rows = index.decisions("/ws")
     assert rows["//:a"].decision == "built" and rows["//:b"][1:] == ("k1", "reused", "inputs unchanged")
     index.record_decisions("/ws", [("//:b", "//:b", "k9", "built", "another command line")])  # someone else
-    index.record_decisions("/ws", [], _asked(log), since=third)
+    index.record_decisions("/ws", [], _asked(log, ("//:b", "//:c")), since=third)
     assert log[-1] is None  # the stamp moved: every adopted row may differ, and is written where it does
     assert index.decisions("/ws")["//:b"][1:] == ("k1", "reused", "inputs unchanged")
 
