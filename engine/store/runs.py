@@ -32,7 +32,10 @@ def enter(root: Path) -> None:
     with _lock:
         mine = _mine.get(key)
         if mine is None:
-            mine = _mine[key] = [*_create(root), 0]
+            try:
+                mine = _mine[key] = [*_create(root), 0]
+            except OSError:  # (a store this process cannot write: what follows fails with its own message)
+                return
             if len(_mine) == 1:
                 atexit.register(_at_exit)
         mine[2] += 1
@@ -46,12 +49,18 @@ def leave(root: Path) -> None:
             mine[2] -= 1
 
 
+def _make_dir(root: Path) -> None:
+    """`.runs`, writable by whoever may write the store (its root's mode, whatever the umask)."""
+    try:
+        (root / DIR).mkdir()
+    except FileExistsError:
+        return
+    os.chmod(root / DIR, os.stat(root).st_mode & 0o7777)
+
+
 def _create(root: Path) -> tuple[Path, int]:
     runs = root / DIR
-    try:
-        runs.mkdir(mode=os.stat(root).st_mode & 0o7777)  # (whoever may write the store may run a build)
-    except FileExistsError:
-        pass
+    _make_dir(root)
     while True:  # made as NAME.new and renamed once held, as a temporary's lock (temporaries.py)
         path = runs / os.urandom(8).hex()
         new = path.with_name(path.name + ".new")
@@ -82,8 +91,6 @@ def gone(root: Path) -> list[Path] | None:
     out = []
     try:
         names = os.listdir(root / DIR)
-    except FileNotFoundError:
-        return None
     except OSError:
         return None
     mine = {str(m[0]) for m in _mine.values()}
@@ -94,6 +101,9 @@ def gone(root: Path) -> list[Path] | None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
+            continue
+        except OSError:  # unreadable: take it for a dead one (a cleaning costs a listing, nothing more)
+            out.append(path)
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,12 +119,12 @@ def forget(root: Path, markers: list[Path] | None) -> None:
     """After a cleaning: the markers it answered for go (a store without `.runs` gets one)."""
     if markers is None:
         try:
-            (root / DIR).mkdir(mode=os.stat(root).st_mode & 0o7777)
+            _make_dir(root)
         except OSError:
             pass
         return
     for path in markers:
         try:
             path.unlink()
-        except FileNotFoundError:
+        except OSError:  # gone already, or another user's in a shared store: cleaned again next time
             pass
