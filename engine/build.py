@@ -49,6 +49,7 @@ class Plan:
     affected: set[Node] | None = None
     settled: dict[Node, tuple] = field(default_factory=dict)
     rekeyed: int = 0  # nodes whose keys this plan recomputed
+    decisions_since: str | None = None  # the stamp of the decisions the last run recorded (index.py)
     want_members: bool = False  # compute each root's run closure (members) without result links too (build())
 
     @property
@@ -181,7 +182,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
                    host_root=_host_roots(p), settled=p.settled, fetcher=_fetcher(p, reporter, executor),
-                   prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p))
+                   prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p),
+                   decisions_since=p.decisions_since)
     with p.store.shared():
         p.store.clean_temporaries()
         todo, later, held = _to_check(p, rb, actions, waves=extra is None)

@@ -35,23 +35,36 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     """After `first` ran: adopt each held action whose settled key still holds and whose entry
     is in the store; skip those behind a failure. Returns (the second wave: the held actions
     whose inputs changed, with every held action that consumes them; {skipped action: its
-    state})."""
+    state}).
+
+    Only a held action that reads a value a first-wave action changed (`rb.changed_values`: an
+    exported digest, or the build key of a tool) is checked input by input: every other
+    dependency of a held action was adopted at the entry it was settled with, and what a
+    consumer was settled with is what its dependencies were settled with then (a run that
+    changes a dependency's value decides or unsettles each of its consumers: session.settle)."""
     stopped = not keep_going and any(s is not State.DONE for s in states.values())
     present = _presence(rb.store)
     # Sets, tested with isdisjoint: a set keeps its members' hashes (a Node hashes in Python).
     blocked = {n for n, s in states.items() if s is not State.DONE}
+    keyed, exported = rb.changed_values(n for n, s in states.items() if s is State.DONE)
+    settled, predicted, holds = rb.settled, rb.computer.keys.inputs, rb._settled_holds
     again: set = set()
     skipped: dict = {}
     adopted: dict[str, list[str]] = {}  # reason -> actions
+    adopt = rb.adopt_held
     for n in [n for n in graph.nodes if n in held]:  # dependencies first
         deps = graph.deps[n]
         if stopped or not blocked.isdisjoint(deps):
             blocked.add(n)
             skipped[n] = State.SKIPPED
-        elif not again.isdisjoint(deps) or not rb._settled_holds(n) or not (name := present(n, rb.settled[n][0])):
+            continue
+        was = settled.get(n)
+        if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps) or (
+                not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not rb.reads_key_of(n, keyed)))
+                and not holds(n)) or not (name := present(n, was[0])):
             again.add(n)
         else:
-            adopted.setdefault(rb.adopt_held(n, name), []).append(str(n))
+            adopted.setdefault(adopt(n, name), []).append(n.id)
     for why, nodes in adopted.items():
         rb.reporter.reused_unstarted(nodes, why)
     return again, skipped

@@ -43,7 +43,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         raise BadInput(f"--unused-for must be 0 days or more, not {unused_for_days:g}")
     cutoff = time.time() - unused_for_days * 86400
     with store.exclusive():
-        store.clean_temporaries()
+        store.clean_temporaries(always=True)
         report = collect(store, dry_run)
         live = set(report.kept)
         metas = [m for name in sorted(live) if (m := _meta(store, name)) is not None]

@@ -23,6 +23,7 @@ import heapq
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from jbuild.base.hashing import key_of
 from jbuild.dsl.model import Package, RequirementKind
@@ -37,20 +38,36 @@ NOT_IN_RECIPE = ("summary", "config", "settings", "service", "tags", "slots", "c
 PREDICTED = "predicted:"  # prefix of a placeholder digest: the dependency's interface was never measured
 
 
-@dataclass(frozen=True, slots=True)
-class KeyInputs:
-    """Everything a build key is computed from; stored with each entry so `explain` can diff."""
+class KeyInputs(tuple):
+    """Everything a build key is computed from; stored with each entry so `explain` can diff.
 
-    recipe: str
-    sources: dict = field(default_factory=dict)  # path -> digest (+x)
-    platform: dict = field(default_factory=dict)  # host tool label -> fingerprint
-    sandbox: str = ""
-    interfaces: dict = field(default_factory=dict)  # build-and-run dep label -> exported digest
-    tools: dict = field(default_factory=dict)  # run closure of build-only deps -> build key
+    A tuple, not a data class: a session's hot file holds one per action (10,000 at 10,000
+    packages), and a tuple comes back from a pickle without a Python call per object (a slotted
+    data class's `__setstate__` cost ~90 ms there)."""
+
+    __slots__ = ()
+    FIELDS = ("recipe", "sources", "platform", "sandbox", "interfaces", "tools")
+
+    def __new__(cls, recipe: str, sources: dict | None = None, platform: dict | None = None, sandbox: str = "",
+                interfaces: dict | None = None, tools: dict | None = None):
+        return tuple.__new__(cls, (recipe, {} if sources is None else sources, {} if platform is None else platform,
+                                   sandbox, {} if interfaces is None else interfaces, {} if tools is None else tools))
+
+    recipe = property(itemgetter(0))
+    sources = property(itemgetter(1))  # path -> digest (+x)
+    platform = property(itemgetter(2))  # host tool label -> fingerprint
+    sandbox = property(itemgetter(3))
+    interfaces = property(itemgetter(4))  # build-and-run dep label -> exported digest
+    tools = property(itemgetter(5))  # run closure of build-only deps -> build key
+
+    def __reduce__(self):  # tuple.__new__ itself: no Python call when read back
+        return tuple.__new__, (KeyInputs, tuple(self))
+
+    def __repr__(self) -> str:
+        return "KeyInputs(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.FIELDS, self, strict=True)) + ")"
 
     def as_dict(self) -> dict:
-        return {"recipe": self.recipe, "sources": self.sources, "platform": self.platform,
-                "sandbox": self.sandbox, "interfaces": self.interfaces, "tools": self.tools}
+        return dict(zip(self.FIELDS, self, strict=True))
 
     def key(self) -> str:
         return key_of(self.as_dict())
@@ -121,18 +138,29 @@ class KeyComputer:
         # (node, predicted build key, interface key) -> the exported digest the store knows, or None
         self.known_exported = known_exported
         self.keys = Keys()  # the prediction
+        # Memos, never saved: a node's static inputs are those of its predicted inputs (`keys.inputs`,
+        # which `forget` drops when they change), and its tools come from its closure.
         self._static: dict[Node, tuple[str, dict, dict]] = {}
         self._tools: dict[Node, list[Node]] = {}  # run closures of build-only requirements
         self._active: set[Node] = set()
-        # Who read what of a node's keys (node -> consumers), so that a change re-keys exactly
-        # the consumers that read the value that changed (`rekey`).
-        self.readers: dict[str, dict[Node, set[Node]]] = {"build": {}, "exported": {}, "interface": {}}
+        # Who read a node's build key (node -> consumers: its tools' users, or under --strict its
+        # direct consumers), so that a change re-keys exactly the consumers that read the value
+        # that changed (`rekey`). A node's exported digest and interface key are read by its
+        # direct build-and-run consumers: `rekey` finds those in the closures, not in a map
+        # (two equal maps of 40,000 members at 10,000 packages, read back by every run).
+        self.readers: dict[str, dict[Node, set[Node]]] = {"build": {}}
+
+    MEMOS = ("_static", "_tools", "_active")
 
     def __getstate__(self):  # the store callback is re-attached by whoever restores it (session.py)
-        return {**self.__dict__, "known_exported": None, "_active": set()}
+        return {**{k: v for k, v in self.__dict__.items() if k not in self.MEMOS}, "known_exported": None}
 
-    def _read(self, what: str, dep: Node, by: Node) -> None:
-        self.readers[what].setdefault(dep, set()).add(by)
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._static, self._tools, self._active = {}, {}, set()
+
+    def _read_build(self, dep: Node, by: Node) -> None:
+        self.readers["build"].setdefault(dep, set()).add(by)
 
     def tools_of(self, node: Node, closure: Closure) -> list[Node]:
         """The run closures of `node`'s build-only requirements, host tools included (memoised)."""
@@ -156,13 +184,21 @@ class KeyComputer:
         return out
 
     def _static_inputs(self, node: Node, closure: Closure) -> tuple[str, dict, dict]:
-        """(recipe hash, source digests, platform fingerprints): what needs no dependency built."""
-        if node not in self._static:
-            platform = {str(n.label): self.host[n.label].fingerprint
-                        for n in self.tools_of(node, closure) if is_host_tool(n)}
-            sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
-            self._static[node] = (recipe_hash(node, closure), sources, platform)
-        return self._static[node]
+        """(recipe hash, source digests, platform fingerprints): what needs no dependency built.
+        Those of its predicted inputs while it has some (`forget` drops them when they change):
+        a consumer re-keyed because a dependency changed encodes no recipe again."""
+        found = self._static.get(node)
+        if found is None:
+            was = self.keys.inputs.get(node)
+            if was is not None:
+                found = (was.recipe, was.sources, was.platform)
+            else:
+                platform = {str(n.label): self.host[n.label].fingerprint
+                            for n in self.tools_of(node, closure) if is_host_tool(n)}
+                sources = {**self.file_digests(node, node.target.files), **source_digests(node.target)}
+                found = (recipe_hash(node, closure), sources, platform)
+            self._static[node] = found
+        return found
 
     def inputs(self, node: Node, closure: Closure, exported: Callable[[Node], str],
                build_key: Callable[[Node], str]) -> KeyInputs:
@@ -172,10 +208,8 @@ class KeyComputer:
         interfaces = {str(d.label): (build_key(d) if self.strict else exported(d)) for d in direct}
         tool_nodes = [n for n in self.tools_of(node, closure) if not is_host_tool(n)]
         tools = {str(n): build_key(n) for n in tool_nodes}
-        for d in direct:
-            self._read("build" if self.strict else "exported", d, node)
-        for n in tool_nodes:
-            self._read("build", n, node)
+        for n in [*direct, *tool_nodes] if self.strict else tool_nodes:
+            self._read_build(n, node)
         return KeyInputs(recipe=recipe, sources=sources, platform=platform, sandbox=self.sandbox_kind,
                          interfaces=interfaces, tools=tools)
 
@@ -221,8 +255,6 @@ class KeyComputer:
         else:
             direct = [d for r, d in closure.deps.get(node, ()) if r.kind is RequirementKind.BUILD_AND_RUN]
             deps = {str(d.label): self.interface_key(d, closure) for d in direct}
-            for d in direct:
-                self._read("interface", d, node)
             key = key_of({"name": str(node.label), "version": node.version, "flavours": dict(node.flavours),
                           "interface": self.file_digests(node, pkg.interface_files), "deps": deps})
         self.keys.interface[node] = key
@@ -231,16 +263,20 @@ class KeyComputer:
     # ------------------------------------------------------------------ incremental
 
     def forget(self, nodes: Iterable[Node]) -> None:
-        """Drop what was cached of `nodes`' own inputs (their sources or recipe changed)."""
+        """Drop what was cached of `nodes`' own inputs (their sources or recipe changed): their
+        predicted inputs too, which `_static_inputs` would take them from."""
         for n in nodes:
             self._static.pop(n, None)
             self._tools.pop(n, None)
+            self.keys.inputs.pop(n, None)
 
-    def rekey(self, dirty: Iterable[Node], order: dict[Node, int], closure_of: dict[Node, Closure]) -> set[Node]:
+    def rekey(self, dirty: Iterable[Node], order: dict[Node, int], closure_of: dict[Node, Closure],
+              consumers: dict[Node, list[Node]] | None = None) -> set[Node]:
         """Recompute the keys of `dirty` and of every consumer that read a value that changed,
         dependencies first, stopping wherever a build key, interface key and predicted exported
         digest all come out as before (early cutoff). Returns the nodes whose build key changed
-        (or that had none)."""
+        (or that had none). `consumers` (the action graph's: each action's direct consumers at
+        build time) narrows the search for a node's direct build-and-run consumers."""
         heap = [(order[n], id(n), n) for n in set(dirty) if n in order]
         heapq.heapify(heap)
         done: set[Node] = set()
@@ -252,14 +288,14 @@ class KeyComputer:
                 continue
             done.add(n)
             old = (k.build.pop(n, None), k.interface.pop(n, None), k.exported.pop(n, None))
-            k.inputs.pop(n, None)
             closure = closure_of[n]
             new = (self.build_key(n, closure), self.interface_key(n, closure), self.predicted_exported(n, closure))
-            for value_old, value_new, what in zip(old, new, ("build", "interface", "exported"), strict=True):
-                if value_old != value_new:
-                    for c in self.readers[what].get(n, ()):
-                        if c in order and c not in done:
-                            heapq.heappush(heap, (order[c], id(c), c))
+            readers = list(self.readers["build"].get(n, ())) if old[0] != new[0] else []
+            if old[1] != new[1] or old[2] != new[2]:
+                readers += direct_consumers(n, closure_of, consumers)
+            for c in readers:
+                if c in order and c not in done:
+                    heapq.heappush(heap, (order[c], id(c), c))
             if old[0] != new[0]:
                 changed.add(n)
         return changed
@@ -276,6 +312,20 @@ class KeyComputer:
     def declares_interface(self, node: Node) -> bool:
         """True if `node`'s interface key is a prediction of its own (not its build key)."""
         return not self.strict and not is_host_tool(node) and bool(node.target.interface)
+
+
+def direct_consumers(node: Node, closure_of: dict[Node, Closure], consumers: dict | None = None) -> list[Node]:
+    """The packages that require `node` directly as build-and-run: those that read its exported
+    digest and interface key. Among `consumers[node]` (the action graph's) when it lists it,
+    else among every node (a host tool, whose keys an update never changes)."""
+    candidates = consumers.get(node) if consumers is not None else None
+    out = []
+    for c in closure_of if candidates is None else candidates:
+        if isinstance(c.target, Package) and any(
+                r.kind is RequirementKind.BUILD_AND_RUN and (d is node or d == node)
+                for r, d in closure_of[c].deps.get(c, ())):
+            out.append(c)
+    return out
 
 
 def entry_name(node: Node, key: str) -> str:

@@ -62,6 +62,9 @@ class Rebuilder:
     fetcher: object | None = None  # fetch.Fetcher: archives, git sources and patches into $SRC
     remote: object | None = None  # the shared cache (engine/remote/entries.RemoteCache), tried after the store
     prebuilt_only: bool = False  # a miss is a failure, never a build (env create --channel)
+    # The stamp of the decisions this session's last run recorded, and of those this run did.
+    decisions_since: str | None = None
+    decisions_stamp: str | None = None
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
@@ -127,7 +130,7 @@ class Rebuilder:
             key, exported[n], inputs[n] = settled[n]
             actual[n] = key
             outcomes[n] = Adopted(n, key, store)
-        self.reporter.reused_unstarted([str(n) for n in nodes], "inputs unchanged")
+        self.reporter.reused_unstarted([n.id for n in nodes], UNCHANGED)
 
     def adopt_held(self, node: Node, name: str) -> str:
         """Take `node`'s settled entry, `name`, after its dependencies ran and its settled key was
@@ -135,10 +138,29 @@ class Rebuilder:
         key, self.exported[node], self.inputs[node] = self.settled[node]
         self.actual[node] = key
         self._names[node] = name
-        why = self._why_reused(node)
+        why = self._why_reused(node) if self._built else UNCHANGED
         self.outcomes[node] = Adopted(node, key, self.store) if why == UNCHANGED else \
             AdoptedAfter(node, key, self.store, why)
         return why
+
+    def changed_values(self, decided) -> tuple[set[Node], set[Node]]:
+        """Of the `decided` actions, (those whose build key, those whose exported digest) is not
+        the one the last run settled (or that it did not settle): what a consumer's key may
+        read anew."""
+        settled, actual, exported = self.settled, self.actual, self.exported
+        keyed, measured = set(), set()
+        for n in decided:
+            was = settled.get(n)
+            if was is None or actual.get(n) != was[0]:
+                keyed.add(n)
+            if was is None or exported.get(n) != was[1]:
+                measured.add(n)
+        return keyed, measured
+
+    def reads_key_of(self, node: Node, nodes: set[Node]) -> bool:
+        """Does `node`'s key read the build key of one of `nodes` (a tool it runs; under --strict,
+        any requirement)?"""
+        return self.computer.strict or not nodes.isdisjoint(self.computer.tools_of(node, self.closures[node]))
 
     def _why_reused(self, node: Node) -> str:
         if not self._built:
@@ -221,12 +243,20 @@ class Rebuilder:
 
     def save_decisions(self) -> None:
         """Record why each action was built or reused (read by `jbuild explain`), in one write;
-        an adopted action's row is only rewritten if it said something else."""
+        an adopted action's row is only rewritten if it said something else. If no one recorded
+        decisions since this session's last run (`decisions_since`), the rows of the thousands
+        adopted at the entries that run settled are not even looked at (index.record_decisions)."""
         outcomes = list(self.outcomes.values())
-        self.store.index.record_decisions(str(self.workspace), [
-            (str(o.node), str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
-            for o in outcomes if type(o) is not Adopted], [(str(o.node), o.node.label, o.key) for o in outcomes
-                                                           if type(o) is Adopted])
+        adopted = [o for o in outcomes if isinstance(o, Adopted)]
+        unchanged = ("reused", UNCHANGED)
+
+        def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
+            return [(o.node.id, o.node.label, o.key, o.reason) for o in adopted
+                    if other is None or other.get(o.node.id, unchanged) != ("reused", o.reason)]
+
+        self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
+            (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
+            for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since)
 
     # ------------------------------------------------------------------ build
 

@@ -55,6 +55,7 @@ class Session:
         self.settled: dict = {}  # action Node -> (actual key, exported digest, KeyInputs) of the last run
         self.pending: set[str] = set()  # paths of an update that failed: retried by the next one
         self.rekeyed = 0  # nodes re-keyed by the last update (benchmarks, tests)
+        self.decisions_stamp = None  # of the decisions the last run recorded (store/index.py)
         self.analysed_at = 0
         self.cold_token, self.node_list = None, []  # the analysis as last saved (session_file.py)
         self._analyse()
@@ -173,7 +174,7 @@ class Session:
                 self.computer.forget(nodes)
                 dirty.update(nodes)
             self.rekeyed = len(dirty)
-            changed = self.computer.rekey(dirty, self.order, self.node_closure)
+            changed = self.computer.rekey(dirty, self.order, self.node_closure, self.graph.consumers)
             if self.candidates is not None:
                 self.candidates |= changed
         self.pending = set()
@@ -258,7 +259,8 @@ class Session:
                     self.graph, self.computer, self.stats, self.kind, self.store,
                     [c.root for c in self.closures if is_action(c.root)],
                     [c.root for c in self.closures if isinstance(c.root.target, Test)],
-                    affected=affected, settled=settled, rekeyed=self.rekeyed)
+                    affected=affected, settled=settled, rekeyed=self.rekeyed,
+                    decisions_since=self.decisions_stamp)
 
     def settle(self, rb) -> None:
         """Learn from a run: every action built or reused is settled at its actual key and
@@ -279,6 +281,7 @@ class Session:
             settled[n] = value
             self.computer.settle(n, *value)
         self.candidates = candidates
+        self.decisions_stamp = rb.decisions_stamp
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}

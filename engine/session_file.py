@@ -31,10 +31,11 @@ from jbuild.base import cachefile
 from . import session_journal
 from .resolve import Node
 
-FORMAT = 6  # 4: the analysis and what a run changes in two files; 5: the hot file names
-#            itself, for its journal; 6: slotted data classes (dsl)
-HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats")  # Session attributes
-COMPUTER_HOT = ("keys", "_static", "_tools", "readers", "stats")  # KeyComputer attributes
+FORMAT = 8  # 4: the analysis and what a run changes in two files; 5: the hot file names
+#            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
+#            8: the stamp of the decisions last recorded, no key memos
+HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
+COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
 NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from")  # re-opened, or kept in the files themselves
 
@@ -140,7 +141,7 @@ def load(analysis: Path):
         session = Session.__new__(Session)
         session.__dict__.update(state, **hot, store=None, cold_token=token, node_list=nodes)
         computer = KeyComputer.__new__(KeyComputer)
-        computer.__dict__.update(computer_state, **computer_hot)
+        computer.__setstate__({**computer_state, **computer_hot})
         session.computer = computer
         _follow(session, hot_path, base, size).replay(session, lambda f: _Unpickler(f, nodes))
         session.restored_from = session_journal.state_of(session)

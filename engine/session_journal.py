@@ -24,7 +24,7 @@ import struct
 import xxhash
 
 HEADER = struct.Struct("<QQ")  # payload length, xxh3_64 of the payload
-SCALARS = ("pending", "rekeyed", "started_at", "candidates")  # Session attributes, written whole
+SCALARS = ("pending", "rekeyed", "started_at", "candidates", "decisions_stamp")  # Session attributes, written whole
 GONE = "\0gone"  # a removed entry
 
 
@@ -124,8 +124,7 @@ def _slots(session) -> dict:
     def item(d, name):
         return lambda: d[name], lambda v: d.__setitem__(name, v)
 
-    out = {"settled": attr(session, "settled"), "static": attr(c, "_static"), "tools": attr(c, "_tools"),
-           "stats": attr(session.stats, "entries")}
+    out = {"settled": attr(session, "settled"), "stats": attr(session.stats, "entries")}
     out.update({f"keys.{k}": attr(keys, k) for k in ("build", "interface", "inputs", "exported")})
     out.update({f"readers.{k}": item(readers, k) for k in readers})
     return out

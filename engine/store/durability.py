@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import runs
 from .entry import read_meta, tree_digest
 from .fsops import StoreError, discard, fsync_dir, fsync_tree
 from .index import row_of
@@ -115,6 +116,7 @@ class Syncer:
             self.marker.unlink(missing_ok=True)
             os.close(self.fd)
             self.marker = self.fd = None
+            runs.leave(self.store.root)
 
 
 def _make_durable(root: Path, paths: list[Path], fd: int, each: bool) -> None:
@@ -130,6 +132,7 @@ def _make_durable(root: Path, paths: list[Path], fd: int, each: bool) -> None:
 def _new_marker(root: Path) -> tuple[Path, int]:
     import secrets  # (hashlib's OpenSSL: ~3 ms of every start-up)
 
+    runs.enter(root)  # (a marker a kill would leave: the next build's `recover` needs it)
     path = root / f"{MARKER}{secrets.token_hex(8)}"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)

@@ -117,9 +117,14 @@ def set_aside(path: Path) -> Path | None:
 
 def discard(path: Path) -> bool:
     """Set `path` aside, then delete it. True if it existed."""
+    from . import runs
+
+    runs.enter(path.parent)  # (trash a kill would strand there: the next build deletes it)
     trash = set_aside(path)
     if trash is not None:
         force_remove(trash)
+    if trash is None or not os.path.lexists(trash):
+        runs.leave(path.parent)
     return trash is not None
 
 

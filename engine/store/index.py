@@ -45,6 +45,14 @@ SCHEMA = [
 ]
 
 
+# Rows that say something other than an unchanged reuse (few, after an edit: a partial index).
+OTHER = "(decision!='reused' OR reason!='inputs unchanged')"
+DECISION_STAMPS = [
+    "CREATE TABLE IF NOT EXISTS decision_stamps (workspace TEXT PRIMARY KEY, stamp TEXT)",
+    f"CREATE INDEX IF NOT EXISTS decisions_other ON decisions (workspace) WHERE {OTHER}",
+]
+
+
 class StoreIndexError(StoreError):
     pass
 
@@ -254,23 +262,41 @@ class Index:
     # ------------------------------------------------------------ decisions
 
     def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]],
-                         reused: list[tuple[str, object, str]] = ()) -> None:
+                         reused: Iterable[tuple[str, object, str, str]] | Callable = (),
+                         since: str | None = None) -> str:
         """(node, label, key, decision, reason) for every action of a run, in one transaction;
-        `reused` (node, label, key): actions reused with their inputs unchanged, whose rows are
-        written only where they said something else (an edit adopts thousands of them)."""
-        now = time.time()
+        `reused` (node, label, key, reason): actions adopted at their settled entries, whose rows
+        are written only where they said something else (an edit adopts thousands of them).
+
+        Returns a stamp, which the workspace's decisions keep until the next record. A caller
+        that passes the stamp of its own last record as `since` says that `reused` are actions
+        it recorded then, at the same keys: if no one recorded anything since, a row not listed
+        in {node: (decision, reason)} of the rows that say something other than 'reused, inputs
+        unchanged' says just that. `reused`, if a callable, is given those rows (or None: every
+        row may differ) and returns the (node, label, key, reason) to write."""
+        now, stamp = time.time(), os.urandom(8).hex()
 
         def write(db: sqlite3.Connection) -> None:
+            for sql in DECISION_STAMPS:  # (created here: an index without them needs no rebuild)
+                db.execute(sql)
+            found = db.execute("SELECT stamp FROM decision_stamps WHERE workspace=?", (workspace,)).fetchone()
+            other = None
+            if since is not None and found is not None and found[0] == since:
+                other = {n: (d, r) for n, d, r in db.execute(
+                    f"SELECT node, decision, reason FROM decisions WHERE workspace=? AND {OTHER}", (workspace,))}
             db.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?)",
                            [(workspace, *row, now) for row in rows])
             db.executemany(
-                "INSERT INTO decisions VALUES (?,?,?,?,'reused','inputs unchanged',?) "
+                "INSERT INTO decisions VALUES (?,?,?,?,'reused',?,?) "
                 "ON CONFLICT (workspace, node) DO UPDATE SET label=excluded.label, key=excluded.key, "
-                "decision='reused', reason='inputs unchanged', at=excluded.at "
-                "WHERE decision!='reused' OR reason!='inputs unchanged' OR key!=excluded.key",
-                ((workspace, node, str(label), key, now) for node, label, key in reused))
+                "decision='reused', reason=excluded.reason, at=excluded.at "
+                "WHERE decision!='reused' OR reason!=excluded.reason OR key!=excluded.key",
+                ((workspace, node, str(label), key, reason, now)
+                 for node, label, key, reason in (reused(other) if callable(reused) else reused)))
+            db.execute("INSERT OR REPLACE INTO decision_stamps VALUES (?,?)", (workspace, stamp))
 
         self._run(write, write=True)
+        return stamp
 
     def mark_reused(self, workspace: str, nodes: list[str]) -> None:
         """A no-op run: each of `nodes` was reused, its inputs unchanged."""

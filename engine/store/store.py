@@ -6,6 +6,7 @@ Layout (DESIGN §9):
   <store>/.tmp-<id>/, .tmp-<id>.out/, .tmp-<id>.lock   a build in progress (temporaries.py)
   <store>/.trash-<id>                          something being deleted (fsops.set_aside)
   <store>/.locks/<key>.lock                    held while building a key (never deleted)
+  <store>/.runs/<id>                           held by each process with something in the store (runs.py)
   <store>/.store.lock                          shared by builds and root registration, exclusive for gc
   <store>/roots/<id>.json                      GC roots: a link and the entries it needs (gc.py)
   <store>/logs/<key>.log                       build logs
@@ -171,12 +172,20 @@ class Store:
         `clean_temporaries`."""
         return temporaries.temporary(self.root, remove_later)
 
-    def clean_temporaries(self) -> int:
+    def clean_temporaries(self, always: bool = False) -> int:
         """Delete temporaries whose builder is gone, and leftover trash; re-hash what a builder
-        that is gone published without syncing (durability.py). Call under `shared()`."""
+        that is gone published without syncing (durability.py). Call under `shared()`. Unless
+        `always`, only when a process that wrote the store died meanwhile (runs.py): otherwise
+        nothing can be left, and the store is not listed."""
+        from . import runs
         from .durability import recover
 
-        return temporaries.clean(self.root) + recover(self)
+        gone = runs.gone(self.root)
+        if gone == [] and not always:
+            return 0
+        removed = temporaries.clean(self.root) + recover(self)
+        runs.forget(self.root, gone)
+        return removed
 
     @contextmanager
     def deferred_sync(self, interval: float = 5.0):
@@ -267,7 +276,7 @@ class Store:
         from .verify import verify
 
         with self.shared():
-            self.clean_temporaries()
+            self.clean_temporaries(always=True)
             return verify(self, full, repair)
 
     def add_root(self, link: Path, entries: Iterable[str]) -> None:
@@ -291,6 +300,6 @@ class Store:
 
     def gc(self, dry_run: bool = False) -> GcReport:
         with self.exclusive():
-            self.clean_temporaries()
+            self.clean_temporaries(always=True)
             return collect(self, dry_run)
 

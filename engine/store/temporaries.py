@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import runs
 from .fsops import TRASH, force_remove
 
 PREFIX = ".tmp-"
@@ -68,6 +69,7 @@ def _lock_new(root: Path) -> tuple[str, int]:
 def temporary(root: Path, remove_later: bool = False):
     """`remove_later`: `work` is deleted on a background thread (see _Remover), not before
     the `with` block ends."""
+    runs.enter(root)  # (a kill from here on leaves something the next build must clean)
     name, fd = _lock_new(root)
     tmp = Temporary(root / name, root / f"{name}.out")
     try:
@@ -76,13 +78,15 @@ def temporary(root: Path, remove_later: bool = False):
         yield tmp
     finally:
         if remove_later:
-            _REMOVER.remove(tmp.work, root / f"{TRASH}{name[len(PREFIX):]}")
+            runs.enter(root)  # the work tree, until the remover has deleted it
+            _REMOVER.remove(tmp.work, root / f"{TRASH}{name[len(PREFIX):]}", root)
         else:
             force_remove(tmp.work)
         for d in (tmp.out, *tmp.outputs):
             force_remove(d)
         os.unlink(root / f"{name}.lock")
         os.close(fd)
+        runs.leave(root)
 
 
 class _Remover:
@@ -96,27 +100,31 @@ class _Remover:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def remove(self, path: Path, trash: Path) -> None:
+    def remove(self, path: Path, trash: Path, root: Path) -> None:
+        """Delete `path` (in the store at `root`, which `runs.enter` was told of: left once done)."""
         try:
             os.rename(path, trash)
         except FileNotFoundError:
+            runs.leave(root)
             return
         except OSError:
             force_remove(path)
+            runs.leave(root)
             return
         with self.lock:
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="jbuild-remover", daemon=True)
                 self.thread.start()
                 atexit.register(self.drain)
-        self.queue.put(trash)
+        self.queue.put((trash, root))
 
     def _run(self) -> None:
         while True:
-            path = self.queue.get()
-            if path is None:
+            item = self.queue.get()
+            if item is None:
                 return
-            force_remove(path)
+            force_remove(item[0])
+            runs.leave(item[1])
 
     def drain(self) -> None:
         """Wait until everything queued is deleted."""
@@ -140,7 +148,8 @@ def _base(name: str) -> str:
 
 
 def clean(root: Path) -> int:
-    """Delete the temporaries whose builder is gone (their flock is free), and all trash."""
+    """Delete the temporaries whose builder is gone (their flock is free), and all trash. Lists
+    the store: `Store.clean_temporaries` calls it only when a process died (runs.py)."""
     removed = 0
     for path in root.glob(f"{TRASH}*"):
         force_remove(path)
