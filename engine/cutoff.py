@@ -70,7 +70,7 @@ def _presence(store):
         """The entry's name, if it is there."""
         nonlocal listing
         name = entry_name(node, key)
-        if node.target.outputs:
+        if node.shape.outputs:
             return name if complete(store, name) else None
         if listing is None:
             try:

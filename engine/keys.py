@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jbuild.base.hashing import key_of
-from jbuild.dsl.model import Package, RequirementKind
+from jbuild.dsl.model import RequirementKind
 
 from .fetch.digest import source_digests
 from .graph import run_closure
@@ -86,7 +86,7 @@ def combined_exported(own: str, deps: dict[str, str]) -> str:
 
 
 def is_host_tool(node: Node) -> bool:
-    return isinstance(node.target, Package) and node.target.host_tool is not None
+    return node.shape.host_tool
 
 
 def tool_nodes(closure: Closure, node: Node) -> list[Node]:
@@ -275,7 +275,7 @@ class KeyComputer:
 
     def declares_interface(self, node: Node) -> bool:
         """True if `node`'s interface key is a prediction of its own (not its build key)."""
-        return not self.strict and not is_host_tool(node) and bool(node.target.interface)
+        return not self.strict and not node.shape.host_tool and node.shape.interface
 
 
 def entry_name(node: Node, key: str) -> str:
