@@ -32,6 +32,7 @@ import io
 import os
 import pickle
 import struct
+import threading
 from array import array
 from pathlib import Path
 
@@ -159,6 +160,7 @@ class Analysis:
         self.targets: list = [None] * len(checks)
         self.loaded: dict[int, int] = {}  # id of a target read back -> its record (to copy it as bytes)
         self._heavy: dict | None = None
+        self._lock = threading.Lock()  # (builds on worker threads ask for their targets)
 
     def _read(self, at: int, size: int, check: int | None) -> bytes:
         data = os.pread(self.file.fileno(), size, at)
@@ -167,16 +169,23 @@ class Analysis:
         return data
 
     def _damaged(self):
-        self.path.unlink(missing_ok=True)  # (the next run analyses again)
+        try:
+            if os.stat(self.path).st_ino == os.fstat(self.file.fileno()).st_ino:  # (not another run's new one)
+                self.path.unlink()  # the next run analyses again
+        except OSError:
+            pass
         raise Failed(f"the kept analysis {self.path} is damaged; it was removed: run the command again")
 
     def target(self, record: int):
         """The target of record `record`, read back once."""
         found = self.targets[record]
         if found is None:
-            at, end = self.offsets[record], self.offsets[record + 1]
-            found = self._loads(record, self._read(at, end - at, self.checks[record]))
-            READ_BACK["targets"] += 1
+            with self._lock:
+                found = self.targets[record]
+                if found is None:
+                    at, end = self.offsets[record], self.offsets[record + 1]
+                    found = self._loads(record, self._read(at, end - at, self.checks[record]))
+                    READ_BACK["targets"] += 1
         return found
 
     def _loads(self, record: int, data) -> object:
@@ -198,15 +207,16 @@ class Analysis:
         if self._heavy is None:
             READ_BACK["heavy"] += 1
             gc.disable()
-            try:
+            try:  # (under the lock: no target is read back twice meanwhile)
                 first, targets, offsets, checks = self.offsets[0], self.targets, self.offsets, self.checks
                 region = memoryview(self._read(first, offsets[-1] - first, None))
-                for record, found in enumerate(targets):
-                    if found is None:
-                        data = region[offsets[record] - first:offsets[record + 1] - first]
-                        if xxhash.xxh3_64_intdigest(data) != checks[record]:
-                            self._damaged()
-                        self._loads(record, data)
+                with self._lock:
+                    for record, found in enumerate(targets):
+                        if found is None:
+                            data = region[offsets[record] - first:offsets[record + 1] - first]
+                            if xxhash.xxh3_64_intdigest(data) != checks[record]:
+                                self._damaged()
+                            self._loads(record, data)
                 for n in nodes:
                     kept = n.__dict__.get("_kept")
                     if kept is not None and kept[0] is self:
