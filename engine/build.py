@@ -287,7 +287,7 @@ def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     names = [entry_name(n, settled[n][0]) for n in nodes]
     if not snapshot.entries_present(str(p.store.root), names):
         return False
-    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.target.outputs):
+    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.shape.outputs):
         return False  # a split package's set counts only with all its outputs
     rb.adopt_many(nodes, settled, names)
     return True
@@ -369,7 +369,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
             roots.append((str(n), o.entry))
-            if n.target.outputs:
+            if n.shape.outputs:
                 outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
         elif o and o.decision == "failed":
             skipped.append((str(n), f"failed: {o.reason}"))

@@ -83,7 +83,7 @@ def _presence(store):
         """The entry's name, if it is there."""
         nonlocal listing
         name = entry_name(node, key)
-        if node.target.outputs:
+        if node.shape.outputs:
             return name if complete(store, name) else None
         if listing is None:
             try:

@@ -4,7 +4,7 @@ packages its build needs. A cycle is an error that prints the cycle with each ed
 from __future__ import annotations
 
 from jbuild.base.errors import BadInput
-from jbuild.dsl.model import Package, RequirementKind
+from jbuild.dsl.model import RequirementKind
 
 from .resolve import Closure, Node
 
@@ -53,8 +53,9 @@ def run_closure(closure: Closure, node: Node) -> list[Node]:
 
 
 def is_action(node: Node) -> bool:
-    """Host tools are not built; tests are run, not built."""
-    return isinstance(node.target, Package) and node.target.host_tool is None
+    """Host tools are not built; tests are run, not built. (Asked of the node's shape: a
+    restored node answers without reading its target back.)"""
+    return node.shape.action
 
 
 class ActionGraph:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 
 from jbuild.base.hashing import key_of
-from jbuild.dsl.model import Package, RequirementKind
+from jbuild.dsl.model import RequirementKind
 
 from .fetch.digest import source_digests
 from .graph import run_closure
@@ -103,7 +103,7 @@ def combined_exported(own: str, deps: dict[str, str]) -> str:
 
 
 def is_host_tool(node: Node) -> bool:
-    return isinstance(node.target, Package) and node.target.host_tool is not None
+    return node.shape.host_tool
 
 
 def tool_nodes(closure: Closure, node: Node) -> list[Node]:
@@ -311,7 +311,7 @@ class KeyComputer:
 
     def declares_interface(self, node: Node) -> bool:
         """True if `node`'s interface key is a prediction of its own (not its build key)."""
-        return not self.strict and not is_host_tool(node) and bool(node.target.interface)
+        return not self.strict and not node.shape.host_tool and node.shape.interface
 
 
 def direct_consumers(node: Node, closure_of: dict[Node, Closure], consumers: dict | None = None) -> list[Node]:
@@ -321,7 +321,7 @@ def direct_consumers(node: Node, closure_of: dict[Node, Closure], consumers: dic
     candidates = consumers.get(node) if consumers is not None else None
     out = []
     for c in closure_of if candidates is None else candidates:
-        if isinstance(c.target, Package) and any(
+        if (c.shape.action or c.shape.host_tool) and any(  # a package (its target may not be read back)
                 r.kind is RequirementKind.BUILD_AND_RUN and (d is node or d == node)
                 for r, d in closure_of[c].deps.get(c, ())):
             out.append(c)

@@ -193,7 +193,7 @@ class Rebuilder:
         name = self.entry_of(node)
         was = self.settled.get(node)
         if (was is not None and was[0] == self.actual[node] and not self.verify_inputs and self.store.lookup(name)
-                and (not node.target.outputs or self.store.check(name))):  # a set: all its outputs too
+                and (not node.shape.outputs or self.store.check(name))):  # a set: all its outputs too
             self.exported[node] = was[1]  # settled by the last run: its digest is known
             return self._reused(node, name, known=True)
         if self.store.lookup(name) and self.store.check(name, full=self.verify_inputs):
@@ -382,7 +382,7 @@ class Rebuilder:
             if is_action(dep):
                 base = _dep_name(dep, bases)
                 bases.add(base)
-                for output, entry in visible(dep.target, self.entry_of(dep), TOOL if dep in tools else BUILD):
+                for output, entry in visible(dep.shape, self.entry_of(dep), TOOL if dep in tools else BUILD):
                     name = f"{base}.{output}" if output else base
                     path = self._paths.get(entry)
                     deps[name] = path if path is not None else self._paths.setdefault(entry, self.store.path(entry))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import NamedTuple
 
 from jbuild.base.errors import BadInput
 from jbuild.dsl.labels import Label
-from jbuild.dsl.model import Package, Requirement, RequirementKind, Target
+from jbuild.dsl.model import Output, Package, Requirement, RequirementKind, Target, Test
 from jbuild.dsl.versions import Constraint
 
 
@@ -39,6 +41,29 @@ class Node:
     def __hash__(self) -> int:
         return self._hash
 
+    def __getattr__(self, name: str):
+        """Only for what the instance lacks. A node restored from a kept analysis
+        (engine/analysis_file.py) holds no target: it reads it back when first asked (`_kept`
+        names where). `shape` is what the engine asks of every node's target on every run."""
+        d = self.__dict__
+        if name == "target" and "_kept" in d:
+            analysis, record = d["_kept"]
+            found = d["target"] = analysis.target(record)
+            return found
+        if name == "shape":
+            found = d["shape"] = shape_of(self.target)
+            return found
+        raise AttributeError(name)
+
+    def __getstate__(self):  # pickled whole (a session file writes nodes its own way)
+        d = {k: v for k, v in self.__dict__.items() if k not in ("_kept", "_hash")}
+        d["target"] = self.target
+        return d
+
+    def __setstate__(self, state: dict) -> None:  # a str's hash differs from process to process
+        self.__dict__.update(state)
+        self.__post_init__()
+
     @functools.cached_property  # (in the instance's dict: a frozen dataclass allows it)
     def id(self) -> str:
         fl = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""
@@ -48,11 +73,76 @@ class Node:
         return self.id
 
 
+class Shape(NamedTuple):
+    """What the engine asks of a node's target on every run (to plan, adopt, key and mount its
+    dependencies): kept with each node of a saved analysis, so that an edit reads back only the
+    targets it builds or re-keys (engine/analysis_file.py)."""
+
+    action: bool  # a package built in the workspace (graph.is_action)
+    host_tool: bool
+    test: bool
+    outputs: tuple[Output, ...]  # the declared outputs (split.py reads `.outputs` of a package or a shape)
+    interface: bool  # declares an interface
+
+
+def shape_of(t: Target) -> Shape:
+    if not isinstance(t, Package):
+        return Shape(False, False, isinstance(t, Test), (), False)
+    return Shape(t.host_tool is None, t.host_tool is not None, False, t.outputs, bool(t.interface))
+
+
+def requirements_of(t: Target) -> tuple[Requirement, ...]:
+    """A target's requirements in the order its closure's edges take them (`_active`)."""
+    if isinstance(t, Package) and t.service:
+        return t.requires + t.service.requires
+    return t.requires
+
+
+class RequirementRef(tuple):
+    """An edge's requirement in a restored closure: (kind, owner node, position among
+    `requirements_of(owner.target)`). Its kind is at hand (all that an update, a plan, keys and
+    adoption ask of an edge); anything else reads the owner's target back and asks the real one."""
+
+    __slots__ = ()
+    kind = property(itemgetter(0))
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.real(), name)
+
+    def real(self) -> Requirement:
+        _, owner, position = self
+        return requirements_of(owner.target)[position]
+
+    def __str__(self) -> str:
+        return str(self.real())
+
+    __repr__ = __str__
+
+
 @dataclass
 class Closure:
     root: Node
     nodes: dict[Label, Node]
     deps: dict[Node, list[tuple[Requirement, Node]]]
+
+
+def kept_edges(deps: dict[Node, list[tuple[Requirement, Node]]]) -> dict[Node, list[tuple[Requirement, Node]]]:
+    """A closure's edges as a kept analysis writes them: each requirement a RequirementRef (its
+    kind, its owner and its position), not the requirement with its label, constraint and span."""
+    out = {}
+    for n, edges in deps.items():
+        reqs = None
+        row = []
+        for r, d in edges:
+            if type(r) is not RequirementRef:
+                reqs = requirements_of(n.target) if reqs is None else reqs
+                at = next((i for i, x in enumerate(reqs) if x is r), None)
+                r = r if at is None else RequirementRef((r.kind, n, at))
+            row.append((r, d))
+        out[n] = row
+    return out
 
 
 @dataclass(frozen=True)
@@ -150,10 +240,7 @@ def resolve(root: Label, families: dict[Label, list[Target]]) -> Closure:
 
 
 def _active(t: Target, flavours: dict[str, str]) -> list[Requirement]:
-    reqs = list(t.requires)
-    if isinstance(t, Package) and t.service:
-        reqs += list(t.service.requires)
-    return [r for r in reqs if r.condition is None or r.condition.holds(flavours)]
+    return [r for r in requirements_of(t) if r.condition is None or r.condition.holds(flavours)]
 
 
 def _flavour_values(t: Target, selected: dict[str, str]) -> tuple[tuple[str, str], ...]:

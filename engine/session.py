@@ -123,19 +123,30 @@ class Session:
         return os.path.join(repo_root, node.label.package) if node.label.package else repo_root
 
     def _index_packages(self) -> None:
-        """Which package each BUILD file and each glob-walked directory belongs to."""
+        """Which package each BUILD file and each glob-walked directory belongs to, and what of
+        the loader `changed_files` compares with (so that it needs no loader: a restored
+        session reads the loader back only when a BUILD file changed, analysis_file.py)."""
+        loader = self.loader
         self.build_files: dict[str, tuple[str, str]] = {}
         self.glob_dirs: dict[str, tuple[str, str]] = {}
-        self.new_package_dirs: set[str] = set(self.loader.walked_dirs)  # a new BUILD file here is a new package
-        for key, targets in self.loader.packages.items():
+        self.new_package_dirs: set[str] = set(loader.walked_dirs)  # a new BUILD file here is a new package
+        self.read_stats: dict[str, tuple] = {}  # BUILD file -> (stat, None, read_at) of its parse
+        self.walked_states = {d: (state, str(loader._root_of(d))) for d, state in loader.walked_dirs.items()}
+        self.glob_states: dict[str, tuple] = {}  # directory a glob walked -> (its DirState, root, walked at)
+        for key, targets in loader.packages.items():
             path = self.ws.build_file(*key)
             if targets is None:
                 self.new_package_dirs.add(str(path.parent))
                 continue
             self.build_files[str(path)] = key
-            entry = self.loader._cache.get(str(path))
-            for rel in (entry.dirs if entry else ()):
-                self.glob_dirs[os.path.join(str(path.parent), rel) if rel else str(path.parent)] = key
+            entry = loader._cache.get(str(path))
+            if entry is None:
+                continue
+            self.read_stats[str(path)] = (entry.stat, None, entry.read_at)
+            for rel, state in entry.dirs.items():
+                d = os.path.join(str(path.parent), rel) if rel else str(path.parent)
+                self.glob_dirs[d] = key
+                self.glob_states[d] = (state, str(loader._root_of(d)), entry.walked_at)
 
     def _structural_inputs(self) -> dict[str, tuple]:
         """Files whose change redoes the whole analysis, with their stats: jbuild.toml, the host
@@ -170,7 +181,7 @@ class Session:
             packages.discard(None)
             dirty = self._reload(packages) if packages else set()
             for p in paths:  # a test's own sources key no build (`jbuild test` hashes them)
-                nodes = [n for n in self.sources.get(p, ()) if not isinstance(n.target, Test)]
+                nodes = [n for n in self.sources.get(p, ()) if not n.shape.test]
                 self.computer.forget(nodes)
                 dirty.update(nodes)
             self.rekeyed = len(dirty)
@@ -255,10 +266,11 @@ class Session:
             [n for n in self.candidates if n in self.graph]
         affected = None if not settled else {
             n for n in candidates if n not in settled or settled[n][0] != keys.get(n)}
-        return Plan(started_at or self.started_at, self.loader, self.ws, self.opts, self.closures, self.node_closure,
+        loader = self.__dict__.get("loader") or _Deferred(self, "loader")  # (read back only if asked)
+        return Plan(started_at or self.started_at, loader, self.ws, self.opts, self.closures, self.node_closure,
                     self.graph, self.computer, self.stats, self.kind, self.store,
                     [c.root for c in self.closures if is_action(c.root)],
-                    [c.root for c in self.closures if isinstance(c.root.target, Test)],
+                    [c.root for c in self.closures if c.root.shape.test],
                     affected=affected, settled=settled, rekeyed=self.rekeyed,
                     decisions_since=self.decisions_stamp)
 
@@ -286,6 +298,15 @@ class Session:
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}
 
+    def __getattr__(self, name: str):
+        """Only for what the instance lacks: a session restored from a kept analysis reads the
+        loader, families and roots back when first asked for them (analysis_file.py)."""
+        analysis = self.__dict__.get("analysis")
+        if analysis is None or name not in analysis.HEAVY:
+            raise AttributeError(name)
+        self.__dict__.update(analysis.heavy(self.node_list))
+        return self.__dict__[name]
+
     def with_options(self, opts: Options) -> Session:
         """The same analysis under this invocation's options (jobs, events, links differ by run)."""
         self.opts = resolve(self.ws, opts)
@@ -310,18 +331,16 @@ class Session:
                 if not trusted(os.stat(path), stat, self.analysed_at):
                     return None
             for d in self.new_package_dirs:
-                state = self.loader.walked_dirs.get(d)
-                if state is not None and not dir_unchanged(d, state, str(self.loader._root_of(d)), self.walked_at):
+                walked = self.walked_states.get(d)
+                if walked is not None and not dir_unchanged(d, walked[0], walked[1], self.walked_at):
                     return None
         except OSError:
             return None
         out += _untrusted(self.sources, lambda p: self.stats.entries.get(p), 2)
-        out += _untrusted(self.build_files, lambda p: (e := self.loader._cache.get(p)) and (e.stat, None, e.read_at), 2)
-        for d, key in self.glob_dirs.items():
-            entry = self.loader._cache.get(str(self.ws.build_file(*key)))
-            rel = os.path.relpath(d, str(self.ws.build_file(*key).parent))
-            state = entry.dirs.get("" if rel == "." else rel) if entry else None
-            if state is None or not dir_unchanged(d, state, self.loader._root_of(d), entry.walked_at):
+        out += _untrusted(self.build_files, self.read_stats.get, 2)
+        for d in self.glob_dirs:
+            globbed = self.glob_states.get(d)
+            if globbed is None or not dir_unchanged(d, *globbed):
                 out.append(d)
         return out
 
@@ -359,3 +378,16 @@ def _keep_unchanged(old: dict, new: dict) -> dict:
         same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
         out[label] = before if same else family
     return out
+
+
+class _Deferred:
+    """One of a restored session's heavy parts (the loader) for a plan, read back only if some
+    attribute of it is asked for (a no-op snapshot recorded whole, "nothing to build")."""
+
+    def __init__(self, session: Session, name: str):
+        self._session, self._name = session, name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(getattr(self._session, self._name), attr)

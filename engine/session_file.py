@@ -1,9 +1,11 @@
 """A session kept between CLI runs, in two files and a journal: an edit writes only what a run
-changes.
+changes, and reads back only what it touches.
 
 - `session-<digest>.pickle`, the analysis: loader, families, resolution, graph, the key
   computer's fixed parts, and the list of nodes. Rewritten only when the analysis itself
   changed (a whole analysis, or a BUILD file or glob re-lowered: `Session.cold_token` is None).
+  Read back in parts (analysis_file.py): the nodes, edges and indexes at once; each target when
+  a build or a re-keying first asks for it; the loader and families when a BUILD file changed.
 - `session-<digest>.hot.pickle`, what an update or a run changes: the settled entries, the
   predicted keys and what they were computed from, the stat cache the keys were computed with.
   Nodes in it are numbers into the analysis's node list (`_node_at`), so the two
@@ -26,18 +28,18 @@ import os
 import pickle
 from pathlib import Path
 
-from jbuild.base import cachefile
+from . import analysis_file, session_journal
+from .analysis_file import HEAVY, Unpickler
+from .resolve import Closure, Node, kept_edges
 
-from . import session_journal
-from .resolve import Node
-
-FORMAT = 8  # 4: the analysis and what a run changes in two files; 5: the hot file names
+FORMAT = 9  # 4: the analysis and what a run changes in two files; 5: the hot file names
 #            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
-#            8: the stamp of the decisions last recorded, no key memos
+#            8: the stamp of the decisions last recorded, no key memos; 9: the analysis read back in parts
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
-NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from")  # re-opened, or kept in the files themselves
+NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from", "analysis")  # re-opened, or kept in
+#                                                                                        the files themselves
 
 
 def paths(analysis: Path) -> tuple[Path, Path]:
@@ -57,9 +59,13 @@ def save(session, analysis: Path) -> None:
     if session.cold_token is None:
         token = os.urandom(8).hex()
         nodes = list(session.node_closure)
-        state = {k: v for k, v in session.__dict__.items() if k not in HOT and k not in NOT_KEPT and k != "computer"}
+        heavy = {k: getattr(session, k) for k in HEAVY}
+        state = {k: v for k, v in session.__dict__.items()
+                 if k not in HOT and k not in NOT_KEPT and k not in HEAVY and k != "computer"}
         computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}
-        cachefile.write(cold_path, FORMAT, (token, nodes, state, computer))
+        cold_path.parent.mkdir(parents=True, exist_ok=True)
+        analysis_file.write(cold_path, FORMAT, token, nodes, (state, computer), heavy,
+                            previous=session.__dict__.get("analysis"), dispatch={Closure: _closure_reducer()})
         session.cold_token, session.node_list = token, nodes
     journal = session.__dict__.get("journal")
     change = session_journal.delta(session) if journal is not None and journal.token == session.cold_token else None
@@ -81,13 +87,21 @@ def save(session, analysis: Path) -> None:
 
 
 def _by_number(session):
-    ids = {id(n): i for i, n in enumerate(session.node_list)}
+    return analysis_file.by_number(session.node_list, "_node_at", equal=True)
 
-    def by_number(node):  # called once per node (the pickler memoises), unlike a persistent_id
-        i = ids.get(id(node))
-        return (_node_at, (i,)) if i is not None else node.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
-    return by_number
+def _closure_reducer():
+    """Closures as the analysis keeps them: edges by kind and position (`kept_edges`), each set
+    of edges once however many closures share it; read back without a Python call each."""
+    edges: dict[int, tuple] = {}
+
+    def reduce(c: Closure):
+        got = edges.get(id(c.deps))
+        if got is None:
+            got = edges[id(c.deps)] = (c.deps, kept_edges(c.deps))
+        return copyreg.__newobj__, (Closure,), {"root": c.root, "nodes": c.nodes, "deps": got[1]}
+
+    return reduce
 
 
 def _follow(session, hot_path: Path, base: str, size: int, seq: int = 0, end: int = 0) -> session_journal.Journal:
@@ -95,22 +109,6 @@ def _follow(session, hot_path: Path, base: str, size: int, seq: int = 0, end: in
                                        limit=max(size // 2, JOURNAL_AT_LEAST))
     session.__dict__["journal"] = journal
     return journal
-
-
-def _node_at(i: int):
-    """A node of the hot part, by its number in the analysis: `_Unpickler` resolves this name."""
-    raise RuntimeError("a session's hot part is read by session_file.load")
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, nodes: list):
-        super().__init__(file)
-        self.nodes = nodes
-
-    def find_class(self, module: str, name: str):
-        if module == __name__ and name == "_node_at":
-            return self.nodes.__getitem__
-        return super().find_class(module, name)
 
 
 def _write(path: Path, data) -> None:
@@ -127,23 +125,23 @@ def load(analysis: Path):
     from .session import Session
 
     cold_path, hot_path = paths(analysis)
-    cold = cachefile.read(cold_path, FORMAT, None)
-    if cold is None:
-        return None
-    token, nodes, state, computer_state = cold
     gc.disable()  # as cachefile.read: many small objects, kept for the process's life
     try:
+        cold = analysis_file.read(cold_path, FORMAT)
+        if cold is None:
+            return None
+        kept, nodes, (state, computer_state) = cold
         with open(hot_path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            found, (hot_token, base, hot, computer_hot) = _Unpickler(f, nodes).load()
-        if found != FORMAT or hot_token != token:
+            found, (hot_token, base, hot, computer_hot) = Unpickler(f, nodes).load()
+        if found != FORMAT or hot_token != kept.token:
             return None
         session = Session.__new__(Session)
-        session.__dict__.update(state, **hot, store=None, cold_token=token, node_list=nodes)
+        session.__dict__.update(state, **hot, store=None, cold_token=kept.token, node_list=nodes, analysis=kept)
         computer = KeyComputer.__new__(KeyComputer)
         computer.__setstate__({**computer_state, **computer_hot})
         session.computer = computer
-        _follow(session, hot_path, base, size).replay(session, lambda f: _Unpickler(f, nodes))
+        _follow(session, hot_path, base, size).replay(session, lambda f: Unpickler(f, nodes))
         session.restored_from = session_journal.state_of(session)
         session.stats.journaled = True
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):

@@ -1,0 +1,277 @@
+"""A kept session's analysis in one file, read back in parts: an edit reads what it touches.
+
+A source edit at 10,000 packages needs the node list, the edges, the indexes of what each file
+feeds and what each node is (a package, a host tool, a test; its outputs) — not the parsed BUILD
+files, the families or any target's recipe with its spans and requirements (a million objects,
+most of what reading the whole analysis back cost). So the file holds, in this order:
+
+  header    MAGIC and the format
+  records   one pickle per distinct target (Package or Test): read when a node's target is first
+            asked for (`Node.__getattr__`: a build or a re-keying of that node)
+  heavy     one pickle: the loader, the families, the host tools as lowered, the roots, targets in
+            it by record number; read when first asked for (a BUILD file edit, "nothing to build")
+  core      two pickles read at once: the token, the record index and the nodes (label, version,
+            flavours, resolution, shape); then the rest of the session, nodes by number
+  trailer   where the core starts, its length, its xxh3 and MAGIC again
+
+Why one file with an offset index rather than a file per part, or SQLite: it is written to a
+temporary name and renamed whole, so its parts always go together; and a run reads its parts
+through one descriptor kept open, so another run that replaces the file meanwhile changes nothing
+this run reads (the old inode stays until closed). Targets are streamed to the file one by one
+(a full build's memory does not hold a pickle of all of them), and a target read back from the
+last file is copied as bytes, not pickled again (a BUILD file edit re-lowers one package).
+The hot file (session_file.py) names the core's token: a kill between the two writes, or
+another run's analysis, restores nothing. Each part carries its xxh3, checked as it is read.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import gc
+import io
+import os
+import pickle
+import struct
+import threading
+from array import array
+from pathlib import Path
+
+import xxhash
+from jbuild.base.errors import Failed
+from jbuild.dsl.labels import Label
+from jbuild.dsl.model import Package, Test
+
+from .resolve import Node
+
+MAGIC = b"jbuild-analysis\0"
+HEADER = struct.Struct("<16sI")  # MAGIC, format
+TRAILER = struct.Struct("<QQQ16s")  # core offset, core length, xxh3 of the core, MAGIC
+HEAVY = ("loader", "families", "hosted", "roots")  # Session attributes read back when first asked for
+READ_BACK = {"targets": 0, "heavy": 0}  # what this process read back beyond the core (tests, benchmarks)
+
+
+def _node_at(i: int):
+    """A node, by its number in the analysis's node list: `Unpickler` resolves this name."""
+    raise RuntimeError("read by analysis_file.Unpickler")
+
+
+def _target_at(i: int):
+    """A target, by its record number: `Unpickler` resolves this name."""
+    raise RuntimeError("read by analysis_file.Unpickler")
+
+
+def _label_at(i: int):
+    """The label of a node, by the node's number: `Unpickler` resolves this name."""
+    raise RuntimeError("read by analysis_file.Unpickler")
+
+
+class Unpickler(pickle.Unpickler):
+    """Resolves `_node_at` and `_target_at` to the `__getitem__` of the lists given: one C call
+    per node or target, then the pickle's memo."""
+
+    def __init__(self, file, nodes: list, targets: list | None = None, labels: list | None = None):
+        super().__init__(file)
+        self.tables = {"_node_at": nodes, "_target_at": targets, "_label_at": labels}
+
+    def find_class(self, module: str, name: str):
+        if module == __name__ and self.tables.get(name) is not None:
+            return self.tables[name].__getitem__
+        return super().find_class(module, name)
+
+
+def by_number(items: list, name: str, equal: bool = False):
+    """A pickler's reducer writing each of `items` as its number (`_node_at`, `_target_at`,
+    `_label_at`); with `equal`, any object equal to one of them too (a node re-made by a
+    re-resolution is the action it was: dicts keyed by either are read back keyed by one)."""
+    numbers = {x: i for i, x in enumerate(items)} if equal else {id(x): i for i, x in enumerate(items)}
+    at = {"_node_at": _node_at, "_target_at": _target_at, "_label_at": _label_at}[name]
+
+    def reduce(obj):  # called once per object (the pickler memoises), unlike a persistent_id
+        i = numbers.get(obj if equal else id(obj))
+        return (at, (i,)) if i is not None else obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+    return reduce
+
+
+def dumps(value, dispatch: dict) -> bytes:
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **dispatch}
+    pickler.dump(value)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy: dict,
+          previous: Analysis | None = None, dispatch: dict | None = None) -> None:
+    """Write the analysis: `nodes` (each with its target), `state` (the core: everything else a
+    restored session holds at once; `dispatch` adds reducers for it) and `heavy` (read back when
+    first asked for). Targets read back from `previous` are copied from it as bytes."""
+    targets: list = []
+    record_of: dict[int, int] = {}
+    shapes: dict = {}  # one object per distinct shape: a handful in all
+    rows = []
+    for n in nodes:
+        t = n.target
+        i = record_of.get(id(t))
+        if i is None:
+            i = record_of[id(t)] = len(targets)
+            targets.append(t)
+        label = n.label
+        rows.append((label.repo, label.package, label.name, n.version, n.flavours, n.resolution,
+                     shapes.setdefault(n.shape, n.shape), i))
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(HEADER.pack(MAGIC, fmt))
+        offsets, checks = array("Q"), array("Q")
+        for t in targets:
+            data = previous.record_bytes(t) if previous is not None else None
+            data = data or pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)
+            offsets.append(f.tell())
+            checks.append(xxhash.xxh3_64_intdigest(data))
+            f.write(data)
+        offsets.append(f.tell())
+        by_record, by_node = by_number(targets, "_target_at"), by_number(nodes, "_node_at", equal=True)
+        data = dumps(heavy, {Package: by_record, Test: by_record, Node: by_node})
+        where = (f.tell(), len(data), xxhash.xxh3_64_intdigest(data))
+        f.write(data)
+        by_label = by_number([n.label for n in nodes], "_label_at")  # (a closure's index of its nodes)
+        core = pickle.dumps((token, offsets, checks, where, rows), protocol=pickle.HIGHEST_PROTOCOL) + \
+            dumps(state, {**(dispatch or {}), Node: by_node, Label: by_label})
+        f.write(core)
+        f.write(TRAILER.pack(where[0] + where[1], len(core), xxhash.xxh3_64_intdigest(core), MAGIC))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- reading
+
+
+class Analysis:
+    """A kept analysis as read back: its token, nodes and core state at once; targets and the
+    heavy part from the same open file when first asked for."""
+
+    HEAVY = HEAVY
+
+    def __init__(self, path: Path, file, token: str, offsets: array, checks: array, heavy_at: tuple):
+        self.path, self.file, self.token = path, file, token  # (file: open for the analysis's life)
+        self.offsets, self.checks, self.heavy_at = offsets, checks, heavy_at
+        self.targets: list = [None] * len(checks)
+        self.loaded: dict[int, int] = {}  # id of a target read back -> its record (to copy it as bytes)
+        self._heavy: dict | None = None
+        self._lock = threading.Lock()  # (builds on worker threads ask for their targets)
+
+    def _read(self, at: int, size: int, check: int | None) -> bytes:
+        data = os.pread(self.file.fileno(), size, at)
+        if len(data) != size or (check is not None and xxhash.xxh3_64_intdigest(data) != check):
+            self._damaged()
+        return data
+
+    def _damaged(self):
+        try:
+            if os.stat(self.path).st_ino == os.fstat(self.file.fileno()).st_ino:  # (not another run's new one)
+                self.path.unlink()  # the next run analyses again
+        except OSError:
+            pass
+        raise Failed(f"the kept analysis {self.path} is damaged; it was removed: run the command again")
+
+    def target(self, record: int):
+        """The target of record `record`, read back once."""
+        found = self.targets[record]
+        if found is None:
+            with self._lock:
+                found = self.targets[record]
+                if found is None:
+                    at, end = self.offsets[record], self.offsets[record + 1]
+                    found = self._loads(record, self._read(at, end - at, self.checks[record]))
+                    READ_BACK["targets"] += 1
+        return found
+
+    def _loads(self, record: int, data) -> object:
+        found = self.targets[record] = pickle.loads(data)
+        self.loaded[id(found)] = record
+        return found
+
+    def record_bytes(self, target) -> bytes | None:
+        """The record `target` was read back from, as bytes (None: not read from this file)."""
+        record = self.loaded.get(id(target))
+        if record is None or self.targets[record] is not target:
+            return None
+        at, end = self.offsets[record], self.offsets[record + 1]
+        return self._read(at, end - at, self.checks[record])
+
+    def heavy(self, nodes: list[Node]) -> dict:
+        """The heavy part (HEAVY's attributes); every target read back (in one read) and given
+        to its node of `nodes` (the analysis's node list)."""
+        if self._heavy is None:
+            READ_BACK["heavy"] += 1
+            gc.disable()
+            try:  # (under the lock: no target is read back twice meanwhile)
+                first, targets, offsets, checks = self.offsets[0], self.targets, self.offsets, self.checks
+                region = memoryview(self._read(first, offsets[-1] - first, None))
+                with self._lock:
+                    for record, found in enumerate(targets):
+                        if found is None:
+                            data = region[offsets[record] - first:offsets[record + 1] - first]
+                            if xxhash.xxh3_64_intdigest(data) != checks[record]:
+                                self._damaged()
+                            self._loads(record, data)
+                for n in nodes:
+                    kept = n.__dict__.get("_kept")
+                    if kept is not None and kept[0] is self:
+                        n.__dict__.setdefault("target", targets[kept[1]])
+                self._heavy = Unpickler(io.BytesIO(self._read(*self.heavy_at)), nodes, targets).load()
+            finally:
+                gc.freeze()
+                gc.enable()
+        return self._heavy
+
+
+def read(path: Path, fmt: int) -> tuple[Analysis, list[Node], dict] | None:
+    """(the analysis, its nodes, its core state), or None: no file, another format, or damaged."""
+    try:
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 (kept open: targets are read from it later)
+    except OSError:
+        return None
+    fd = file.fileno()
+    try:
+        size = os.fstat(fd).st_size
+        if size < HEADER.size + TRAILER.size or HEADER.unpack(os.pread(fd, HEADER.size, 0)) != (MAGIC, fmt):
+            raise ValueError("another format")
+        core_at, core_size, check, magic = TRAILER.unpack(os.pread(fd, TRAILER.size, size - TRAILER.size))
+        if magic != MAGIC or core_at + core_size + TRAILER.size != size:
+            raise ValueError("torn")
+        core = os.pread(fd, core_size, core_at)
+        if xxhash.xxh3_64_intdigest(core) != check:
+            raise ValueError("damaged")
+        f = io.BytesIO(core)
+        token, offsets, checks, heavy_at, rows = pickle.load(f)
+        analysis = Analysis(path, file, token, offsets, checks, heavy_at)
+        nodes = _nodes(rows, analysis)
+        state = Unpickler(f, nodes, labels=[n.label for n in nodes]).load()
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError,
+            struct.error):
+        file.close()
+        return None
+    return analysis, nodes, state
+
+
+def _nodes(rows: list, analysis: Analysis) -> list[Node]:
+    """The nodes of `rows`, each without its target (`_kept` says where it is) and hashed anew
+    (a str's hash differs from process to process). Labels are made here, not unpickled: a
+    slotted data class's `__setstate__` is a Python call of its own per object."""
+    new, hashed = object.__new__, Node.__post_init__
+    set_repo, set_package, set_name = Label.repo.__set__, Label.package.__set__, Label.name.__set__
+    out = []
+    for repo, package, name, version, flavours, resolution, shape, record in rows:
+        label = new(Label)
+        set_repo(label, repo)
+        set_package(label, package)
+        set_name(label, name)
+        n = new(Node)
+        n.__dict__.update(label=label, version=version, flavours=flavours, resolution=resolution, shape=shape,
+                          _kept=(analysis, record))
+        hashed(n)
+        out.append(n)
+    return out
