@@ -248,7 +248,8 @@ class Rebuilder:
         key = self.key(node)
         log = self.store.log_path(key)
         start = time.monotonic()
-        with self.store.temporary(remove_later=True) as tmp:  # a worker need not wait for the deletion
+        # A worker need not wait for the deletion; within a run the temporary is reused (temporaries.Pool).
+        with self.store.temporary(remove_later=True, reuse=True) as tmp:
             try:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
@@ -312,25 +313,29 @@ class Rebuilder:
         return own, exported, self._check_prediction(node, exported, own.detail), parts
 
     def _job(self, node: Node, tmp, log: Path) -> Job:
-        src, scratch = tmp.work / "src", tmp.work / "scratch"
-        scratch.mkdir()
+        src = tmp.work / "src"
         base = Path(self.computer.package_dir(node))
         deps, tool_names = self._mounts(node)
         env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
-        job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
+        job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=tmp.work, deps=deps, log=log,
                   extra_env=env, tools=frozenset(tool_names))
         job.host = self.host_root(node)
         staged = getattr(self.executor, "stages", lambda job: False)(job)
+        if staged and not needs_staging(node.target) and len(node.target.files) <= BIND_SOURCES_UP_TO:
+            # A staged root binds each declared file read-only at /src/<rel> in its tmpfs and makes
+            # /env there: nothing on the store's disk to make and delete, so `work` itself is /tmp
+            # (an edit meanwhile fails the build as a copy's would: `_check_and_measure` compares
+            # the sources with the key's).
+            job.src_files = [(rel, str(base / rel)) for rel in node.target.files]
+            job.env_links = env_plan(job)
+            return job
+        job.tmp = tmp.work / "scratch"
+        job.tmp.mkdir()
         if needs_staging(node.target):
             from .fetch.stage import Fetcher
 
             fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
             fetcher.stage(node.target, base, src, _stage_sources)
-        elif staged and len(node.target.files) <= BIND_SOURCES_UP_TO:
-            # A staged root binds each declared file read-only at /src/<rel> in its tmpfs: no copy
-            # on the store's disk to make and delete (an edit meanwhile fails the build as a copy's
-            # would: `_check_and_measure` compares the sources with the key's).
-            job.src_files = [(rel, str(base / rel)) for rel in node.target.files]
         else:
             _stage_sources(base, node.target.files, src)
         if staged:
