@@ -106,28 +106,35 @@ def _find_or_build() -> tuple[Path | None, str]:
     version = abi()
     if version < MIN_ABI:
         return None, f"the kernel's Landlock ABI is {version}; {MIN_ABI} is needed"
-    source = SOURCE.read_bytes()
-    targets = [(flags, cache_dir() / f"landlock_exec-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
+    return build_helper(SOURCE, "Landlock helper")
+
+
+def build_helper(source_file: Path, what: str) -> tuple[Path | None, str]:
+    """(the program compiled from `source_file`, cached; or None and why not). Also the stager's
+    child (stage_exec.c, sandbox_zygote.py)."""
+    source = source_file.read_bytes()
+    stem = source_file.stem
+    targets = [(flags, cache_dir() / f"{stem}-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
                for flags in _CFLAGS]
     for _, target in targets:
         if target.exists():
-            why = _untrusted(target)
+            why = _untrusted(target, what)
             if not why:
                 return target, ""
             if why != "not an ELF program":
                 return None, why
     cc = compiler()
     if cc is None:
-        return None, "no C compiler (cc) to build the Landlock helper"
+        return None, f"no C compiler (cc) to build the {what}"
     why = ""
     for flags, target in targets:
-        why = _compile(cc, flags, target)
+        why = _compile(cc, flags, source_file, target, what)
         if not why:
             return target, ""
     return None, why
 
 
-def _untrusted(target: Path) -> str:
+def _untrusted(target: Path, what: str) -> str:
     """'' if the cached program may be run; else why not. It confines every build: one that
     another user could have written (their cache directory, a HOME kept by sudo) is never run;
     one that is no ELF program (damaged) is built again."""
@@ -138,25 +145,25 @@ def _untrusted(target: Path) -> str:
             os.chmod(path, st.st_mode & ~0o022)
             st = os.lstat(path)
         if st.st_uid not in (me, 0) or st.st_mode & 0o022:
-            return (f"the cached Landlock helper {path} may be changed by another user "
+            return (f"the cached {what} {path} may be changed by another user "
                     f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
     with open(target, "rb") as f:
         return "" if f.read(4) == b"\x7fELF" else "not an ELF program"
 
 
-def _compile(cc: str, flags: tuple, target: Path) -> str:
+def _compile(cc: str, flags: tuple, source: Path, target: Path, what: str) -> str:
     """Build to a temporary name beside `target`, then rename; '' or why it failed."""
     try:
         target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # only its user may change it (_untrusted)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        return f"cannot write the Landlock helper under {target.parent}: {exc.strerror}"
+        return f"cannot write the {what} under {target.parent}: {exc.strerror}"
     try:
-        r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+        r = subprocess.run([cc, *flags, "-o", tmp, str(source)], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
-            return f"cc could not build the Landlock helper: {r.stderr.strip()[-300:]}"
+            return f"cc could not build the {what}: {r.stderr.strip()[-300:]}"
         os.chmod(tmp, 0o755)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
