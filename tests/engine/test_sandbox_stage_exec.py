@@ -10,7 +10,7 @@ from jbuild.engine.sandbox import BwrapExecutor, Job, env_plan
 
 # What the build sees of its root: each mount's point, type and flags (ids differ run to run),
 # and the tree of the staged parts.
-SCRIPT = r"""{
+SCRIPT = r"""set +x; {
 awk '{ for (i = 7; $i != "-"; i++); print $5, $(i+1), $6 }' /proc/self/mountinfo | sort
 ls -la / /dev /deps /deps/d0 /env /src /src/sub /out | awk '{ print $1, $3, $4, $NF }'
 cat /src/sub/a.txt /deps/d1/f
