@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -94,16 +95,18 @@ class Zygote:
 def child_program() -> Path | None:
     """The compiled stager child (stage_exec.c), or None: the stager then forks itself (once per
     process: cached, `JBUILD_STAGE_EXEC=0` turns it off)."""
-    if not _CHILD:
-        from . import sandbox_landlock
+    with _CHILD_LOCK:  # worker threads start their stagers at once: one compile
+        if not _CHILD:
+            from . import sandbox_landlock
 
-        off = os.environ.get("JBUILD_STAGE_EXEC") == "0"
-        _CHILD.append(None if off else sandbox_landlock.build_helper(Path(__file__).with_name("stage_exec.c"),
-                                                                      "sandbox stager")[0])
+            off = os.environ.get("JBUILD_STAGE_EXEC") == "0"
+            _CHILD.append(None if off else sandbox_landlock.build_helper(Path(__file__).with_name("stage_exec.c"),
+                                                                          "sandbox stager")[0])
     return _CHILD[0]
 
 
 _CHILD: list = []
+_CHILD_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------- the stager's end (a script)
