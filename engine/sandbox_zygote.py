@@ -204,7 +204,8 @@ def _ended(signum, frame) -> None:
 def _child(staged_root, stage: bytes, in_user_ns: bool, sock, state: tuple, argv: list[str], env: dict[str, str],
            log: str | None) -> None:
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):  # as the C child's and subprocess's
+            signal.signal(sig, signal.SIG_DFL)
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)

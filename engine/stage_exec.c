@@ -211,8 +211,20 @@ static void hand_over_namespace(void) {
     close(SOCK);
 }
 
+/* Every signal at its default: posix_spawn leaves the C library's own two (32, 33) ignored
+   where the stager had handlers for them, and an ignored signal stays ignored across exec.
+   (The raw system call: the C library refuses to touch those two.) */
+static void default_signals(void) {
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } action = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+
 int main(void) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* bubblewrap's own (--die-with-parent) takes over */
+    default_signals();
     struct stat st;
     if (fstat(REQUEST, &st) != 0) fail("read the request", NULL);
     char *buf = malloc(st.st_size + 1);
