@@ -196,7 +196,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
 
         def scheduled(deps: dict) -> dict:
             try:
-                with p.store.deferred_sync():  # one syncfs every few seconds, not fsyncs per entry
+                # one syncfs every few seconds, not fsyncs per entry; one temporary per worker, not per action
+                with p.store.deferred_sync(), p.store.reused_temporaries():
                     return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
                                     inline=inline)
             except KeyboardInterrupt:

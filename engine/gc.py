@@ -11,7 +11,7 @@ Entries are kept by GC roots (result links, environment generations) and their c
 | `.layers/` entry layers | their entry is in the store | `image/layer_gc.py` (and store/gc.py) |
 | `.layers/` host layers, memos | used in the last N days | `image/layer_gc.py` |
 | `.host/` host trees (the sandbox's /usr) | a root names it, or used in the last N days | `hostroot_gc.py` |
-| `~/.cache/jbuild/tools/` Landlock helpers | of the current source, or used in the last N days (at least 1) | `landlock_gc.py` |
+| `~/.cache/jbuild/tools/` compiled helpers | of the current source, or used in the last N days (at least 1) | `tools_gc.py` |
 
 N is `--unused-for DAYS` (default 7): downloads and host layers are not derived from entries
 alone — an archive `jbuild fetch` brought in for an offline build has no entry yet — so a
@@ -36,8 +36,8 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
     from .hostroot_gc import rooted
     from .hostroot_gc import sweep as sweep_host_trees
     from .image.layer_gc import sweep as sweep_layers
-    from .landlock_gc import sweep as sweep_helpers
     from .testing.cache import ResultCache
+    from .tools_gc import sweep as sweep_helpers
 
     if not unused_for_days >= 0:  # also NaN, which no time is older than: it would delete every download
         raise BadInput(f"--unused-for must be 0 days or more, not {unused_for_days:g}")

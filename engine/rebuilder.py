@@ -3,51 +3,29 @@
 Knows keys, store and executor; knows nothing of ordering (that is the scheduler's). An
 action's actual build key is computed when the scheduler hands it over, from what its
 dependencies turned out to export (measured, or read from their entries): a rebuild whose
-exported interface comes out unchanged stops the cascade there (early cutoff).
+exported interface comes out unchanged stops the cascade there (early cutoff). Building an
+action (its job, the run, checks, publishing) is build_action.py's, mixed in.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbuild.dsl.model import RequirementKind, flavour_environment
+from jbuild.dsl.model import RequirementKind
 
 from .adopted import Adopted, AdoptedAfter
-from .fetch import FetchError
-from .fetch.stage import needs_staging
-from .graph import build_time_deps, is_action
-from .keys import KeyComputer, KeyInputs, combined_exported, describe_change, entry_name, is_host_tool, tool_nodes
+from .build_action import ActionBuilder, InterfaceMismatch, Outcome  # noqa: F401 - part of this module's interface
+from .keys import KeyComputer, KeyInputs, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
-from .sandbox import Job, env_plan, stage_env
-from .store import EntryMeta, Store
+from .store import Store
 
-BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
 UNCHANGED = "inputs unchanged"  # the reason of a reuse whose inputs are all as settled
 
 
 @dataclass
-class Outcome:
-    node: Node
-    decision: str  # built | reused | failed | interrupted | skipped
-    reason: str
-    entry: Path | None = None
-    log: Path | None = None
-    exit_code: int = 0
-    duration: float = 0.0
-
-
-class InterfaceMismatch(Exception):
-    """A build's measured exported interface broke its declared interface's prediction."""
-
-
-@dataclass
-class Rebuilder:
+class Rebuilder(ActionBuilder):
     store: Store
     executor: object
     computer: KeyComputer
@@ -257,183 +235,3 @@ class Rebuilder:
         self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
             (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
             for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since)
-
-    # ------------------------------------------------------------------ build
-
-    def _build(self, node: Node, name: str, reason: str) -> Outcome:
-        try:
-            return self._build_in(node, name, reason)
-        finally:
-            self._deps.pop(node, None)
-
-    def _build_deps(self, node: Node) -> list[Node]:
-        """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
-        if node not in self._deps:
-            self._deps[node] = list(build_time_deps(self.closures[node], node))
-        return self._deps[node]
-
-    def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
-        from .outputs import OutputCancelled, OutputError
-
-        key = self.key(node)
-        log = self.store.log_path(key)
-        start = time.monotonic()
-        with self.store.temporary(remove_later=True) as tmp:  # a worker need not wait for the deletion
-            try:
-                job = self._job(node, tmp, log)
-            except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
-                return self._sources_failed(node, exc, log, time.monotonic() - start)
-            code = self.executor.run(job)
-            duration = time.monotonic() - start
-            if code != 0 and self.executor.cancelled:
-                self.reporter.interrupted(node)
-                return Outcome(node, "interrupted", "the build was interrupted", None, log, code, duration)
-            if code != 0:
-                self.reporter.failed(node, code, log, job.script)
-                return Outcome(node, "failed", f"exit code {code}", None, log, code, duration)
-            try:
-                own, exported, note, parts = self._check_and_measure(node, tmp)
-            except OutputCancelled:
-                self.reporter.interrupted(node)
-                return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
-            except (OutputError, InterfaceMismatch) as exc:
-                _append(log, f"\njbuild: {exc}\n")
-                self.reporter.failed(node, str(exc), log)
-                return Outcome(node, "failed", str(exc), None, log, 1, duration)
-            meta = EntryMeta(key=key, name=name, label=str(node.label), node=str(node),
-                             interface_key=self.computer.interface_key(node, self.closures[node]),
-                             exported=exported, exported_detail=own.detail,
-                             built_against={str(d.label): {"entry": self.entry_of(d), "exported": self.exported[d]}
-                                            for d in self._build_deps(node) if is_action(d)},
-                             inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
-                             log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
-            entry = self.store.publish_set(parts, meta) if parts else self.store.publish(tmp.out, meta)
-        self.exported[node] = exported
-        self.reporter.built(node, duration)
-        return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
-
-    def _sources_failed(self, node: Node, exc: Exception, log: Path, duration: float) -> Outcome:
-        if self.executor.cancelled:  # an interrupt stopped a download
-            self.reporter.interrupted(node)
-            return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
-        log.write_text(f"jbuild: {exc}\n")  # the detail, once: the failure block shows the log's tail
-        self.reporter.failed(node, "preparing its sources failed", log)
-        return Outcome(node, "failed", str(exc).splitlines()[0], None, log, 1, duration)
-
-    def _check_and_measure(self, node: Node, tmp):
-        """Check the output (outputs.py), that no input changed meanwhile, split it into its
-        declared outputs (split.py), and measure what it exports: (own exported interface,
-        combined exported digest, a note for explain, the outputs' directories or {})."""
-        from .exported import measure_all
-        from .outputs import OutputError, check_output
-        from .sandbox_landlock import SANDBOX_PATHS  # a resolved /deps/<name> (docs/keys.md)
-        from .split import MEASURED, split
-
-        check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace), *SANDBOX_PATHS],
-                     cancelled=lambda: self.executor.cancelled)
-        changed = [p for p in node.target.files if self._changed(node, p)]
-        if changed:
-            raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
-        parts = split(tmp.out, node.target.outputs, tmp.output) if node.target.outputs else {}
-        own = measure_all([d for o, d in parts.items() if o in MEASURED] if parts else [tmp.out])
-        exported = combined_exported(own.digest, {str(d.label): self._exported_of(d)
-                                                  for r, d in self.closures[node].deps.get(node, ())
-                                                  if r.kind is RequirementKind.BUILD_AND_RUN})
-        return own, exported, self._check_prediction(node, exported, own.detail), parts
-
-    def _job(self, node: Node, tmp, log: Path) -> Job:
-        src, scratch = tmp.work / "src", tmp.work / "scratch"
-        scratch.mkdir()
-        base = Path(self.computer.package_dir(node))
-        deps, tool_names = self._mounts(node)
-        env = {"JOBS": str(self.jobs), **flavour_environment(node.flavours)}
-        job = Job(script=node.target.build or "true", src=src, out=tmp.out, tmp=scratch, deps=deps, log=log,
-                  extra_env=env, tools=frozenset(tool_names))
-        job.host = self.host_root(node)
-        staged = getattr(self.executor, "stages", lambda job: False)(job)
-        if needs_staging(node.target):
-            from .fetch.stage import Fetcher
-
-            fetcher = self.fetcher or Fetcher(self.store.root / ".downloads")
-            fetcher.stage(node.target, base, src, _stage_sources)
-        elif staged and len(node.target.files) <= BIND_SOURCES_UP_TO:
-            # A staged root binds each declared file read-only at /src/<rel> in its tmpfs: no copy
-            # on the store's disk to make and delete (an edit meanwhile fails the build as a copy's
-            # would: `_check_and_measure` compares the sources with the key's).
-            job.src_files = [(rel, str(base / rel)) for rel in node.target.files]
-        else:
-            _stage_sources(base, node.target.files, src)
-        if staged:
-            job.env_links = env_plan(job)  # made in the staged root's tmpfs: no disk operation
-        else:
-            job.env_tree = stage_env(job, tmp.work / "env")
-        return job
-
-    def _mounts(self, node: Node) -> tuple[dict[str, Path], set[str]]:
-        """What the build of `node` sees at /deps: name -> entry, and which names are tools.
-        A split dependency is mounted per output it shows that build, at /deps/NAME.OUTPUT
-        (split.py: dev and lib to a build against it, bin too for a tool)."""
-        from .split import BUILD, TOOL, visible
-
-        deps: dict[str, Path] = {}
-        tools = set(tool_nodes(self.closures[node], node))
-        tool_names, bases = set(), set()
-        for dep in self._build_deps(node):
-            if is_action(dep):
-                base = _dep_name(dep, bases)
-                bases.add(base)
-                for output, entry in visible(dep.shape, self.entry_of(dep), TOOL if dep in tools else BUILD):
-                    name = f"{base}.{output}" if output else base
-                    path = self._paths.get(entry)
-                    deps[name] = path if path is not None else self._paths.setdefault(entry, self.store.path(entry))
-                    if dep in tools:
-                        tool_names.add(name)
-        return deps, tool_names
-
-    def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
-        """Same declared interface, different measured export: say so (or fail, for CI)."""
-        if not self.computer.declares_interface(node):
-            return ""
-        iface = self.computer.interface_key(node, self.closures[node])
-        known = self.store.index.exported_for(iface)
-        if known is None or known[0] == exported:
-            return ""
-        from .exported import describe
-
-        old = self.store.lookup(known[1])
-        if old and self.store.meta(known[1]).exported_detail == detail:
-            return ""  # its own export is as declared: a requirement's changed, and is flagged there
-        what = describe(self.store.meta(known[1]).exported_detail, detail) if old else "its measured digest differs"
-        msg = f"{node.label}: exported interface changed though its declared interface did not: {what}"
-        if self.strict_interfaces:
-            raise InterfaceMismatch(msg + " (--strict-interfaces)")
-        print(f"warning: {msg}; rebuilding its consumers", file=sys.stderr)
-        return "exported interface changed though the declared interface did not"
-
-    def _changed(self, node: Node, rel: str) -> bool:
-        digest, exe = self.stats.digest(os.path.join(self.computer.package_dir(node), rel))
-        return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
-
-
-def _append(path: Path, text: str) -> None:
-    with open(path, "a") as f:
-        f.write(text)
-
-
-def _dep_name(node: Node, taken: dict) -> str:
-    name = node.label.name
-    return name if name not in taken else f"{node.label.package.replace('/', '_')}_{name}"
-
-
-def _stage_sources(base: Path, files, dest: Path) -> None:
-    """Exactly the declared sources, at their relative paths, copied with their mtimes.
-
-    Not hard links: linking changes the source's ctime (its link count), twice per build, and
-    the stat cache trusts (mtime, size, inode, ctime) — every source would be re-hashed after
-    every build and the no-op path would never hold (docs/keys.md).
-    """
-    dest.mkdir(exist_ok=True)
-    for rel in files:
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(base / rel, target)

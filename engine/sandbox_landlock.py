@@ -50,7 +50,9 @@ STORE_POINT = "/.store"  # the whole store, read-only, inside the sandbox
 # What an output must not name: a resolved /deps/<name>, /.store/<entry>, an entry's name starting
 # with its 32-digit key. Not "/.store" alone: npm's linked installs have their node_modules/.store.
 SANDBOX_PATHS = (re.compile(re.escape(STORE_POINT.encode()) + rb"/[0-9a-f]{32}-"),)
-PREFIX = "landlock_exec-"  # the cached program's name: PREFIX + a digest of its source and flags
+# The C programs jbuild compiles into the user's tool cache, each named <stem>-<digest of source and
+# flags>: the Landlock helper and the stager's child (sandbox_zygote.py). `jbuild gc` keeps the current ones.
+HELPERS = (SOURCE, SOURCE.with_name("stage_exec.c"))
 HELPER_FD = 3  # the program reaches the sandbox as this descriptor, run as /proc/self/fd/3
 # The entries' names are arguments of bubblewrap, which refuses more than 9,000 in all; beyond
 # this many the executor mounts each entry instead.
@@ -103,11 +105,11 @@ def compiler() -> str | None:
     return shutil.which("cc")
 
 
-def candidates() -> list[tuple[tuple, Path]]:
-    """(flags, path) of the program built from this source, static first: where it is looked for
-    and built. `jbuild gc` deletes the others (landlock_gc.py)."""
-    source = SOURCE.read_bytes()
-    return [(flags, cache_dir() / f"{PREFIX}{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
+def candidates(source_file: Path = SOURCE) -> list[tuple[tuple, Path]]:
+    """(flags, path) of the program built from `source_file`, static first: where it is looked
+    for and built. `jbuild gc` deletes the others (tools_gc.py)."""
+    source = source_file.read_bytes()
+    return [(flags, cache_dir() / f"{source_file.stem}-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
             for flags in _CFLAGS]
 
 
@@ -115,26 +117,32 @@ def _find_or_build() -> tuple[Path | None, str]:
     version = abi()
     if version < MIN_ABI:
         return None, f"the kernel's Landlock ABI is {version}; {MIN_ABI} is needed"
-    targets = candidates()
+    return build_helper(SOURCE, "Landlock helper")
+
+
+def build_helper(source_file: Path, what: str) -> tuple[Path | None, str]:
+    """(the program compiled from `source_file`, cached; or None and why not). Also the stager's
+    child (stage_exec.c, sandbox_zygote.py)."""
+    targets = candidates(source_file)
     for _, target in targets:
         if target.exists():
-            why = _untrusted(target)
+            why = _untrusted(target, what)
             if not why:
                 return target, ""
             if why != "not an ELF program":
                 return None, why
     cc = compiler()
     if cc is None:
-        return None, "no C compiler (cc) to build the Landlock helper"
+        return None, f"no C compiler (cc) to build the {what}"
     why = ""
     for flags, target in targets:
-        why = _compile(cc, flags, target)
+        why = _compile(cc, flags, source_file, target, what)
         if not why:
             return target, ""
     return None, why
 
 
-def _untrusted(target: Path) -> str:
+def _untrusted(target: Path, what: str) -> str:
     """'' if the cached program may be run; else why not. It confines every build: one that
     another user could have written (their cache directory, a HOME kept by sudo) is never run;
     one that is no ELF program (damaged) is built again."""
@@ -145,25 +153,25 @@ def _untrusted(target: Path) -> str:
             os.chmod(path, st.st_mode & ~0o022)
             st = os.lstat(path)
         if st.st_uid not in (me, 0) or st.st_mode & 0o022:
-            return (f"the cached Landlock helper {path} may be changed by another user "
+            return (f"the cached {what} {path} may be changed by another user "
                     f"(owner uid {st.st_uid}, mode {st.st_mode & 0o7777:o})")
     with open(target, "rb") as f:
         return "" if f.read(4) == b"\x7fELF" else "not an ELF program"
 
 
-def _compile(cc: str, flags: tuple, target: Path) -> str:
+def _compile(cc: str, flags: tuple, source: Path, target: Path, what: str) -> str:
     """Build to a temporary name beside `target`, then rename; '' or why it failed."""
     try:
         target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # only its user may change it (_untrusted)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        return f"cannot write the Landlock helper under {target.parent}: {exc.strerror}"
+        return f"cannot write the {what} under {target.parent}: {exc.strerror}"
     try:
-        r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
+        r = subprocess.run([cc, *flags, "-o", tmp, str(source)], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
-            return f"cc could not build the Landlock helper: {r.stderr.strip()[-300:]}"
+            return f"cc could not build the {what}: {r.stderr.strip()[-300:]}"
         os.chmod(tmp, 0o755)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

@@ -292,3 +292,57 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def encode(state: tuple, stage: bytes, in_user_ns: bool, argv: list[str], env: dict[str, str]) -> bytes:
+    """A request for the C stager child (stage_exec.c), which replays `StagedRoot.state()` as
+    `StagedRoot.__call__` does and then execs `argv`: lengths and flags as 4-byte little-endian
+    integers, each string its bytes and a NUL."""
+    ops, uid_map, gid_map = state
+    out = [_u32(int(in_user_ns)), _str(uid_map), _str(gid_map), _str(stage), _u32(len(ops))]
+    for op in ops:
+        out.append(_OP_CODES[op[0]])
+        out.append(_ENCODERS.get(op[0], _plain)(op))
+    out.append(_u32(len(argv)))
+    out += [_str(a) for a in argv]
+    out.append(_u32(len(env)))
+    out += [_str(f"{k}={v}") for k, v in env.items()]
+    return b"".join(out)
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+def _str(s: str | bytes) -> bytes:
+    b = os.fsencode(s)
+    return len(b).to_bytes(4, "little") + b + b"\0"
+
+
+def _plain(op: tuple) -> bytes:
+    """dir, file, tmpfs, seal, devpts (a path); link (target, path)."""
+    return b"".join(_str(x) for x in op[1:])
+
+
+def _bind_op(op: tuple) -> bytes:
+    return _str(op[1]) + _str(op[2]) + _u32(op[3])
+
+
+def _fd_op(op: tuple) -> bytes:
+    return _str(op[1]) + _u32(op[2])
+
+
+def _links_op(op: tuple) -> bytes:
+    return b"".join([_str(op[1]), _str(op[2]), _u32(len(op[3])), *(_str(n) + _str(t) for n, t in op[3])])
+
+
+def _deps_op(op: tuple) -> bytes:
+    _, path, common, items, remount, remounts = op
+    each = remounts if remounts is not None else [remount] * len(items)
+    return b"".join([_str(path), _str(common), _u32(len(items)),
+                     *(_str(n) + _str(rest) + _u32(r) for (n, rest), r in zip(items, each, strict=True))])
+
+
+_OP_CODES = {"dir": b"D", "file": b"F", "tmpfs": b"T", "seal": b"S", "devpts": b"P", "link": b"L", "bind": b"B",
+             "fd": b"O", "links": b"N", "deps": b"E"}
+_ENCODERS = {"bind": _bind_op, "fd": _fd_op, "links": _links_op, "deps": _deps_op}

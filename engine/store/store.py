@@ -84,6 +84,7 @@ class Store:
         self._shared_lock = threading.Lock()
         self._shared_fd_cm = None
         self.syncer = None  # a durability.Syncer while a build defers its fsyncs (deferred_sync)
+        self.pool = None  # a temporaries.Pool while a build reuses its temporaries (reused_temporaries)
 
     # ------------------------------------------------------------ entries
 
@@ -165,12 +166,27 @@ class Store:
         with flock(self.root / ".locks" / f"{key}.lock", fcntl.LOCK_EX, timeout):
             yield
 
-    def temporary(self, remove_later: bool = False):
+    def temporary(self, remove_later: bool = False, reuse: bool = False):
         """`with store.temporary() as tmp:` — `tmp.work` (scratch, any layout) and `tmp.out` (the
         empty output directory to pass to `publish`). Both are deleted on exit (`work` on a
         background thread with `remove_later`); a killed builder's are deleted by the next
-        `clean_temporaries`."""
+        `clean_temporaries`. `reuse`, inside `reused_temporaries()`: `work` is kept for the next
+        temporary if it was left empty (temporaries.Pool)."""
+        pool = self.pool
+        if reuse and pool is not None:
+            return pool.temporary()
         return temporaries.temporary(self.root, remove_later)
+
+    @contextmanager
+    def reused_temporaries(self):
+        """Meanwhile `temporary(reuse=True)` reuses temporaries (one lock and `work` per worker,
+        not per build); they are deleted at the end."""
+        pool = self.pool = temporaries.Pool(self.root)
+        try:
+            yield
+        finally:
+            self.pool = None
+            pool.close()
 
     def clean_temporaries(self, always: bool = False) -> int:
         """Delete temporaries whose builder is gone, and leftover trash; re-hash what a builder

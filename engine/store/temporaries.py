@@ -11,6 +11,10 @@
 The lock exists (locked) before the directories do and outlives them: a cleaner that can take
 it knows the builder is gone. It is created as `.lock.new` and renamed once held, so a cleaner
 never takes a lock its builder has not locked yet.
+
+A build run reuses its temporaries (`Pool`): one lock and one `work` per worker for the whole
+run, a new `out` per action. An action then costs one directory on the store's disk, not a lock
+made, renamed and deleted and two directories made and deleted (each 0.1-0.5 ms on a busy ext4).
 """
 
 from __future__ import annotations
@@ -87,6 +91,75 @@ def temporary(root: Path, remove_later: bool = False):
         os.unlink(root / f"{name}.lock")
         os.close(fd)
         runs.leave(root)
+
+
+@dataclass
+class _Slot:
+    """A pooled temporary: its name and held lock."""
+
+    name: str
+    fd: int
+
+
+class Pool:
+    """Temporaries kept for a run's builds (`Store.reused_temporaries`). `temporary()` hands out
+    one with a fresh empty `out`; on exit its `work` is kept if the build left nothing there
+    (what a build leaves in /tmp must never reach the next one: else it is moved to trash and made
+    anew). `close()` deletes them all; a kill leaves them to `clean`, as any temporary."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.idle: list[_Slot] = []
+        self.slots: list[_Slot] = []
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def temporary(self):
+        with self.lock:
+            slot = self.idle.pop() if self.idle else None
+        if slot is None:
+            runs.enter(self.root)  # the slot, until close(): a kill leaves it to `clean`
+            slot = _Slot(*_lock_new(self.root))
+            with self.lock:
+                self.slots.append(slot)
+            (self.root / slot.name).mkdir(mode=0o700)
+        tmp = Temporary(self.root / slot.name, self.root / f"{slot.name}.out")
+        kept = False
+        try:
+            tmp.out.mkdir(mode=0o755)
+            yield tmp
+            kept = _reusable(tmp.work)
+        finally:
+            for d in (tmp.out, *tmp.outputs):
+                force_remove(d)
+            if not kept:
+                runs.enter(self.root)  # the old work tree, until the remover has deleted it
+                _REMOVER.remove(tmp.work, self.root / f"{TRASH}{slot.name[len(PREFIX):]}-{os.urandom(4).hex()}",
+                                self.root)
+                tmp.work.mkdir(mode=0o700)
+            with self.lock:
+                self.idle.append(slot)
+
+    def close(self) -> None:
+        with self.lock:
+            slots, self.slots, self.idle = self.slots, [], []
+        for slot in slots:
+            force_remove(self.root / slot.name)
+            os.unlink(self.root / f"{slot.name}.lock")
+            os.close(slot.fd)
+            runs.leave(self.root)
+
+
+def _reusable(work: Path) -> bool:
+    """Is `work` as made (empty, the builder's alone)? A build may have changed its mode."""
+    try:
+        if next(os.scandir(work), None) is not None:
+            return False
+        if os.stat(work).st_mode & 0o7777 != 0o700:
+            os.chmod(work, 0o700)
+        return True
+    except OSError:
+        return False
 
 
 class _Remover:

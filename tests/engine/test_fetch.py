@@ -270,8 +270,8 @@ def test_staging_overlays_declared_files_and_patches_a_read_only_archive(tmp_pat
     archive's README, and the patch still applies (as an ordinary user, too)."""
     from jbuild.dsl.model import Archive, FileSet, Package
     from jbuild.dsl.span import Span
+    from jbuild.engine.build_action import _stage_sources
     from jbuild.engine.fetch.stage import Fetcher
-    from jbuild.engine.rebuilder import _stage_sources
 
     archive = tmp_path / "x.tar"
     with tarfile.open(archive, "w") as tar:

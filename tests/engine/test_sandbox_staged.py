@@ -163,7 +163,7 @@ def test_a_source_edited_during_a_staged_build_fails_it(make_workspace, tmp_path
                             env={**os.environ, "JBUILD_STORE": str(store)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while not list(store.glob(".tmp-*/scratch/started")) and time.monotonic() < deadline:
+    while not list(store.glob(".tmp-*/started")) and time.monotonic() < deadline:  # a staged root's /tmp
         time.sleep(0.05)
     (root / "a.txt").write_text("edited\n")
     out = proc.communicate(timeout=120)[0]

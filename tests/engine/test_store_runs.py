@@ -99,3 +99,32 @@ def test_a_live_process_is_not_taken_for_a_dead_one(tmp_path):
     finally:
         holder.communicate("\n")
     assert holder.returncode == 0 and markers(store) == [] and leftovers(store) == []
+
+
+POOLED = textwrap.dedent("""
+    import os, signal, sys
+    from jbuild.engine.store import Store
+    store = Store(sys.argv[1])
+    with store.reused_temporaries():
+        with store.temporary(reuse=True) as tmp:
+            (tmp.work / "left-in-tmp").write_text("x")  # so this work tree is replaced, on the remover
+        with store.temporary(reuse=True) as tmp:
+            (tmp.out / "f").write_text("half")
+            if sys.argv[2] == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_runs_pooled_temporaries_are_announced_too(tmp_path):
+    """A run's workers reuse their temporaries (temporaries.Pool): a normal end leaves no marker
+    and nothing behind; a kill leaves a marker, so the next build cleans what it left."""
+    store = Store(tmp_path / "s")
+    for how, code in (("finish", 0), ("kill", -9)):
+        proc = subprocess.run([sys.executable, "-c", POOLED, str(store.root), how], capture_output=True, text=True)
+        assert proc.returncode == code, proc.stderr
+        if how == "finish":
+            assert markers(store) == [] and leftovers(store) == []
+    assert len(markers(store)) == 1 and any(p.endswith(".out") for p in leftovers(store))
+    with store.shared():
+        assert store.clean_temporaries() >= 1
+    assert leftovers(store) == [] and markers(store) == []

@@ -1,0 +1,259 @@
+/* jbuild's stager child: stage the sandbox's root, then exec bubblewrap.
+
+   The stager (sandbox_zygote.py) starts this program with posix_spawn (a vfork: no copy of the
+   stager's Python heap, no copy-on-write faults, no teardown of that copy at the exec — ~3 ms a
+   build when its child was a fork of the stager itself). It does what StagedRoot.__call__ does
+   in Python (sandbox_root.py, the reference and the fallback): a mount namespace (and a user
+   namespace unless the stager is in one of its own), a tmpfs on the stage, the operations
+   replayed in it; then it hands the stager the namespace over the socket and execs bubblewrap.
+
+   Descriptors: 0 /dev/null, 1 and 2 the build's log, 4 the socket to the stager, 5 the request
+   (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild). On failure:
+   a line on stderr and exit code 126 (staging) or 127 (the exec), as the Python child.
+
+   jbuild compiles this file on first use (sandbox_landlock.build_helper); keep it one file,
+   libc only. */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define AT_RECURSIVE_ 0x8000
+#define ATTR_RDONLY 0x1
+#define ATTR_NOSUID 0x2
+#define FAILED 126
+#define SOCK 4 /* not 3: the Landlock helper is kept open there (sandbox_landlock.HELPER_FD) */
+#define REQUEST 5
+
+static const char *data, *end;
+static char stage[4096];
+static size_t stage_len;
+
+static void fail(const char *what, const char *path) {
+    char line[8192];
+    int n = snprintf(line, sizeof line, "jbuild: cannot stage the sandbox's root: %s%s%s: %s\n", what,
+                     path ? " " : "", path ? path : "", strerror(errno));
+    if (write(2, line, n) < 0) { /* nothing more to say */ }
+    _exit(FAILED);
+}
+
+static uint32_t u32(void) {
+    uint32_t v;
+    if (end - data < 4) { errno = EINVAL; fail("read the request", NULL); }
+    memcpy(&v, data, 4);
+    data += 4;
+    return v;
+}
+
+/* A string of the request: its length, its bytes and a NUL (pointed at, not copied). */
+static const char *str(void) {
+    uint32_t n = u32();
+    const char *s = data;
+    if ((size_t)(end - data) < (size_t)n + 1 || s[n] != '\0') { errno = EINVAL; fail("read the request", NULL); }
+    data += n + 1;
+    return s;
+}
+
+/* `path` inside the stage (the request's paths are as seen from the sandbox's root). */
+static char *at(const char *path, char *buf, size_t size) {
+    if (stage_len + strlen(path) + 1 > size) { errno = ENAMETOOLONG; fail("stage", path); }
+    memcpy(buf, stage, stage_len);
+    strcpy(buf + stage_len, path);
+    return buf;
+}
+
+static void check(int result, const char *what, const char *path) {
+    if (result != 0) fail(what, path);
+}
+
+static void bind_at(const char *source, const char *point, uint32_t remount) {
+    check(mount(source, point, NULL, MS_BIND | MS_REC, NULL), "bind", source);
+    if (remount) check(mount(NULL, point, NULL, remount, NULL), "make read-only", point);
+}
+
+/* Read-only and nosuid, `top` and every mount below it: one call where the kernel has
+   mount_setattr (5.12), else a remount of each of `points` (with its flags), then of `top`. */
+static void seal(const char *top, char **points, uint32_t *remounts, uint32_t n) {
+    uint64_t attr[4] = {ATTR_RDONLY | ATTR_NOSUID, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, top, AT_RECURSIVE_, attr, sizeof attr) == 0) return;
+    if (errno != ENOSYS) fail("make read-only", top);
+    for (uint32_t i = 0; i < n; i++)
+        check(mount(NULL, points[i], NULL, remounts[i], NULL), "make read-only", points[i]);
+    check(mount(NULL, top, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, NULL), "make read-only", top);
+}
+
+static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write", path);
+    close(fd);
+}
+
+static void deps(void) {
+    char top[4096], point[8192];
+    at(str(), top, sizeof top);
+    const char *common = str();
+    uint32_t n = u32();
+    char **points = calloc(n ? n : 1, sizeof *points);
+    uint32_t *remounts = calloc(n ? n : 1, sizeof *remounts);
+    char source[8192];
+    if (!points || !remounts) fail("allocate", NULL);
+    check(mount("tmpfs", top, "tmpfs", 0, "mode=0755"), "mount a tmpfs on", top);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = str(), *rest = str();
+        remounts[i] = u32();
+        snprintf(point, sizeof point, "%s/%s", top, name);
+        snprintf(source, sizeof source, "%s%s", common, rest);
+        check(mkdir(point, 0777), "make", point);
+        bind_at(source, point, 0);
+        points[i] = strdup(point);
+    }
+    seal(top, points, remounts, n);
+}
+
+static void links(void) {
+    char where[4096], path[8192], target[8192];
+    at(str(), where, sizeof where);
+    const char *prefix = str();
+    uint32_t n = u32();
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = str(), *rest = str();
+        snprintf(path, sizeof path, "%s/%s", where, name);
+        snprintf(target, sizeof target, "%s%s", prefix, rest);
+        check(symlink(target, path), "link", path);
+    }
+}
+
+static void keep_open(const char *source, int fd) {
+    int got = open(source, O_RDONLY);
+    if (got < 0) fail("open", source);
+    if (got != fd) {
+        check(dup2(got, fd) < 0, "open", source);
+        close(got);
+    }
+}
+
+static void replay(char kind) {
+    char path[8192];
+    if (kind == 'T') check(mount("tmpfs", at(str(), path, sizeof path), "tmpfs", 0, "mode=0755"), "mount a tmpfs on", path);
+    else if (kind == 'S') seal(at(str(), path, sizeof path), NULL, NULL, 0);
+    else if (kind == 'D') check(mkdir(at(str(), path, sizeof path), 0777), "make", path);
+    else if (kind == 'F') {
+        int fd = open(at(str(), path, sizeof path), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) fail("make", path);
+        close(fd);
+    } else if (kind == 'P')
+        check(mount("devpts", at(str(), path, sizeof path), "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=620"), "mount devpts on", path);
+    else if (kind == 'L') {
+        const char *target = str();
+        check(symlink(target, at(str(), path, sizeof path)), "link", path);
+    } else if (kind == 'B') {
+        const char *source = str();
+        at(str(), path, sizeof path);
+        bind_at(source, path, u32());
+    } else if (kind == 'O') {
+        const char *source = str();
+        keep_open(source, (int)u32());
+    } else if (kind == 'N') links();
+    else if (kind == 'E') deps();
+    else { errno = EINVAL; fail("read the request", NULL); }
+}
+
+static void enter(uint32_t in_user_ns, const char *uid_map, const char *gid_map) {
+    if (in_user_ns) {
+        check(unshare(CLONE_NEWNS), "enter a mount namespace", NULL);
+        return;
+    }
+    check(unshare(CLONE_NEWUSER | CLONE_NEWNS), "enter a user and mount namespace", NULL);
+    write_file("/proc/self/setgroups", "deny");
+    write_file("/proc/self/uid_map", uid_map);
+    write_file("/proc/self/gid_map", gid_map);
+}
+
+/* The staged root's mount namespace, to the stager: it lets it go after answering, so that
+   tearing its mounts down is not part of the build's time. */
+static void hand_over_namespace(void) {
+    int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (ns < 0) fail("open", "/proc/self/ns/mnt");
+    char byte = 'n';
+    struct iovec iov = {&byte, 1};
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &ns, sizeof(int));
+    if (sendmsg(SOCK, &msg, 0) < 0) fail("hand over the namespace", NULL);
+    close(ns);
+    close(SOCK);
+}
+
+/* Every signal at its default: posix_spawn leaves the C library's own two (32, 33) ignored
+   where the stager had handlers for them, and an ignored signal stays ignored across exec.
+   (The raw system call: the C library refuses to touch those two.) */
+static void default_signals(void) {
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } action = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+
+int main(void) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* bubblewrap's own (--die-with-parent) takes over */
+    default_signals();
+    struct stat st;
+    if (fstat(REQUEST, &st) != 0) fail("read the request", NULL);
+    char *buf = malloc(st.st_size + 1);
+    if (!buf || pread(REQUEST, buf, st.st_size, 0) != st.st_size) fail("read the request", NULL);
+    close(REQUEST);
+    syscall(SYS_close_range, REQUEST + 1, ~0U, 0);
+    data = buf;
+    end = buf + st.st_size;
+    uint32_t in_user_ns = u32();
+    const char *uid_map = str(), *gid_map = str(), *where = str();
+    stage_len = strlen(where);
+    if (stage_len >= sizeof stage) { errno = ENAMETOOLONG; fail("stage", where); }
+    memcpy(stage, where, stage_len + 1);
+    enter(in_user_ns, uid_map, gid_map);
+    check(mount("tmpfs", stage, "tmpfs", 0, "mode=0755"), "mount a tmpfs on", stage);
+    for (uint32_t n = u32(); n; n--) {
+        if (data >= end) { errno = EINVAL; fail("read the request", NULL); }
+        replay(*data++);
+    }
+    uint32_t argc = u32();
+    char **argv = calloc(argc + 1, sizeof *argv);
+    for (uint32_t i = 0; i < argc; i++) argv[i] = (char *)str();
+    uint32_t envc = u32();
+    char **envp = calloc(envc + 1, sizeof *envp);
+    for (uint32_t i = 0; i < envc; i++) envp[i] = (char *)str();
+    hand_over_namespace();
+    execve(argv[0], argv, envp);
+    char line[4200];
+    int n = snprintf(line, sizeof line, "jbuild: cannot start the sandbox: %s: %s\n", argv[0], strerror(errno));
+    if (write(2, line, n) < 0) { /* nothing more to say */ }
+    _exit(127);
+}
