@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 
 from . import exitcodes
-from .completion import complete_labels
+from .label_completion import complete_labels
 
 SANDBOXES = ["auto", "bwrap", "landlock", "fallback"]
 SHOW_RESULT = 20  # roots listed one per line by default: a handful of targets, never all of //... at 10,000
@@ -248,18 +248,3 @@ def fetch(patterns, store, offline, into):
     failed = sum(1 for f in found if f.error)
     click.echo(f"{len(found) - failed} sources ready, {failed} failed", err=True)
     return exitcodes.BUILD_FAILED if failed else exitcodes.SUCCESS
-
-
-def register(cli: click.Group) -> None:
-    from .cache_commands import channel_group, promote, publish
-    from .env_commands import env_group
-    from .image_commands import deploy, image
-    from .run_command import run
-    from .store_commands import gc, store_group
-    from .test_command import test
-    from .watch_command import watch
-    from .workspace_commands import clean, info, shell
-
-    for cmd in (build, explain, log, test, watch, fetch, store_group, gc, env_group, run, shell, info, clean, image,
-                deploy, publish, promote, channel_group):
-        cli.add_command(cmd)

@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__, exitcodes
+from .commands import LazyGroup
 
 TARGET_SYNTAX = """\
 Targets and patterns (as in Bazel):
@@ -33,7 +34,7 @@ Targets tagged "manual" are skipped by patterns in build and test, not in query.
 """
 
 
-class _Group(click.Group):
+class _Group(LazyGroup):
     def parse_args(self, ctx, args):
         """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`."""
         if args and args[0].startswith(("//", ":", "@")):
@@ -42,10 +43,10 @@ class _Group(click.Group):
 
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
-        if name and name not in self.commands and not name.startswith("-"):
+        if name and name not in self.list_commands(ctx) and not name.startswith("-"):
             from jbuild.base.spelling import did_you_mean
 
-            hint = did_you_mean(name, self.commands)
+            hint = did_you_mean(name, self.list_commands(ctx))
             raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
         return super().resolve_command(ctx, args)
 
@@ -86,7 +87,7 @@ def show(label):
 
 
 def _complete(ctx, param, incomplete):
-    from .completion import complete_labels
+    from .label_completion import complete_labels
 
     return complete_labels(ctx, param, incomplete)
 
@@ -120,19 +121,6 @@ def _language() -> str:
         lines.append("")
     lines.append("package blocks: " + ", ".join(schema.PACKAGE_BLOCKS))
     return "\n".join(lines) + "\n"
-
-
-def _register_engine_commands() -> None:
-    from jbuild import build_commands, query_command
-
-    build_commands.register(cli)
-    query_command.register(cli)
-    from jbuild.worker_command import worker
-
-    cli.add_command(worker)
-
-
-_register_engine_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
