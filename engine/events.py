@@ -10,10 +10,12 @@ validates real events against it; change both together.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
 SCHEMA_VERSION = 1
+_PLAIN = re.compile(r'[^ !#-\[\]-~]')  # what json.dumps would escape: not printable ASCII, '"', '\\'
 
 
 class EventLog:
@@ -64,11 +66,14 @@ class EventLog:
                                name: "\0"}, sort_keys=True).replace("%", "%%")
             value = json.dumps(name) + ': "\\u0000"'  # the key makes it unique
             at_id, at_value = line.index('"id": -1'), line.index(value)
-            line = line.replace('"id": -1', '"id": %d').replace(value, json.dumps(name) + ": %s") + "\n"
+            plain = _PLAIN.search("".join(values)) is None  # labels need no escaping: quoted, not encoded
+            line = line.replace('"id": -1', '"id": %d').replace(value, json.dumps(name) + (': "%s"' if plain else ": %s"))
+            line += "\n"
+            values = values if plain else [json.dumps(v) for v in values]
             if at_id < at_value:
-                text = "".join(line % (first + i, json.dumps(v)) for i, v in enumerate(values))
+                text = "".join(line % (first + i, v) for i, v in enumerate(values))
             else:
-                text = "".join(line % (json.dumps(v), first + i) for i, v in enumerate(values))
+                text = "".join(line % (v, first + i) for i, v in enumerate(values))
             self.file.write(text)
             self.file.flush()
 

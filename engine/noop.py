@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,11 +137,34 @@ def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cac
 
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
-    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
-                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
-                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
+    return Result(0, EntryPaths(store, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
+                  reused_analysis=True, envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
+                  members=[(node, _members(recorded)) for node, recorded in a.members.items()],
                   outputs={node: {out: store.path(name) for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
+
+
+class EntryPaths(Sequence):
+    """(node, store path) of each root, made when asked for: `//...` at 10,000 packages has
+    10,000 roots, and the command line prints only how many unless told to list them."""
+
+    def __init__(self, store: Store, named: list[tuple[str, str]]):
+        self.store, self.named = store, named
+
+    def __len__(self) -> int:
+        return len(self.named)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [(node, self.store.path(name)) for node, name in self.named[i]]
+        node, name = self.named[i]
+        return node, self.store.path(name)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == other
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _members(recorded: list[dict]) -> list:

@@ -113,7 +113,7 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
         result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
     err, out = [], []  # one write each: `--print-out-paths` of //... prints thousands of lines
     listed = len(result.roots) <= show_result
-    for node, entry in result.roots:
+    for node, entry in result.roots if listed or print_out_paths else ():  # (10,000 roots: not even looked at)
         _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, listed, err, out)
     if not listed:
         err.append(_unlisted(len(result.roots), show_result))
