@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from jbuild import cli, commands
+from jbuild import cli, commands, group
 
 COMMAND_MODULES = {f"jbuild.{module}" for module, _, _ in commands.COMMANDS.values()}
 
@@ -39,16 +39,16 @@ def test_a_command_imports_its_own_module_only():
 
 def test_listing_is_what_click_derives_from_the_commands_themselves():
     """The table's one-line helps, against an eager group of the real commands: the same text."""
-    eager = click.Group("jbuild", help=cli.cli.help, context_settings=cli.cli.context_settings,
-                        params=cli.cli.params)
+    eager = click.Group("jbuild", help=group.cli.help, context_settings=group.cli.context_settings,
+                        params=group.cli.params)
     for name in commands.COMMANDS:
         cmd = commands.load(name)
         assert cmd.get_short_help_str(limit=10**6) == commands.COMMANDS[name][2], name
         eager.add_command(cmd, name)
     for name in ("show", "help"):
-        eager.add_command(cli.cli.commands[name], name)
-    lazy = cli._Group("jbuild", help=cli.cli.help, context_settings=cli.cli.context_settings,
-                      params=cli.cli.params, commands={n: cli.cli.commands[n] for n in ("show", "help")})
+        eager.add_command(group.cli.commands[name], name)
+    lazy = group._Group("jbuild", help=group.cli.help, context_settings=group.cli.context_settings,
+                      params=group.cli.params, commands={n: group.cli.commands[n] for n in ("show", "help")})
     with click.Context(eager, info_name="jbuild") as a, click.Context(lazy, info_name="jbuild") as b:
         assert eager.get_help(a) == lazy.get_help(b)
 
@@ -69,7 +69,7 @@ def test_every_command_module_is_in_the_table():
         module = importlib.import_module(f"jbuild.{info.name}")
         for attr, value in vars(module).items():
             if isinstance(value, click.Command) and getattr(value.callback, "__module__", "") == module.__name__ \
-                    and info.name != "cli":
+                    and info.name != "group":
                 assert id(value) in listed | sub, f"jbuild.{info.name}.{attr} is not in jbuild/commands.py"
 
 
