@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
 from jbuild.base.errors import BadInput
-
-from . import dpkg_cache
 
 DPKG_DIR = "/var/lib/dpkg"  # dpkg's admin directory; `use_admin_dir` changes it
 STATUS = f"{DPKG_DIR}/status"  # rewritten by every install, upgrade or removal
@@ -69,12 +66,16 @@ def database() -> dict[str, Installed]:
 
 @lru_cache(maxsize=2)
 def _database(_status, _sig) -> dict[str, Installed]:
+    from . import dpkg_cache  # (not imported by a no-op, which stats dpkg's status file only)
+
     return dpkg_cache.answer(DPKG_DIR, _query)
 
 
 def _query() -> dict[str, Installed]:
     """dpkg's own answer: one `dpkg-query -W` (10-15 ms, on every run that assembles a sandbox's
     /usr until dpkg_cache.py kept it)."""
+    import subprocess
+
     out = subprocess.run(["dpkg-query", f"--admindir={DPKG_DIR}", "-W", f"-f={FIELDS}"], capture_output=True,
                          text=True, check=True)
     native = _native_arch()
@@ -159,6 +160,8 @@ def alternatives() -> list[tuple[str, str]]:
 def owners(paths) -> list[str]:
     """The installed packages that own these files (merged-/usr aware: dpkg may know
     /usr/bin/dash as /bin/dash); a path no package owns is left out."""
+    import subprocess
+
     found = set()
     for path in paths:
         for alias in _aliases(path):
@@ -194,6 +197,8 @@ def _merged(top: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _native_arch() -> str:
+    import subprocess
+
     out = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
     return out.stdout.strip()
 

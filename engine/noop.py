@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jbuild.base.freshness import RACY_MARGIN_NS, stat_key, trusted
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
@@ -91,7 +93,7 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_at:
             roots[root_at[name]] = (name, actions[i][1], [])
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
-                               decisions_all_reused=False)
+                               decisions_all_reused=False, store_stamp=())
 
 
 def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
@@ -119,7 +121,10 @@ def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cac
     from .progress import Reporter
 
     with store.shared():
-        if not snapshot.entries_present(str(store.root), [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+        root = str(store.root)
+        stamped = _stamp_holds(a, root)
+        if not stamped and not snapshot.entries_present(root, [*(n for _, n in a.actions), *a.outputs,
+                                                               *a.envs.values()]):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
@@ -127,21 +132,44 @@ def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cac
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
         reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
-        if not a.decisions_all_reused:
+        changed = not a.decisions_all_reused
+        if changed:
             store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
-            snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
         if opts.out_link:
             from .results import link_results
 
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
+        if (not stamped and _restamp(a, root)) or changed:
+            snapshot.save(cache, a)
     return Result(0, EntryPaths(store, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
                   reused_analysis=True, envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
                   members=[(node, _members(recorded)) for node, recorded in a.members.items()],
                   outputs={node: {out: store.path(name) for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
+
+
+def _stamp_holds(a: snapshot.Snapshot, root: str) -> bool:
+    """Is every recorded entry still in the store, by one stat of its directory? An entry leaves
+    it only by a rename out of that directory (gc, repair: under the exclusive lock), which
+    changes its mtime; the stamp was taken, under the shared lock, when they were last seen
+    there, and is trusted by the racy-clean rule (base/freshness.py)."""
+    return bool(a.store_stamp) and trusted(os.stat(root), *a.store_stamp)
+
+
+def _restamp(a: snapshot.Snapshot, root: str) -> bool:
+    """Stamp the store's directory now (the entries were just seen, and the shared lock is
+    still held): True if the snapshot is to be saved with it. A settled stamp that no longer
+    holds means a store others write to: it is not stamped again (nor the snapshot rewritten)
+    on every no-op; the listing answers there."""
+    old = a.store_stamp
+    if old and max(old[0][0], old[0][3]) < old[1] - RACY_MARGIN_NS:
+        return False
+    taken_at = time.time_ns()
+    a.store_stamp = (stat_key(os.stat(root)), taken_at)
+    return True
 
 
 class EntryPaths(Sequence):

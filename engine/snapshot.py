@@ -42,6 +42,7 @@ class Snapshot:
     outputs: list[str] = field(default_factory=list)  # the output entries of split packages' sets
     root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
     session: tuple = ()  # the kept session state the recording run left (noop.record_since)
+    store_stamp: tuple = ()  # (stat key of the store's directory, when taken): see noop._stamp_holds
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:
