@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jbuild.base.freshness import RACY_MARGIN_NS, stat_key, trusted
+from jbuild.base.locks import STORE_LOCK, flock
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
@@ -113,15 +114,21 @@ def _members_json(members: dict) -> dict:
             for r, ms in members.items()}
 
 
-def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
+def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options, cache: Path,
            members: bool = True) -> Result | None:
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
-    entry vanished meanwhile (a gc between the check and the lock): take the full path."""
+    entry vanished meanwhile (a gc between the check and the lock): take the full path. (The
+    store package is imported only to write its index or a result link: not by a no-op of
+    `--no-link` after the first.)"""
+    import fcntl
+
     from .build import Result
     from .progress import Reporter
 
-    with store.shared():
-        root = str(store.root)
+    root = str(store_root)
+    if not os.path.isdir(root):
+        return None
+    with flock(Path(root, STORE_LOCK), fcntl.LOCK_SH):  # Store.shared's lock: no gc meanwhile
         stamped = _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, [*(n for _, n in a.actions), *a.outputs,
                                                                *a.envs.values()]):
@@ -134,21 +141,29 @@ def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cac
         reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
         changed = not a.decisions_all_reused
         if changed:
-            store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
+            _store(root).index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
         reporter.summary(0, opts.keep_going)
         if opts.out_link:
             from .results import link_results
 
+            store = _store(root)
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
         if (not stamped and _restamp(a, root)) or changed:
             snapshot.save(cache, a)
-    return Result(0, EntryPaths(store, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
-                  reused_analysis=True, envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
+    at = Path(root)
+    return Result(0, EntryPaths(at, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
+                  reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _, _ in a.roots if node in a.envs],
                   members=[(node, _members(recorded)) for node, recorded in a.members.items()],
-                  outputs={node: {out: store.path(name) for out, name in outs.items()}
+                  outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
+
+
+def _store(root: str) -> Store:
+    from .store import Store
+
+    return Store(Path(root))
 
 
 def _stamp_holds(a: snapshot.Snapshot, root: str) -> bool:
@@ -176,17 +191,17 @@ class EntryPaths(Sequence):
     """(node, store path) of each root, made when asked for: `//...` at 10,000 packages has
     10,000 roots, and the command line prints only how many unless told to list them."""
 
-    def __init__(self, store: Store, named: list[tuple[str, str]]):
-        self.store, self.named = store, named
+    def __init__(self, root: Path, named: list[tuple[str, str]]):
+        self.root, self.named = root, named
 
     def __len__(self) -> int:
         return len(self.named)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [(node, self.store.path(name)) for node, name in self.named[i]]
+            return [(node, self.root / name) for node, name in self.named[i]]
         node, name = self.named[i]
-        return node, self.store.path(name)
+        return node, self.root / name
 
     def __eq__(self, other) -> bool:
         return list(self) == other

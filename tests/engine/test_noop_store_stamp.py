@@ -73,3 +73,20 @@ def _jbuild_argv() -> list[str]:
 
 def _env(example) -> dict:
     return {**os.environ, "JBUILD_STORE": str(example.store)}
+
+
+def test_a_noop_waits_for_gc_holding_the_store(example):
+    """The no-op takes the store's own shared lock (without opening the store): while a gc holds
+    it exclusively, the no-op waits, then answers."""
+    from jbuild.engine.store import Store
+
+    example.build()
+    _settled_stamp(example)
+    with Store(example.store).exclusive():
+        proc = subprocess.Popen([*_jbuild_argv(), "build", "//services:geotags", "--sandbox", "bwrap"],
+                                cwd=example.root, env=_env(example), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None  # waiting for the lock
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "0 built, 4 reused" in err, err
