@@ -130,8 +130,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         return None
     with flock(Path(root, STORE_LOCK), fcntl.LOCK_SH):  # Store.shared's lock: no gc meanwhile
         stamped = _stamp_holds(a, root)
-        if not stamped and not snapshot.entries_present(root, [*(n for _, n in a.actions), *a.outputs,
-                                                               *a.envs.values()]):
+        if not stamped and not snapshot.entries_present(root, _entries(a)):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
@@ -169,22 +168,30 @@ def _store(root: str) -> Store:
 def _stamp_holds(a: snapshot.Snapshot, root: str) -> bool:
     """Is every recorded entry still in the store, by one stat of its directory? An entry leaves
     it only by a rename out of that directory (gc, repair: under the exclusive lock), which
-    changes its mtime; the stamp was taken, under the shared lock, when they were last seen
-    there, and is trusted by the racy-clean rule (base/freshness.py)."""
+    changes its mtime; the stamp is a stat taken just before a listing that showed them all
+    (`_restamp`), trusted by the racy-clean rule (base/freshness.py)."""
     return bool(a.store_stamp) and trusted(os.stat(root), *a.store_stamp)
 
 
 def _restamp(a: snapshot.Snapshot, root: str) -> bool:
-    """Stamp the store's directory now (the entries were just seen, and the shared lock is
-    still held): True if the snapshot is to be saved with it. A settled stamp that no longer
-    holds means a store others write to: it is not stamped again (nor the snapshot rewritten)
-    on every no-op; the listing answers there."""
+    """Stamp the store's directory (still under the shared lock): its stat, then a listing
+    showing every entry — so whatever leaves after the stat changes what the stamp recorded.
+    True if the snapshot is to be saved with it. A settled stamp that no longer holds means a
+    store others write to: it is not stamped again (nor the snapshot rewritten) on every
+    no-op; the listing answers there."""
     old = a.store_stamp
     if old and max(old[0][0], old[0][3]) < old[1] - RACY_MARGIN_NS:
         return False
     taken_at = time.time_ns()
-    a.store_stamp = (stat_key(os.stat(root)), taken_at)
+    st = os.stat(root)
+    if not snapshot.entries_present(root, _entries(a)):
+        return False
+    a.store_stamp = (stat_key(st), taken_at)
     return True
+
+
+def _entries(a: snapshot.Snapshot) -> list[str]:
+    return [*(name for _, name in a.actions), *a.outputs, *a.envs.values()]
 
 
 class EntryPaths(Sequence):
