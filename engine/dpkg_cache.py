@@ -27,7 +27,7 @@ def answer(admin_dir: str, query: Callable):
     """query()'s value, from the cache while dpkg's state is the one it was saved with."""
     path = _cache_file()
     sig = (os.path.abspath(admin_dir), *signature(admin_dir))
-    saved = cachefile.read(path, FORMAT, None)
+    saved = cachefile.read(path, FORMAT, None, freeze=False)  # (read mid-run, with the store open)
     if saved is not None and saved[0] == sig and _settled(sig[1:], saved[1]):
         return saved[2]
     asked_at = time.time_ns()

@@ -115,3 +115,15 @@ def test_another_admin_directory_is_not_answered_from_the_cache(admin, queries, 
     time.sleep(2 * dpkg_cache.RACY_MARGIN_NS / 1e9)
     dpkg.use_admin_dir(str(other))
     assert dpkg.database()["grep"].version == "0.2-1" and len(queries) == 2
+
+
+def test_reading_the_cache_freezes_nothing_the_run_holds(admin, queries):
+    """Read mid-run, with the store's index open: a gc.freeze() there would keep the index (in a
+    reference cycle) from ever being closed, its WAL from being checkpointed."""
+    import gc
+
+    dpkg.database()
+    _new_process()
+    frozen = gc.get_freeze_count()
+    dpkg.database()
+    assert len(queries) == 1 and gc.get_freeze_count() == frozen
