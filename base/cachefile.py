@@ -8,8 +8,11 @@ import pickle
 from pathlib import Path
 
 
-def read(path: Path, fmt: int, default):
-    """The cached value, or `default` if the file is missing, corrupt or of another format."""
+def read(path: Path, fmt: int, default, freeze: bool = True):
+    """The cached value, or `default` if the file is missing, corrupt or of another format.
+    `freeze`: keep every object alive now out of later collections (for the big caches read at
+    start-up). Not for a read in the middle of a run: it would freeze what the run holds — a
+    store's index in a reference cycle would never be closed, nor its WAL checkpointed."""
     gc.disable()  # unpickling many small objects: the cyclic GC would triple the time
     try:
         with open(path, "rb") as f:
@@ -18,7 +21,8 @@ def read(path: Path, fmt: int, default):
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return default
     finally:
-        gc.freeze()  # cached data lives as long as the process: keep it out of later collections
+        if freeze:
+            gc.freeze()  # cached data lives as long as the process: keep it out of later collections
         gc.enable()
 
 

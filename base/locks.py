@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .errors import JbuildError
 
+STORE_LOCK = ".store.lock"  # in a store's directory: shared by builds, exclusive for gc (engine/store/store.py)
+
 
 class LockTimeout(JbuildError):
     kind = "lock_timeout"

@@ -341,15 +341,13 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
     report each root's run closure even without result links (with `//...` at 10,000
     packages that is millions of members: the CLI's `--no-link` skips it)."""
-    from .store import Store
-
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
     if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and snapshot.is_fresh(cached):
-        result = noop.answer(cached, Store(Path(opts.store)), ws, opts, cache, members)
+        result = noop.answer(cached, Path(opts.store), ws, opts, cache, members)
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache)

@@ -3,7 +3,8 @@
 The host tools' boundary (DESIGN §9) is drawn in Debian packages: a tool stands for some
 packages, and the sandbox sees the files of those and of everything they Depend or Pre-Depend
 on. This module reads dpkg's database (one `dpkg-query -W` per change of dpkg's status file,
-the `info/*.list` files, diversions and alternatives); hostroot.py assembles the tree.
+the `info/*.list` files, diversions and alternatives; the query's answer is kept on disk until
+the status file changes: dpkg_cache.py); hostroot.py assembles the tree.
 
 Merged /usr (Debian 12): /bin, /lib, /lib64, /sbin are symlinks into /usr, but dpkg's lists
 still name many files under /bin or /lib; `usr_path` maps them.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,6 +66,16 @@ def database() -> dict[str, Installed]:
 
 @lru_cache(maxsize=2)
 def _database(_status, _sig) -> dict[str, Installed]:
+    from . import dpkg_cache  # (not imported by a no-op, which stats dpkg's status file only)
+
+    return dpkg_cache.answer(DPKG_DIR, _query)
+
+
+def _query() -> dict[str, Installed]:
+    """dpkg's own answer: one `dpkg-query -W` (10-15 ms, on every run that assembles a sandbox's
+    /usr until dpkg_cache.py kept it)."""
+    import subprocess
+
     out = subprocess.run(["dpkg-query", f"--admindir={DPKG_DIR}", "-W", f"-f={FIELDS}"], capture_output=True,
                          text=True, check=True)
     native = _native_arch()
@@ -150,6 +160,8 @@ def alternatives() -> list[tuple[str, str]]:
 def owners(paths) -> list[str]:
     """The installed packages that own these files (merged-/usr aware: dpkg may know
     /usr/bin/dash as /bin/dash); a path no package owns is left out."""
+    import subprocess
+
     found = set()
     for path in paths:
         for alias in _aliases(path):
@@ -185,6 +197,8 @@ def _merged(top: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _native_arch() -> str:
+    import subprocess
+
     out = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
     return out.stdout.strip()
 

@@ -10,10 +10,12 @@ validates real events against it; change both together.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
 SCHEMA_VERSION = 1
+_PLAIN = re.compile(r'[^ !#-\[\]-~]')  # what json.dumps would escape: not printable ASCII, '"', '\\'
 
 
 class EventLog:
@@ -61,14 +63,19 @@ class EventLog:
             if self.file is None or not values:
                 return
             line = json.dumps({"id": -1, "parent": parent, "event": kind, "time": round(time.time(), 6), **data,
-                               name: "\0"}, sort_keys=True).replace("%", "%%")
-            value = json.dumps(name) + ': "\\u0000"'  # the key makes it unique
-            at_id, at_value = line.index('"id": -1'), line.index(value)
-            line = line.replace('"id": -1', '"id": %d').replace(value, json.dumps(name) + ": %s") + "\n"
-            if at_id < at_value:
-                text = "".join(line % (first + i, json.dumps(v)) for i, v in enumerate(values))
+                               name: "\0"}, sort_keys=True) + "\n"
+            key, id_mark, value_mark = json.dumps(name) + ": ", '"id": -1', json.dumps(name) + ': "\\u0000"'
+            at_id, at_value = line.index(id_mark), line.index(value_mark)  # (each unique: keys are not escaped)
+            plain = _PLAIN.search("".join(values)) is None  # labels need no escaping: quoted, not encoded
+            q, values = ('"', values) if plain else ("", [json.dumps(v) for v in values])
+            if at_id < at_value:  # the line is head ID middle VALUE tail, written as one join
+                head, middle = line[:at_id] + '"id": ', line[at_id + len(id_mark):at_value] + key + q
+                tail = q + line[at_value + len(value_mark):]
+                text = head + (tail + head).join([f"{i}{middle}{v}" for i, v in enumerate(values, first)]) + tail
             else:
-                text = "".join(line % (json.dumps(v), first + i) for i, v in enumerate(values))
+                head, middle = line[:at_value] + key + q, q + line[at_value + len(value_mark):at_id] + '"id": '
+                tail = line[at_id + len(id_mark):]
+                text = head + (tail + head).join([f"{v}{middle}{i}" for i, v in enumerate(values, first)]) + tail
             self.file.write(text)
             self.file.flush()
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jbuild.base.freshness import RACY_MARGIN_NS, stat_key, trusted
+from jbuild.base.locks import STORE_LOCK, flock
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
@@ -90,7 +94,7 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_at:
             roots[root_at[name]] = (name, actions[i][1], [])
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
-                               decisions_all_reused=False)
+                               decisions_all_reused=False, store_stamp=())
 
 
 def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
@@ -110,15 +114,23 @@ def _members_json(members: dict) -> dict:
             for r, ms in members.items()}
 
 
-def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cache: Path,
+def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options, cache: Path,
            members: bool = True) -> Result | None:
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
-    entry vanished meanwhile (a gc between the check and the lock): take the full path."""
+    entry vanished meanwhile (a gc between the check and the lock): take the full path. (The
+    store package is imported only to write its index or a result link: not by a no-op of
+    `--no-link` after the first.)"""
+    import fcntl
+
     from .build import Result
     from .progress import Reporter
 
-    with store.shared():
-        if not snapshot.entries_present(str(store.root), [*(n for _, n in a.actions), *a.outputs, *a.envs.values()]):
+    root = str(store_root)
+    if not os.path.isdir(root):
+        return None
+    with flock(Path(root, STORE_LOCK), fcntl.LOCK_SH):  # Store.shared's lock: no gc meanwhile
+        stamped = _stamp_holds(a, root)
+        if not stamped and not snapshot.entries_present(root, _entries(a)):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
@@ -126,21 +138,83 @@ def answer(a: snapshot.Snapshot, store: Store, ws: Workspace, opts: Options, cac
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
         reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
-        if not a.decisions_all_reused:
-            store.index.mark_reused(str(ws.root), [node for node, _ in a.actions])
+        changed = not a.decisions_all_reused
+        if changed:
+            _store(root).index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
-            snapshot.save(cache, a)
         reporter.summary(0, opts.keep_going)
         if opts.out_link:
             from .results import link_results
 
+            store = _store(root)
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
-    return Result(0, [(node, store.path(name)) for node, name, _ in a.roots], tests=a.tests, reused_analysis=True,
-                  envs=[(node, store.path(a.envs[node])) for node, _, _ in a.roots if node in a.envs],
-                  members=[(node, _members(a.members.get(node, []))) for node, _, _ in a.roots],
-                  outputs={node: {out: store.path(name) for out, name in outs.items()}
+        if (not stamped and _restamp(a, root)) or changed:
+            snapshot.save(cache, a)
+    at = Path(root)
+    return Result(0, EntryPaths(at, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
+                  reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _, _ in a.roots if node in a.envs],
+                  members=[(node, _members(recorded)) for node, recorded in a.members.items()],
+                  outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
+
+
+def _store(root: str) -> Store:
+    from .store import Store
+
+    return Store(Path(root))
+
+
+def _stamp_holds(a: snapshot.Snapshot, root: str) -> bool:
+    """Is every recorded entry still in the store, by one stat of its directory? An entry leaves
+    it only by a rename out of that directory (gc, repair: under the exclusive lock), which
+    changes its mtime; the stamp is a stat taken just before a listing that showed them all
+    (`_restamp`), trusted by the racy-clean rule (base/freshness.py)."""
+    return bool(a.store_stamp) and trusted(os.stat(root), *a.store_stamp)
+
+
+def _restamp(a: snapshot.Snapshot, root: str) -> bool:
+    """Stamp the store's directory (still under the shared lock): its stat, then a listing
+    showing every entry — so whatever leaves after the stat changes what the stamp recorded.
+    True if the snapshot is to be saved with it. A settled stamp that no longer holds means a
+    store others write to: it is not stamped again (nor the snapshot rewritten) on every
+    no-op; the listing answers there."""
+    old = a.store_stamp
+    if old and max(old[0][0], old[0][3]) < old[1] - RACY_MARGIN_NS:
+        return False
+    taken_at = time.time_ns()
+    st = os.stat(root)
+    if not snapshot.entries_present(root, _entries(a)):
+        return False
+    a.store_stamp = (stat_key(st), taken_at)
+    return True
+
+
+def _entries(a: snapshot.Snapshot) -> list[str]:
+    return [*(name for _, name in a.actions), *a.outputs, *a.envs.values()]
+
+
+class EntryPaths(Sequence):
+    """(node, store path) of each root, made when asked for: `//...` at 10,000 packages has
+    10,000 roots, and the command line prints only how many unless told to list them."""
+
+    def __init__(self, root: Path, named: list[tuple[str, str]]):
+        self.root, self.named = root, named
+
+    def __len__(self) -> int:
+        return len(self.named)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [(node, self.root / name) for node, name in self.named[i]]
+        node, name = self.named[i]
+        return node, self.root / name
+
+    def __eq__(self, other) -> bool:
+        return list(self) == other
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _members(recorded: list[dict]) -> list:

@@ -14,20 +14,17 @@ and dpkg's status file: a no-op build runs neither the version command nor dpkg.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput
-from jbuild.base.hashing import key_of
 
-from . import dpkg
-from .statcache import StatCache
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the no-op imports this module for resolve_binary only: dpkg and the rest wait for detect)
     from jbuild.dsl.model import HostTool
+
+    from .statcache import StatCache
 
 
 class HostToolError(BadInput):
@@ -55,6 +52,12 @@ def resolve_binary(name: str, path_env: str) -> str | None:
 
 
 def detect(label: str, tool: HostTool, stats: StatCache, path_env: str | None = None) -> HostFingerprint:
+    import platform
+
+    from jbuild.base.hashing import key_of
+
+    from . import dpkg
+
     path_env = path_env or host_path()
     binaries = {}
     for name in tool.binaries:
@@ -96,6 +99,8 @@ def _version(label: str, tool: HostTool, path_env: str) -> str:
 def _packages(label: str, tool: HostTool, binaries: dict) -> tuple[tuple[str, ...], tuple]:
     """The Debian packages the tool stands for (declared, else its binaries' owners), and
     their closure."""
+    from . import dpkg
+
     roots = tuple(tool.debian_packages) or tuple(dpkg.owners(b["path"] for b in binaries.values()))
     try:
         return roots, tuple(dpkg.package_closure(roots))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base import __version__, cachefile
-from jbuild.base.freshness import stat_key, trusted
+from jbuild.base.freshness import all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
@@ -42,6 +42,7 @@ class Snapshot:
     outputs: list[str] = field(default_factory=list)  # the output entries of split packages' sets
     root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
     session: tuple = ()  # the kept session state the recording run left (noop.record_since)
+    store_stamp: tuple = ()  # (stat key of the store's directory, when taken): see noop._stamp_holds
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:
@@ -70,9 +71,8 @@ def is_fresh(a: Snapshot) -> bool:
     if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
         return False
     try:
-        for path, stat in a.files.items():
-            if not trusted(os.stat(path), stat, a.recorded_at):
-                return False
+        if not all_trusted(a.files, a.recorded_at):
+            return False
         for path, state in a.dirs.items():
             if not dir_unchanged(path, state, _root_for(path, a.root), a.recorded_at):
                 return False

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-
 import click
 
 from . import exitcodes
-from .completion import complete_labels
+from .build_run import SANDBOXES, SHOW_RESULT, _opts, build_and_report, events_even_if_refused, refused_events
+from .label_completion import complete_labels
 
-SANDBOXES = ["auto", "bwrap", "landlock", "fallback"]
-SHOW_RESULT = 20  # roots listed one per line by default: a handful of targets, never all of //... at 10,000
+__all__ = ["SHOW_RESULT", "_opts", "events_even_if_refused", "refused_events"]  # (other commands import them here)
 
-
-def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, **more):
-    from jbuild.engine.settings import Options
-
-    return Options(jobs=jobs, keep_going=keep_going, strict=strict, sandbox=sandbox, store=store, **more)
 
 
 STORE = click.option("--store", type=click.Path(),
@@ -103,88 +95,9 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
         from .query_command import print_plan
 
         return print_plan(list(patterns), _opts(strict=strict, sandbox=sandbox, store=store))
-    from jbuild.engine.build import build as run_build
-
-    with events_even_if_refused(build_events):
-        opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                     verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
-                     offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
-                     remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
-        result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
-    err, out = [], []  # one write each: `--print-out-paths` of //... prints thousands of lines
-    listed = len(result.roots) <= show_result
-    for node, entry in result.roots:
-        _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, listed, err, out)
-    if not listed:
-        err.append(_unlisted(len(result.roots), show_result))
-    if err:
-        click.echo("\n".join(err), err=True)
-    if out:
-        click.echo("\n".join(out))
-    for node, why in result.skipped:
-        click.echo(f"{node} {why}", err=True)
-    for test in result.tests:
-        click.echo(f"{test} is a test: built what it needs; `jbuild build` does not run tests", err=True)
-    return result.code
-
-
-@contextmanager
-def events_even_if_refused(path: str | None):
-    """A bad recipe or command line stops jbuild before the build opens its event stream; CI
-    still gets one (`started`, then `finished` with exit code 2: docs/ci.md), never the stale
-    file of an earlier run."""
-    from jbuild.base.errors import BadInput, JbuildError
-    from jbuild.dsl.errors import RecipeError
-
-    start = time.time()
-    try:
-        yield
-    except (RecipeError, BadInput):
-        refused_events(path, start, exitcodes.BAD_INPUT)
-        raise
-    except JbuildError as exc:
-        if exc.kind == "nothing_to_build":  # exit 4: patterns that match nothing to build
-            refused_events(path, start, exitcodes.BY_KIND[exc.kind])
-        raise
-
-
-def refused_events(path: str | None, start: float, code: int) -> None:
-    """Write the two events of a run that built nothing, unless this run wrote the file already."""
-    import os
-
-    from jbuild.engine.events import SCHEMA_VERSION, EventLog, span
-
-    try:
-        if not path or os.path.getmtime(path) >= start:
-            return
-    except OSError:
-        pass
-    try:
-        log = EventLog(path)
-    except OSError:
-        return  # the path itself is what was refused
-    root = log.emit("started", None, total=0, schema_version=SCHEMA_VERSION)
-    log.emit("finished", root, exit_code=code, counts={"built": 0, "reused": 0, "remote": 0, "failed": 0, "skipped": 0},
-             tests=dict.fromkeys(("passed", "failed", "flaky", "timeout", "skipped", "cached"), 0), **span(start))
-    log.close()
-
-
-def _print_root(node: str, entry, outputs: dict, print_out_paths: bool, listed: bool, err: list,
-                out: list) -> None:
-    """`NODE up to date: ENTRY` (when `listed`); a split package's outputs (name -> entry) each on
-    a line of their own (and, for scripts, each output's path instead of the set entry's, always)."""
-    if listed:
-        err.append(f"{node} up to date: {entry}")
-        err.extend(f"  {name}: {path}" for name, path in outputs.items())
-    if print_out_paths:
-        out.extend(str(path) for path in outputs.values() or [entry])
-
-
-def _unlisted(roots: int, show_result: int) -> str:
-    """The one line that replaces more than `--show-result` per-root lines (as Bazel's
-    --show_result): how many, and how to see them."""
-    return (f"{roots} roots up to date (more than --show-result {show_result}: `--show-result {roots}` "
-            f"lists each with its store path, `--print-out-paths` prints the paths on stdout)")
+    return build_and_report(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload,
+                            strict_interfaces, verify_inputs, build_events, out_link, no_link, print_out_paths,
+                            remote_executor, remote_instance, offline, remote_ca_cert, show_result)
 
 
 @click.command()
@@ -248,18 +161,3 @@ def fetch(patterns, store, offline, into):
     failed = sum(1 for f in found if f.error)
     click.echo(f"{len(found) - failed} sources ready, {failed} failed", err=True)
     return exitcodes.BUILD_FAILED if failed else exitcodes.SUCCESS
-
-
-def register(cli: click.Group) -> None:
-    from .cache_commands import channel_group, promote, publish
-    from .env_commands import env_group
-    from .image_commands import deploy, image
-    from .run_command import run
-    from .store_commands import gc, store_group
-    from .test_command import test
-    from .watch_command import watch
-    from .workspace_commands import clean, info, shell
-
-    for cmd in (build, explain, log, test, watch, fetch, store_group, gc, env_group, run, shell, info, clean, image,
-                deploy, publish, promote, channel_group):
-        cli.add_command(cmd)

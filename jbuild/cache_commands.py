@@ -7,7 +7,7 @@ import time
 import click
 
 from .build_commands import PLANNING, REMOTE, RUNNING, _opts, _with
-from .completion import complete_labels
+from .label_completion import complete_labels
 
 
 @click.command()

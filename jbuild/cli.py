@@ -2,6 +2,10 @@
 
 Each command imports what it needs inside its body, so `jbuild --help` and a warm no-op stay
 fast. Every error leaves through `main()`, which maps it to an exit code (exitcodes.py).
+
+`jbuild build` with the options a build usually has is parsed without click (fast_build.py:
+importing click and making the command costs more than a no-op's own work at 1,000 packages);
+anything else, and anything it does not know for sure, goes to click (group.py).
 """
 
 from __future__ import annotations
@@ -9,130 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-import click
-
-from . import __version__, exitcodes
-
-TARGET_SYNTAX = """\
-Targets and patterns (as in Bazel):
-
-  //services:geotags     target 'geotags' declared in services/BUILD
-  //services             the same as //services:services
-  :geotags               a target of the package of the current directory
-  @std//host:cc          a standard recipe shipped with jbuild (stdlib-recipes/)
-  //db:tinydb@1.4.2      one version of a version family (where a single target is meant)
-  //...                  every target of the workspace
-  //services/...         every target under services/
-  //services:all         every target of services/BUILD
-
-Subtract with a leading '-' after '--':
-
-  jbuild build -- //... -//experimental/...
-
-Targets tagged "manual" are skipped by patterns in build and test, not in query.
-"""
-
-
-class _Group(click.Group):
-    def parse_args(self, ctx, args):
-        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`."""
-        if args and args[0].startswith(("//", ":", "@")):
-            args = ["build", *args]
-        return super().parse_args(ctx, args)
-
-    def resolve_command(self, ctx, args):
-        name = args[0] if args else None
-        if name and name not in self.commands and not name.startswith("-"):
-            from jbuild.base.spelling import did_you_mean
-
-            hint = did_you_mean(name, self.commands)
-            raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
-        return super().resolve_command(ctx, args)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="jbuild", message="%(prog)s %(version)s")
-def cli():
-    """jbuild: declarative builds that never rebuild what a change cannot affect.
-
-    Run inside a workspace (a directory tree with jbuild.toml at its root).
-    `jbuild //x:y` is short for `jbuild build //x:y`; `jbuild help target-syntax` explains
-    labels and patterns. Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
-    3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
-    9 lock not had in time, 37 internal error.
-    """
-
-
-@cli.command()
-@click.argument("label", shell_complete=lambda ctx, param, incomplete: _complete(ctx, param, incomplete))
-def show(label):
-    """Print a target as the engine sees it (canonical JSON).
-
-    Every version of a version family is shown; name one with //pkg:name@VERSION.
-    """
-    import json
-
-    from jbuild.dsl.canonical import target
-    from jbuild.dsl.loader import Loader, parse_cli_label
-    from jbuild.dsl.workspace import Workspace
-
-    ws = Workspace.find()
-    loader = Loader(ws)
-    found = loader.lookup(parse_cli_label(label, ws))
-    loader.raise_errors()
-    loader.save_cache()
-    data = [target(t) for t in found]
-    click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, sort_keys=True))
-
-
-def _complete(ctx, param, incomplete):
-    from .completion import complete_labels
-
-    return complete_labels(ctx, param, incomplete)
-
-
-@cli.command(name="help")
-@click.argument("topic", required=False)
-def help_(topic):
-    """Explain a topic: target-syntax, language."""
-    topics = {"target-syntax": TARGET_SYNTAX, "language": _language()}
-    if topic is None:
-        click.echo("topics: " + ", ".join(topics))
-        return
-    if topic not in topics:
-        from jbuild.base.spelling import did_you_mean
-
-        hint = did_you_mean(topic, topics)
-        raise click.UsageError(f"no help topic '{topic}'" + (f" ({hint})" if hint else ""))
-    click.echo(topics[topic], nl=False)
-
-
-def _language() -> str:
-    """Every block's attributes, from the schema tables that drive validation (docs/language.md
-    is the full reference, with examples)."""
-    from jbuild.dsl import schema
-
-    lines = ["The recipe language: blocks and their attributes (docs/language.md has examples).", ""]
-    for kind, table in (("package", schema.PACKAGE), ("test", schema.TEST), ("service", schema.SERVICE),
-                        ("volume", schema.VOLUME), ("host_tool", schema.HOST_TOOL)):
-        lines.append(f"{kind} {{ ... }}")
-        lines += [f"  {s.name:<16}{s.doc}" + (" (required)" if s.required else "") for s in table.values()]
-        lines.append("")
-    lines.append("package blocks: " + ", ".join(schema.PACKAGE_BLOCKS))
-    return "\n".join(lines) + "\n"
-
-
-def _register_engine_commands() -> None:
-    from jbuild import build_commands, query_command
-
-    build_commands.register(cli)
-    query_command.register(cli)
-    from jbuild.worker_command import worker
-
-    cli.add_command(worker)
-
-
-_register_engine_commands()
+from . import exitcodes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,6 +31,31 @@ def run(argv: list[str] | None = None) -> int:
 
     if threading_is_main():
         signal.signal(signal.SIGTERM, _terminate)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if "_JBUILD_COMPLETE" not in os.environ:
+            from .fast_build import parse
+
+            params = parse(argv)
+            if params is not None:
+                from .build_run import build_and_report
+
+                return build_and_report(**params)
+        return _run_click(argv)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        return exitcodes.SUCCESS
+    except Exception as exc:  # noqa: BLE001 - the one place that classifies every failure
+        return _classify(exc)
+
+
+def _run_click(argv: list[str]) -> int:
+    import click
+
+    from .group import cli
+
     if "_JBUILD_COMPLETE" in os.environ:  # shell completion (jbuild/completion.py)
         from .completion import install
 
@@ -162,19 +68,20 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exitcodes.BAD_INPUT
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
+    except click.exceptions.Abort:
+        _err("interrupted")
         return exitcodes.INTERRUPTED
-    except BrokenPipeError:
-        return exitcodes.SUCCESS
-    except Exception as exc:  # noqa: BLE001 - the one place that classifies every failure
-        return _classify(exc)
 
 
 def threading_is_main() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _classify(exc: Exception) -> int:
@@ -188,19 +95,19 @@ def _classify(exc: Exception) -> int:
             root = str(Workspace.find().root)
         except RecipeError:
             pass
-        click.echo(render_all(exc, root, color=sys.stderr.isatty()), err=True)
+        _err(render_all(exc, root, color=sys.stderr.isatty()))
         _annotate(exc, root)
         return exitcodes.BAD_INPUT
     from jbuild.base.errors import JbuildError
 
     if isinstance(exc, JbuildError):
         if str(exc):  # an empty message was reported already (an interrupted build's summary)
-            click.echo(f"error: {exc}", err=True)
+            _err(f"error: {exc}")
         return exitcodes.BY_KIND[exc.kind]
     import traceback
 
-    click.echo("internal error: jbuild has a bug. Please report it with the text below.", err=True)
-    click.echo("".join(traceback.format_exception(exc)), err=True)
+    _err("internal error: jbuild has a bug. Please report it with the text below.")
+    _err("".join(traceback.format_exception(exc)))
     return exitcodes.INTERNAL_ERROR
 
 
@@ -213,10 +120,10 @@ def _annotate(exc, root: str | None) -> None:
     for d in exc.diagnostics:
         if d.span.line > 0:
             path = d.span.path if os.path.isabs(d.span.path) or not root else os.path.join(root, d.span.path)
-            click.echo(ci.annotation(d.message, path, d.span.line, d.span.col, title="jbuild: recipe error"), err=True)
+            _err(ci.annotation(d.message, path, d.span.line, d.span.col, title="jbuild: recipe error"))
         else:
-            click.echo(ci.annotation(d.message, title="jbuild: bad command line"), err=True)
+            _err(ci.annotation(d.message, title="jbuild: bad command line"))
 
 
 if __name__ == "__main__":
-    main(os.sys.argv[1:])
+    main(sys.argv[1:])

@@ -7,7 +7,7 @@ import click
 
 from . import exitcodes
 from .build_commands import PLANNING, _opts, _with
-from .completion import complete_labels
+from .label_completion import complete_labels
 
 QUERY_HELP = """Answer a question about the target graph; print the labels, one per line, sorted.
 
@@ -108,9 +108,3 @@ def path_info(patterns, size, closure_size, recursive, human_readable, strict, s
     for row in info(list(patterns), _opts(strict=strict, sandbox=sandbox, store=store), recursive):
         click.echo(row.render(size, closure_size, human_readable))
     return exitcodes.SUCCESS
-
-
-def register(cli: click.Group) -> None:
-    for cmd in (query, plan, why_depends, path_info):
-        cli.add_command(cmd)
-

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from jbuild.base.locks import flock
+from jbuild.base.locks import STORE_LOCK, flock
 
 from . import sets, temporaries
 from .entry import META, EntryMeta, digests, listing, read_meta, stat_digest, tree_digest
@@ -143,7 +143,7 @@ class Store:
         Re-entrant within one Store object (one flock, one open)."""
         with self._shared_lock:
             if self._shared_depth == 0:
-                cm = flock(self.root / ".store.lock", fcntl.LOCK_SH, timeout)
+                cm = flock(self.root / STORE_LOCK, fcntl.LOCK_SH, timeout)
                 cm.__enter__()
                 self._shared_fd_cm = cm
             self._shared_depth += 1
@@ -158,7 +158,7 @@ class Store:
 
     @contextmanager
     def exclusive(self, timeout: float = 600):
-        with flock(self.root / ".store.lock", fcntl.LOCK_EX, timeout):
+        with flock(self.root / STORE_LOCK, fcntl.LOCK_EX, timeout):
             yield
 
     @contextmanager

@@ -39,3 +39,25 @@ def test_emit_each_with_the_value_before_the_id_and_no_file(tmp_path):
     quiet = EventLog(None)
     quiet.emit_each("x", None, "a", ["v1", "v2"])
     assert quiet.emit("y", None) == 3  # ids are counted without a file too
+
+
+def test_emit_each_of_plain_labels_writes_what_json_writes(tmp_path):
+    """Labels that need no escaping are quoted, not encoded (the no-op's 10,000 targets): the
+    lines are still exactly json.dumps's, whatever the other fields hold ('%s' included)."""
+    plain = ["//src:p0", "//:a@1.0-b", "@std//host:cc", "//a/b:c+d~e"]
+    data = {"reason": 'inputs %s unchanged 100% "%d"', "cache": {"source": "local"}}
+    one, many = tmp_path / "one.json", tmp_path / "many.json"
+    log = EventLog(str(one))
+    for v in plain:
+        log.emit("target_complete", 7, target=v, **data)
+    log.close()
+    log = EventLog(str(many))
+    log.emit_each("target_complete", 7, "target", plain, **data)
+    log.close()
+
+    def untimed(path):
+        return [json.dumps({k: v for k, v in json.loads(line).items() if k != "time"}, sort_keys=True)
+                for line in path.read_text().splitlines()]
+
+    assert untimed(many) == untimed(one)
+    assert all(f'"target": "{v}"' in line for v, line in zip(plain, many.read_text().splitlines(), strict=True))
