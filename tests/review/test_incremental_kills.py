@@ -86,9 +86,14 @@ def test_a_build_killed_at_random_moments_then_edited_equals_a_clean_build(tmp_p
         _edit(g, rng, counter)
         _build(root, store, tmp_path / f"ev{n}")
         assert _build(root, store, tmp_path / f"ev{n}-again") == set()
+        assert _leftovers(store) == []  # what the killed build left, the next build cleaned
     got, clean = _clean_equals(tmp_path, root, store)
     assert got == clean
     subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)
+
+
+def _leftovers(store):
+    return sorted(p.name for p in store.iterdir() if p.name.startswith((".tmp-", ".trash-")))
 
 
 def test_a_build_during_another_build_with_an_edit_equals_a_clean_build(tmp_path):
