@@ -62,3 +62,21 @@ def test_an_entry_removed_and_the_directory_times_put_back_is_rebuilt(example):
     r, ran = example.build()
     assert r.returncode == 0, r.stderr
     assert ran["//db:tinydb"] == "built"
+
+
+def test_gc_after_settled_noops_without_a_link_rebuilds_what_it_deleted(example):
+    """Built with --no-link, nothing roots the entries: `jbuild gc` deletes them all. The no-op
+    that follows (its stamp settled by earlier no-ops) must not answer from the stamp."""
+    r, ran = example.build("--no-link")
+    assert r.returncode == 0, r.stderr
+    for _ in range(3):
+        time.sleep(2 * RACY_MARGIN_NS / 1e9)
+        r, ran = example.build("--no-link")
+        assert r.returncode == 0 and set(ran.values()) == {"reused"}, r.stderr
+    r = example.jbuild("gc", "--unused-for", "0")
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in example.store.iterdir() if "-geotags-" in p.name]
+    r, ran = example.build("--no-link")
+    assert r.returncode == 0, r.stderr
+    assert ran == dict.fromkeys(ALL, "built"), ran
+    assert [p for p in example.store.iterdir() if "-geotags-" in p.name]
