@@ -115,7 +115,8 @@ def test_a_build_during_another_build_with_an_edit_equals_a_clean_build(tmp_path
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for p in (first, second):
             _, err = p.communicate(timeout=300)
-            assert p.returncode in (0, 9), err  # 9: the workspace's lock not had in time
+            # 9: a lock not had in time; 1: the other's edit landed during this build, which says so
+            assert p.returncode in (0, 9) or p.returncode == 1 and "inputs changed during the build" in err, err
         _build(root, store, tmp_path / f"ev{n}")
         assert _build(root, store, tmp_path / f"ev{n}-again") == set()
     got, clean = _clean_equals(tmp_path, root, store)
