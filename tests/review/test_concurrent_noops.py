@@ -6,7 +6,6 @@ makes their link-writing overlap often."""
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -40,25 +39,32 @@ def test_concurrent_noops_of_one_target_all_succeed(example):
         assert not (example.root / "result.jbuild-new").is_symlink()
 
 
+def _link_writer(store_root, link, env, gate, errors):
+    store = Store(store_root)
+    for _ in range(60):
+        gate.wait()
+        try:
+            link_results(store, link, [("//x:y", env, [])])
+        except Exception as e:  # noqa: BLE001 - any failure counts
+            errors.put(repr(e))
+
+
 @pytest.mark.xfail(strict=True, reason=RACE)
 def test_result_links_written_at_once_all_succeed(tmp_path):
-    """The same race without processes: writers of one result link, released together."""
-    store, env = Store(tmp_path / "store"), tmp_path / "env"
+    """The same race, made likely: processes writing one result link, released together."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    env, gate, errors = tmp_path / "env", ctx.Barrier(6), ctx.Queue()
     env.mkdir()
-    errors, gate = [], threading.Barrier(6)
-
-    def writer():
-        for _ in range(60):
-            gate.wait()
-            try:
-                link_results(store, str(tmp_path / "result"), [("//x:y", env, [])])
-            except Exception as e:  # noqa: BLE001 - any failure counts
-                errors.append(e)
-
-    threads = [threading.Thread(target=writer) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    procs = [ctx.Process(target=_link_writer, args=(tmp_path / "store", str(tmp_path / "result"), env, gate, errors))
+             for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
     assert os.readlink(tmp_path / "result") == str(env)
