@@ -201,7 +201,9 @@ class ActionBuilder:
         return "exported interface changed though the declared interface did not"
 
     def _changed(self, node: Node, rel: str) -> bool:
-        digest, exe = self.stats.digest(os.path.join(self.computer.package_dir(node), rel))
+        """Did `rel` change since its key was computed? What it reads anew is not cached: the
+        cache keeps the stat the key came from, so the next run re-keys an edited file."""
+        digest, exe = self.stats.digest(os.path.join(self.computer.package_dir(node), rel), remember=False)
         return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
 
 

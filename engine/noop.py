@@ -129,8 +129,9 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
     if not os.path.isdir(root):
         return None
     with flock(Path(root, STORE_LOCK), fcntl.LOCK_SH):  # Store.shared's lock: no gc meanwhile
-        stamped = _stamp_holds(a, root)
-        if not stamped and not snapshot.entries_present(root, _entries(a)):
+        entries = _entries(a)  # a few: a stat of each one's metadata answers, damage included
+        stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
+        if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
         if members and a.roots and not a.members:
             return None  # recorded by a build that skipped them
@@ -149,7 +150,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
             store = _store(root)
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
-        if (not stamped and _restamp(a, root)) or changed:
+        if (not stamped and len(entries) >= snapshot.LISTING_FROM and _restamp(a, root)) or changed:
             snapshot.save(cache, a)
     at = Path(root)
     return Result(0, EntryPaths(at, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
@@ -166,7 +167,8 @@ def _store(root: str) -> Store:
 
 
 def _stamp_holds(a: snapshot.Snapshot, root: str) -> bool:
-    """Is every recorded entry still in the store, by one stat of its directory? An entry leaves
+    """Is every recorded entry still in the store, by one stat of its directory? (Where a listing
+    would answer: from `snapshot.LISTING_FROM` entries on.) An entry leaves
     it only by a rename out of that directory (gc, repair: under the exclusive lock), which
     changes its mtime; the stamp is a stat taken just before a listing that showed them all
     (`_restamp`), trusted by the racy-clean rule (base/freshness.py)."""

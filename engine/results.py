@@ -78,7 +78,7 @@ def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path
         return
     for i, (_, entry, entries) in enumerate(roots, 1):
         link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
-        tmp = link.with_name(link.name + ".jbuild-new") if link.name else None
+        tmp = link.with_name(f"{link.name}.jbuild-new-{os.getpid()}") if link.name else None  # one per writer
         try:
             if tmp is None:
                 raise IsADirectoryError(f"{link} is a directory")

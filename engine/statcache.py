@@ -28,8 +28,10 @@ class StatCache:
     def __getstate__(self):
         return {**self.__dict__, "journaled": False}
 
-    def digest(self, path: str) -> tuple[str, bool]:
-        """(content hash, executable?) of a file."""
+    def digest(self, path: str, remember: bool = True) -> tuple[str, bool]:
+        """(content hash, executable?) of a file. Not `remember`: a file hashed anew is not
+        cached (a check after a build: the cache must keep the stat its keys were computed
+        from, so that the next run sees the file as changed)."""
         st = os.stat(path)
         executable = bool(st.st_mode & 0o111)
         cached = self.entries.get(path)
@@ -38,6 +40,8 @@ class StatCache:
         hashed_at = time.time_ns()
         digest = file_digest(path)
         self.hashed += 1
+        if not remember:
+            return digest, executable
         self.entries[path] = (stat_key(st), digest, hashed_at)
         self.dirty = True
         return digest, executable

@@ -118,7 +118,7 @@ class _Loop:
         is a directory where a `//...` pattern looks: it would redo the whole analysis.)"""
         link = self.action.opts.out_link
         name = os.path.basename(path)
-        if link and re.fullmatch(re.escape(os.path.basename(link)) + r"(-\d+)?(\.jbuild-new)?", name):
+        if link and re.fullmatch(re.escape(os.path.basename(link)) + r"(-\d+)?(\.jbuild-new-\d+)?", name):
             return True
         return ".jbuild" in path.split(os.sep)
 

@@ -264,9 +264,12 @@ class Store:
                 os.rename(out, final)
                 renamed = True
             except OSError:
-                if not (final / META).exists():  # lost a race to an identical build: keep theirs
-                    raise
-                kept = True
+                if (final / META).exists():  # lost a race to an identical build: keep theirs
+                    kept = True
+                else:  # a damaged entry there (its metadata removed by hand): not whole, replaced
+                    discard(final)
+                    os.rename(out, final)
+                    renamed = True
             finally:
                 if syncer is not None:  # theirs is their syncer's to make durable
                     syncer.renamed(final if renamed else None, meta if (renamed or kept) and index else None)

@@ -21,7 +21,7 @@ def example(tmp_path):
 
 def test_an_unusable_out_link_is_a_clear_error(example, tmp_path):
     """A directory, `/` or a missing parent as --out-link: exit 2 naming it, never a traceback,
-    and no `.jbuild-new` link left behind."""
+    and no `.jbuild-new-<pid>` link left behind."""
     env = {"JBUILD_STORE": str(tmp_path / "store")}
     assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
     for link in (example / "libs", tmp_path / "missing" / "r", "/"):
@@ -29,7 +29,7 @@ def test_an_unusable_out_link_is_a_clear_error(example, tmp_path):
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr
         assert f"--out-link {link}: cannot make the result link there" in r.stderr
-    assert not list(example.glob("*.jbuild-new"))
+    assert not list(example.glob("*.jbuild-new*"))
     assert (example / "libs" / "BUILD").is_file()
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from helpers import run_jbuild, write_tree
 
 BUILD = """
@@ -29,10 +28,6 @@ def _build(root, store):
     return run_jbuild("build", "//:slow", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(store)})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "main (and h-hot, h-fixed, h-restore): the failed run keeps the file's new stat (re-read by "
-    "rebuilder._changed) while the kept prediction holds its old digest; every later build predicts the "
-    "old key and fails the same way (stuck), or would reuse an entry of the old content if one exists"))
 def test_the_build_after_an_edit_during_a_build_builds_the_file_as_it_is(tmp_path):
     root, store = tmp_path / "ws", tmp_path / "store"
     write_tree(root, {"jbuild.toml": "", "BUILD": BUILD, "impl.c": "v1\n"})

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from helpers import run_jbuild
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
@@ -97,9 +96,6 @@ def _leftovers(store):
     return sorted(p.name for p in store.iterdir() if p.name.startswith((".tmp-", ".trash-")))
 
 
-@pytest.mark.xfail(strict=False, reason="timing-dependent, two bugs of main: the result link's fixed temporary name "
-                   "(test_concurrent_noops.py) and the stuck 'inputs changed during the build' "
-                   "(test_edit_during_build.py); drop this mark once both are fixed")
 def test_a_build_during_another_build_with_an_edit_equals_a_clean_build(tmp_path):
     """One process builds; meanwhile another edits and builds: both finish (one may wait for the
     other's lock), and a third build afterwards is what a clean build is."""
