@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from jbuild.base.errors import BadInput
@@ -68,7 +68,10 @@ def database() -> dict[str, Installed]:
 def _database(_status, _sig) -> dict[str, Installed]:
     from . import dpkg_cache  # (not imported by a no-op, which stats dpkg's status file only)
 
-    return dpkg_cache.answer(DPKG_DIR, _query)
+    # The answer's shape is part of what it is kept by: a jbuild that asks other fields, or keeps
+    # them in another class, never reads an older one's.
+    shape = (FIELDS, tuple(f.name for f in fields(Installed)))
+    return dpkg_cache.answer(DPKG_DIR, _query, shape)
 
 
 def _query() -> dict[str, Installed]:

@@ -23,16 +23,17 @@ FORMAT = 1
 CACHE_DIR: Path | None = None  # None: the user's cache directory (a test points it elsewhere)
 
 
-def answer(admin_dir: str, query: Callable):
-    """query()'s value, from the cache while dpkg's state is the one it was saved with."""
+def answer(admin_dir: str, query: Callable, shape: object = None):
+    """query()'s value, from the cache while dpkg's state is the one it was saved with, and by a
+    caller that asked for the same `shape` (the fields asked, the class they are kept in)."""
     path = _cache_file()
-    sig = (os.path.abspath(admin_dir), *signature(admin_dir))
+    sig = (os.path.abspath(admin_dir), shape, *signature(admin_dir))
     saved = cachefile.read(path, FORMAT, None, freeze=False)  # (read mid-run, with the store open)
-    if saved is not None and saved[0] == sig and _settled(sig[1:], saved[1]):
+    if saved is not None and saved[0] == sig and _settled(sig[2:], saved[1]):
         return saved[2]
     asked_at = time.time_ns()
     value = query()
-    if signature(admin_dir) == sig[1:]:  # not changed while asking: worth keeping
+    if signature(admin_dir) == sig[2:]:  # not changed while asking: worth keeping
         try:
             cachefile.write(path, FORMAT, (sig, asked_at, value))
         except OSError:

@@ -127,3 +127,13 @@ def test_reading_the_cache_freezes_nothing_the_run_holds(admin, queries):
     frozen = gc.get_freeze_count()
     dpkg.database()
     assert len(queries) == 1 and gc.get_freeze_count() == frozen
+
+
+def test_an_answer_of_another_shape_is_not_read(admin, queries, monkeypatch):
+    """A jbuild that asks dpkg-query for other fields (another FIELDS, or Installed changed)
+    never reads the answer an older one kept: the shape is part of the signature."""
+    dpkg.database()
+    _new_process()
+    monkeypatch.setattr(dpkg, "FIELDS", dpkg.FIELDS.replace("${Pre-Depends}", "${Pre-Depends}\t${Essential}"))
+    assert dpkg.database()["grep"].version  # asked dpkg-query anew, not read from the cache
+    assert len(queries) == 2 and "${Essential}" in queries[1][-1]
