@@ -78,3 +78,19 @@ class Example:
         text = p.read_text()
         assert old in text
         p.write_text(text.replace(old, new))
+
+
+def click_build_params(args) -> dict | None:
+    """What click's own `build` command gets for ARGS (None where click refuses them): what
+    jbuild/fast_build.py must answer, when it answers."""
+    import click
+
+    from jbuild.build_commands import build
+
+    try:
+        ctx = build.make_context("build", list(args), resilient_parsing=False)
+    except (click.exceptions.Exit, click.ClickException):
+        return None
+    params = dict(ctx.params)
+    params.pop("dry_run")
+    return params

@@ -2,13 +2,11 @@
 answer it gives is exactly the parameters click's own `build` command gets, and it leaves to
 click what it does not know (help, dry runs, unknown options, values click converts itself)."""
 
-import click
 import pytest
-from helpers import EXAMPLE, run_jbuild
+from helpers import EXAMPLE, click_build_params, run_jbuild
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jbuild.build_commands import build
 from jbuild.fast_build import parse
 
 TOKENS = ["//...", "//a:b", ":x", "@std//host:cc", "-//exp/...", "--", "-", "", "build", "--help", "-h",
@@ -21,24 +19,13 @@ TOKENS = ["//...", "//a:b", ":x", "@std//host:cc", "-//exp/...", "--", "-", "", 
           "--remote-ca-cert", "--nope", "--no-link=1", "２"]
 
 
-def _click_params(args: list[str]) -> dict | None:
-    """What click's `build` command gets for ARGS (None where click refuses them)."""
-    try:
-        ctx = build.make_context("build", list(args), resilient_parsing=False)
-    except (click.exceptions.Exit, click.ClickException):
-        return None
-    params = dict(ctx.params)
-    params.pop("dry_run")
-    return params
-
-
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=8))
 def test_every_fast_answer_is_clicks(tokens):
     fast = parse(["build", *tokens])
     if fast is None:
         return
-    assert fast == _click_params(tokens), tokens
+    assert fast == click_build_params(tokens), tokens
 
 
 @pytest.mark.parametrize("argv", [
@@ -49,7 +36,7 @@ def test_every_fast_answer_is_clicks(tokens):
 def test_the_usual_command_lines_take_the_fast_path(argv):
     fast = parse(argv)
     assert fast is not None
-    assert fast == _click_params(argv[1:] if argv[0] == "build" else argv)
+    assert fast == click_build_params(argv[1:] if argv[0] == "build" else argv)
 
 
 @pytest.mark.parametrize("argv", [

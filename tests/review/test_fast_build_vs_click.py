@@ -4,14 +4,11 @@ values that start with '-' or '=', repeated options, `-j0`, `-j -1`, `--sandbox=
 like options. Every answer the fast parser gives must be exactly what click's `build` command
 gets (where click refuses, the fast parser must leave the line to click)."""
 
-import click
-import pytest
+from helpers import click_build_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jbuild.build_commands import build
-
-parse = pytest.importorskip("jbuild.fast_build", reason="the fast parser comes with branch h-fixed").parse
+from jbuild.fast_build import parse
 
 TOKENS = ["//a", ":b", "-//c/...", "--", "-", "=", "-j", "-j0", "-j-1", "-j", "-1", "0", "00", "-j 2", "--jobs=-1",
           "--jobs", "--jobs=", "--sandbox", "--sandbox=landlock", "landlock", "--sandbox=", "--sandbox=Landlock",
@@ -23,22 +20,12 @@ TOKENS = ["//a", ":b", "-//c/...", "--", "-", "=", "-j", "-j0", "-j-1", "-j", "-
           "-h", "--version", "--help=1", "--jobs=1 ", "\t2", "2\n"]
 
 
-def _click(args):
-    try:
-        ctx = build.make_context("build", list(args), resilient_parsing=False)
-    except (click.exceptions.Exit, click.ClickException):
-        return None
-    params = dict(ctx.params)
-    params.pop("dry_run")
-    return params
-
-
 @settings(max_examples=1500, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=7))
 def test_whatever_the_fast_parser_answers_is_clicks_answer(tokens):
     fast = parse(["build", *tokens])
     if fast is not None:
-        assert fast == _click(tokens), tokens
+        assert fast == click_build_params(tokens), tokens
 
 
 @settings(max_examples=400, deadline=None)
@@ -47,4 +34,4 @@ def test_the_label_shortcut_is_the_build_command(tokens):
     """`jbuild //a ARGS` is `jbuild build //a ARGS`."""
     fast = parse(["//a", *tokens])
     if fast is not None:
-        assert fast == _click(["//a", *tokens]), tokens
+        assert fast == click_build_params(["//a", *tokens]), tokens
