@@ -35,9 +35,9 @@ def _getter(names: tuple[str, ...]):
 
 
 def _setter(names: tuple[str, ...]):
-    set_ = object.__setattr__
-
-    def __setstate__(self, state) -> None:
-        for name, value in zip(names, state, strict=True):
-            set_(self, name, value)
-    return __setstate__
+    """A `__setstate__` written out for these names (no loop: it runs once per object read)."""
+    lines = [f"    _set(self, {n!r}, state[{i}])" for i, n in enumerate(names)]
+    code = "def __setstate__(self, state):\n" + "\n".join(lines or ["    pass"]) + "\n"
+    scope: dict = {"_set": object.__setattr__}
+    exec(compile(code, f"<setstate {', '.join(names)}>", "exec"), scope)
+    return scope["__setstate__"]
