@@ -2,7 +2,8 @@
 digest of its text, so that an edit re-parses and re-lowers the pieces it touched only.
 
 A piece's key covers everything its targets depend on: its text, where it starts (line and
-column: every span counts from there), the file's name as shown and its package. A file that
+column: every span counts from there), the file's name as shown, its package, and the jbuild
+version (which lowers it). A file that
 defines or calls a template, or has any error, is not lowered here (None): the loader then
 parses it whole, so its targets and its messages are exactly those of a whole parse. Entries
 are pickled bytes, written again as they are when their piece is unchanged.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from jbuild.base import cachefile
+from jbuild.base import __version__, cachefile
 
 from . import syntax as st
 from .errors import RecipeError
@@ -69,7 +70,7 @@ def _key(text: str, start: int, end: int, display: str, package: str, repo: str)
 
     line = text.count("\n", 0, start)
     col = start - (text.rfind("\n", 0, start) + 1)
-    h = xxhash.xxh3_128(f"{display}\0{repo}\0{package}\0{line}\0{col}\0".encode())
+    h = xxhash.xxh3_128(f"{__version__}\0{display}\0{repo}\0{package}\0{line}\0{col}\0".encode())
     h.update(text[start:end].encode())
     return h.digest()
 
