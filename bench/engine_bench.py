@@ -11,6 +11,8 @@ repeatable, medians reported:
   no-op            nothing changed
   leaf edit        one source of the last package changed
   libc impl patch  libc's function body changed, its header not
+  BUILD edit       one package's build script changed in the BUILD file (ninja: its edge's command
+                   in build.ninja); at 10,000 packages the BUILD file is one 2 MB file
 
 then per-action figures: jbuild's full build per action per worker against a bare
 `bwrap ... true` measured in the same run (bench/sandbox_bench.py times the executor alone).
@@ -178,6 +180,18 @@ class Bench:
         return "\n".join(lines)
 
 
+def edit_recipe(root: Path, ninja_dir: Path, i: int, mark: str) -> None:
+    """Change package p{i}'s build script in the one large BUILD file (a shell comment, on the
+    same line), and its edge's command in build.ninja: the BUILD-file edit of each tool."""
+    build = root / "BUILD"
+    line = re.compile(rf'^(    build = ".*> \$OUT/p{i})(?: #[^"]*)?"$', re.M)
+    build.write_text(line.sub(lambda m: f'{m[1]} # {mark}"', build.read_text(), count=1))
+    ninja = ninja_dir / "build.ninja"
+    edge = re.compile(rf"^(build out/p{i}: cp .*\n)(  command = .*\n)?", re.M)
+    ninja.write_text(edge.sub(lambda m: f"{m[1]}  command = cat $ws/src/p{i}.txt > out/p{i}  # {mark}\n",
+                              ninja.read_text(), count=1))
+
+
 def per_action(bench: Bench, runs: int = 20) -> str:
     """jbuild's full build per action per worker, against a bare bubblewrap run now."""
     _, js, _, _ = bench.rows[0]
@@ -197,14 +211,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packages", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit and patch (medians)")
+    ap.add_argument("--rounds", type=int, default=5, help="repetitions of no-op, edit, patch and BUILD edit (medians)")
     ap.add_argument("--sandbox", default="bwrap", choices=("bwrap", "landlock"),
                     help="jbuild's --sandbox (landlock: one bind of the store; keyed apart from bwrap)")
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
-    ap.add_argument("--steps", default="full,noop,edit,patch",
-                    help="which steps to run, comma-separated from full,noop,edit,patch (the full build always "
+    ap.add_argument("--steps", default="full,noop,edit,patch,buildedit",
+                    help="which steps to run, comma-separated from full,noop,edit,patch,buildedit (buildedit: "
+                         "one package's build script changed in the BUILD file; the full build always "
                          "runs, unless --reuse: the others start from its store)")
     args = ap.parse_args()
     root = args.reuse.resolve() if args.reuse else Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
@@ -228,6 +243,9 @@ def main() -> None:
         if "patch" in steps:
             bench.step("libc impl patch", args.rounds,
                        lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(stamp % 100000 + r + 2)))
+        if "buildedit" in steps:
+            bench.step("BUILD edit", args.rounds,
+                       lambda r: edit_recipe(root, bench.ninja_dir, args.packages // 2, f"edit {stamp} {r}"))
         print(f"{args.packages} packages, -j {args.jobs}, {args.rounds} rounds; {os.cpu_count()} cores")
         if not args.reuse:
             print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from jbuild.base.slotted_pickle import speed_up
+
 STD = "std"
 _PKG = r"[A-Za-z0-9_\-.]+(?:/[A-Za-z0-9_\-.]+)*"
 _NAME = r"[A-Za-z0-9_+\-]+"
@@ -113,3 +115,6 @@ def parse_pattern(text: str, current_package: str = "") -> Pattern:
         raise LabelError(f"'{text}': a pattern names targets, not versions")
     lab = vl.label
     return Pattern(lab.repo, lab.package, lab.name, False, negative)
+
+
+speed_up(globals())  # pickled by the million (base/slotted_pickle.py)

@@ -148,21 +148,34 @@ class Loader:
         from .templates import std_templates_path
 
         deps: dict = {}
-        try:
-            syntax = parse(text, display)
-            raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
-        except RecipeError as exc:
-            self.diags.extend(exc.diagnostics)
-            self._cache.pop(str(path), None)
-            return None
-        if any(isinstance(b, st_Instance) for b in syntax.blocks):
-            std = std_templates_path()
-            deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
-        entry = ParsedFile(stat_key(st), digest, read_at, raw, templates={t.name: t for t in syntax.templates},
-                       deps=deps)
+        templates: dict = {}
+        raw = self._by_pieces(text, display, package, repo, path)
+        if raw is None:
+            try:
+                syntax = parse(text, display)
+                raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
+            except RecipeError as exc:
+                self.diags.extend(exc.diagnostics)
+                self._cache.pop(str(path), None)
+                return None
+            if any(isinstance(b, st_Instance) for b in syntax.blocks):
+                std = std_templates_path()
+                deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
+            templates = {t.name: t for t in syntax.templates}
+        entry = ParsedFile(stat_key(st), digest, read_at, raw, templates=templates, deps=deps)
         self._cache[str(path)] = entry
         self._dirty = True
         return entry
+
+    def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path) -> list[Target] | None:
+        """A large file's targets from its pieces' targets kept by piece_cache.py (only the
+        pieces an edit touched are parsed); None: parse it whole."""
+        from . import pieces
+        from .piece_cache import cache_path, lower_by_pieces
+
+        if len(text) <= pieces.PIECE_CHARS:
+            return None
+        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)))
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""

@@ -34,6 +34,21 @@ def lower_file(file: st.File, package: str, repo: str = "", external=None) -> li
     return targets
 
 
+def lower_plain(blocks, package: str, repo: str = "") -> tuple[list[m.Target], list[Diagnostic]]:
+    """The targets of top-level blocks that are no template call, and their errors: what one
+    piece of a large file lowers to by itself (piece_cache.py); a block's target depends on
+    nothing else in its file."""
+    lw = _Lowering(package, repo)
+    return [t for b in blocks if (t := lw.top_level(b)) is not None], lw.diags
+
+
+def duplicates(targets: list[m.Target], package: str, repo: str = "") -> list[Diagnostic]:
+    """Targets declared twice in one file (lower_file reports them with the file's errors)."""
+    lw = _Lowering(package, repo)
+    lw.check_duplicates(targets)
+    return lw.diags
+
+
 class _Lowering(Blocks, Maps, Requirements, Files):
     def __init__(self, package: str, repo: str):
         self.package = package

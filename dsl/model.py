@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Union
 
+from jbuild.base.slotted_pickle import speed_up
+
 from .labels import Label
 from .span import Span
 from .versions import Constraint, Version
@@ -294,3 +296,6 @@ class Test:
 
 
 Target = Union[Package, Test]
+
+
+speed_up(globals())  # pickled by the million (base/slotted_pickle.py)

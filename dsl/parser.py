@@ -41,22 +41,22 @@ def parse(text: str, path: str) -> st.File:
     not parsed twice), so an error is reported exactly as without pieces."""
     from . import pieces
 
-    _check_nesting(text, path)
+    check_nesting(text, path)
     if len(text) > pieces.PIECE_CHARS:
         files = []
         for piece in pieces.pieces(text):
             try:
-                files.append(_parse_one(piece, path))
+                files.append(parse_one(piece, path))
             except RecipeError:
                 if len(piece) == len(text):  # the piece is the whole file (padding keeps offsets)
                     raise
                 break  # reported below, by the parse of the whole file
         else:
             return st.File(path, tuple(b for f in files for b in f.blocks), tuple(t for f in files for t in f.templates))
-    return _parse_one(text, path)
+    return parse_one(text, path)
 
 
-def _parse_one(text: str, path: str) -> st.File:
+def parse_one(text: str, path: str) -> st.File:
     import lark
 
     from .to_syntax import ToSyntax
@@ -78,7 +78,7 @@ def _too_deep(span: Span) -> RecipeError:
                           "flatten it: a recipe never needs this much nesting")
 
 
-def _check_nesting(text: str, path: str) -> None:
+def check_nesting(text: str, path: str) -> None:
     """Refuse absurd nesting before the parser sees it (the tree walks recurse)."""
     depth = 0
     for m in SCAN.finditer(text):

@@ -1,32 +1,49 @@
 """A large BUILD file cut into pieces of whole top-level items, for parser.py to parse one by
-one: lark's tree of a whole 10,000-package file is tens of MB at once, which the process keeps
-as its peak. Each piece is padded so that lark counts lines and columns as in the file."""
+one (lark's tree of a whole 10,000-package file is tens of MB at once, which the process keeps
+as its peak) and for piece_cache.py to keep each piece's targets by the digest of its text.
+Each piece is padded so that lark counts lines and columns as in the file.
+
+Where a piece ends depends on its own items only (a cut needs PIECE_CHARS behind it and an
+item whose text hashes to a cut, as in content-defined chunking), so an edit that changes the
+length of one item moves the cuts of its piece and seldom those of the pieces after it."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 from .scan import CLOSERS, OPENERS, SCAN
 
 PIECE_CHARS = 128 * 1024
+CUT_ONE_IN = 4  # an item ends a piece (past PIECE_CHARS) when its hash says so, one in this many
 
 
-def pieces(text: str) -> Iterator[str]:
-    """The text cut after a `}` that closes a top-level item, every PIECE_CHARS or so. The scan
-    (scan.SCAN) finds strings, comments and brackets, so a brace inside a string or a comment
-    never cuts."""
-    start = depth = 0
+def bounds(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each piece: cut after a `}` that closes a top-level item, at least
+    PIECE_CHARS (at most twice that) after the piece's start. The scan (scan.SCAN) finds
+    strings, comments and brackets, so a brace inside a string or a comment never cuts."""
+    start = item = depth = 0
     for m in SCAN.finditer(text):
         c = m[0]
         if c in OPENERS:
             depth += 1
         elif c in CLOSERS:
             depth = max(0, depth - 1)
-            if c == "}" and depth == 0 and m.end() - start >= PIECE_CHARS:
-                yield padded(text, start, m.end())
-                start = m.end()
+            if c == "}" and depth == 0:
+                size = m.end() - start
+                if size >= 2 * PIECE_CHARS or size >= PIECE_CHARS and \
+                        zlib.crc32(text[item:m.end()].encode()) % CUT_ONE_IN == 0:
+                    yield start, m.end()
+                    start = m.end()
+                item = m.end()
     if text[start:].strip():
-        yield padded(text, start, len(text))
+        yield start, len(text)
+
+
+def pieces(text: str) -> Iterator[str]:
+    """Each piece's text, padded (`padded`)."""
+    for start, end in bounds(text):
+        yield padded(text, start, end)
 
 
 def padded(text: str, start: int, end: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from jbuild.base.slotted_pickle import speed_up
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -28,3 +30,6 @@ class Span:
 
 
 NOWHERE = Span("<command line>", 0, 0)
+
+
+speed_up(globals())  # pickled by the million (base/slotted_pickle.py)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from jbuild.base.slotted_pickle import speed_up
+
 from .span import Span
 
 
@@ -188,3 +190,6 @@ class File:
     path: str
     blocks: tuple[Block | Instance, ...]  # Instances until templates.expand_file
     templates: tuple[TemplateDef, ...] = ()
+
+
+speed_up(globals())  # pickled by the million (base/slotted_pickle.py)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+from jbuild.base.slotted_pickle import speed_up
+
 VERSION_RE = re.compile(r"[0-9][0-9A-Za-z.+~\-]*\Z")
 OPERATORS = (">=", "<=", "==", "!=", ">", "<")
 
@@ -114,3 +116,6 @@ class Constraint:
         if not terms and text.strip() not in ("", "*"):
             raise VersionError(f"'{text}' is not a version constraint (try '>= 1.2 < 2')")
         return cls(tuple(terms))
+
+
+speed_up(globals())  # pickled by the million (base/slotted_pickle.py)

@@ -109,8 +109,8 @@ def test_an_unterminated_10_mb_string_is_parsed_once_and_shown_short(make_worksp
     piece is the whole file (the string runs to its end), which is not parsed a second time.
     (How long it takes: bench/parse_bench.py.)"""
     parsed = []
-    real = parser._parse_one
-    monkeypatch.setattr(parser, "_parse_one", lambda text, path: parsed.append(len(text)) or real(text, path))
+    real = parser.parse_one
+    monkeypatch.setattr(parser, "parse_one", lambda text, path: parsed.append(len(text)) or real(text, path))
     build = 'package q { version = "1" }\n\npackage p { version = "1" summary = "' + "a" * 10_000_000 + " }"
     root = make_workspace({"p/BUILD": build})
     text = failure(root, "//p:p")

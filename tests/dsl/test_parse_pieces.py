@@ -34,7 +34,7 @@ def small_pieces(monkeypatch):
 def test_pieces_parse_as_the_whole_file_with_the_same_spans(small_pieces):
     text = TEXT * 3
     assert len(list(pieces.pieces(text))) > 6
-    whole = parser._parse_one(text, "BUILD")
+    whole = parser.parse_one(text, "BUILD")
     parsed = parser.parse(text, "BUILD")
     assert parsed == whole and repr(parsed) == repr(whole)  # repr shows every span's line and column
     assert [b.name for b in parsed.blocks][-3:] == ["c", "d", "t"] and len(parsed.templates) == 3
@@ -45,7 +45,7 @@ def test_an_error_in_a_later_piece_is_reported_as_by_one_parse(small_pieces, tmp
     with pytest.raises(RecipeError) as by_pieces:
         parser.parse(text, "BUILD")
     with pytest.raises(RecipeError) as whole:
-        parser._parse_one(text, "BUILD")
+        parser.parse_one(text, "BUILD")
     (tmp_path / "BUILD").write_text(text)
     shown = render_all(by_pieces.value, root=str(tmp_path))
     assert shown == render_all(whole.value, root=str(tmp_path))
