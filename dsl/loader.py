@@ -175,7 +175,7 @@ class Loader:
 
         if len(text) <= pieces.PIECE_CHARS:
             return None
-        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)))
+        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT)
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""

@@ -3,8 +3,8 @@ digest of its text, so that an edit re-parses and re-lowers the pieces it touche
 
 A piece's key covers everything its targets depend on: its text, where it starts (line and
 column: every span counts from there), the file's name as shown, its package, and the jbuild
-version (which lowers it). A file that
-defines or calls a template, or has any error, is not lowered here (None): the loader then
+version and the loader's cache format (what lowers it: a change of lowering bumps the format). A
+file that defines or calls a template, or has any error, is not lowered here (None): the loader then
 parses it whole, so its targets and its messages are exactly those of a whole parse. Entries
 are pickled bytes, written again as they are when their piece is unchanged.
 """
@@ -29,9 +29,11 @@ def cache_path(cache_dir: Path, build_file: str) -> Path:
     return cache_dir / "pieces" / f"{xxhash.xxh3_64_hexdigest(build_file.encode())}.pickle"
 
 
-def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path) -> list[Target] | None:
+def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path,
+                    lowering: int = 0) -> list[Target] | None:
     """The file's targets from its pieces, each unchanged piece read back from `path`; None if
-    the file must be loaded whole (a template, an error, or a file of one piece)."""
+    the file must be loaded whole (a template, an error, or a file of one piece). `lowering`:
+    the loader's cache format, kept with the pieces (another one reads none back)."""
     from . import pieces
     from .lowering import duplicates
     from .parser import check_nesting
@@ -43,7 +45,7 @@ def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path
     cut = list(pieces.bounds(text))
     if len(cut) < 2:
         return None
-    old: dict[bytes, bytes] = cachefile.read(path, FORMAT, {}, freeze=False)
+    old: dict[bytes, bytes] = cachefile.read(path, (FORMAT, lowering), {}, freeze=False)
     new: dict[bytes, bytes] = {}
     targets: list[Target] = []
     for start, end in cut:
@@ -61,7 +63,7 @@ def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path
     if duplicates(targets, package, repo):
         return None
     if new.keys() != old.keys():
-        cachefile.write(path, FORMAT, new)
+        cachefile.write(path, (FORMAT, lowering), new)
     return targets
 
 

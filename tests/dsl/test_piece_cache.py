@@ -123,3 +123,18 @@ def test_a_file_defining_a_template_is_loaded_whole(small_pieces, make_workspace
         (root / ".jbuild/cache/parse.pickle").unlink(missing_ok=True)
         targets, errors, templates = load(root)
         assert errors == "" and templates == ["tool"] and targets.count("Package(") == 30
+
+
+def test_pieces_kept_under_another_lowering_format_are_parsed_again(small_pieces, make_workspace, monkeypatch):
+    """A change of lowering bumps the loader's CACHE_FORMAT: no piece lowered before is read back."""
+    from jbuild.dsl import loader
+
+    items = [package(i) for i in range(20)]
+    root = make_workspace({"BUILD": "".join(items)})
+    assert load(root)[1] == ""
+    count = len(list(pieces.bounds("".join(items))))
+    monkeypatch.setattr(loader, "CACHE_FORMAT", loader.CACHE_FORMAT + 1)
+    calls = counting_parses(monkeypatch)
+    (root / ".jbuild/cache/parse.pickle").unlink(missing_ok=True)
+    assert load(root)[1] == ""
+    assert len(calls) == count > 2  # every piece, none read back
