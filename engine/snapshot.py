@@ -46,9 +46,13 @@ class Snapshot:
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:
+    """The snapshot (and session, session_file.py) of `command` in this cache directory. Its
+    name covers the directory itself: a workspace copied or moved elsewhere brings its cache
+    along, whose files name the old place's paths; read there, an edit of the copy went unseen
+    while the original stood unchanged (and the copy re-analysed whenever the original changed)."""
     import xxhash
 
-    digest = xxhash.xxh3_64_hexdigest(repr((FORMAT, __version__, command)).encode())
+    digest = xxhash.xxh3_64_hexdigest(repr((FORMAT, __version__, str(cache_dir), command)).encode())
     return cache_dir / f"analysis-{digest}.pickle"
 
 
