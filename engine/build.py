@@ -346,11 +346,13 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
-    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and snapshot.is_fresh(cached):
+    seen: dict = {}  # path -> stat, taken by the no-op check: the session's check reads them (not stats again)
+    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and \
+            snapshot.is_fresh(cached, seen):
         result = noop.answer(cached, Path(opts.store), ws, opts, cache, members)
         if result is not None:
             return result
-    p, session = _incremental_plan(patterns, opts, cwd, cache)
+    p, session = _incremental_plan(patterns, opts, cwd, cache, seen)
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
@@ -380,14 +382,14 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
 
-def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
+def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path, seen: dict | None = None):
     """(plan, session): the saved session of this command line updated with the files whose
     stats changed, or a whole analysis when there is none or something structural changed."""
     from . import session_file
     from .session import Session
 
     session = None if opts.verify_inputs else session_file.restore(cache, opts)
-    changed = session.changed_files() if session is not None else None
+    changed = session.changed_files(seen) if session is not None else None
     if changed is None:
         session = Session(patterns, opts, cwd)
         return session.plan(), session

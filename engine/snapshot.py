@@ -68,14 +68,15 @@ def stat_of(path: Path) -> tuple:
     return stat_key(os.stat(path))
 
 
-def is_fresh(a: Snapshot) -> bool:
-    """Does every recorded stat still hold? (The caller checks the entries under the store lock.)"""
+def is_fresh(a: Snapshot, seen: dict | None = None) -> bool:
+    """Does every recorded stat still hold? (The caller checks the entries under the store lock.)
+    `seen` gets the files' stats (freshness.all_trusted): an edit's session asks again at once."""
     from .platform import resolve_binary
 
     if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
         return False
     try:
-        if not all_trusted(a.files, a.recorded_at):
+        if not all_trusted(a.files, a.recorded_at, seen):
             return False
         for path, state in a.dirs.items():
             if not dir_unchanged(path, state, _root_for(path, a.root), a.recorded_at):
