@@ -194,19 +194,22 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             for t in extra.deps:
                 deps[t] = {d for d in deps[t] if d in deps}
 
-        def scheduled(deps: dict) -> dict:
+        def scheduled(deps: dict, idle=None) -> dict:
             try:
                 # one syncfs every few seconds, not fsyncs per entry; one temporary per worker, not per action
                 with p.store.deferred_sync(), p.store.reused_temporaries():
                     return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                                    inline=inline)
+                                    inline=inline, idle=idle)
             except KeyboardInterrupt:
                 rb.save_decisions()
                 reporter.summary(8, opts.keep_going)
                 raise Interrupted("") from None
 
-        states = scheduled(deps)
-        if later and not _adopt(p, rb, later):  # an entry vanished meanwhile (a gc): decide them all
+        adopted: list[bool] = []  # the later adoptions, made while the first builds run (none read them)
+        states = scheduled(deps, (lambda: adopted.append(_adopt(p, rb, later))) if later else None)
+        if later and not adopted:
+            adopted.append(_adopt(p, rb, later))
+        if later and not adopted[0]:  # an entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
         if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
             from . import cutoff
