@@ -28,12 +28,12 @@ def all_trusted(files: dict[str, tuple], read_at_ns: int, seen: dict | None = No
     """`trusted` for every file of `files` (path -> cached stat key), in two passes: the current
     stats compared whole (at 10,000 sources, per-file Python work cost as much as the stat calls),
     then the racy-clean rule on the cached stats, which the current ones equal. Raises OSError.
-    `seen` (path -> stat) gets the stats taken, for a caller that asks again at once."""
+    `seen` (path -> stat) gets the stats taken if one differs, for a caller that asks again at once."""
     cached = list(files.values())
     stats = list(map(os.stat, files))
-    if seen is not None:
-        seen.update(zip(files, stats, strict=True))
     if [(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) for st in stats] != cached:
+        if seen is not None:  # (only then: a no-op's check costs nothing more)
+            seen.update(zip(files, stats, strict=True))
         return False
     limit = read_at_ns - RACY_MARGIN_NS
     return max(map(itemgetter(0), cached), default=0) < limit and max(map(itemgetter(3), cached), default=0) < limit
