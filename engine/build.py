@@ -372,7 +372,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     for n in p.roots:
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
-            roots.append((str(n), o.entry))
+            roots.append((str(n), rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
             if n.shape.outputs:
                 outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
         elif o and o.decision == "failed":
@@ -381,7 +381,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
         noop.remember(cache, cached, p, rb, session, since)
-    return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
+    return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
+                  envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
 
