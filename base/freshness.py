@@ -24,12 +24,16 @@ def trusted(st: os.stat_result, cached_stat: tuple, read_at_ns: int) -> bool:
             and st.st_ctime_ns < read_at_ns - RACY_MARGIN_NS)
 
 
-def all_trusted(files: dict[str, tuple], read_at_ns: int) -> bool:
+def all_trusted(files: dict[str, tuple], read_at_ns: int, seen: dict | None = None) -> bool:
     """`trusted` for every file of `files` (path -> cached stat key), in two passes: the current
     stats compared whole (at 10,000 sources, per-file Python work cost as much as the stat calls),
-    then the racy-clean rule on the cached stats, which the current ones equal. Raises OSError."""
+    then the racy-clean rule on the cached stats, which the current ones equal. Raises OSError.
+    `seen` (path -> stat) gets the stats taken if one differs, for a caller that asks again at once."""
     cached = list(files.values())
-    if [(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) for st in map(os.stat, files)] != cached:
+    stats = list(map(os.stat, files))
+    if [(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) for st in stats] != cached:
+        if seen is not None:  # (only then: a no-op's check costs nothing more)
+            seen.update(zip(files, stats, strict=True))
         return False
     limit = read_at_ns - RACY_MARGIN_NS
     return max(map(itemgetter(0), cached), default=0) < limit and max(map(itemgetter(3), cached), default=0) < limit

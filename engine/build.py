@@ -194,19 +194,22 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             for t in extra.deps:
                 deps[t] = {d for d in deps[t] if d in deps}
 
-        def scheduled(deps: dict) -> dict:
+        def scheduled(deps: dict, idle=None) -> dict:
             try:
                 # one syncfs every few seconds, not fsyncs per entry; one temporary per worker, not per action
                 with p.store.deferred_sync(), p.store.reused_temporaries():
                     return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                                    inline=inline)
+                                    inline=inline, idle=idle)
             except KeyboardInterrupt:
                 rb.save_decisions()
                 reporter.summary(8, opts.keep_going)
                 raise Interrupted("") from None
 
-        states = scheduled(deps)
-        if later and not _adopt(p, rb, later):  # an entry vanished meanwhile (a gc): decide them all
+        adopted: list[bool] = []  # the later adoptions, made while the first builds run (none read them)
+        states = scheduled(deps, (lambda: adopted.append(_adopt(p, rb, later))) if later else None)
+        if later and not adopted:
+            adopted.append(_adopt(p, rb, later))
+        if later and not adopted[0]:  # an entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
         if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
             from . import cutoff
@@ -346,11 +349,13 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     command = (tuple(patterns), ws.package_of(cwd or os.getcwd()), opts.strict, opts.sandbox, opts.store)
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
-    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and snapshot.is_fresh(cached):
+    seen: dict = {}  # path -> stat, taken by the no-op check: the session's check reads them (not stats again)
+    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and \
+            snapshot.is_fresh(cached, seen):
         result = noop.answer(cached, Path(opts.store), ws, opts, cache, members)
         if result is not None:
             return result
-    p, session = _incremental_plan(patterns, opts, cwd, cache)
+    p, session = _incremental_plan(patterns, opts, cwd, cache, seen)
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
@@ -367,7 +372,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     for n in p.roots:
         o = rb.outcomes.get(n)
         if o and o.decision in ("built", "reused"):
-            roots.append((str(n), o.entry))
+            roots.append((str(n), rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
             if n.shape.outputs:
                 outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
         elif o and o.decision == "failed":
@@ -376,18 +381,19 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
             skipped.append((str(n), o.reason if o else "not built"))
     if code == 0:
         noop.remember(cache, cached, p, rb, session, since)
-    return Result(code, roots, skipped, [str(t) for t in p.tests], envs=[(str(n), e) for n, e in p.envs.items()],
+    return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
+                  envs=[(str(n), e) for n, e in p.envs.items()],
                   members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
 
 
-def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path):
+def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path, seen: dict | None = None):
     """(plan, session): the saved session of this command line updated with the files whose
     stats changed, or a whole analysis when there is none or something structural changed."""
     from . import session_file
     from .session import Session
 
     session = None if opts.verify_inputs else session_file.restore(cache, opts)
-    changed = session.changed_files() if session is not None else None
+    changed = session.changed_files(seen) if session is not None else None
     if changed is None:
         session = Session(patterns, opts, cwd)
         return session.plan(), session

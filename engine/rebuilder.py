@@ -19,7 +19,7 @@ from .adopted import Adopted, AdoptedAfter
 from .build_action import ActionBuilder, InterfaceMismatch, Outcome  # noqa: F401 - part of this module's interface
 from .keys import KeyComputer, KeyInputs, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
-from .store import Store
+from .store import Store, decision_causes
 
 UNCHANGED = "inputs unchanged"  # the reason of a reuse whose inputs are all as settled
 
@@ -223,15 +223,26 @@ class Rebuilder(ActionBuilder):
         """Record why each action was built or reused (read by `jbuild explain`), in one write;
         an adopted action's row is only rewritten if it said something else. If no one recorded
         decisions since this session's last run (`decisions_since`), the rows of the thousands
-        adopted at the entries that run settled are not even looked at (index.record_decisions)."""
+        adopted at the entries that run settled are not even looked at (index.record_decisions).
+        An action adopted after a cutoff keeps "inputs unchanged" in its row and its cause in
+        one row for all (store/decision_causes.py): a libc patch and a leaf edit in turn wrote
+        10,000 rows each."""
         outcomes = list(self.outcomes.values())
         adopted = [o for o in outcomes if isinstance(o, Adopted)]
         unchanged = ("reused", UNCHANGED)
+        causes: dict[str, list[str]] = {}
+        for o in adopted:
+            if type(o) is AdoptedAfter and (cause := decision_causes.split(o.reason)) is not None:
+                causes.setdefault(cause, []).append(o.node.id)
+
+        def reason(o: Adopted) -> str:
+            return UNCHANGED if type(o) is AdoptedAfter and decision_causes.split(o.reason) is not None else o.reason
 
         def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
-            return [(o.node.id, o.node.label, o.key, o.reason) for o in adopted
-                    if other is None or other.get(o.node.id, unchanged) != ("reused", o.reason)]
+            rows = ((o.node.id, o.node.label, o.key, reason(o)) for o in adopted)
+            return [r for r in rows if other is None or other.get(r[0], unchanged) != ("reused", r[3])]
 
         self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
             (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
-            for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since)
+            for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since, causes,
+            lambda: {o.node.id for o in outcomes})

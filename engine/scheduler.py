@@ -25,10 +25,13 @@ class State(Enum):
 def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], bool], jobs: int,
              keep_going: bool = False, cancelled: threading.Event | None = None,
              on_interrupt: Callable[[], None] | None = None,
-             inline: Callable[[Hashable], bool | None] | None = None) -> dict[Hashable, State]:
+             inline: Callable[[Hashable], bool | None] | None = None,
+             idle: Callable[[], None] | None = None) -> dict[Hashable, State]:
     """Run `work` for every id after all of its `deps`, on `jobs` workers; return each id's
     final state. `inline(id)`, if given, is tried first on the scheduling thread: True or False
-    settles the id at once (a store hit needs no worker), None hands it to `work`."""
+    settles the id at once (a store hit needs no worker), None hands it to `work`. `idle()`, if
+    given, runs once on the scheduling thread while the first work runs (bookkeeping no work
+    reads: an edit's thousands of adoptions, behind its one build); not at all if no work ran."""
     # Up to `jobs` more ids wait in the pool's queue behind the running ones: a worker that
     # finishes takes the next at once instead of waiting for this thread (which shares the GIL
     # with the workers) to wake, settle and submit. A queued id starts only if nothing failed
@@ -91,6 +94,9 @@ def schedule(deps: dict[Hashable, set[Hashable]], work: Callable[[Hashable], boo
                     running[pool.submit(start, a)] = a
                 if not running:
                     break
+                if idle is not None:
+                    idle, later = None, idle
+                    later()
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     # `work` reports failure by returning False; an exception is a bug.

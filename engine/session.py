@@ -314,9 +314,11 @@ class Session:
 
     # ------------------------------------------------------------ what changed, by stats
 
-    def changed_files(self) -> list[str] | None:
+    def changed_files(self, seen: dict | None = None) -> list[str] | None:
         """The inputs whose stats no longer prove them unchanged (the CLI's view of an edit);
-        None if something structural changed (the caller analyses again)."""
+        None if something structural changed (the caller analyses again). `seen` (path -> stat):
+        stats this process took a moment ago (the no-op check's), used rather than taken again
+        (an edit at 10,000 packages stats every source once, not twice)."""
         from jbuild.base.freshness import trusted
         from jbuild.dsl.globs import dir_unchanged
 
@@ -336,7 +338,7 @@ class Session:
                     return None
         except OSError:
             return None
-        out += _untrusted(self.sources, lambda p: self.stats.entries.get(p), 2)
+        out += _untrusted(self.sources, lambda p: self.stats.entries.get(p), 2, seen)
         out += _untrusted(self.build_files, self.read_stats.get, 2)
         for d in self.glob_dirs:
             globbed = self.glob_states.get(d)
@@ -345,15 +347,15 @@ class Session:
         return out
 
 
-def _untrusted(paths, cached, at: int) -> list[str]:
-    """The paths whose current stat does not match the cached (stat, _, read_at)."""
+def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:
+    """The paths whose current stat (or the one in `seen`) does not match the cached (stat, _, read_at)."""
     from jbuild.base.freshness import trusted
 
-    out = []
+    out, seen = [], seen or {}
     for p in paths:
         c = cached(p)
         try:
-            if c is None or not trusted(os.stat(p), c[0], c[at]):
+            if c is None or not trusted(seen.get(p) or os.stat(p), c[0], c[at]):
                 out.append(p)
         except OSError:
             out.append(p)

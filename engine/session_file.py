@@ -11,8 +11,8 @@ changes, and reads back only what it touches.
   Nodes in it are numbers into the analysis's node list (`_node_at`), so the two
   files share one set of objects, and the hot file is a fraction of the whole.
 - `session-<digest>.hot.journal`: what each later run changed, appended (session_journal.py);
-  the hot file is written whole again with the analysis, or once the journal passes half its
-  size.
+  the hot file is written whole again with the analysis, or when a record would take the
+  journal past an eighth of its size (`JOURNAL_PART`).
 
 The hot file names the token of the analysis it goes with; a mismatch (a run killed between the
 two writes, or an analysis written by another run) restores nothing: the caller analyses again.
@@ -38,6 +38,8 @@ FORMAT = 9  # 4: the analysis and what a run changes in two files; 5: the hot fi
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
+JOURNAL_PART = 8  # ... or this part of the hot file's size: every run replays the journal (a leaf edit's
+#                   record is ~1 KB; the first run after a new analysis settles all: a few MB, written whole)
 NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from", "analysis")  # re-opened, or kept in
 #                                                                                        the files themselves
 
@@ -69,8 +71,7 @@ def save(session, analysis: Path) -> None:
         session.cold_token, session.node_list = token, nodes
     journal = session.__dict__.get("journal")
     change = session_journal.delta(session) if journal is not None and journal.token == session.cold_token else None
-    if change is not None and not journal.full():
-        journal.append(change, {Node: _by_number(session)})
+    if change is not None and journal.append(change, {Node: _by_number(session)}):
         session_journal.settle_touched(session)
         return
     base = os.urandom(8).hex()
@@ -106,7 +107,7 @@ def _closure_reducer():
 
 def _follow(session, hot_path: Path, base: str, size: int, seq: int = 0, end: int = 0) -> session_journal.Journal:
     journal = session_journal.Journal(_journal_path(hot_path), session.cold_token, base, seq, end,
-                                       limit=max(size // 2, JOURNAL_AT_LEAST))
+                                       limit=max(size // JOURNAL_PART, JOURNAL_AT_LEAST))
     session.__dict__["journal"] = journal
     return journal
 

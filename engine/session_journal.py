@@ -193,17 +193,18 @@ class Journal:
         self.seq, self.end, self.limit = seq, end, limit
         self.last = base  # the id of the last record (two runs from one state append two ids)
 
-    def full(self) -> bool:
-        """Past half the hot file's size: writing the hot file whole is cheaper to read back."""
-        return self.end > self.limit
-
-    def append(self, record, dispatch: dict) -> None:
+    def append(self, record, dispatch: dict) -> bool:
+        """Append `record`; False (nothing written) if it would take the journal past its limit:
+        every later run would replay it, and writing the hot file whole once is cheaper (the
+        first run after a new analysis settles every action: a 3 MB record at 10,000 packages)."""
         buf = io.BytesIO()
         pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = {**copyreg.dispatch_table, **dispatch}
         rid = os.urandom(8).hex()
         pickler.dump((self.base, self.seq, rid, record))
         payload = buf.getbuffer()
+        if self.end + HEADER.size + len(payload) > self.limit:
+            return False
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # two runs of one command line: one record after the other
@@ -213,6 +214,7 @@ class Journal:
             os.close(fd)
         self.end += HEADER.size + len(payload)
         self.seq, self.last = self.seq + 1, rid
+        return True
 
     def replay(self, session, unpickler) -> None:
         """Apply this journal's whole, in-order records to `session` (just restored from the hot

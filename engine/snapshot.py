@@ -46,9 +46,13 @@ class Snapshot:
 
 
 def path_for(cache_dir: Path, command: tuple) -> Path:
+    """The snapshot (and session, session_file.py) of `command` in this cache directory. Its
+    name covers the directory itself: a workspace copied or moved elsewhere brings its cache
+    along, whose files name the old place's paths; read there, an edit of the copy went unseen
+    while the original stood unchanged (and the copy re-analysed whenever the original changed)."""
     import xxhash
 
-    digest = xxhash.xxh3_64_hexdigest(repr((FORMAT, __version__, command)).encode())
+    digest = xxhash.xxh3_64_hexdigest(repr((FORMAT, __version__, str(cache_dir), command)).encode())
     return cache_dir / f"analysis-{digest}.pickle"
 
 
@@ -64,14 +68,15 @@ def stat_of(path: Path) -> tuple:
     return stat_key(os.stat(path))
 
 
-def is_fresh(a: Snapshot) -> bool:
-    """Does every recorded stat still hold? (The caller checks the entries under the store lock.)"""
+def is_fresh(a: Snapshot, seen: dict | None = None) -> bool:
+    """Does every recorded stat still hold? (The caller checks the entries under the store lock.)
+    `seen` gets the files' stats (freshness.all_trusted): an edit's session asks again at once."""
     from .platform import resolve_binary
 
     if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
         return False
     try:
-        if not all_trusted(a.files, a.recorded_at):
+        if not all_trusted(a.files, a.recorded_at, seen):
             return False
         for path, state in a.dirs.items():
             if not dir_unchanged(path, state, _root_for(path, a.root), a.recorded_at):

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from jbuild.base.locks import LockTimeout, flock
 
+from . import decision_causes
 from .entry import EntryMeta
 from .fsops import StoreError
 
@@ -50,6 +51,7 @@ OTHER = "(decision!='reused' OR reason!='inputs unchanged')"
 DECISION_STAMPS = [
     "CREATE TABLE IF NOT EXISTS decision_stamps (workspace TEXT PRIMARY KEY, stamp TEXT)",
     f"CREATE INDEX IF NOT EXISTS decisions_other ON decisions (workspace) WHERE {OTHER}",
+    decision_causes.TABLE,
 ]
 
 
@@ -263,7 +265,8 @@ class Index:
 
     def record_decisions(self, workspace: str, rows: list[tuple[str, str, str, str, str]],
                          reused: Iterable[tuple[str, object, str, str]] | Callable = (),
-                         since: str | None = None) -> str:
+                         since: str | None = None, causes: dict[str, list[str]] | None = None,
+                         decided: Callable[[], Iterable[str]] = frozenset) -> str:
         """(node, label, key, decision, reason) for every action of a run, in one transaction;
         `reused` (node, label, key, reason): actions adopted at their settled entries, whose rows
         are written only where they said something else (an edit adopts thousands of them).
@@ -273,7 +276,11 @@ class Index:
         it recorded then, at the same keys: if no one recorded anything since, a row not listed
         in {node: (decision, reason)} of the rows that say something other than 'reused, inputs
         unchanged' says just that. `reused`, if a callable, is given those rows (or None: every
-        row may differ) and returns the (node, label, key, reason) to write."""
+        row may differ) and returns the (node, label, key, reason) to write.
+
+        `causes` (cause -> node ids): the actions adopted after a cutoff, whose rows say "inputs
+        unchanged" and whose cause is kept in one row (decision_causes.py); `decided()`: the node
+        ids of every action of this run (their earlier causes go)."""
         now, stamp = time.time(), os.urandom(8).hex()
 
         def write(db: sqlite3.Connection) -> None:
@@ -293,6 +300,7 @@ class Index:
                 "WHERE decision!='reused' OR reason!=excluded.reason OR key!=excluded.key",
                 ((workspace, node, str(label), key, reason, now)
                  for node, label, key, reason in (reused(other) if callable(reused) else reused)))
+            decision_causes.record(db, workspace, causes or {}, decided)
             db.execute("INSERT OR REPLACE INTO decision_stamps VALUES (?,?)", (workspace, stamp))
 
         self._run(write, write=True)
@@ -305,9 +313,13 @@ class Index:
             "WHERE workspace=? AND node=? AND decision!='reused'", [(workspace, n) for n in nodes]), write=True)
 
     def decisions(self, workspace: str) -> dict[str, Decision]:
-        rows = self._run(lambda db: db.execute(
-            "SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,)).fetchall())
-        return {r[0]: Decision(*r[1:]) for r in rows}
+        def read(db: sqlite3.Connection) -> dict[str, Decision]:
+            out = {r[0]: Decision(*r[1:]) for r in db.execute(
+                "SELECT node, label, key, decision, reason FROM decisions WHERE workspace=?", (workspace,))}
+            decision_causes.apply(db, workspace, out)
+            return out
+
+        return self._run(read)
 
 
 def row_of(meta: EntryMeta) -> tuple[tuple, tuple | None]:

@@ -65,3 +65,45 @@ def test_an_edit_after_a_cutoff_rewrites_the_reasons_it_changes(make_workspace, 
     assert decisions["//:top"].decision == "built"
     assert decisions["//:mid"][2:] == ("reused", "inputs unchanged")  # adopted, and says so again
     assert decisions["//:libc"][2:] == ("reused", "inputs unchanged")
+
+
+def _rows(s, root) -> dict:
+    """node -> (reason, at) as stored in the decisions table itself."""
+    import sqlite3
+
+    db = sqlite3.connect(s.store.index.path)
+    try:
+        return {n.split("@")[0]: (r, at) for n, r, at in db.execute(
+            "SELECT node, reason, at FROM decisions WHERE workspace=?", (str(root),))}
+    finally:
+        db.close()
+
+
+def test_a_cutoff_and_an_edit_in_turn_rewrite_no_adopted_row(make_workspace, tmp_path):
+    """The cause of a cutoff adoption is one row for all (store/decision_causes.py): a libc patch
+    then a leaf edit then a patch leave the consumers' rows as they were, and the reasons read
+    back are what each run decided."""
+    root = make_workspace(FILES)
+    s = Session(["//:top"], Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None), str(root))
+    code, rb = run(s.plan())
+    s.settle(rb)
+
+    def step(path, text):
+        (root / path).write_text(text)
+        code, rb = run(s.update([str(root / path)]))
+        assert code == 0
+        s.settle(rb)
+        return {k.split("@")[0]: v.reason for k, v in s.store.index.decisions(str(root)).items()}
+
+    after = "inputs unchanged (//:libc rebuilt; exported interface unchanged)"
+    assert step("libc/impl.c", "impl 2\n")["//:top"] == after
+    mid_row = _rows(s, root)["//:mid"]
+    assert mid_row[0] == "inputs unchanged"  # the cause is not in the row
+    reasons = step("top.c", "top 2\n")
+    assert reasons["//:mid"] == "inputs unchanged" and reasons["//:top"].startswith("sources changed")
+    assert reasons["//:libc"] == "inputs unchanged"
+    assert step("libc/impl.c", "impl 3\n")["//:mid"] == after
+    assert _rows(s, root)["//:mid"] == mid_row  # three runs, one row: written by none of them
+    assert _rows(s, root)["//:top"][0] == "inputs unchanged"
+    reasons = step("mid.c", "mid 2\n")  # mid and top built: top's cause goes
+    assert reasons["//:top"].startswith("exported interface changed") and reasons["//:libc"] == "inputs unchanged"

@@ -76,3 +76,25 @@ def test_cancel_stops_new_work():
 
     states = schedule(GRAPH, work, jobs=1, cancelled=cancelled)
     assert len(ran) == 1 and sum(s is State.SKIPPED for s in states.values()) == len(GRAPH) - 1
+
+
+def test_idle_runs_once_on_the_scheduling_thread_while_work_runs():
+    """An edit's thousands of adoptions run behind its one build (engine/build.py run)."""
+    seen = threading.Event()
+    calls = []
+
+    def work(a):
+        return seen.wait(10)  # done only once idle ran, meanwhile
+
+    def idle():
+        calls.append(threading.current_thread() is threading.main_thread())
+        seen.set()
+
+    states = schedule({"a": set(), "b": {"a"}}, work, jobs=1, idle=idle)
+    assert states == {"a": State.DONE, "b": State.DONE} and calls == [True]
+
+
+def test_idle_is_not_called_when_no_work_ran():
+    calls = []
+    states = schedule({"a": set()}, lambda a: True, jobs=1, inline=lambda a: True, idle=lambda: calls.append(1))
+    assert states == {"a": State.DONE} and calls == []

@@ -165,3 +165,25 @@ def test_a_build_killed_at_any_moment_leaves_a_session_that_builds_right(make_wo
         proc.wait()
         build()
         assert "0 built" in build()
+
+
+def test_a_record_past_the_journals_limit_writes_the_hot_file_whole(make_workspace, tmp_path):
+    """Every run replays the journal: a record that would take it past its limit (the first run
+    after a new analysis settles every action) rewrites the hot file instead, once."""
+    root = make_workspace(FILES)
+    analysis = root / ".jbuild" / "cache" / "analysis-test.pickle"
+    s = Session(["//..."], _opts(tmp_path), str(root))
+    session_file.save(s, analysis)  # as `jbuild build` does a new analysis: before its run, nothing settled
+    code, rb = run(s.plan())
+    assert code == 0
+    s.settle(rb)
+    s.journal.limit = s.journal.end + 10  # too small for what the run settled
+    hot = session_file.paths(analysis)[1]
+    before = hot.stat().st_mtime_ns
+    session_file.save(s, analysis)
+    assert not _journal(analysis).exists() and hot.stat().st_mtime_ns > before
+    back = session_file.restore(analysis, _opts(tmp_path))
+    assert back.journal.end == 0 and {n.label.name for n in back.settled} == {"lib", "app"}
+    assert back.journal.limit >= session_file.JOURNAL_AT_LEAST
+    _edit_and_save(back, root, "app 2\n", analysis)  # a small record is appended
+    assert _journal(analysis).exists() and session_file.restore(analysis, _opts(tmp_path)).journal.seq == 1
