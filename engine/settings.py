@@ -46,7 +46,7 @@ def store_path(ws: Workspace | None, opts: Options) -> Path:
     elif configured:
         path = (ws.root / configured).resolve()
     else:
-        from .store import default_store
+        from .store_location import default_store
 
         path = default_store()
     try:

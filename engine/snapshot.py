@@ -86,6 +86,7 @@ def is_fresh(a: Snapshot, seen: dict | None = None) -> bool:
     return True
 
 
+ENTRY_META = ".jbuild-entry.json"  # store.META, named here: a no-op does not import the store package
 LISTING_FROM = 256  # entries: from this many on, one listing of the store beats a stat each
 
 
@@ -93,10 +94,8 @@ def entries_present(root: str, names: list[str], listing_from: int = LISTING_FRO
     """Is each of `names` a whole entry of the store at `root`? An entry appears there only whole
     (published by a rename with its metadata inside, removed by a rename out of it), so for many
     names one listing of the store answers; for a few, a stat of each one's metadata."""
-    from .store import META
-
     if len(names) < listing_from:
-        return all(os.path.exists(os.path.join(root, name, META)) for name in names)
+        return all(os.path.exists(os.path.join(root, name, ENTRY_META)) for name in names)
     try:
         present = set(os.listdir(root))
     except OSError:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from jbuild.base.locks import STORE_LOCK, flock
 
+from ..store_location import default_store  # noqa: F401 - part of this package's interface
 from . import sets, temporaries
 from .entry import META, EntryMeta, digests, listing, read_meta, stat_digest, tree_digest
 from .fsops import discard, fsync_dir, fsync_tree, seal, space_errors
@@ -63,12 +64,6 @@ def _write_sealed(path: Path, data: bytes, owner: tuple[int, int]) -> None:
             os.fchmod(fd, 0o444)
     finally:
         os.close(fd)
-
-
-def default_store() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("jbuild")) / "store"
 
 
 class Store:
