@@ -171,7 +171,6 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
-    from .results import environment_of, link_results, root_entries
     from .sandbox import make_executor
     from .scheduler import State, schedule
 
@@ -229,18 +228,15 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
         if opts.remote_executor:
             print(executor.summary(), file=sys.stderr)
         code = 1 if any(s is not State.DONE for s in states.values()) else 0
-        reporter.summary(code, opts.keep_going)
-        if code == 0 and (opts.out_link or p.want_members):
-            from .runtime.environment import run_members
+        try:  # the links before the summary: a reader that stops at the first lines (`| head`) kills us there
+            if code == 0 and (opts.out_link or p.want_members):
+                from .results import members_and_links
 
-            shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
-            p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
-                         for r in p.roots}
-            if opts.out_link:
-                p.envs = {r: environment_of(p, r) for r in p.roots}
-                link_results(p.store, opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *root_entries(p, rb, r)])
-                                                      for r in p.roots])
+                members_and_links(p, rb)
+        finally:
+            reporter.summary(code, opts.keep_going)
     return code, rb
+
 
 
 def _fetcher(p: Plan, reporter, executor):

@@ -143,13 +143,13 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         if changed:
             _store(root).index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
-        reporter.summary(0, opts.keep_going)
-        if opts.out_link:
+        if opts.out_link:  # (before the summary, as build.run)
             from .results import link_results
 
             store = _store(root)
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
                                                 for node, _, entries in a.roots])
+        reporter.summary(0, opts.keep_going)
         if (not stamped and len(entries) >= snapshot.LISTING_FROM and _restamp(a, root)) or changed:
             snapshot.save(cache, a)
     at = Path(root)

@@ -91,3 +91,17 @@ def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path
                 tmp.unlink()
             raise BadInput(f"--out-link {link}: cannot make the result link there: {e.strerror or e}") from None
         store.add_root(link, entries)
+
+
+def members_and_links(p, rb) -> None:
+    """Each root's run members (`p`: build.Plan, `rb`: its Rebuilder); with --out-link, its
+    environment and the `result` link to it."""
+    from .runtime.environment import run_members
+
+    shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
+    p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
+                 for r in p.roots}
+    if p.opts.out_link:
+        p.envs = {r: environment_of(p, r) for r in p.roots}
+        link_results(p.store, p.opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *root_entries(p, rb, r)])
+                                                for r in p.roots])

@@ -213,3 +213,20 @@ def test_a_non_utf8_file_name_in_a_glob_is_a_recipe_error(make_workspace, tmp_pa
     (root / "src" / os.fsdecode(b"y\xff.c")).write_text("")
     r = run_jbuild("build", "//:p", "--no-link", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
     assert r.returncode == 2 and "is not UTF-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_reader_that_stops_at_the_first_line_still_gets_the_new_result_link(example, tmp_path):
+    """`jbuild build … 2>&1 | head -1`: the closed pipe ends jbuild at its next line (a broken
+    pipe). The `result` link is made before the summary, so it already names the new environment."""
+    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
+    assert run_jbuild("build", LABEL, cwd=example, env=env).returncode == 0
+    mini = example / "libs" / "libc" / "src" / "mini.c"
+    mini.write_text(mini.read_text().replace("minilibc 1", "minilibc 2"))
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", LABEL], cwd=example, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert "building //libs:libc" in proc.stderr.readline()
+    proc.stderr.close()  # as `head -1` exits
+    proc.wait(timeout=120)  # (whatever its exit: the link is what the user keeps)
+    ran = subprocess.run([str(example / "result" / "bin" / "geotags"), "57.6", "10.4"], capture_output=True,
+                         text=True, timeout=60)
+    assert "hello from minilibc 2" in ran.stdout + ran.stderr
