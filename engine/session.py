@@ -70,6 +70,8 @@ class Session:
 
         self.analysed_at = self.started_at = time.time_ns()
         self.cold_token = None  # the saved analysis is stale
+        if self.stats.__dict__.get("partial"):  # a restored session's holds only what its analysis read
+            self.stats = self.stats.merged()
         ws = self.ws = Workspace.find(self.cwd)  # jbuild.toml may have changed
         self.kind = sandbox_kind(self.opts.sandbox)
         loader = Loader(ws)
@@ -98,14 +100,8 @@ class Session:
         """Resolution and graph of the current families; indexes of what each file feeds."""
         self.closures = resolve_roots(self.roots, self.families, self.pins)
         graph = action_graph(self.closures)
-        node_closure, seen = {}, set()
-        for c in self.closures:
-            if id(c.nodes) in seen:  # closures resolved together share their nodes: once, not N times
-                continue
-            seen.add(id(c.nodes))
-            for n in c.nodes.values():
-                node_closure.setdefault(n, c)
-        self.graph, self.node_closure = graph, node_closure
+        node_closure = self.node_closure = node_closures(self.closures)
+        self.graph = graph
         self.order = {n: i for i, n in enumerate(graph.nodes)}
         base = len(self.order)
         for n in node_closure:  # host tools and tests: keyed, never dirty, ordered after nothing
@@ -345,6 +341,22 @@ class Session:
             if globbed is None or not dir_unchanged(d, *globbed):
                 out.append(d)
         return out
+
+
+def node_closures(closures: list) -> dict:
+    """Which closure each node was resolved in (the first that holds it). Made again when a kept
+    session is restored rather than read back: a few C calls over each shared set of nodes."""
+    node_closure, seen = {}, set()
+    for c in closures:
+        if id(c.nodes) in seen:  # closures resolved together share their nodes: once, not N times
+            continue
+        seen.add(id(c.nodes))
+        if not node_closure:
+            node_closure = dict.fromkeys(c.nodes.values(), c)
+            continue
+        for n in c.nodes.values():
+            node_closure.setdefault(n, c)
+    return node_closure
 
 
 def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:

@@ -32,14 +32,16 @@ from . import analysis_file, session_journal
 from .analysis_file import HEAVY, Unpickler
 from .resolve import Closure, Node, kept_edges
 
-FORMAT = 9  # 4: the analysis and what a run changes in two files; 5: the hot file names
+FORMAT = 10  # 4: the analysis and what a run changes in two files; 5: the hot file names
 #            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
-#            8: the stamp of the decisions last recorded, no key memos; 9: the analysis read back in parts
+#            8: the stamp of the decisions last recorded, no key memos; 9: the analysis read back in parts;
+#            10: node ids kept, node_closure made again, the stat cache's entries of this analysis only
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
 JOURNAL_PART = 8  # ... or this part of the hot file's size: every run replays the journal (a leaf edit's
 #                   record is ~1 KB; the first run after a new analysis settles all: a few MB, written whole)
+REMADE = ("computer", "node_closure")  # made again by `load`, not read back as they were
 NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from", "analysis")  # re-opened, or kept in
 #                                                                                        the files themselves
 
@@ -63,7 +65,7 @@ def save(session, analysis: Path) -> None:
         nodes = list(session.node_closure)
         heavy = {k: getattr(session, k) for k in HEAVY}
         state = {k: v for k, v in session.__dict__.items()
-                 if k not in HOT and k not in NOT_KEPT and k not in HEAVY and k != "computer"}
+                 if k not in HOT and k not in NOT_KEPT and k not in HEAVY and k not in REMADE}
         computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}
         cold_path.parent.mkdir(parents=True, exist_ok=True)
         analysis_file.write(cold_path, FORMAT, token, nodes, (state, computer), heavy,
@@ -75,8 +77,9 @@ def save(session, analysis: Path) -> None:
         session_journal.settle_touched(session)
         return
     base = os.urandom(8).hex()
-    hot = (session.cold_token, base, {k: session.__dict__[k] for k in HOT},
-           {k: session.computer.__dict__[k] for k in COMPUTER_HOT})
+    stats = _kept_stats(session)
+    hot = (session.cold_token, base, {**{k: session.__dict__[k] for k in HOT}, "stats": stats},
+           {**{k: session.computer.__dict__[k] for k in COMPUTER_HOT}, "stats": stats})
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = {**copyreg.dispatch_table, Node: _by_number(session)}
@@ -85,6 +88,15 @@ def save(session, analysis: Path) -> None:
     _journal_path(hot_path).unlink(missing_ok=True)  # (a journal left by a kill here names the old hot file)
     _follow(session, hot_path, base, len(buf.getbuffer()))
     session_journal.track(session)
+
+
+def _kept_stats(session):
+    """The stat cache as the hot file keeps it: the entries of this analysis's sources, its host
+    tools' binaries and detections. A workspace's shared cache also holds other command lines'
+    files (and a copied workspace, its original's: 30,000 entries, 30 ms of every restore, in a
+    copy of the 10,000-package benchmark). A whole analysis reads the shared cache again."""
+    sources, structural = session.sources, session.structural
+    return session.stats.kept(lambda p: p in sources or p in structural or not isinstance(p, str))
 
 
 def _by_number(session):
@@ -123,7 +135,7 @@ def load(analysis: Path):
     """The saved session for this command line, or None (none, another format, or the two
     files do not go together)."""
     from .keys import KeyComputer
-    from .session import Session
+    from .session import Session, node_closures
 
     cold_path, hot_path = paths(analysis)
     gc.disable()  # as cachefile.read: many small objects, kept for the process's life
@@ -138,7 +150,8 @@ def load(analysis: Path):
         if found != FORMAT or hot_token != kept.token:
             return None
         session = Session.__new__(Session)
-        session.__dict__.update(state, **hot, store=None, cold_token=kept.token, node_list=nodes, analysis=kept)
+        session.__dict__.update(state, **hot, store=None, cold_token=kept.token, node_list=nodes, analysis=kept,
+                                node_closure=node_closures(state["closures"]))
         computer = KeyComputer.__new__(KeyComputer)
         computer.__setstate__({**computer_state, **computer_hot})
         session.computer = computer

@@ -46,6 +46,23 @@ class StatCache:
         self.dirty = True
         return digest, executable
 
+    def kept(self, keep) -> StatCache:
+        """A copy holding only the entries `keep(path)` says a kept session reads (`partial`):
+        not those of other command lines, nor of the workspace this one was copied from."""
+        entries = {p: e for p, e in self.entries.items() if keep(p)}
+        if len(entries) == len(self.entries):
+            return self
+        out = StatCache.__new__(StatCache)
+        out.__dict__.update(self.__dict__, entries=entries, partial=True)
+        return out
+
+    def merged(self) -> StatCache:
+        """A partial cache's entries over the shared file's (each entry is checked by its stat)."""
+        out = StatCache(self.path)
+        out.entries.update(self.entries)
+        out.dirty = True
+        return out
+
     def save(self) -> None:
         if not self.dirty or getattr(self, "journaled", False):
             return
