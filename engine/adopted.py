@@ -1,13 +1,20 @@
-"""The outcome of an action adopted at the entry the last run settled for it, without a key
-encoded or a path made unless asked for (an edit at 10,000 packages adopts 9,999 of them)."""
+"""Adoption: an action whose inputs did not change since the last run is taken at the entry that
+run settled for it, without a key encoded or a path made unless asked for (an edit at 10,000
+packages adopts 9,999 of them). Which actions a run must decide and which it adopts
+(`to_check`), the adoption itself (`adopt`), and the outcome it leaves (`Adopted`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import snapshot
 from .keys import entry_name
 from .resolve import Node
 from .store import Store
+
+if TYPE_CHECKING:
+    from .build import Plan
 
 
 class Adopted:
@@ -34,3 +41,43 @@ class AdoptedAfter(Adopted):
     def __init__(self, node: Node, key: str, store: Store, reason: str):
         super().__init__(node, key, store)
         self.reason = reason
+
+
+def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set[Node], list[Node], set[Node]]:
+    """(the actions the scheduler must decide, the actions to adopt after it ran, the actions
+    held until it ran). All of them, or (incrementally) the affected ones and everything that
+    consumes them — with `waves`, only the affected ones and what lies between them, and the
+    consumers are held (cutoff.py); the others are adopted at their settled entries — those
+    the scheduled builds read now, the rest once the actions have started (their bookkeeping
+    is no business of the first action's start). An adopted entry that vanished from the store
+    (a gc) sends the whole plan through the scheduler."""
+    if p.affected is None or p.opts.verify_inputs:
+        return set(actions), [], set()
+    from .cutoff import split
+    from .graph import build_time_deps
+
+    todo, held = split(p.graph, p.affected) if waves else (p.graph.reach(p.affected), set())
+    kept = [n for n in actions if n not in todo and n not in held]
+    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
+        read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
+        now, later = [n for n in kept if n in read], [n for n in kept if n not in read]
+    else:
+        now, later = kept, []
+    if not adopt(p, rb, now):
+        return set(actions), [], set()
+    return todo, later, held
+
+
+def adopt(p: Plan, rb, nodes: list[Node]) -> bool:
+    """Adopt `nodes` at their settled entries; False (nothing adopted) if one is not whole in
+    the store."""
+    from .store.sets import complete
+
+    settled = p.settled
+    names = [entry_name(n, settled[n][0]) for n in nodes]
+    if not snapshot.entries_present(str(p.store.root), names):
+        return False
+    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.shape.outputs):
+        return False  # a split package's set counts only with all its outputs
+    rb.adopt_many(nodes, settled, names)
+    return True

@@ -50,6 +50,15 @@ HEAVY = ("loader", "families", "hosted", "roots")  # Session attributes read bac
 READ_BACK = {"targets": 0, "heavy": 0}  # what this process read back beyond the core (tests, benchmarks)
 
 
+class DamagedAnalysis(Failed):
+    """A part read back fails its check; the file is removed. Met while an update reads what an
+    edit touches, the run analyses again (build.py); later in a run, the run fails with this."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"the kept analysis {path} is damaged; it was removed: run the command again")
+        self.path = path
+
+
 def _node_at(i: int):
     """A node, by its number in the analysis's node list: `Unpickler` resolves this name."""
     raise RuntimeError("read by analysis_file.Unpickler")
@@ -174,7 +183,7 @@ class Analysis:
                 self.path.unlink()  # the next run analyses again
         except OSError:
             pass
-        raise Failed(f"the kept analysis {self.path} is damaged; it was removed: run the command again")
+        raise DamagedAnalysis(self.path)
 
     def target(self, record: int):
         """The target of record `record`, read back once."""

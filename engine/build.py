@@ -172,12 +172,11 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     from .progress import Reporter
     from .rebuilder import Rebuilder
     from .sandbox import make_executor
-    from .scheduler import State, schedule
+    from .scheduler import State
 
     opts = p.opts
     executor = make_executor(p.sandbox_kind) if not opts.remote_executor else _remote_executor(opts)
-    actions = list(p.graph.nodes)
-    reporter = Reporter(len(actions), opts.build_events)
+    reporter = Reporter(len(p.graph.nodes), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
                    host_root=_host_roots(p), settled=p.settled, fetcher=_fetcher(p, reporter, executor),
@@ -185,44 +184,9 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                    decisions_since=p.decisions_since)
     with p.store.shared():
         p.store.clean_temporaries()
-        todo, later, held = _to_check(p, rb, actions, waves=extra is None)
-        deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
-        work, inline = rb.realise, rb.try_reuse
-        if extra is not None:  # tests wait on what is scheduled; adopted actions are settled already
-            work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
-            for t in extra.deps:
-                deps[t] = {d for d in deps[t] if d in deps}
-
-        def scheduled(deps: dict, idle=None) -> dict:
-            try:
-                # one syncfs every few seconds, not fsyncs per entry; one temporary per worker, not per action
-                with p.store.deferred_sync(), p.store.reused_temporaries():
-                    return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
-                                    inline=inline, idle=idle)
-            except KeyboardInterrupt:
-                rb.save_decisions()
-                reporter.summary(8, opts.keep_going)
-                raise Interrupted("") from None
-
-        adopted: list[bool] = []  # the later adoptions, made while the first builds run (none read them)
-        states = scheduled(deps, (lambda: adopted.append(_adopt(p, rb, later))) if later else None)
-        if later and not adopted:
-            adopted.append(_adopt(p, rb, later))
-        if later and not adopted[0]:  # an entry vanished meanwhile (a gc): decide them all
+        states = _schedule(p, rb, executor, reporter, extra)
+        if states is None:  # an adopted entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
-        if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
-            from . import cutoff
-
-            again, skipped = cutoff.decide_held(rb, p.graph, held, states, opts.keep_going)
-            states.update(skipped)
-            deps.update({n: p.graph.deps[n] for n in skipped})
-            more = {n: {d for d in p.graph.deps[n] if d in again} for n in again}
-            deps.update(more)
-            states.update(scheduled(more) if more else {})
-        for n, st in states.items():
-            if st is State.SKIPPED:
-                (extra.skipped if extra is not None and n in extra.deps else rb.skipped)(
-                    n, [str(d.label) for d in deps[n] if states.get(d) is State.FAILED])
         rb.save_decisions()
         p.stats.save()
         if opts.remote_executor:
@@ -238,6 +202,53 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     return code, rb
 
 
+def _schedule(p: Plan, rb, executor, reporter, extra) -> dict | None:
+    """Decide every action (the scheduler's states), adopting what the plan lets it; None if an
+    entry to adopt vanished from the store meanwhile. Skipped actions are reported."""
+    from .adopted import adopt, to_check
+    from .scheduler import State, schedule
+
+    opts, actions = p.opts, list(p.graph.nodes)
+    todo, later, held = to_check(p, rb, actions, waves=extra is None)
+    deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
+    work, inline = rb.realise, rb.try_reuse
+    if extra is not None:  # tests wait on what is scheduled; adopted actions are settled already
+        work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
+        for t in extra.deps:
+            deps[t] = {d for d in deps[t] if d in deps}
+
+    def scheduled(deps: dict, idle=None) -> dict:
+        try:
+            # one syncfs every few seconds, not fsyncs per entry; one temporary per worker, not per action
+            with p.store.deferred_sync(), p.store.reused_temporaries():
+                return schedule(deps, work, opts.jobs, opts.keep_going, on_interrupt=executor.cancel,
+                                inline=inline, idle=idle)
+        except KeyboardInterrupt:
+            rb.save_decisions()
+            reporter.summary(8, opts.keep_going)
+            raise Interrupted("") from None
+
+    adopted: list[bool] = []  # the later adoptions, made while the first builds run (none read them)
+    states = scheduled(deps, (lambda: adopted.append(adopt(p, rb, later))) if later else None)
+    if later and not adopted:
+        adopted.append(adopt(p, rb, later))
+    if later and not adopted[0]:
+        return None
+    if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
+        from . import cutoff
+
+        again, skipped = cutoff.decide_held(rb, p.graph, held, states, opts.keep_going)
+        states.update(skipped)
+        deps.update({n: p.graph.deps[n] for n in skipped})
+        more = {n: {d for d in p.graph.deps[n] if d in again} for n in again}
+        deps.update(more)
+        states.update(scheduled(more) if more else {})
+    for n, st in states.items():
+        if st is State.SKIPPED:
+            (extra.skipped if extra is not None and n in extra.deps else rb.skipped)(
+                n, [str(d.label) for d in deps[n] if states.get(d) is State.FAILED])
+    return states
+
 
 def _fetcher(p: Plan, reporter, executor):
     """Where archives and git sources come from: the store's download cache, [fetch] mirrors,
@@ -252,45 +263,6 @@ def _remote(p: Plan):
     from .remote import open_remote
 
     return open_remote(p.workspace, p.opts)
-
-
-def _to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set[Node], list[Node], set[Node]]:
-    """(the actions the scheduler must decide, the actions to adopt after it ran, the actions
-    held until it ran). All of them, or (incrementally) the affected ones and everything that
-    consumes them — with `waves`, only the affected ones and what lies between them, and the
-    consumers are held (cutoff.py); the others are adopted at their settled entries — those
-    the scheduled builds read now, the rest once the actions have started (their bookkeeping
-    is no business of the first action's start). An adopted entry that vanished from the store
-    (a gc) sends the whole plan through the scheduler."""
-    if p.affected is None or p.opts.verify_inputs:
-        return set(actions), [], set()
-    from .cutoff import split
-    from .graph import build_time_deps
-
-    todo, held = split(p.graph, p.affected) if waves else (p.graph.reach(p.affected), set())
-    adopt = [n for n in actions if n not in todo and n not in held]
-    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
-        read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
-        now, later = [n for n in adopt if n in read], [n for n in adopt if n not in read]
-    else:
-        now, later = adopt, []
-    if not _adopt(p, rb, now):
-        return set(actions), [], set()
-    return todo, later, held
-
-
-def _adopt(p: Plan, rb, nodes: list[Node]) -> bool:
-    from .keys import entry_name
-    from .store.sets import complete
-
-    settled = p.settled
-    names = [entry_name(n, settled[n][0]) for n in nodes]
-    if not snapshot.entries_present(str(p.store.root), names):
-        return False
-    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.shape.outputs):
-        return False  # a split package's set counts only with all its outputs
-    rb.adopt_many(nodes, settled, names)
-    return True
 
 
 def _remote_executor(opts):
@@ -364,17 +336,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
 
     since = changed(session)  # (what the no-op snapshot must update; the save forgets it)
     _save_session(session, cache)
-    roots, skipped, outputs = [], [], {}
-    for n in p.roots:
-        o = rb.outcomes.get(n)
-        if o and o.decision in ("built", "reused"):
-            roots.append((str(n), rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
-            if n.shape.outputs:
-                outputs[str(n)] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
-        elif o and o.decision == "failed":
-            skipped.append((str(n), f"failed: {o.reason}"))
-        else:
-            skipped.append((str(n), o.reason if o else "not built"))
+    from .results import roots_built
+
+    roots, skipped, outputs = roots_built(p, rb)
     if code == 0:
         noop.remember(cache, cached, p, rb, session, since)
     return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
@@ -386,14 +350,18 @@ def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path, seen
     """(plan, session): the saved session of this command line updated with the files whose
     stats changed, or a whole analysis when there is none or something structural changed."""
     from . import session_file
+    from .analysis_file import DamagedAnalysis
     from .session import Session
 
     session = None if opts.verify_inputs else session_file.restore(cache, opts)
     changed = session.changed_files(seen) if session is not None else None
-    if changed is None:
-        session = Session(patterns, opts, cwd)
-        return session.plan(), session
-    return session.update(changed), session
+    if changed is not None:
+        try:
+            return session.update(changed), session
+        except DamagedAnalysis as e:  # (removed: analysed again, once, below)
+            print(f"warning: the kept analysis {e.path} is damaged; it was removed: analysing again", file=sys.stderr)
+    session = Session(patterns, opts, cwd)
+    return session.plan(), session
 
 
 def _save_session(session, cache: Path) -> None:

@@ -15,6 +15,23 @@ from .resolve import Closure, Node
 from .store import Store
 
 
+def roots_built(p, rb) -> tuple[list, list, dict]:
+    """(node, entry name) of each root built or reused, (node, why) of each other, and each split
+    package root's output -> entry path. (10,000 roots of `//...`: no path made for them.)"""
+    roots, skipped, outputs = [], [], {}
+    for n in p.roots:
+        o = rb.outcomes.get(n)
+        if o is not None and o.decision in ("built", "reused"):
+            roots.append((n.id, rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
+            if n.shape.outputs:
+                outputs[n.id] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}
+        elif o is not None and o.decision == "failed":
+            skipped.append((n.id, f"failed: {o.reason}"))
+        else:
+            skipped.append((n.id, o.reason if o else "not built"))
+    return roots, skipped, outputs
+
+
 def environment_of(p, root: Node) -> Path:
     """The environment `result` points at: `root`'s run closure at this resolution
     (runtime/environment.py), assembled once per closure. Call under the store's shared lock."""

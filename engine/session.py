@@ -273,10 +273,14 @@ class Session:
     def settle(self, rb) -> None:
         """Learn from a run: every action built or reused is settled at its actual key and
         measured digest (they become the prediction); any other is re-checked next time."""
+        from .adopted import Adopted
+
         settled, predicted, candidates = self.settled, self.computer.keys.inputs, set()
         outcomes, actual, exported, inputs = rb.outcomes, rb.actual, rb.exported, rb.inputs
         for n in self.graph.nodes:
             o = outcomes.get(n)
+            if type(o) is Adopted and predicted.get(n) is settled[n][2]:
+                continue  # taken at its settled entry (key, digest and inputs), and predicted so
             if o is None or o.decision not in ("built", "reused") or n not in actual:
                 settled.pop(n, None)
                 candidates.add(n)

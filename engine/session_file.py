@@ -26,6 +26,8 @@ import gc
 import io
 import os
 import pickle
+import re
+import time
 from pathlib import Path
 
 from . import analysis_file, session_journal
@@ -60,6 +62,7 @@ def save(session, analysis: Path) -> None:
     """Write the analysis if it changed since it was last written; then what this run changed:
     appended to the journal, or the hot part whole (after a new analysis, or a long journal)."""
     cold_path, hot_path = paths(analysis)
+    clean_temporaries(cold_path.parent)  # (a listing of a few files)
     if session.cold_token is None:
         token = os.urandom(8).hex()
         nodes = list(session.node_closure)
@@ -122,6 +125,43 @@ def _follow(session, hot_path: Path, base: str, size: int, seq: int = 0, end: in
                                        limit=max(size // JOURNAL_PART, JOURNAL_AT_LEAST))
     session.__dict__["journal"] = journal
     return journal
+
+
+TEMPORARY = re.compile(r"\.tmp(\d+)$")  # `<name>.tmp<pid>`: written, then renamed over <name>
+LEFT_FOR = 60  # seconds a temporary of a dead writer stays (a writer in another PID namespace may live)
+ABANDONED = 24 * 3600  # seconds after which any temporary is abandoned: no write takes a day
+
+
+def clean_temporaries(cache_dir: Path, now: float | None = None) -> None:
+    """Remove the temporaries that runs killed mid-write left in the cache directory (a 24 MB
+    analysis each, at 10,000 packages): those whose writer is dead (its PID gone) and untouched
+    for a minute, and any a day old."""
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return
+    for name in names:
+        found = TEMPORARY.search(name)
+        if found is None:
+            continue
+        path = os.path.join(cache_dir, name)
+        try:
+            age = now - os.stat(path).st_mtime
+            if age > ABANDONED or (age > LEFT_FOR and not _alive(int(found[1]))):
+                os.unlink(path)
+        except OSError:
+            continue  # (renamed by its writer, or removed by another run, meanwhile)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # (another user's process; or not a PID at all: left for the day rule)
+    return True
 
 
 def _write(path: Path, data) -> None:

@@ -157,3 +157,41 @@ def test_a_restored_session_keeps_its_stats_in_its_journal_and_another_command_l
     assert _stamp(stats) == before
     assert _build(root, tmp_path, "//:app")["//:app"] == "reused"  # app 3, hashed again: in the store
     assert _stamp(stats) != before  # a whole analysis writes it
+
+
+def test_temporaries_of_killed_writers_go_and_a_live_writers_stay(make_workspace, tmp_path):
+    """A run killed between writing `<name>.tmp<pid>` and renaming it leaves the temporary (24 MB
+    of analysis at 10,000 packages): the next save removes it once its writer is dead, never one
+    a living process may still rename, nor a file of another name."""
+    import subprocess
+    import sys
+    import time
+
+    from jbuild.engine.session_file import clean_temporaries
+
+    root = make_workspace(FILES)
+    _build(root, tmp_path)
+    cache = root / ".jbuild" / "cache"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        old = time.time() - 120
+        for name, pid in (("session-x.tmp", dead.pid), ("session-x.hot.tmp", live.pid), ("stat-v1.tmp", dead.pid)):
+            (cache / f"{name}{pid}").write_bytes(b"partial")
+            os.utime(cache / f"{name}{pid}", (old, old))
+        (cache / f"session-y.tmp{dead.pid}").write_bytes(b"just written")  # a minute's grace: mtime now
+        (cache / "notes.tmpfile").write_text("not a temporary")
+        ancient = cache / f"analysis-z.tmp{live.pid + 1}"
+        ancient.write_bytes(b"a day old")
+        os.utime(ancient, (old - 24 * 3600, old - 24 * 3600))
+        (root / "app.c").write_text("app 2\n")
+        assert _build(root, tmp_path) == {"//:lib": "reused", "//:app": "built"}  # a save cleans
+        left = sorted(p.name for p in cache.iterdir() if ".tmp" in p.name)
+        assert left == sorted([f"session-x.hot.tmp{live.pid}", f"session-y.tmp{dead.pid}", "notes.tmpfile"])
+        clean_temporaries(cache, now=time.time() + 61)
+        assert sorted(p.name for p in cache.iterdir() if ".tmp" in p.name) == \
+            sorted([f"session-x.hot.tmp{live.pid}", "notes.tmpfile"])
+    finally:
+        live.kill()
+        live.wait()

@@ -1,8 +1,8 @@
 """The kept analysis is read back in parts (engine/analysis_file.py): a source edit reads the
 target it builds and nothing of the loader; a BUILD file edit reads the rest back and comes out
-as a clean build would; a torn or damaged file restores nothing (or says so) and the next run
-analyses again; a file another run replaced meanwhile changes nothing a restored session reads.
-Each CLI case runs the real CLI in a subprocess and reports what it read back."""
+as a clean build would; a torn file restores nothing, and a damaged part an edit reads back is
+said and the same run analyses again; a file another run replaced meanwhile changes nothing a
+restored session reads. Each CLI case runs the real CLI in a subprocess and reports what it read back."""
 
 import json
 import os
@@ -123,7 +123,7 @@ def test_an_analysis_that_does_not_go_with_its_hot_file_or_is_torn_restores_noth
     assert probe["parsed"] and done["//:mid"] == "built" and done["//:top"] == "built"
 
 
-def test_a_damaged_target_record_is_said_and_the_next_run_analyses_again(make_workspace, tmp_path):
+def test_a_damaged_target_record_is_said_and_the_run_analyses_again(make_workspace, tmp_path):
     from jbuild.engine import analysis_file, session_file
 
     root = make_workspace(FILES)
@@ -138,12 +138,16 @@ def test_a_damaged_target_record_is_said_and_the_next_run_analyses_again(make_wo
         byte = f.read(1)
         f.seek(kept.offsets[record] + 5)
         f.write(bytes([byte[0] ^ 0xFF]))
-    (root / "top.c").write_text("top 2\n")
-    _, _, _, stderr = _build(root, tmp_path, expect_code=1)
-    assert f"the kept analysis {cold} is damaged; it was removed: run the command again" in stderr
-    assert not cold.exists()
+    (root / "top.c").write_text("top 2\n")  # the edit reads top's target back: its record is damaged
+    done, probe, entries, stderr = _build(root, tmp_path)
+    assert f"warning: the kept analysis {cold} is damaged; it was removed: analysing again" in stderr
+    assert probe["parsed"] and done == {"//:libc": "reused", "//:mid": "reused", "//:top": "built", "//:side": "reused"}
+    with open(os.path.join(entries["//:top"], "top.c")) as f:
+        assert f.read() == "top 2\n"
+    assert analysis_file.read(cold, session_file.FORMAT) is not None  # written anew, whole
+    (root / "side.c").write_text("side 2\n")  # and restored from by the next edit
     done, probe, _, _ = _build(root, tmp_path)
-    assert probe["parsed"] and done["//:top"] == "built"
+    assert not probe["parsed"] and done["//:side"] == "built" and done["//:top"] == "reused"
 
 
 def test_a_restored_session_reads_its_own_file_when_another_run_replaced_it(make_workspace, tmp_path):
