@@ -48,6 +48,7 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     blocked = {n for n, s in states.items() if s is not State.DONE}
     keyed, exported = rb.changed_values(n for n, s in states.items() if s is State.DONE)
     settled, predicted, holds = rb.settled, rb.computer.keys.inputs, rb._settled_holds
+    reads_key = _key_readers(rb, keyed)
     again: set = set()
     skipped: dict = {}
     adopted: dict[str, list[str]] = {}  # reason -> actions
@@ -60,7 +61,7 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
             continue
         was = settled.get(n)
         if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps) or (
-                not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not rb.reads_key_of(n, keyed)))
+                not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not reads_key(n)))
                 and not holds(n)) or not (name := present(n, was[0])):
             again.add(n)
         else:
@@ -68,6 +69,20 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     for why, nodes in adopted.items():
         rb.reporter.reused_unstarted(nodes, why)
     return again, skipped
+
+
+def _key_readers(rb, keyed: set):
+    """Does an action's key read the build key of one of `keyed` (a tool it runs)? As the key
+    computer recorded its readers (keys.py: those it re-keys when a build key changes; a reader
+    once is kept, so at worst the action is checked input by input) — not each action's tools
+    gathered anew (a libc patch asks it of 10,000 consumers). Under --strict, every one does."""
+    if rb.computer.strict:
+        return lambda n: True
+    readers = rb.computer.readers["build"]
+    found: set = set()
+    for k in keyed:
+        found.update(readers.get(k, ()))
+    return found.__contains__
 
 
 def _presence(store):
