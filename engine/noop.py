@@ -8,6 +8,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,15 +85,15 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if path in files:
             files[path] = entries[path][0]
     actions, roots = list(old.actions), list(old.roots)
-    root_at = {name: i for i, (name, _, _) in enumerate(roots)} if nodes else {}
+    root_names = list(map(itemgetter(0), roots)) if nodes else []  # (no dict of 10,000 roots for one edit)
     order = session.order
     for n in nodes:
-        i, name = order.get(n), str(n)
+        i, name = order.get(n), n.id
         if i is None or i >= len(actions) or actions[i][0] != name:
             return None  # not where the analysis puts it: record whole
         actions[i] = (name, rb.entry_of(n))
-        if name in root_at:
-            roots[root_at[name]] = (name, actions[i][1], [])
+        if name in root_names:
+            roots[root_names.index(name)] = (name, actions[i][1], [])
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
                                decisions_all_reused=False, store_stamp=())
 

@@ -338,7 +338,7 @@ class Session:
                     return None
         except OSError:
             return None
-        out += _untrusted(self.sources, lambda p: self.stats.entries.get(p), 2, seen)
+        out += _untrusted_sources(self.sources, self.stats.entries, seen or {})
         out += _untrusted(self.build_files, self.read_stats.get, 2)
         for d in self.glob_dirs:
             globbed = self.glob_states.get(d)
@@ -361,6 +361,27 @@ def node_closures(closures: list) -> dict:
         for n in c.nodes.values():
             node_closure.setdefault(n, c)
     return node_closure
+
+
+def _untrusted_sources(paths, entries: dict, seen: dict) -> list[str]:
+    """`_untrusted` for the declared sources (10,000 at 10,000 packages) against the stat cache's
+    (stat, digest, hashed at) entries, in one loop without a Python call per file: the stats the
+    no-op check took (`seen`) or taken now, then `freshness.trusted`'s rule written out."""
+    from jbuild.base.freshness import RACY_MARGIN_NS as margin
+
+    out = []
+    for p, st, c in zip(paths, [seen.get(p) or _stat(p) for p in paths], map(entries.get, paths), strict=True):
+        if st is None or c is None or (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != c[0] \
+                or st.st_mtime_ns >= c[2] - margin or st.st_ctime_ns >= c[2] - margin:
+            out.append(p)
+    return out
+
+
+def _stat(path: str):
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:
