@@ -52,17 +52,29 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         for name, b in fp.binaries.items():
             files[b["path"]] = p.stats.entries[b["path"]][0]
             tools.append((name, host_path(), b["path"]))
+    root_at = _root_positions(p)
     return snapshot.Snapshot(
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         # a root's closure entries re-root its result link; without links they are not needed
-        roots=[(str(r), rb.entry_of(r), root_entries(p, rb, r) if p.envs else []) for r in p.roots],
+        roots=[] if root_at else [(r.id, rb.entry_of(r), root_entries(p, rb, r) if p.envs else []) for r in p.roots],
+        root_at=root_at,
         envs={str(r): path.name for r, path in p.envs.items()},
         members=_members_json(p.members),
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
         root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
+
+
+def _root_positions(p: Plan) -> list[int]:
+    """Each root's position among the actions, where the snapshot keeps no closure entries for
+    them (no environments assembled); [] if it does, or a root is not an action."""
+    if p.envs or not p.roots:
+        return []
+    at = {n: i for i, n in enumerate(p.graph.nodes)}
+    found = [at.get(r) for r in p.roots]
+    return [] if None in found else found
 
 
 def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: tuple[set, set]):
@@ -84,8 +96,8 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
     for path in paths:
         if path in files:
             files[path] = entries[path][0]
-    actions, roots = list(old.actions), list(old.roots)
-    root_names = list(map(itemgetter(0), roots)) if nodes else []  # (no dict of 10,000 roots for one edit)
+    actions, roots = list(old.actions), list(old.roots)  # (roots: [] if they are positions in actions)
+    root_names = list(map(itemgetter(0), roots)) if nodes and roots else []
     order = session.order
     for n in nodes:
         i, name = order.get(n), n.id
@@ -134,9 +146,9 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
-        if members and a.roots and not a.members:
+        if members and (a.roots or a.root_at) and not a.members:
             return None  # recorded by a build that skipped them
-        if opts.out_link and any(node not in a.envs for node, _, _ in a.roots):
+        if opts.out_link and any(node not in a.envs for node, _ in a.root_entries()):
             return None  # recorded by a build without a link: assemble the environments once
         reporter = Reporter(len(a.actions), opts.build_events)
         reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
@@ -149,13 +161,14 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
 
             store = _store(root)
             link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
-                                                for node, _, entries in a.roots])
+                                                for node, _, entries in a.root_list()])
         reporter.summary(0, opts.keep_going)
         if (not stamped and len(entries) >= snapshot.LISTING_FROM and _restamp(a, root)) or changed:
             snapshot.save(cache, a)
     at = Path(root)
-    return Result(0, EntryPaths(at, [(node, name) for node, name, _ in a.roots]), tests=a.tests,
-                  reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _, _ in a.roots if node in a.envs],
+    roots = a.root_entries()
+    return Result(0, EntryPaths(at, roots), tests=a.tests,
+                  reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _ in roots if node in a.envs],
                   members=[(node, _members(recorded)) for node, recorded in a.members.items()],
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
