@@ -318,7 +318,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     cache = snapshot.path_for(ws.cache_dir, command)
     cached = snapshot.load(cache)
     seen: dict = {}  # path -> stat, taken by the no-op check: the session's check reads them (not stats again)
-    if cached is not None and (cached.roots or cached.tests) and not opts.verify_inputs and \
+    if cached is not None and (cached.roots or cached.root_at or cached.tests) and not opts.verify_inputs and \
             snapshot.is_fresh(cached, seen):
         result = noop.answer(cached, Path(opts.store), ws, opts, cache, members)
         if result is not None:
