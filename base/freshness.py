@@ -37,3 +37,22 @@ def all_trusted(files: dict[str, tuple], read_at_ns: int, seen: dict | None = No
         return False
     limit = read_at_ns - RACY_MARGIN_NS
     return max(map(itemgetter(0), cached), default=0) < limit and max(map(itemgetter(3), cached), default=0) < limit
+
+
+def untrusted_of(paths, entries: dict, seen: dict) -> list[str]:
+    """The paths `trusted` does not hold for, against a stat cache's (stat key, _, read at)
+    entries, in one loop without a Python call per file (10,000 sources at 10,000 packages):
+    the stats in `seen` (path -> stat, a check's a moment ago), or taken now."""
+    out = []
+    for p, st, c in zip(paths, [seen.get(p) or _stat(p) for p in paths], map(entries.get, paths), strict=True):
+        if st is None or c is None or (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != c[0] \
+                or st.st_mtime_ns >= c[2] - RACY_MARGIN_NS or st.st_ctime_ns >= c[2] - RACY_MARGIN_NS:
+            out.append(p)
+    return out
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None

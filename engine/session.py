@@ -319,7 +319,7 @@ class Session:
         None if something structural changed (the caller analyses again). `seen` (path -> stat):
         stats this process took a moment ago (the no-op check's), used rather than taken again
         (an edit at 10,000 packages stats every source once, not twice)."""
-        from jbuild.base.freshness import trusted
+        from jbuild.base.freshness import trusted, untrusted_of
         from jbuild.dsl.globs import dir_unchanged
 
         from .platform import host_path, resolve_binary
@@ -338,7 +338,7 @@ class Session:
                     return None
         except OSError:
             return None
-        out += _untrusted_sources(self.sources, self.stats.entries, seen or {})
+        out += untrusted_of(self.sources, self.stats.entries, seen or {})  # (no Python call per source)
         out += _untrusted(self.build_files, self.read_stats.get, 2)
         for d in self.glob_dirs:
             globbed = self.glob_states.get(d)
@@ -361,27 +361,6 @@ def node_closures(closures: list) -> dict:
         for n in c.nodes.values():
             node_closure.setdefault(n, c)
     return node_closure
-
-
-def _untrusted_sources(paths, entries: dict, seen: dict) -> list[str]:
-    """`_untrusted` for the declared sources (10,000 at 10,000 packages) against the stat cache's
-    (stat, digest, hashed at) entries, in one loop without a Python call per file: the stats the
-    no-op check took (`seen`) or taken now, then `freshness.trusted`'s rule written out."""
-    from jbuild.base.freshness import RACY_MARGIN_NS as margin
-
-    out = []
-    for p, st, c in zip(paths, [seen.get(p) or _stat(p) for p in paths], map(entries.get, paths), strict=True):
-        if st is None or c is None or (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns) != c[0] \
-                or st.st_mtime_ns >= c[2] - margin or st.st_ctime_ns >= c[2] - margin:
-            out.append(p)
-    return out
-
-
-def _stat(path: str):
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
 
 
 def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:
