@@ -56,7 +56,8 @@ class ActionBuilder:
     def _build_deps(self, node: Node) -> list[Node]:
         """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
         if node not in self._deps:
-            self._deps[node] = list(build_time_deps(self.closures[node], node))
+            closure = self.closures[node]
+            self._deps[node] = build_time_deps(closure, node, self._children.setdefault(id(closure), {}))
         return self._deps[node]
 
     def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
