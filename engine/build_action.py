@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
@@ -168,8 +169,12 @@ class ActionBuilder:
         (split.py: dev and lib to a build against it, bin too for a tool)."""
         from .split import TOOL, visible
 
-        deps: dict[str, Path] = {}
         tools = set(tool_nodes(self.closures[node], node))
+        if not tools:  # the usual case: no tool, no two dependencies of one name
+            views = [v for v in map(self._seen_as, self._build_deps(node)) if v]
+            if len({v[0] for v in views}) == len(views):
+                return dict(chain.from_iterable(v[6] for v in views)), set()
+        deps: dict[str, Path] = {}
         tool_names, bases = set(), set()
         for dep in self._build_deps(node):
             seen = self._seen_as(dep)
@@ -191,9 +196,9 @@ class ActionBuilder:
         """What every build against the action `dep` takes of it, made once: at 10,000 packages
         hundreds of builds take each dependency (libc, all of them). (its name at /deps, that
         name if it is taken, its label, its `built_against` value, its mounts as a build sees
-        them: (suffix of the name, entry path), its `built_against` item as JSON); () for what
-        is not an action. Its entry and exported digest are settled before any build against it
-        starts."""
+        them: (suffix of the name, entry path), its `built_against` item as JSON, its mounts
+        named in full under its own name); () for what is not an action. Its entry and
+        exported digest are settled before any build against it starts."""
         got = self._dep_views.get(dep)
         if got is None:
             from .split import BUILD, visible
@@ -206,7 +211,8 @@ class ActionBuilder:
                                for output, name in visible(dep.shape, entry, BUILD))
                 value = {"entry": entry, "exported": self.exported[dep]}
                 got = (label.name, f"{label.package.replace('/', '_')}_{label.name}", str(label), value, mounts,
-                       f"{json.dumps(str(label))}: {json.dumps(value, sort_keys=True)}")
+                       f"{json.dumps(str(label))}: {json.dumps(value, sort_keys=True)}",
+                       tuple((label.name + suffix, path) for suffix, path in mounts))
             self._dep_views[dep] = got
         return got
 
