@@ -54,12 +54,15 @@ class ActionBuilder:
         finally:
             self._deps.pop(node, None)
 
-    def _build_deps(self, node: Node) -> list[Node]:
-        """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
-        if node not in self._deps:
+    def _build_deps(self, node: Node) -> tuple[list[Node], list[tuple]]:
+        """build_time_deps and each one's `_seen_as`, once per build (the mounts and the entry's
+        metadata both need them)."""
+        got = self._deps.get(node)
+        if got is None:
             closure = self.closures[node]
-            self._deps[node] = build_time_deps(closure, node, self._children.setdefault(id(closure), {}))
-        return self._deps[node]
+            deps = build_time_deps(closure, node, self._children.setdefault(id(closure), {}))
+            got = self._deps[node] = (deps, list(map(self._seen_as, deps)))
+        return got
 
     def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
         from .outputs import OutputCancelled, OutputError
@@ -171,13 +174,12 @@ class ActionBuilder:
 
         tools = set(tool_nodes(self.closures[node], node))
         if not tools:  # the usual case: no tool, no two dependencies of one name
-            views = [v for v in map(self._seen_as, self._build_deps(node)) if v]
+            views = [v for v in self._build_deps(node)[1] if v]
             if len({v[0] for v in views}) == len(views):
                 return dict(chain.from_iterable(v[6] for v in views)), set()
         deps: dict[str, Path] = {}
         tool_names, bases = set(), set()
-        for dep in self._build_deps(node):
-            seen = self._seen_as(dep)
+        for dep, seen in zip(*self._build_deps(node), strict=True):
             if not seen:
                 continue
             base = seen[0] if seen[0] not in bases else seen[1]  # a name taken: package_name
@@ -219,7 +221,7 @@ class ActionBuilder:
     def _built_against(self, node: Node) -> Encoded:
         """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
         joined from each dependency's, encoded once (`_seen_as`)."""
-        seen = {v[2]: v for v in map(self._seen_as, self._build_deps(node)) if v}
+        seen = {v[2]: v for v in self._build_deps(node)[1] if v}
         labels = sorted(seen)
         return Encoded({label: seen[label][3] for label in labels}, "{" + ", ".join(seen[label][5] for label in labels) + "}")
 
