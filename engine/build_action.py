@@ -6,11 +6,13 @@ export, and the publishing of its entry. `ActionBuilder` is mixed into `Rebuilde
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
@@ -22,6 +24,7 @@ from .keys import combined_exported, tool_nodes
 from .resolve import Node
 from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta
+from .store.entry import Encoded
 
 BIND_SOURCES_UP_TO = 32  # declared files bound one by one in a staged root; more are copied
 
@@ -51,11 +54,15 @@ class ActionBuilder:
         finally:
             self._deps.pop(node, None)
 
-    def _build_deps(self, node: Node) -> list[Node]:
-        """build_time_deps, once per build (the mounts and the entry's metadata both need it)."""
-        if node not in self._deps:
-            self._deps[node] = list(build_time_deps(self.closures[node], node))
-        return self._deps[node]
+    def _build_deps(self, node: Node) -> tuple[list[Node], list[tuple]]:
+        """build_time_deps and each one's `_seen_as`, once per build (the mounts and the entry's
+        metadata both need them)."""
+        got = self._deps.get(node)
+        if got is None:
+            closure = self.closures[node]
+            deps = build_time_deps(closure, node, self._children.setdefault(id(closure), {}))
+            got = self._deps[node] = (deps, list(map(self._seen_as, deps)))
+        return got
 
     def _build_in(self, node: Node, name: str, reason: str) -> Outcome:
         from .outputs import OutputCancelled, OutputError
@@ -89,8 +96,7 @@ class ActionBuilder:
             meta = EntryMeta(key=key, name=name, label=str(node.label), node=str(node),
                              interface_key=self.computer.interface_key(node, self.closures[node]),
                              exported=exported, exported_detail=own.detail,
-                             built_against={str(d.label): {"entry": self.entry_of(d), "exported": self.exported[d]}
-                                            for d in self._build_deps(node) if is_action(d)},
+                             built_against=self._built_against(node),
                              inputs=self.inputs[node].as_dict(), sandbox=self.executor.kind,
                              log=os.path.relpath(log, self.store.root), duration=duration, built_at=time.time())
             entry = self.store.publish_set(parts, meta) if parts else self.store.publish(tmp.out, meta)
@@ -115,8 +121,9 @@ class ActionBuilder:
         from .sandbox_landlock import SANDBOX_PATHS  # a resolved /deps/<name> (docs/keys.md)
         from .split import MEASURED, split
 
-        check_output(tmp.out, [str(self.store.root.resolve()), str(self.workspace), *SANDBOX_PATHS],
-                     cancelled=lambda: self.executor.cancelled)
+        if self._foreign is None:  # paths no output may name (resolved once, not per build)
+            self._foreign = [str(self.store.root.resolve()), str(self.workspace), *SANDBOX_PATHS]
+        check_output(tmp.out, self._foreign, cancelled=lambda: self.executor.cancelled)
         changed = [p for p in node.target.files if self._changed(node, p)]
         if changed:
             raise OutputError(f"inputs changed during the build: {', '.join(changed)}")
@@ -163,22 +170,60 @@ class ActionBuilder:
         """What the build of `node` sees at /deps: name -> entry, and which names are tools.
         A split dependency is mounted per output it shows that build, at /deps/NAME.OUTPUT
         (split.py: dev and lib to a build against it, bin too for a tool)."""
-        from .split import BUILD, TOOL, visible
+        from .split import TOOL, visible
 
-        deps: dict[str, Path] = {}
         tools = set(tool_nodes(self.closures[node], node))
+        if not tools:  # the usual case: no tool, no two dependencies of one name
+            views = [v for v in self._build_deps(node)[1] if v]
+            if len({v[0] for v in views}) == len(views):
+                return dict(chain.from_iterable(v[6] for v in views)), set()
+        deps: dict[str, Path] = {}
         tool_names, bases = set(), set()
-        for dep in self._build_deps(node):
-            if is_action(dep):
-                base = _dep_name(dep, bases)
-                bases.add(base)
-                for output, entry in visible(dep.shape, self.entry_of(dep), TOOL if dep in tools else BUILD):
-                    name = f"{base}.{output}" if output else base
-                    path = self._paths.get(entry)
-                    deps[name] = path if path is not None else self._paths.setdefault(entry, self.store.path(entry))
-                    if dep in tools:
-                        tool_names.add(name)
+        for dep, seen in zip(*self._build_deps(node), strict=True):
+            if not seen:
+                continue
+            base = seen[0] if seen[0] not in bases else seen[1]  # a name taken: package_name
+            bases.add(base)
+            if dep not in tools:
+                for suffix, path in seen[4]:
+                    deps[base + suffix] = path
+                continue
+            for output, entry in visible(dep.shape, self.entry_of(dep), TOOL):
+                name = f"{base}.{output}" if output else base
+                deps[name] = self.store.path(entry)
+                tool_names.add(name)
         return deps, tool_names
+
+    def _seen_as(self, dep: Node) -> tuple:
+        """What every build against the action `dep` takes of it, made once: at 10,000 packages
+        hundreds of builds take each dependency (libc, all of them). (its name at /deps, that
+        name if it is taken, its label, its `built_against` value, its mounts as a build sees
+        them: (suffix of the name, entry path), its `built_against` item as JSON, its mounts
+        named in full under its own name); () for what is not an action. Its entry and
+        exported digest are settled before any build against it starts."""
+        got = self._dep_views.get(dep)
+        if got is None:
+            from .split import BUILD, visible
+
+            if not is_action(dep):
+                got = ()
+            else:
+                entry, label = self.entry_of(dep), dep.label
+                mounts = tuple((f".{output}" if output else "", self.store.path(name))
+                               for output, name in visible(dep.shape, entry, BUILD))
+                value = {"entry": entry, "exported": self.exported[dep]}
+                got = (label.name, f"{label.package.replace('/', '_')}_{label.name}", str(label), value, mounts,
+                       f"{json.dumps(str(label))}: {json.dumps(value, sort_keys=True)}",
+                       tuple((label.name + suffix, path) for suffix, path in mounts))
+            self._dep_views[dep] = got
+        return got
+
+    def _built_against(self, node: Node) -> Encoded:
+        """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
+        joined from each dependency's, encoded once (`_seen_as`)."""
+        seen = {v[2]: v for v in self._build_deps(node)[1] if v}
+        labels = sorted(seen)
+        return Encoded({label: seen[label][3] for label in labels}, "{" + ", ".join(seen[label][5] for label in labels) + "}")
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
         """Same declared interface, different measured export: say so (or fail, for CI)."""
@@ -210,11 +255,6 @@ class ActionBuilder:
 def _append(path: Path, text: str) -> None:
     with open(path, "a") as f:
         f.write(text)
-
-
-def _dep_name(node: Node, taken: dict) -> str:
-    name = node.label.name
-    return name if name not in taken else f"{node.label.package.replace('/', '_')}_{name}"
 
 
 def _stage_sources(base: Path, files, dest: Path) -> None:

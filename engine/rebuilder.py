@@ -48,10 +48,12 @@ class Rebuilder(ActionBuilder):
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
     settled: dict[Node, tuple] = field(default_factory=dict)  # (key, exported, inputs) the last run settled
-    _deps: dict[Node, list] = field(default_factory=dict, repr=False)  # build_time_deps of builds running now
+    _deps: dict[Node, tuple] = field(default_factory=dict, repr=False)  # _build_deps of builds running now
     # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
     _names: dict[Node, str] = field(default_factory=dict, repr=False)
-    _paths: dict[str, Path] = field(default_factory=dict, repr=False)
+    _children: dict[int, dict] = field(default_factory=dict, repr=False)  # per closure: build_time_deps's memo
+    _dep_views: dict[Node, tuple] = field(default_factory=dict, repr=False)  # build_action._seen_as's
+    _foreign: list[str] | None = field(default=None, repr=False)  # paths no output may name
     _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
     _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
 

@@ -31,6 +31,7 @@ from .entry import EntryMeta
 from .fsops import StoreError
 
 SCHEMA_VERSION = 2
+# entries.built_against stays in the schema (older indexes have it) but is written NULL (row_of).
 SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL = 5, 6, 13
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS entries (
@@ -325,10 +326,12 @@ class Index:
 def row_of(meta: EntryMeta) -> tuple[tuple, tuple | None]:
     """An entry's index rows as plain values, made when it is published: a build's syncer keeps
     these strings for seconds rather than the metadata itself (at 10,000 packages hundreds of
-    small dicts per entry, which fragment the heap), and encodes nothing under the index's lock."""
+    small dicts per entry, which fragment the heap), and encodes nothing under the index's lock.
+    `built_against` is left NULL: nothing reads it from the index (the entry's metadata has it),
+    and at 10,000 packages it is hundreds of dependencies, tens of kilobytes per row, encoded
+    and written again for every entry a build publishes."""
     entry = (meta.key, meta.name, meta.label, meta.node, meta.interface_key, meta.exported, meta.output_hash,
-             meta.size, json.dumps(meta.built_against), json.dumps(meta.inputs), meta.log, meta.duration,
-             meta.built_at)
+             meta.size, None, json.dumps(meta.inputs), meta.log, meta.duration, meta.built_at)
     iface = (meta.interface_key, meta.exported, meta.name, meta.built_at) if meta.interface_key and meta.exported \
         else None
     return entry, iface

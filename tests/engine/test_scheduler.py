@@ -3,6 +3,7 @@
 import threading
 import time
 
+import pytest
 from jbuild.engine.scheduler import State, schedule
 
 #   a -> c -> e
@@ -98,3 +99,36 @@ def test_idle_is_not_called_when_no_work_ran():
     calls = []
     states = schedule({"a": set()}, lambda a: True, jobs=1, inline=lambda a: True, idle=lambda: calls.append(1))
     assert states == {"a": State.DONE} and calls == []
+
+
+def test_an_exception_in_work_is_raised_here_after_the_interrupt_hook_and_no_worker_is_left():
+    interrupted = []
+
+    def work(a):
+        if a == "b":
+            raise RuntimeError("a bug in work")
+        return True
+
+    with pytest.raises(RuntimeError, match="a bug in work"):
+        schedule(GRAPH, work, jobs=2, on_interrupt=lambda: interrupted.append(1))
+    assert interrupted == [1]
+    assert not [t for t in threading.enumerate() if t.name.startswith("jbuild-worker")]
+
+
+def test_no_more_than_jobs_run_at_once_and_no_more_threads_than_jobs():
+    wide = {f"n{i}": set() for i in range(40)}
+    lock, now, peak, names = threading.Lock(), [0], [0], set()
+
+    def work(a):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+            names.add(threading.current_thread().name)
+        time.sleep(0.002)
+        with lock:
+            now[0] -= 1
+        return True
+
+    states = schedule(wide, work, jobs=3)
+    assert all(s is State.DONE for s in states.values())
+    assert peak[0] <= 3 and len(names) <= 3
