@@ -25,8 +25,8 @@ from .model import Target
 from .span import NOWHERE, Span
 from .workspace import Workspace
 
-CACHE_FORMAT = 13  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes;
-# 13: the entry is build_file.ParsedFile
+CACHE_FORMAT = 14  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes;
+# 13: the entry is build_file.ParsedFile; 14: a file lowered by pieces is kept without its targets
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Loader:
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
         self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
         self._loading: set[tuple[str, str]] = set()  # packages being parsed (a cycle of templates)
+        self._started = time.time_ns()  # (pieces written since by others are not trimmed)
 
     # ------------------------------------------------------------ cache
 
@@ -63,10 +64,18 @@ class Loader:
         return state
 
     def save_cache(self) -> None:
+        """Write the parse cache. A file lowered by pieces is kept without its targets: its
+        pieces are (piece_cache.py), and a parse cache holding a 10,000-target file's targets
+        twice would be written whole after every edit of it."""
+        from .piece_cache import cache_path, trim
+
         if not self._dirty:
             return
-        cachefile.write(self.cache_path, CACHE_FORMAT, self._cache)
+        cachefile.write(self.cache_path, CACHE_FORMAT, {
+            p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in self._cache.items()})
         self._dirty = False
+        live = {cache_path(self.ws.cache_dir, p) for p, e in self._cache.items() if e.pieces and os.path.isfile(p)}
+        trim(self.ws.cache_dir, live, getattr(self, "_started", 0))
 
     # ------------------------------------------------------------ one package
 
@@ -147,35 +156,78 @@ class Loader:
         from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
         from .templates import std_templates_path
 
+        pieced = self._by_pieces(text, display, package, repo, path, old)
+        if pieced is not None:
+            entry = self._cache[str(path)] = self._from_pieces(path, text, (display, package, repo), st,
+                                                               (digest, read_at), pieced, old)
+            self._dirty = True
+            return entry
         deps: dict = {}
-        templates: dict = {}
-        raw = self._by_pieces(text, display, package, repo, path)
-        if raw is None:
-            try:
-                syntax = parse(text, display)
-                raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
-            except RecipeError as exc:
-                self.diags.extend(exc.diagnostics)
-                self._cache.pop(str(path), None)
-                return None
-            if any(isinstance(b, st_Instance) for b in syntax.blocks):
-                std = std_templates_path()
-                deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
-            templates = {t.name: t for t in syntax.templates}
+        try:
+            syntax = parse(text, display)
+            raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
+        except RecipeError as exc:
+            self.diags.extend(exc.diagnostics)
+            self._cache.pop(str(path), None)
+            return None
+        if any(isinstance(b, st_Instance) for b in syntax.blocks):
+            std = std_templates_path()
+            deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
+        templates = {t.name: t for t in syntax.templates}
         entry = ParsedFile(stat_key(st), digest, read_at, raw, templates=templates, deps=deps)
         self._cache[str(path)] = entry
         self._dirty = True
         return entry
 
-    def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path) -> list[Target] | None:
-        """A large file's targets from its pieces' targets kept by piece_cache.py (only the
-        pieces an edit touched are parsed); None: parse it whole."""
+    def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path,
+                   old: ParsedFile | None) -> list | None:
+        """A large file's pieces with their targets (piece_cache.py: only the pieces an edit
+        touched are parsed; those `old` still holds expanded are taken from it); None: parse it
+        whole."""
         from . import pieces
         from .piece_cache import cache_path, lower_by_pieces
 
         if len(text) <= pieces.PIECE_CHARS:
             return None
-        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT)
+        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT,
+                               self._kept_pieces(path, old))
+
+    def _kept_pieces(self, path: Path, old: ParsedFile | None) -> dict:
+        """(key, line) -> targets, expanded, of each piece of `old` (the entry of this file's last
+        load), if its expansion still holds."""
+        if old is None or not old.pieces or old.expanded is None or not self._dirs_unchanged(str(path.parent), old) \
+                or not all(os.path.isfile(p) for p in old.explicit):
+            return {}
+        kept, at = {}, 0
+        for key, line, count in old.pieces:
+            kept[(key, line)] = old.expanded[at:at + count]
+            at += count
+        return kept
+
+    def _from_pieces(self, path: Path, text: str, where: tuple, st, read: tuple, pieced: list,
+                     old: ParsedFile | None) -> ParsedFile:
+        """The entry of a file lowered by pieces. Where some pieces were kept expanded, only the
+        others' targets are expanded (their problems are those a whole expansion reports: the
+        kept ones had none); if any has a problem, every piece is read back and expanded."""
+        rows = tuple((p.key, p.line, len(p.targets)) for p in pieced)
+        if old is None or not any(p.kept for p in pieced):
+            return ParsedFile(stat_key(st), *read, [t for p in pieced for t in p.targets], pieces=rows)
+        pkg_dir, walked_at = str(path.parent), time.time_ns()
+        fresh = [t for p in pieced if not p.kept for t in p.targets]
+        diags: list[Diagnostic] = []
+        found = expand(self.ws, pkg_dir, self._root_of(pkg_dir), fresh, diags) if fresh else None
+        if fresh and found is None:  # read back whole, it is expanded whole: its problems in order
+            again = self._by_pieces(text, *where, path, None)
+            assert again is not None  # (the same text was lowered by pieces a moment ago)
+            return self._from_pieces(path, text, where, st, read, again, None)
+        by_piece = iter(found.targets if found else ())
+        expanded = [t for p in pieced for t in (p.targets if p.kept else [next(by_piece) for _ in p.targets])]
+        dirs, explicit = dict(old.dirs), set(old.explicit)  # (a removed target's: checked, harmlessly)
+        if found:
+            dirs.update(found.dirs)
+            explicit.update(found.explicit)
+        return ParsedFile(stat_key(st), *read, None, expanded, dirs, sorted(explicit),
+                          min(old.walked_at, walked_at), pieces=rows)
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""
