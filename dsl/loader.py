@@ -153,13 +153,14 @@ class Loader:
             self.diags.extend(exc.diagnostics)
             return None
         self.parsed_files += 1
+        from .pieced import from_pieces
         from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
         from .templates import std_templates_path
 
         pieced = self._by_pieces(text, display, package, repo, path, old)
         if pieced is not None:
-            entry = self._cache[str(path)] = self._from_pieces(path, text, (display, package, repo), st,
-                                                               (digest, read_at), pieced, old)
+            entry = self._cache[str(path)] = from_pieces(self, path, text, (display, package, repo), st,
+                                                         (digest, read_at), pieced, old)
             self._dirty = True
             return entry
         deps: dict = {}
@@ -186,48 +187,12 @@ class Loader:
         whole."""
         from . import pieces
         from .piece_cache import cache_path, lower_by_pieces
+        from .pieced import kept_pieces
 
         if len(text) <= pieces.PIECE_CHARS:
             return None
         return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT,
-                               self._kept_pieces(path, old))
-
-    def _kept_pieces(self, path: Path, old: ParsedFile | None) -> dict:
-        """(key, line) -> targets, expanded, of each piece of `old` (the entry of this file's last
-        load), if its expansion still holds."""
-        if old is None or not old.pieces or old.expanded is None or not self._dirs_unchanged(str(path.parent), old) \
-                or not all(os.path.isfile(p) for p in old.explicit):
-            return {}
-        kept, at = {}, 0
-        for key, line, count in old.pieces:
-            kept[(key, line)] = old.expanded[at:at + count]
-            at += count
-        return kept
-
-    def _from_pieces(self, path: Path, text: str, where: tuple, st, read: tuple, pieced: list,
-                     old: ParsedFile | None) -> ParsedFile:
-        """The entry of a file lowered by pieces. Where some pieces were kept expanded, only the
-        others' targets are expanded (their problems are those a whole expansion reports: the
-        kept ones had none); if any has a problem, every piece is read back and expanded."""
-        rows = tuple((p.key, p.line, len(p.targets)) for p in pieced)
-        if old is None or not any(p.kept for p in pieced):
-            return ParsedFile(stat_key(st), *read, [t for p in pieced for t in p.targets], pieces=rows)
-        pkg_dir, walked_at = str(path.parent), time.time_ns()
-        fresh = [t for p in pieced if not p.kept for t in p.targets]
-        diags: list[Diagnostic] = []
-        found = expand(self.ws, pkg_dir, self._root_of(pkg_dir), fresh, diags) if fresh else None
-        if fresh and found is None:  # read back whole, it is expanded whole: its problems in order
-            again = self._by_pieces(text, *where, path, None)
-            assert again is not None  # (the same text was lowered by pieces a moment ago)
-            return self._from_pieces(path, text, where, st, read, again, None)
-        by_piece = iter(found.targets if found else ())
-        expanded = [t for p in pieced for t in (p.targets if p.kept else [next(by_piece) for _ in p.targets])]
-        dirs, explicit = dict(old.dirs), set(old.explicit)  # (a removed target's: checked, harmlessly)
-        if found:
-            dirs.update(found.dirs)
-            explicit.update(found.explicit)
-        return ParsedFile(stat_key(st), *read, None, expanded, dirs, sorted(explicit),
-                          min(old.walked_at, walked_at), pieces=rows)
+                               kept_pieces(self, path, old))
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""
@@ -437,3 +402,4 @@ def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> Version
         return parse_label(text, ws.package_of(cwd or os.getcwd()))
     except LabelError as exc:
         raise RecipeError.at(NOWHERE, str(exc), exc.help) from None
+
