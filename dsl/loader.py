@@ -66,16 +66,17 @@ class Loader:
     def save_cache(self) -> None:
         """Write the parse cache. A file lowered by pieces is kept without its targets: its
         pieces are (piece_cache.py), and a parse cache holding a 10,000-target file's targets
-        twice would be written whole after every edit of it."""
+        twice would be written whole after every edit of it. The kept pieces of files no longer
+        lowered by pieces (deleted, small now, or with a template) are removed."""
         from .piece_cache import cache_path, trim
 
-        if not self._dirty:
-            return
-        cachefile.write(self.cache_path, CACHE_FORMAT, {
-            p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in self._cache.items()})
-        self._dirty = False
-        live = {cache_path(self.ws.cache_dir, p) for p, e in self._cache.items() if e.pieces and os.path.isfile(p)}
-        trim(self.ws.cache_dir, live, getattr(self, "_started", 0))
+        if self._dirty:
+            cachefile.write(self.cache_path, CACHE_FORMAT, {
+                p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in self._cache.items()})
+            self._dirty = False
+        if (self.ws.cache_dir / "pieces").is_dir():  # (the pieces of a deleted BUILD file go too)
+            live = {cache_path(self.ws.cache_dir, p) for p, e in self._cache.items() if e.pieces and os.path.isfile(p)}
+            trim(self.ws.cache_dir, live, getattr(self, "_started", 0))
 
     # ------------------------------------------------------------ one package
 
