@@ -68,8 +68,10 @@ def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path
     old: dict[bytes, bytes] = cachefile.read(path, (FORMAT, lowering), {}, freeze=False)
     new: dict[bytes, bytes] = {}
     out: list[Piece] = []
+    line = last = 0
     for start, end in cut:
-        key, line = _key(text, start, end, display, package, repo), text.count("\n", 0, start)
+        line, last = line + text.count("\n", last, start), start  # (counted from the last piece's start)
+        key = _key(text, start, end, display, package, repo)
         blob = old.get(key)
         mine = kept.get((key, line))
         if mine is not None and blob is not None:
