@@ -23,9 +23,9 @@ from .resolve import Closure, Node, _active, _flavour_values, resolution_of
 
 
 def keep_unchanged(old: dict, new: dict) -> tuple[dict, set[Label]]:
-    """(`new` families, where one equal to the old one in canonical form and in every span is
-    the old list of objects, so that its nodes and cached keys stay valid; the labels of those
-    equal but moved, their spans elsewhere — new objects, for the resolution's messages, whose
+    """(`new` families, where one equal to the old one in canonical form and in every field and
+    span is the old list of objects, so that its nodes and cached keys stay valid; the labels of
+    those equal in all but their spans, moved: new objects, for the resolution's messages, whose
     keys hold)."""
     from jbuild.dsl.canonical import target as canonical
 
@@ -37,7 +37,8 @@ def keep_unchanged(old: dict, new: dict) -> tuple[dict, set[Label]]:
             continue
         same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
         if same and repr(family) != repr(before):  # (a span is no part of a target's equality, but of its repr)
-            moved.add(label)
+            if family == before:  # equal in every field but a span: moved
+                moved.add(label)
             same = False
         out[label] = before if same else family
     return out, moved
