@@ -23,24 +23,19 @@ from .resolve import Closure, Node, _active, _flavour_values, resolution_of
 
 
 def keep_unchanged(old: dict, new: dict) -> tuple[dict, set[Label]]:
-    """(`new` families, where one equal to the old one in canonical form and in every field and
-    span is the old list of objects, so that its nodes and cached keys stay valid; the labels of
-    those equal in all but their spans, moved: new objects, for the resolution's messages, whose
-    keys hold)."""
-    from jbuild.dsl.canonical import target as canonical
-
+    """(`new` families, where one made of the old objects is the old list, so that its nodes
+    and cached keys stay valid; the labels of those equal to the old ones in every field but
+    their spans (no span is part of a target's equality), moved: their new objects are taken,
+    for the resolution's messages, but their keys hold)."""
     out, moved = {}, set()
     for label, family in new.items():
         before = old.get(label)
         if before is None or family is before or _same_objects(family, before):
             out[label] = family if before is None else before
             continue
-        same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
-        if same and repr(family) != repr(before):  # (a span is no part of a target's equality, but of its repr)
-            if family == before:  # equal in every field but a span: moved
-                moved.add(label)
-            same = False
-        out[label] = before if same else family
+        if family == before:
+            moved.add(label)
+        out[label] = family
     return out, moved
 
 
