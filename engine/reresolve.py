@@ -61,6 +61,10 @@ def update(closures: list[Closure], roots: list[Label], families: dict[Label, li
     if not all(_single(lb, families) for lb in check if lb in families):
         return None
     fresh = {lb: families[lb][0] for lb in changed if lb in families}  # targets whose node is made anew
+    if families.keys() == old_families.keys() and roots == [c.root.label for c in closures]:
+        same = _same_shape(fresh, old_nodes, old_deps, requirers, roots)
+        if same is not None:
+            return same
     edges = _edges(roots, families, fresh, old_nodes, old_deps)
     if edges is None:
         return None
@@ -157,3 +161,31 @@ def _node(lb: Label, fresh: dict, old_nodes, old_deps, new: dict[Label, Node]) -
     if all(n.id == d.id and n.resolution == d.resolution for (_, n), (_, d) in zip(row, old_deps[old], strict=True)):
         return old, row
     return Node(old.target, lb, old.version, old.flavours, resolution_of(row)), row
+
+
+def _same_shape(fresh: dict, old_nodes, old_deps, requirers, roots) -> list[Closure] | None:
+    """The update of an edit that changed no node's identity nor any edge (a build script, a
+    source list, a span): each changed target's node has its version, flavours and requirements
+    (kind and label, in order) as before, so its resolution too; its node is made anew with that
+    resolution, and its requirers get edges to it. None if the edit changed more."""
+    new: dict[Label, Node] = {}
+    rows: dict[Label, list] = {}
+    for lb, t in fresh.items():
+        old = old_nodes.get(lb)
+        if old is None:
+            return None
+        flavours = _flavour_values(t, {})
+        active = _active(t, dict(flavours))
+        was = old_deps[old]
+        if (str(t.version) if t.version else "") != old.version or flavours != old.flavours or len(active) != len(was) \
+                or any(r.kind is not o.kind or r.label != d.label for r, (o, d) in zip(active, was, strict=True)):
+            return None
+        new[lb] = Node(t, lb, old.version, flavours, old.resolution)
+        rows[lb] = active
+    for lb, active in rows.items():
+        rows[lb] = [(r, new.get(d.label, d)) for r, (_, d) in zip(active, old_deps[old_nodes[lb]], strict=True)]
+    for lb in {r for c in fresh for r in requirers.get(c, ())} - fresh.keys():
+        rows[lb] = [(r, new.get(d.label, d)) for r, d in old_deps[old_nodes[lb]]]
+    nodes = {lb: new.get(lb, n) for lb, n in old_nodes.items()}
+    deps = {nodes[n.label]: rows.get(n.label, row) for n, row in old_deps.items()}
+    return [Closure(nodes[r], nodes, deps, shared=True) for r in roots]
