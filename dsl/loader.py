@@ -183,17 +183,9 @@ class Loader:
 
     def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path,
                    old: ParsedFile | None) -> list | None:
-        """A large file's pieces with their targets (piece_cache.py: only the pieces an edit
-        touched are parsed; those `old` still holds expanded are taken from it); None: parse it
-        whole."""
-        from . import pieces
-        from .piece_cache import cache_path, lower_by_pieces
-        from .pieced import kept_pieces
+        from .pieced import by_pieces
 
-        if len(text) <= pieces.PIECE_CHARS:
-            return None
-        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT,
-                               kept_pieces(self, path, old))
+        return by_pieces(self, text, (display, package, repo), path, old, CACHE_FORMAT)
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""

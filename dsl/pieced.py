@@ -17,6 +17,19 @@ from .errors import Diagnostic
 from .model import Target
 
 
+def by_pieces(loader, text: str, where: tuple, path: Path, old: ParsedFile | None, lowering: int) -> list | None:
+    """A large file's pieces with their targets (piece_cache.py: only the pieces an edit
+    touched are parsed; those `old` still holds expanded are taken from it); None: parse it
+    whole. `where`: (display, package, repo)."""
+    from . import pieces
+    from .piece_cache import cache_path, lower_by_pieces
+
+    if len(text) <= pieces.PIECE_CHARS:
+        return None
+    return lower_by_pieces(text, *where, cache_path(loader.ws.cache_dir, str(path)), lowering,
+                           kept_pieces(loader, path, old))
+
+
 def kept_pieces(loader, path: Path, old: ParsedFile | None) -> dict:
     """(key, line) -> targets, expanded, of each piece of `old` (the entry of this file's last
     load), if its expansion still holds."""
@@ -68,3 +81,4 @@ def _as_before(targets: list[Target], before: list[Target]) -> list[Target]:
         o = old.get((t.label, t.version))
         out.append(o if o is not None and o == t and repr(o) == repr(t) else t)
     return out
+
