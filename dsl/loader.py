@@ -25,8 +25,8 @@ from .model import Target
 from .span import NOWHERE, Span
 from .workspace import Workspace
 
-CACHE_FORMAT = 13  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes;
-# 13: the entry is build_file.ParsedFile
+CACHE_FORMAT = 14  # 9: templates; 10: fetched sources and patches; 11: both; 12: slotted data classes;
+# 13: the entry is build_file.ParsedFile; 14: a file lowered by pieces is kept without its targets
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Loader:
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
         self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
         self._loading: set[tuple[str, str]] = set()  # packages being parsed (a cycle of templates)
+        self._started = time.time_ns()  # (pieces written since by others are not trimmed)
 
     # ------------------------------------------------------------ cache
 
@@ -63,10 +64,19 @@ class Loader:
         return state
 
     def save_cache(self) -> None:
-        if not self._dirty:
-            return
-        cachefile.write(self.cache_path, CACHE_FORMAT, self._cache)
-        self._dirty = False
+        """Write the parse cache. A file lowered by pieces is kept without its targets: its
+        pieces are (piece_cache.py), and a parse cache holding a 10,000-target file's targets
+        twice would be written whole after every edit of it. The kept pieces of files no longer
+        lowered by pieces (deleted, small now, or with a template) are removed."""
+        from .piece_cache import cache_path, trim
+
+        if self._dirty:
+            cachefile.write(self.cache_path, CACHE_FORMAT, {
+                p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in self._cache.items()})
+            self._dirty = False
+        if (self.ws.cache_dir / "pieces").is_dir():  # (the pieces of a deleted BUILD file go too)
+            live = {cache_path(self.ws.cache_dir, p) for p, e in self._cache.items() if e.pieces and os.path.isfile(p)}
+            trim(self.ws.cache_dir, live, getattr(self, "_started", 0))
 
     # ------------------------------------------------------------ one package
 
@@ -144,38 +154,38 @@ class Loader:
             self.diags.extend(exc.diagnostics)
             return None
         self.parsed_files += 1
+        from .pieced import from_pieces
         from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
         from .templates import std_templates_path
 
+        pieced = self._by_pieces(text, display, package, repo, path, old)
+        if pieced is not None:
+            entry = self._cache[str(path)] = from_pieces(self, path, text, (display, package, repo), st,
+                                                         (digest, read_at), pieced, old)
+            self._dirty = True
+            return entry
         deps: dict = {}
-        templates: dict = {}
-        raw = self._by_pieces(text, display, package, repo, path)
-        if raw is None:
-            try:
-                syntax = parse(text, display)
-                raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
-            except RecipeError as exc:
-                self.diags.extend(exc.diagnostics)
-                self._cache.pop(str(path), None)
-                return None
-            if any(isinstance(b, st_Instance) for b in syntax.blocks):
-                std = std_templates_path()
-                deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
-            templates = {t.name: t for t in syntax.templates}
+        try:
+            syntax = parse(text, display)
+            raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
+        except RecipeError as exc:
+            self.diags.extend(exc.diagnostics)
+            self._cache.pop(str(path), None)
+            return None
+        if any(isinstance(b, st_Instance) for b in syntax.blocks):
+            std = std_templates_path()
+            deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
+        templates = {t.name: t for t in syntax.templates}
         entry = ParsedFile(stat_key(st), digest, read_at, raw, templates=templates, deps=deps)
         self._cache[str(path)] = entry
         self._dirty = True
         return entry
 
-    def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path) -> list[Target] | None:
-        """A large file's targets from its pieces' targets kept by piece_cache.py (only the
-        pieces an edit touched are parsed); None: parse it whole."""
-        from . import pieces
-        from .piece_cache import cache_path, lower_by_pieces
+    def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path,
+                   old: ParsedFile | None) -> list | None:
+        from .pieced import by_pieces
 
-        if len(text) <= pieces.PIECE_CHARS:
-            return None
-        return lower_by_pieces(text, display, package, repo, cache_path(self.ws.cache_dir, str(path)), CACHE_FORMAT)
+        return by_pieces(self, text, (display, package, repo), path, old, CACHE_FORMAT)
 
     def templates_in(self, repo: str, package: str) -> list[str]:
         """Names of the templates a package's BUILD file defines (once it has been loaded)."""
@@ -385,3 +395,4 @@ def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> Version
         return parse_label(text, ws.package_of(cwd or os.getcwd()))
     except LabelError as exc:
         raise RecipeError.at(NOWHERE, str(exc), exc.help) from None
+

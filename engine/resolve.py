@@ -126,6 +126,9 @@ class Closure:
     root: Node
     nodes: dict[Label, Node]
     deps: dict[Node, list[tuple[Requirement, Node]]]
+    # Resolved with every other root at once, without search (`_resolve_roots`): a change of a few
+    # families is re-resolved from the last resolution (reresolve.py).
+    shared: bool = False
 
 
 def kept_edges(deps: dict[Node, list[tuple[Requirement, Node]]]) -> dict[Node, list[tuple[Requirement, Node]]]:
@@ -152,30 +155,45 @@ class _Req:
 
 
 def resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
-                  pins: dict[Label, str] | None = None) -> list[Closure]:
-    """One closure per root (see `_resolve_roots`), each node identified by its own resolution."""
+                  pins: dict[Label, str] | None = None, previous: tuple | None = None) -> list[Closure]:
+    """One closure per root (see `_resolve_roots`), each node identified by its own resolution.
+    `previous`: (the last closures, the families they were resolved from); where only a few
+    families changed, those and what they reach are resolved again from them (reresolve.py)."""
+    if previous is not None and not pins:
+        from .reresolve import update
+
+        found = update(previous[0], roots, families, previous[1])
+        if found is not None:
+            return found
     return identify(_resolve_roots(roots, families, pins))
+
+
+def resolution_of(edges) -> str:
+    """A node's resolution: the digest of how each of its requirements was resolved (its
+    edges' kinds and the ids and resolutions of the nodes they reach)."""
+    from jbuild.base.hashing import key_of
+
+    below = sorted([r.kind.value, d.id, d.resolution] for r, d in edges)
+    return key_of(below)[:16] if below else ""
 
 
 def identify(closures: list[Closure]) -> list[Closure]:
     """Give every node the digest of how its requirements were resolved, transitively, so that
     a node means one action across all closures of a build. Closures resolved together share
     their nodes and are identified once."""
-    from jbuild.base.hashing import key_of
-
     done: dict[int, tuple[dict, dict, dict]] = {}
     out = []
     for c in closures:
         if id(c.deps) not in done:
             memo: dict[Node, Node] = {}
             for n in _postorder(c):
-                below = sorted([r.kind.value, memo.get(d, d).id, memo.get(d, d).resolution] for r, d in c.deps.get(n, ()))
-                memo[n] = Node(n.target, n.label, n.version, n.flavours, key_of(below)[:16] if below else "")
+                res = resolution_of((r, memo.get(d, d)) for r, d in c.deps.get(n, ()))
+                memo[n] = Node(n.target, n.label, n.version, n.flavours, res)
             nodes = {lb: memo[n] for lb, n in c.nodes.items()}
             deps = {memo[n]: [(r, memo[d]) for r, d in ds] for n, ds in c.deps.items()}
             done[id(c.deps)] = (memo, nodes, deps)
         memo, nodes, deps = done[id(c.deps)]
-        out.append(Closure(memo[c.root], nodes, deps))
+        out.append(Closure(memo[c.root], nodes, deps, c.shared))
     return out
 
 
@@ -218,7 +236,7 @@ def _resolve_roots(roots: list[Label], families: dict[Label, list[Target]],
     nodes = {lb: Node(t, lb, str(t.version) if t.version else "", _flavour_values(t, {}))
              for lb, t in shared.items()}
     deps = {n: [(r, nodes[r.label]) for r in _active(n.target, dict(n.flavours))] for n in nodes.values()}
-    return [Closure(nodes[r], nodes, deps) for r in roots]
+    return [Closure(nodes[r], nodes, deps, shared=True) for r in roots]
 
 
 def resolve(root: Label, families: dict[Label, list[Target]]) -> Closure:

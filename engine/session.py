@@ -33,6 +33,7 @@ from jbuild.dsl.workspace import MARKER, Workspace
 
 from .graph import action_graph, is_action
 from .keys import KeyComputer
+from .reresolve import keep_unchanged
 from .resolve import resolve_roots
 from .settings import Options, resolve
 from .statcache import StatCache
@@ -96,9 +97,10 @@ class Session:
         self.stats.journaled = False  # a whole analysis refreshes the file other command lines read
         self.stats.save()
 
-    def _resolve(self) -> None:
-        """Resolution and graph of the current families; indexes of what each file feeds."""
-        self.closures = resolve_roots(self.roots, self.families, self.pins)
+    def _resolve(self, previous: tuple | None = None) -> None:
+        """Resolution and graph of the current families; indexes of what each file feeds.
+        `previous`: the last closures and families (resolve_roots updates them where it can)."""
+        self.closures = resolve_roots(self.roots, self.families, self.pins, previous)
         graph = action_graph(self.closures)
         node_closure = self.node_closure = node_closures(self.closures)
         self.graph = graph
@@ -232,18 +234,20 @@ class Session:
         loaded = loader.closure(roots)
         hosted = dict(self.hosted)
         host = with_host_versions(loaded, self.stats, hosted)
-        families = _keep_unchanged(self.families, loaded.targets)
+        families, moved = keep_unchanged(self.families, loaded.targets)
         unchanged = families.keys() == self.families.keys() and all(
             families[lb] is self.families[lb] for lb in families)
         self.hosted, self.host = hosted, host
         if unchanged and roots == self.roots and pins == self.pins:
             self._index_packages()
             return set()
+        previous = (self.closures, self.families)
         self.roots, self.pins, self.families = roots, pins, families
         old_targets = {n: n.target for n in self.node_closure}
-        self._resolve()
+        self._resolve(previous)
         self.candidates = None  # nodes were re-identified: compare every action
-        dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)}
+        dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)
+                 and not (n.label in moved and n in old_targets)}  # (moved: its keys hold)
         self.computer.host = host
         self.computer.forget(dirty)
         self.settled = {n: v for n, v in self.settled.items() if n in self.node_closure}
@@ -375,26 +379,6 @@ def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:
                 out.append(p)
         except OSError:
             out.append(p)
-    return out
-
-
-def _same_objects(a: list, b: list) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
-def _keep_unchanged(old: dict, new: dict) -> dict:
-    """`new` families, where a family equal to the old one in canonical form is the old list of
-    objects (so its nodes and cached keys stay valid)."""
-    from jbuild.dsl.canonical import target as canonical
-
-    out = {}
-    for label, family in new.items():
-        before = old.get(label)
-        if before is None or family is before or _same_objects(family, before):
-            out[label] = family if before is None else before
-            continue
-        same = len(family) == len(before) and all(canonical(x) == canonical(y) for x, y in zip(family, before, strict=True))
-        out[label] = before if same else family
     return out
 
 

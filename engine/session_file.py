@@ -115,7 +115,8 @@ def _closure_reducer():
         got = edges.get(id(c.deps))
         if got is None:
             got = edges[id(c.deps)] = (c.deps, kept_edges(c.deps))
-        return copyreg.__newobj__, (Closure,), {"root": c.root, "nodes": c.nodes, "deps": got[1]}
+        return copyreg.__newobj__, (Closure,), {"root": c.root, "nodes": c.nodes, "deps": got[1],
+                                              "shared": c.shared}
 
     return reduce
 
