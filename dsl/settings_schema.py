@@ -45,6 +45,9 @@ SECTIONS = {
                     SettingSpec("upload", "bool", "push built entries to the cache (default: true)")),
 }
 PROFILES = "profiles"  # [profiles.NAME] holds the keys of [build]
+# What a checked jbuild.toml's acceptance depends on, beside jbuild's version: a memo of the
+# settings (dsl/workspace.py) is not trusted under another table.
+SCHEMA_KEY = repr(sorted((section, key, spec.type) for section, table in SECTIONS.items() for key, spec in table.items()))
 
 TYPE_NAMES = {"string": "a string", "int>=1": "an integer of at least 1", "bool": "true or false",
               "strings": "a list of strings"}

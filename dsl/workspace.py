@@ -38,7 +38,7 @@ class Workspace:
         here = Path(start or os.getcwd()).resolve()
         for d in (here, *here.parents):
             if (d / MARKER).exists():
-                return cls(d, _read_settings(d / MARKER))
+                return cls(d, _settings(d))
         from .errors import RecipeError
         from .span import NOWHERE
 
@@ -105,6 +105,17 @@ class Workspace:
     @property
     def cache_dir(self) -> Path:
         return self.root / ".jbuild" / "cache"
+
+
+def _settings(root: Path) -> dict:
+    """jbuild.toml's checked settings, kept by its stat in the workspace's cache (parsing it
+    imports TOML's parser and the error types: ~7 ms of every command's start)."""
+    from jbuild.base import __version__
+    from jbuild.base.stat_memo import parsed
+
+    salt = f"{__version__} {settings_schema.SCHEMA_KEY}"  # (a schema changed in place checks again)
+    return parsed(root / MARKER, root / ".jbuild" / "cache" / "settings.pickle", salt,
+                  lambda: _read_settings(root / MARKER))
 
 
 def _read_settings(path: Path) -> dict:

@@ -26,8 +26,9 @@ package app {
 PROBE = ("import atexit, sys, runpy; atexit.register(lambda: print('MODULES', *sorted(sys.modules)));"
          "sys.argv = ['jbuild', *sys.argv[1:]]; runpy.run_module('jbuild', run_name='__main__')")
 NOOP_JBUILD_MODULES = {
-    "jbuild", "jbuild.cli", "jbuild.exitcodes", "jbuild.fast_build", "jbuild.build_run",
-    "jbuild.base", "jbuild.base.errors", "jbuild.base.freshness", "jbuild.base.locks", "jbuild.base.cachefile",
+    "jbuild", "jbuild.cli", "jbuild.exitcodes", "jbuild.fast_build", "jbuild.build_options", "jbuild.build_run",
+    "jbuild.base", "jbuild.base.stat_memo", "jbuild.base.errors", "jbuild.base.freshness", "jbuild.base.locks",
+    "jbuild.base.cachefile",
     "jbuild.dsl", "jbuild.dsl.workspace", "jbuild.dsl.globs", "jbuild.dsl.settings_schema", "jbuild.stdlib_recipes",
     "jbuild.engine", "jbuild.engine.build", "jbuild.engine.noop", "jbuild.engine.snapshot", "jbuild.engine.settings",
     "jbuild.engine.ci", "jbuild.engine.platform", "jbuild.engine.progress", "jbuild.engine.events",
@@ -35,7 +36,7 @@ NOOP_JBUILD_MODULES = {
 HEAVY = ("click", "lark", "networkx", "resolvelib", "sqlite3", "jbuild.engine.store", "jbuild.dsl.parser",
          "jbuild.dsl.loader", "jbuild.dsl.model", "jbuild.engine.session", "jbuild.engine.resolve")
 NOT_ON_THE_NOOP = {
-    "tomllib": "dsl/workspace.py reads an empty jbuild.toml without it",
+    "tomllib": "dsl/workspace.py keeps jbuild.toml's settings by its stat (base/stat_memo.py)",
     "typing": "TYPE_CHECKING = False in engine/build.py, noop.py, platform.py, dsl/settings_schema.py",
     "shutil": "engine/platform.py's _which",
     "platformdirs": "engine/store_location.py's user_cache_dir",
@@ -72,7 +73,7 @@ def _env(tmp_path, store: bool) -> dict:
 
 def test_a_noop_imports_only_its_own_path(make_workspace, tmp_path):
     """In the user's default store (no JBUILD_STORE: the usual case) and in a named one."""
-    ws = make_workspace({"BUILD": BUILD, "a.txt": "a\n", "lib.txt": "l\n"})
+    ws = make_workspace({"BUILD": BUILD, "a.txt": "a\n", "lib.txt": "l\n"}, toml="[build]\nkeep_going = false\n")
     for store in (False, True):
         for _ in range(3):  # builds; a no-op that marks the decisions reused (it writes the index); a no-op
             err, noop = _run(ws, _env(tmp_path, store))
