@@ -9,9 +9,7 @@ import time
 from contextlib import contextmanager
 
 from . import exitcodes
-
-SANDBOXES = ["auto", "bwrap", "landlock", "fallback"]
-SHOW_RESULT = 20  # roots listed one per line by default: a handful of targets, never all of //... at 10,000
+from .build_options import SHOW_RESULT
 
 
 def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, **more):
