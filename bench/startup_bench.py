@@ -30,7 +30,8 @@ def change(ws: Path, step: str, tag: int) -> None:
         n = len(os.listdir(ws / "src"))
         (ws / "src" / f"p{n - 1}.txt").write_text(f"edit {tag}\n")
     elif step == "patch":
-        (ws / "libc" / "impl.c").write_text("int libc_answer(void) { return %d; }\n" % (tag % 100000 + 2))
+        # (a value never used before: the store keeps every earlier patch's libc, which would be reused)
+        (ws / "libc" / "impl.c").write_text("int libc_answer(void) { return %d; }\n" % (tag % 2_000_000_000))
 
 
 def run(python: str, ws: Path, step: str, instructions: bool = False, check: bool = True) -> tuple[float, float]:
