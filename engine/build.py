@@ -8,7 +8,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jbuild.base.errors import BadInput, Interrupted
 from jbuild.dsl.workspace import Workspace
@@ -16,6 +15,7 @@ from jbuild.dsl.workspace import Workspace
 from . import noop, snapshot
 from .settings import Options, resolve
 
+TYPE_CHECKING = False  # (not typing's: importing typing is ~3 ms of a no-op)
 if TYPE_CHECKING:  # the no-op path imports neither the parser nor the resolver nor the keys
     from jbuild.dsl.loader import Loaded, Loader
 

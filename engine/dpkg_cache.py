@@ -62,6 +62,6 @@ def _settled(sig: tuple, asked_at: int) -> bool:
 def _cache_file() -> Path:
     if CACHE_DIR is not None:
         return CACHE_DIR / "installed.pickle"
-    import platformdirs
+    from .store_location import user_cache_dir
 
-    return Path(platformdirs.user_cache_dir("jbuild")) / "dpkg" / "installed.pickle"
+    return user_cache_dir() / "dpkg" / "installed.pickle"

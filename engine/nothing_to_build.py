@@ -10,7 +10,10 @@ import os
 
 from jbuild.base.errors import JbuildError
 from jbuild.dsl.labels import Label, LabelError, parse_pattern
-from jbuild.dsl.loader import Loader
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (a restored session's edit never imports the loader: ~5 ms with its modules)
+    from jbuild.dsl.loader import Loader
 
 SHOWN = 4  # labels listed per reason before "and N more"
 

@@ -92,9 +92,9 @@ def reset() -> None:
 
 
 def cache_dir() -> Path:
-    import platformdirs
+    from .store_location import user_cache_dir
 
-    return Path(platformdirs.user_cache_dir("jbuild")) / "tools"
+    return user_cache_dir() / "tools"
 
 
 def compiler() -> str | None:

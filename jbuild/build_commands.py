@@ -4,51 +4,30 @@ from __future__ import annotations
 
 import click
 
+from . import build_options as table
 from . import exitcodes
-from .build_run import SANDBOXES, SHOW_RESULT, _opts, build_and_report, events_even_if_refused, refused_events
+from .build_run import SHOW_RESULT, _opts, build_and_report, events_even_if_refused, refused_events
 from .label_completion import complete_labels
 
 __all__ = ["SHOW_RESULT", "_opts", "events_even_if_refused", "refused_events"]  # (other commands import them here)
 
 
-
-STORE = click.option("--store", type=click.Path(),
-                     help="The store directory (else JBUILD_STORE, then [store] path in jbuild.toml, "
-                          "then ~/.cache/jbuild/store).")
-PLANNING = [
-    click.option("--strict", is_flag=True, default=None,
-                 help="Release mode: a dependency enters its consumers' keys with its full build key (Nix-like)."),
-    click.option("--sandbox", type=click.Choice(SANDBOXES), default="auto", show_default=True,
-                 help="bwrap (bubblewrap, one mount per dependency), landlock (bubblewrap over one bind of the "
-                      "store, Landlock naming the dependencies: faster for many; keyed apart, docs/keys.md), "
-                      "or the weaker fallback; auto picks bwrap where it works."),
-    STORE,
-]
-RUNNING = [
-    click.option("-j", "--jobs", type=int, default=None,
-                 help="Actions at once (default: [build] jobs in jbuild.toml, else the core count)."),
-    click.option("-k", "--keep-going/--no-keep-going", default=None,
-                 help="Build what does not depend on a failure (default: [build] keep_going in jbuild.toml, "
-                      "else on under CI=true, else off)."),
-]
+def _option(row: dict):
+    """click's option for a row of build_options.py (the fast parser reads the same rows)."""
+    kind, more = row["kind"], dict(row["click"])
+    if kind == "flag":
+        more["is_flag"] = True
+    elif kind != "switch":  # (a switch is click's `--x/--no-x`, from its declaration)
+        more["type"] = {"int": int, "count": click.IntRange(min=0), "sandbox": click.Choice(table.SANDBOXES),
+                        "path": click.Path(), "file": click.Path(dir_okay=False), "text": None}[kind]
+    return click.option(*row["decls"], row["name"], default=row["default"], help=row["help"], **more)
 
 
-REMOTE = [
-    click.option("--remote-cache", metavar="URL", default=None,
-                 help="A shared HTTP cache (/ac/, /cas/; docs/cache.md), tried after the store "
-                      "(else JBUILD_REMOTE_CACHE, then [cache] url; '' for none)."),
-    click.option("--remote-upload/--no-remote-upload", default=None,
-                 help="Upload what this build makes to the remote cache (default: [cache] upload, else on)."),
-]
-
-EXECUTOR = [
-    click.option("--remote-executor", metavar="grpc[s]://HOST:PORT",
-                 help="Run actions on a Remote Execution API server (e.g. BuildGrid); grpcs:// is TLS, with a "
-                      "bearer token from JBUILD_REMOTE_TOKEN. See docs/remote.md."),
-    click.option("--remote-instance", default="", help="The instance name on the --remote-executor server."),
-    click.option("--remote-ca-cert", envvar="JBUILD_REMOTE_CA_CERT", type=click.Path(dir_okay=False), default=None,
-                 help="Trust these PEM CA certificates for a grpcs:// --remote-executor (default: the system's)."),
-]
+STORE = _option(table.STORE)
+PLANNING = [_option(row) for row in table.PLANNING]
+RUNNING = [_option(row) for row in table.RUNNING]
+REMOTE = [_option(row) for row in table.REMOTE]
+EXECUTOR = [_option(row) for row in table.EXECUTOR]
 
 
 def _with(options):
@@ -61,26 +40,7 @@ def _with(options):
 
 @click.command()
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
-@_with(RUNNING + PLANNING + REMOTE + EXECUTOR)
-@click.option("--strict-interfaces", is_flag=True,
-              help="Fail a package whose measured exported interface changed although its declared "
-                   "interface did not (for CI), instead of rebuilding its consumers.")
-@click.option("--verify-inputs", is_flag=True,
-              help="Re-hash every store entry the build reuses (not only stat it); a changed one is rebuilt.")
-@click.option("--build-events", type=click.Path(), help="Write one JSON object per event to FILE.")
-@click.option("--out-link", default="result", show_default=True,
-              help="Name of the result link (a GC root); several targets get NAME, NAME-2, ...")
-@click.option("--no-link", is_flag=True, help="Do not create a result link.")
-@click.option("--show-result", type=click.IntRange(min=0), default=SHOW_RESULT, show_default=True, metavar="N",
-              help="Say where each root landed (`NODE up to date: PATH`) when there are at most N roots; beyond "
-                   "that one summary line (with `//...` at thousands of packages, printing is a cost).")
-@click.option("--print-out-paths", is_flag=True,
-              help="Print the store path of each root on stdout (of each output, for a package that declares outputs).")
-@click.option("-n", "--dry-run", is_flag=True,
-              help="Run nothing: say what would build and why, from the predicted keys (as `jbuild plan`).")
-@click.option("--offline", is_flag=True, default=None,
-              help="Never use the network: archives and git commits come from the download cache or "
-                   "[fetch] mirrors (also JBUILD_OFFLINE=1, or [fetch] offline = true).")
+@_with([_option(row) for row in table.BUILD])
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
           verify_inputs, build_events, out_link, no_link, print_out_paths, remote_executor, remote_instance, dry_run,
           offline, remote_ca_cert, show_result):

@@ -9,9 +9,7 @@ import time
 from contextlib import contextmanager
 
 from . import exitcodes
-
-SANDBOXES = ["auto", "bwrap", "landlock", "fallback"]
-SHOW_RESULT = 20  # roots listed one per line by default: a handful of targets, never all of //... at 10,000
+from .build_options import SHOW_RESULT
 
 
 def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, **more):
@@ -59,18 +57,23 @@ def events_even_if_refused(path: str | None):
     still gets one (`started`, then `finished` with exit code 2: docs/ci.md), never the stale
     file of an earlier run."""
     from jbuild.base.errors import BadInput, JbuildError
-    from jbuild.dsl.errors import RecipeError
 
     start = time.time()
     try:
         yield
-    except (RecipeError, BadInput):
-        refused_events(path, start, exitcodes.BAD_INPUT)
-        raise
-    except JbuildError as exc:
-        if exc.kind == "nothing_to_build":  # exit 4: patterns that match nothing to build
+    except Exception as exc:
+        if isinstance(exc, BadInput) or _is_recipe_error(exc):
+            refused_events(path, start, exitcodes.BAD_INPUT)
+        elif isinstance(exc, JbuildError) and exc.kind == "nothing_to_build":  # exit 4: nothing to build
             refused_events(path, start, exitcodes.BY_KIND[exc.kind])
         raise
+
+
+def _is_recipe_error(exc: Exception) -> bool:
+    """A RecipeError exists only once its module was imported: a no-op, which never imports it,
+    does not import it (~3 ms, with the span types) to ask."""
+    errors = sys.modules.get("jbuild.dsl.errors")
+    return errors is not None and isinstance(exc, errors.RecipeError)
 
 
 def refused_events(path: str | None, start: float, code: int) -> None:

@@ -13,25 +13,22 @@ from __future__ import annotations
 
 import os
 
-from .build_run import SANDBOXES, SHOW_RESULT
+from .build_options import BUILD, SANDBOXES
 
-VALUES = {"-j": "jobs", "--jobs": "jobs", "--sandbox": "sandbox", "--store": "store", "--build-events": "build_events",
-          "--out-link": "out_link", "--show-result": "show_result", "--remote-cache": "remote_cache"}
-FLAGS = {"-k": ("keep_going", True), "--keep-going": ("keep_going", True), "--no-keep-going": ("keep_going", False),
-         "--strict": ("strict", True), "--no-link": ("no_link", True), "--print-out-paths": ("print_out_paths", True),
-         "--offline": ("offline", True), "--strict-interfaces": ("strict_interfaces", True),
-         "--verify-inputs": ("verify_inputs", True), "--remote-upload": ("remote_upload", True),
-         "--no-remote-upload": ("remote_upload", False)}
-DEFAULTS = {"jobs": None, "keep_going": None, "strict": None, "sandbox": "auto", "store": None, "remote_cache": None,
-            "remote_upload": None, "strict_interfaces": False, "verify_inputs": False, "build_events": None,
-            "out_link": "result", "no_link": False, "print_out_paths": False, "remote_executor": None,
-            "remote_instance": "", "offline": None, "remote_ca_cert": None, "show_result": SHOW_RESULT}
+# From build_options.py's rows, as click's `build` is made (one table: the two cannot drift).
+# VALUES: an option taking a value -> (parameter, kind); FLAGS: a flag -> (parameter, value).
+VALUES = {d: (row["name"], row["kind"]) for row in BUILD if row["fast"] and row["kind"] not in ("flag", "switch")
+          for d in row["decls"]}
+FLAGS = {flag: (row["name"], value) for row in BUILD if row["fast"] and row["kind"] in ("flag", "switch")
+         for d in row["decls"] for value, flag in zip((True, False), d.split("/"), strict=False)}
+DEFAULTS = {row["name"]: row["default"] for row in BUILD if row["name"] != "dry_run"}  # (a dry run prints a plan)
+FROM_ENVIRONMENT = [row["click"]["envvar"] for row in BUILD if "envvar" in row["click"]]
 
 
 def parse(argv: list[str]) -> dict | None:
     """The parameters of build_run.build_and_report for `jbuild build ARGS` (or `jbuild //x ...`),
     or None where click must parse (or refuse) the command line."""
-    if not argv or "JBUILD_REMOTE_CA_CERT" in os.environ:
+    if not argv or any(var in os.environ for var in FROM_ENVIRONMENT):
         return None
     if argv[0] == "build":
         args = argv[1:]
@@ -56,9 +53,9 @@ def parse(argv: list[str]) -> dict | None:
                 if i == len(args) or args[i].startswith("-"):
                     return None
                 value, i = args[i], i + 1
-        elif arg.startswith("-j") and len(arg) > 2 and not eq:  # -j2
-            name, value = "-j", arg[2:]
-        elif arg == "-j":
+        elif arg[:2] in VALUES and len(arg) > 2 and not eq:  # -j2
+            name, value = arg[:2], arg[2:]
+        elif arg in VALUES:  # -j 2
             if i == len(args) or args[i].startswith("-"):
                 return None
             name, value, i = arg, args[i], i + 1
@@ -68,23 +65,25 @@ def parse(argv: list[str]) -> dict | None:
             continue
         else:
             return None
-        if not _store(params, VALUES[name], value):
+        if not _store(params, *VALUES[name], value):
             return None
     if not patterns:
         return None
     return {"patterns": tuple(patterns), **params}
 
 
-def _store(params: dict, key: str, value: str) -> bool:
+def _store(params: dict, key: str, kind: str, value: str) -> bool:
     """Set one option's value as click would convert it; False where click might differ."""
-    if key in ("jobs", "show_result"):
+    if kind in ("int", "count"):
         if not value.isascii() or not value.isdigit():
             return False  # (click accepts "+2", " 2", "-1" for -j: it parses those itself)
         params[key] = int(value)
-    elif key == "sandbox":
+    elif kind == "sandbox":
         if value not in SANDBOXES:
             return False
         params[key] = value
-    else:
+    elif kind in ("path", "text"):
         params[key] = value
+    else:
+        return False  # (a kind this parser does not know: click's)
     return True

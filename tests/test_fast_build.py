@@ -70,3 +70,17 @@ def test_a_fast_build_imports_no_click(tmp_path):
     assert "up to date" in r.stderr
     r = run_jbuild("build", "//libs:libc", "--no-link", "--store", str(tmp_path / "store"), "--help", cwd=EXAMPLE)
     assert r.returncode == 0 and "Usage: jbuild build" in r.stdout
+
+
+def test_click_and_the_fast_parser_read_one_table():
+    """Every option click's `build` has is a row of jbuild/build_options.py, with its default; every
+    option the fast parser reads is one of click's (so an option added to the table reaches both)."""
+    from jbuild.build_commands import build
+    from jbuild.build_options import BUILD
+    from jbuild.fast_build import DEFAULTS, FLAGS, VALUES
+
+    params = {p.name: p for p in build.params if p.name != "patterns"}
+    assert {name: p.default for name, p in params.items()} == {row["name"]: row["default"] for row in BUILD}
+    clicks = {opt for p in params.values() for opt in (*p.opts, *p.secondary_opts)}
+    assert set(VALUES) | set(FLAGS) <= clicks
+    assert set(DEFAULTS) == set(params) - {"dry_run"}

@@ -9,8 +9,6 @@ for basic auth, else a bearer token), the URL's own `user:password@`, the netrc 
 
 from __future__ import annotations
 
-import base64
-import netrc
 import os
 import urllib.parse
 from dataclasses import dataclass
@@ -60,6 +58,8 @@ def _auth(parts: urllib.parse.SplitResult) -> str | None:
         return _basic(f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}")
     path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
     if path.is_file():
+        import netrc  # (with shlex: only where a remote cache is used, never on a local build's start)
+
         try:
             found = netrc.netrc(str(path)).authenticators(parts.hostname)
         except (netrc.NetrcParseError, OSError) as exc:
@@ -70,6 +70,8 @@ def _auth(parts: urllib.parse.SplitResult) -> str | None:
 
 
 def _basic(user_password: str) -> str:
+    import base64
+
     return "Basic " + base64.b64encode(user_password.encode()).decode()
 
 
