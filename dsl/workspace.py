@@ -135,7 +135,7 @@ def _read_settings(path: Path) -> dict:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise _error(path, line, col, f"{MARKER} is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}",
                      "TOML files are UTF-8") from None
-    if not text.strip():
+    if not text.strip(" \t\r\n"):  # TOML's whitespace only: a no-break space or form feed is an error
         return {}
     import tomllib
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 
 def user_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/jbuild, else ~/.cache/jbuild."""
+    """$XDG_CACHE_HOME/jbuild, else ~/.cache/jbuild (a relative value is ignored, as the XDG
+    spec says: it would move the store with the current directory)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
-    if not base.strip():
+    if not os.path.isabs(base):
         base = os.path.expanduser("~/.cache")
     return Path(base) / "jbuild"
 

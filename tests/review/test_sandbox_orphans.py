@@ -1,0 +1,135 @@
+"""Review of h-sandbox: jbuild now starts the stager's C child itself (its child, in a session
+of its own) and stages every action, a test's time limit included. Nothing the sandbox ran may
+outlive a time limit or a SIGKILL of jbuild alone (the OOM killer's way: not its process group),
+and nothing of jbuild's environment may reach the build. Real bubblewrap."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from jbuild.engine.sandbox import BwrapExecutor, Job
+
+
+def _alive(marker: str) -> list[int]:
+    """Pids of processes whose command line holds `marker` (zombies excluded)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmd and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+def _gone(marker: str, within: float) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if not _alive(marker):
+            return True
+        time.sleep(0.2)
+    return not _alive(marker)
+
+
+def _job(tmp_path: Path, name: str, script: str) -> Job:
+    dirs = [tmp_path / name / d for d in ("src", "out", "tmp")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    return Job(script=script, src=dirs[0], out=dirs[1], tmp=dirs[2], log=tmp_path / f"{name}.log")
+
+
+def test_a_time_limit_kills_what_the_script_started(tmp_path):
+    assert BwrapExecutor.stages_root()
+    marker = f"98{os.getpid()}7"
+    job = _job(tmp_path, "slow", f"sleep {marker} & sleep {marker}1; wait")
+    job.timeout = 1.0
+    with pytest.raises(subprocess.TimeoutExpired):
+        BwrapExecutor().run(job)
+    assert _gone(marker, 10), f"left running after the time limit: {_alive(marker)}"
+
+
+def test_the_environment_of_jbuild_stays_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("JBUILD_REVIEW_SECRET", "leak")
+    job = _job(tmp_path, "env", "env > $OUT/env")
+    assert BwrapExecutor().run(job) == 0, job.log.read_text()
+    seen = (job.out / "env").read_text()
+    assert "JBUILD_REVIEW_SECRET" not in seen and "leak" not in seen
+
+
+def test_sigkill_of_jbuild_alone_leaves_no_sandboxed_process(make_workspace, tmp_path):
+    marker = f"97{os.getpid()}5"
+    root = make_workspace({"BUILD": f'package slow {{\n    version = "1"\n'
+                                     f'    build = "sleep {marker} & sleep {marker}1; mkdir -p $OUT"\n}}\n'})
+    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:slow", "--sandbox", "bwrap"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        end = time.monotonic() + 40
+        while not _alive(marker) and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.1)
+        assert _alive(marker), "the build never started its action"
+        os.kill(proc.pid, signal.SIGKILL)  # jbuild alone, as the OOM killer does
+        proc.wait()
+        assert _gone(marker, 10), f"left running after jbuild was killed: {_alive(marker)}"
+        stager = str(Path(__import__("jbuild.engine.sandbox_zygote").engine.sandbox_zygote.__file__))
+        assert _gone(stager, 10) or not [p for p in _alive(stager) if _ppid(p) == 1 and _in_group(p, proc.pid)]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in _alive(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def _in_group(pid: int, pgid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pgid
+    except OSError:
+        return False
+
+
+def test_an_interrupt_stops_a_staged_action_and_exits_8(make_workspace, tmp_path):
+    """Ctrl-C (SIGINT to jbuild's process group, as a terminal sends it): jbuild stops within
+    seconds with exit code 8, and the action it started itself (in a session of its own, which
+    the terminal's signal does not reach) is gone too."""
+    marker = f"96{os.getpid()}3"
+    root = make_workspace({"BUILD": f'package slow {{\n    version = "1"\n'
+                                     f'    build = "sleep {marker}; mkdir -p $OUT"\n}}\n'})
+    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:slow", "--sandbox", "bwrap"], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        end = time.monotonic() + 40
+        while not _alive(marker) and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.1)
+        assert _alive(marker), "the build never started its action"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 8, err
+        assert b"Traceback" not in err, err
+        assert _gone(marker, 10), f"left running after the interrupt: {_alive(marker)}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in _alive(marker):
+            os.kill(pid, signal.SIGKILL)
