@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 BUILD = 'package a {\n    version = "1"\n    build = "mkdir -p $OUT && echo a > $OUT/a"\n}\n'
 
 
