@@ -84,7 +84,10 @@ class Zygote:
         """Stage (`StagedRoot.state()`) and exec `argv`; `started(pid)` once it runs; its exit code.
         Past `timeout` seconds its process group is killed and subprocess.TimeoutExpired raised."""
         if self.direct is not None:
-            return self.direct.run(state, argv, env, log, started, timeout)
+            code = self.direct.run(state, argv, env, log, started, timeout)
+            if code is not None:
+                return code
+            self.direct = None  # the cached program was deleted meanwhile (`jbuild gc`): the stager forks
         _send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
         reply = _receive(self.proc.stdout.fileno())
         if reply is None:
@@ -117,11 +120,15 @@ class _Direct:
         self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.held: list[int] = []
 
-    def run(self, state, argv, env, log, started, timeout) -> int:
+    def run(self, state, argv, env, log, started, timeout) -> int | None:
+        """The exit code, or None if the program could not be started."""
         from .sandbox_root import encode
 
-        pid = _spawn(self.program, encode(state, self.stage, True, argv, env), self.theirs,
-                     str(log) if log else None, self.namespaces)
+        try:
+            pid = _spawn(self.program, encode(state, self.stage, True, argv, env), self.theirs,
+                         str(log) if log else None, self.namespaces)
+        except OSError:
+            return None
         started(pid)
         for fd in self.held:  # the previous build's staged mounts, torn down while this one runs
             os.close(fd)
