@@ -2,9 +2,12 @@
 
 Each scenario runs `--runs` times, the scenarios interleaved (one run of each, then again), so
 load from other processes falls on all of them alike; prints median and best in ms and the
-ratio of medians to the bare bubblewrap. `direct binds` is the old way (one bubblewrap bind
-per dependency), for comparison; `landlock` is `--sandbox landlock` (one bind of the store, a
-Landlock ruleset: sandbox_landlock.py), where the host can.
+ratio of medians to the bare bubblewrap, and the mean CPU time a run costs (this process, its
+children, and the worker's stager with its children): on a shared, loaded machine the wall
+time mostly measures the wait for a core, the CPU time what the sandbox itself costs.
+`direct binds` is the old way (one bubblewrap bind per dependency), for comparison; `landlock`
+is `--sandbox landlock` (one bind of the store, a Landlock ruleset: sandbox_landlock.py), where
+the host can.
 
     .venv/bin/python bench/sandbox_bench.py [--deps 0,300,1000] [--runs 15]
 """
@@ -59,6 +62,19 @@ class DirectBinds(BwrapExecutor):
         return self.procs.start(self.argv(job), BWRAP_ENV, job.log)
 
 
+def cpu_seconds(executors) -> float:
+    """CPU time so far of this process, its reaped children, and each executor's stager (this
+    thread's) with its own reaped children."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for ex in executors:
+        zygote = getattr(ex.local, "zygote", None)
+        if zygote is not None and zygote.alive():
+            fields = Path(f"/proc/{zygote.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def scenarios(root: Path, counts: list[int], direct_up_to: int) -> dict[str, callable]:
     out = {"bare bwrap true": lambda: subprocess.run(bare_argv(), env=BWRAP_ENV).returncode}
     store = root / "store"
@@ -72,26 +88,32 @@ def scenarios(root: Path, counts: list[int], direct_up_to: int) -> dict[str, cal
     return out
 
 
-def measure(cases: dict[str, callable], runs: int) -> dict[str, list[float]]:
+def measure(cases: dict[str, callable], runs: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """(wall seconds of each run, by scenario; mean CPU seconds of a run, by scenario)."""
     times = {name: [] for name in cases}
+    cpu = dict.fromkeys(cases, 0.0)
     for fn in cases.values():
         fn()  # warm up: the executor's stager starts once per worker thread
+    executors = [fn.__defaults__[1] for fn in cases.values() if fn.__defaults__]
     for _ in range(runs):
         for name, fn in cases.items():
+            before = cpu_seconds(executors)
             start = time.perf_counter()
             code = fn()
             times[name].append(time.perf_counter() - start)
+            cpu[name] += (cpu_seconds(executors) - before) / runs
             if code != 0:
                 raise SystemExit(f"{name}: exit code {code}")
-    return times
+    return times, cpu
 
 
-def table(times: dict[str, list[float]]) -> str:
+def table(times: dict[str, list[float]], cpu: dict[str, float]) -> str:
     bare = statistics.median(times["bare bwrap true"])
-    lines = [f"{'scenario':28} {'median ms':>10} {'best ms':>8} {'/ bare':>7}"]
+    lines = [f"{'scenario':28} {'median ms':>10} {'best ms':>8} {'/ bare':>7} {'CPU ms':>7} {'/ bare':>7}"]
     for name, ts in times.items():
         med = statistics.median(ts)
-        lines.append(f"{name:28} {med * 1000:10.1f} {min(ts) * 1000:8.1f} {med / bare:7.2f}")
+        lines.append(f"{name:28} {med * 1000:10.1f} {min(ts) * 1000:8.1f} {med / bare:7.2f} {cpu[name] * 1000:7.1f} "
+                     f"{cpu[name] / cpu['bare bwrap true']:7.2f}")
     return "\n".join(lines)
 
 
@@ -106,11 +128,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="jbuild-sandbox-bench-"))
     try:
         cases = scenarios(root, [int(k) for k in args.deps.split(",")], args.direct_up_to)
-        times = measure(cases, args.runs)
+        times, cpu = measure(cases, args.runs)
         print(f"load: {os.getloadavg()[0]:.2f} (1 min); executor rows: --sandbox bwrap, dependencies: "
               f"{sandbox.BwrapExecutor.dependency_mode()} from {sandbox.BwrapExecutor.stage_from} on; landlock rows: "
               f"--sandbox landlock")
-        print(table(times))
+        print(table(times, cpu))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -36,7 +36,8 @@ from typing import Protocol
 
 from . import sandbox_landlock
 from .hostroot import HostRoot
-from .sandbox_env import ENV_DIRS, env_plan, stage_env, write_env  # noqa: F401 - part of this module's interface
+from .sandbox_env import ENV_DIRS, env_plan, stage_env, variables, write_env  # noqa: F401 - part of this module's interface
+from .sandbox_plain import DryRunExecutor, FallbackExecutor
 from .sandbox_processes import Processes
 from .sandbox_root import StagedRoot, add_dev
 from .sandbox_zygote import Zygote
@@ -91,9 +92,10 @@ class BwrapExecutor:
     in the sandbox."""
 
     kind = "bwrap"
-    # From this many dependencies on, the root is staged (sandbox_root.py); below, bubblewrap's
-    # own binds cost about the same (measured: bench/sandbox_bench.py).
-    stage_from = 8
+    # From this many dependencies on, the root is staged (sandbox_root.py): from none, since jbuild
+    # starts the stager's C child itself (sandbox_zygote._Direct), cheaper than bubblewrap's own
+    # binds even without a dependency (~11 against ~13 ms of CPU; bench/sandbox_bench.py).
+    stage_from = 0
     landlock = False  # one mount per dependency; LandlockExecutor: one bind of the store, a ruleset
 
     def __init__(self):
@@ -146,6 +148,18 @@ class BwrapExecutor:
             if _LANDLOCK is None:
                 _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
         return _LANDLOCK
+
+    @staticmethod
+    def stager() -> str:
+        """Which child stages the roots here (`jbuild info sandbox`)."""
+        if not BwrapExecutor.stages_root():
+            return "none (bubblewrap binds each part)"
+        if _prober()._zygote().direct is None:
+            from .sandbox_zygote import child_program
+
+            return "the C child (stage_exec.c), started by the stager" if child_program() else \
+                "the Python fallback (no cc to build stage_exec.c): the stager forks"
+        return "the C child (stage_exec.c), started by jbuild"
 
     def argv(self, job: Job) -> list[str]:
         """bubblewrap's command line, binding each part itself (without a staged root)."""
@@ -201,6 +215,9 @@ class BwrapExecutor:
                 for name, target in links:
                     root.link(target, f"/env/{rel}/{name}")
             root.seal("/env")
+        for bind in job.binds:  # a test's environment names its store paths (after /tmp: under it, on its disk)
+            source, dest = bind if isinstance(bind, tuple) else (bind, bind)
+            root.bind(source, str(dest))
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
         return a + _command(job, sandbox_landlock.argv(names.values()) if confined else []), root
@@ -213,11 +230,8 @@ class BwrapExecutor:
         return sandbox_landlock.entry_names(job.deps)
 
     def stages(self, job: Job) -> bool:
-        """Will `job`'s root be staged? A job with few dependencies, or a test's (binds, a time
-        limit), is bound by bubblewrap itself; else its root is staged first (sandbox_root.py),
-        one mount per dependency."""
-        simple = job.binds or job.timeout is not None or len(job.deps) < self.stage_from
-        return not simple and self.stages_root()
+        """Will `job`'s root be staged (sandbox_root.py)? Else bubblewrap binds each part itself."""
+        return len(job.deps) >= self.stage_from and self.stages_root()
 
     def run(self, job: Job) -> int:
         if self.stages(job):
@@ -231,7 +245,7 @@ class BwrapExecutor:
     def _run_staged(self, job: Job, landlock: bool | None = None) -> int:
         zygote = self._zygote()
         argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network, landlock)
-        return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log)
+        return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log, job.timeout)
 
     def _zygote(self) -> Zygote:
         zygote = getattr(self.local, "zygote", None)
@@ -255,50 +269,7 @@ class LandlockExecutor(BwrapExecutor):
     neither listed nor written), so the kind enters every key: the two never share an entry."""
 
     kind = "landlock"
-    stage_from = 1  # one way for every action that has dependencies (the count is in the key)
     landlock = True
-
-
-class FallbackExecutor:
-    """No namespaces: a clean environment and a private directory, nothing more. Entries built
-    this way carry the sandbox kind in their key and never satisfy a sandboxed build."""
-
-    kind = "fallback"
-
-    def __init__(self):
-        self.procs = Processes()
-
-    def run(self, job: Job) -> int:
-        env = _sandbox_env(job)
-        env.update(SRC=str(job.src), OUT=str(job.out), TMPDIR=str(job.tmp), HOME=str(job.tmp), PREFIX=str(job.out))
-        if job.env_tree:
-            env["PKG_CONFIG_PATH"] = f"{job.env_tree}/lib/pkgconfig:{job.env_tree}/share/pkgconfig"
-        script = job.script.replace("/env/", f"{job.env_tree}/") if job.env_tree else job.script
-        cwd = job.env_tree if job.workdir == "/env" and job.env_tree else job.tmp
-        return self.procs.start(["/bin/sh", "-euxc", script], env, job.log, cwd=cwd, timeout=job.timeout)
-
-    def cancel(self) -> None:
-        self.procs.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self.procs.cancelled
-
-
-class DryRunExecutor:
-    kind = "dry-run"
-
-    def __init__(self):
-        self.ran: list[str] = []
-
-    def run(self, job: Job) -> int:
-        self.ran.append(job.script)
-        return 0
-
-    def cancel(self) -> None:
-        pass
-
-    cancelled = False
 
 
 _AVAILABLE: bool | None = None
@@ -343,7 +314,7 @@ def _command(job: Job, wrapper: list[str] = ()) -> list[str]:
     """The end of bubblewrap's command line: where, with what environment, which script (run
     through `wrapper`, the Landlock helper's command, when given)."""
     a = ["--chdir", job.workdir, "--clearenv"]
-    for k, v in _sandbox_env(job).items():
+    for k, v in variables(job).items():
         a += ["--setenv", k, v]
     return a + [*wrapper, "/bin/sh", "-euxc", job.script]
 
@@ -383,17 +354,6 @@ def _host_links() -> list[str]:
         if os.path.islink(f"/{link}"):
             out += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
     return out
-
-
-def _sandbox_env(job: Job) -> dict[str, str]:
-    env = {"PATH": "/env/bin:/usr/bin:/bin", "SRC": "/src", "OUT": "/out", "TMPDIR": "/tmp", "HOME": "/tmp",
-           "LANG": "C", "LC_ALL": "C", "SOURCE_DATE_EPOCH": "0", "LIBRARY_PATH": "/env/lib",
-           "LD_LIBRARY_PATH": "/env/lib", "C_INCLUDE_PATH": "/env/include",
-           # Install prefix (docs/language.md): the output, whose pkg-config files are made
-           # relocatable at publish (engine/outputs.py); the dependencies' .pc files under /env.
-           "PREFIX": "/out", "PKG_CONFIG_PATH": "/env/lib/pkgconfig:/env/share/pkgconfig"}
-    env.update(job.extra_env)
-    return env
 
 
 def make_executor(kind: str):

@@ -1,4 +1,5 @@
-"""/env: a build's dependencies merged, as a tree of symlinks into /deps (staged per action).
+"""/env: a build's dependencies merged, as a tree of symlinks into /deps (staged per action),
+and the environment variables that point at it.
 
 Only build-only tools bring `bin/` and `libexec/`: a library's programs are implementation,
 outside its consumers' keys, so running one must not be the silent default (declare it in
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from .sandbox import Job
 
 ENV_DIRS = ("bin", "lib", "include", "share", "etc", "libexec")
+
+
+def variables(job: Job) -> dict[str, str]:
+    """The build's environment variables: fixed paths, the job's own on top."""
+    env = {"PATH": "/env/bin:/usr/bin:/bin", "SRC": "/src", "OUT": "/out", "TMPDIR": "/tmp", "HOME": "/tmp",
+           "LANG": "C", "LC_ALL": "C", "SOURCE_DATE_EPOCH": "0", "LIBRARY_PATH": "/env/lib",
+           "LD_LIBRARY_PATH": "/env/lib", "C_INCLUDE_PATH": "/env/include",
+           # Install prefix (docs/language.md): the output, whose pkg-config files are made
+           # relocatable at publish (engine/outputs.py); the dependencies' .pc files under /env.
+           "PREFIX": "/out", "PKG_CONFIG_PATH": "/env/lib/pkgconfig:/env/share/pkgconfig"}
+    env.update(job.extra_env)
+    return env
 
 
 def stage_env(job: Job, root: Path) -> Path | None:

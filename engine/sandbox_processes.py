@@ -50,8 +50,10 @@ class Processes:
             with self.lock:
                 self.procs.discard(proc)
 
-    def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None) -> int:
-        """Run `argv` over a staged root, started by `zygote` (its child, not ours)."""
+    def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None,
+                     timeout: float | None = None) -> int:
+        """Run `argv` over a staged root, started by `zygote` (or, with its C child, by us), within
+        `timeout` seconds as `start`."""
         mine: list[int] = []
 
         def started(pid: int) -> None:
@@ -64,7 +66,7 @@ class Processes:
         if self.cancelled:
             return 130
         try:
-            return zygote.run(root.state(), argv, env, log, started)
+            return zygote.run(root.state(), argv, env, log, started, timeout)
         finally:
             with self.lock:
                 self.pids.difference_update(mine)

@@ -110,18 +110,22 @@ class StagedRoot:
         """Each source at `path/<name>`, in a tmpfs of its own made read-only as a whole, with
         its mounts, by one mount_setattr(2): two system calls per source, not three. One
         operation for them all, the sources' common directory said once: a thousand
-        dependencies are a small message to the stager."""
+        dependencies are a small message to the stager. Each (name, source) is encoded once per
+        process (`_dep_item`): an action has hundreds of dependencies, most shared with others."""
         self.dir(path)
-        items = sorted((os.fsencode(n), os.fsencode(s)) for n, s in sources.items())
-        common = os.path.commonpath([s for _, s in items]) if len(items) > 1 else b""
-        if common and common != b"/":
-            common += b"/"
+        items = [_dep_item(n, os.fspath(s)) for n, s in sorted(sources.items())]
+        parents = {parent for parent, _, _, _ in items}
+        common = next(iter(parents)) if len(parents) == 1 else b""
+        if common:  # the usual case: entries side by side in the store, one remount's flags for all
+            remounts = [self._read_only(common + items[0][2])]
+            after = _u32(remounts[0])  # each item: its name, its base name, the remount's flags
+            pairs, blob = [(n, base) for _, n, base, _ in items], after.join([enc for _, _, _, enc in items]) + after
         else:
-            common = b""
-        remounts = {self._read_only(s) for _, s in items}
-        self.ops.append(("deps", os.fsencode(path), common, [(n, s[len(common):]) for n, s in items],
-                         max(remounts) if len(remounts) == 1 else None,
-                         None if len(remounts) == 1 else [self._read_only(s) for _, s in items]))
+            pairs = [(n, parent + base) for parent, n, base, _ in items]
+            remounts = [self._read_only(s) for _, s in pairs]
+            blob = None
+        one = remounts[0] if len(set(remounts)) == 1 else None  # (none: no dependency)
+        self.ops.append(("deps", os.fsencode(path), common, pairs, one, None if one is not None else remounts, blob))
 
     def links(self, path: str, prefix: str, targets: dict[str, str]) -> None:
         """A symlink `path/<name>` -> `prefix + target` for each item, as one operation (a
@@ -179,7 +183,7 @@ class StagedRoot:
         elif kind == "file":
             os.close(os.open(at, os.O_CREAT | os.O_WRONLY, 0o644))
         elif kind == "deps":
-            self._deps(*op[1:])
+            self._deps(*op[1:6])
         elif kind == "links":
             where, prefix = os.fsdecode(self.stage + op[1]) + "/", op[2]
             for name, target in op[3]:
@@ -315,7 +319,7 @@ def _u32(n: int) -> bytes:
 
 
 def _str(s: str | bytes) -> bytes:
-    b = os.fsencode(s)
+    b = s if type(s) is bytes else os.fsencode(s)
     return len(b).to_bytes(4, "little") + b + b"\0"
 
 
@@ -333,14 +337,46 @@ def _fd_op(op: tuple) -> bytes:
 
 
 def _links_op(op: tuple) -> bytes:
-    return b"".join([_str(op[1]), _str(op[2]), _u32(len(op[3])), *(_str(n) + _str(t) for n, t in op[3])])
+    return b"".join([_str(op[1]), _str(op[2]), _u32(len(op[3])), *(_pair(n, t) for n, t in op[3])])
+
+
+def _pair(name: str, target: str) -> bytes:
+    """A name and a link target encoded, once per process (a dependency's /deps link)."""
+    got = _PAIRS.get((name, target))
+    if got is None:
+        got = _PAIRS[(name, target)] = _str(name) + _str(target)
+        if len(_PAIRS) > 200_000:
+            _PAIRS.clear()
+    return got
+
+
+_PAIRS: dict[tuple[str, str], bytes] = {}
 
 
 def _deps_op(op: tuple) -> bytes:
-    _, path, common, items, remount, remounts = op
+    _, path, common, items, remount, remounts, blob = op
+    if blob is not None:  # encoded by `read_only_tree`
+        return b"".join([_str(path), _str(common), _u32(len(items)), blob])
     each = remounts if remounts is not None else [remount] * len(items)
     return b"".join([_str(path), _str(common), _u32(len(items)),
                      *(_str(n) + _str(rest) + _u32(r) for (n, rest), r in zip(items, each, strict=True))])
+
+
+def _dep_item(name: str, source: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """(source's directory and "/", name, source's base name, name and base encoded for the C
+    child), once per process: a store entry never moves."""
+    key = (name, source)
+    got = _DEP_ITEMS.get(key)
+    if got is None:
+        parent, _, base = os.fsencode(source).rpartition(b"/")
+        n = os.fsencode(name)
+        got = _DEP_ITEMS[key] = (parent + b"/", n, base, _str(n) + _str(base))
+        if len(_DEP_ITEMS) > 200_000:  # a long-lived process (a watch) building ever new entries
+            _DEP_ITEMS.clear()
+    return got
+
+
+_DEP_ITEMS: dict[tuple[str, str], tuple[bytes, bytes, bytes, bytes]] = {}
 
 
 _OP_CODES = {"dir": b"D", "file": b"F", "tmpfs": b"T", "seal": b"S", "devpts": b"P", "link": b"L", "bind": b"B",

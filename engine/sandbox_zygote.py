@@ -1,18 +1,20 @@
-"""A small process that starts staged sandboxes, so that jbuild never forks itself.
+"""A small process that holds each worker's sandbox namespaces, so that jbuild never forks itself.
 
 Staging the root (sandbox_root.py) must run between fork and exec, and fork copies the forking
-process's page tables: 115 ms for a 200 MB jbuild on a loaded machine, against 1 ms for the
-vfork that subprocess uses otherwise. So each worker thread starts this file once as a script
-(`python -I -S sandbox_zygote.py`: the standard library and sandbox_root.py, nothing else,
-~10 MB) and sends it requests over a pipe; it starts a child that stages the root and execs
-bubblewrap, and it answers with the child's pid, then its exit code. The child is a small C
-program (stage_exec.c, compiled on first use like the Landlock helper) started with posix_spawn:
-a fork of the stager itself, with its copy-on-write faults and the teardown of that copy at the
-exec, cost ~3 ms of CPU per build more (bench: 10.1 against 13.1 ms a sandbox with 95
-dependencies). Without `cc` the stager forks and its child stages in Python (sandbox_root.py).
-Either child hands it the staged root's mount namespace first, which it lets go only after
-answering, so the kernel's teardown of those mounts is not part of the build's time. It dies
-with the thread that started it (PR_SET_PDEATHSIG) or when its pipe closes.
+process's page tables: 115 ms for a 200 MB jbuild on a loaded machine, against 1 ms for a
+vfork. So each worker thread starts this file once as a script (`python -I -S
+sandbox_zygote.py`: the standard library and sandbox_root.py, nothing else, ~10 MB). It enters
+a user namespace and a loopback-only network namespace of its own, which its sandboxes share,
+one at a time (bubblewrap making and tearing down one per action costs milliseconds).
+The child that stages is a small C program (stage_exec.c, compiled on first use like the
+Landlock helper). jbuild itself starts it with posix_spawn (a vfork: its size does not matter),
+handing it the stager's two namespaces to join (`_Direct`): no request through the stager, no
+second Python process woken per action (bench: ~1 ms of CPU an action less). Without `cc`, or
+where the stager could not enter a user namespace, jbuild sends the stager a request instead;
+it forks, and its child stages in Python (sandbox_root.py) or spawns the C child. Either way the
+child hands its staged mount namespace back first, let go only after the build has ended, so
+the kernel's teardown of those mounts is not part of the build's time. The stager dies with the
+thread that started it (PR_SET_PDEATHSIG) or when its pipe closes.
 
 Messages are marshal'd values behind a 4-byte length.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import marshal
 import os
+import select
 import signal
 import socket
 import struct
@@ -61,27 +64,41 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 class Zygote:
     """jbuild's end: one per worker thread. `stage` is the empty directory its children stage
     roots on (each in a mount namespace of its own): made by the stager when it starts, removed
-    when it ends."""
+    when it ends. With the C child and the stager in a user namespace of its own, jbuild starts
+    the child itself (`_Direct`): the stager then only holds its namespaces and its stage."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(child_program() or "")],
+        program = child_program()
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(program or "")],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         hello = _receive(self.proc.stdout.fileno())
         if hello is None:
             raise OSError("the sandbox stager did not start")
         self.stage = Path(os.fsdecode(hello[0]))
         self.shares_network = hello[1]  # its sandboxes share its network namespace (only loopback)
+        self.direct = _Direct(self.proc.pid, hello[0], program, hello[1]) if program and hello[2] else None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, state: tuple, argv: list[str], env: dict[str, str], log: Path | None, started) -> int:
-        """Stage (`StagedRoot.state()`) and exec `argv`; `started(pid)` once it runs; its exit code."""
+    def run(self, state: tuple, argv: list[str], env: dict[str, str], log: Path | None, started,
+            timeout: float | None = None) -> int:
+        """Stage (`StagedRoot.state()`) and exec `argv`; `started(pid)` once it runs; its exit code.
+        Past `timeout` seconds its process group is killed and subprocess.TimeoutExpired raised."""
+        if self.direct is not None:
+            code = self.direct.run(state, argv, env, log, started, timeout)
+            if code is not None:
+                return code
+            self.direct = None  # the cached program was deleted meanwhile (`jbuild gc`): the stager forks
         _send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
         reply = _receive(self.proc.stdout.fileno())
         if reply is None:
             raise OSError("the sandbox stager exited")
         started(reply)
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            _kill_group(reply)
+            _receive(self.proc.stdout.fileno())
+            raise subprocess.TimeoutExpired(argv, timeout)
         code = _receive(self.proc.stdout.fileno())
         if code is None:
             raise OSError("the sandbox stager exited")
@@ -90,6 +107,63 @@ class Zygote:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait()
+
+
+class _Direct:
+    """The C child started by jbuild itself, joining the stager's user and network namespaces
+    (open here once): no request through the stager, no second Python process woken per build.
+    posix_spawn is a vfork, so jbuild's size does not matter. Each child's staged mount namespace
+    comes back over `ours` and is let go after the next child has started, not in the build's time."""
+
+    def __init__(self, pid: int, stage: bytes, program: Path, network: bool):
+        self.stage, self.program = stage, str(program)
+        self.namespaces = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+                           for ns in (("user", "net") if network else ("user",))]
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.held: list[int] = []
+
+    def run(self, state, argv, env, log, started, timeout) -> int | None:
+        """The exit code, or None if the program could not be started."""
+        from .sandbox_root import encode
+
+        try:
+            pid = _spawn(self.program, encode(state, self.stage, True, argv, env), self.theirs,
+                         str(log) if log else None, self.namespaces)
+        except OSError:
+            return None
+        started(pid)
+        for fd in self.held:  # the previous build's staged mounts, torn down while this one runs
+            os.close(fd)
+        self.held = []
+        try:
+            return _wait(pid, timeout, argv)
+        finally:
+            self.held = _namespace_of_child(self.ours, socket.MSG_DONTWAIT)
+
+    def __del__(self):
+        for fd in self.namespaces + self.held:
+            os.close(fd)
+
+
+def _wait(pid: int, timeout: float | None, argv) -> int:
+    if timeout is not None:
+        fd = os.pidfd_open(pid)
+        try:
+            ended = select.select([fd], [], [], timeout)[0]
+        finally:
+            os.close(fd)
+        if not ended:
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            raise subprocess.TimeoutExpired(argv, timeout)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def child_program() -> Path | None:
@@ -131,7 +205,7 @@ def _main() -> None:
     in_user_ns, shared_network = module.enter_worker_namespaces()
     stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
     try:
-        _send(1, (stage, shared_network))
+        _send(1, (stage, shared_network, in_user_ns))
         while True:
             request = _receive(0)
             if request is None:
@@ -161,8 +235,9 @@ def _main() -> None:
         os.rmdir(stage)
 
 
-def _spawn(program: str, request: bytes, sock, log: str | None) -> int:
-    """Start the C child (stage_exec.c) on `request` with a vfork: no copy of this process."""
+def _spawn(program: str, request: bytes, sock, log: str | None, namespaces: list[int] = ()) -> int:
+    """Start the C child (stage_exec.c) on `request` with a vfork: no copy of this process (the
+    stager's, or jbuild's own with the `namespaces` to join: sandbox_zygote._Direct)."""
     import fcntl
 
     memfd = os.memfd_create("jbuild-stage-request")
@@ -172,14 +247,15 @@ def _spawn(program: str, request: bytes, sock, log: str | None) -> int:
             view = view[os.write(memfd, view):]
         out = os.open(log or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         # Above the descriptors the child's are dup'd to, so that no dup2 overwrites another's source.
-        fds = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (out, sock.fileno(), memfd)]
+        fds = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (out, sock.fileno(), memfd, *namespaces)]
         os.close(out)
+        joined = [(os.POSIX_SPAWN_DUP2, fd, 6 + i) for i, fd in enumerate(fds[3:])]
         try:
             return os.posix_spawn(program, [program], {}, setsid=True,
                                   setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM),
                                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                                                 (os.POSIX_SPAWN_DUP2, fds[0], 1), (os.POSIX_SPAWN_DUP2, fds[0], 2),
-                                                (os.POSIX_SPAWN_DUP2, fds[1], 4), (os.POSIX_SPAWN_DUP2, fds[2], 5)])
+                                                (os.POSIX_SPAWN_DUP2, fds[1], 4), (os.POSIX_SPAWN_DUP2, fds[2], 5), *joined])
         finally:
             for fd in fds:
                 os.close(fd)
@@ -187,14 +263,15 @@ def _spawn(program: str, request: bytes, sock, log: str | None) -> int:
         os.close(memfd)
 
 
-def _namespace_of_child(sock) -> list[int]:
+def _namespace_of_child(sock, flags: int = 0) -> list[int]:
     """The staged root's mount namespace, sent by the child before it execs bubblewrap (none if
-    it failed first)."""
+    it failed first). (Not socket.recv_fds: it ignores `flags` before Python 3.12.)"""
     try:
-        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_LEN(4), flags)
     except OSError:
         return []
-    return fds
+    return [int.from_bytes(data[:4], sys.byteorder) for level, kind, data in ancillary
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS]
 
 
 def _ended(signum, frame) -> None:

@@ -8,7 +8,9 @@
    replayed in it; then it hands the stager the namespace over the socket and execs bubblewrap.
 
    Descriptors: 0 /dev/null, 1 and 2 the build's log, 4 the socket to the stager, 5 the request
-   (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild). On failure:
+   (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild), and when jbuild
+   starts it itself (no stager round trip), 6 and 7 the stager's user and network namespaces to
+   join first (either may be absent). On failure:
    a line on stderr and exit code 126 (staging) or 127 (the exec), as the Python child.
 
    jbuild compiles this file on first use (sandbox_landlock.build_helper); keep it one file,
@@ -42,6 +44,8 @@
 #define FAILED 126
 #define SOCK 4 /* not 3: the Landlock helper is kept open there (sandbox_landlock.HELPER_FD) */
 #define REQUEST 5
+#define USER_NS 6
+#define NET_NS 7
 
 static const char *data, *end;
 static char stage[4096];
@@ -177,6 +181,13 @@ static void replay(char kind) {
     else { errno = EINVAL; fail("read the request", NULL); }
 }
 
+/* The namespace open at `fd`, if it is open: the stager's, which jbuild holds (sandbox_zygote.py). */
+static void join(int fd, int type, const char *what) {
+    if (fcntl(fd, F_GETFD) < 0) return;
+    check(setns(fd, type), what, NULL);
+    close(fd);
+}
+
 static void enter(uint32_t in_user_ns, const char *uid_map, const char *gid_map) {
     if (in_user_ns) {
         check(unshare(CLONE_NEWNS), "enter a mount namespace", NULL);
@@ -230,6 +241,8 @@ int main(void) {
     char *buf = malloc(st.st_size + 1);
     if (!buf || pread(REQUEST, buf, st.st_size, 0) != st.st_size) fail("read the request", NULL);
     close(REQUEST);
+    join(USER_NS, CLONE_NEWUSER, "join the stager's user namespace");
+    join(NET_NS, CLONE_NEWNET, "join the stager's network namespace");
     syscall(SYS_close_range, REQUEST + 1, ~0U, 0);
     data = buf;
     end = buf + st.st_size;

@@ -88,7 +88,8 @@ def _sandbox_kind() -> str:
     from jbuild.engine.sandbox_landlock import why_not
 
     landlock = "available" if BwrapExecutor.landlock_available() else f"unavailable ({why_not() or 'its probe failed'})"
-    return f"bwrap (bubblewrap; dependencies: {BwrapExecutor.dependency_mode()}); --sandbox landlock: {landlock}"
+    return (f"bwrap (bubblewrap; dependencies: {BwrapExecutor.dependency_mode()}; roots staged by "
+            f"{BwrapExecutor.stager()}); --sandbox landlock: {landlock}")
 
 
 @click.command()

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from platform import machine
 
-from ..sandbox import Job, _sandbox_env
+from ..sandbox import Job
+from ..sandbox_env import variables
 from ..store.entry import META
 from .cas import Blobs, Cas, MissingBlob, RemoteError, digest_of, directory_tree, join_tree, key
 from .channel import check_server, open_channel, platform_properties, redact
@@ -169,7 +170,7 @@ class RemoteExecutor:
         from .pb import remote_execution_pb2 as re_pb2
 
         platform = platform_properties(job.host)  # in the Action: its digest names the host's /usr
-        env = _sandbox_env(job)
+        env = variables(job)
         command = re_pb2.Command(arguments=[*SHELL, job.script], output_paths=[OUTPUT], output_directories=[OUTPUT],
                                  platform=platform, working_directory=job.workdir.strip("/") if job.workdir != "/tmp" else "",
                                  environment_variables=[re_pb2.Command.EnvironmentVariable(name=k, value=env[k])

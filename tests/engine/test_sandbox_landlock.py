@@ -14,7 +14,8 @@ from jbuild.engine import sandbox_landlock
 from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, bwrap_path
 
 HELPER_FAILED = 126
-LANDLOCK_INFO = "bwrap (bubblewrap; dependencies: mounts); --sandbox landlock: available"
+LANDLOCK_INFO = ("bwrap (bubblewrap; dependencies: mounts; roots staged by the C child (stage_exec.c), started by "
+                 "jbuild); --sandbox landlock: available")
 
 
 def store_with(tmp_path: Path, names) -> dict[str, Path]:
@@ -135,7 +136,8 @@ package top { version = "1" requires = [:dep] build = "mkdir -p $OUT && cat /dep
     env = {"JBUILD_STORE": str(tmp_path / "store"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "JBUILD_CC": str(tmp_path / "no-cc")}
     info = run_jbuild("info", "sandbox", cwd=root, env=env)
-    assert info.stdout.startswith("bwrap (bubblewrap; dependencies: mounts); --sandbox landlock: unavailable ("), \
+    assert info.stdout.startswith("bwrap (bubblewrap; dependencies: mounts; roots staged by the Python fallback (no cc "
+                                  "to build stage_exec.c): the stager forks); --sandbox landlock: unavailable ("), \
         info.stdout + info.stderr
     r = run_jbuild("build", "//:top", "--sandbox", "landlock", cwd=root, env=env)
     assert r.returncode == 2 and "Landlock cannot confine a sandbox here" in r.stderr, r.stderr

@@ -73,3 +73,29 @@ def test_a_root_that_cannot_be_staged_fails_with_why(tmp_path, program, monkeypa
     j = _job(tmp_path, "odd", {"odd": odd})
     assert BwrapExecutor().run(j) == 126
     assert f"jbuild: cannot stage the sandbox's root: bind {odd}: Not a directory" in j.log.read_text()
+
+
+def test_a_time_limit_holds_and_a_deleted_program_falls_back_to_the_stager(tmp_path, program, monkeypatch):
+    """jbuild starts the C child itself: past the job's time limit its process group is killed
+    (TimeoutExpired, as bubblewrap's own path raises); a cached program deleted meanwhile (a
+    `jbuild gc`) is not a failed build: the stager forks and stages in Python from then on."""
+    import shutil
+    import subprocess
+    import time
+
+    copy = tmp_path / "stage_exec"
+    shutil.copy2(program, copy)
+    monkeypatch.setattr(sandbox_zygote, "_CHILD", [copy])
+    deps = _entries(tmp_path, 2)
+    executor = BwrapExecutor()
+    slow = _job(tmp_path, "slow", deps)
+    slow.script, slow.timeout = "sleep 30", 0.5
+    start = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        executor.run(slow)
+    assert time.monotonic() - start < 10
+    assert executor.local.zygote.direct is not None  # the path under test
+    copy.unlink()
+    j = _job(tmp_path, "after", deps)
+    assert executor.run(j) == 0, j.log.read_text()
+    assert executor.local.zygote.direct is None and "entry 1" in (j.out / "seen").read_text()
