@@ -36,6 +36,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
     from .hostroot_gc import rooted
     from .hostroot_gc import sweep as sweep_host_trees
     from .image.layer_gc import sweep as sweep_layers
+    from .sandbox_probes import sweep as sweep_probes
     from .testing.cache import ResultCache
     from .tools_gc import sweep as sweep_helpers
 
@@ -55,6 +56,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         if host.others:
             report.notes.append(_others_trees(host.others))
         report.trimmed += sweep_helpers(cutoff, dry_run)
+        report.trimmed += sweep_probes(dry_run)  # other boots' sandbox answers: empty files
         report.freed += sum(size for _, size in report.trimmed)
         report.test_results = ResultCache(store.root).prune(live, dry_run)
     return report

@@ -109,9 +109,9 @@ class BwrapExecutor:
         global _AVAILABLE
         if _AVAILABLE is None:
             bwrap = bwrap_path()
-            _AVAILABLE = bool(bwrap) and subprocess.run(
+            _AVAILABLE = bool(bwrap) and _kept("available", bwrap, lambda: subprocess.run(
                 [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *_host_links(), "/bin/true"],
-                capture_output=True, env=BWRAP_ENV).returncode == 0
+                capture_output=True, env=BWRAP_ENV).returncode == 0)
         return _AVAILABLE
 
     @staticmethod
@@ -122,12 +122,7 @@ class BwrapExecutor:
         if _STAGES_ROOT is None:
             _STAGES_ROOT = False
             if BwrapExecutor.available():
-                with tempfile.TemporaryDirectory(prefix="jbuild-probe-") as d:
-                    dirs = [Path(d, n) for n in ("src", "out", "tmp", "dep")]
-                    for x in dirs:
-                        x.mkdir()
-                    probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
-                    _STAGES_ROOT = _prober()._run_staged(probe, landlock=False) == 0
+                _STAGES_ROOT = _kept("stages_root", bwrap_path(), _probe_staging)
         return _STAGES_ROOT
 
     @classmethod
@@ -146,7 +141,8 @@ class BwrapExecutor:
         global _LANDLOCK
         with _PROBING:  # worker threads ask at once: one compile, one probe
             if _LANDLOCK is None:
-                _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and _probe_landlock()
+                _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and \
+                    _kept("landlock", bwrap_path(), _probe_landlock)
         return _LANDLOCK
 
     @staticmethod
@@ -317,6 +313,28 @@ def _command(job: Job, wrapper: list[str] = ()) -> list[str]:
     for k, v in variables(job).items():
         a += ["--setenv", k, v]
     return a + [*wrapper, "/bin/sh", "-euxc", job.script]
+
+
+def _kept(name: str, bwrap: str, probe) -> bool:
+    """A probe's answer, from the yes kept for this boot (sandbox_probes.py) or by asking."""
+    from . import sandbox_probes
+
+    if sandbox_probes.known_yes(name, bwrap):
+        return True
+    answer = probe()
+    if answer:
+        sandbox_probes.remember_yes(name, bwrap)
+    return answer
+
+
+def _probe_staging() -> bool:
+    """A staged run that sees its dependency: the child can stage a root here."""
+    with tempfile.TemporaryDirectory(prefix="jbuild-probe-") as d:
+        dirs = [Path(d, n) for n in ("src", "out", "tmp", "dep")]
+        for x in dirs:
+            x.mkdir()
+        probe = Job(script="test -d /deps/d", src=dirs[0], out=dirs[1], tmp=dirs[2], deps={"d": dirs[3]})
+        return _prober()._run_staged(probe, landlock=False) == 0
 
 
 def _probe_landlock() -> bool:
