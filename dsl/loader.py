@@ -43,7 +43,9 @@ class Loader:
         self.ws = workspace
         self.cache_path = workspace.cache_dir / "parse.pickle"
         self._cache: dict[str, ParsedFile] = cachefile.read(self.cache_path, CACHE_FORMAT, {})
-        self._dirty = False
+        ours = (os.path.join(workspace.root, ""), os.path.join(workspace.repo_root(STD), ""))  # a copy's (`cp -a`)
+        kept = {p: e for p, e in self._cache.items() if p.startswith(ours)}  # entries of its original: dropped
+        self._cache, self._dirty = kept, len(kept) != len(self._cache)
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
         self.diags: list[Diagnostic] = []

@@ -36,3 +36,22 @@ def test_an_edit_in_a_copied_workspace_is_built(make_workspace, tmp_path):
     assert open(out).read() == "app 4\n" and "1 built" in err, err
     out, _ = _build(root, store)  # the original is as it was
     assert open(out).read() == "app 2\n"
+
+
+def test_a_copy_keeps_no_parse_cache_entry_of_its_original(make_workspace, tmp_path):
+    """The parse cache is keyed by absolute path: the original's entries, carried by the copy,
+    were never read there but written again after every edit (two 6 MB entries at 10,000
+    packages, one per copy the bench workspace had come through)."""
+    from jbuild.base import cachefile
+    from jbuild.dsl.loader import CACHE_FORMAT
+
+    root = make_workspace({"BUILD": BUILD, "lib.txt": "lib\n", "app.txt": "app 1\n"})
+    store = tmp_path / "store"
+    _build(root, store)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    (copy / "BUILD").write_text(BUILD.replace("app 1", "app one") + "\n# edited\n")
+    _build(copy, store)
+    kept = cachefile.read(copy / ".jbuild/cache/parse.pickle", CACHE_FORMAT, None)
+    assert kept and str(copy / "BUILD") in kept
+    assert not [p for p in kept if p.startswith(str(root) + "/")], sorted(kept)
