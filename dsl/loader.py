@@ -43,9 +43,7 @@ class Loader:
         self.ws = workspace
         self.cache_path = workspace.cache_dir / "parse.pickle"
         self._cache: dict[str, ParsedFile] = cachefile.read(self.cache_path, CACHE_FORMAT, {})
-        ours = (os.path.join(workspace.root, ""), os.path.join(workspace.repo_root(STD), ""))  # a copy's (`cp -a`)
-        kept = {p: e for p, e in self._cache.items() if p.startswith(ours)}  # entries of its original: dropped
-        self._cache, self._dirty = kept, len(kept) != len(self._cache)
+        self._dirty = False
         self.packages: dict[tuple[str, str], list[Target] | None] = {}
         self._index: dict[tuple[str, str], dict[str, list[Target]]] = {}
         self.diags: list[Diagnostic] = []
@@ -62,8 +60,14 @@ class Loader:
         entry without its parse (`raw`: a second copy of every target, needed only to expand the
         file again, which then parses it again)."""
         state = dict(self.__dict__)
-        state["_cache"] = {p: e if e.raw is None else dataclasses.replace(e, raw=None) for p, e in self._cache.items()}
+        state["_cache"] = {p: e if e.raw is None else dataclasses.replace(e, raw=None) for p, e in self._own().items()}
         return state
+
+    def _own(self) -> dict[str, ParsedFile]:
+        """The entries of this workspace's files and this jbuild's recipes: a copy made with
+        `cp -a` carries its original's, never read here (written again after every edit)."""
+        ours = (os.path.join(self.ws.root, ""), os.path.join(self.ws.repo_root(STD), ""))
+        return {p: e for p, e in self._cache.items() if p.startswith(ours)}
 
     def save_cache(self) -> None:
         """Write the parse cache. A file lowered by pieces is kept without its targets: its
@@ -72,9 +76,11 @@ class Loader:
         lowered by pieces (deleted, small now, or with a template) are removed."""
         from .piece_cache import cache_path, trim
 
-        if self._dirty:
+        own = self._own()
+        if self._dirty or len(own) != len(self._cache):
+            self._cache = own
             cachefile.write(self.cache_path, CACHE_FORMAT, {
-                p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in self._cache.items()})
+                p: dataclasses.replace(e, raw=None, expanded=None) if e.pieces else e for p, e in own.items()})
             self._dirty = False
         if (self.ws.cache_dir / "pieces").is_dir():  # (the pieces of a deleted BUILD file go too)
             live = {cache_path(self.ws.cache_dir, p) for p, e in self._cache.items() if e.pieces and os.path.isfile(p)}
