@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,26 @@ def incremental(root: Path, cache: Path, used: dict):
     return found
 
 
+def pair(tmp_path: Path, ws: Workspace) -> tuple[Path, Path, Path]:
+    """Two copies of `ws`, one analysed through the kept session and one cold, and that
+    session's file. It waits past the racy-clean margin of their jbuild.toml: an analysis within
+    20 ms of that write rightly distrusts it, and analyses whole."""
+    inc, fresh = tmp_path / "inc", tmp_path / "fresh"
+    for root in (inc, fresh):
+        root.mkdir()
+        (root / "jbuild.toml").write_text("")
+        write(root, ws)
+    time.sleep(0.05)
+    return inc, fresh, inc / ".jbuild" / "cache" / "analysis-test.pickle"
+
+
+def edited(inc: Path, fresh: Path, cache: Path, ws: Workspace, used: dict):
+    """`ws` written to both copies: (the kept session's analysis, a cold one)."""
+    for root in (inc, fresh):
+        write(root, ws)
+    return incremental(inc, cache, used), cold(fresh)
+
+
 def cold(root: Path):
     shutil.rmtree(root / ".jbuild", ignore_errors=True)
     found = analysis(lambda: Session(["//..."], opts(root), str(root)))
@@ -175,20 +196,13 @@ def test_random_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypat
     monkeypatch.setattr(piece_cache, "lower_by_pieces", counted_lower)
     rng = random.Random(seed)
     ws = Workspace(rng, 24)
-    inc, fresh = tmp_path / "inc", tmp_path / "fresh"
-    for root in (inc, fresh):
-        root.mkdir()
-        (root / "jbuild.toml").write_text("")
-        write(root, ws)
-    cache = inc / ".jbuild" / "cache" / "analysis-test.pickle"
+    inc, fresh, cache = pair(tmp_path, ws)
     assert incremental(inc, cache, used)[0] == "ok"
     assert len(list(pieces.bounds((inc / "BUILD").read_text()))) > 5
     errors = 0
     for step in range(40):
         what = ws.edit()
-        for root in (inc, fresh):
-            write(root, ws)
-        got, want = incremental(inc, cache, used), cold(fresh)
+        got, want = edited(inc, fresh, cache, ws, used)
         errors += got[0] == "error"
         assert got == want, f"step {step}: {what}"
     assert errors >= 2  # the error paths were really compared too

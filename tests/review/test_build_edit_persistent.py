@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from jbuild.dsl import pieces
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
-from test_build_edit_property import Workspace, cold, incremental, write  # noqa: E402
+from test_build_edit_property import Workspace, edited, incremental, pair  # noqa: E402
 
 
 class Sticky(Workspace):
@@ -62,19 +61,12 @@ def test_sticky_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypat
     used = {"updates": 0}
     rng = random.Random(seed)
     ws = Sticky(rng, 20)
-    inc, fresh = tmp_path / "inc", tmp_path / "fresh"
-    for root in (inc, fresh):
-        root.mkdir()
-        (root / "jbuild.toml").write_text("")
-        write(root, ws)
-    cache = inc / ".jbuild" / "cache" / "analysis-test.pickle"
+    inc, fresh, cache = pair(tmp_path, ws)
     assert incremental(inc, cache, used)[0] == "ok"
     log = []
     for step in range(30):
         log.append(ws.edit())
-        for root in (inc, fresh):
-            write(root, ws)
-        got, want = incremental(inc, cache, used), cold(fresh)
+        got, want = edited(inc, fresh, cache, ws, used)
         assert got == want, f"step {step}: {log}"
 
 
@@ -86,20 +78,12 @@ def test_kept_requirer_error_after_lines_on_top(tmp_path, monkeypatch):
     for p in ws.packages.values():
         p["requires"] = {}
     ws.packages["p15"]["requires"] = {"p0": " >= 1.0"}
-    inc, fresh = tmp_path / "inc", tmp_path / "fresh"
-    for root in (inc, fresh):
-        root.mkdir()
-        (root / "jbuild.toml").write_text("")
-        write(root, ws)
-    time.sleep(0.05)  # past the racy-clean margin: an analysis within 20 ms of jbuild.toml's write rightly distrusts it
-    cache = inc / ".jbuild" / "cache" / "analysis-test.pickle"
+    inc, fresh, cache = pair(tmp_path, ws)
     used = {"updates": 0}
     assert incremental(inc, cache, used)[0] == "ok"
     for top, version in ((3, "1.0"), (5, "0.9"), (9, "0.9"), (9, "1.1")):
         ws.top, ws.packages["p0"]["version"] = top, version
-        for root in (inc, fresh):
-            write(root, ws)
-        got, want = incremental(inc, cache, used), cold(fresh)
+        got, want = edited(inc, fresh, cache, ws, used)
         assert got == want, (top, version)
     assert used["updates"] >= 3  # (the kept session really updated, not analysed whole each time)
 
@@ -113,22 +97,14 @@ def test_a_removed_package_still_required_by_a_kept_piece(tmp_path, monkeypatch)
     for p in ws.packages.values():
         p["requires"] = {}
     ws.packages["p15"]["requires"] = {"p1": ""}
-    inc, fresh = tmp_path / "inc", tmp_path / "fresh"
-    for root in (inc, fresh):
-        root.mkdir()
-        (root / "jbuild.toml").write_text("")
-        write(root, ws)
-    cache = inc / ".jbuild" / "cache" / "analysis-test.pickle"
+    inc, fresh, cache = pair(tmp_path, ws)
     used = {"updates": 0}
     assert incremental(inc, cache, used)[0] == "ok"
     kept = ws.packages.pop("p1")
     for top in (2, 4):
         ws.top = top
-        for root in (inc, fresh):
-            write(root, ws)
-        got, want = incremental(inc, cache, used), cold(fresh)
+        got, want = edited(inc, fresh, cache, ws, used)
         assert got[0] == "error" and got == want, (got, want)
     ws.packages = {"p1": kept, **ws.packages}
-    for root in (inc, fresh):
-        write(root, ws)
-    assert incremental(inc, cache, used) == cold(fresh)
+    got, want = edited(inc, fresh, cache, ws, used)
+    assert got == want
