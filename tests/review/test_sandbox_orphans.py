@@ -66,18 +66,26 @@ def test_the_environment_of_jbuild_stays_out(tmp_path, monkeypatch):
     assert "JBUILD_REVIEW_SECRET" not in seen and "leak" not in seen
 
 
+def _slow_build(root, tmp_path, marker: str, output) -> subprocess.Popen:
+    """`jbuild build //:slow` in a session of its own, once its action (a `sleep <marker>`) runs."""
+    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
+    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:slow", "--sandbox", "bwrap"], cwd=root,
+                            env=env, stdout=output, stderr=output, start_new_session=True)
+    end = time.monotonic() + 40
+    while not _alive(marker) and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.1)
+    if not _alive(marker) and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert _alive(marker), "the build never started its action"
+    return proc
+
+
 def test_sigkill_of_jbuild_alone_leaves_no_sandboxed_process(make_workspace, tmp_path):
     marker = f"97{os.getpid()}5"
     root = make_workspace({"BUILD": f'package slow {{\n    version = "1"\n'
                                      f'    build = "sleep {marker} & sleep {marker}1; mkdir -p $OUT"\n}}\n'})
-    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
-    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:slow", "--sandbox", "bwrap"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = _slow_build(root, tmp_path, marker, subprocess.DEVNULL)
     try:
-        end = time.monotonic() + 40
-        while not _alive(marker) and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.1)
-        assert _alive(marker), "the build never started its action"
         os.kill(proc.pid, signal.SIGKILL)  # jbuild alone, as the OOM killer does
         proc.wait()
         assert _gone(marker, 10), f"left running after jbuild was killed: {_alive(marker)}"
@@ -113,14 +121,8 @@ def test_an_interrupt_stops_a_staged_action_and_exits_8(make_workspace, tmp_path
     marker = f"96{os.getpid()}3"
     root = make_workspace({"BUILD": f'package slow {{\n    version = "1"\n'
                                      f'    build = "sleep {marker}; mkdir -p $OUT"\n}}\n'})
-    env = {**os.environ, "JBUILD_STORE": str(tmp_path / "store")}
-    proc = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:slow", "--sandbox", "bwrap"], cwd=root,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = _slow_build(root, tmp_path, marker, subprocess.PIPE)
     try:
-        end = time.monotonic() + 40
-        while not _alive(marker) and time.monotonic() < end and proc.poll() is None:
-            time.sleep(0.1)
-        assert _alive(marker), "the build never started its action"
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 8, err
