@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jbuild.base import cachefile
-from jbuild.base.freshness import stat_key, trusted
+from jbuild.base.freshness import trusted
 
 from . import globs, references
-from .build_file import ParsedFile, decode, deps_fresh, unreadable
+from .build_file import ParsedFile, deps_fresh, unreadable
 from .declared_files import expand
 from .errors import Diagnostic, RecipeError, did_you_mean
 from .labels import STD, Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
@@ -138,56 +138,9 @@ class Loader:
         return problem is None
 
     def _parse(self, path: Path, repo: str, package: str, st, old: ParsedFile | None) -> ParsedFile | None:
-        import xxhash
+        from .build_file import parse_entry
 
-        from .lowering import lower_file
-        from .parser import parse
-
-        read_at = time.time_ns()
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            self.diags.append(Diagnostic(Span(self.ws.display_path(repo, package), 0, 0),
-                                         f"cannot read '{self.ws.display_path(repo, package)}': {exc.strerror}"))
-            return None
-        digest = xxhash.xxh3_128_hexdigest(data)
-        if old is not None and old.digest == digest:
-            old.stat, old.read_at = stat_key(st), read_at
-            self._dirty = True
-            return old
-        display = self.ws.display_path(repo, package)
-        try:
-            text = decode(data, display)
-        except RecipeError as exc:
-            self.diags.extend(exc.diagnostics)
-            return None
-        self.parsed_files += 1
-        from .pieced import from_pieces
-        from .syntax import Instance as st_Instance  # (a restored session parses nothing: no parser imports)
-        from .templates import std_templates_path
-
-        pieced = self._by_pieces(text, display, package, repo, path, old)
-        if pieced is not None:
-            entry = self._cache[str(path)] = from_pieces(self, path, text, (display, package, repo), st,
-                                                         (digest, read_at), pieced, old)
-            self._dirty = True
-            return entry
-        deps: dict = {}
-        try:
-            syntax = parse(text, display)
-            raw = lower_file(syntax, package, repo, lambda label, span: self._templates_of(label, span, deps))
-        except RecipeError as exc:
-            self.diags.extend(exc.diagnostics)
-            self._cache.pop(str(path), None)
-            return None
-        if any(isinstance(b, st_Instance) for b in syntax.blocks):
-            std = std_templates_path()
-            deps[str(std)] = (stat_key(os.stat(std)), time.time_ns())
-        templates = {t.name: t for t in syntax.templates}
-        entry = ParsedFile(stat_key(st), digest, read_at, raw, templates=templates, deps=deps)
-        self._cache[str(path)] = entry
-        self._dirty = True
-        return entry
+        return parse_entry(self, path, (self.ws.display_path(repo, package), package, repo), st, old)
 
     def _by_pieces(self, text: str, display: str, package: str, repo: str, path: Path,
                    old: ParsedFile | None) -> list | None:
