@@ -33,7 +33,7 @@ class ParsedFile:
     walked_at: int = 0
     templates: dict = field(default_factory=dict)  # name -> syntax.TemplateDef defined here
     deps: dict = field(default_factory=dict)  # BUILD file whose templates this one calls -> (stat, read_at)
-    pieces: tuple = ()  # lowered by pieces (piece_cache.py): (key, line, number of targets) of each, in order
+    pieces: tuple = ()  # lowered by pieces (piece_cache.py): (key, line, number of targets, size) of each, in order
 
 
 def unreadable(path: Path, st: os.stat_result, display: str) -> Diagnostic | None:

@@ -39,6 +39,7 @@ class Piece(NamedTuple):
     line: int  # of its first character, 0-based
     targets: list[Target]
     kept: bool  # the caller's own targets (`kept`), not lowered or read back here
+    size: int  # of its text, in characters (the next edit finds its cuts from them: pieces.rebounds)
 
 
 def cache_path(cache_dir: Path, build_file: str) -> Path:
@@ -48,20 +49,21 @@ def cache_path(cache_dir: Path, build_file: str) -> Path:
 
 
 def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path,
-                    lowering: int = 0, kept: dict | None = None) -> list[Piece] | None:
+                    lowering: int = 0, kept: dict | None = None, before: list | None = None) -> list[Piece] | None:
     """The file's pieces with their targets, each unchanged piece taken from `kept` ((key, line)
     -> targets) or read back from `path`; None if the file must be loaded whole (a template, an
     error, or a file of one piece). `lowering`: the loader's cache format, kept with the pieces
-    (another one reads none back)."""
+    (another one reads none back). `before`: (key, size) of each piece of the file's last text,
+    from which its cuts are found scanning only around what changed (pieces.rebounds). Only the
+    pieces lowered here are checked for nesting: a kept one was checked with its whole file (a
+    cut falls at depth 0, so the file's depth is each piece's)."""
     from . import pieces
     from .lowering import duplicates
-    from .parser import check_nesting
 
-    try:
-        check_nesting(text, display)
-    except RecipeError:
-        return None
-    cut = list(pieces.bounds(text))
+    def key(start: int, end: int) -> bytes:
+        return _key(text, start, end, display, package, repo)
+
+    cut = pieces.rebounds(text, before, key) if before else list(pieces.bounds(text))
     if len(cut) < 2:
         return None
     kept = kept or {}
@@ -71,20 +73,20 @@ def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path
     line = last = 0
     for start, end in cut:
         line, last = line + text.count("\n", last, start), start  # (counted from the last piece's start)
-        key = _key(text, start, end, display, package, repo)
-        blob = old.get(key)
-        mine = kept.get((key, line))
+        k = key(start, end)
+        blob = old.get(k)
+        mine = kept.get((k, line))
         if mine is not None and blob is not None:
-            out.append(Piece(key, line, mine, True))
+            out.append(Piece(k, line, mine, True, end - start))
         elif blob is None:
             lowered = _lower(pieces.padded(text, start, end), display, package, repo)
             if lowered is None:
                 return None
             blob = _dumps(lowered, line)
-            out.append(Piece(key, line, lowered, False))
+            out.append(Piece(k, line, lowered, False, end - start))
         else:
-            out.append(Piece(key, line, _loads(blob, line), False))
-        new[key] = blob
+            out.append(Piece(k, line, _loads(blob, line), False, end - start))
+        new[k] = blob
     if duplicates([t for p in out for t in p.targets], package, repo):
         return None
     if new.keys() != old.keys():
@@ -165,9 +167,10 @@ def _lower(piece: str, display: str, package: str, repo: str) -> list[Target] | 
     """One piece's targets, or None if it has an error or a template (a whole parse reports
     and expands them)."""
     from .lowering import lower_plain
-    from .parser import parse_one
+    from .parser import check_nesting, parse_one
 
     try:
+        check_nesting(piece, display)
         syntax = parse_one(piece, display)
     except RecipeError:
         return None

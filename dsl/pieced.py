@@ -26,8 +26,10 @@ def by_pieces(loader, text: str, where: tuple, path: Path, old: ParsedFile | Non
 
     if len(text) <= pieces.PIECE_CHARS:
         return None
+    before = [(row[0], row[3]) for row in old.pieces] if old is not None and old.pieces \
+        and all(len(row) > 3 for row in old.pieces) else None
     return lower_by_pieces(text, *where, cache_path(loader.ws.cache_dir, str(path)), lowering,
-                           kept_pieces(loader, path, old))
+                           kept_pieces(loader, path, old), before)
 
 
 def kept_pieces(loader, path: Path, old: ParsedFile | None) -> dict:
@@ -37,7 +39,7 @@ def kept_pieces(loader, path: Path, old: ParsedFile | None) -> dict:
             or not all(os.path.isfile(p) for p in old.explicit):
         return {}
     kept, at = {}, 0
-    for key, line, count in old.pieces:
+    for key, line, count, *_ in old.pieces:
         kept[(key, line)] = old.expanded[at:at + count]
         at += count
     return kept
@@ -48,7 +50,7 @@ def from_pieces(loader, path: Path, text: str, where: tuple, st, read: tuple, pi
     """The entry of a file lowered by pieces. Where some pieces were kept expanded, only the
     others' targets are expanded (their problems are those a whole expansion reports: the
     kept ones had none); if any has a problem, every piece is read back and expanded."""
-    rows = tuple((p.key, p.line, len(p.targets)) for p in pieced)
+    rows = tuple((p.key, p.line, len(p.targets), p.size) for p in pieced)
     if old is None or not any(p.kept for p in pieced):
         return ParsedFile(stat_key(st), *read, [t for p in pieced for t in p.targets], pieces=rows)
     pkg_dir, walked_at = str(path.parent), time.time_ns()
