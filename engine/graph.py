@@ -132,11 +132,19 @@ class ActionGraph:
         return {**self.__dict__, "spans": {}}
 
 
-def action_graph(closures: list[Closure]) -> ActionGraph:
+def action_graph(closures: list[Closure], previous: tuple | None = None) -> ActionGraph:
     """The build actions of all closures; a cycle is a CycleError. An action's edges are its
     direct build requirements and its tools' run closures: the rest of what its build sees
     (`build_time_deps`, the build-and-run requirements' closure) is ordered through them, and
-    the graph stays linear in size (the transitive edges were millions at 10,000 packages)."""
+    the graph stays linear in size (the transitive edges were millions at 10,000 packages).
+    `previous`: (the last graph, the edges of the shared closure it was made from), updated
+    where it can be (regraph.py)."""
+    if previous is not None:
+        from .regraph import updated
+
+        found = updated(closures, *previous)
+        if found is not None:
+            return found
     deps: dict[Node, set[Node]] = {}
     spans: dict[tuple[Node, Node], object] = {}
     seen_nodes: set[int] = set()

@@ -100,8 +100,10 @@ class Session:
     def _resolve(self, previous: tuple | None = None) -> None:
         """Resolution and graph of the current families; indexes of what each file feeds.
         `previous`: the last closures and families (resolve_roots updates them where it can)."""
+        last = previous[0] if previous else None
         self.closures = resolve_roots(self.roots, self.families, self.pins, previous)
-        graph = action_graph(self.closures)
+        graph = action_graph(self.closures, (self.graph, last[0].deps) if last and all(
+            c.deps is last[0].deps for c in last) else None)  # (updated from the last graph: regraph.py)
         node_closure = self.node_closure = node_closures(self.closures)
         self.graph = graph
         self.order = {n: i for i, n in enumerate(graph.nodes)}

@@ -23,7 +23,7 @@ import pytest
 from jbuild.base.errors import JbuildError
 from jbuild.dsl import piece_cache, pieces
 from jbuild.dsl.errors import RecipeError, render_all
-from jbuild.engine import reresolve, session_file
+from jbuild.engine import regraph, reresolve, session_file
 from jbuild.engine.session import Session
 from jbuild.engine.settings import Options
 
@@ -109,7 +109,7 @@ def write(root: Path, ws: Workspace) -> None:
 
 def analysis(make) -> tuple:
     """What an analysis says: its error, or every node with its resolution, edges, keys and
-    target (spans included: they are in a target's repr)."""
+    target (spans included: they are in a target's repr), and the action graph."""
     try:
         s = make()
     except RecipeError as exc:
@@ -121,7 +121,22 @@ def analysis(make) -> tuple:
     for n, c in s.node_closure.items():
         edges = sorted((r.kind.value, d.id, d.resolution) for r, d in c.deps.get(n, ()))
         nodes.append((n.id, n.resolution, keys.build.get(n), keys.interface.get(n), edges, repr(n.target)))
-    return ("ok", sorted(nodes), sorted(str(c.root) for c in s.closures)), s
+    return ("ok", sorted(nodes), sorted(str(c.root) for c in s.closures), actions(s)), s
+
+
+def actions(s) -> list:
+    """The action graph (updated from the last one after an edit: engine/regraph.py): each action
+    with its edges; its order puts dependencies first and, where the closures share one set of
+    nodes, its objects are theirs (a re-made node's new object, with its new target)."""
+    graph = s.graph
+    at = {n: i for i, n in enumerate(graph.nodes)}
+    assert len(at) == len(graph.nodes) == len(graph.deps)
+    assert all(at[d] < at[n] for n in graph.nodes for d in graph.deps[n])
+    assert all(n in graph.deps[c] for n in graph.nodes for c in graph.consumers[n])
+    if len({id(c.nodes) for c in s.closures}) == 1:
+        mine = {id(n) for n in s.node_closure}
+        assert all(id(d) in mine for n in graph.nodes for d in (n, *graph.deps[n]))
+    return sorted((n.id, n.resolution, sorted((d.id, d.resolution) for d in graph.deps[n])) for n in graph.nodes)
 
 
 def opts(root: Path) -> Options:
@@ -174,9 +189,14 @@ def cold(root: Path):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypatch):
     monkeypatch.setattr(pieces, "PIECE_CHARS", 200)
-    used = {"updates": 0, "reresolved": 0, "same shape": 0, "kept": 0, "rebounds": 0}
+    used = {"updates": 0, "reresolved": 0, "same shape": 0, "kept": 0, "rebounds": 0, "regraphed": 0}
     real_update, real_lower, real_same = reresolve.update, piece_cache.lower_by_pieces, reresolve._same_shape
-    real_rebounds = pieces.rebounds
+    real_rebounds, real_regraph = pieces.rebounds, regraph.updated
+
+    def counted_regraph(*args):
+        found = real_regraph(*args)
+        used["regraphed"] += found is not None
+        return found
 
     def counted_rebounds(*args):
         used["rebounds"] += 1
@@ -201,6 +221,7 @@ def test_random_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypat
     monkeypatch.setattr(reresolve, "_same_shape", counted_same)
     monkeypatch.setattr(piece_cache, "lower_by_pieces", counted_lower)
     monkeypatch.setattr(pieces, "rebounds", counted_rebounds)
+    monkeypatch.setattr(regraph, "updated", counted_regraph)
     rng = random.Random(seed)
     ws = Workspace(rng, 24)
     inc, fresh, cache = pair(tmp_path, ws)
@@ -214,6 +235,6 @@ def test_random_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypat
         assert got == want, f"step {step}: {what}"
     assert errors >= 2  # the error paths were really compared too
     # ... and the incremental paths were really taken: the kept session updated, pieces kept (their
-    # cuts found from the last ones), the resolution updated rather than made again
+    # cuts found from the last ones), the resolution and the action graph updated rather than made again
     assert used["updates"] >= 35 and used["kept"] >= 15 and used["reresolved"] - used["same shape"] >= 3 \
-        and used["same shape"] >= 3 and used["rebounds"] >= 15, used
+        and used["same shape"] >= 3 and used["rebounds"] >= 15 and used["regraphed"] >= 8, used
