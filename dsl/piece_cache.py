@@ -94,6 +94,41 @@ def lower_by_pieces(text: str, display: str, package: str, repo: str, path: Path
     return out
 
 
+def repiece(text: str, display: str, package: str, repo: str, path: Path, lowering: int,
+            before: list[tuple[bytes, int, int]]) -> tuple[list[tuple[bytes, int, int]], dict[int, list[Target]]] | None:
+    """An edited file's pieces as (key, line, size), and the targets of each piece that is not
+    one of `before`'s ((key, line, size) of the last text's pieces: those kept are not read back
+    nor lowered), by position; None if a piece kept moved to another line (its targets' spans
+    are the last text's), or if a piece lowered has an error or a template (the caller loads the
+    file the usual way, which reports it). The pieces kept here are updated."""
+    from . import pieces
+
+    def key(start: int, end: int) -> bytes:
+        return _key(text, start, end, display, package, repo)
+
+    last = {k: line for k, line, _ in before}
+    cut = pieces.rebounds(text, [(k, size) for k, _, size in before], key)
+    old: dict[bytes, bytes] = cachefile.read(path, (FORMAT, lowering), {}, freeze=False)
+    out, lowered, new = [], {}, {}
+    line = at = 0
+    for i, (start, end) in enumerate(cut):
+        line, at = line + text.count("\n", at, start), start
+        k = key(start, end)
+        out.append((k, line, end - start))
+        if k in last:
+            if last[k] != line or k not in old:
+                return None
+            new[k] = old[k]
+            continue
+        found = _lower(pieces.padded(text, start, end), display, package, repo)
+        if found is None:
+            return None
+        lowered[i], new[k] = found, _dumps(found, line)
+    if new.keys() != old.keys():
+        cachefile.write(path, (FORMAT, lowering), new)
+    return out, lowered
+
+
 def trim(cache_dir: Path, live: set[Path], before_ns: int) -> int:
     """Remove the kept pieces of BUILD files no longer lowered by pieces (deleted, or small
     now): every file of `cache_dir`/pieces not in `live` and last written before `before_ns`

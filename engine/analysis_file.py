@@ -113,37 +113,36 @@ def dumps(value, dispatch: dict) -> bytes:
 # ---------------------------------------------------------------- writing
 
 
-def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy: dict,
-          previous: Analysis | None = None, dispatch: dict | None = None) -> None:
+def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy, previous: Analysis | None = None,
+          dispatch: dict | None = None) -> None:
     """Write the analysis: `nodes` (each with its target), `state` (the core: everything else a
     restored session holds at once; `dispatch` adds reducers for it) and `heavy` (read back when
-    first asked for). Targets read back from `previous` are copied from it as bytes."""
-    targets: list = []
-    record_of: dict[int, int] = {}
-    shapes: dict = {}  # one object per distinct shape: a handful in all
-    rows = []
-    for n in nodes:
-        t = n.target
-        i = record_of.get(id(t))
-        if i is None:
-            i = record_of[id(t)] = len(targets)
-            targets.append(t)
-        label = n.label
-        rows.append((label.repo, label.package, label.name, n.version, n.flavours, n.resolution,
-                     shapes.setdefault(n.shape, n.shape), i, n.id))
+    first asked for; a callable if it was not read back: its bytes are copied from `previous`
+    when every node's record keeps its number, which is what the heavy part names targets by,
+    else it is called). Targets read back from `previous`, or never read, are copied from it as
+    bytes."""
+    rows, targets, copies = _records(nodes, previous)
+    if callable(heavy):
+        if previous is None or [r[7] for r in rows] != previous.node_records:
+            heavy = heavy()  # (reads every target back: numbered again below)
+            rows, targets, copies = _records(nodes, previous)
+        else:
+            heavy = None
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(HEADER.pack(MAGIC, fmt))
         offsets, checks = array("Q"), array("Q")
-        for t in targets:
-            data = previous.record_bytes(t) if previous is not None else None
-            data = data or pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)
+        kept = previous.records() if previous is not None and any(c >= 0 for c in copies) else None
+        for t, c in zip(targets, copies, strict=True):
+            data = kept(c) if c >= 0 else pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)
             offsets.append(f.tell())
             checks.append(xxhash.xxh3_64_intdigest(data))
             f.write(data)
         offsets.append(f.tell())
-        by_record, by_node = by_number(targets, "_target_at"), by_number(nodes, "_node_at", equal=True)
-        data = dumps(heavy, {Package: by_record, Test: by_record, Node: by_node})
+        by_node = by_number(nodes, "_node_at", equal=True)
+        data = previous._read(*previous.heavy_at) if heavy is None else \
+            dumps(heavy, {Package: by_number(targets, "_target_at"), Test: by_number(targets, "_target_at"),
+                          Node: by_node})
         where = (f.tell(), len(data), xxhash.xxh3_64_intdigest(data))
         f.write(data)
         by_label = by_number([n.label for n in nodes], "_label_at")  # (a closure's index of its nodes)
@@ -152,6 +151,37 @@ def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy: dic
         f.write(core)
         f.write(TRAILER.pack(where[0] + where[1], len(core), xxhash.xxh3_64_intdigest(core), MAGIC))
     os.replace(tmp, path)
+
+
+def _records(nodes: list[Node], previous: Analysis | None) -> tuple[list, list, list]:
+    """(a row per node, the distinct targets in record order, per record the number of the
+    record of `previous` it copies or -1). A node's target not read back is not read now: its
+    record is copied (None stands for it)."""
+    targets: list = []
+    copies: list[int] = []
+    record_of: dict = {}
+    shapes: dict = {}  # one object per distinct shape: a handful in all
+    rows = []
+    loaded = previous.loaded if previous is not None else {}
+    for n in nodes:
+        d = n.__dict__
+        t, kept = d.get("target"), d.get("_kept")
+        if t is None and kept is not None and kept[0] is previous:
+            ident = copy = kept[1]
+        else:
+            t = n.target if t is None else t
+            copy = loaded.get(id(t), -1)
+            copy = copy if copy >= 0 and previous.targets[copy] is t else -1
+            ident = copy if copy >= 0 else ("new", id(t))
+        i = record_of.get(ident)
+        if i is None:
+            i = record_of[ident] = len(targets)
+            targets.append(t)
+            copies.append(copy)
+        label = n.label
+        rows.append((label.repo, label.package, label.name, n.version, n.flavours, n.resolution,
+                     shapes.setdefault(n.shape, n.shape), i, n.id))
+    return rows, targets, copies
 
 
 # ---------------------------------------------------------------- reading
@@ -202,13 +232,18 @@ class Analysis:
         self.loaded[id(found)] = record
         return found
 
-    def record_bytes(self, target) -> bytes | None:
-        """The record `target` was read back from, as bytes (None: not read from this file)."""
-        record = self.loaded.get(id(target))
-        if record is None or self.targets[record] is not target:
-            return None
-        at, end = self.offsets[record], self.offsets[record + 1]
-        return self._read(at, end - at, self.checks[record])
+    def records(self):
+        """record number -> its bytes, checked, all read at once (a new analysis copies them)."""
+        first = self.offsets[0]
+        region = memoryview(self._read(first, self.offsets[-1] - first, None))
+
+        def record(i: int):
+            data = region[self.offsets[i] - first:self.offsets[i + 1] - first]
+            if xxhash.xxh3_64_intdigest(data) != self.checks[i]:
+                self._damaged()
+            return data
+
+        return record
 
     def heavy(self, nodes: list[Node]) -> dict:
         """The heavy part (HEAVY's attributes); every target read back (in one read) and given
@@ -257,6 +292,7 @@ def read(path: Path, fmt: int) -> tuple[Analysis, list[Node], dict] | None:
         f = io.BytesIO(core)
         token, offsets, checks, heavy_at, rows = pickle.load(f)
         analysis = Analysis(path, file, token, offsets, checks, heavy_at)
+        analysis.node_records = [r[7] for r in rows]  # (a new analysis copies the heavy part if they hold)
         nodes = _nodes(rows, analysis)
         state = Unpickler(f, nodes, labels=[n.label for n in nodes]).load()
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError,

@@ -88,11 +88,13 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
     before = session.__dict__.get("restored_from")
     if old is None or not old.session or old.session != before or p.envs or p.members:
         return None
-    if state_of(session)[0] != before[0]:  # analysed again meanwhile
+    relowered = session.__dict__.get("relowered") or ("", {})  # (an edit taken in by relower.py: its file)
+    if state_of(session)[0] != before[0] and relowered[0] != before[0]:  # analysed again meanwhile
         return None
     if any(n.target.outputs for n in nodes):
         return None
     files, entries = dict(old.files), p.stats.entries
+    files.update(relowered[1] if relowered[0] == before[0] else {})
     for path in paths:
         if path in files:
             files[path] = entries[path][0]

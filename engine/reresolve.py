@@ -44,15 +44,17 @@ def _same_objects(a: list, b: list) -> bool:
 
 
 def update(closures: list[Closure], roots: list[Label], families: dict[Label, list[Target]],
-           old_families: dict[Label, list[Target]]) -> list[Closure] | None:
+           old_families: dict[Label, list[Target]], changed: set[Label] | None = None) -> list[Closure] | None:
     """The closures of `roots` over `families`, from `closures` (resolved over `old_families`);
-    None if they cannot be updated so (the caller resolves everything)."""
+    None if they cannot be updated so (the caller resolves everything). `changed`: the labels
+    whose families differ, if the caller knows them (relower.py: not every family is at hand)."""
     if not closures or not roots or not all(c.shared for c in closures):
         return None
     old_nodes, old_deps = closures[0].nodes, closures[0].deps
     if any(c.nodes is not old_nodes or c.deps is not old_deps for c in closures):
         return None
-    changed = {lb for lb in families.keys() | old_families.keys() if families.get(lb) is not old_families.get(lb)}
+    if changed is None:
+        changed = {lb for lb in families.keys() | old_families.keys() if families.get(lb) is not old_families.get(lb)}
     requirers: dict[Label, list[Label]] = {}
     for n, edges in old_deps.items():
         for _, d in edges:

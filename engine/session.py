@@ -147,6 +147,9 @@ class Session:
                 d = os.path.join(str(path.parent), rel) if rel else str(path.parent)
                 self.glob_dirs[d] = key
                 self.glob_states[d] = (state, str(loader._root_of(d)), entry.walked_at)
+        from .relower import indexed
+
+        indexed(self, loader)  # (what relower.py compares an edit with)
 
     def _structural_inputs(self) -> dict[str, tuple]:
         """Files whose change redoes the whole analysis, with their stats: jbuild.toml, the host
@@ -224,7 +227,11 @@ class Session:
         """Lower `packages` again; returns the nodes to re-key. Unchanged targets (by canonical
         form: a comment or reformatting) keep their identity and nothing is re-resolved."""
         from .build import _version_pins, with_host_versions
+        from .relower import update as relowered
 
+        fast = relowered(self, packages)  # (a restored session's in-place edit: no loader read back)
+        if fast is not None:
+            return fast
         loader = self.loader
         self.cold_token = None  # the saved analysis is stale
         for key in packages:
@@ -310,7 +317,10 @@ class Session:
         analysis = self.__dict__.get("analysis")
         if analysis is None or name not in analysis.HEAVY:
             raise AttributeError(name)
+        from .relower import patch_loader
+
         self.__dict__.update(analysis.heavy(self.node_list))
+        patch_loader(self)  # (edits taken in without the loader)
         return self.__dict__[name]
 
     def with_options(self, opts: Options) -> Session:

@@ -68,7 +68,8 @@ def save(session, analysis: Path) -> None:
     if session.cold_token is None:
         token = os.urandom(8).hex()
         nodes = list(session.node_closure)
-        heavy = {k: getattr(session, k) for k in HEAVY}
+        heavy = {k: session.__dict__[k] for k in HEAVY} if all(k in session.__dict__ for k in HEAVY) else \
+            (lambda: {k: getattr(session, k) for k in HEAVY})  # (not read back: copied if it holds, relower.py)
         state = {k: v for k, v in session.__dict__.items()
                  if k not in HOT and k not in NOT_KEPT and k not in HEAVY and k not in REMADE}
         computer = {k: v for k, v in session.computer.__getstate__().items() if k not in COMPUTER_HOT}

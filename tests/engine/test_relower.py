@@ -1,0 +1,103 @@
+"""A BUILD edit in place of a large file, through the CLI's kept session, re-lowers the edited
+piece without reading the loader or the analysis's targets back (engine/relower.py): the edited
+package alone is built, the no-op snapshot is updated rather than recorded whole (and says what a
+whole recording says), the next run is a no-op, and an edit that then moves lines (taken the usual
+way, from the loader read back and patched to match) builds what it must."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+
+from helpers import outcomes, run_jbuild
+from jbuild.base.cachefile import read
+from jbuild.engine import analysis_file, noop, snapshot
+from jbuild.engine.build import build
+from jbuild.engine.settings import Options
+
+COUNT = 40  # packages of ~1 KB each: a file of a few pieces (dsl/pieces.py, 16 KB each)
+
+
+def _text(scripts: dict[int, str], top: int = 0) -> str:
+    out = ["# top\n" * top]
+    for i in range(COUNT):
+        reqs = f"    requires = [:p{i // 2}]\n" if i else ""
+        out.append(f'package p{i} {{\n    version = "1"\n    sources = ["src/p{i}.txt"]\n{reqs}'
+                   f'    build = "mkdir -p $OUT && cat $SRC/src/p{i}.txt > $OUT/p{i} # {scripts.get(i, "")}"\n'
+                   + "".join(f"    # {'padding ' * 12}{j}\n" for j in range(15)) + "}\n")
+    return "".join(out)
+
+
+def _build(root, tmp_path):
+    events = tmp_path / "events.json"
+    r = run_jbuild("build", "//...", "--sandbox", "bwrap", "--no-link", "--build-events", str(events), cwd=root,
+                   env={"JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 0, r.stderr
+    return outcomes(events), r.stderr
+
+
+def _snapshot(root):
+    (path,) = (root / ".jbuild" / "cache").glob("analysis-*.pickle")
+    snap = read(path, snapshot.FORMAT, None)
+    out = {k: v for k, v in dataclasses.asdict(snap).items() if k not in ("recorded_at", "session")}
+    out["dirs"] = {p: state[1:] for p, state in out["dirs"].items()}
+    return out
+
+
+def test_an_edit_in_place_reads_no_loader_back_and_builds_what_changed(make_workspace, tmp_path, monkeypatch):
+    root = make_workspace({f"src/p{i}.txt": f"{i}\n" for i in range(COUNT)} | {"BUILD": _text({})})
+    assert len(_text({})) > 3 * 16 * 1024
+    _build(root, tmp_path)
+    (root / "BUILD").write_text(_text({7: "edited"}))
+
+    def whole(*args):
+        raise AssertionError("the no-op snapshot recorded whole (it reads the loader back)")
+
+    monkeypatch.setattr(noop, "record", whole)
+    before = dict(analysis_file.READ_BACK)
+    result = build(["//..."], Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None), str(root),
+                   members=False)
+    assert result.code == 0
+    assert analysis_file.READ_BACK["heavy"] == before["heavy"]  # no loader, no families read back
+    assert analysis_file.READ_BACK["targets"] - before["targets"] < COUNT / 2  # those of the edited piece
+    monkeypatch.undo()
+    updated = _snapshot(root)
+    build_file = str(root / "BUILD")
+    assert updated["files"].pop(build_file) == snapshot.stat_of(root / "BUILD")  # the edited file's new stat
+    ran, err = _build(root, tmp_path)
+    assert set(ran.values()) == {"reused"} and f"0 built, {COUNT} reused" in err  # a no-op
+    (root / "BUILD").write_text(_text({7: "edited", 30: "also"}, top=3))  # lines move: the loader read back
+    ran, _ = _build(root, tmp_path)
+    assert {k for k, v in ran.items() if v == "built"} == {"//:p30"}
+    (root / "BUILD").write_text(_text({7: "again", 30: "also"}, top=3))  # in place again, from there
+    ran, err = _build(root, tmp_path)
+    assert {k for k, v in ran.items() if v == "built"} == {"//:p7"}, err
+    shutil.rmtree(root / ".jbuild")  # a cold analysis sees the same, and records the same
+    ran, _ = _build(root, tmp_path)
+    assert set(ran.values()) == {"reused"}
+    (root / "BUILD").write_text(_text({7: "edited"}))
+    shutil.rmtree(root / ".jbuild")
+    _build(root, tmp_path)
+    whole = _snapshot(root)
+    whole["files"].pop(build_file)  # (written again: another stat)
+    assert whole == updated
+
+
+def test_a_kept_analysis_after_an_edit_in_place_names_the_new_recipe(make_workspace, tmp_path):
+    """The analysis written after such an edit copies the loader's part and its targets' records
+    as bytes but the edited one's: read back whole (a query loads the loader), it has the edit."""
+    root = make_workspace({f"src/p{i}.txt": f"{i}\n" for i in range(COUNT)} | {"BUILD": _text({})})
+    _build(root, tmp_path)
+    (root / "BUILD").write_text(_text({12: "edited"}))
+    assert _build(root, tmp_path)[0]["//:p12"] == "built"
+    from jbuild.engine import session_file
+
+    (cache,) = (root / ".jbuild" / "cache").glob("analysis-*.pickle")
+    s = session_file.restore(cache, Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None))
+    assert s is not None and s.changed_files() == []
+    (p12,) = s.families[next(lb for lb in s.families if lb.name == "p12")]
+    assert re.search(r"# edited", p12.build)
+    entry = s.loader._cache[str(root / "BUILD")]
+    assert entry.expanded[12] is p12 and entry.digest != "" and len(entry.pieces) > 2
+    assert [t.label.name for t in entry.expanded] == [f"p{i}" for i in range(COUNT)]
