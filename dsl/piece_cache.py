@@ -98,15 +98,15 @@ def repiece(text: str, display: str, package: str, repo: str, path: Path, loweri
             before: list[tuple[bytes, int, int]]) -> tuple[list[tuple[bytes, int, int]], dict[int, list[Target]]] | None:
     """An edited file's pieces as (key, line, size), and the targets of each piece that is not
     one of `before`'s ((key, line, size) of the last text's pieces: those kept are not read back
-    nor lowered), by position; None if a piece kept moved to another line (its targets' spans
-    are the last text's), or if a piece lowered has an error or a template (the caller loads the
-    file the usual way, which reports it). The pieces kept here are updated."""
+    nor lowered; one kept on another line is the caller's to move), by position; None if a piece
+    lowered has an error or a template (the caller loads the file the usual way, which reports
+    it). The pieces kept here are updated."""
     from . import pieces
 
     def key(start: int, end: int) -> bytes:
         return _key(text, start, end, display, package, repo)
 
-    last = {k: line for k, line, _ in before}
+    last = {k for k, _, _ in before}
     cut = pieces.rebounds(text, [(k, size) for k, _, size in before], key)
     old: dict[bytes, bytes] = cachefile.read(path, (FORMAT, lowering), {}, freeze=False)
     out, lowered, new = [], {}, {}
@@ -116,7 +116,7 @@ def repiece(text: str, display: str, package: str, repo: str, path: Path, loweri
         k = key(start, end)
         out.append((k, line, end - start))
         if k in last:
-            if last[k] != line or k not in old:
+            if k not in old:
                 return None
             new[k] = old[k]
             continue

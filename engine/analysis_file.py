@@ -7,7 +7,9 @@ most of what reading the whole analysis back cost). So the file holds, in this o
 
   header    MAGIC and the format
   records   one pickle per distinct target (Package or Test): read when a node's target is first
-            asked for (`Node.__getattr__`: a build or a re-keying of that node)
+            asked for (`Node.__getattr__`: a build or a re-keying of that node); its spans'
+            lines are moved by the record's shift (in the core) as they are read, so lines added
+            above a target's piece move it without writing it again (relower.py)
   heavy     one pickle: the loader, the families, the host tools as lowered, the roots, targets in
             it by record number; read when first asked for (a BUILD file edit, "nothing to build")
   core      two pickles read at once: the token, the record index and the nodes (label, version,
@@ -40,6 +42,7 @@ import xxhash
 from jbuild.base.errors import Failed
 from jbuild.dsl.labels import Label
 from jbuild.dsl.model import Package, Test
+from jbuild.dsl.span import Span
 
 from .resolve import Node
 
@@ -67,6 +70,46 @@ def _node_at(i: int):
 def _target_at(i: int):
     """A target, by its record number: `Unpickler` resolves this name."""
     raise RuntimeError("read by analysis_file.Unpickler")
+
+
+def _span_at(path: str, line: int, col: int, end_line: int, end_col: int, via):
+    """A span of a record, its lines moved by the shift of the record being read (`_SHIFT`)."""
+    span = object.__new__(Span)
+    shift = _SHIFT[0]
+    Span.__setstate__(span, (path, line + shift if line else 0, col, end_line + shift if end_line else 0,
+                             end_col, via))
+    return span
+
+
+_SHIFT = [0]  # the shift of the record being read, under _SHIFTING
+_SHIFTING = threading.Lock()
+
+
+def load_record(data, shift: int):
+    """A record's target, its spans' lines moved by `shift`."""
+    with _SHIFTING:
+        _SHIFT[0] = shift
+        return pickle.loads(data)
+
+
+def _relative(s: Span):
+    return _span_at, (s.path, s.line, s.col, s.end_line, s.end_col, s.via)
+
+
+class _RecordPickler:
+    """Records written with their spans as `_span_at` (shift 0)."""
+
+    def __init__(self):
+        self.buf = io.BytesIO()
+        self.pickler = pickle.Pickler(self.buf, protocol=pickle.HIGHEST_PROTOCOL)
+        self.pickler.dispatch_table = {**copyreg.dispatch_table, Span: _relative}
+
+    def __call__(self, target) -> bytes:
+        self.buf.seek(0)
+        self.buf.truncate()
+        self.pickler.clear_memo()
+        self.pickler.dump(target)
+        return self.buf.getvalue()
 
 
 def _label_at(i: int):
@@ -131,10 +174,12 @@ def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy, pre
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(HEADER.pack(MAGIC, fmt))
-        offsets, checks = array("Q"), array("Q")
+        offsets, checks, shifts = array("Q"), array("Q"), array("q")
         kept = previous.records() if previous is not None and any(c >= 0 for c in copies) else None
+        fresh = _RecordPickler()
         for t, c in zip(targets, copies, strict=True):
-            data = kept(c) if c >= 0 else pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)
+            data = kept(c) if c >= 0 else fresh(t)
+            shifts.append(previous.shifts[c] if c >= 0 else 0)
             offsets.append(f.tell())
             checks.append(xxhash.xxh3_64_intdigest(data))
             f.write(data)
@@ -146,7 +191,7 @@ def write(path: Path, fmt: int, token: str, nodes: list[Node], state, heavy, pre
         where = (f.tell(), len(data), xxhash.xxh3_64_intdigest(data))
         f.write(data)
         by_label = by_number([n.label for n in nodes], "_label_at")  # (a closure's index of its nodes)
-        core = pickle.dumps((token, offsets, checks, where, rows), protocol=pickle.HIGHEST_PROTOCOL) + \
+        core = pickle.dumps((token, offsets, checks, where, rows, shifts), protocol=pickle.HIGHEST_PROTOCOL) + \
             dumps(state, {**(dispatch or {}), Node: by_node, Label: by_label})
         f.write(core)
         f.write(TRAILER.pack(where[0] + where[1], len(core), xxhash.xxh3_64_intdigest(core), MAGIC))
@@ -193,9 +238,11 @@ class Analysis:
 
     HEAVY = HEAVY
 
-    def __init__(self, path: Path, file, token: str, offsets: array, checks: array, heavy_at: tuple):
+    def __init__(self, path: Path, file, token: str, offsets: array, checks: array, heavy_at: tuple,
+                 shifts: array | None = None):
         self.path, self.file, self.token = path, file, token  # (file: open for the analysis's life)
         self.offsets, self.checks, self.heavy_at = offsets, checks, heavy_at
+        self.shifts = shifts if shifts is not None else array("q", bytes(8 * len(checks)))  # (relower.py moves them)
         self.targets: list = [None] * len(checks)
         self.loaded: dict[int, int] = {}  # id of a target read back -> its record (to copy it as bytes)
         self._heavy: dict | None = None
@@ -228,7 +275,7 @@ class Analysis:
         return found
 
     def _loads(self, record: int, data) -> object:
-        found = self.targets[record] = pickle.loads(data)
+        found = self.targets[record] = load_record(data, self.shifts[record])
         self.loaded[id(found)] = record
         return found
 
@@ -290,8 +337,8 @@ def read(path: Path, fmt: int) -> tuple[Analysis, list[Node], dict] | None:
         if xxhash.xxh3_64_intdigest(core) != check:
             raise ValueError("damaged")
         f = io.BytesIO(core)
-        token, offsets, checks, heavy_at, rows = pickle.load(f)
-        analysis = Analysis(path, file, token, offsets, checks, heavy_at)
+        token, offsets, checks, heavy_at, rows, shifts = pickle.load(f)
+        analysis = Analysis(path, file, token, offsets, checks, heavy_at, shifts)
         analysis.node_records = [r[7] for r in rows]  # (a new analysis copies the heavy part if they hold)
         nodes = _nodes(rows, analysis)
         state = Unpickler(f, nodes, labels=[n.label for n in nodes]).load()

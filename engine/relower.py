@@ -3,15 +3,17 @@ parser or resolver for what did not change").
 
 A session restored from its files (session_file.py) has the nodes, edges and keys at once, and
 the loader and families only when read back (`HEAVY`: every target of the analysis, 0.3 s at
-10,000 packages). An edit of a BUILD file lowered by pieces (dsl/piece_cache.py) in place — its
-other pieces unchanged and on their lines, the same targets declared in the same order — is
-brought in here without them: the edited pieces are lowered and expanded, each changed target
+10,000 packages). An edit of a BUILD file lowered by pieces (dsl/piece_cache.py) — its other
+pieces unchanged, the same targets declared in the same order — is
+brought in here without them: the edited pieces are lowered and expanded (the others' targets,
+on other lines if lines were added or removed above them, are moved by their records' shifts,
+never read), each changed target
 compared with its node's (read back alone), the shared resolution and the action graph updated
 (reresolve.py, regraph.py), and the indexes of what each file feeds patched. The loader, read
 back later, is patched to match (`patch_loader`: its entry of the file names the new pieces;
 its targets are the analysis's records, which the new targets replace by number,
-analysis_file.py). Anything else — a template, an error, a target added, removed, moved to
-another line or changed in what other targets' references or the pattern see (flavours,
+analysis_file.py). Anything else — a template, an error, a target added or removed, or one
+changed in what other targets' references or the pattern see (flavours,
 config, slots, settings, contributions, a service, tags, a host tool, globs) — returns None
 before anything is changed, and the caller re-lowers the usual way.
 """
@@ -60,8 +62,7 @@ def update(session, packages: set) -> set | None:
     found = _relowered(session, path, key, last)
     if found is None:
         return None
-    entry, targets = found
-    return _apply(session, path, entry, targets)
+    return _apply(session, path, *found)
 
 
 def _relowered(session, path: str, key: tuple, last: tuple):
@@ -97,9 +98,12 @@ def _relowered(session, path: str, key: tuple, last: tuple):
     for r in rows:
         where[r[0]] = labels[at:at + r[2]]
         at += r[2]
-    order, fresh, pieces = [], [], []
+    lines = {r[0]: r[1] for r in rows}
+    order, fresh, pieces, shifted = [], [], [], []
     for i, (k, line, size) in enumerate(cut):
         mine = lowered.get(i)
+        if mine is None and line != lines[k]:
+            shifted += [(label, line - lines[k]) for label in where[k]]
         order += where[k] if mine is None else [t.label for t in mine]
         fresh += mine or ()
         pieces.append((k, line, len(where[k]) if mine is None else len(mine), size))
@@ -113,7 +117,7 @@ def _relowered(session, path: str, key: tuple, last: tuple):
         return None
     entry = {"stat": stat_key(st), "digest": new_digest, "read_at": read_at, "pieces": tuple(pieces),
              "explicit": expanded.explicit if expanded else []}
-    return entry, {t.label: t for t in (expanded.targets if expanded else ())}
+    return entry, {t.label: t for t in (expanded.targets if expanded else ())}, shifted
 
 
 def _fits(old, new, nodes: dict) -> bool:
@@ -139,7 +143,7 @@ def _globbed(t) -> bool:
                                                      getattr(t, "patches", None)))
 
 
-def _apply(session, path: str, entry: dict, targets: dict) -> set | None:
+def _apply(session, path: str, entry: dict, targets: dict, shifted: list) -> set | None:
     """Bring the session up to date with the new targets (see `update`); None if the resolution
     cannot be updated from the last one (nothing is changed then)."""
     from . import regraph
@@ -148,19 +152,23 @@ def _apply(session, path: str, entry: dict, targets: dict) -> set | None:
 
     closures = session.closures
     nodes = closures[0].nodes if closures else {}
-    changed, moved = {}, set()
+    changed, moved = {}, []
     for label, new in targets.items():
         node = nodes.get(label)
         if node is None:
             return None
         old = node.target
         if new == old:
-            if repr(new) == repr(old):
-                continue  # (its piece was edited elsewhere)
-            moved.add(label)
-        elif not _fits(old, new, nodes):
+            if repr(new) != repr(old):  # (else its piece was edited elsewhere)
+                moved.append((node, new))
+            continue
+        if not _fits(old, new, nodes):
             return None
         changed[label] = new
+    if shifted and not _shift(session, nodes, shifted):
+        return None
+    for node, new in moved:  # the same in all but its spans: its node, edges and keys hold
+        node.__dict__["target"] = new  # (written as a new record)
     roots = [c.root.label for c in closures]
     view = _Families(nodes, changed)
     found = reresolve(closures, roots, view, _Families(nodes, {}), set(changed)) if changed else closures
@@ -171,7 +179,7 @@ def _apply(session, path: str, entry: dict, targets: dict) -> set | None:
         from .graph import action_graph
 
         graph = action_graph(found)
-    dirty = _dirty(session, nodes, found[0].nodes if found else {}, moved)
+    dirty = _dirty(session, nodes, found[0].nodes if found else {})
     session.closures, session.graph = found, graph
     session.node_closure = node_closures(found)
     session.order = {n: i for i, n in enumerate(graph.nodes)}
@@ -197,7 +205,25 @@ def _apply(session, path: str, entry: dict, targets: dict) -> set | None:
     return dirty
 
 
-def _dirty(session, before: dict, after: dict, moved: set) -> set:
+def _shift(session, nodes: dict, shifted: list) -> bool:
+    """Move the spans of the targets of pieces kept on other lines (lines added or removed above
+    them) by their records' shifts (analysis_file.py): they are read back, or copied into the
+    next analysis, at their new lines, and their nodes stay as they are. False if one was read
+    back already (nothing is moved then)."""
+    analysis = session.__dict__.get("analysis")
+    records = []
+    for label, delta in shifted:
+        node = nodes.get(label)
+        kept = node.__dict__.get("_kept") if node is not None else None
+        if kept is None or kept[0] is not analysis or "target" in node.__dict__:
+            return False
+        records.append((kept[1], delta))
+    for record, delta in records:
+        analysis.shifts[record] += delta
+    return True
+
+
+def _dirty(session, before: dict, after: dict) -> set:
     """The nodes whose target changed, as `Session._reload` finds them, looking only at the
     nodes that are not the objects they were."""
     out = set()
@@ -206,7 +232,7 @@ def _dirty(session, before: dict, after: dict, moved: set) -> set:
         if prev is n:
             continue
         was = prev.target if prev is not None and prev == n else None
-        if was is not n.target and not isinstance(n.target, Test) and not (label in moved and prev == n):
+        if was is not n.target and not isinstance(n.target, Test):
             out.add(n)
     return out
 

@@ -34,12 +34,12 @@ from . import analysis_file, session_journal
 from .analysis_file import HEAVY, Unpickler
 from .resolve import Closure, Node, kept_edges
 
-FORMAT = 11  # 4: the analysis and what a run changes in two files; 5: the hot file names
+FORMAT = 12  # 4: the analysis and what a run changes in two files; 5: the hot file names
 #            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
 #            8: the stamp of the decisions last recorded, no key memos; 9: the analysis read back in parts;
 #            10: node ids kept, node_closure made again, the stat cache's entries of this analysis only;
 #            11: the loader's heavy part without inline targets, closures marked shared (a 10 of either alone
-#            restored, slowly: a BUILD edit re-pickled every target)
+#            restored, slowly: a BUILD edit re-pickled every target); 12: records' spans moved by a shift each
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole

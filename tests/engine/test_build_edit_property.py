@@ -245,8 +245,15 @@ def test_random_build_edits_analyse_as_a_cold_analysis(seed, tmp_path, monkeypat
     assert errors >= 2  # the error paths were really compared too
     # ... and the incremental paths were really taken: the kept session updated, pieces kept (their
     # cuts found from the last ones), the resolution and the action graph updated rather than made
-    # again, and edits in place taken in without reading the loader back (engine/relower.py; the
-    # edits after those read it back patched)
+    # again, and edits taken in without reading the loader back (engine/relower.py; lines on top
+    # too: the pieces below moved by their records' shifts; the edits after those read it back
+    # patched)
     assert used["updates"] >= 35 and used["kept"] >= 8 and used["reresolved"] - used["same shape"] >= 3 \
         and used["same shape"] >= 3 and used["rebounds"] >= 15 and used["regraphed"] >= 8 \
         and used["relowered"] >= 8, used
+    ws.template = ws.typo = False
+    for _ in range(2):  # lines on top of a file without a template or an error: the second taken in
+        before, ws.top = used["relowered"], ws.top + 2  # by relower.py (the pieces below moved)
+        got, want = edited(inc, fresh, cache, ws, used)
+        assert got == want
+    assert used["relowered"] == before + 1
