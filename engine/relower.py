@@ -145,10 +145,10 @@ def _globbed(t) -> bool:
 
 def _apply(session, path: str, entry: dict, targets: dict, shifted: list) -> set | None:
     """Bring the session up to date with the new targets (see `update`); None if the resolution
-    cannot be updated from the last one (nothing is changed then)."""
+    cannot be updated from the last one (the caller re-lowers: a target only moved has its new
+    object, and the pieces moved their shifts, which is what it finds too)."""
     from . import regraph
     from .reresolve import update as reresolve
-    from .session import node_closures
 
     closures = session.closures
     nodes = closures[0].nodes if closures else {}
@@ -180,13 +180,33 @@ def _apply(session, path: str, entry: dict, targets: dict, shifted: list) -> set
 
         graph = action_graph(found)
     dirty = _dirty(session, nodes, found[0].nodes if found else {})
+    _install(session, found, graph, nodes)
+    _remember(session, path, entry)
+    session.computer.forget(dirty)
+    return dirty
+
+
+def _install(session, found: list, graph, before: dict) -> None:
+    """The new resolution and graph, with the session's indexes of them."""
+    from .session import node_closures
+
     session.closures, session.graph = found, graph
     session.node_closure = node_closures(found)
     session.order = {n: i for i, n in enumerate(graph.nodes)}
     base = len(session.order)
     for n in session.node_closure:
         session.order.setdefault(n, base + len(session.order))
-    _reindex(session, nodes, found[0].nodes if found else {})
+    _reindex(session, before, found[0].nodes if found else {})
+    session.cold_token = None
+    session.candidates = None
+    settled = session.settled  # (in place: a Tracked dict stays one, session_journal.py)
+    for n in [n for n in settled if n not in session.node_closure]:
+        del settled[n]
+
+
+def _remember(session, path: str, entry: dict) -> None:
+    """The file's new stat, what its next edit compares with, the loader's patch, and what the
+    no-op snapshot must record anew (noop.record_since)."""
     session.read_stats[path] = (entry["stat"], None, entry["read_at"])
     digest, _, labels = session.pieced[path]
     session.pieced = {**session.pieced, path: (entry["digest"], entry["pieces"], labels)}
@@ -194,15 +214,8 @@ def _apply(session, path: str, entry: dict, targets: dict, shifted: list) -> set
     was = patch.get(path, {})
     patch[path] = {**entry, "explicit": sorted(set(was.get("explicit", ())) | set(entry["explicit"]))}
     session.heavy_patch = patch
-    session.cold_token = None
-    session.candidates = None
-    session.computer.forget(dirty)
-    settled = session.settled  # (in place: a Tracked dict stays one, session_journal.py)
-    for n in [n for n in settled if n not in session.node_closure]:
-        del settled[n]
     restored = session.__dict__.get("restored_from") or ("",)
-    session.relowered = (restored[0], {path: entry["stat"]})  # (for the no-op snapshot: noop.record_since)
-    return dirty
+    session.relowered = (restored[0], {path: entry["stat"]})
 
 
 def _shift(session, nodes: dict, shifted: list) -> bool:
