@@ -39,8 +39,8 @@ from .hostroot import HostRoot
 from .sandbox_env import ENV_DIRS, env_plan, stage_env, variables, write_env  # noqa: F401 - part of this module's interface
 from .sandbox_plain import DryRunExecutor, FallbackExecutor
 from .sandbox_processes import Processes
-from .sandbox_root import StagedRoot, add_dev
-from .sandbox_zygote import Zygote
+from .sandbox_root import WAIT_PROGRAM_FD, StagedRoot, add_dev, wait_argv
+from .sandbox_zygote import Zygote, child_program
 
 SANDBOX_UID = 1000
 
@@ -193,6 +193,7 @@ class BwrapExecutor:
             root.seal("/src")
         root.bind(job.out, "/out", writable=True)
         confined = self._confined(job, landlock)
+        wrapper = sandbox_landlock.argv(confined[1].values()) if confined else []
         if confined:
             store, names = confined
             root.bind(store, sandbox_landlock.STORE_POINT)
@@ -201,7 +202,12 @@ class BwrapExecutor:
             root.seal("/deps")
             root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
         elif job.deps:
-            root.read_only_tree("/deps", job.deps)
+            # The C child stages: it mounts them once bubblewrap is done (not if `jbuild gc` just
+            # deleted the cached program: the stager then forks and stages in Python).
+            program = child_program()
+            if root.read_only_tree("/deps", job.deps, later=program is not None and program.exists()):
+                root.keep_open(program, WAIT_PROGRAM_FD)
+                wrapper = wait_argv()
         if job.env_tree:
             root.bind(job.env_tree, "/env")
         else:
@@ -216,7 +222,7 @@ class BwrapExecutor:
             root.bind(source, str(dest))
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
-        return a + _command(job, sandbox_landlock.argv(names.values()) if confined else []), root
+        return a + _command(job, wrapper), root
 
     def _confined(self, job: Job, landlock: bool | None) -> tuple[str, dict[str, str]] | None:
         """(the store to bind whole, {name at /deps: entry in it}) when Landlock confines `job`'s
