@@ -19,6 +19,7 @@ variable jbuild was started with).
 
 Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
 its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²),
+the entries themselves mounted by the C child once bubblewrap is done (so it never parses them),
 and with one mount for all its dependencies under `landlock` (sandbox_landlock.py). A build can
 tell a link from a mount, so the two are kinds of their own in every key (LandlockExecutor).
 """

@@ -7,6 +7,10 @@
    namespace unless the stager is in one of its own), a tmpfs on the stage, the operations
    replayed in it; then it hands the stager the namespace over the socket and execs bubblewrap.
 
+   With op 'W' the dependencies are mounted by a child once bubblewrap has made the sandbox
+   (deps_later below); the sandbox's first program is then this one, run as
+   /proc/self/fd/8 --wait COMMAND...
+
    Descriptors: 0 /dev/null, 1 and 2 the build's log, 4 the socket to the stager, 5 the request
    (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild), and when jbuild
    starts it itself (no stager round trip), 6 and 7 the stager's user and network namespaces to
