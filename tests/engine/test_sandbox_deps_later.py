@@ -63,6 +63,9 @@ def test_dependencies_mounted_later_are_read_only_and_alone(tmp_path, program):
     j = _job(tmp_path, "later", deps)
     argv, root = BwrapExecutor().staged_argv(j, tmp_path / "stage", True)
     assert [op[0] for op in root.ops].count("deps_later") == 1 and "--wait" in argv  # the path under test
+    few = _job(tmp_path, "few", dict(list(deps.items())[:BwrapExecutor.defer_from - 1]))
+    argv, root = BwrapExecutor().staged_argv(few, tmp_path / "stage", True)
+    assert "deps" in [op[0] for op in root.ops] and "--wait" not in argv  # mounted before, as cheaper
     assert BwrapExecutor().run(j) == 0, j.log.read_text()
     _check((j.out / "seen").read_text(), 300)
 
@@ -72,6 +75,7 @@ def test_the_python_child_gives_the_go_ahead_at_once(tmp_path, program, monkeypa
     in Python: it mounts the dependencies before bubblewrap and answers the wait itself."""
     monkeypatch.setattr(sandbox_zygote, "_CHILD", [None])  # the stager forks and stages in Python
     monkeypatch.setattr(sandbox, "child_program", lambda: program)  # ... under a command line that waits
+    monkeypatch.setattr(BwrapExecutor, "defer_from", 1)
     deps = _entries(tmp_path / "store", 5)
     j = _job(tmp_path, "py", deps)
     executor = BwrapExecutor()
@@ -80,7 +84,8 @@ def test_the_python_child_gives_the_go_ahead_at_once(tmp_path, program, monkeypa
     _check((j.out / "seen").read_text(), 5)
 
 
-def test_a_dependency_that_cannot_be_mounted_stops_the_build(tmp_path, program):
+def test_a_dependency_that_cannot_be_mounted_stops_the_build(tmp_path, program, monkeypatch):
+    monkeypatch.setattr(BwrapExecutor, "defer_from", 1)
     deps = _entries(tmp_path / "store", 3)
     (deps["d1"] / "f").unlink()
     deps["d1"].rmdir()  # gone after its consumer's job was made
