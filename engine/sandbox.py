@@ -19,6 +19,7 @@ variable jbuild was started with).
 
 Mounts cost: bubblewrap re-reads the mount table per bind, so a job with many dependencies has
 its root staged by the child before bubblewrap starts (sandbox_root.py), O(K) instead of O(K²),
+the entries themselves mounted by the C child once bubblewrap is done (so it never parses them),
 and with one mount for all its dependencies under `landlock` (sandbox_landlock.py). A build can
 tell a link from a mount, so the two are kinds of their own in every key (LandlockExecutor).
 """
@@ -39,8 +40,8 @@ from .hostroot import HostRoot
 from .sandbox_env import ENV_DIRS, env_plan, stage_env, variables, write_env  # noqa: F401 - part of this module's interface
 from .sandbox_plain import DryRunExecutor, FallbackExecutor
 from .sandbox_processes import Processes
-from .sandbox_root import StagedRoot, add_dev
-from .sandbox_zygote import Zygote
+from .sandbox_root import WAIT_PROGRAM_FD, StagedRoot, add_dev, wait_argv
+from .sandbox_zygote import Zygote, child_program
 
 SANDBOX_UID = 1000
 
@@ -97,6 +98,10 @@ class BwrapExecutor:
     # binds even without a dependency (~11 against ~13 ms of CPU; bench/sandbox_bench.py).
     stage_from = 0
     landlock = False  # one mount per dependency; LandlockExecutor: one bind of the store, a ruleset
+    # From this many dependencies on, the C child mounts them once bubblewrap has made the sandbox
+    # (sandbox_root.read_only_tree's `later`): a fork, the waiting program's exec and two wake-ups
+    # more, against ~20 µs of bubblewrap's work per dependency saved (bench/sandbox_bench.py).
+    defer_from = 32
 
     def __init__(self):
         self.bwrap = bwrap_path()
@@ -193,6 +198,7 @@ class BwrapExecutor:
             root.seal("/src")
         root.bind(job.out, "/out", writable=True)
         confined = self._confined(job, landlock)
+        wrapper = sandbox_landlock.argv(confined[1].values()) if confined else []
         if confined:
             store, names = confined
             root.bind(store, sandbox_landlock.STORE_POINT)
@@ -201,7 +207,12 @@ class BwrapExecutor:
             root.seal("/deps")
             root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
         elif job.deps:
-            root.read_only_tree("/deps", job.deps)
+            # The C child stages: it mounts them once bubblewrap is done (not if `jbuild gc` just
+            # deleted the cached program: the stager then forks and stages in Python).
+            program = child_program() if len(job.deps) >= self.defer_from else None
+            if root.read_only_tree("/deps", job.deps, later=program is not None and program.exists()):
+                root.keep_open(program, WAIT_PROGRAM_FD)
+                wrapper = wait_argv()
         if job.env_tree:
             root.bind(job.env_tree, "/env")
         else:
@@ -216,7 +227,7 @@ class BwrapExecutor:
             root.bind(source, str(dest))
         base = _BASE_SHARED_NETWORK if shared_network else _BASE
         a = [self.bwrap, *base, *_SANDBOX_USER, "--dev-bind", str(stage), "/", "--proc", "/proc"]
-        return a + _command(job, sandbox_landlock.argv(names.values()) if confined else []), root
+        return a + _command(job, wrapper), root
 
     def _confined(self, job: Job, landlock: bool | None) -> tuple[str, dict[str, str]] | None:
         """(the store to bind whole, {name at /deps: entry in it}) when Landlock confines `job`'s

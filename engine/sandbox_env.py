@@ -47,11 +47,15 @@ def write_env(plan: list, root: Path) -> Path | None:
 def env_plan(job: Job) -> list[tuple[str, list[tuple[str, str]]]]:
     """(directory under /env, [(name, link target)]) for each dependency's bin/lib/include/...:
     symlinks to /deps/<name>/..., the first dependency (by name) that has a path winning it.
-    A root staged in a tmpfs makes these there (sandbox.py), with no disk operation at all."""
+    A root staged in a tmpfs makes these there (sandbox.py), with no disk operation at all.
+    Most dependencies export none of these directories: each such one costs a dictionary look-up
+    (`env_listing`), as an action sees hundreds."""
     plan, taken = [], set()
-    for name, entry in sorted(job.deps.items()):
-        subs = ENV_DIRS if name in job.tools else [d for d in ENV_DIRS if d not in ("bin", "libexec")]
-        for rel, names in env_listing(str(entry)):
+    tools = job.tools
+    listed = [(name, listing) for name, entry in job.deps.items() if (listing := env_listing(entry))]
+    for name, listing in sorted(listed):
+        subs = ENV_DIRS if name in tools else _LIBRARY_DIRS
+        for rel, names in listing:
             if rel.split("/", 1)[0] not in subs:
                 continue
             taken.add(rel)
@@ -64,22 +68,38 @@ def env_plan(job: Job) -> list[tuple[str, list[tuple[str, str]]]]:
     return plan
 
 
-def env_listing(entry: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def env_listing(entry: str | os.PathLike) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(directory relative to the entry, the names to link in it) under each of ENV_DIRS: files,
     and symlinks to directories. A store entry never changes, so each is listed once per
-    process — an action sees hundreds of dependencies (the closure of its requirements)."""
+    process — an action sees hundreds of dependencies (the closure of its requirements) — by
+    one listing of its top directory, not a stat per name of ENV_DIRS."""
     found = _LISTINGS.get(entry)
     if found is None:
-        out = []
-        for sub in ENV_DIRS:
-            top = os.path.join(entry, sub)
-            if not os.path.isdir(top):
-                continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-                out.append((os.path.relpath(dirpath, entry), tuple(names)))
-        found = _LISTINGS[entry] = tuple(out)
+        top = os.fspath(entry)
+        found = _LISTINGS.get(top)
+        if found is None:
+            found = _list(top)
+            _LISTINGS[top] = found
+        _LISTINGS[entry] = found
+        if len(_LISTINGS) > 400_000:  # a long-lived process (a watch) building ever new entries
+            _LISTINGS.clear()
     return found
 
 
-_LISTINGS: dict[str, tuple] = {}
+def _list(entry: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    try:
+        present = {e.name for e in os.scandir(entry) if e.name in ENV_DIRS and e.is_dir()}
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    out = []
+    for sub in ENV_DIRS:
+        if sub not in present:
+            continue
+        for dirpath, dirnames, filenames in os.walk(os.path.join(entry, sub)):
+            names = filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            out.append((os.path.relpath(dirpath, entry), tuple(names)))
+    return tuple(out)
+
+
+_LIBRARY_DIRS = tuple(d for d in ENV_DIRS if d not in ("bin", "libexec"))
+_LISTINGS: dict = {}  # an entry (its path, and the Path object a job names it by) -> its listing

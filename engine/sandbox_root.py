@@ -17,6 +17,12 @@ load 2.7: 300 dependencies 17.0 -> 10.9 ms, 1,000 48 -> 19 ms, bare bubblewrap 6
 Elsewhere only the declared entries are mounted, so an undeclared one has no path in the
 sandbox.
 
+With the C child (stage_exec.c), /deps is made here with its mount points but the entries are
+bound on them only once bubblewrap has made the sandbox (`read_only_tree(..., later=True)`, op
+'W'): they reach it by mount propagation, and bubblewrap, whose own parse of the mount table
+compares each mount with each of its siblings, never sees them (bench/sandbox_bench.py at load
+~6: 1,000 dependencies 43 -> 21 ms at best, 450 22 -> 12 ms).
+
 (Also tried, and why not: hard-linked views of the entries cost a mkdir per directory on the
 store's disk, 0.2-0.7 ms each on a busy ext4 — 1,000 dependencies took ~0.5 s to stage and as
 long to delete.)
@@ -31,6 +37,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+from operator import itemgetter
 from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
@@ -43,6 +50,9 @@ SYS_MOUNT_SETATTR = 442  # the same number on every architecture (a new-style sy
 AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 0x1, 0x2
 FAILED = 126  # the exit code of a child that could not stage its root
+# Deferred dependencies (stage_exec.c): the C child at WAIT_PROGRAM_FD in the sandbox, run first
+# (`wait_argv`), and its end of the socket to the child that mounts them at WAIT_SOCKET_FD.
+WAIT_PROGRAM_FD, WAIT_SOCKET_FD = 8, 9
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
              ("/proc/self/fd/2", "stderr"), ("pts/ptmx", "ptmx"))
@@ -106,26 +116,32 @@ class StagedRoot:
             self.ops.append(("file", os.fsencode(path)))
         self.ops.append(("bind", source, os.fsencode(path), 0 if writable else self._read_only(source)))
 
-    def read_only_tree(self, path: str, sources: dict[str, str | Path]) -> None:
+    def read_only_tree(self, path: str, sources: dict[str, str | Path], later: bool = False) -> bool:
         """Each source at `path/<name>`, in a tmpfs of its own made read-only as a whole, with
         its mounts, by one mount_setattr(2): two system calls per source, not three. One
         operation for them all, the sources' common directory said once: a thousand
         dependencies are a small message to the stager. Each (name, source) is encoded once per
-        process (`_dep_item`): an action has hundreds of dependencies, most shared with others."""
+        process (`_dep_item`): an action has hundreds of dependencies, most shared with others.
+        `later`: the C child mounts them once bubblewrap has made the sandbox (stage_exec.c's op
+        'W'; the sandbox's command must then start with `wait_argv()`), where the sources share a
+        directory: returns whether it will."""
         self.dir(path)
-        items = [_dep_item(n, os.fspath(s)) for n, s in sorted(sources.items())]
-        parents = {parent for parent, _, _, _ in items}
+        items = [_dep_item(n, s) for n, s in sorted(sources.items())]
+        parents = set(map(_PARENT, items))
         common = next(iter(parents)) if len(parents) == 1 else b""
         if common:  # the usual case: entries side by side in the store, one remount's flags for all
-            remounts = [self._read_only(common + items[0][2])]
+            remounts = [self._read_only(common + items[0][1][1])]
             after = _u32(remounts[0])  # each item: its name, its base name, the remount's flags
-            pairs, blob = [(n, base) for _, n, base, _ in items], after.join([enc for _, _, _, enc in items]) + after
+            pairs, blob = list(map(_PAIR, items)), after.join(map(_ENCODED, items)) + after
         else:
-            pairs = [(n, parent + base) for parent, n, base, _ in items]
+            pairs = [(n, parent + base) for parent, (n, base), _ in items]
             remounts = [self._read_only(s) for _, s in pairs]
             blob = None
         one = remounts[0] if len(set(remounts)) == 1 else None  # (none: no dependency)
-        self.ops.append(("deps", os.fsencode(path), common, pairs, one, None if one is not None else remounts, blob))
+        later = bool(later and common and one is not None)
+        self.ops.append(("deps_later" if later else "deps", os.fsencode(path), common, pairs, one,
+                         None if one is not None else remounts, blob))
+        return later
 
     def links(self, path: str, prefix: str, targets: dict[str, str]) -> None:
         """A symlink `path/<name>` -> `prefix + target` for each item, as one operation (a
@@ -184,6 +200,9 @@ class StagedRoot:
             os.close(os.open(at, os.O_CREAT | os.O_WRONLY, 0o644))
         elif kind == "deps":
             self._deps(*op[1:6])
+        elif kind == "deps_later":  # mounted now: no child waits to, so the go-ahead is given at once
+            self._deps(*op[1:6])
+            _go_ahead_at(WAIT_SOCKET_FD)
         elif kind == "links":
             where, prefix = os.fsdecode(self.stage + op[1]) + "/", op[2]
             for name, target in op[3]:
@@ -278,6 +297,22 @@ def add_dev(root: StagedRoot) -> None:
     root.dir("/dev/shm")
 
 
+def wait_argv() -> list[str]:
+    """The start of the sandbox's command when the dependencies are mounted later: the stager's
+    C child itself (kept open at WAIT_PROGRAM_FD), which waits for them, then execs the rest."""
+    return [f"/proc/self/fd/{WAIT_PROGRAM_FD}", "--wait"]
+
+
+def _go_ahead_at(fd: int) -> None:
+    import socket
+
+    mine, theirs = socket.socketpair()
+    mine.send(b"g")
+    mine.close()
+    os.dup2(theirs.fileno(), fd)
+    theirs.close()
+
+
 def _keep_open(source: bytes, at: int) -> None:
     fd = os.open(source, os.O_RDONLY)
     if fd != at:
@@ -362,23 +397,25 @@ def _deps_op(op: tuple) -> bytes:
                      *(_str(n) + _str(rest) + _u32(r) for (n, rest), r in zip(items, each, strict=True))])
 
 
-def _dep_item(name: str, source: str) -> tuple[bytes, bytes, bytes, bytes]:
-    """(source's directory and "/", name, source's base name, name and base encoded for the C
-    child), once per process: a store entry never moves."""
+def _dep_item(name: str, source: str | os.PathLike) -> tuple[bytes, tuple[bytes, bytes], bytes]:
+    """(source's directory and "/", (name, source's base name), both encoded for the C child),
+    once per process: a store entry never moves. Keyed by the source as given (a job's Path,
+    the same object for every build against that entry: no path is formatted per build)."""
     key = (name, source)
     got = _DEP_ITEMS.get(key)
     if got is None:
         parent, _, base = os.fsencode(source).rpartition(b"/")
         n = os.fsencode(name)
-        got = _DEP_ITEMS[key] = (parent + b"/", n, base, _str(n) + _str(base))
+        got = _DEP_ITEMS[key] = (parent + b"/", (n, base), _str(n) + _str(base))
         if len(_DEP_ITEMS) > 200_000:  # a long-lived process (a watch) building ever new entries
             _DEP_ITEMS.clear()
     return got
 
 
-_DEP_ITEMS: dict[tuple[str, str], tuple[bytes, bytes, bytes, bytes]] = {}
+_DEP_ITEMS: dict[tuple, tuple[bytes, tuple[bytes, bytes], bytes]] = {}
+_PARENT, _PAIR, _ENCODED = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 _OP_CODES = {"dir": b"D", "file": b"F", "tmpfs": b"T", "seal": b"S", "devpts": b"P", "link": b"L", "bind": b"B",
-             "fd": b"O", "links": b"N", "deps": b"E"}
-_ENCODERS = {"bind": _bind_op, "fd": _fd_op, "links": _links_op, "deps": _deps_op}
+             "fd": b"O", "links": b"N", "deps": b"E", "deps_later": b"W"}
+_ENCODERS = {"bind": _bind_op, "fd": _fd_op, "links": _links_op, "deps": _deps_op, "deps_later": _deps_op}

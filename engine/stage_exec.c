@@ -7,6 +7,10 @@
    namespace unless the stager is in one of its own), a tmpfs on the stage, the operations
    replayed in it; then it hands the stager the namespace over the socket and execs bubblewrap.
 
+   With op 'W' the dependencies are mounted by a child once bubblewrap has made the sandbox
+   (deps_later below); the sandbox's first program is then this one, run as
+   /proc/self/fd/8 --wait COMMAND...
+
    Descriptors: 0 /dev/null, 1 and 2 the build's log, 4 the socket to the stager, 5 the request
    (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild), and when jbuild
    starts it itself (no stager round trip), 6 and 7 the stager's user and network namespaces to
@@ -46,6 +50,8 @@
 #define REQUEST 5
 #define USER_NS 6
 #define NET_NS 7
+#define WAIT_PROGRAM 8 /* this program, kept open for the sandbox to run as /proc/self/fd/8 --wait */
+#define WAIT_SOCKET 9  /* the sandbox's end of the socket to the child that mounts the dependencies */
 
 static const char *data, *end;
 static char stage[4096];
@@ -110,26 +116,129 @@ static void write_file(const char *path, const char *text) {
     close(fd);
 }
 
+/* Each dependency's mount point is made and mounted on relative to the dependencies' tmpfs (the
+   working directory meanwhile): a few hundred path walks through the stage and its two mounts
+   fewer per build. */
 static void deps(void) {
-    char top[4096], point[8192];
+    char top[4096], source[8192];
     at(str(), top, sizeof top);
     const char *common = str();
     uint32_t n = u32();
     char **points = calloc(n ? n : 1, sizeof *points);
     uint32_t *remounts = calloc(n ? n : 1, sizeof *remounts);
-    char source[8192];
     if (!points || !remounts) fail("allocate", NULL);
     check(mount("tmpfs", top, "tmpfs", 0, "mode=0755"), "mount a tmpfs on", top);
+    int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (back < 0) fail("open", ".");
+    check(chdir(top), "enter", top);
     for (uint32_t i = 0; i < n; i++) {
         const char *name = str(), *rest = str();
         remounts[i] = u32();
-        snprintf(point, sizeof point, "%s/%s", top, name);
         snprintf(source, sizeof source, "%s%s", common, rest);
-        check(mkdir(point, 0777), "make", point);
-        bind_at(source, point, 0);
-        points[i] = strdup(point);
+        check(mkdir(name, 0777), "make", name);
+        check(mount(source, name, NULL, MS_BIND | MS_REC, NULL), "bind", source);
+        points[i] = (char *)name; /* relative to `top`, as the working directory still is */
     }
     seal(top, points, remounts, n);
+    check(fchdir(back), "return from", top);
+    close(back);
+}
+
+/* The dependencies, mounted only once bubblewrap has built the sandbox (op 'W'). Mounted before
+   it starts, each would be copied twice by bubblewrap (its new namespace, then its bind of the
+   root), listed twice in the mount table it reads and parses (its parse compares each mount with
+   every sibling: quadratic in the dependencies), and unmounted again with its old root. Instead
+   their tmpfs is made here, with a mount point per name, read-only and shared; bubblewrap's copy
+   of it is then a slave, and the entries bound on its points once the sandbox is up (the
+   program's first act, `--wait`, says so over WAIT_SOCKET) propagate into the sandbox as they
+   are: read-only and nosuid, bound from a read-only bind of the store. Only then does the build's
+   command run. */
+static struct { char top[4096]; const char *common; uint32_t n, remount; const char **names, **rests; } later;
+
+static void deps_later(void) {
+    at(str(), later.top, sizeof later.top);
+    later.common = str();
+    later.n = u32();
+    later.names = calloc(later.n ? later.n : 1, sizeof *later.names);
+    later.rests = calloc(later.n ? later.n : 1, sizeof *later.rests);
+    if (!later.names || !later.rests) fail("allocate", NULL);
+    check(mount("tmpfs", later.top, "tmpfs", 0, "mode=0755"), "mount a tmpfs on", later.top);
+    int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (back < 0) fail("open", ".");
+    check(chdir(later.top), "enter", later.top);
+    for (uint32_t i = 0; i < later.n; i++) {
+        later.names[i] = str();
+        later.rests[i] = str();
+        later.remount = u32();
+        check(mkdir(later.names[i], 0777), "make", later.names[i]);
+    }
+    check(fchdir(back), "return from", later.top);
+    close(back);
+    uint64_t attr[4] = {ATTR_RDONLY | ATTR_NOSUID, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, later.top, 0, attr, sizeof attr) != 0) {
+        if (errno != ENOSYS) fail("make read-only", later.top);
+        check(mount(NULL, later.top, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, NULL), "make read-only", later.top);
+    }
+    check(mount(NULL, later.top, NULL, MS_SHARED, NULL), "share", later.top);
+}
+
+/* The child that mounts the dependencies: the store bound read-only on itself (so that each bind
+   of an entry is born read-only and nosuid, with the flags the host locks), then, when the
+   sandbox says it is up, each entry on its point; then the go-ahead. A failure is said on
+   stderr (the build's log) and the sandbox, seeing no go-ahead, exits 126. */
+static void mount_later(int sock) {
+    char source[8192], byte;
+    check(mount(later.common, later.common, NULL, MS_BIND | MS_REC, NULL), "bind", later.common);
+    uint64_t attr[4] = {ATTR_RDONLY | ATTR_NOSUID, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, later.common, 0, attr, sizeof attr) != 0) {
+        if (errno != ENOSYS) fail("make read-only", later.common);
+        check(mount(NULL, later.common, NULL, later.remount, NULL), "make read-only", later.common);
+    }
+    if (read(sock, &byte, 1) != 1) _exit(0); /* the sandbox never came up: bubblewrap says why */
+    check(chdir(later.top), "enter", later.top);
+    for (uint32_t i = 0; i < later.n; i++) {
+        snprintf(source, sizeof source, "%s%s", later.common, later.rests[i]);
+        check(mount(source, later.names[i], NULL, MS_BIND | MS_REC, NULL), "bind", source);
+    }
+    if (write(sock, "g", 1) != 1) _exit(0);
+    _exit(0);
+}
+
+/* Before the exec of bubblewrap, with deferred dependencies: the child that mounts them, and the
+   sandbox's end of the socket to it at WAIT_SOCKET. */
+static void start_mounting_later(void) {
+    int sv[2];
+    check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), "make a socket", NULL);
+    pid_t pid = fork();
+    if (pid < 0) fail("fork", NULL);
+    if (pid == 0) {
+        close(sv[1]);
+        close(SOCK); /* the stager waits for its end to close when staging fails */
+        close(WAIT_PROGRAM);
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* with bubblewrap, which reaps it */
+        mount_later(sv[0]);
+    }
+    close(sv[0]);
+    check(dup2(sv[1], WAIT_SOCKET) < 0, "keep", "the socket");
+    close(sv[1]);
+}
+
+/* `--wait`: the sandbox's first program. Says the sandbox is up, waits until its dependencies
+   are mounted, closes every descriptor but 0-2 and runs the build's command. */
+static int wait_then_exec(char **argv) {
+    char byte = 'r';
+    (void)send(WAIT_SOCKET, &byte, 1, MSG_NOSIGNAL); /* (the Python child answered before it asked) */
+    if (read(WAIT_SOCKET, &byte, 1) != 1) {
+        const char *line = "jbuild: cannot stage the sandbox's root: its dependencies were not mounted\n";
+        if (write(2, line, strlen(line)) < 0) { /* nothing more to say */ }
+        return FAILED;
+    }
+    syscall(SYS_close_range, 3U, ~0U, 0);
+    execve(argv[0], argv, environ);
+    char line[4200];
+    int n = snprintf(line, sizeof line, "jbuild: cannot start the build: %s: %s\n", argv[0], strerror(errno));
+    if (write(2, line, n) < 0) { /* nothing more to say */ }
+    return 127;
 }
 
 static void links(void) {
@@ -178,6 +287,7 @@ static void replay(char kind) {
         keep_open(source, (int)u32());
     } else if (kind == 'N') links();
     else if (kind == 'E') deps();
+    else if (kind == 'W') deps_later();
     else { errno = EINVAL; fail("read the request", NULL); }
 }
 
@@ -233,7 +343,8 @@ static void default_signals(void) {
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 }
 
-int main(void) {
+int main(int count, char **args) {
+    if (count > 2 && strcmp(args[1], "--wait") == 0) return wait_then_exec(args + 2);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* bubblewrap's own (--die-with-parent) takes over */
     default_signals();
     struct stat st;
@@ -263,6 +374,7 @@ int main(void) {
     uint32_t envc = u32();
     char **envp = calloc(envc + 1, sizeof *envp);
     for (uint32_t i = 0; i < envc; i++) envp[i] = (char *)str();
+    if (later.names) start_mounting_later();
     hand_over_namespace();
     execve(argv[0], argv, envp);
     char line[4200];

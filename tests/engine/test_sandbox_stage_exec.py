@@ -51,6 +51,7 @@ def _entries(tmp_path: Path, n: int) -> dict[str, Path]:
 
 def test_the_c_child_stages_what_the_python_child_stages(tmp_path, program, monkeypatch):
     monkeypatch.setattr(BwrapExecutor, "stage_from", 0)
+    monkeypatch.setattr(BwrapExecutor, "defer_from", 1)  # the C child mounts /deps/* once bubblewrap is done
     deps = _entries(tmp_path, 12)
     c_job, py_job = _job(tmp_path, "c", deps), _job(tmp_path, "py", deps)
     c = BwrapExecutor()
