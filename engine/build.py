@@ -177,6 +177,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
 
     opts = p.opts
     executor = make_executor(p.sandbox_kind) if not opts.remote_executor else _remote_executor(opts)
+    if p.affected is None or p.affected:  # an action is likely to run: its sandbox's stager starts now
+        getattr(executor, "prestart", lambda: None)()
     reporter = Reporter(len(p.graph.nodes), opts.build_events)
     rb = Rebuilder(p.store, executor, p.computer, p.node_closure, p.workspace.root, p.stats, reporter,
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
@@ -186,6 +188,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
     with p.store.shared():
         p.store.clean_temporaries()
         states = _schedule(p, rb, executor, reporter, extra)
+        getattr(executor, "drop_spare", lambda: None)()
         if states is None:  # an adopted entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
         rb.save_decisions()
