@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind
 
-from .adopted import Adopted, AdoptedAfter
+from .adopted import Adopted, AdoptedAfter, adopted_each
 from .build_action import ActionBuilder, InterfaceMismatch, Outcome  # noqa: F401 - part of this module's interface
 from .keys import KeyComputer, KeyInputs, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
@@ -104,13 +105,14 @@ class Rebuilder(ActionBuilder):
     def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
         since), named `names`: no key, no path made, one bulk event."""
-        actual, exported, inputs, outcomes, store = self.actual, self.exported, self.inputs, self.outcomes, self.store
+        values = list(map(settled.__getitem__, nodes))  # (C loops over 10,000 nodes: no Python call each)
+        keys = list(map(itemgetter(0), values))
         self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
-        for n in nodes:
-            key, exported[n], inputs[n] = settled[n]
-            actual[n] = key
-            outcomes[n] = Adopted(n, key, store)
-        self.reporter.reused_unstarted([n.id for n in nodes], UNCHANGED)
+        self.actual.update(zip(nodes, keys, strict=True))
+        self.exported.update(zip(nodes, map(itemgetter(1), values), strict=True))
+        self.inputs.update(zip(nodes, map(itemgetter(2), values), strict=True))
+        self.outcomes.update(zip(nodes, adopted_each(nodes, keys, self.store), strict=True))
+        self.reporter.reused_unstarted(list(map(attrgetter("id"), nodes)), UNCHANGED)
 
     def adopt_held(self, node: Node, name: str) -> str:
         """Take `node`'s settled entry, `name`, after its dependencies ran and its settled key was
