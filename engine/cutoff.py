@@ -51,8 +51,14 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     reads_key = _key_readers(rb, keyed)
     again: set = set()
     skipped: dict = {}
+    take, names, their_deps = [], [], []  # adopted in bulk: at the end, or before a `holds` reads them
     adopted: dict[str, list[str]] = {}  # reason -> actions
-    adopt = rb.adopt_held
+
+    def adopt_taken() -> None:
+        for why, nodes in rb.adopt_held(take, names, their_deps).items():
+            adopted.setdefault(why, []).extend(nodes)
+        take.clear(), names.clear(), their_deps.clear()
+
     for n in [n for n in graph.nodes if n in held]:  # dependencies first
         deps = graph.deps[n]
         if stopped or not blocked.isdisjoint(deps):
@@ -60,12 +66,20 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
             skipped[n] = State.SKIPPED
             continue
         was = settled.get(n)
-        if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps) or (
-                not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not reads_key(n)))
-                and not holds(n)) or not (name := present(n, was[0])):
+        if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps):
             again.add(n)
-        else:
-            adopted.setdefault(adopt(n, name), []).append(n.id)
+            continue
+        if not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not reads_key(n))):
+            adopt_taken()  # (`holds` reads the values of the dependencies adopted so far)
+            if not holds(n):
+                again.add(n)
+                continue
+        name = present(n, was[0])
+        if not name:
+            again.add(n)
+            continue
+        take.append(n), names.append(name), their_deps.append(deps)
+    adopt_taken()
     for why, nodes in adopted.items():
         rb.reporter.reused_unstarted(nodes, why)
     return again, skipped
