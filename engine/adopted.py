@@ -87,7 +87,7 @@ def adopt(p: Plan, rb, nodes: list[Node]) -> bool:
 
     settled = p.settled
     names = [entry_name(n, settled[n][0]) for n in nodes]
-    if not snapshot.entries_present(str(p.store.root), names):
+    if not snapshot.entries_present(str(p.store.root), names, listing=rb.store_listing):
         return False
     if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.shape.outputs):
         return False  # a split package's set counts only with all its outputs

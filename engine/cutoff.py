@@ -10,8 +10,6 @@ adopts the 9,999 consumers in one pass (they were a scheduler round and an event
 
 from __future__ import annotations
 
-import os
-
 from .scheduler import State
 
 
@@ -43,7 +41,7 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     consumer was settled with is what its dependencies were settled with then (a run that
     changes a dependency's value decides or unsettles each of its consumers: session.settle)."""
     stopped = not keep_going and any(s is not State.DONE for s in states.values())
-    present = _presence(rb.store)
+    present = _presence(rb.store, rb.store_listing)
     # Sets, tested with isdisjoint: a set keeps its members' hashes (a Node hashes in Python).
     blocked = {n for n, s in states.items() if s is not State.DONE}
     keyed, exported = rb.changed_values(n for n, s in states.items() if s is State.DONE)
@@ -99,26 +97,21 @@ def _key_readers(rb, keyed: set):
     return found.__contains__
 
 
-def _presence(store):
+def _presence(store, listing):
     """Is an action's settled entry whole in the store? One listing of the store answers for
-    thousands (an entry appears there only whole: snapshot.entries_present); a split package's
-    set is checked output by output."""
+    thousands (an entry appears there only whole: snapshot.entries_present; `listing`: the run's,
+    Rebuilder.store_listing); a split package's set is checked output by output."""
     from .keys import entry_name
     from .store.sets import complete
 
-    listing: set | None = None
-
     def present(node, key: str) -> str | None:
         """The entry's name, if it is there."""
-        nonlocal listing
         name = entry_name(node, key)
         if node.shape.outputs:
             return name if complete(store, name) else None
-        if listing is None:
-            try:
-                listing = set(os.listdir(store.root))
-            except OSError:
-                listing = set()
-        return name if name in listing else None
+        try:
+            return name if name in listing() else None
+        except OSError:
+            return None
 
     return present

@@ -9,6 +9,7 @@ action (its job, the run, checks, publishing) is build_action.py's, mixed in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -58,6 +59,7 @@ class Rebuilder(ActionBuilder):
     _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
     _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
     _reasons: dict[tuple, str] = field(default_factory=dict, repr=False)  # _why_reused's, by what was rebuilt
+    _listing: set[str] | None = field(default=None, repr=False)  # store_listing's
 
     # ------------------------------------------------------------------ keys
 
@@ -132,6 +134,15 @@ class Rebuilder(ActionBuilder):
             outcomes[n] = Adopted(n, key, store) if reason == UNCHANGED else AdoptedAfter(n, key, store, reason)
             by_reason.setdefault(reason, []).append(n.id)
         return by_reason
+
+    def store_listing(self) -> set[str]:
+        """The store's names, listed once a run (an edit's two adoptions and its cutoff asked
+        for ~10,000 names each). The run holds the store's shared lock, and no entry leaves the
+        store but under its exclusive lock (gc, repair): a name listed stays. One published
+        meanwhile is missing: its action goes through the scheduler, which finds it."""
+        if self._listing is None:
+            self._listing = set(os.listdir(self.store.root))
+        return self._listing
 
     def changed_values(self, decided) -> tuple[set[Node], set[Node]]:
         """Of the `decided` actions, (those whose build key, those whose exported digest) is not
