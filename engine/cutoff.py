@@ -10,8 +10,6 @@ adopts the 9,999 consumers in one pass (they were a scheduler round and an event
 
 from __future__ import annotations
 
-import os
-
 from .scheduler import State
 
 
@@ -43,7 +41,7 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     consumer was settled with is what its dependencies were settled with then (a run that
     changes a dependency's value decides or unsettles each of its consumers: session.settle)."""
     stopped = not keep_going and any(s is not State.DONE for s in states.values())
-    present = _presence(rb.store)
+    present = _presence(rb.store, rb.store_listing)
     # Sets, tested with isdisjoint: a set keeps its members' hashes (a Node hashes in Python).
     blocked = {n for n, s in states.items() if s is not State.DONE}
     keyed, exported = rb.changed_values(n for n, s in states.items() if s is State.DONE)
@@ -51,8 +49,14 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
     reads_key = _key_readers(rb, keyed)
     again: set = set()
     skipped: dict = {}
+    take, names, their_deps = [], [], []  # adopted in bulk: at the end, or before a `holds` reads them
     adopted: dict[str, list[str]] = {}  # reason -> actions
-    adopt = rb.adopt_held
+
+    def adopt_taken() -> None:
+        for why, nodes in rb.adopt_held(take, names, their_deps).items():
+            adopted.setdefault(why, []).extend(nodes)
+        take.clear(), names.clear(), their_deps.clear()
+
     for n in [n for n in graph.nodes if n in held]:  # dependencies first
         deps = graph.deps[n]
         if stopped or not blocked.isdisjoint(deps):
@@ -60,12 +64,20 @@ def decide_held(rb, graph, held: set, states: dict, keep_going: bool) -> tuple[s
             skipped[n] = State.SKIPPED
             continue
         was = settled.get(n)
-        if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps) or (
-                not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not reads_key(n)))
-                and not holds(n)) or not (name := present(n, was[0])):
+        if was is None or predicted.get(n) is not was[2] or not again.isdisjoint(deps):
             again.add(n)
-        else:
-            adopted.setdefault(adopt(n, name), []).append(n.id)
+            continue
+        if not (exported.isdisjoint(deps) and (keyed.isdisjoint(deps) or not reads_key(n))):
+            adopt_taken()  # (`holds` reads the values of the dependencies adopted so far)
+            if not holds(n):
+                again.add(n)
+                continue
+        name = present(n, was[0])
+        if not name:
+            again.add(n)
+            continue
+        take.append(n), names.append(name), their_deps.append(deps)
+    adopt_taken()
     for why, nodes in adopted.items():
         rb.reporter.reused_unstarted(nodes, why)
     return again, skipped
@@ -85,26 +97,21 @@ def _key_readers(rb, keyed: set):
     return found.__contains__
 
 
-def _presence(store):
+def _presence(store, listing):
     """Is an action's settled entry whole in the store? One listing of the store answers for
-    thousands (an entry appears there only whole: snapshot.entries_present); a split package's
-    set is checked output by output."""
+    thousands (an entry appears there only whole: snapshot.entries_present; `listing`: the run's,
+    Rebuilder.store_listing); a split package's set is checked output by output."""
     from .keys import entry_name
     from .store.sets import complete
 
-    listing: set | None = None
-
     def present(node, key: str) -> str | None:
         """The entry's name, if it is there."""
-        nonlocal listing
         name = entry_name(node, key)
         if node.shape.outputs:
             return name if complete(store, name) else None
-        if listing is None:
-            try:
-                listing = set(os.listdir(store.root))
-            except OSError:
-                listing = set()
-        return name if name in listing else None
+        try:
+            return name if name in listing() else None
+        except OSError:
+            return None
 
     return present

@@ -9,13 +9,15 @@ action (its job, the run, checks, publishing) is build_action.py's, mixed in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind
 
-from .adopted import Adopted, AdoptedAfter
+from .adopted import Adopted, AdoptedAfter, adopted_each
 from .build_action import ActionBuilder, InterfaceMismatch, Outcome  # noqa: F401 - part of this module's interface
 from .keys import KeyComputer, KeyInputs, describe_change, entry_name, is_host_tool
 from .resolve import Closure, Node
@@ -56,6 +58,8 @@ class Rebuilder(ActionBuilder):
     _foreign: list[str] | None = field(default=None, repr=False)  # paths no output may name
     _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
     _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
+    _reasons: dict[tuple, str] = field(default_factory=dict, repr=False)  # _why_reused's, by what was rebuilt
+    _listing: set[str] | None = field(default=None, repr=False)  # store_listing's
 
     # ------------------------------------------------------------------ keys
 
@@ -104,24 +108,41 @@ class Rebuilder(ActionBuilder):
     def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
         since), named `names`: no key, no path made, one bulk event."""
-        actual, exported, inputs, outcomes, store = self.actual, self.exported, self.inputs, self.outcomes, self.store
-        self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
-        for n in nodes:
-            key, exported[n], inputs[n] = settled[n]
-            actual[n] = key
-            outcomes[n] = Adopted(n, key, store)
-        self.reporter.reused_unstarted([n.id for n in nodes], UNCHANGED)
+        keys = self._take_settled(nodes, settled, names)
+        self.outcomes.update(zip(nodes, adopted_each(nodes, keys, self.store), strict=True))
+        self.reporter.reused_unstarted(list(map(attrgetter("id"), nodes)), UNCHANGED)
 
-    def adopt_held(self, node: Node, name: str) -> str:
-        """Take `node`'s settled entry, `name`, after its dependencies ran and its settled key was
-        found to hold (cutoff.py); returns the reason, to report in bulk."""
-        key, self.exported[node], self.inputs[node] = self.settled[node]
-        self.actual[node] = key
-        self._names[node] = name
-        why = self._why_reused(node) if self._built else UNCHANGED
-        self.outcomes[node] = Adopted(node, key, self.store) if why == UNCHANGED else \
-            AdoptedAfter(node, key, self.store, why)
-        return why
+    def _take_settled(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> list[str]:
+        """Fill the maps of `nodes` from what the last run settled (C loops over 10,000 nodes:
+        no Python call each); their settled keys."""
+        values = list(map(settled.__getitem__, nodes))
+        keys = list(map(itemgetter(0), values))
+        self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
+        self.actual.update(zip(nodes, keys, strict=True))
+        self.exported.update(zip(nodes, map(itemgetter(1), values), strict=True))
+        self.inputs.update(zip(nodes, map(itemgetter(2), values), strict=True))
+        return keys
+
+    def adopt_held(self, nodes: list[Node], names: list[str], deps: list[set[Node]]) -> dict[str, list[str]]:
+        """Take the settled entries (`names`) of `nodes`, after their dependencies ran and each
+        one's settled key was found to hold (cutoff.py); `deps`: each one's dependencies in the
+        action graph. Returns the node ids by reason, to report in bulk."""
+        keys, built = self._take_settled(nodes, self.settled, names), self._built
+        why = [UNCHANGED if built.isdisjoint(ds) else self._why_reused(n) for n, ds in zip(nodes, deps, strict=True)]
+        store, outcomes, by_reason = self.store, self.outcomes, {}
+        for n, key, reason in zip(nodes, keys, why, strict=True):
+            outcomes[n] = Adopted(n, key, store) if reason == UNCHANGED else AdoptedAfter(n, key, store, reason)
+            by_reason.setdefault(reason, []).append(n.id)
+        return by_reason
+
+    def store_listing(self) -> set[str]:
+        """The store's names, listed once a run (an edit's two adoptions and its cutoff asked
+        for ~10,000 names each). The run holds the store's shared lock, and no entry leaves the
+        store but under its exclusive lock (gc, repair): a name listed stays. One published
+        meanwhile is missing: its action goes through the scheduler, which finds it."""
+        if self._listing is None:
+            self._listing = set(os.listdir(self.store.root))
+        return self._listing
 
     def changed_values(self, decided) -> tuple[set[Node], set[Node]]:
         """Of the `decided` actions, (those whose build key, those whose exported digest) is not
@@ -146,9 +167,14 @@ class Rebuilder(ActionBuilder):
         if not self._built:
             return UNCHANGED
         built = self._built
-        rebuilt = [str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
-                   if d in built and r.kind.at_build]  # quadratic
-        return UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)" if rebuilt else UNCHANGED
+        rebuilt = tuple(str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
+                        if d in built and r.kind.at_build)  # quadratic
+        if not rebuilt:
+            return UNCHANGED
+        found = self._reasons.get(rebuilt)  # (one string for the 9,999 consumers of a rebuilt libc)
+        if found is None:
+            found = self._reasons[rebuilt] = UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
+        return found
 
     def _key_of(self, dep: Node) -> str:
         if is_host_tool(dep):
@@ -231,18 +257,16 @@ class Rebuilder(ActionBuilder):
         10,000 rows each."""
         outcomes = list(self.outcomes.values())
         adopted = [o for o in outcomes if isinstance(o, Adopted)]
-        unchanged = ("reused", UNCHANGED)
-        causes: dict[str, list[str]] = {}
+        causes: dict[str, list[str]] = {}  # (an AdoptedAfter's reason is UNCHANGED and its cause: _why_reused)
         for o in adopted:
-            if type(o) is AdoptedAfter and (cause := decision_causes.split(o.reason)) is not None:
-                causes.setdefault(cause, []).append(o.node.id)
-
-        def reason(o: Adopted) -> str:
-            return UNCHANGED if type(o) is AdoptedAfter and decision_causes.split(o.reason) is not None else o.reason
+            if type(o) is AdoptedAfter:
+                causes.setdefault(decision_causes.split(o.reason), []).append(o.node.id)
 
         def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
-            rows = ((o.node.id, o.node.label, o.key, reason(o)) for o in adopted)
-            return [r for r in rows if other is None or other.get(r[0], unchanged) != ("reused", r[3])]
+            """Every adopted row says UNCHANGED: those `other` (the rows that say something else)
+            lists are to write; all if it is None."""
+            rows = adopted if other is None else [o for o in adopted if o.node.id in other]
+            return [(o.node.id, o.node.label, o.key, UNCHANGED) for o in rows]
 
         self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
             (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)

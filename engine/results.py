@@ -18,10 +18,15 @@ from .store import Store
 def roots_built(p, rb) -> tuple[list, list, dict]:
     """(node, entry name) of each root built or reused, (node, why) of each other, and each split
     package root's output -> entry path. (10,000 roots of `//...`: no path made for them.)"""
+    from .adopted import Adopted
+
     roots, skipped, outputs = [], [], {}
+    get, names = rb.outcomes.get, rb._names
     for n in p.roots:
-        o = rb.outcomes.get(n)
-        if o is not None and o.decision in ("built", "reused"):
+        o = get(n)
+        if type(o) is Adopted and not n.shape.outputs:  # (9,999 of 10,000 at an edit: named at adoption)
+            roots.append((n.id, names[n]))
+        elif o is not None and o.decision in ("built", "reused"):
             roots.append((n.id, rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
             if n.shape.outputs:
                 outputs[n.id] = {out: p.store.path(name) for out, name in p.store.meta(o.entry.name).outputs.items()}

@@ -67,10 +67,10 @@ class Zygote:
     when it ends. With the C child and the stager in a user namespace of its own, jbuild starts
     the child itself (`_Direct`): the stager then only holds its namespaces and its stage."""
 
-    def __init__(self):
+    def __init__(self, started: subprocess.Popen | None = None):
+        """`started`: a stager `start` began earlier (its hello is waited for here)."""
         program = child_program()
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(program or "")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = started or start()
         hello = _receive(self.proc.stdout.fileno())
         if hello is None:
             raise OSError("the sandbox stager did not start")
@@ -107,6 +107,13 @@ class Zygote:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait()
+
+
+def start() -> subprocess.Popen:
+    """A stager's process, started: `Zygote(started)` waits until it is ready. (Its start is a
+    Python's, ~40 ms: begun early, it runs beside the build's planning: sandbox.prestart.)"""
+    return subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(child_program() or "")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 class _Direct:

@@ -292,8 +292,8 @@ class Session:
         outcomes, actual, exported, inputs = rb.outcomes, rb.actual, rb.exported, rb.inputs
         for n in self.graph.nodes:
             o = outcomes.get(n)
-            if type(o) is Adopted and predicted.get(n) is settled[n][2]:
-                continue  # taken at its settled entry (key, digest and inputs), and predicted so
+            if isinstance(o, Adopted) and predicted.get(n) is settled[n][2]:
+                continue  # taken at its settled entry (key, digest and inputs; after a cutoff too), and predicted so
             if o is None or o.decision not in ("built", "reused") or n not in actual:
                 settled.pop(n, None)
                 candidates.add(n)

@@ -101,14 +101,15 @@ ENTRY_META = ".jbuild-entry.json"  # store.META, named here: a no-op does not im
 LISTING_FROM = 256  # entries: from this many on, one listing of the store beats a stat each
 
 
-def entries_present(root: str, names: list[str], listing_from: int = LISTING_FROM) -> bool:
+def entries_present(root: str, names: list[str], listing_from: int = LISTING_FROM, listing=None) -> bool:
     """Is each of `names` a whole entry of the store at `root`? An entry appears there only whole
     (published by a rename with its metadata inside, removed by a rename out of it), so for many
-    names one listing of the store answers; for a few, a stat of each one's metadata."""
+    names one listing of the store answers; for a few, a stat of each one's metadata. `listing`:
+    the store's names as a run under its lock listed them already (Rebuilder.store_listing)."""
     if len(names) < listing_from:
         return all(os.path.exists(os.path.join(root, name, ENTRY_META)) for name in names)
     try:
-        present = set(os.listdir(root))
+        present = listing() if listing is not None else set(os.listdir(root))
     except OSError:
         return False
     return present.issuperset(names)

@@ -17,9 +17,16 @@ from . import exitcodes
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; map every outcome to an exit code, never a traceback for bad input."""
-    code = run(argv)
-    sys.exit(code)
+    """Run the CLI; map every outcome to an exit code, never a traceback for bad input. Without
+    `argv` (the console script, `python -m jbuild`: the process is ours) it ends the process
+    without the interpreter's shutdown (base/quick_exit.py); with it (a caller in-process), as
+    `sys.exit`."""
+    if argv is not None:
+        sys.exit(run(argv))
+    from jbuild.base import quick_exit
+
+    quick_exit.arm()
+    quick_exit.leave(run(argv))
 
 
 def _terminate(signum, frame):

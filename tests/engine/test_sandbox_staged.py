@@ -5,6 +5,7 @@ nothing a sandbox leaves there reaches the next. Real bubblewrap, real sockets."
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,27 @@ def test_each_staged_namespace_is_let_go_once_the_next_build_has_started(tmp_pat
         assert mount_namespaces() - before == first | held
     finally:
         os.close(keep)
+
+
+def test_a_stager_started_ahead_is_the_first_builds_and_one_not_taken_ends(tmp_path, executor):
+    """`prestart` (build.run, when an action is likely to run) starts a stager before any worker
+    asks: the first build takes that one; one never taken ends at `drop_spare` (build.run, after
+    the schedule), its stage directory removed."""
+    executor.prestart()
+    started = executor.spare[0]
+    j = job(tmp_path, "a", 'echo ok > "$OUT/ok"')
+    assert executor.run(j) == 0, j.log.read_text()
+    assert executor.local.zygote.proc is started and executor.spare == []
+    other = BwrapExecutor()
+    other.prestart()
+    from jbuild.engine.sandbox_zygote import _receive
+
+    stage = Path(os.fsdecode(_receive(other.spare[0].stdout.fileno())[0]))
+    assert stage.is_dir()
+    other.drop_spare()
+    assert other.spare == []
+    for _ in range(200):
+        if not stage.exists():
+            break
+        time.sleep(0.05)
+    assert not stage.exists()
