@@ -38,6 +38,7 @@ from typing import Protocol
 from . import sandbox_landlock
 from .hostroot import HostRoot
 from .sandbox_env import ENV_DIRS, env_plan, stage_env, variables, write_env  # noqa: F401 - part of this module's interface
+from .sandbox_host import host_links, usr_binds, usr_mounts
 from .sandbox_plain import DryRunExecutor, FallbackExecutor
 from .sandbox_processes import Processes
 from .sandbox_root import WAIT_PROGRAM_FD, StagedRoot, add_dev, wait_argv
@@ -117,7 +118,7 @@ class BwrapExecutor:
         if _AVAILABLE is None:
             bwrap = bwrap_path()
             _AVAILABLE = bool(bwrap) and _kept("available", bwrap, lambda: subprocess.run(
-                [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *_host_links(), "/bin/true"],
+                [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *host_links(), "/bin/true"],
                 capture_output=True, env=BWRAP_ENV).returncode == 0)
         return _AVAILABLE
 
@@ -166,7 +167,7 @@ class BwrapExecutor:
 
     def argv(self, job: Job) -> list[str]:
         """bubblewrap's command line, binding each part itself (without a staged root)."""
-        a = [self.bwrap, *_BASE, *_SANDBOX_USER, *_usr_binds(job.host), *_host_links()]
+        a = [self.bwrap, *_BASE, *_SANDBOX_USER, *usr_binds(job.host), *host_links()]
         a += ["--proc", "/proc", "--dev", "/dev", "--bind", str(job.tmp), "/tmp",
               "--ro-bind", str(job.src), "/src", "--bind", str(job.out), "/out"]
         for name, entry in sorted(job.deps.items()):
@@ -183,7 +184,7 @@ class BwrapExecutor:
         `shared_network`: the stager's own network namespace (only loopback) is the sandbox's.
         `landlock`: confine the dependencies with Landlock (None: as the executor's kind does)."""
         root = StagedRoot()
-        for source, dest in _usr_mounts(job.host):
+        for source, dest in usr_mounts(job.host):
             root.bind(source, dest)
         for link in ("bin", "lib", "lib64", "sbin", "lib32"):
             if os.path.islink(f"/{link}"):
@@ -316,21 +317,8 @@ def _copy_sources(files: list, dest: Path) -> None:
         shutil.copy2(source, dest / rel)
 
 
-def _usr_mounts(host: HostRoot | None) -> list[tuple[str, str]]:
-    """(source, where) read-only: /usr and /etc/alternatives, the assembled tree when given, else
-    the host's own (with the loader's cache, which the assembled tree does without: ld.so
-    searches its default paths)."""
-    if host is not None:
-        out = [(str(host.usr), "/usr")]
-        if host.etc_alternatives is not None:
-            out.append((str(host.etc_alternatives), "/etc/alternatives"))
-        return out
-    return [("/usr", "/usr")] + [(ro, ro) for ro in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
-                                                       "/etc/ld.so.conf.d") if os.path.exists(ro)]
 
 
-def _usr_binds(host: HostRoot | None) -> list[str]:
-    return [x for source, dest in _usr_mounts(host) for x in ("--ro-bind", source, dest)]
 
 
 def _command(job: Job, wrapper: list[str] = ()) -> list[str]:
@@ -392,13 +380,6 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def _host_links() -> list[str]:
-    """Debian's merged /usr: /bin, /lib, /lib64 are symlinks into /usr."""
-    out = []
-    for link in ("bin", "lib", "lib64", "sbin", "lib32"):
-        if os.path.islink(f"/{link}"):
-            out += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
-    return out
 
 
 def make_executor(kind: str):

@@ -332,35 +332,10 @@ class Session:
 
     def changed_files(self, seen: dict | None = None) -> list[str] | None:
         """The inputs whose stats no longer prove them unchanged (the CLI's view of an edit);
-        None if something structural changed (the caller analyses again). `seen` (path -> stat):
-        stats this process took a moment ago (the no-op check's), used rather than taken again
-        (an edit at 10,000 packages stats every source once, not twice)."""
-        from jbuild.base.freshness import trusted, untrusted_of
-        from jbuild.dsl.globs import dir_unchanged
+        None if something structural changed (the caller analyses again): session_changes.py."""
+        from .session_changes import changed_files
 
-        from .platform import host_path, resolve_binary
-
-        for fp in self.host.values():
-            if any(resolve_binary(name, host_path()) != b["path"] for name, b in fp.binaries.items()):
-                return None
-        out: list[str] = []
-        try:
-            for path, stat in self.structural.items():
-                if not trusted(os.stat(path), stat, self.analysed_at):
-                    return None
-            for d in self.new_package_dirs:
-                walked = self.walked_states.get(d)
-                if walked is not None and not dir_unchanged(d, walked[0], walked[1], self.walked_at):
-                    return None
-        except OSError:
-            return None
-        out += untrusted_of(self.sources, self.stats.entries, seen or {})  # (no Python call per source)
-        out += _untrusted(self.build_files, self.read_stats.get, 2)
-        for d in self.glob_dirs:
-            globbed = self.glob_states.get(d)
-            if globbed is None or not dir_unchanged(d, *globbed):
-                out.append(d)
-        return out
+        return changed_files(self, seen)
 
 
 def node_closures(closures: list) -> dict:
@@ -377,21 +352,6 @@ def node_closures(closures: list) -> dict:
         for n in c.nodes.values():
             node_closure.setdefault(n, c)
     return node_closure
-
-
-def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:
-    """The paths whose current stat (or the one in `seen`) does not match the cached (stat, _, read_at)."""
-    from jbuild.base.freshness import trusted
-
-    out, seen = [], seen or {}
-    for p in paths:
-        c = cached(p)
-        try:
-            if c is None or not trusted(seen.get(p) or os.stat(p), c[0], c[at]):
-                out.append(p)
-        except OSError:
-            out.append(p)
-    return out
 
 
 class _Deferred:
