@@ -131,7 +131,7 @@ class _Direct:
 
     def run(self, state, argv, env, log, started, timeout) -> int | None:
         """The exit code, or None if the program could not be started."""
-        from .sandbox_root import encode
+        from .stage_request import encode
 
         try:
             pid = _spawn(self.program, encode(state, self.stage, True, argv, env), self.theirs,
@@ -192,15 +192,21 @@ _CHILD_LOCK = threading.Lock()
 
 # ---------------------------------------------------------------- the stager's end (a script)
 
-def _main() -> None:
+def _load_beside(name: str):
+    """engine/<name>.py, loaded by its path (as `jbuild_<name>`)."""
     import importlib.util
 
-    # Loaded by path: run isolated (-I), the script's directory is not on sys.path, where
-    # engine/platform.py and the like would shadow the standard library's modules.
-    spec = importlib.util.spec_from_file_location("jbuild_sandbox_root", Path(__file__).with_name("sandbox_root.py"))
+    spec = importlib.util.spec_from_file_location(f"jbuild_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclass-free, but from_state's annotations name its class
     spec.loader.exec_module(module)
+    return module
+
+
+def _main() -> None:
+    # Loaded by path: run isolated (-I), the script's directory is not on sys.path, where
+    # engine/platform.py and the like would shadow the standard library's modules.
+    module, encode = _load_beside("sandbox_root"), _load_beside("stage_request").encode
     StagedRoot = module.StagedRoot  # noqa: N806 - a class
 
     # The thread that started it ends with each build: SIGTERM, so that it removes its stage.
@@ -221,7 +227,7 @@ def _main() -> None:
             pid = 0
             if program:
                 try:
-                    pid = _spawn(program, module.encode(request[0], stage, in_user_ns, request[1], request[2]), theirs,
+                    pid = _spawn(program, encode(request[0], stage, in_user_ns, request[1], request[2]), theirs,
                                  request[3])
                 except OSError:  # (a cached program deleted meanwhile): fork from now on
                     program = ""

@@ -12,7 +12,7 @@
    /proc/self/fd/8 --wait COMMAND...
 
    Descriptors: 0 /dev/null, 1 and 2 the build's log, 4 the socket to the stager, 5 the request
-   (a memfd, sandbox_root.encode: every path, flag and string computed by jbuild), and when jbuild
+   (a memfd, stage_request.encode: every path, flag and string computed by jbuild), and when jbuild
    starts it itself (no stager round trip), 6 and 7 the stager's user and network namespaces to
    join first (either may be absent). On failure:
    a line on stderr and exit code 126 (staging) or 127 (the exec), as the Python child.
