@@ -98,17 +98,23 @@ def test_edits_built_by_the_cli_match_a_cold_build(seed, tmp_path):
             files = dict(first)
         _write(inc, files)
         got = _entries(_build(inc, store), store)
-        fresh, cold_store = tmp_path / f"fresh{step}", tmp_path / f"cold{step}"
-        fresh.mkdir()
-        _write(fresh, files)
-        want = _entries(_build(fresh, cold_store), cold_store)
-        shutil.rmtree(fresh), shutil.rmtree(cold_store)
+        want = _cold(tmp_path / f"fresh{step}", files)
         assert set(want) == {"//:libc@1", *(f"//:m{i}@1" for i in range(MIDS)), *(f"//:t{i}@1" for i in range(TOPS))}, want
         assert got == want, f"step {step}: {what}"
     r = run_jbuild("gc", cwd=inc, env={"JBUILD_STORE": str(store)})
     assert r.returncode == 0, r.stderr
     r = _build(inc, store)
     assert "0 built" in r.stderr and _entries(r, store) == got, r.stderr
+
+
+def _cold(fresh: Path, files: dict) -> dict:
+    """`files` built in a fresh workspace and store (both removed after): its entries."""
+    cold_store = fresh.with_name(fresh.name + "-store")
+    fresh.mkdir()
+    _write(fresh, files)
+    want = _entries(_build(fresh, cold_store), cold_store)
+    shutil.rmtree(fresh), shutil.rmtree(cold_store)
+    return want
 
 
 def test_combined_edits_and_a_broken_patch_match_a_cold_build(tmp_path):
@@ -135,9 +141,5 @@ def test_combined_edits_and_a_broken_patch_match_a_cold_build(tmp_path):
             files["libc/impl.c"] = f"impl {rng.randrange(100)}\n"
             _write(inc, files)
         got = _entries(_build(inc, store), store)
-        fresh, cold_store = tmp_path / f"fresh{step}", tmp_path / f"cold{step}"
-        fresh.mkdir()
-        _write(fresh, files)
-        want = _entries(_build(fresh, cold_store), cold_store)
-        shutil.rmtree(fresh), shutil.rmtree(cold_store)
+        want = _cold(tmp_path / f"fresh{step}", files)
         assert got == want, f"step {step}"

@@ -15,12 +15,13 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "engine"))
 from test_build_edit_property import Workspace, cold, edited, incremental, pair  # noqa: E402
 
 
-@pytest.mark.parametrize("tops", [(3,), (3, 1), (2, 5, 0), (4, 4)])
-def test_a_moved_targets_missing_source_is_reported_at_its_new_place(tops, tmp_path, monkeypatch):
+def _moved(tops, tmp_path, monkeypatch, requires: dict | None = None):
+    """Twenty packages (no requirements but `requires`), analysed through the kept session, then
+    lines added on top `tops` times, each compared with a cold analysis."""
     monkeypatch.setattr(pieces, "PIECE_CHARS", 200)
     ws = Workspace(random.Random(0), 20)
-    for p in ws.packages.values():
-        p["requires"] = {}
+    for name, p in ws.packages.items():
+        p["requires"] = dict((requires or {}).get(name, {}))
     inc, fresh, cache = pair(tmp_path, ws)
     used = {"updates": 0}
     assert incremental(inc, cache, used)[0] == "ok"
@@ -28,6 +29,12 @@ def test_a_moved_targets_missing_source_is_reported_at_its_new_place(tops, tmp_p
         ws.top = top
         got, want = edited(inc, fresh, cache, ws, used)
         assert got == want, top
+    return ws, inc, fresh, cache, used
+
+
+@pytest.mark.parametrize("tops", [(3,), (3, 1), (2, 5, 0), (4, 4)])
+def test_a_moved_targets_missing_source_is_reported_at_its_new_place(tops, tmp_path, monkeypatch):
+    ws, inc, fresh, cache, used = _moved(tops, tmp_path, monkeypatch)
     for root in (inc, fresh):
         (root / "src" / "p15.txt").unlink()
     got, want = incremental(inc, cache, used), cold(fresh)
@@ -40,18 +47,7 @@ def test_a_moved_targets_missing_source_is_reported_at_its_new_place(tops, tmp_p
 
 @pytest.mark.parametrize("tops", [(3,), (3, 1), (6, 2)])
 def test_a_moved_requirers_broken_constraint_is_reported_at_its_new_place(tops, tmp_path, monkeypatch):
-    monkeypatch.setattr(pieces, "PIECE_CHARS", 200)
-    ws = Workspace(random.Random(0), 20)
-    for p in ws.packages.values():
-        p["requires"] = {}
-    ws.packages["p17"]["requires"] = {"p2": " >= 1.0"}
-    inc, fresh, cache = pair(tmp_path, ws)
-    used = {"updates": 0}
-    assert incremental(inc, cache, used)[0] == "ok"
-    for top in tops:
-        ws.top = top
-        got, want = edited(inc, fresh, cache, ws, used)
-        assert got == want, top
+    ws, inc, fresh, cache, used = _moved(tops, tmp_path, monkeypatch, {"p17": {"p2": " >= 1.0"}})
     ws.packages["p2"]["version"] = "0.9"  # p17's constraint breaks: reported at p17's (moved) line
     got, want = edited(inc, fresh, cache, ws, used)
     assert got[0] == "error" and got == want
