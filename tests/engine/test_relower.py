@@ -11,11 +11,11 @@ import dataclasses
 import re
 import shutil
 
-from helpers import outcomes, run_jbuild
 from jbuild.base.cachefile import read
 from jbuild.engine import analysis_file, noop, snapshot
 from jbuild.engine.build import build
 from jbuild.engine.settings import Options
+from test_noop_since import _build  # (the CLI's build of //..., its outcomes and stderr)
 
 COUNT = 40  # packages of ~1 KB each: a file of a few pieces (dsl/pieces.py, 16 KB each)
 
@@ -32,14 +32,6 @@ def _text(scripts: dict[int, str], top: int = 0) -> str:
 
 def _extra() -> str:
     return 'package extra {\n    version = "1"\n    build = "mkdir -p $OUT"\n}\n'
-
-
-def _build(root, tmp_path):
-    events = tmp_path / "events.json"
-    r = run_jbuild("build", "//...", "--sandbox", "bwrap", "--no-link", "--build-events", str(events), cwd=root,
-                   env={"JBUILD_STORE": str(tmp_path / "store")})
-    assert r.returncode == 0, r.stderr
-    return outcomes(events), r.stderr
 
 
 def _snapshot(root):
