@@ -17,6 +17,8 @@ from jbuild.dsl.labels import Label
 from jbuild.dsl.model import Output, Package, Requirement, RequirementKind, Target, Test
 from jbuild.dsl.versions import Constraint
 
+from .resolve_explain import explain_conflict, loc, where
+
 
 class ResolutionError(BadInput):
     pass
@@ -288,7 +290,7 @@ def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
     try:
         result = resolvelib.Resolver(provider, resolvelib.BaseReporter()).resolve([root_req], max_rounds=10_000)
     except resolvelib.ResolutionImpossible as exc:
-        raise ResolutionError(_explain(exc.causes, families)) from None
+        raise ResolutionError(explain_conflict(exc.causes, families)) from None
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(f"resolving {root} took too many steps; narrow some constraints") from None
     return {Label(*key): cand for key, cand in result.mapping.items()}
@@ -362,46 +364,18 @@ def _unify_flavours(root, chosen: dict[Label, Target], old) -> dict[Label, dict[
             target = chosen.get(r.label)
             for name, value in r.flavours:
                 if isinstance(target, Package) and target.flavour(name) is None:
-                    raise ResolutionError(f"{_where(r)}{lb} asks for flavour '{name}' of {r.label}, which has no "
+                    raise ResolutionError(f"{where(r)}{lb} asks for flavour '{name}' of {r.label}, which has no "
                                           f"such flavour")
                 if isinstance(target, Package) and value not in target.flavour(name).values:
-                    raise ResolutionError(f"{_where(r)}{lb} asks for {name}={value} of {r.label}; its values are "
+                    raise ResolutionError(f"{where(r)}{lb} asks for {name}={value} of {r.label}; its values are "
                                           f"{', '.join(target.flavour(name).values)}")
                 prev = demands.get((r.label, name))
                 if prev and prev[0] != value:
                     raise ResolutionError(
-                        f"Because {prev[1]} needs {r.label}[{name}={prev[0]}] ({_loc(prev[2])}) and {lb} needs "
-                        f"{r.label}[{name}={value}] ({_loc(r)}), no flavour of {r.label} satisfies both.")
+                        f"Because {prev[1]} needs {r.label}[{name}={prev[0]}] ({loc(prev[2])}) and {lb} needs "
+                        f"{r.label}[{name}={value}] ({loc(r)}), no flavour of {r.label} satisfies both.")
                 demands[(r.label, name)] = (value, str(lb), r)
     out: dict[Label, dict[str, str]] = {}
     for (lb, name), (value, _, _) in demands.items():
         out.setdefault(lb, {})[name] = value
     return out
-
-
-def _loc(r: Requirement) -> str:
-    return str(r.span) if r.span else "command line"
-
-
-def _where(r: Requirement) -> str:
-    return f"{r.span}: " if r.span else ""
-
-
-def _explain(causes, families) -> str:
-    """PubGrub-style: 'Because A needs X >=1 and B needs X <1, no version of X satisfies both.'"""
-    by_label: dict[Label, list] = {}
-    for info in causes:
-        by_label.setdefault(info.requirement.requirement.label, []).append(info)
-    lines = []
-    for label, infos in by_label.items():
-        needs = [f"{i.requirement.parent} needs {label} {i.requirement.requirement.constraint} "
-                 f"({_loc(i.requirement.requirement)})" for i in infos]
-        if len(needs) == 1:
-            have = ", ".join(sorted(str(t.version) for t in families.get(label, []) if t.version)) or "none"
-            lines.append(f"Because {needs[0]}, and no version of {label} satisfies that "
-                         f"(declared: {have}), resolution fails.")
-        else:
-            lines.append(f"Because {' and '.join(needs)}, no version of {label} satisfies "
-                         f"{'both' if len(needs) == 2 else 'all of them'}.")
-    return "\n".join(lines)
-
