@@ -83,7 +83,7 @@ def _import_elftools() -> None:
     try:
         import elftools.common.exceptions  # noqa: F401
         import elftools.elf.elffile  # noqa: F401
-    except ImportError:  # measured later, where the error is reported
+    except Exception:  # noqa: BLE001 - imported again by the measure, where an error is reported
         pass
 
 
@@ -132,7 +132,7 @@ def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
         if f.read(4) != b"\x7fELF":
             return _full(path)
         f.seek(0)
-        from elftools.common.exceptions import ELFError  # (~50 ms: only once an ELF file is measured)
+        from elftools.common.exceptions import ELFError  # (~50-100 ms: preload() began it as the action started)
         from elftools.elf.elffile import ELFFile
 
         try:
