@@ -67,12 +67,11 @@ def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set
     if p.affected is None or p.opts.verify_inputs:
         return set(actions), [], set()
     from .cutoff import split
-    from .graph import build_time_deps
 
     todo, held = split(p.graph, p.affected) if waves else (p.graph.reach(p.affected), set())
     kept = [n for n in actions if n not in todo and n not in held]
     if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
-        read = {d for n in todo for d in build_time_deps(p.node_closure[n], n)}
+        read = {d for n in todo for d in rb.walked_deps(n)}
         now, later = [n for n in kept if n in read], [n for n in kept if n not in read]
     else:
         now, later = kept, []

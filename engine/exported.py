@@ -37,6 +37,8 @@ import fnmatch
 import os
 import stat
 import struct
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,28 @@ class Exported:
 
     digest: str
     detail: dict = field(compare=False, hash=False, repr=False)
+
+
+def preload() -> None:
+    """Import pyelftools in the background, once per process (~50-100 ms, on the critical path
+    of a library's rebuild otherwise): called as an action likely to output ELF starts, so the
+    import overlaps its run. A measure meanwhile waits on the import's module lock; a no-op
+    never calls it."""
+    global _preloading
+    if _preloading is None and "elftools.elf.elffile" not in sys.modules:
+        _preloading = threading.Thread(target=_import_elftools, name="jbuild-elftools", daemon=True)
+        _preloading.start()
+
+
+def _import_elftools() -> None:
+    try:
+        import elftools.common.exceptions  # noqa: F401
+        import elftools.elf.elffile  # noqa: F401
+    except Exception:  # noqa: BLE001 - imported again by the measure, where an error is reported
+        pass
+
+
+_preloading: threading.Thread | None = None
 
 
 def measure(entry: Path) -> Exported:
@@ -108,7 +132,7 @@ def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
         if f.read(4) != b"\x7fELF":
             return _full(path)
         f.seek(0)
-        from elftools.common.exceptions import ELFError  # (~50 ms: only once an ELF file is measured)
+        from elftools.common.exceptions import ELFError  # (~50-100 ms: preload() began it as the action started)
         from elftools.elf.elffile import ELFFile
 
         try:

@@ -54,6 +54,7 @@ class Rebuilder(ActionBuilder):
     # Entry names and paths, made once: each dependency is mounted by hundreds of builds at 10,000 packages.
     _names: dict[Node, str] = field(default_factory=dict, repr=False)
     _children: dict[int, dict] = field(default_factory=dict, repr=False)  # per closure: build_time_deps's memo
+    _walked: dict[Node, list] = field(default_factory=dict, repr=False)  # build_action.walked_deps's
     _dep_views: dict[Node, tuple] = field(default_factory=dict, repr=False)  # build_action._seen_as's
     _foreign: list[str] | None = field(default=None, repr=False)  # paths no output may name
     _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
