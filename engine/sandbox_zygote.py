@@ -95,7 +95,7 @@ class Zygote:
         if reply is None:
             raise OSError("the sandbox stager exited")
         started(reply)
-        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+        if timeout is not None and not _readable(self.proc.stdout.fileno(), timeout):
             _kill_group(reply)
             _receive(self.proc.stdout.fileno())
             raise subprocess.TimeoutExpired(argv, timeout)
@@ -156,7 +156,7 @@ def _wait(pid: int, timeout: float | None, argv) -> int:
     if timeout is not None:
         fd = os.pidfd_open(pid)
         try:
-            ended = select.select([fd], [], [], timeout)[0]
+            ended = _readable(fd, timeout)
         finally:
             os.close(fd)
         if not ended:
@@ -164,6 +164,14 @@ def _wait(pid: int, timeout: float | None, argv) -> int:
             os.waitpid(pid, 0)
             raise subprocess.TimeoutExpired(argv, timeout)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` becomes readable within `timeout` seconds. poll, not select: select cannot
+    take a descriptor past 1,023, which a process that made many stores or sessions holds."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(timeout * 1000))
 
 
 def _kill_group(pgid: int) -> None:

@@ -164,7 +164,7 @@ class Index:
     def _recover(self, exc: Exception) -> None:
         """Set the damaged file aside and build a fresh one from the entries, unless another
         process already did (the file is no longer the one this process saw)."""
-        self._close()
+        self.close()
         with flock(self.root / ".index.lock", fcntl.LOCK_EX, 60):
             try:
                 current = os.stat(self.path).st_ino
@@ -191,7 +191,9 @@ class Index:
         print(f"warning: the store index was corrupt ({why}); moved it to {aside.name} and rebuilt it from the "
               "entries", file=sys.stderr)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close this process's connection (the next use opens it again): for in-process callers
+        that make many stores, as tests do; the CLI's process ends with it open (quick_exit.py)."""
         if self._db is not None:
             try:
                 self._db.close()
@@ -214,7 +216,7 @@ class Index:
                 rows = self._conn().execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as exc:
             self._not_damage(exc)
-            self._close()
+            self.close()
             return str(exc)
         return None if rows == [("ok",)] else "; ".join(r[0] for r in rows[:3])
 

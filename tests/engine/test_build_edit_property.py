@@ -118,6 +118,8 @@ def analysis(make) -> tuple:
         return ("error", render_all(exc, root="/nowhere"))
     except JbuildError as exc:
         return ("error", str(exc))
+    if getattr(s, "store", None) is not None:  # (40 sessions a test: their index connections would pile up)
+        s.store.index.close()
     keys = s.computer.keys
     nodes = []
     for n, c in s.node_closure.items():

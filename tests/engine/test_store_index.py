@@ -78,7 +78,7 @@ def test_an_older_schema_is_rebuilt_from_the_entries_and_a_newer_one_refused(tmp
         (tmp.out / "f").write_text("x")
         store.publish(tmp.out, EntryMeta(key="k1", name="k1-a-1", node="//:a", interface_key="i", exported="e",
                                          inputs={"sources": {"f": "d"}}))
-    store.index._close()
+    store.index.close()
     db = store.root / "index.sqlite"
     db.unlink()
     with sqlite3.connect(db) as c:  # the first schema, as the first jbuild wrote it
@@ -91,7 +91,7 @@ def test_an_older_schema_is_rebuilt_from_the_entries_and_a_newer_one_refused(tmp
     assert fresh.index.last_inputs("//:a") == {"sources": {"f": "d"}}
     assert fresh.index.exported_for("i") == ("e", "k1-a-1")
     assert "older jbuild (schema 1); rebuilding it" in capsys.readouterr().err
-    fresh.index._close()
+    fresh.index.close()
     with sqlite3.connect(db) as c:
         c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     r = run_jbuild("gc", "--store", str(store.root), cwd=tmp_path)

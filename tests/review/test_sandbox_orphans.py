@@ -135,3 +135,28 @@ def test_an_interrupt_stops_a_staged_action_and_exits_8(make_workspace, tmp_path
             pass
         for pid in _alive(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_time_limit_holds_in_a_process_with_descriptors_past_1023(tmp_path):
+    """An in-process caller that made many stores holds many descriptors (a CI run once reached
+    1,024): waiting for a build under a time limit must not need a small descriptor number
+    (select() refused it with "filedescriptor out of range")."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(held) > 1023
+        quick = _job(tmp_path, "quick", "echo done > /out/done")
+        quick.timeout = 30.0
+        assert BwrapExecutor().run(quick) == 0 and (quick.out / "done").read_text() == "done\n"
+        slow = _job(tmp_path, "slow", f"sleep 98{os.getpid()}3")
+        slow.timeout = 0.5
+        with pytest.raises(subprocess.TimeoutExpired):
+            BwrapExecutor().run(slow)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
