@@ -1,21 +1,20 @@
-"""A BUILD edit of a restored session that re-lowers the edited pieces only (issue 12: "no
-parser or resolver for what did not change").
+"""A BUILD edit of a restored session that re-lowers the edited pieces only (issue 12: "no parser or
+resolver for what did not change").
 
-A session restored from its files (session_file.py) has the nodes, edges and keys at once, and
-the loader and families only when read back (`HEAVY`: every target of the analysis, 0.3 s at
-10,000 packages). An edit of a BUILD file lowered by pieces (dsl/piece_cache.py) — its other
-pieces unchanged, the same targets declared in the same order — is
-brought in here without them: the edited pieces are lowered and expanded (the others' targets,
-on other lines if lines were added or removed above them, are moved by their records' shifts,
-never read), each changed target
-compared with its node's (read back alone), the shared resolution and the action graph updated
-(reresolve.py, regraph.py), and the indexes of what each file feeds patched. The loader, read
-back later, is patched to match (`patch_loader`: its entry of the file names the new pieces;
-its targets are the analysis's records, which the new targets replace by number,
-analysis_file.py). Anything else — a template, an error, a target added or removed, or one
-changed in what other targets' references or the pattern see (flavours,
-config, slots, settings, contributions, a service, tags, a host tool, globs) — returns None
-before anything is changed, and the caller re-lowers the usual way.
+A session restored from its files (session_file.py) has the nodes, edges and keys at once, and the
+loader and families only when read back (`HEAVY`: every target of the analysis, 0.3 s at 10,000
+packages). An edit of a BUILD file lowered by pieces (dsl/piece_cache.py) — its other pieces
+unchanged, the same targets declared in the same order — is brought in here without them: the
+edited pieces are lowered and expanded (the others' targets, on other lines if lines were added or
+removed above them, are moved by their records' shifts, never read), each changed target compared
+with its node's (read back alone), the shared resolution and the action graph updated
+(reresolve.py, regraph.py), and the indexes of what each file feeds patched. The loader, read back
+later, is patched to match (`patch_loader`: its entry of the file names the new pieces; its targets
+are the analysis's records, which the new targets replace by number, analysis_file.py). Anything
+else — a template, an error, a target added or removed, or one changed in what other targets'
+references or the pattern see (flavours, config, slots, settings, contributions, a service, tags, a
+host tool, globs) — returns None before anything is changed, and the caller re-lowers the usual
+way.
 """
 
 from __future__ import annotations
