@@ -92,12 +92,17 @@ def test_sigkill_of_jbuild_alone_leaves_no_sandboxed_process(make_workspace, tmp
         stager = str(Path(__import__("jbuild.engine.sandbox_zygote").engine.sandbox_zygote.__file__))
         assert _gone(stager, 10) or not [p for p in _alive(stager) if _ppid(p) == 1 and _in_group(p, proc.pid)]
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid in _alive(marker):
-            os.kill(pid, signal.SIGKILL)
+        _kill_all(proc, marker)
+
+
+def _kill_all(proc: subprocess.Popen, marker: str) -> None:
+    """What a test's slow build left, whatever happened: its process group and the marked sleeps."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for pid in _alive(marker):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _ppid(pid: int) -> int:
@@ -129,12 +134,7 @@ def test_an_interrupt_stops_a_staged_action_and_exits_8(make_workspace, tmp_path
         assert b"Traceback" not in err, err
         assert _gone(marker, 10), f"left running after the interrupt: {_alive(marker)}"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for pid in _alive(marker):
-            os.kill(pid, signal.SIGKILL)
+        _kill_all(proc, marker)
 
 
 def test_a_time_limit_holds_in_a_process_with_descriptors_past_1023(tmp_path):
