@@ -2,7 +2,8 @@
 
 Every build that assembles or finds a sandbox's /usr (hostroot.py) needs the installed packages;
 asking `dpkg-query` costs 10-15 ms a run. The answer is pickled in the user's cache directory
-(one file: the last admin directory asked about), with the signature of what dpkg-query reads: the status
+(one file per admin directory, named by its path's digest, so a run against another database
+does not evict this host's answer), with the signature of what dpkg-query reads: the status
 file (rewritten by every install, upgrade or removal: mtime, size, inode, ctime) and the
 `updates/` directory (the journal of an unfinished run). The saved answer is used while that
 signature holds and was safely older than the query (the racy-clean rule of base/freshness.py);
@@ -26,7 +27,7 @@ CACHE_DIR: Path | None = None  # None: the user's cache directory (a test points
 def answer(admin_dir: str, query: Callable, shape: object = None):
     """query()'s value, from the cache while dpkg's state is the one it was saved with, and by a
     caller that asked for the same `shape` (the fields asked, the class they are kept in)."""
-    path = _cache_file()
+    path = _cache_file(admin_dir)
     sig = (os.path.abspath(admin_dir), shape, *signature(admin_dir))
     saved = cachefile.read(path, FORMAT, None, freeze=False)  # (read mid-run, with the store open)
     if saved is not None and saved[0] == sig and _settled(sig[2:], saved[1]):
@@ -59,9 +60,13 @@ def _settled(sig: tuple, asked_at: int) -> bool:
     return max(times) < asked_at - RACY_MARGIN_NS
 
 
-def _cache_file() -> Path:
+def _cache_file(admin_dir: str) -> Path:
+    """`installed-<digest of the admin directory's path>.pickle` in the cache directory."""
+    import xxhash
+
+    name = f"installed-{xxhash.xxh64_hexdigest(os.fsencode(os.path.abspath(admin_dir)))}.pickle"
     if CACHE_DIR is not None:
-        return CACHE_DIR / "installed.pickle"
+        return CACHE_DIR / name
     from .store_location import user_cache_dir
 
-    return user_cache_dir() / "dpkg" / "installed.pickle"
+    return user_cache_dir() / "dpkg" / name

@@ -62,7 +62,7 @@ def test_a_second_run_reads_the_kept_answer_not_dpkg(admin, queries):
     _new_process()
     assert dpkg.database() == first
     assert len(queries) == 1  # answered from the cache file
-    assert (admin.parent / "cache" / "installed.pickle").is_file()
+    assert len(list((admin.parent / "cache").glob("installed-*.pickle"))) == 1
 
 
 def test_an_upgrade_in_the_status_file_is_seen(admin, queries):
@@ -115,6 +115,21 @@ def test_another_admin_directory_is_not_answered_from_the_cache(admin, queries, 
     time.sleep(2 * dpkg_cache.RACY_MARGIN_NS / 1e9)
     dpkg.use_admin_dir(str(other))
     assert dpkg.database()["grep"].version == "0.2-1" and len(queries) == 2
+
+
+def test_another_admin_directory_does_not_evict_the_first(admin, queries, tmp_path):
+    """Test runs against other databases (and this host's own) each keep their answer."""
+    dpkg.database()
+    other = tmp_path / "other"
+    shutil.copytree(admin, other, symlinks=True)
+    time.sleep(2 * dpkg_cache.RACY_MARGIN_NS / 1e9)
+    dpkg.use_admin_dir(str(other))
+    dpkg.database()
+    dpkg.use_admin_dir(str(admin))
+    _new_process()
+    dpkg.database()
+    assert len(queries) == 2  # the first directory's answer was still kept after the second's
+    assert len(list((tmp_path / "cache").glob("installed-*.pickle"))) == 2
 
 
 def test_reading_the_cache_freezes_nothing_the_run_holds(admin, queries):
