@@ -65,7 +65,8 @@ def update(session, packages: set) -> set | None:
 
 
 def _relowered(session, path: str, key: tuple, last: tuple):
-    """(the file's new entry facts, label -> new target of each edited piece), or None."""
+    """(the file's new entry facts, label -> new target of each edited piece, the moved targets'
+    shifts), or None."""
     import xxhash
     from jbuild.dsl.build_file import decode
     from jbuild.dsl.declared_files import expand
@@ -92,7 +93,25 @@ def _relowered(session, path: str, key: tuple, last: tuple):
                     [(r[0], r[1], r[3]) for r in rows])
     if found is None:
         return None
-    cut, lowered = found
+    placed = _placed(*found, rows, labels)
+    if placed is None:
+        return None
+    fresh, pieces, shifted = placed
+    pkg_dir = os.path.dirname(path)
+    diags: list = []
+    root = str(session.ws.repo_root(repo))
+    expanded = expand(session.ws, pkg_dir, root, fresh, diags) if fresh else None
+    if fresh and (expanded is None or diags or expanded.dirs):
+        return None
+    entry = {"stat": stat_key(st), "digest": new_digest, "read_at": read_at, "pieces": tuple(pieces),
+             "explicit": expanded.explicit if expanded else []}
+    return entry, {t.label: t for t in (expanded.targets if expanded else ())}, shifted
+
+
+def _placed(cut: list, lowered: dict, rows: tuple, labels: tuple):
+    """(the edited pieces' new targets, the file's new piece rows, (label, line shift) of each
+    target only moved), or None when the labels' order changed (a target added, removed or
+    renamed: the caller's earlier path handles it)."""
     where, at = {}, 0
     for r in rows:
         where[r[0]] = labels[at:at + r[2]]
@@ -106,17 +125,9 @@ def _relowered(session, path: str, key: tuple, last: tuple):
         order += where[k] if mine is None else [t.label for t in mine]
         fresh += mine or ()
         pieces.append((k, line, len(where[k]) if mine is None else len(mine), size))
-    if order != labels:
+    if order != list(labels):
         return None
-    pkg_dir = os.path.dirname(path)
-    diags: list = []
-    root = str(session.ws.repo_root(repo))
-    expanded = expand(session.ws, pkg_dir, root, fresh, diags) if fresh else None
-    if fresh and (expanded is None or diags or expanded.dirs):
-        return None
-    entry = {"stat": stat_key(st), "digest": new_digest, "read_at": read_at, "pieces": tuple(pieces),
-             "explicit": expanded.explicit if expanded else []}
-    return entry, {t.label: t for t in (expanded.targets if expanded else ())}, shifted
+    return fresh, pieces, shifted
 
 
 def _fits(old, new, nodes: dict) -> bool:
