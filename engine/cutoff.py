@@ -13,6 +13,10 @@ left once it ran is a few set operations and a bulk adoption (`Held.decide`).
 
 from __future__ import annotations
 
+import gc
+
+from jbuild.base import quick_exit
+
 from .scheduler import State
 
 
@@ -69,22 +73,35 @@ class Held:
         if down is None:
             down = self.down = self.graph.reach(first)
         self.nodes = held = down - first
-        taken = set(self.adopted)
-        self.whole = adopt(self.p, rb, [n for n in self.graph.nodes if n not in down and n not in taken])
+        taken, self.order, rest = set(self.adopted), [], []
+        for n in self.graph.nodes:  # dependencies first
+            if n in down:
+                if n not in first:
+                    self.order.append(n)
+            elif n not in taken:
+                rest.append(n)
+        self.whole = adopt(self.p, rb, rest)
+        self.ready = self._settled_and_present()
+        self.via = _by_first_requirements(rb, self.ready[0], first)
+        if quick_exit.armed():  # what was made so far lives to the process's end: out of every later collection
+            gc.freeze()  # (a libc patch's collections after this: ~2 ms, not ~10-20; in-process callers never)
+        self.stale = held.difference(self.ready[0])  # (a dict: its keys' hashes are reused, no Python call)
+        self.prepared = True
+
+    def _settled_and_present(self) -> tuple[dict, dict, dict, dict]:
+        """(entry name, key, exported digest, key inputs) the last run settled, of each held
+        action whose prediction is still the one it was settled with and whose entry is whole."""
+        rb = self.rb
         settled, predicted, present = rb.settled, rb.computer.keys.inputs, _presence(rb.store, rb.store_listing)
-        self.order = order = [n for n in self.graph.nodes if n in held] if held else []
         names, keys, exported, inputs = {}, {}, {}, {}
-        for n in order:
+        for n in self.order:
             was = settled.get(n)
             if was is None or predicted.get(n) is not was[2]:
                 continue
             name = present(n, was[0])
             if name:
                 names[n], keys[n], exported[n], inputs[n] = name, was[0], was[1], was[2]
-        self.ready = (names, keys, exported, inputs)
-        self.stale = held.difference(names)  # (a dict: its keys' hashes are reused, no Python call)
-        self.via = _by_first_requirements(rb, names, first)
-        self.prepared = True
+        return names, keys, exported, inputs
 
     def decide(self, states: dict, keep_going: bool) -> tuple[set, dict] | None:
         """After the first wave ran: adopt each held action whose settled key still holds and
@@ -158,10 +175,16 @@ def _without(d: dict, leave: set) -> dict:
 def _by_first_requirements(rb, nodes, first: set) -> dict[tuple, list]:
     """`nodes` grouped by the first-wave actions each requires directly at build time (in its
     requirements' order): the reason of an adoption names those of them that were rebuilt."""
-    closures, groups = rb.closures, {}
+    closures, groups, none = rb.closures, {}, []
+    hashes = {d._hash for d in first}  # (a Node's hash, kept: compared first, no Python call per requirement)
     for n in nodes:
-        via = tuple(d for r, d in closures[n].deps.get(n, ()) if d in first and r.kind.at_build)
-        groups.setdefault(via, []).append(n)
+        via = [d for r, d in closures[n].deps.get(n, ()) if d._hash in hashes and d in first and r.kind.at_build]
+        if via:
+            groups.setdefault(tuple(via), []).append(n)
+        else:
+            none.append(n)
+    if none:
+        groups[()] = none
     return groups
 
 

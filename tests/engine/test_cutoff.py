@@ -172,3 +172,25 @@ package user { version = "1" build_requires = [:tool] build = "mkdir -p $OUT && 
     assert (out["user"].entry / "said").read_text() == "two\n"
     assert out["lib"].decision == "reused"
     assert out["lib"].reason == "inputs unchanged (//:tool rebuilt; exported interface unchanged)"
+
+
+def test_an_implementation_patch_that_changes_the_export_rebuilds_the_held_consumers(make_workspace, tmp_path):
+    """The declared interface (api.h) is unchanged, so nothing was re-keyed before the run; but
+    the patch adds to what libc exports (a header it installs): its consumers are checked one by
+    one against the measured export, and built again."""
+    build = BUILD.replace('build = "grep -q broken', 'build = "grep -q EXPORT $SRC/libc/impl.c && '
+                          'mkdir -p $OUT/include && echo extra > $OUT/include/extra.h; grep -q broken')
+    root = make_workspace({**FILES, "BUILD": build})
+    s = _session(root, tmp_path)
+    (root / "libc/impl.c").write_text("impl 2 EXPORT\n")
+    p = s.update([str(root / "libc/impl.c")])
+    first, held = split(p.graph, p.affected)
+    assert {n.label.name for n in held} == {"mid", "top"}
+    code, rb = run(p)
+    assert code == 0
+    out = _by_name(rb)
+    assert {k: o.decision for k, o in out.items()} == {"libc": "built", "mid": "built", "top": "built"}
+    s.settle(rb)
+    (root / "libc/impl.c").write_text("impl 3 EXPORT\n")  # the same export again: adopted
+    code, rb = run(s.update([str(root / "libc/impl.c")]))
+    assert code == 0 and type(_by_name(rb)["top"]) is AdoptedAfter
