@@ -69,37 +69,66 @@ class Held:
             return
         from .adopted import adopt
 
-        rb, down, first = self.rb, self.down, self.first
-        if down is None:
-            down = self.down = self.graph.reach(first)
-        self.nodes = held = down - first
-        taken, self.order, rest = set(self.adopted), [], []
-        for n in self.graph.nodes:  # dependencies first
-            if n in down:
-                if n not in first:
-                    self.order.append(n)
-            elif n not in taken:
-                rest.append(n)
+        rb, first = self.rb, self.first
+        self.order, rest = self._split_rest()
         self.whole = adopt(self.p, rb, rest)
+        self.nodes = held = self.down - first
         self.ready = self._settled_and_present()
-        self.via = _by_first_requirements(rb, self.ready[0], first)
+        self.via = _by_first_requirements(rb, self.graph, self.ready, first)
         if quick_exit.armed():  # what was made so far lives to the process's end: out of every later collection
             gc.freeze()  # (a libc patch's collections after this: ~2 ms, not ~10-20; in-process callers never)
         self.stale = held.difference(self.ready[0])  # (a dict: its keys' hashes are reused, no Python call)
         self.prepared = True
 
+    def _split_rest(self) -> tuple[list, list]:
+        """(the held actions, the rest but those adopted already), each in dependency order; what
+        the first wave reaches (`down`) found on the way if it was not known: in one pass over
+        the actions in dependency order, a set test in C of each one's dependencies (a libc
+        patch's 10,000 consumers: a walk of their 40,000 edges cost three times as much)."""
+        first, taken, deps = self.first, set(self.adopted), self.graph.deps
+        marks = {n._hash for n in first}  # (a Node's hash, kept by it: a test before `in`, no Python call)
+        order, rest, down = [], [], self.down
+        if down is None:
+            down = self.down = set(first)
+            for n in self.graph.nodes:
+                if n._hash in marks and n in first:
+                    continue
+                if not down.isdisjoint(deps[n]):
+                    down.add(n)
+                    order.append(n)
+                elif not taken or n not in taken:
+                    rest.append(n)
+            return order, rest
+        for n in self.graph.nodes:
+            if n in down:
+                if not (n._hash in marks and n in first):
+                    order.append(n)
+            elif not taken or n not in taken:
+                rest.append(n)
+        return order, rest
+
     def _settled_and_present(self) -> tuple[dict, dict, dict, dict]:
         """(entry name, key, exported digest, key inputs) the last run settled, of each held
-        action whose prediction is still the one it was settled with and whose entry is whole."""
+        action whose prediction is still the one it was settled with and whose entry is whole in
+        the store: one listing of the store answers for thousands (an entry appears there only
+        whole: snapshot.entries_present; the run's, Rebuilder.store_listing); a split package's
+        set is checked output by output."""
+        from .keys import entry_name
+        from .store.sets import complete
+
         rb = self.rb
-        settled, predicted, present = rb.settled, rb.computer.keys.inputs, _presence(rb.store, rb.store_listing)
+        try:
+            listed = rb.store_listing()
+        except OSError:
+            listed = frozenset()
+        settled, predicted, store = rb.settled, rb.computer.keys.inputs, rb.store
         names, keys, exported, inputs = {}, {}, {}, {}
         for n in self.order:
             was = settled.get(n)
             if was is None or predicted.get(n) is not was[2]:
                 continue
-            name = present(n, was[0])
-            if name:
+            name = entry_name(n, was[0])
+            if complete(store, name) if n.shape.outputs else name in listed:
                 names[n], keys[n], exported[n], inputs[n] = name, was[0], was[1], was[2]
         return names, keys, exported, inputs
 
@@ -141,12 +170,14 @@ class Held:
         names, keys, exported, inputs = self.ready
         if not leave.isdisjoint(names):
             names, keys, exported, inputs = (_without(d, leave) for d in self.ready)
-        by_reason: dict[str, list] = {}
-        for via, nodes in self.via.items():
+        by_reason: dict[str, tuple[list, list]] = {}
+        for via, (nodes, taken) in self.via.items():
             if leave:
-                nodes = [n for n in nodes if n in names]
+                kept = [(n, k) for n, k in zip(nodes, taken, strict=True) if n in names]
+                nodes, taken = [n for n, _ in kept], [k for _, k in kept]
             if nodes:
-                by_reason.setdefault(self.rb.reason_after(via), []).extend(nodes)
+                to = by_reason.setdefault(self.rb.reason_after(via), ([], []))
+                to[0].extend(nodes), to[1].extend(taken)
         self.rb.adopt_held(names, keys, exported, inputs, by_reason)
 
     def _one_by_one(self, order: list, again: set, check: set) -> set:
@@ -154,13 +185,13 @@ class Held:
         in dependency order: each reads the values of those adopted before it. The ones to
         build (added to `again`)."""
         rb, deps, (names, keys, exported, inputs) = self.rb, self.graph.deps, self.ready
-        via_of = {n: via for via, nodes in self.via.items() for n in nodes}
+        via_of = {n: via for via, (nodes, _) in self.via.items() for n in nodes}
         for n in order:
             if n not in names or not again.isdisjoint(deps[n]) or (n in check and not rb._settled_holds(n)):
                 again.add(n)
                 continue
             rb.adopt_held({n: names[n]}, {n: keys[n]}, {n: exported[n]}, {n: inputs[n]},
-                          {rb.reason_after(via_of[n]): [n]})
+                          {rb.reason_after(via_of[n]): ([n], [keys[n]])})
         return again
 
 
@@ -172,19 +203,30 @@ def _without(d: dict, leave: set) -> dict:
     return d
 
 
-def _by_first_requirements(rb, nodes, first: set) -> dict[tuple, list]:
-    """`nodes` grouped by the first-wave actions each requires directly at build time (in its
-    requirements' order): the reason of an adoption names those of them that were rebuilt."""
-    closures, groups, none = rb.closures, {}, []
-    hashes = {d._hash for d in first}  # (a Node's hash, kept: compared first, no Python call per requirement)
-    for n in nodes:
-        via = [d for r, d in closures[n].deps.get(n, ()) if d._hash in hashes and d in first and r.kind.at_build]
-        if via:
-            groups.setdefault(tuple(via), []).append(n)
+def _by_first_requirements(rb, graph, ready: tuple, first: set) -> dict[tuple, tuple[list, list]]:
+    """The `ready` actions grouped by the first-wave actions each requires directly at build
+    time (in its requirements' order), with their settled keys: the reason of an adoption names
+    those of them that were rebuilt.
+
+    An action that runs no tool of the workspace (its settled key read none: `tools`) has for
+    action-graph edges exactly its direct build-time requirements (graph.action_graph): those
+    in the first wave are a set intersection in C. The others, and one requiring several of
+    the first wave (their order is its requirements'), are read from the closure."""
+    keys, inputs, deps, closures = ready[1], ready[3], graph.deps, rb.closures
+    bulk: dict[frozenset, tuple[list, list]] = {}
+    groups: dict[tuple, tuple[list, list]] = {}
+    for (n, inp), key in zip(inputs.items(), keys.values(), strict=True):  # (made in one order)
+        hit = first.intersection(deps[n])
+        if inp.tools or len(hit) > 1:
+            via = tuple(d for r, d in closures[n].deps.get(n, ()) if d in first and r.kind.at_build)
+            nodes, taken = groups.setdefault(via, ([], []))
         else:
-            none.append(n)
-    if none:
-        groups[()] = none
+            nodes, taken = bulk.setdefault(frozenset(hit), ([], []))  # (hashed in C: a Node's hash is kept)
+        nodes.append(n)
+        taken.append(key)
+    for hit, (nodes, taken) in bulk.items():
+        to = groups.setdefault(tuple(hit), ([], []))
+        to[0].extend(nodes), to[1].extend(taken)
     return groups
 
 
@@ -226,23 +268,3 @@ def _key_readers(rb, graph, keyed: set, inside: set) -> set:
         found.update(readers.get(k, ()))
     deps = graph.deps
     return {n for n in found if n in inside and not keyed.isdisjoint(deps[n])}
-
-
-def _presence(store, listing):
-    """Is an action's settled entry whole in the store? One listing of the store answers for
-    thousands (an entry appears there only whole: snapshot.entries_present; `listing`: the run's,
-    Rebuilder.store_listing); a split package's set is checked output by output."""
-    from .keys import entry_name
-    from .store.sets import complete
-
-    def present(node, key: str) -> str | None:
-        """The entry's name, if it is there."""
-        name = entry_name(node, key)
-        if node.shape.outputs:
-            return name if complete(store, name) else None
-        try:
-            return name if name in listing() else None
-        except OSError:
-            return None
-
-    return present

@@ -143,19 +143,20 @@ class Rebuilder(ActionBuilder):
         return keys
 
     def adopt_held(self, names: dict[Node, str], keys: dict[Node, str], exported: dict[Node, str],
-                   inputs: dict[Node, KeyInputs], by_reason: dict[str, list[Node]]) -> None:
+                   inputs: dict[Node, KeyInputs], by_reason: dict[str, tuple[list[Node], list[str]]]) -> None:
         """Take the settled entries of the actions held behind the first wave, once their
         dependencies ran and each one's settled key was found to hold (cutoff.py): `names`,
         `keys`, `exported`, `inputs` map each to what the last run settled (dicts merged whole:
-        10,000 at a libc patch, no Python call each); `by_reason`, each in the order to report,
-        under the reason it was reused for (`reason_after`). One event batch per reason."""
+        10,000 at a libc patch, no Python call each); `by_reason`: (the actions, in the order to
+        report, and their keys) under the reason each was reused for (`reason_after`). One event
+        batch per reason."""
         self._names.update(names)
         self.actual.update(keys)
         self.exported.update(exported)
         self.inputs.update(inputs)
         store, outcomes = self.store, self.outcomes
-        for reason, nodes in by_reason.items():
-            taken, ids = list(map(keys.__getitem__, nodes)), list(map(attrgetter("id"), nodes))
+        for reason, (nodes, taken) in by_reason.items():
+            ids = list(map(attrgetter("id"), nodes))
             with no_collection():  # (10,000 outcomes kept to the end: a collection of them found nothing)
                 if reason == UNCHANGED:
                     outcomes.update(zip(nodes, adopted_each(nodes, taken, store), strict=True))
