@@ -72,7 +72,8 @@ def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set
         return set(actions), Held.nothing(p, rb)
     start = [n for n in p.affected if n in graph.deps]
     if waves and len(start) == 1:  # nothing lies between two: what it reaches is found while it runs
-        todo, down = set(start), None  # (10,000 consumers of a patched libc: a walk off the critical path)
+        todo = set(start)  # (10,000 consumers of a patched libc: found off the critical path; a leaf has none)
+        down = None if graph.consumers[start[0]] else todo
     elif waves:
         todo, held = split(graph, p.affected)
         down = todo | held
