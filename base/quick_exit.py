@@ -35,6 +35,12 @@ def arm() -> None:
     _armed = True
 
 
+def armed() -> bool:
+    """Does the process end with `leave` (the CLI's own entry point), its objects never freed
+    one by one? (A caller may then freeze what it made out of the cyclic collector's way.)"""
+    return _armed
+
+
 def keep(*objects) -> None:
     """Hold `objects` (a build's session, plan, rebuilder) until the process ends, when armed.
     One command's worth: a later `keep` (`jbuild watch` builds again and again) lets go of the

@@ -19,6 +19,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .build import Plan
+    from .cutoff import Held
 
 
 class Adopted(tuple):
@@ -56,28 +57,37 @@ class AdoptedAfter(Adopted):
         return tuple.__new__(cls, (node, key, store, reason))
 
 
-def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set[Node], list[Node], set[Node]]:
-    """(the actions the scheduler must decide, the actions to adopt after it ran, the actions
-    held until it ran). All of them, or (incrementally) the affected ones and everything that
-    consumes them — with `waves`, only the affected ones and what lies between them, and the
-    consumers are held (cutoff.py); the others are adopted at their settled entries — those
-    the scheduled builds read now, the rest once the actions have started (their bookkeeping
-    is no business of the first action's start). An adopted entry that vanished from the store
-    (a gc) sends the whole plan through the scheduler."""
-    if p.affected is None or p.opts.verify_inputs:
-        return set(actions), [], set()
-    from .cutoff import split
+def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set[Node], Held]:
+    """(the actions the scheduler must decide, the rest: a cutoff.Held). All of them, or
+    (incrementally) the affected ones and everything that consumes them — with `waves`, only
+    the affected ones and what lies between them, and the consumers are held (cutoff.py); the
+    others are adopted at their settled entries — those the scheduled builds read now, the rest
+    once the actions have started (their bookkeeping is no business of the first action's
+    start: `Held.prepare`). An adopted entry that vanished from the store (a gc) sends the
+    whole plan through the scheduler."""
+    from .cutoff import Held, split
 
-    todo, held = split(p.graph, p.affected) if waves else (p.graph.reach(p.affected), set())
-    kept = [n for n in actions if n not in todo and n not in held]
-    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read?
-        read = {d for n in todo for d in rb.walked_deps(n)}
-        now, later = [n for n in kept if n in read], [n for n in kept if n not in read]
+    graph = p.graph
+    if p.affected is None or p.opts.verify_inputs:
+        return set(actions), Held.nothing(p, rb)
+    start = [n for n in p.affected if n in graph.deps]
+    if waves and len(start) == 1:  # nothing lies between two: what it reaches is found while it runs
+        todo = set(start)  # (10,000 consumers of a patched libc: found off the critical path; a leaf has none)
+        down = None if graph.consumers[start[0]] else todo
+    elif waves:
+        todo, held = split(graph, p.affected)
+        down = todo | held
     else:
-        now, later = kept, []
+        todo = down = graph.reach(p.affected)
+    if len(todo) * 20 < len(actions):  # a small edit: what do its builds read? (ancestors of todo: none in down)
+        read = dict.fromkeys(d for n in todo for d in rb.walked_deps(n))
+        now = [n for n in read if n in graph.deps and n not in todo]
+    else:
+        down = graph.reach(p.affected) if down is None else down
+        now = [n for n in actions if n not in down]
     if not adopt(p, rb, now):
-        return set(actions), [], set()
-    return todo, later, held
+        return set(actions), Held.nothing(p, rb)
+    return todo, Held(p, rb, todo, down, now)
 
 
 def adopt(p: Plan, rb, nodes: list[Node]) -> bool:

@@ -209,12 +209,12 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
 def _schedule(p: Plan, rb, executor, reporter, extra) -> dict | None:
     """Decide every action (the scheduler's states), adopting what the plan lets it; None if an
     entry to adopt vanished from the store meanwhile. Skipped actions are reported."""
-    from .adopted import adopt, to_check
+    from .adopted import to_check
     from .scheduler import State, schedule
 
     opts, actions = p.opts, list(p.graph.nodes)
-    todo, later, held = to_check(p, rb, actions, waves=extra is None)
-    deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in actions if n in todo}
+    todo, rest = to_check(p, rb, actions, waves=extra is None)
+    deps = {n: {d for d in p.graph.deps[n] if d in todo} for n in (todo if len(todo) == 1 else actions) if n in todo}
     work, inline = rb.realise, rb.try_reuse
     if extra is not None:  # tests wait on what is scheduled; adopted actions are settled already
         work, inline = extra.attach(rb, executor, reporter, deps, work, inline)
@@ -232,16 +232,14 @@ def _schedule(p: Plan, rb, executor, reporter, extra) -> dict | None:
             reporter.summary(8, opts.keep_going)
             raise Interrupted("") from None
 
-    adopted: list[bool] = []  # the later adoptions, made while the first builds run (none read them)
-    states = scheduled(deps, (lambda: adopted.append(adopt(p, rb, later))) if later else None)
-    if later and not adopted:
-        adopted.append(adopt(p, rb, later))
-    if later and not adopted[0]:
-        return None
-    if held:  # what the first wave's actions reach: adopted in bulk where their keys hold (cutoff.py)
-        from . import cutoff
-
-        again, skipped = cutoff.decide_held(rb, p.graph, held, states, opts.keep_going)
+    # The rest is prepared while the first builds run (none reads it), decided once they ran:
+    # adopted in bulk where the settled keys hold (cutoff.py).
+    states = scheduled(deps, rest.prepare if rest else None)
+    if rest:
+        decided = rest.decide(states, opts.keep_going)
+        if decided is None:  # an entry to adopt vanished meanwhile (a gc)
+            return None
+        again, skipped = decided
         states.update(skipped)
         deps.update({n: p.graph.deps[n] for n in skipped})
         more = {n: {d for d in p.graph.deps[n] if d in again} for n in again}

@@ -26,30 +26,27 @@ key (implementation included) enters its own key.
 
 The digest is of the entry alone; DESIGN §3's exported digest adds the exported digests of P's
 own build-and-run requirements, which is the key module's business. Nothing here depends on
-where the entry lives or on mtimes. ELF is read with pyelftools for its structure (headers,
-sections, dynamic tags, version definitions) and with struct for the one bulky table,
-.dynsym: pyelftools' per-symbol parsing costs ~0.4 s for libc.so.6, struct a few ms.
+where the entry lives or on mtimes. ELF is read with struct (elfdynamic.py: no pyelftools
+import on the critical path of a library's rebuild, a few ms for libc.so.6's symbols).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import mmap
 import os
 import stat
 import struct
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jbuild.base.hashing import file_digest, key_of
 
-if TYPE_CHECKING:
-    from elftools.elf.elffile import ELFFile
+from . import elfdynamic
 
-FORMAT = 2  # bump when what enters changes: every exported digest changes with it
+FORMAT = 3  # bump when what enters changes: every exported digest changes with it (3: read by
+#            elfdynamic.py, no longer pyelftools: measured the same, but an older digest is not trusted)
 LIB_ROOTS = ("lib", "lib64")
 IN_FULL = ("*.pc", "*Config.cmake", "*-config.cmake", "*Targets*.cmake", "*.la", "*.a", "*.o")
 EXPORTED_BINDINGS = {1, 2, 10}  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE
@@ -69,25 +66,8 @@ class Exported:
 
 
 def preload() -> None:
-    """Import pyelftools in the background, once per process (~50-100 ms, on the critical path
-    of a library's rebuild otherwise): called as an action likely to output ELF starts, so the
-    import overlaps its run. A measure meanwhile waits on the import's module lock; a no-op
-    never calls it."""
-    global _preloading
-    if _preloading is None and "elftools.elf.elffile" not in sys.modules:
-        _preloading = threading.Thread(target=_import_elftools, name="jbuild-elftools", daemon=True)
-        _preloading.start()
-
-
-def _import_elftools() -> None:
-    try:
-        import elftools.common.exceptions  # noqa: F401
-        import elftools.elf.elffile  # noqa: F401
-    except Exception:  # noqa: BLE001 - imported again by the measure, where an error is reported
-        pass
-
-
-_preloading: threading.Thread | None = None
+    """Kept for callers that announce an ELF-making build (nothing to load: the ELF reader is
+    struct, elfdynamic.py)."""
 
 
 def measure(entry: Path) -> Exported:
@@ -131,13 +111,10 @@ def _item(path: Path, rel: str, st: os.stat_result) -> dict | None:
     with open(path, "rb") as f:
         if f.read(4) != b"\x7fELF":
             return _full(path)
-        f.seek(0)
-        from elftools.common.exceptions import ELFError  # (~50-100 ms: preload() began it as the action started)
-        from elftools.elf.elffile import ELFFile
-
         try:
-            return _elf_item(ELFFile(f), path, top)
-        except (ELFError, struct.error, ValueError, IndexError, KeyError):
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _elf_item(elfdynamic.read(data), path)
+        except (struct.error, ValueError, IndexError, OverflowError):
             return _full(path)  # malformed: count it all rather than guess
 
 
@@ -145,44 +122,28 @@ def _full(path: Path) -> dict:
     return {"kind": "file", "digest": file_digest(str(path))}
 
 
-def _elf_item(elf: ELFFile, path: Path, top: str) -> dict | None:
-    dynamic = next((s for s in elf.iter_sections() if s["sh_type"] == "SHT_DYNAMIC"), None)
-    interp = any(seg["p_type"] == "PT_INTERP" for seg in elf.iter_segments())
-    if elf.header["e_type"] != "ET_DYN" or dynamic is None:
-        if elf.header["e_type"] == "ET_EXEC" or interp:
+def _elf_item(elf: elfdynamic.Dynamic, path: Path) -> dict | None:
+    if elf.e_type != elfdynamic.ET_DYN or not elf.has_dynamic:
+        if elf.e_type == elfdynamic.ET_EXEC or elf.interp:
             return None  # an executable
         return _full(path)
-    soname, needed, flags_1 = None, [], 0
-    for tag in dynamic.iter_tags():
-        kind = tag.entry.d_tag
-        if kind == "DT_SONAME":
-            soname = tag.soname
-        elif kind == "DT_NEEDED":
-            needed.append(tag.needed)
-        elif kind == "DT_FLAGS_1":
-            flags_1 = tag.entry.d_val
     # libc.so.6 has an interpreter (it runs, printing its version) and is a library; a PIE says so
-    if flags_1 & DF_1_PIE or (interp and soname is None):
+    if elf.flags_1 & DF_1_PIE or (elf.interp and elf.soname is None):
         return None
-    return {"kind": "shared-library", "soname": soname, "needed": needed, "symbols": _symbols(elf)}
+    return {"kind": "shared-library", "soname": elf.soname, "needed": elf.needed, "symbols": _symbols(elf)}
 
 
-def _symbols(elf: ELFFile) -> dict[str, list]:
+def _symbols(elf: elfdynamic.Dynamic) -> dict[str, list]:
     """name[@@VER|@VER] -> [type] or [type, size] for every exported dynamic symbol."""
-    by_type = {s["sh_type"]: s for s in elf.iter_sections()
-               if s["sh_type"] in ("SHT_DYNSYM", "SHT_GNU_versym", "SHT_GNU_verdef")}
-    dynsym = by_type.get("SHT_DYNSYM")
-    if dynsym is None:
+    if elf.dynsym is None:
         return {}
-    strtab = elf.get_section(dynsym["sh_link"]).data()
-    end = "<" if elf.little_endian else ">"
-    if elf.elfclass == 64:
-        rows = ((n, i, o, x, sz) for n, i, o, x, _, sz in struct.iter_unpack(end + "IBBHQQ", dynsym.data()))
+    strtab, end = elf.dynstr, "<" if elf.little else ">"
+    if elf.wide:
+        rows = ((n, i, o, x, sz) for n, i, o, x, _, sz in struct.iter_unpack(end + "IBBHQQ", elf.dynsym))
     else:
-        rows = ((n, i, o, x, sz) for n, _, sz, i, o, x in struct.iter_unpack(end + "IIIBBH", dynsym.data()))
-    versym = by_type.get("SHT_GNU_versym")
-    versions = struct.unpack(f"{end}{versym['sh_size'] // 2}H", versym.data()) if versym else ()
-    names = _version_names(by_type.get("SHT_GNU_verdef"))
+        rows = ((n, i, o, x, sz) for n, _, sz, i, o, x in struct.iter_unpack(end + "IIIBBH", elf.dynsym))
+    versions = struct.unpack(f"{end}{len(elf.versym) // 2}H", elf.versym) if elf.versym is not None else ()
+    names = elf.version_names
     out = {}
     for index, (name_at, info, other, shndx, size) in enumerate(rows):
         if shndx == 0 or info >> 4 not in EXPORTED_BINDINGS or other & 3 not in EXPORTED_VISIBILITY:
@@ -194,17 +155,6 @@ def _symbols(elf: ELFFile) -> dict[str, list]:
         kind = TYPES.get(info & 0xF, f"TYPE{info & 0xF}")
         out[name] = [kind, size] if kind in SIZED else [kind]
     return out
-
-
-def _version_names(verdef) -> dict[int, str]:
-    """Version index -> name, from .gnu.version_d; the base entry (the SONAME) is no version."""
-    if verdef is None:
-        return {}
-    names = {}
-    for vd, aux in verdef.iter_versions():
-        if not vd["vd_flags"] & 1:  # VER_FLG_BASE
-            names[vd["vd_ndx"]] = next(iter(aux)).name
-    return names
 
 
 def describe(old: dict, new: dict) -> str:

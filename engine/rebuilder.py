@@ -9,9 +9,12 @@ action (its job, the run, checks, publishing) is build_action.py's, mixed in.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
 
@@ -24,6 +27,20 @@ from .resolve import Closure, Node
 from .store import Store, decision_causes
 
 UNCHANGED = "inputs unchanged"  # the reason of a reuse whose inputs are all as settled
+
+
+@contextmanager
+def no_collection():
+    """No cyclic collection while thousands of objects kept to the end are made (a collection
+    of the young generations met each of them, and the big maps made since the last: ~10-15
+    ms at a libc patch's adoption). They are counted still: the next collection comes later."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass
@@ -61,6 +78,7 @@ class Rebuilder(ActionBuilder):
     _built: set[Node] = field(default_factory=set, repr=False)  # built by this run
     _reasons: dict[tuple, str] = field(default_factory=dict, repr=False)  # _why_reused's, by what was rebuilt
     _listing: set[str] | None = field(default=None, repr=False)  # store_listing's
+    _causes: dict[str, list[str]] = field(default_factory=dict, repr=False)  # cause -> ids adopted after it
 
     # ------------------------------------------------------------------ keys
 
@@ -124,17 +142,43 @@ class Rebuilder(ActionBuilder):
         self.inputs.update(zip(nodes, map(itemgetter(2), values), strict=True))
         return keys
 
-    def adopt_held(self, nodes: list[Node], names: list[str], deps: list[set[Node]]) -> dict[str, list[str]]:
-        """Take the settled entries (`names`) of `nodes`, after their dependencies ran and each
-        one's settled key was found to hold (cutoff.py); `deps`: each one's dependencies in the
-        action graph. Returns the node ids by reason, to report in bulk."""
-        keys, built = self._take_settled(nodes, self.settled, names), self._built
-        why = [UNCHANGED if built.isdisjoint(ds) else self._why_reused(n) for n, ds in zip(nodes, deps, strict=True)]
-        store, outcomes, by_reason = self.store, self.outcomes, {}
-        for n, key, reason in zip(nodes, keys, why, strict=True):
-            outcomes[n] = Adopted(n, key, store) if reason == UNCHANGED else AdoptedAfter(n, key, store, reason)
-            by_reason.setdefault(reason, []).append(n.id)
-        return by_reason
+    def adopt_held(self, names: dict[Node, str], keys: dict[Node, str], exported: dict[Node, str],
+                   inputs: dict[Node, KeyInputs], by_reason: dict[str, tuple[list[Node], list[str]]]) -> None:
+        """Take the settled entries of the actions held behind the first wave, once their
+        dependencies ran and each one's settled key was found to hold (cutoff.py): `names`,
+        `keys`, `exported`, `inputs` map each to what the last run settled (dicts merged whole:
+        10,000 at a libc patch, no Python call each); `by_reason`: (the actions, in the order to
+        report, and their keys) under the reason each was reused for (`reason_after`). One event
+        batch per reason."""
+        self._names.update(names)
+        self.actual.update(keys)
+        self.exported.update(exported)
+        self.inputs.update(inputs)
+        store, outcomes = self.store, self.outcomes
+        for reason, (nodes, taken) in by_reason.items():
+            ids = list(map(attrgetter("id"), nodes))
+            with no_collection():  # (10,000 outcomes kept to the end: a collection of them found nothing)
+                if reason == UNCHANGED:
+                    outcomes.update(zip(nodes, adopted_each(nodes, taken, store), strict=True))
+                else:
+                    outcomes.update(zip(nodes, map(tuple.__new__, repeat(AdoptedAfter),
+                                                   zip(nodes, taken, repeat(store), repeat(reason))), strict=True))
+                    self._causes.setdefault(decision_causes.split(reason), []).extend(ids)
+            self.reporter.reused_unstarted(ids, reason)
+
+    def reason_after(self, via: tuple[Node, ...]) -> str:
+        """The reason an action is reused whose direct build-time requirements among the first
+        wave are `via`: "inputs unchanged", naming those of them rebuilt (their export came out
+        unchanged). One string per set rebuilt (the 9,999 consumers of a rebuilt libc share it)."""
+        return self._reason_rebuilt(tuple(str(d.label) for d in via if d in self._built))
+
+    def _reason_rebuilt(self, rebuilt: tuple[str, ...]) -> str:
+        if not rebuilt:
+            return UNCHANGED
+        found = self._reasons.get(rebuilt)
+        if found is None:
+            found = self._reasons[rebuilt] = UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
+        return found
 
     def store_listing(self) -> set[str]:
         """The store's names, listed once a run (an edit's two adoptions and its cutoff asked
@@ -168,14 +212,8 @@ class Rebuilder(ActionBuilder):
         if not self._built:
             return UNCHANGED
         built = self._built
-        rebuilt = tuple(str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct: linear, not
-                        if d in built and r.kind.at_build)  # quadratic
-        if not rebuilt:
-            return UNCHANGED
-        found = self._reasons.get(rebuilt)  # (one string for the 9,999 consumers of a rebuilt libc)
-        if found is None:
-            found = self._reasons[rebuilt] = UNCHANGED + f" ({', '.join(rebuilt)} rebuilt; exported interface unchanged)"
-        return found
+        return self._reason_rebuilt(tuple(str(d.label) for r, d in self.closures[node].deps.get(node, ())  # direct:
+                                          if d in built and r.kind.at_build))  # linear, not quadratic
 
     def _key_of(self, dep: Node) -> str:
         if is_host_tool(dep):
@@ -258,10 +296,7 @@ class Rebuilder(ActionBuilder):
         10,000 rows each."""
         outcomes = list(self.outcomes.values())
         adopted = [o for o in outcomes if isinstance(o, Adopted)]
-        causes: dict[str, list[str]] = {}  # (an AdoptedAfter's reason is UNCHANGED and its cause: _why_reused)
-        for o in adopted:
-            if type(o) is AdoptedAfter:
-                causes.setdefault(decision_causes.split(o.reason), []).append(o.node.id)
+        causes = self._causes  # (an AdoptedAfter's reason is UNCHANGED and its cause: adopt_held's)
 
         def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
             """Every adopted row says UNCHANGED: those `other` (the rows that say something else)

@@ -24,7 +24,7 @@ def roots_built(p, rb) -> tuple[list, list, dict]:
     get, names = rb.outcomes.get, rb._names
     for n in p.roots:
         o = get(n)
-        if type(o) is Adopted and not n.shape.outputs:  # (9,999 of 10,000 at an edit: named at adoption)
+        if isinstance(o, Adopted) and not n.shape.outputs:  # (9,999 of 10,000 at an edit: named at adoption)
             roots.append((n.id, names[n]))
         elif o is not None and o.decision in ("built", "reused"):
             roots.append((n.id, rb.entry_of(n)))  # (a path each only if asked: noop.EntryPaths)
