@@ -36,6 +36,9 @@ def _terminate(signum, frame):
 def run(argv: list[str] | None = None) -> int:
     import signal
 
+    from jbuild.base import dataclass_code
+
+    dataclass_code.install()  # (every command imports data classes: their functions compiled once, kept)
     if threading_is_main():
         signal.signal(signal.SIGTERM, _terminate)
     argv = sys.argv[1:] if argv is None else list(argv)
