@@ -117,13 +117,19 @@ def _label_at(i: int):
     raise RuntimeError("read by analysis_file.Unpickler")
 
 
-class Unpickler(pickle.Unpickler):
-    """Resolves `_node_at` and `_target_at` to the `__getitem__` of the lists given: one C call
-    per node or target, then the pickle's memo."""
+def _inputs_at(i: int):
+    """A hot file's key inputs, by number in its table (packed_inputs.py): `Unpickler` resolves this."""
+    raise RuntimeError("read by analysis_file.Unpickler")
 
-    def __init__(self, file, nodes: list, targets: list | None = None, labels: list | None = None):
+
+class Unpickler(pickle.Unpickler):
+    """Resolves `_node_at`, `_target_at`, `_label_at` and `_inputs_at` to the `__getitem__` of the
+    lists given: one C call per object, then the pickle's memo."""
+
+    def __init__(self, file, nodes: list, targets: list | None = None, labels: list | None = None,
+                 inputs: list | None = None):
         super().__init__(file)
-        self.tables = {"_node_at": nodes, "_target_at": targets, "_label_at": labels}
+        self.tables = {"_node_at": nodes, "_target_at": targets, "_label_at": labels, "_inputs_at": inputs}
 
     def find_class(self, module: str, name: str):
         if module == __name__ and self.tables.get(name) is not None:

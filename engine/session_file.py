@@ -8,6 +8,8 @@ changes, and reads back only what it touches.
   a build or a re-keying first asks for it; the loader and families when a BUILD file changed.
 - `session-<digest>.hot.pickle`, what an update or a run changes: the settled entries, the
   predicted keys and what they were computed from, the stat cache the keys were computed with.
+  Two pickles: the key inputs as one table (bytes, read back when something looks into them:
+  packed_inputs.py), then the rest, each key inputs there a number into the table.
   Nodes in it are numbers into the analysis's node list (`_node_at`), so the two
   files share one set of objects, and the hot file is a fraction of the whole.
 - `session-<digest>.hot.journal`: what each later run changed, appended (session_journal.py);
@@ -23,23 +25,24 @@ from __future__ import annotations
 
 import copyreg
 import gc
-import io
 import os
 import pickle
 import re
 import time
 from pathlib import Path
 
-from . import analysis_file, session_journal
+from . import analysis_file, packed_inputs, session_journal
 from .analysis_file import HEAVY, Unpickler
+from .keys import KeyInputs
 from .resolve import Closure, Node, kept_edges
 
-FORMAT = 12  # 4: the analysis and what a run changes in two files; 5: the hot file names
+FORMAT = 13  # 4: the analysis and what a run changes in two files; 5: the hot file names
 #            itself, for its journal; 6: slotted data classes (dsl); 7: KeyInputs a tuple, one readers map;
 #            8: the stamp of the decisions last recorded, no key memos; 9: the analysis read back in parts;
 #            10: node ids kept, node_closure made again, the stat cache's entries of this analysis only;
 #            11: the loader's heavy part without inline targets, closures marked shared (a 10 of either alone
-#            restored, slowly: a BUILD edit re-pickled every target); 12: records' spans moved by a shift each
+#            restored, slowly: a BUILD edit re-pickled every target); 12: records' spans moved by a shift each;
+#            13: the hot file's key inputs in a table of their own, read when looked into (packed_inputs.py)
 HOT = ("settled", "pending", "rekeyed", "started_at", "candidates", "stats", "decisions_stamp")  # Session attributes
 COMPUTER_HOT = ("keys", "readers", "stats")  # KeyComputer attributes (its memos are not kept: keys.py)
 JOURNAL_AT_LEAST = 256 * 1024  # bytes of journal always kept before the hot file is written whole
@@ -86,13 +89,14 @@ def save(session, analysis: Path) -> None:
     stats = _kept_stats(session)
     hot = (session.cold_token, base, {**{k: session.__dict__[k] for k in HOT}, "stats": stats},
            {**{k: session.computer.__dict__[k] for k in COMPUTER_HOT}, "stats": stats})
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = {**copyreg.dispatch_table, Node: _by_number(session)}
-    pickler.dump((FORMAT, hot))
-    _write(hot_path, buf.getbuffer())
+    inputs, by_number = packed_inputs.packing()  # (the key inputs apart: read back when looked into)
+    body = analysis_file.dumps(hot, {Node: _by_number(session), KeyInputs: by_number,
+                                     packed_inputs.PackedInputs: by_number})
+    data = pickle.dumps((FORMAT, len(inputs), pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)),
+                        protocol=pickle.HIGHEST_PROTOCOL) + body
+    _write(hot_path, data)
     _journal_path(hot_path).unlink(missing_ok=True)  # (a journal left by a kill here names the old hot file)
-    _follow(session, hot_path, base, len(buf.getbuffer()))
+    _follow(session, hot_path, base, len(data))
     session_journal.track(session)
 
 
@@ -190,8 +194,12 @@ def load(analysis: Path):
         kept, nodes, (state, computer_state) = cold
         with open(hot_path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            found, (hot_token, base, hot, computer_hot) = Unpickler(f, nodes).load()
-        if found != FORMAT or hot_token != kept.token:
+            found, count, inputs = pickle.Unpickler(f).load()
+            if found != FORMAT:
+                return None
+            table = packed_inputs.Table(inputs, count)
+            hot_token, base, hot, computer_hot = Unpickler(f, nodes, inputs=table.packed()).load()
+        if hot_token != kept.token:
             return None
         session = Session.__new__(Session)
         session.__dict__.update(state, **hot, store=None, cold_token=kept.token, node_list=nodes, analysis=kept,
