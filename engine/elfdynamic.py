@@ -86,8 +86,12 @@ def _sections(data: bytes, end: str, wide: bool, shoff: int, shentsize: int, shn
     if shoff == 0:
         return []
     row = end + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
+    if shentsize < struct.calcsize(row):  # rows would overlap: a corrupt header, not a table to walk
+        raise ValueError(f"section header entries of {shentsize} bytes")
     if shnum == 0:  # more than 0xff00 sections: the count is in the first header's sh_size
         shnum = struct.unpack_from(row, data, shoff)[5]
+    if shnum > (len(data) - shoff) // shentsize:  # checked before the loop: the count can be 2**64
+        raise ValueError(f"{shnum} section headers run past the end of the file")
     out = []
     for i in range(shnum):
         _, kind, _, _, offset, size, link, info, _, _ = struct.unpack_from(row, data, shoff + i * shentsize)
@@ -133,10 +137,14 @@ def _tags(out: Dynamic, data: bytes, end: str, dynamic: Section, strings: Sectio
 def _version_names(data: bytes, end: str, verdef: Section, strings: Section) -> dict[int, str]:
     """Version index -> name, from .gnu.version_d; the base entry (the SONAME) is no version."""
     names, at = {}, verdef.offset
-    for _ in range(verdef.info):  # sh_info: the number of entries
+    # sh_info is the number of entries; a corrupt one (2**31, with vd_next 0 re-reading one entry)
+    # is bounded by how many 20-byte entries the section can hold
+    for number in range(min(verdef.info, verdef.size // 20)):
         _, flags, index, _, _, aux, following = struct.unpack_from(end + "HHHHIII", data, at)
         if not flags & VER_FLG_BASE:
             name_at, = struct.unpack_from(end + "I", data, at + aux)
             names[index] = _string(data, strings, name_at)
+        if following == 0 and number + 1 < verdef.info:
+            raise ValueError("a version definition's next entry is itself")
         at += following
     return names
