@@ -95,3 +95,16 @@ def test_a_dependency_that_cannot_be_mounted_stops_the_build(tmp_path, program, 
     log = j.log.read_text()
     assert f"cannot stage the sandbox's root: bind {deps['d1']}: No such file or directory" in log, log
     assert "its dependencies were not mounted" in log and not (j.out / "ran").exists()
+
+
+def test_dependencies_are_attached_in_the_sandbox_itself(tmp_path, program):
+    """Each entry is cloned while bubblewrap starts and attached in the sandbox's own mount
+    namespace: one mount, no propagated copy of a mount on the stage (which would be a slave of
+    it, `master:N` in mountinfo's optional fields) to make and tear down twice."""
+    deps = _entries(tmp_path / "store", 40)
+    j = _job(tmp_path, "attached", deps)
+    j.script = r"""awk '$5 ~ "^/deps/" { print $5, $7 }' /proc/self/mountinfo > $OUT/seen"""
+    assert BwrapExecutor().run(j) == 0, j.log.read_text()
+    lines = (j.out / "seen").read_text().splitlines()
+    assert len(lines) == 40, lines
+    assert not [x for x in lines if "master:" in x], lines
