@@ -131,12 +131,11 @@ class _Direct:
 
     def run(self, state, argv, env, log, started, timeout) -> int | None:
         """The exit code, or None if the program could not be started."""
-        from .spawn_unlocked import posix_spawn
         from .stage_request import encode
 
         try:
             pid = _spawn(self.program, encode(state, self.stage, True, argv, env), self.theirs,
-                         str(log) if log else None, self.namespaces, posix_spawn)
+                         str(log) if log else None, self.namespaces)
         except OSError:
             return None
         started(pid)
@@ -257,11 +256,11 @@ def _main() -> None:
         os.rmdir(stage)
 
 
-def _spawn(program: str, request: bytes, sock, log: str | None, namespaces: list[int] = (),
-           spawn=os.posix_spawn) -> int:
+def _spawn(program: str, request: bytes, sock, log: str | None, namespaces: list[int] = ()) -> int:
     """Start the C child (stage_exec.c) on `request` with a vfork: no copy of this process (the
-    stager's, or jbuild's own with the `namespaces` to join: sandbox_zygote._Direct, whose
-    `spawn` lets go of the GIL meanwhile: spawn_unlocked.py)."""
+    stager's, or jbuild's own with the `namespaces` to join: sandbox_zygote._Direct). (It holds
+    the GIL meanwhile, ~0.5 ms: a ctypes call of posix_spawn that lets it go measured no faster
+    with two workers, the GIL's hand-back costing as much.)"""
     import fcntl
 
     memfd = os.memfd_create("jbuild-stage-request")
@@ -275,11 +274,11 @@ def _spawn(program: str, request: bytes, sock, log: str | None, namespaces: list
         os.close(out)
         joined = [(os.POSIX_SPAWN_DUP2, fd, 6 + i) for i, fd in enumerate(fds[3:])]
         try:
-            return spawn(program, [program], {}, setsid=True,
-                         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM),
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                       (os.POSIX_SPAWN_DUP2, fds[0], 1), (os.POSIX_SPAWN_DUP2, fds[0], 2),
-                                       (os.POSIX_SPAWN_DUP2, fds[1], 4), (os.POSIX_SPAWN_DUP2, fds[2], 5), *joined])
+            return os.posix_spawn(program, [program], {}, setsid=True,
+                                  setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM),
+                                  file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                                (os.POSIX_SPAWN_DUP2, fds[0], 1), (os.POSIX_SPAWN_DUP2, fds[0], 2),
+                                                (os.POSIX_SPAWN_DUP2, fds[1], 4), (os.POSIX_SPAWN_DUP2, fds[2], 5), *joined])
         finally:
             for fd in fds:
                 os.close(fd)
