@@ -157,11 +157,12 @@ static void deps(void) {
    it starts, each would be copied twice by bubblewrap (its new namespace, then its bind of the
    root), listed twice in the mount table it reads and parses (its parse compares each mount with
    every sibling: quadratic in the dependencies), and unmounted again with its old root. Instead
-   their tmpfs is made here, with a mount point per name, read-only and shared; bubblewrap's copy
-   of it is then a slave, and the entries bound on its points once the sandbox is up (the
-   program's first act, `--wait`, says so over WAIT_SOCKET) propagate into the sandbox as they
-   are: read-only and nosuid, bound from a read-only bind of the store. Only then does the build's
-   command run. */
+   their tmpfs is made here, with a mount point per name, read-only and shared; once the sandbox
+   is up (the program's first act, `--wait`, says so over WAIT_SOCKET and hands over its mount
+   namespace) each entry, cloned meanwhile from a read-only bind of the store, is attached on its
+   point in the sandbox itself: read-only and nosuid, one mount. (Where it cannot be, the entries
+   are bound on the stage's points, and propagate into bubblewrap's copy, a slave.) Only then does
+   the build's command run. */
 static struct { char top[4096]; const char *common; uint32_t n, remount; const char **names, **rests; } later;
 
 static void deps_later(void) {
