@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,6 +43,14 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define OPEN_TREE_CLONE_ 1
+#define MOVE_MOUNT_F_EMPTY_PATH_ 0x4
 #define AT_RECURSIVE_ 0x8000
 #define ATTR_RDONLY 0x1
 #define ATTR_NOSUID 0x2
@@ -148,11 +157,12 @@ static void deps(void) {
    it starts, each would be copied twice by bubblewrap (its new namespace, then its bind of the
    root), listed twice in the mount table it reads and parses (its parse compares each mount with
    every sibling: quadratic in the dependencies), and unmounted again with its old root. Instead
-   their tmpfs is made here, with a mount point per name, read-only and shared; bubblewrap's copy
-   of it is then a slave, and the entries bound on its points once the sandbox is up (the
-   program's first act, `--wait`, says so over WAIT_SOCKET) propagate into the sandbox as they
-   are: read-only and nosuid, bound from a read-only bind of the store. Only then does the build's
-   command run. */
+   their tmpfs is made here, with a mount point per name, read-only and shared; once the sandbox
+   is up (the program's first act, `--wait`, says so over WAIT_SOCKET and hands over its mount
+   namespace) each entry, cloned meanwhile from a read-only bind of the store, is attached on its
+   point in the sandbox itself: read-only and nosuid, one mount. (Where it cannot be, the entries
+   are bound on the stage's points, and propagate into bubblewrap's copy, a slave.) Only then does
+   the build's command run. */
 static struct { char top[4096]; const char *common; uint32_t n, remount; const char **names, **rests; } later;
 
 static void deps_later(void) {
@@ -182,23 +192,80 @@ static void deps_later(void) {
     check(mount(NULL, later.top, NULL, MS_SHARED, NULL), "share", later.top);
 }
 
+/* Each entry cloned now as a detached mount (while bubblewrap starts), from the read-only bind
+   of the store: attached later inside the sandbox's own mount namespace, it is one mount per
+   dependency, made once and torn down once — bound on the stage's point instead, each is made
+   there and again, by propagation, in the sandbox, and both are torn down. NULL where the kernel
+   cannot (before 5.2) or descriptors would run out: the entries are then bound on the stage. */
+static int *clone_entries(void) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return NULL;
+    if (lim.rlim_cur < (rlim_t)later.n + 64 && lim.rlim_max >= (rlim_t)later.n + 64) {
+        lim.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return NULL;
+    }
+    if (lim.rlim_cur < (rlim_t)later.n + 64) return NULL;
+    int *trees = calloc(later.n ? later.n : 1, sizeof *trees);
+    if (!trees) return NULL;
+    char source[8192];
+    for (uint32_t i = 0; i < later.n; i++) {
+        snprintf(source, sizeof source, "%s%s", later.common, later.rests[i]);
+        trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE_ | O_CLOEXEC | AT_RECURSIVE_);
+        if (trees[i] < 0) {
+            if (i == 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL)) { free(trees); return NULL; }
+            fail("bind", source);
+        }
+    }
+    return trees;
+}
+
+/* The sandbox's word that it is up: a byte, and with it (from the C child's `--wait`) its mount
+   namespace; -1 without one, -2 when the sandbox never came up. */
+static int sandbox_up(int sock) {
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -2;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    int fd = -1;
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
 /* The child that mounts the dependencies: the store bound read-only on itself (so that each bind
-   of an entry is born read-only and nosuid, with the flags the host locks), then, when the
-   sandbox says it is up, each entry on its point; then the go-ahead. A failure is said on
-   stderr (the build's log) and the sandbox, seeing no go-ahead, exits 126. */
+   of an entry is born read-only and nosuid, with the flags the host locks), each entry cloned
+   from it (clone_entries); then, when the sandbox says it is up, each attached on its point in
+   the sandbox's namespace (or, without clones or that namespace, bound on the stage's point, from
+   where it propagates into the sandbox); then the go-ahead. A failure is said on stderr (the
+   build's log) and the sandbox, seeing no go-ahead, exits 126. */
 static void mount_later(int sock) {
-    char source[8192], byte;
+    char source[8192];
     check(mount(later.common, later.common, NULL, MS_BIND | MS_REC, NULL), "bind", later.common);
     uint64_t attr[4] = {ATTR_RDONLY | ATTR_NOSUID, 0, 0, 0};
     if (syscall(SYS_mount_setattr, AT_FDCWD, later.common, 0, attr, sizeof attr) != 0) {
         if (errno != ENOSYS) fail("make read-only", later.common);
         check(mount(NULL, later.common, NULL, later.remount, NULL), "make read-only", later.common);
     }
-    if (read(sock, &byte, 1) != 1) _exit(0); /* the sandbox never came up: bubblewrap says why */
-    check(chdir(later.top), "enter", later.top);
-    for (uint32_t i = 0; i < later.n; i++) {
-        snprintf(source, sizeof source, "%s%s", later.common, later.rests[i]);
-        check(mount(source, later.names[i], NULL, MS_BIND | MS_REC, NULL), "bind", source);
+    int *trees = clone_entries();
+    int sandbox = sandbox_up(sock);
+    if (sandbox == -2) _exit(0); /* the sandbox never came up: bubblewrap says why */
+    if (trees && sandbox >= 0) {
+        check(syscall(SYS_setns, sandbox, CLONE_NEWNS), "enter", "the sandbox's mount namespace");
+        check(chdir(later.top + stage_len), "enter", later.top + stage_len);
+        for (uint32_t i = 0; i < later.n; i++)
+            check((int)syscall(SYS_move_mount, trees[i], "", AT_FDCWD, later.names[i], MOVE_MOUNT_F_EMPTY_PATH_),
+                  "bind", later.rests[i]);
+    } else {
+        check(chdir(later.top), "enter", later.top);
+        for (uint32_t i = 0; i < later.n; i++) {
+            snprintf(source, sizeof source, "%s%s", later.common, later.rests[i]);
+            check(mount(source, later.names[i], NULL, MS_BIND | MS_REC, NULL), "bind", source);
+        }
     }
     if (write(sock, "g", 1) != 1) _exit(0);
     _exit(0);
@@ -227,7 +294,24 @@ static void start_mounting_later(void) {
    are mounted, closes every descriptor but 0-2 and runs the build's command. */
 static int wait_then_exec(char **argv) {
     char byte = 'r';
-    (void)send(WAIT_SOCKET, &byte, 1, MSG_NOSIGNAL); /* (the Python child answered before it asked) */
+    /* With the sandbox's mount namespace, where the child attaches the entries (mount_later). */
+    struct iovec iov = {&byte, 1};
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (ns >= 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &ns, sizeof(int));
+    }
+    (void)sendmsg(WAIT_SOCKET, &msg, MSG_NOSIGNAL); /* (the Python child answered before it asked) */
+    if (ns >= 0) close(ns);
     if (read(WAIT_SOCKET, &byte, 1) != 1) {
         const char *line = "jbuild: cannot stage the sandbox's root: its dependencies were not mounted\n";
         if (write(2, line, strlen(line)) < 0) { /* nothing more to say */ }

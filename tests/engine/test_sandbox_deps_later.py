@@ -95,3 +95,55 @@ def test_a_dependency_that_cannot_be_mounted_stops_the_build(tmp_path, program, 
     log = j.log.read_text()
     assert f"cannot stage the sandbox's root: bind {deps['d1']}: No such file or directory" in log, log
     assert "its dependencies were not mounted" in log and not (j.out / "ran").exists()
+
+
+def test_dependencies_are_attached_in_the_sandbox_itself(tmp_path, program):
+    """Each entry is cloned while bubblewrap starts and attached in the sandbox's own mount
+    namespace: one mount, no propagated copy of a mount on the stage (which would be a slave of
+    it, `master:N` in mountinfo's optional fields) to make and tear down twice."""
+    deps = _entries(tmp_path / "store", 40)
+    j = _job(tmp_path, "attached", deps)
+    j.script = r"""awk '$5 ~ "^/deps/" { print $5, $7 }' /proc/self/mountinfo > $OUT/seen"""
+    assert BwrapExecutor().run(j) == 0, j.log.read_text()
+    lines = (j.out / "seen").read_text().splitlines()
+    assert len(lines) == 40, lines
+    assert not [x for x in lines if "master:" in x], lines
+
+
+FALLBACK = r"""
+import sys
+from pathlib import Path
+from jbuild.engine.sandbox import BwrapExecutor, Job
+tmp = Path(sys.argv[1])
+deps = {}
+for i in range(300):
+    (tmp / "store" / f"d{i}").mkdir(parents=True)
+    (tmp / "store" / f"d{i}" / "f").write_text(f"entry {i}\n")
+    deps[f"d{i}"] = tmp / "store" / f"d{i}"
+dirs = [tmp / d for d in ("src", "out", "tmp")]
+for d in dirs:
+    d.mkdir()
+script = r'''awk '$5 ~ "^/deps/" { print $5, $6, $7 }' /proc/self/mountinfo > $OUT/seen; cat /deps/d299/f >> $OUT/seen'''
+job = Job(script=script, src=dirs[0], out=dirs[1], tmp=dirs[2], deps=deps, log=tmp / "log")
+sys.exit(BwrapExecutor().run(job))
+"""
+
+
+def test_without_descriptors_for_the_clones_the_entries_are_bound_on_the_stage(tmp_path, program):
+    """300 clones need 300 descriptors at once: under a hard limit of 256 the child binds each
+    entry on the stage's point instead, from where it propagates into the sandbox (a slave of
+    it): the build sees the same, read-only."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    r = subprocess.run([sys.executable, "-c", FALLBACK, str(tmp_path)], preexec_fn=limit, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr + (tmp_path / "log").read_text()
+    lines = (tmp_path / "out" / "seen").read_text().splitlines()
+    mounts = [x for x in lines if x.startswith("/deps/")]
+    assert len(mounts) == 300 and all(x.split()[1].startswith("ro,nosuid") and "master:" in x for x in mounts), lines
+    assert lines[-1] == "entry 299", lines
