@@ -20,7 +20,7 @@ from jbuild.dsl.model import RequirementKind, flavour_environment
 from .fetch import FetchError
 from .fetch.stage import needs_staging
 from .graph import build_time_deps, is_action
-from .keys import combined_exported, host_tools_of, tool_nodes
+from .keys import combined_exported, tool_nodes
 from .resolve import Node
 from .sandbox import Job, env_plan, stage_env
 from .store import EntryMeta
@@ -87,10 +87,6 @@ class ActionBuilder:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
                 return self._sources_failed(node, exc, log, time.monotonic() - start)
-            if job.tools or host_tools_of(self.closures[node], node):  # a compiler or the like: likely ELF
-                from .exported import preload
-
-                preload()
             code = self.executor.run(job)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:

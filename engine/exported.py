@@ -65,11 +65,6 @@ class Exported:
     detail: dict = field(compare=False, hash=False, repr=False)
 
 
-def preload() -> None:
-    """Kept for callers that announce an ELF-making build (nothing to load: the ELF reader is
-    struct, elfdynamic.py)."""
-
-
 def measure(entry: Path) -> Exported:
     """The exported interface of the output tree at `entry` (see the module docstring)."""
     return measure_all([entry])
