@@ -94,3 +94,32 @@ def click_build_params(args) -> dict | None:
     params = dict(ctx.params)
     params.pop("dry_run")
     return params
+
+
+def processes_holding(marker: str, ignore: bytes = b"\0\0") -> list[int]:
+    """Pids of live processes (zombies excluded, this one too) whose command line holds
+    `marker`, but not `ignore`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmd and state != "Z" and ignore not in cmd:
+            found.append(int(pid))
+    return found
+
+
+def gone_within(marker: str, within: float, ignore: bytes = b"\0\0") -> bool:
+    """Have the processes holding `marker` all ended within `within` seconds?"""
+    import time
+
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if not processes_holding(marker, ignore):
+            return True
+        time.sleep(0.2)
+    return not processes_holding(marker, ignore)

@@ -15,6 +15,7 @@ from helpers import outcomes
 from jbuild.engine import packed_inputs
 from jbuild.engine.analysis_file import Unpickler, dumps
 from jbuild.engine.keys import KeyInputs
+from test_session import FILES  # libc, mid over libc, top over both
 
 A = KeyInputs("r", {"a.c": "d1"}, {"@std//host:cc": "f"}, "bwrap+x", {"//:libc": "e"}, {"//:tool": "k"})
 B = KeyInputs("r2")
@@ -52,17 +53,6 @@ def test_packed_inputs_are_written_again_as_they_were():
     assert again["predicted"] == A
 
 
-BUILD = """
-package libc {
-    version = "2.24"
-    sources = ["libc/impl.c", "libc/api.h"]
-    interface = ["libc/api.h"]
-    build = "mkdir -p $OUT/include && cp $SRC/libc/api.h $OUT/include/ && cat $SRC/libc/impl.c > $TMPDIR/x"
-}
-package mid { version = "1" sources = ["mid.c"] requires = [:libc] build = "mkdir -p $OUT && cp $SRC/mid.c $OUT/" }
-package top { version = "1" sources = ["top.c"] requires = [:mid, :libc] build = "mkdir -p $OUT && cp $SRC/top.c $OUT/" }
-"""
-FILES = {"BUILD": BUILD, "libc/impl.c": "impl 1\n", "libc/api.h": "api 1\n", "mid.c": "mid\n", "top.c": "top\n"}
 PROBE = """
 import atexit, json, sys, runpy
 def report():

@@ -11,32 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import gone_within, processes_holding
 from jbuild.engine import sandbox_zygote
 from jbuild.engine.sandbox import BwrapExecutor, Job
 
+STAGER = b"sandbox_zygote.py"  # the stager lives on between jobs: not a leftover
+
 
 def _alive(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmd and state != "Z" and b"sandbox_zygote.py" not in cmd:  # (the stager lives on)
-            found.append(int(pid))
-    return found
+    return processes_holding(marker, ignore=STAGER)
 
 
 def _gone(marker: str, within: float) -> bool:
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        if not _alive(marker):
-            return True
-        time.sleep(0.2)
-    return not _alive(marker)
+    return gone_within(marker, within, ignore=STAGER)
 
 
 def _job(tmp_path: Path, name: str, script: str, n: int) -> Job:

@@ -13,32 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import gone_within, processes_holding
 from jbuild.engine.sandbox import BwrapExecutor, Job
 
 
 def _alive(marker: str) -> list[int]:
-    """Pids of processes whose command line holds `marker` (zombies excluded)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmd and state != "Z":
-            found.append(int(pid))
-    return found
+    return processes_holding(marker)
 
 
 def _gone(marker: str, within: float) -> bool:
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        if not _alive(marker):
-            return True
-        time.sleep(0.2)
-    return not _alive(marker)
+    return gone_within(marker, within)
 
 
 def _job(tmp_path: Path, name: str, script: str) -> Job:
