@@ -216,15 +216,7 @@ class BwrapExecutor:
             if root.read_only_tree("/deps", job.deps, later=program is not None and program.exists()):
                 root.keep_open(program, WAIT_PROGRAM_FD)
                 wrapper = wait_argv()
-        if job.env_tree:
-            root.bind(job.env_tree, "/env")
-        else:
-            root.read_only_dir("/env")
-            for rel, links in job.env_links or ():
-                root.dir(f"/env/{rel}")
-                for name, target in links:
-                    root.link(target, f"/env/{rel}/{name}")
-            root.seal("/env")
+        _stage_env(root, job)
         for bind in job.binds:  # a test's environment names its store paths (after /tmp: under it, on its disk)
             source, dest = bind if isinstance(bind, tuple) else (bind, bind)
             root.bind(source, str(dest))
@@ -317,7 +309,17 @@ def _copy_sources(files: list, dest: Path) -> None:
         shutil.copy2(source, dest / rel)
 
 
-
+def _stage_env(root: StagedRoot, job: Job) -> None:
+    """/env: the job's environment tree bound whole, or its links (env_plan) in a sealed dir."""
+    if job.env_tree:
+        root.bind(job.env_tree, "/env")
+        return
+    root.read_only_dir("/env")
+    for rel, links in job.env_links or ():
+        root.dir(f"/env/{rel}")
+        for name, target in links:
+            root.link(target, f"/env/{rel}/{name}")
+    root.seal("/env")
 
 
 
