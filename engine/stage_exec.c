@@ -219,6 +219,25 @@ static int *clone_entries(void) {
     return trees;
 }
 
+/* One byte on `sock`, with the descriptor `fd` beside it (SCM_RIGHTS) unless it is -1. */
+static ssize_t send_byte_and_fd(int sock, char byte, int fd, int flags) {
+    struct iovec iov = {&byte, 1};
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (fd >= 0) {
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    return sendmsg(sock, &msg, flags);
+}
+
 /* The sandbox's word that it is up: a byte, and with it (from the C child's `--wait`) its mount
    namespace; -1 without one, -2 when the sandbox never came up. */
 static int sandbox_up(int sock) {
@@ -293,24 +312,11 @@ static void start_mounting_later(void) {
 /* `--wait`: the sandbox's first program. Says the sandbox is up, waits until its dependencies
    are mounted, closes every descriptor but 0-2 and runs the build's command. */
 static int wait_then_exec(char **argv) {
-    char byte = 'r';
+    char byte;
     /* With the sandbox's mount namespace, where the child attaches the entries (mount_later). */
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
     int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-    if (ns >= 0) {
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &ns, sizeof(int));
-    }
-    (void)sendmsg(WAIT_SOCKET, &msg, MSG_NOSIGNAL); /* (the Python child answered before it asked) */
+    /* (the Python child answered before it asked) */
+    (void)send_byte_and_fd(WAIT_SOCKET, 'r', ns, MSG_NOSIGNAL);
     if (ns >= 0) close(ns);
     if (read(WAIT_SOCKET, &byte, 1) != 1) {
         const char *line = "jbuild: cannot stage the sandbox's root: its dependencies were not mounted\n";
@@ -398,20 +404,7 @@ static void enter(uint32_t in_user_ns, const char *uid_map, const char *gid_map)
 static void hand_over_namespace(void) {
     int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (ns < 0) fail("open", "/proc/self/ns/mnt");
-    char byte = 'n';
-    struct iovec iov = {&byte, 1};
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &ns, sizeof(int));
-    if (sendmsg(SOCK, &msg, 0) < 0) fail("hand over the namespace", NULL);
+    if (send_byte_and_fd(SOCK, 'n', ns, 0) < 0) fail("hand over the namespace", NULL);
     close(ns);
     close(SOCK);
 }
