@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from itertools import repeat
-from operator import itemgetter
+from functools import partial
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,18 +93,25 @@ def to_check(p: Plan, rb, actions: list[Node], waves: bool = False) -> tuple[set
 
 def adopt(p: Plan, rb, nodes: list[Node]) -> bool:
     """Adopt `nodes` at their settled entries; False (nothing adopted) if one is not whole in
-    the store."""
+    the store. C loops only: each one's entry name is kept with what it was settled at
+    (session.settle), presence is one listing of the store and a set test, a split package's
+    set is checked output by output (a few)."""
     from .store.sets import complete
 
-    settled, names = p.settled, []
-    for part in _parts(nodes):
-        names += [entry_name(n, settled[n][0]) for n in part]
+    settled = p.settled
+    values = list(map(settled.__getitem__, nodes))
+    try:
+        names = list(map(itemgetter(3), values))  # (the name last: session.settle)
+    except IndexError:  # some settled before names were kept: named here, once, and kept from now on
+        names = [entry_name(n, v[0]) for n, v in zip(nodes, values, strict=True)]
+        values = [(*v[:3], name) for v, name in zip(values, names, strict=True)]
+        settled.update(zip(nodes, values, strict=True))
     if not snapshot.entries_present(str(p.store.root), names, listing=rb.store_listing):
         return False
-    if not all(complete(p.store, name) for n, name in zip(nodes, names, strict=True) if n.shape.outputs):
+    if not all(map(partial(complete, p.store), compress(names, map(attrgetter("shape.outputs"), nodes)))):
         return False  # a split package's set counts only with all its outputs
-    for at, part in enumerate(_parts(nodes)):
-        rb.adopt_many(part, settled, names[at * PART:(at + 1) * PART])
+    for at in _parts(nodes):
+        rb.adopt_many(nodes[at:at + PART], values[at:at + PART], names[at:at + PART])
     return True
 
 
@@ -111,10 +119,11 @@ PART = 500  # nodes adopted between two pauses (bench, 10k leaf edit at load 5: 
 
 
 def _parts(nodes: list[Node]):
-    """`nodes` in parts of PART, with a pause of the GIL between two: a later adoption runs while
-    the first build prepares (its ~1,000 dependencies' stats and listings), whose thread waits
-    for the GIL after each system call — up to the switch interval (5 ms) while this one holds it."""
+    """Where each part of PART nodes starts, with a pause of the GIL between two: a later
+    adoption runs while the first build prepares (its ~1,000 dependencies' stats and listings),
+    whose thread waits for the GIL after each system call — up to the switch interval (5 ms)
+    while this one holds it."""
     for at in range(0, len(nodes), PART):
         if at:
             time.sleep(0.0002)
-        yield nodes[at:at + PART]
+        yield at

@@ -14,6 +14,7 @@ left once it ran is a few set operations and a bulk adoption (`Held.decide`).
 from __future__ import annotations
 
 import gc
+from itertools import filterfalse
 
 from jbuild.base import quick_exit
 
@@ -99,13 +100,9 @@ class Held:
                 elif not taken or n not in taken:
                     rest.append(n)
             return order, rest
-        for n in self.graph.nodes:
-            if n in down:
-                if not (n._hash in marks and n in first):
-                    order.append(n)
-            elif not taken or n not in taken:
-                rest.append(n)
-        return order, rest
+        held, skip = down - first, down | taken if taken else down
+        order = list(filter(held.__contains__, self.graph.nodes)) if held else []  # (C loops: a leaf edit's
+        return order, list(filterfalse(skip.__contains__, self.graph.nodes))  # 9,999 others, no Python call)
 
     def _settled_and_present(self) -> tuple[dict, dict, dict, dict]:
         """(entry name, key, exported digest, key inputs) the last run settled, of each held
@@ -127,7 +124,7 @@ class Held:
             was = settled.get(n)
             if was is None or predicted.get(n) is not was[2]:
                 continue
-            name = entry_name(n, was[0])
+            name = was[3] if len(was) > 3 else entry_name(n, was[0])
             if complete(store, name) if n.shape.outputs else name in listed:
                 names[n], keys[n], exported[n], inputs[n] = name, was[0], was[1], was[2]
         return names, keys, exported, inputs

@@ -63,6 +63,10 @@ class Rebuilder(ActionBuilder):
     decisions_since: str | None = None
     decisions_stamp: str | None = None
     outcomes: dict[Node, Outcome] = field(default_factory=dict)
+    # The outcomes of the actions this run decided one by one (built, reused by a lookup, failed,
+    # skipped): every other outcome is an adoption at the settled entry, which the run's
+    # bookkeeping (settle, decisions, results) need not look at (module docstring of adopted.py).
+    decided: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
@@ -124,23 +128,17 @@ class Rebuilder(ActionBuilder):
                                        self._key_of(dep) if self.computer.strict else self._exported_of(dep))
         return got
 
-    def adopt_many(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> None:
+    def adopt_many(self, nodes: list[Node], values: list[tuple], names: list[str]) -> None:
         """Take the entries the last run settled for `nodes` (nothing they read has changed
-        since), named `names`: no key, no path made, one bulk event."""
-        keys = self._take_settled(nodes, settled, names)
-        self.outcomes.update(zip(nodes, adopted_each(nodes, keys, self.store), strict=True))
-        self.reporter.reused_unstarted(list(map(attrgetter("id"), nodes)), UNCHANGED)
-
-    def _take_settled(self, nodes: list[Node], settled: dict[Node, tuple], names: list[str]) -> list[str]:
-        """Fill the maps of `nodes` from what the last run settled (C loops over 10,000 nodes:
-        no Python call each); their settled keys."""
-        values = list(map(settled.__getitem__, nodes))
+        since): `values`, what each was settled at, named `names`. No key, no path made, one
+        bulk event; C loops over them (10,000 at an edit), no Python call each."""
         keys = list(map(itemgetter(0), values))
         self._names.update(zip(nodes, names, strict=True))  # (the no-op snapshot lists them all)
         self.actual.update(zip(nodes, keys, strict=True))
         self.exported.update(zip(nodes, map(itemgetter(1), values), strict=True))
         self.inputs.update(zip(nodes, map(itemgetter(2), values), strict=True))
-        return keys
+        self.outcomes.update(zip(nodes, adopted_each(nodes, keys, self.store), strict=True))
+        self.reporter.reused_unstarted(list(map(attrgetter("id"), nodes)), UNCHANGED)
 
     def adopt_held(self, names: dict[Node, str], keys: dict[Node, str], exported: dict[Node, str],
                    inputs: dict[Node, KeyInputs], by_reason: dict[str, tuple[list[Node], list[str]]]) -> None:
@@ -259,7 +257,7 @@ class Rebuilder(ActionBuilder):
             reason = describe_change(self.store.index.last_inputs(str(node)), self.inputs[node])
             self.reporter.started(node, reason)
             outcome = self._build(node, name, reason)
-        self.outcomes[node] = outcome
+        self.outcomes[node] = self.decided[node] = outcome
         if outcome.decision == "built":
             self._built.add(node)
             if self.remote is not None:
@@ -268,7 +266,7 @@ class Rebuilder(ActionBuilder):
 
     def _refuse(self, node: Node) -> bool:
         why = "not prebuilt: only prebuilt entries may be installed here, and this one is not in the store"
-        self.outcomes[node] = Outcome(node, "failed", why)
+        self.outcomes[node] = self.decided[node] = Outcome(node, "failed", why)
         self.reporter.failed(node, why, self.store.log_path(self.key(node)))
         return False
 
@@ -277,13 +275,13 @@ class Rebuilder(ActionBuilder):
             self.exported[node] = self.store.meta(name).exported
         if why is None:
             why = self._why_reused(node)
-        self.outcomes[node] = Outcome(node, "reused", why, self.store.path(name))
+        self.outcomes[node] = self.decided[node] = Outcome(node, "reused", why, self.store.path(name))
         self.reporter.reused(node, why, source)
         return True
 
     def skipped(self, node: Node, failed: list[str]) -> None:
         why = f"not built: {', '.join(failed)} failed" if failed else "not built: the build stopped"
-        self.outcomes[node] = Outcome(node, "skipped", why)
+        self.outcomes[node] = self.decided[node] = Outcome(node, "skipped", why)
         self.reporter.skipped(node, why)
 
     def save_decisions(self) -> None:
@@ -294,17 +292,20 @@ class Rebuilder(ActionBuilder):
         An action adopted after a cutoff keeps "inputs unchanged" in its row and its cause in
         one row for all (store/decision_causes.py): a libc patch and a leaf edit in turn wrote
         10,000 rows each."""
-        outcomes = list(self.outcomes.values())
-        adopted = [o for o in outcomes if isinstance(o, Adopted)]
+        outcomes, decided = self.outcomes, list(self.decided.values())
         causes = self._causes  # (an AdoptedAfter's reason is UNCHANGED and its cause: adopt_held's)
 
         def reused(other: dict | None) -> list[tuple[str, object, str, str]]:
             """Every adopted row says UNCHANGED: those `other` (the rows that say something else)
-            lists are to write; all if it is None."""
-            rows = adopted if other is None else [o for o in adopted if o.node.id in other]
+            lists are to write (a few: looked up by id); all if it is None."""
+            if other is None:
+                rows = [o for o in outcomes.values() if isinstance(o, Adopted)]
+            else:
+                by_id = dict(zip(map(attrgetter("id"), outcomes), outcomes.values(), strict=True))  # (C loops)
+                rows = [o for o in map(by_id.get, other) if isinstance(o, Adopted)]
             return [(o.node.id, o.node.label, o.key, UNCHANGED) for o in rows]
 
         self.decisions_stamp = self.store.index.record_decisions(str(self.workspace), [
             (o.node.id, str(o.node.label), self.actual.get(o.node, ""), o.decision, o.reason)
-            for o in outcomes if not isinstance(o, Adopted)], reused, self.decisions_since, causes,
-            lambda: {o.node.id for o in outcomes})
+            for o in decided if not isinstance(o, Adopted)], reused, self.decisions_since, causes,
+            lambda: set(map(attrgetter("id"), outcomes)))

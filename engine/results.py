@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from pathlib import Path
 
 from jbuild.base.errors import BadInput
@@ -20,8 +21,13 @@ def roots_built(p, rb) -> tuple[list, list, dict]:
     package root's output -> entry path. (10,000 roots of `//...`: no path made for them.)"""
     from .adopted import Adopted
 
+    names = rb._names
+    if all(map(rb.outcomes.__contains__, p.roots)) and not any(map(attrgetter("shape.outputs"), p.roots)) and all(
+            o.decision in ("built", "reused") for o in map(rb.decided.get, filter(rb.decided.__contains__, p.roots))):
+        # every root adopted (named at adoption) or built or reused (named when decided): C loops
+        return list(zip(map(attrgetter("id"), p.roots), map(names.__getitem__, p.roots), strict=True)), [], {}
     roots, skipped, outputs = [], [], {}
-    get, names = rb.outcomes.get, rb._names
+    get = rb.outcomes.get
     for n in p.roots:
         o = get(n)
         if isinstance(o, Adopted) and not n.shape.outputs:  # (9,999 of 10,000 at an edit: named at adoption)

@@ -53,7 +53,7 @@ class Session:
         self.stats = StatCache(self.ws.cache_dir / "stat-v1.pickle")
         self.store = None  # opened after the caches are read: reading one freezes every object
         # (cachefile.py), and a frozen store's index would never be closed, nor its WAL checkpointed
-        self.settled: dict = {}  # action Node -> (actual key, exported digest, KeyInputs) of the last run
+        self.settled: dict = {}  # action Node -> (actual key, exported digest, KeyInputs, entry name) of the last run
         self.pending: set[str] = set()  # paths of an update that failed: retried by the next one
         self.rekeyed = 0  # nodes re-keyed by the last update (benchmarks, tests)
         self.decisions_stamp = None  # of the decisions the last run recorded (store/index.py)
@@ -284,13 +284,15 @@ class Session:
                     decisions_since=self.decisions_stamp)
 
     def settle(self, rb) -> None:
-        """Learn from a run: every action built or reused is settled at its actual key and
-        measured digest (they become the prediction); any other is re-checked next time."""
+        """Learn from a run: every action built or reused is settled at its actual key, measured
+        digest and entry name (they become the prediction); any other is re-checked next time.
+        Only what the run may have changed is looked at (`_to_settle`): an action adopted at its
+        settled entry, predicted so, is settled already."""
         from .adopted import Adopted
 
         settled, predicted, candidates = self.settled, self.computer.keys.inputs, set()
         outcomes, actual, exported, inputs = rb.outcomes, rb.actual, rb.exported, rb.inputs
-        for n in self.graph.nodes:
+        for n in self._to_settle(rb):
             o = outcomes.get(n)
             if isinstance(o, Adopted) and predicted.get(n) is settled[n][2]:
                 continue  # taken at its settled entry (key, digest and inputs; after a cutoff too), and predicted so
@@ -300,13 +302,26 @@ class Session:
                 continue
             was, now = settled.get(n), inputs[n]
             if was is not None and was[2] is now and predicted.get(n) is now and was[0] == actual[n] \
-                    and was[1] == exported[n]:
+                    and was[1] == exported[n] and len(was) > 3:
                 continue  # adopted as settled, and predicted so: nothing to write (session_journal.py)
-            value = (actual[n], exported[n], now)
+            value = (actual[n], exported[n], now, rb.entry_of(n))
             settled[n] = value
-            self.computer.settle(n, *value)
+            self.computer.settle(n, *value[:3])
         self.candidates = candidates
         self.decisions_stamp = rb.decisions_stamp
+
+    def _to_settle(self, rb):
+        """The actions whose settled state this run may change: those it decided one by one, those
+        re-keyed since the session was restored or saved (their prediction is a new object: the
+        tracked `keys.inputs`, session_journal.py), those the last run left unsettled — when every
+        action has an outcome. Otherwise (a failure, a fresh analysis, a session not tracked):
+        every action. A set union in C, not a pass over 10,000 adopted actions."""
+        nodes, predicted = self.graph.nodes, self.computer.keys.inputs
+        touched = getattr(predicted, "touched", None)
+        if touched is None or getattr(predicted, "whole", True) or self.candidates is None \
+                or not all(map(rb.outcomes.__contains__, nodes)):
+            return nodes
+        return [n for n in {*rb.decided, *touched, *self.candidates} if n in self.graph.deps]
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}
