@@ -1,7 +1,15 @@
 """Adoption: an action whose inputs did not change since the last run is taken at the entry that
 run settled for it, without a key encoded or a path made unless asked for (an edit at 10,000
 packages adopts 9,999 of them). Which actions a run must decide and which it adopts
-(`to_check`), the adoption itself (`adopt`), and the outcome it leaves (`Adopted`)."""
+(`to_check`), the adoption itself (`adopt`), and the outcome it leaves (`Adopted`).
+
+No Python call per adopted action anywhere on a run's path: the session keeps each settled
+action's entry name beside its key (session.settle), so adopting is bulk C work over kept lists
+(map/zip/dict merges, a set test against one store listing); and the bookkeeping after the run
+(settle, the decisions' rows, the roots' entries) looks only at the actions decided one by one
+(`Rebuilder.decided`) — an adopted action is, by definition, as the last run settled it. An
+entry gone from the store (a gc) is never trusted: adoption then refuses, and the plan goes
+through the scheduler whole."""
 
 from __future__ import annotations
 
