@@ -22,10 +22,14 @@ def roots_built(p, rb) -> tuple[list, list, dict]:
     from .adopted import Adopted
 
     names = rb._names
-    if all(map(rb.outcomes.__contains__, p.roots)) and not any(map(attrgetter("shape.outputs"), p.roots)) and all(
-            o.decision in ("built", "reused") for o in map(rb.decided.get, filter(rb.decided.__contains__, p.roots))):
-        # every root adopted (named at adoption) or built or reused (named when decided): C loops
-        return list(zip(map(attrgetter("id"), p.roots), map(names.__getitem__, p.roots), strict=True)), [], {}
+    if len(rb.outcomes) == len(p.graph.nodes) and not any(map(attrgetter("shape.outputs"), p.roots)) and all(
+            o.decision in ("built", "reused") for o in rb.decided.values()):
+        # every action adopted (named at adoption) or built or reused (named when decided): C loops,
+        # one dict lookup per root (the outcomes' keys are the graph's nodes: their count says all)
+        try:
+            return list(zip(map(attrgetter("id"), p.roots), map(names.__getitem__, p.roots), strict=True)), [], {}
+        except KeyError:  # (a root with no outcome, if an outcome is not an action's: said below)
+            pass
     roots, skipped, outputs = [], [], {}
     get = rb.outcomes.get
     for n in p.roots:
