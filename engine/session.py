@@ -311,17 +311,17 @@ class Session:
         self.decisions_stamp = rb.decisions_stamp
 
     def _to_settle(self, rb):
-        """The actions whose settled state this run may change: those it decided one by one, those
-        re-keyed since the session was restored or saved (their prediction is a new object: the
-        tracked `keys.inputs`, session_journal.py), those the last run left unsettled — when every
-        action has an outcome. Otherwise (a failure, a fresh analysis, a session not tracked):
-        every action. A set union in C, not a pass over 10,000 adopted actions."""
+        """The actions whose settled state this run may change: those it decided one by one, and
+        those re-keyed since the session was restored or saved (their prediction is a new object:
+        the tracked `keys.inputs`, session_journal.py) — when every action has an outcome. (One
+        the last run left unsettled, or new since, is affected: decided one by one.) Otherwise
+        (a failure, a fresh analysis, a session not tracked): every action. A set union in C,
+        not a pass over 10,000 adopted actions."""
         nodes, predicted = self.graph.nodes, self.computer.keys.inputs
         touched = getattr(predicted, "touched", None)
-        if touched is None or getattr(predicted, "whole", True) or self.candidates is None \
-                or not all(map(rb.outcomes.__contains__, nodes)):
+        if touched is None or getattr(predicted, "whole", True) or not all(map(rb.outcomes.__contains__, nodes)):
             return nodes
-        return [n for n in {*rb.decided, *touched, *self.candidates} if n in self.graph.deps]
+        return [n for n in {*rb.decided, *touched} if n in self.graph.deps]
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}
