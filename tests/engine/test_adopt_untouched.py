@@ -70,6 +70,7 @@ def test_a_leaf_edit_makes_no_python_call_per_unaffected_action(tmp_path, monkey
     """Three times the actions, the same work: on a per-action loop (an entry name each, a
     settle, a decision row...) 60 more actions cost hundreds of calls more. (The store's
     presence asked as at 10,000 actions: by one listing, not a stat of each of a few.)"""
+    monkeypatch.setattr(snapshot, "LISTING_FROM", 0)
     monkeypatch.setattr(snapshot.entries_present, "__defaults__", (0, None))
     small, large = _leaf_edit_calls(tmp_path, 20), _leaf_edit_calls(tmp_path, 80)
     assert large - small < 40, (small, large)
