@@ -63,7 +63,8 @@ class ActionBuilder:
             deps = self._walked.pop(node, None) or self._walk(node)
             views = list(map(self._dep_views.get, deps))  # (in C: all but the first build's are known)
             if None in views:
-                views = [v if v is not None else self._seen_as(d) for d, v in zip(deps, views, strict=True)]
+                views = [v if v is not None else self._seen_as(d)
+                         for d, v in zip(deps, views, strict=True)]
             got = self._deps[node] = (deps, views)
         return got
 
@@ -192,7 +193,7 @@ class ActionBuilder:
             views = list(filter(None, self._build_deps(node)[1]))
             if len(set(map(_NAME, views))) == len(views):
                 return dict(chain.from_iterable(map(_MOUNTS_IN_FULL, views))), set()
-        deps: dict[str, Path] = {}
+        deps: dict[str, str] = {}
         tool_names, bases = set(), set()
         for dep, seen in zip(*self._build_deps(node), strict=True):
             if not seen:
@@ -238,10 +239,11 @@ class ActionBuilder:
         """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
         joined from each dependency's, encoded once (`_seen_as`)."""
         views = list(filter(None, self._build_deps(node)[1]))
-        seen = dict(zip(map(_LABEL, views), views, strict=True))  # (all in C: ~1,000 per action at 10,000 packages)
+        seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
         labels = sorted(seen)
         ordered = list(map(seen.__getitem__, labels))
-        return Encoded(dict(zip(labels, map(_VALUE, ordered), strict=True)), "{" + ", ".join(map(_JSON, ordered)) + "}")
+        values = dict(zip(labels, map(_VALUE, ordered), strict=True))
+        return Encoded(values, "{" + ", ".join(map(_JSON, ordered)) + "}")
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
         """Same declared interface, different measured export: say so (or fail, for CI)."""

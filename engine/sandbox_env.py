@@ -74,7 +74,8 @@ def _listed(deps: dict[str, str | os.PathLike]) -> zip:
     of a run), only an entry first seen in this process listed through Python (`env_listing`)."""
     listings = list(map(_LISTINGS.get, deps.values()))
     if None in listings:
-        listings = [got if got is not None else env_listing(entry) for entry, got in zip(deps.values(), listings, strict=True)]
+        listings = [got if got is not None else env_listing(entry)
+                    for entry, got in zip(deps.values(), listings, strict=True)]
     return zip(compress(deps, listings), filter(None, listings), strict=True)
 
 
