@@ -27,9 +27,10 @@ class Node(frozenset):
     `Session._reload`): a changed build script makes an equal node with another target, and
     both live at once. So there is no table either, and nothing outlives its last user. The
     price of being a frozenset: a node equals the plain frozenset of its identity, and is
-    iterable and ordered (by inclusion) as one: nothing asks. `_hash` is `hash(node)`, kept for
-    a test before `in` (cutoff.py). Frozen: its dict is filled only by `made` (construction,
-    restoration, unpickling)."""
+    iterable and ordered (by inclusion) as one: nothing asks; and ~0.6 KB a node against ~0.2 KB
+    (its set's table and a dict that shares no keys: ~4 MB at 10,000 packages). `_hash` is
+    `hash(node)`, kept for a test before `in` (cutoff.py). Frozen: its dict is filled only by
+    `made` (construction, restoration, unpickling)."""
 
     def __new__(cls, target: Target, label: Label, version: str, flavours: tuple[tuple[str, str], ...],
                 resolution: str = "") -> Node:
