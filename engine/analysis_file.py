@@ -361,7 +361,7 @@ def _nodes(rows: list, analysis: Analysis) -> list[Node]:
     slotted data class's `__setstate__` is a Python call of its own per object. Each node's `id`
     is kept (the reporter, the decisions and the no-op snapshot name every action: 10,000
     formatted labels at 10,000 packages)."""
-    new, hashed = object.__new__, Node.__post_init__
+    new, new_node, hashed = object.__new__, frozenset.__new__, frozenset.__hash__  # (engine/node.py)
     set_repo, set_package, set_name = Label.repo.__set__, Label.package.__set__, Label.name.__set__
     out = []
     for repo, package, name, version, flavours, resolution, shape, record, ident in rows:
@@ -369,9 +369,8 @@ def _nodes(rows: list, analysis: Analysis) -> list[Node]:
         set_repo(label, repo)
         set_package(label, package)
         set_name(label, name)
-        n = new(Node)
+        n = new_node(Node, ((repo, package, name, version, flavours, resolution),))
         n.__dict__.update(label=label, version=version, flavours=flavours, resolution=resolution, shape=shape,
-                          _kept=(analysis, record), id=ident)
-        hashed(n)
+                          _kept=(analysis, record), id=ident, _hash=hashed(n))
         out.append(n)
     return out

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from jbuild.dsl.model import RequirementKind, flavour_environment
@@ -60,7 +61,11 @@ class ActionBuilder:
         got = self._deps.get(node)
         if got is None:
             deps = self._walked.pop(node, None) or self._walk(node)
-            got = self._deps[node] = (deps, list(map(self._seen_as, deps)))
+            views = list(map(self._dep_views.get, deps))  # (in C: all but the first build's are known)
+            if None in views:
+                views = [v if v is not None else self._seen_as(d)
+                         for d, v in zip(deps, views, strict=True)]
+            got = self._deps[node] = (deps, views)
         return got
 
     def walked_deps(self, node: Node) -> list[Node]:
@@ -177,18 +182,18 @@ class ActionBuilder:
             job.env_tree = stage_env(job, tmp.work / "env")
         return job
 
-    def _mounts(self, node: Node) -> tuple[dict[str, Path], set[str]]:
+    def _mounts(self, node: Node) -> tuple[dict[str, str], set[str]]:
         """What the build of `node` sees at /deps: name -> entry, and which names are tools.
         A split dependency is mounted per output it shows that build, at /deps/NAME.OUTPUT
         (split.py: dev and lib to a build against it, bin too for a tool)."""
         from .split import TOOL, visible
 
         tools = set(tool_nodes(self.closures[node], node))
-        if not tools:  # the usual case: no tool, no two dependencies of one name
-            views = [v for v in self._build_deps(node)[1] if v]
-            if len({v[0] for v in views}) == len(views):
-                return dict(chain.from_iterable(v[6] for v in views)), set()
-        deps: dict[str, Path] = {}
+        if not tools:  # the usual case: no tool, no two dependencies of one name (all in C)
+            views = list(filter(None, self._build_deps(node)[1]))
+            if len(set(map(_NAME, views))) == len(views):
+                return dict(chain.from_iterable(map(_MOUNTS_IN_FULL, views))), set()
+        deps: dict[str, str] = {}
         tool_names, bases = set(), set()
         for dep, seen in zip(*self._build_deps(node), strict=True):
             if not seen:
@@ -201,7 +206,7 @@ class ActionBuilder:
                 continue
             for output, entry in visible(dep.shape, self.entry_of(dep), TOOL):
                 name = f"{base}.{output}" if output else base
-                deps[name] = self.store.path(entry)
+                deps[name] = os.fspath(self.store.path(entry))
                 tool_names.add(name)
         return deps, tool_names
 
@@ -211,7 +216,8 @@ class ActionBuilder:
         name if it is taken, its label, its `built_against` value, its mounts as a build sees
         them: (suffix of the name, entry path), its `built_against` item as JSON, its mounts
         named in full under its own name); () for what is not an action. Its entry and
-        exported digest are settled before any build against it starts."""
+        exported digest are settled before any build against it starts. The entry paths are
+        str, not Path: the sandbox's per-process caches key by them (a Path hashes in Python)."""
         got = self._dep_views.get(dep)
         if got is None:
             from .split import BUILD, visible
@@ -220,7 +226,7 @@ class ActionBuilder:
                 got = ()
             else:
                 entry, label = self.entry_of(dep), dep.label
-                mounts = tuple((f".{output}" if output else "", self.store.path(name))
+                mounts = tuple((f".{output}" if output else "", os.fspath(self.store.path(name)))
                                for output, name in visible(dep.shape, entry, BUILD))
                 value = {"entry": entry, "exported": self.exported[dep]}
                 got = (label.name, f"{label.package.replace('/', '_')}_{label.name}", str(label), value, mounts,
@@ -232,9 +238,12 @@ class ActionBuilder:
     def _built_against(self, node: Node) -> Encoded:
         """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
         joined from each dependency's, encoded once (`_seen_as`)."""
-        seen = {v[2]: v for v in self._build_deps(node)[1] if v}
+        views = list(filter(None, self._build_deps(node)[1]))
+        seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
         labels = sorted(seen)
-        return Encoded({label: seen[label][3] for label in labels}, "{" + ", ".join(seen[label][5] for label in labels) + "}")
+        ordered = list(map(seen.__getitem__, labels))
+        values = dict(zip(labels, map(_VALUE, ordered), strict=True))
+        return Encoded(values, "{" + ", ".join(map(_JSON, ordered)) + "}")
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
         """Same declared interface, different measured export: say so (or fail, for CI)."""
@@ -261,6 +270,9 @@ class ActionBuilder:
         cache keeps the stat the key came from, so the next run re-keys an edited file."""
         digest, exe = self.stats.digest(os.path.join(self.computer.package_dir(node), rel), remember=False)
         return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
+
+
+_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL = (itemgetter(i) for i in (0, 2, 3, 5, 6))  # of a `_seen_as`
 
 
 def _json_item(label: str, entry: str, value: dict) -> str:

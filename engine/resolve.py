@@ -7,100 +7,20 @@ stable. A conflict is explained in PubGrub's style with the chain of requirement
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
-from typing import NamedTuple
 
 from jbuild.base.errors import BadInput
 from jbuild.dsl.labels import Label
-from jbuild.dsl.model import Output, Package, Requirement, RequirementKind, Target, Test
+from jbuild.dsl.model import Package, Requirement, RequirementKind, Target
 from jbuild.dsl.versions import Constraint
 
+from .node import Node, Shape, shape_of  # noqa: F401 (where the engine imports them from)
 from .resolve_explain import explain_conflict, loc, where
 
 
 class ResolutionError(BadInput):
     pass
-
-
-@dataclass(frozen=True)
-class Node:
-    """One resolved target of a closure: a package version with its flavour values."""
-
-    target: Target = field(compare=False)
-    label: Label
-    version: str
-    flavours: tuple[tuple[str, str], ...]
-    # How its own requirements were resolved (a digest; "" before `identify`): two roots of one
-    # build may resolve a shared package against different versions or flavours below it, and
-    # those are two actions, not one.
-    resolution: str = ""
-
-    def __post_init__(self):  # a Node keys many dicts: hash it once
-        object.__setattr__(self, "_hash", hash((self.label, self.version, self.flavours, self.resolution)))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    @functools.cached_property  # (what the engine asks of every node's target on every run)
-    def shape(self) -> Shape:
-        return shape_of(self.target)
-
-    def __getstate__(self):  # pickled whole (a session file writes nodes its own way)
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_kept", "_hash")}
-        d["target"] = self.target
-        return d
-
-    def __setstate__(self, state: dict) -> None:  # a str's hash differs from process to process
-        self.__dict__.update(state)
-        self.__post_init__()
-
-    @functools.cached_property  # (in the instance's dict: a frozen dataclass allows it)
-    def id(self) -> str:
-        fl = "[" + ",".join(f"{k}={v}" for k, v in self.flavours) + "]" if self.flavours else ""
-        return f"{self.label}@{self.version}{fl}" if self.version else f"{self.label}{fl}"
-
-    def __str__(self) -> str:
-        return self.id
-
-
-class _KeptTarget:
-    """`Node.target` of a node restored from a kept analysis (engine/analysis_file.py), which
-    holds none: read back when first asked (`_kept` names where), then in the node's dict. A
-    descriptor, not a `__getattr__`: that hook made every attribute of every node a slower
-    lookup (~2% of a 10k edit's instructions)."""
-
-    def __get__(self, node, owner=None):
-        if node is None:
-            return self
-        d = node.__dict__
-        if "_kept" not in d:
-            raise AttributeError("target")
-        analysis, record = d["_kept"]
-        found = d["target"] = analysis.target(record)
-        return found
-
-
-Node.target = _KeptTarget()  # (after the data class is made: not a default; a value in the dict wins)
-
-
-class Shape(NamedTuple):
-    """What the engine asks of a node's target on every run (to plan, adopt, key and mount its
-    dependencies): kept with each node of a saved analysis, so that an edit reads back only the
-    targets it builds or re-keys (engine/analysis_file.py)."""
-
-    action: bool  # a package built in the workspace (graph.is_action)
-    host_tool: bool
-    test: bool
-    outputs: tuple[Output, ...]  # the declared outputs (split.py reads `.outputs` of a package or a shape)
-    interface: bool  # declares an interface
-
-
-def shape_of(t: Target) -> Shape:
-    if not isinstance(t, Package):
-        return Shape(False, False, isinstance(t, Test), (), False)
-    return Shape(t.host_tool is None, t.host_tool is not None, False, t.outputs, bool(t.interface))
 
 
 def requirements_of(t: Target) -> tuple[Requirement, ...]:

@@ -56,7 +56,7 @@ class Job:
     src: Path  # staged sources
     out: Path  # empty, writable
     tmp: Path  # empty, writable
-    deps: dict[str, Path] = field(default_factory=dict)  # name -> store entry
+    deps: dict[str, str | Path] = field(default_factory=dict)  # name -> store entry (a build's: str)
     env_tree: Path | None = None
     # /env not yet made (sandbox_env.env_plan): a staged root makes its links in its tmpfs;
     # otherwise `run` writes them beside the scratch directory first.

@@ -121,14 +121,14 @@ class StagedRoot:
         its mounts, by one mount_setattr(2): two system calls per source, not three. One
         operation for them all, the sources' common directory said once: a thousand
         dependencies are a small message to the stager. Each (name, source) is encoded once per
-        process (stage_request.dep_item): an action has hundreds of dependencies, most shared with others.
+        process (stage_request.dep_items): an action has hundreds of dependencies, most shared with others.
         `later`: the C child mounts them once bubblewrap has made the sandbox (stage_exec.c's op
         'W'; the sandbox's command must then start with `wait_argv()`), where the sources share a
         directory: returns whether it will."""
-        from .stage_request import ENCODED, PAIR, PARENT, dep_item, u32  # (jbuild's side only)
+        from .stage_request import ENCODED, PAIR, PARENT, dep_items, u32  # (jbuild's side only)
 
         self.dir(path)
-        items = [dep_item(n, s) for n, s in sorted(sources.items())]
+        items = dep_items(sources)
         parents = set(map(PARENT, items))
         common = next(iter(parents)) if len(parents) == 1 else b""
         if common:  # the usual case: entries side by side in the store, one remount's flags for all
