@@ -84,6 +84,7 @@ def save(session, analysis: Path) -> None:
     change = session_journal.delta(session) if journal is not None and journal.token == session.cold_token else None
     if change is not None and journal.append(change, {Node: _by_number(session)}):
         session_journal.settle_touched(session)
+        _remember(session, analysis)
         return
     base = os.urandom(8).hex()
     stats = _kept_stats(session)
@@ -98,6 +99,7 @@ def save(session, analysis: Path) -> None:
     _journal_path(hot_path).unlink(missing_ok=True)  # (a journal left by a kill here names the old hot file)
     _follow(session, hot_path, base, len(data))
     session_journal.track(session)
+    _remember(session, analysis)
 
 
 def _kept_stats(session):
@@ -219,12 +221,57 @@ def load(analysis: Path):
     return session
 
 
+# A process that builds again and again (the build server, jbuild/server.py) keeps the session it
+# just saved, and `restore` gives it back instead of reading the files — iff they are still what
+# this process wrote (another jbuild writing meanwhile, or a crash mid-save, shows in their stats).
+_memo: dict = {}  # "on" -> True once `keep_in_memory`; "kept" -> (analysis path, files' stats, session)
+memo_hits = 0  # restores answered from memory (the server's log reports it)
+
+
+def keep_in_memory(on: bool = True) -> None:
+    """Turn the memo on (the build server) or off (and forget what it holds)."""
+    _memo.clear()
+    if on:
+        _memo["on"] = True
+
+
+def _files_state(analysis: Path) -> tuple:
+    cold, hot = paths(analysis)
+    out = []
+    for path in (cold, hot, _journal_path(hot)):
+        try:
+            st = os.stat(path)
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _remember(session, analysis: Path) -> None:
+    if _memo.get("on"):
+        _memo["kept"] = (str(analysis), _files_state(analysis), session)
+
+
+def _recall(analysis: Path):
+    """The session this process saved for `analysis`, if its files are still as it left them;
+    taken out of the memo either way (a build that fails midway leaves nothing to recall)."""
+    global memo_hits
+    kept = _memo.pop("kept", None)
+    if kept is None or kept[0] != str(analysis) or kept[1] != _files_state(analysis):
+        return None
+    session = kept[2]
+    session.restored_from = session_journal.state_of(session)
+    session.stats.journaled = True  # (as `load` leaves it)
+    memo_hits += 1
+    return session
+
+
 def restore(analysis: Path, opts):
     """The saved session under this invocation's options, with its store opened, or None."""
     from .build import _known_exported
     from .store import Store
 
-    session = load(analysis)
+    session = _recall(analysis) or load(analysis)
     if session is None:
         return None
     session.with_options(opts)
