@@ -115,11 +115,16 @@ class Server:
                 conn.close()
             last = time.monotonic()
 
-    def _stop(self, why: str):
+    def _stop(self, why: str, conn=None, reply=None):
+        """Exit: the socket removed first, so that a client told `reply` meanwhile finds no
+        server there (and starts one) rather than this one on its way out."""
         _log(f"exiting: {why} (served {self.served} builds)")
         try:
             if self._socket_is_ours():
                 os.unlink(self.path)
+            self.listener.close()
+            if conn is not None:
+                send(conn, reply)
         finally:
             sys.exit(0)
 
@@ -164,11 +169,10 @@ class Server:
         try:
             send(conn, "S")
             if request.get("shutdown"):
-                send(conn, {"exit": 0})
-                self._stop("jbuild shutdown")
+                self._stop("jbuild shutdown", conn, {"exit": 0})
             if self._code_changed() or request.get("identity") != self.identity:
-                send(conn, {"retry": "the server's code or identity changed"})
-                self._stop("its code changed on disk" if self._code_changed() else "a request of another identity")
+                self._stop("its code changed on disk, or a request of another identity", conn,
+                           {"retry": "the server's code or identity changed"})
             code = self._build(conn, request, fds)
             self.served += 1
             _log(f"build {self.served}: exit {code}; session restored from memory {_memo_hits()} times")

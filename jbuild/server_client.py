@@ -232,3 +232,51 @@ def _exchange(sock, request: dict) -> dict:
 
         return {"exit": INTERNAL_ERROR}
     return reply
+
+
+def stop_servers(root: str, timeout: float) -> int:
+    """Ask each server of this user in the workspace at `root` to exit, and wait (up to
+    `timeout` seconds each) until it has; remove what dead ones left. How many were running."""
+    import fcntl
+
+    directory = server_dir(root)
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
+    except FileNotFoundError:
+        return 0
+    stopped = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        sock = connect_to(path)
+        if sock is None:  # a killed server's socket
+            _unlink(path)
+            continue
+        try:
+            send(sock, {"shutdown": True}, (0, 1, 2))
+            sock.settimeout(timeout)
+            while receive(sock) not in (None, {"exit": 0}):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        stopped += 1
+        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:  # (the server holds its lock until it has exited)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
+    return stopped
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
