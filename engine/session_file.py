@@ -31,6 +31,8 @@ import re
 import time
 from pathlib import Path
 
+from jbuild.base import file_memo
+
 from . import analysis_file, packed_inputs, session_journal
 from .analysis_file import HEAVY, Unpickler
 from .keys import KeyInputs
@@ -221,48 +223,25 @@ def load(analysis: Path):
     return session
 
 
-# A process that builds again and again (the build server, jbuild/server.py) keeps the session it
-# just saved, and `restore` gives it back instead of reading the files — iff they are still what
-# this process wrote (another jbuild writing meanwhile, or a crash mid-save, shows in their stats).
-_memo: dict = {}  # "on" -> True once `keep_in_memory`; "kept" -> (analysis path, files' stats, session)
-memo_hits = 0  # restores answered from memory (the server's log reports it)
-
-
-def keep_in_memory(on: bool = True) -> None:
-    """Turn the memo on (the build server) or off (and forget what it holds)."""
-    _memo.clear()
-    if on:
-        _memo["on"] = True
-
-
-def _files_state(analysis: Path) -> tuple:
+def _files(analysis: Path) -> tuple:
     cold, hot = paths(analysis)
-    out = []
-    for path in (cold, hot, _journal_path(hot)):
-        try:
-            st = os.stat(path)
-            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
-    return tuple(out)
+    return cold, hot, _journal_path(hot)
 
 
 def _remember(session, analysis: Path) -> None:
-    if _memo.get("on"):
-        _memo["kept"] = (str(analysis), _files_state(analysis), session)
+    """Keep the session just saved, for a process that builds again (base/file_memo.py)."""
+    file_memo.keep("session", str(analysis), _files(analysis), session)
 
 
 def _recall(analysis: Path):
-    """The session this process saved for `analysis`, if its files are still as it left them;
-    taken out of the memo either way (a build that fails midway leaves nothing to recall)."""
-    global memo_hits
-    kept = _memo.pop("kept", None)
-    if kept is None or kept[0] != str(analysis) or kept[1] != _files_state(analysis):
-        return None
-    session = kept[2]
-    session.restored_from = session_journal.state_of(session)
-    session.stats.journaled = True  # (as `load` leaves it)
-    memo_hits += 1
+    """The session this process saved for `analysis`, if its files are still as it left them."""
+    session = file_memo.recall("session", str(analysis), _files(analysis))
+    if session is not None:
+        old = session.__dict__.get("store")
+        if old is not None:  # (`restore` opens the store again, as for a session read from disk)
+            old.index.close()
+        session.restored_from = session_journal.state_of(session)
+        session.stats.journaled = True  # (as `load` leaves it)
     return session
 
 

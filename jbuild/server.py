@@ -26,6 +26,8 @@ import threading
 import time
 import traceback
 
+from jbuild.base import file_memo
+
 from . import exitcodes
 from .server_client import identity, receive, send, short_path, workspace_root
 
@@ -83,14 +85,13 @@ class Server:
         self.root = workspace_root(os.getcwd())
         self.identity = identity(self.root)
         self.served = 0
+        self.untidy = 0  # requests since the last `_tidy`
         self.code_files: dict[str, tuple] = {}
 
     def serve(self) -> None:
-        from jbuild.engine import session_file
-
         signal.signal(signal.SIGINT, signal.default_int_handler)  # (a cancel interrupts the build as Ctrl-C)
         signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))
-        session_file.keep_in_memory(True)
+        file_memo.enable()
         self._warm()
         self.listener.settimeout(CHECK_EVERY)
         last = time.monotonic()
@@ -98,6 +99,9 @@ class Server:
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
+                if self.untidy:
+                    self.untidy = 0
+                    _tidy()
                 if time.monotonic() - last > self.idle:
                     self._stop(f"idle for {self.idle:g} s")
                 if not self._socket_is_ours():
@@ -114,6 +118,7 @@ class Server:
             finally:
                 conn.close()
             last = time.monotonic()
+            self.untidy += 1
 
     def _stop(self, why: str, conn=None, reply=None):
         """Exit: the socket removed first, so that a client told `reply` meanwhile finds no
@@ -175,12 +180,11 @@ class Server:
                            {"retry": "the server's code or identity changed"})
             code = self._build(conn, request, fds)
             self.served += 1
-            _log(f"build {self.served}: exit {code}; session restored from memory {_memo_hits()} times")
+            _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
             send(conn, {"exit": code})
         finally:
             for fd in fds:
                 os.close(fd)
-        _tidy()
 
     def _build(self, conn, request: dict, fds: list[int]) -> int:
         with Borrowed(request, fds):
@@ -285,16 +289,14 @@ class Canceller:
             self.finished = True
 
 
-def _memo_hits() -> int:
-    from jbuild.engine import session_file
-
-    return session_file.memo_hits
-
-
 def _tidy() -> None:
-    """Between builds: what the build froze out of the cyclic collector (engine/cutoff.py,
-    session_file.py: right for a process that ends after one build) is collectable again, so
-    that build after build nothing accumulates; what is kept is frozen again."""
+    """Once idle (CHECK_EVERY seconds without a request): what builds froze out of the cyclic
+    collector (cachefile.py, session_file.py, cutoff.py: right for a process that ends after one
+    build) is collectable again, and collected: cycles among what they let go are freed, so
+    nothing accumulates build after build; what is still held is frozen again. Not between
+    two builds in a row: a full collection at 10,000 packages takes ~0.5 s."""
+    started = time.perf_counter()
     gc.unfreeze()
-    gc.collect()
+    found = gc.collect()
     gc.freeze()
+    _log(f"collected {found} objects in {time.perf_counter() - started:.2f} s")
