@@ -93,7 +93,7 @@ class Server:
         signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))
         file_memo.enable()
         self._warm()
-        self.listener.settimeout(CHECK_EVERY)
+        self.listener.settimeout(min(CHECK_EVERY, max(self.idle, 0.1)))
         last = time.monotonic()
         while True:
             try:
