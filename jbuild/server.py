@@ -116,7 +116,7 @@ class Server:
             except Exception:  # noqa: BLE001 - logged; the client hears the connection end
                 _log("request failed:\n" + traceback.format_exc())
             finally:
-                conn.close()
+                _hang_up(conn)
             last = time.monotonic()
             self.untidy += 1
 
@@ -204,6 +204,16 @@ class Server:
                 except (OSError, ValueError):
                     code = code or 120
         return code
+
+
+def _hang_up(conn) -> None:
+    """Close a client's connection, waking the request's Canceller from its recv first (a close
+    alone would leave it blocked in the kernel)."""
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.close()
 
 
 def _receive_request(conn):
