@@ -80,10 +80,23 @@ def forward(argv: list[str]) -> int | None:
 
     if parse(argv) is None:
         return None
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+        for fd in (0, 1, 2):
+            os.fstat(fd)  # (a closed stdio, as cron may leave, cannot be passed: in-process)
+    except OSError:
+        return None
     root = workspace_root(cwd)
     if root is None:
         return None
+    try:
+        return _through(root, argv, cwd)
+    except OSError as exc:  # (a cache directory that cannot be written, ...)
+        _warn(f"cannot use the build server ({exc.strerror or exc}); building in-process")
+        return None
+
+
+def _through(root: str, argv: list[str], cwd: str) -> int | None:
     ident = identity(root)
     path = socket_path(root, ident)
     request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "identity": ident,

@@ -154,6 +154,22 @@ def test_output_through_head_does_not_hang(ws):
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "/store/" in r.stdout, r.stderr
 
 
+def test_a_workspace_whose_socket_path_is_longer_than_a_socket_address(make_workspace, tmp_path):
+    deep = make_workspace({"BUILD": BUILD, "a.txt": "deep\n"})
+    root = deep / ("d" * 60) / ("e" * 60)
+    root.mkdir(parents=True)
+    for name in ("jbuild.toml", "BUILD", "a.txt"):
+        (deep / name).rename(root / name)
+    w = Workspace(root, tmp_path / "store")
+    try:
+        assert len(str(w.server_dir())) > 108
+        r = w.jbuild("build", "//:a")
+        assert r.returncode == 0 and (root / "result" / "a").read_text() == "deep\n", r.stderr
+        assert len(w.pids()) == 1 and list(w.server_dir().glob("*.sock"))
+    finally:
+        stop_servers(w)
+
+
 def test_a_server_removed_socket_and_a_second_identity(ws):
     """A removed socket file stops its server; another JBUILD_* environment is another server."""
     assert ws.jbuild("build", "//:a").returncode == 0
