@@ -154,6 +154,22 @@ def test_output_through_head_does_not_hang(ws):
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "/store/" in r.stdout, r.stderr
 
 
+def test_a_request_that_crashes_the_server_is_logged_and_the_server_goes_on(ws):
+    from jbuild import server_client
+
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [pid] = ws.pids()
+    [path] = ws.server_dir().glob("*.sock")
+    sock = server_client.connect_to(str(path))
+    ident = server_client.identity(str(ws.root.resolve()), ws.env)
+    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident}, (0, 1, 2))
+    assert server_client.receive(sock) == "S"
+    assert server_client.receive(sock) is None  # no reply: the client says so (server_client._exchange)
+    sock.close()
+    assert "request failed:" in ws.logs() and "TypeError" in ws.logs()
+    assert ws.jbuild("build", "//:b").returncode == 0 and ws.pids() == [pid]
+
+
 def test_a_workspace_whose_socket_path_is_longer_than_a_socket_address(make_workspace, tmp_path):
     deep = make_workspace({"BUILD": BUILD, "a.txt": "deep\n"})
     root = deep / ("d" * 60) / ("e" * 60)
