@@ -26,6 +26,7 @@ import sys
 import time
 
 START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
+LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
 QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 # What the environment may change in a build, beyond the command line: the server that serves a
 # request was started with these exactly (each request also brings its whole environment).
@@ -158,7 +159,11 @@ def _start(path: str, root: str):
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     log = path[: -len(".sock")] + ".log"
-    with open(log, "ab") as out:
+    try:
+        big = os.path.getsize(log) > LOG_KEPT
+    except OSError:
+        big = False
+    with open(log, "wb" if big else "ab") as out:  # (each server appends a line per build)
         proc = subprocess.Popen([sys.executable, "-c", "from jbuild.server import main; main()", path],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                                 cwd=root, close_fds=True)
