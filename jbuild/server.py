@@ -31,9 +31,10 @@ from jbuild.base import file_memo
 from . import exitcodes
 from .server_client import identity, receive, send, short_path, workspace_root
 
-# Seconds without a request before the server exits: Bazel's default (--max_idle_secs, 3 h). A
-# 10,000-package session holds ~0.5 GB; a working day's pauses are shorter than this, a night is not.
-IDLE = 3 * 3600
+STARTED_NS = time.time_ns()  # a jbuild file changed after this is not the code this server runs
+# Seconds without a request before the server exits: an edit-build loop's pauses, not a day's
+# (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
+IDLE = 15 * 60
 CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
 
 
@@ -42,7 +43,10 @@ def main() -> None:
     lock = _lock(path)
     if lock is None:
         return  # another server of this identity runs (or starts): the client connects to it
+    global _log_fd
+    _log_fd = os.dup(2)
     listener = _listen(path)
+    threading.Thread(target=_replace_others, args=(path,), daemon=True, name="jbuild-server-replace").start()
     from .cli import GC_THRESHOLDS
 
     gc.set_threshold(*GC_THRESHOLDS)
@@ -50,8 +54,12 @@ def main() -> None:
     Server(path, listener, float(os.environ.get("JBUILD_SERVER_IDLE") or IDLE)).serve()
 
 
+_log_fd = None  # the log, apart from fd 2 (a client's stderr while a build runs)
+
+
 def _log(text: str) -> None:
-    print(time.strftime("%H:%M:%S ") + text, file=sys.__stderr__, flush=True)
+    line = (time.strftime("%H:%M:%S ") + text + "\n").encode()
+    os.write(_log_fd if _log_fd is not None else 2, line)
 
 
 def _lock(path: str):
@@ -76,6 +84,20 @@ def _listen(path: str):
         sock.bind(short)
     sock.listen(16)
     return sock
+
+
+def _replace_others(path: str) -> None:
+    """Ask this user's other servers of the workspace (another environment or jbuild) to exit:
+    one resident server per workspace and user, the newest (a script that varies a keyed
+    variable build after build would otherwise leave one server per value)."""
+    from .server_client import stop_servers
+
+    try:
+        stopped = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+    except OSError:
+        return
+    if stopped:
+        _log(f"asked {stopped} older server(s) of this workspace to exit")
 
 
 class Server:
@@ -162,8 +184,8 @@ class Server:
                 now = (st.st_ino, st.st_size, st.st_mtime_ns)
             except OSError:
                 now = None
-            if self.code_files.setdefault(file, now) != now:
-                changed = True
+            if self.code_files.setdefault(file, now) != now or now is None or now[2] > STARTED_NS:
+                changed = True  # (a module imported during a build was noted then: its mtime tells)
         return changed
 
     def _one(self, conn) -> None:
@@ -172,6 +194,13 @@ class Server:
             return
         request, fds = got
         try:
+            uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
+            if uid != os.getuid():
+                _log(f"refused a client of uid {uid}")
+                return
+            if _gone(conn):
+                _log("a client that went away while queued: not built")
+                return
             send(conn, "S")
             if request.get("shutdown"):
                 self._stop("jbuild shutdown", conn, {"exit": 0})
@@ -179,6 +208,7 @@ class Server:
                 self._stop("its code changed on disk, or a request of another identity", conn,
                            {"retry": "the server's code or identity changed"})
             code = self._build(conn, request, fds)
+            self._code_changed()  # (notes the modules this build imported first: a later change is seen)
             self.served += 1
             _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
             send(conn, {"exit": code})
@@ -204,6 +234,14 @@ class Server:
                 except (OSError, ValueError):
                     code = code or 120
         return code
+
+
+def _gone(conn) -> bool:
+    """Did the client hang up (or cancel) while its request waited in the queue?"""
+    import select
+
+    readable, _, _ = select.select([conn], [], [], 0)
+    return bool(readable)  # (its end, or a cancel sent while queued: either way it wants no build)
 
 
 def _hang_up(conn) -> None:

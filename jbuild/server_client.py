@@ -64,7 +64,12 @@ def identity(root: str, environ=os.environ) -> tuple:
     os.umask(mask)
     env = sorted((k, v) for k, v in environ.items() if k.startswith(KEYED_PREFIXES) or k in KEYED)
     env = [(k, v) for k, v in env if k not in ("JBUILD_SERVER", "JBUILD_SERVER_IDLE")]
-    return (1, root, os.getuid(), os.getgid(), sys.executable, sys.version, os.path.dirname(jbuild.__file__), mask, env)
+    try:
+        mounts = os.readlink("/proc/self/ns/mnt")  # (another mount namespace, a container's or
+    except OSError:  # `unshare --mount`'s, sees other files under the same paths)
+        mounts = ""
+    return (2, root, os.getuid(), os.getgid(), os.getgroups(), mounts, sys.executable, sys.version,
+            os.path.dirname(jbuild.__file__), mask, env)
 
 
 def socket_path(root: str, ident: tuple) -> str:
@@ -92,14 +97,40 @@ def forward(argv: list[str]) -> int | None:
         return None
     try:
         return _through(root, argv, cwd)
-    except OSError as exc:  # (a cache directory that cannot be written, ...)
+    except OSError as exc:  # (a cache directory that cannot be written, another user's, ...)
         _warn(f"cannot use the build server ({exc.strerror or exc}); building in-process")
         return None
+
+
+class NotOurs(OSError):
+    """A server directory or a peer that is not this user's own: nothing is sent to it."""
+
+
+def check_directory(directory: str) -> None:
+    """The servers' directory must be this user's and writable by no one else: another user
+    who could put a socket there would get this client's terminal and environment."""
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise NotOurs(f"{directory} is not a directory of this user's alone")
+
+
+def check_peer(sock) -> None:
+    """The process listening must run as this user (SO_PEERCRED: pid, uid, gid)."""
+    cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    uid = int.from_bytes(cred[4:8], sys.byteorder, signed=True)
+    if uid != os.getuid():
+        raise NotOurs(f"the build server's socket is held by uid {uid}, not this user")
 
 
 def _through(root: str, argv: list[str], cwd: str) -> int | None:
     ident = identity(root)
     path = socket_path(root, ident)
+    check_directory(os.path.dirname(path))
     request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "identity": ident,
                "encoding": [getattr(s, "encoding", None) or "utf-8" for s in (sys.stdout, sys.stderr)]}
     for _ in range(3):
@@ -125,10 +156,15 @@ def connect_to(path: str):
     try:
         with short_path(path) as short:
             sock.connect(short)
-        return sock
     except OSError:
         sock.close()
         return None
+    try:
+        check_peer(sock)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class short_path:
@@ -158,13 +194,14 @@ def _start(path: str, root: str):
 
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    check_directory(directory)
     log = path[: -len(".sock")] + ".log"
     try:
         big = os.path.getsize(log) > LOG_KEPT
     except OSError:
         big = False
     with open(log, "wb" if big else "ab") as out:  # (each server appends a line per build)
-        proc = subprocess.Popen([sys.executable, "-c", "from jbuild.server import main; main()", path],
+        proc = subprocess.Popen([sys.executable, "-P", "-c", "from jbuild.server import main; main()", path],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
                                 cwd=root, close_fds=True)
     deadline = time.monotonic() + START_TIMEOUT
@@ -215,9 +252,11 @@ def _exchange(sock, request: dict) -> dict:
     (the reply then carries its exit code, 8). A server gone without a reply is reported."""
     import _signal as signal  # (the `signal` module's enums: ~2 ms)
 
-    cancelled = []
+    cancelled, taken = [], None
 
     def cancel(signum, frame):
+        if taken is None:  # still queued behind another build: nothing of ours runs yet
+            raise KeyboardInterrupt
         if not cancelled:
             cancelled.append(signum)
             try:
@@ -226,6 +265,7 @@ def _exchange(sock, request: dict) -> dict:
                 pass
 
     previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    reply = None
     try:
         send(sock, request, (0, 1, 2))
         sock.settimeout(QUEUED_SAY)
@@ -236,8 +276,17 @@ def _exchange(sock, request: dict) -> dict:
             sock.settimeout(None)
             taken = receive(sock)
         sock.settimeout(None)
-        reply = receive(sock) if taken == "S" else None
+        if taken != "S":  # the server went (shutdown, idle, a code change) before taking it: ask again
+            return {"retry": "the request was not taken"}
+        reply = receive(sock)
+    except KeyboardInterrupt:
+        _warn("interrupted while waiting for another build")
+        from .exitcodes import INTERRUPTED
+
+        return {"exit": INTERRUPTED}
     except OSError:
+        if taken is None:  # (a connection reset in the queue: the server went before taking it)
+            return {"retry": "the request was not taken"}
         reply = None
     finally:
         for sig, handler in previous.items():
@@ -252,9 +301,10 @@ def _exchange(sock, request: dict) -> dict:
     return reply
 
 
-def stop_servers(root: str, timeout: float) -> int:
-    """Ask each server of this user in the workspace at `root` to exit, and wait (up to
-    `timeout` seconds each) until it has; remove what dead ones left. How many were running."""
+def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
+    """Ask each server of this user in the workspace at `root` (but the one whose socket is
+    named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
+    dead ones left. How many were running."""
     import fcntl
 
     directory = server_dir(root)
@@ -264,8 +314,13 @@ def stop_servers(root: str, timeout: float) -> int:
         return 0
     stopped = 0
     for name in names:
+        if name == keep:
+            continue
         path = os.path.join(directory, name)
-        sock = connect_to(path)
+        try:
+            sock = connect_to(path)
+        except OSError:  # (another user's: NotOurs)
+            continue
         if sock is None:  # a killed server's socket
             _unlink(path)
             continue

@@ -12,7 +12,7 @@ def shutdown(timeout):
     """Stop this workspace's build servers (JBUILD_SERVER=1) of the current user.
 
     A server running a build finishes it first. Servers also exit by themselves after
-    JBUILD_SERVER_IDLE seconds without a build (3 hours unless set), and when jbuild's own code
+    JBUILD_SERVER_IDLE seconds without a build (15 minutes unless set), and when jbuild's own code
     changes. Prints how many were stopped; with none running, does nothing.
     """
     from jbuild.dsl.workspace import Workspace
