@@ -23,6 +23,12 @@ Peak RSS is each jbuild process's own (wait4). The machine's load is printed wit
 At 10,000 packages the full build is long: `--keep` keeps the workspace and store, and
 `--reuse DIR` measures the repeated steps again on it (`--steps noop,edit,patch` picks some).
 Children run with bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped), as installed.
+
+`--server` runs jbuild's steps through the workspace's build server (JBUILD_SERVER=1,
+jbuild/server.py): the server is started and warmed outside the timed steps (by the catch-up or
+full build, and one more no-op build), so each timed run is the thin client plus the server's
+build; the RSS column is then the client's, and the server's RSS is printed after the table.
+`jbuild shutdown` stops it at the end.
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ class Bench:
     root: Path
     jobs: int
     sandbox: str = "bwrap"
+    server: bool = False
     rows: list = field(default_factory=list)
 
     @property
@@ -130,11 +137,14 @@ class Bench:
     def store(self) -> Path:
         return self.root.parent / (self.root.name + "-store")
 
+    def env(self) -> dict:
+        return {"JBUILD_STORE": str(self.store), **({"JBUILD_SERVER": "1"} if self.server else {})}
+
     def jbuild(self) -> Run:
         events = self.root.parent / (self.root.name + "-events.json")
         cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", self.sandbox,
                "--no-link", "--build-events", str(events)]
-        seconds, _, rss = run(cmd, self.root, {"JBUILD_STORE": str(self.store)})
+        seconds, _, rss = run(cmd, self.root, self.env())
         actions = sum(1 for x in events.read_text().splitlines() if json.loads(x)["event"] == "action_executed")
         return Run(seconds, actions, rss)
 
@@ -169,6 +179,21 @@ class Bench:
                 js.append(self.jbuild())
                 ns.append(self.ninja())
         self.rows.append((name, js, ns, os.getloadavg()[0]))
+
+    def server_rss(self) -> str:
+        """The build server's resident size now (its pid from its log: jbuild/server.py)."""
+        logs = sorted((self.root / ".jbuild" / "cache" / f"server-{os.getuid()}").glob("*.log"),
+                      key=lambda p: p.stat().st_mtime)
+        pids = re.findall(r"\(pid (\d+)\)", logs[-1].read_text()) if logs else []
+        try:
+            status = Path(f"/proc/{pids[-1]}/status").read_text()
+        except (IndexError, OSError):
+            return "build server: not found"
+        return "build server RSS: " + re.search(r"VmRSS:\s*(.*)", status)[1]
+
+    def shutdown(self) -> None:
+        subprocess.run([sys.executable, "-m", "jbuild", "shutdown"], cwd=self.root, env={**os.environ, **self.env()},
+                       capture_output=True)
 
     def table(self) -> str:
         lines = [f"{'step':16} {'jbuild s':>9} {'actions':>7} {'ninja s':>8} {'actions':>7} {'ratio':>6} "
@@ -221,9 +246,12 @@ def main() -> None:
                     help="which steps to run, comma-separated from full,noop,edit,patch,buildedit (buildedit: "
                          "one package's build script changed in the BUILD file; the full build always "
                          "runs, unless --reuse: the others start from its store)")
+    ap.add_argument("--server", action="store_true",
+                    help="jbuild's runs through the workspace's build server (JBUILD_SERVER=1), warmed before the "
+                         "timed steps; shut down at the end")
     args = ap.parse_args()
     root = args.reuse.resolve() if args.reuse else Path(tempfile.mkdtemp(prefix="jbuild-engine-bench-"))
-    bench = Bench(root, args.jobs, args.sandbox)
+    bench = Bench(root, args.jobs, args.sandbox, args.server)
     steps = set(args.steps.split(","))
     try:
         if args.reuse:
@@ -234,6 +262,8 @@ def main() -> None:
             generate(root, bench.ninja_dir, args.packages)
             warm = bench.warm_host_roots()
             bench.step("full build", 1)
+        if args.server:
+            bench.jbuild()  # (the server's warm-up: its first build restored the session from disk)
         leaf = root / "src" / f"p{args.packages - 1}.txt"
         stamp = time.time_ns()  # a reused workspace's edits must differ from its last ones
         if "noop" in steps:
@@ -250,9 +280,13 @@ def main() -> None:
         if not args.reuse:
             print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")
         print(bench.table())
+        if args.server:
+            print(bench.server_rss())
         if not args.reuse:
             print(per_action(bench))
     finally:
+        if args.server:
+            bench.shutdown()
         if args.keep or args.reuse:
             print(f"kept: {root} (--reuse {root})")
         else:

@@ -187,8 +187,10 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                    decisions_since=p.decisions_since)
     with p.store.shared():
         p.store.clean_temporaries()
-        states = _schedule(p, rb, executor, reporter, extra)
-        getattr(executor, "drop_spare", lambda: None)()
+        try:
+            states = _schedule(p, rb, executor, reporter, extra)
+        finally:  # (interrupted too: a process that builds again keeps no stager of this build)
+            getattr(executor, "drop_spare", lambda: None)()
         if states is None:  # an adopted entry vanished meanwhile (a gc): decide them all
             return run(dataclasses.replace(p, affected=None), extra)
         rb.save_decisions()

@@ -110,6 +110,7 @@ class BwrapExecutor:
         self.procs = Processes()
         self.local = threading.local()  # each worker thread's stager (sandbox_zygote.py)
         self.spare: list = []  # a stager started ahead (`prestart`), for the first worker to take
+        self.made: list[Zygote] = []  # every worker's stager: let go of by `drop_spare`
 
     @staticmethod
     def available() -> bool:
@@ -257,6 +258,7 @@ class BwrapExecutor:
             except IndexError:
                 spare = None
             zygote = self.local.zygote = Zygote(spare)
+            self.made.append(zygote)
         return zygote
 
     def prestart(self) -> None:
@@ -265,9 +267,14 @@ class BwrapExecutor:
         if not self.spare and self.stages_root():
             self.spare.append(start_stager())
 
-    def drop_spare(self) -> None:  # (its pipe closed, the stager removes its stage and exits)
+    def drop_spare(self) -> None:
+        """Once the build's actions are done: end the spare stager (its pipe closed, it removes its
+        stage and exits), and let go of the workers' (in a process that builds again, each build
+        would otherwise leave one per worker, with its pipes)."""
         while self.spare:
             self.spare.pop().stdin.close()
+        while self.made:
+            self.made.pop().let_go()
 
     def cancel(self) -> None:
         self.procs.cancel()

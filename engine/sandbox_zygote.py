@@ -108,6 +108,15 @@ class Zygote:
         self.proc.stdin.close()
         self.proc.wait()
 
+    def let_go(self) -> None:
+        """Done with it, without waiting (a process that builds again — the build server, `jbuild
+        watch` — lets go of each build's stagers, or keeps a process and its pipes per worker per
+        build): its pipes closed, the stager removes its stage and exits; subprocess reaps it."""
+        if self.direct is not None:
+            self.direct.let_go()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
 
 def start() -> subprocess.Popen:
     """A stager's process, started: `Zygote(started)` waits until it is ready. (Its start is a
@@ -146,6 +155,13 @@ class _Direct:
             return _wait(pid, timeout, argv)
         finally:
             self.held = _namespace_of_child(self.ours, socket.MSG_DONTWAIT)
+
+    def let_go(self) -> None:
+        for fd in self.namespaces + self.held:
+            os.close(fd)
+        self.namespaces, self.held = [], []
+        self.ours.close()
+        self.theirs.close()
 
     def __del__(self):
         for fd in self.namespaces + self.held:

@@ -31,6 +31,8 @@ import re
 import time
 from pathlib import Path
 
+from jbuild.base import file_memo
+
 from . import analysis_file, packed_inputs, session_journal
 from .analysis_file import HEAVY, Unpickler
 from .keys import KeyInputs
@@ -84,6 +86,7 @@ def save(session, analysis: Path) -> None:
     change = session_journal.delta(session) if journal is not None and journal.token == session.cold_token else None
     if change is not None and journal.append(change, {Node: _by_number(session)}):
         session_journal.settle_touched(session)
+        _remember(session, analysis)
         return
     base = os.urandom(8).hex()
     stats = _kept_stats(session)
@@ -98,6 +101,7 @@ def save(session, analysis: Path) -> None:
     _journal_path(hot_path).unlink(missing_ok=True)  # (a journal left by a kill here names the old hot file)
     _follow(session, hot_path, base, len(data))
     session_journal.track(session)
+    _remember(session, analysis)
 
 
 def _kept_stats(session):
@@ -219,12 +223,34 @@ def load(analysis: Path):
     return session
 
 
+def _files(analysis: Path) -> tuple:
+    cold, hot = paths(analysis)
+    return cold, hot, _journal_path(hot)
+
+
+def _remember(session, analysis: Path) -> None:
+    """Keep the session just saved, for a process that builds again (base/file_memo.py)."""
+    file_memo.keep("session", str(analysis), _files(analysis), session)
+
+
+def _recall(analysis: Path):
+    """The session this process saved for `analysis`, if its files are still as it left them."""
+    session = file_memo.recall("session", str(analysis), _files(analysis))
+    if session is not None:
+        old = session.__dict__.get("store")
+        if old is not None:  # (`restore` opens the store again, as for a session read from disk)
+            old.index.close()
+        session.restored_from = session_journal.state_of(session)
+        session.stats.journaled = True  # (as `load` leaves it)
+    return session
+
+
 def restore(analysis: Path, opts):
     """The saved session under this invocation's options, with its store opened, or None."""
     from .build import _known_exported
     from .store import Store
 
-    session = load(analysis)
+    session = _recall(analysis) or load(analysis)
     if session is None:
         return None
     session.with_options(opts)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbuild.base import __version__, cachefile
+from jbuild.base import __version__, cachefile, file_memo
 from jbuild.base.freshness import all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
@@ -68,11 +68,14 @@ def path_for(cache_dir: Path, command: tuple) -> Path:
 
 
 def load(path: Path) -> Snapshot | None:
-    return cachefile.read(path, FORMAT, None)
+    kept = file_memo.recall("snapshot", str(path), (path,), keep=True)  # (the build server: what it saved
+    #                                  last; changed only just before it is saved again: noop.py)
+    return kept if kept is not None else cachefile.read(path, FORMAT, None)
 
 
 def save(path: Path, snap: Snapshot) -> None:
     cachefile.write(path, FORMAT, snap)
+    file_memo.keep("snapshot", str(path), (path,), snap)
 
 
 def stat_of(path: Path) -> tuple:

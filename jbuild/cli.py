@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     `sys.exit`."""
     if argv is not None:
         sys.exit(run(argv))
+    if os.environ.get("JBUILD_SERVER", "") not in ("", "0") and "_JBUILD_COMPLETE" not in os.environ:
+        _through_server()
     import gc
 
     from jbuild.base import quick_exit
@@ -30,6 +32,18 @@ def main(argv: list[str] | None = None) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     quick_exit.arm()
     quick_exit.leave(run(argv))
+
+
+def _through_server() -> None:
+    """`JBUILD_SERVER=1`: a build the fast path takes runs in the workspace's resident server
+    (server_client.py); this process exits with its exit code. Anything else returns: in-process."""
+    from .server_client import forward
+
+    code = forward(sys.argv[1:])
+    if code is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 # The cyclic collector's thresholds in the CLI's own process. At the default (700 allocations) a

@@ -43,7 +43,8 @@ SKIPS_ALLOWED_IN_CI = ("root reads any file",)
 IN_CI = os.environ.get("CI") == "true"
 # The jbuild processes the tests start run as on a developer's machine unless a test sets these:
 # CI=true changes jbuild's defaults (keep-going, docs/ci.md), which tests of fail-fast would feel.
-for _name in ("CI", "GITHUB_ACTIONS"):
+# JBUILD_SERVER=1 would send their builds to resident servers (tests/test_server.py sets it itself).
+for _name in ("CI", "GITHUB_ACTIONS", "JBUILD_SERVER"):
     os.environ.pop(_name, None)
 
 

@@ -1,0 +1,350 @@
+"""The resident build server of a workspace (`JBUILD_SERVER=1`; the client: server_client.py).
+
+One process per (workspace, user, interpreter, jbuild, keyed environment): the socket's name.
+It serves one `jbuild build` at a time, as the CLI would run it in-process (cli.run), with the
+client's working directory, environment and stdin/stdout/stderr for the duration; what it
+keeps between builds is the kept session (session_file.py's memo: a build restores it from
+memory, not from the 25 MB of pickles on disk) and the imported modules. What a build writes to
+disk is written as in-process, so a server killed at any moment loses nothing.
+
+It exits after `JBUILD_SERVER_IDLE` seconds without a request (default IDLE), on `jbuild
+shutdown`, when its socket file is removed or replaced, and before serving a request once a
+module it runs changed on disk (the client then starts a new server). Its log (stdout and
+stderr) is beside the socket: a crash while serving a request is written there, and the client
+told so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+
+from jbuild.base import file_memo
+
+from . import exitcodes
+from .server_client import identity, receive, send, short_path, workspace_root
+
+STARTED_NS = time.time_ns()  # a jbuild file changed after this is not the code this server runs
+# Seconds without a request before the server exits: an edit-build loop's pauses, not a day's
+# (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
+IDLE = 15 * 60
+CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
+
+
+def main() -> None:
+    path = sys.argv[1]
+    lock = _lock(path)
+    if lock is None:
+        return  # another server of this identity runs (or starts): the client connects to it
+    global _log_fd
+    _log_fd = os.dup(2)
+    listener = _listen(path)
+    threading.Thread(target=_replace_others, args=(path,), daemon=True, name="jbuild-server-replace").start()
+    from .cli import GC_THRESHOLDS
+
+    gc.set_threshold(*GC_THRESHOLDS)
+    _log(f"serving {path} (pid {os.getpid()})")
+    Server(path, listener, float(os.environ.get("JBUILD_SERVER_IDLE") or IDLE)).serve()
+
+
+_log_fd = None  # the log, apart from fd 2 (a client's stderr while a build runs)
+
+
+def _log(text: str) -> None:
+    line = (time.strftime("%H:%M:%S ") + text + "\n").encode()
+    os.write(_log_fd if _log_fd is not None else 2, line)
+
+
+def _lock(path: str):
+    """Hold `<socket>.lock` for this process's life: one server per socket, a killed one's
+    lock freed by the kernel. None if another holds it."""
+    fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _listen(path: str):
+    try:
+        os.unlink(path)  # a dead server's (we hold the lock)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with short_path(path) as short:
+        sock.bind(short)
+    sock.listen(16)
+    return sock
+
+
+def _replace_others(path: str) -> None:
+    """Ask this user's other servers of the workspace (another environment or jbuild) to exit:
+    one resident server per workspace and user, the newest (a script that varies a keyed
+    variable build after build would otherwise leave one server per value)."""
+    from .server_client import stop_servers
+
+    try:
+        stopped = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+    except OSError:
+        return
+    if stopped:
+        _log(f"asked {stopped} older server(s) of this workspace to exit")
+
+
+class Server:
+    def __init__(self, path: str, listener, idle: float):
+        self.path, self.listener, self.idle = path, listener, idle
+        self.inode = os.stat(path).st_ino
+        self.root = workspace_root(os.getcwd())
+        self.identity = identity(self.root)
+        self.served = 0
+        self.untidy = 0  # requests since the last `_tidy`
+        self.code_files: dict[str, tuple] = {}
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # (a cancel interrupts the build as Ctrl-C)
+        signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))
+        file_memo.enable()
+        self._warm()
+        self.listener.settimeout(min(CHECK_EVERY, max(self.idle, 0.1)))
+        last = time.monotonic()
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                if self.untidy:
+                    self.untidy = 0
+                    _tidy()
+                if time.monotonic() - last > self.idle:
+                    self._stop(f"idle for {self.idle:g} s")
+                if not self._socket_is_ours():
+                    self._stop("its socket file was removed")
+                continue
+            except KeyboardInterrupt:  # (a cancel that came after its build ended)
+                continue
+            try:
+                self._one(conn)
+            except KeyboardInterrupt:
+                pass
+            except Exception:  # noqa: BLE001 - logged; the client hears the connection end
+                _log("request failed:\n" + traceback.format_exc())
+            finally:
+                _hang_up(conn)
+            last = time.monotonic()
+            self.untidy += 1
+
+    def _stop(self, why: str, conn=None, reply=None):
+        """Exit: the socket removed first, so that a client told `reply` meanwhile finds no
+        server there (and starts one) rather than this one on its way out."""
+        _log(f"exiting: {why} (served {self.served} builds)")
+        try:
+            if self._socket_is_ours():
+                os.unlink(self.path)
+            self.listener.close()
+            if conn is not None:
+                send(conn, reply)
+        finally:
+            sys.exit(0)
+
+    def _socket_is_ours(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def _warm(self) -> None:
+        """Import what a build imports before the first request, and note the files of every
+        jbuild module loaded (`_code_changed` compares them before each request)."""
+        import jbuild.build_run  # noqa: F401
+        import jbuild.cli  # noqa: F401
+        import jbuild.engine.build  # noqa: F401
+        import jbuild.engine.session  # noqa: F401
+
+        self._code_changed()
+
+    def _code_changed(self) -> bool:
+        """Did a file of a jbuild module this process loaded change since it was loaded (or
+        first looked at)? A server never serves with code other than what is on disk."""
+        changed = False
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None) if name.startswith("jbuild") else None
+            if not file:
+                continue
+            try:
+                st = os.stat(file)
+                now = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError:
+                now = None
+            if self.code_files.setdefault(file, now) != now or now is None or now[2] > STARTED_NS:
+                changed = True  # (a module imported during a build was noted then: its mtime tells)
+        return changed
+
+    def _one(self, conn) -> None:
+        got = _receive_request(conn)
+        if got is None:
+            return
+        request, fds = got
+        try:
+            uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
+            if uid != os.getuid():
+                _log(f"refused a client of uid {uid}")
+                return
+            if _gone(conn):
+                _log("a client that went away while queued: not built")
+                return
+            send(conn, "S")
+            if request.get("shutdown"):
+                self._stop("jbuild shutdown", conn, {"exit": 0})
+            if self._code_changed() or request.get("identity") != self.identity:
+                self._stop("its code changed on disk, or a request of another identity", conn,
+                           {"retry": "the server's code or identity changed"})
+            code = self._build(conn, request, fds)
+            self._code_changed()  # (notes the modules this build imported first: a later change is seen)
+            self.served += 1
+            _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
+            send(conn, {"exit": code})
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _build(self, conn, request: dict, fds: list[int]) -> int:
+        with Borrowed(request, fds):
+            cancel = Canceller(conn)
+            try:
+                from jbuild.cli import run
+
+                code = run(list(request["argv"]))
+            except KeyboardInterrupt:  # (a cancel between run's own handler and here)
+                code = exitcodes.INTERRUPTED
+            finally:
+                cancel.done()
+                signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))  # (cli.run set its own)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    code = code or 120
+        return code
+
+
+def _gone(conn) -> bool:
+    """Did the client hang up (or cancel) while its request waited in the queue?"""
+    import select
+
+    readable, _, _ = select.select([conn], [], [], 0)
+    return bool(readable)  # (its end, or a cancel sent while queued: either way it wants no build)
+
+
+def _hang_up(conn) -> None:
+    """Close a client's connection, waking the request's Canceller from its recv first (a close
+    alone would leave it blocked in the kernel)."""
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.close()
+
+
+def _receive_request(conn):
+    """(request, [fd, fd, fd]) or None."""
+    msg, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(3 * 4))
+    fds = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += [int.from_bytes(data[i:i + 4], sys.byteorder, signed=True) for i in range(0, len(data) - 3, 4)]
+    if len(msg) < 4 or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return None
+    import marshal
+
+    from .server_client import _exactly
+
+    body = _exactly(conn, int.from_bytes(msg, "little"))
+    return (marshal.loads(body), fds) if body is not None else None
+
+
+class Borrowed:
+    """The client's fds 0-2, working directory and environment as this process's own while a
+    build runs; ours again afterwards."""
+
+    def __init__(self, request: dict, fds: list[int]):
+        self.request, self.fds = request, fds
+
+    def __enter__(self):
+        import io
+
+        self.saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+        self.saved = (sys.stdin, sys.stdout, sys.stderr, os.getcwd(), dict(os.environ))
+        for theirs, fd in zip(self.fds, (0, 1, 2), strict=True):
+            os.dup2(theirs, fd)
+        out_enc, err_enc = self.request.get("encoding") or ("utf-8", "utf-8")
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=out_enc,
+                                      line_buffering=os.isatty(1))
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=err_enc,
+                                      errors="backslashreplace", line_buffering=True)
+        os.environ.clear()
+        os.environ.update(self.request["env"])
+        os.chdir(self.request["cwd"])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdin, sys.stdout, sys.stderr, cwd, env = self.saved
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        for mine, fd in zip(self.saved_fds, (0, 1, 2), strict=True):
+            os.dup2(mine, fd)
+            os.close(mine)
+
+
+class Canceller:
+    """Interrupts the build (SIGINT to the main thread: as Ctrl-C in-process, exit 8) when the
+    client sends a cancel or goes away (the end of its connection)."""
+
+    def __init__(self, conn):
+        self.conn, self.lock, self.finished = conn, threading.Lock(), False
+        self.main = threading.main_thread().ident
+        threading.Thread(target=self._watch, name="jbuild-server-cancel", daemon=True).start()
+
+    def _watch(self) -> None:
+        try:
+            got = receive(self.conn)
+        except OSError:
+            got = None
+        with self.lock:
+            if not self.finished:
+                _log("cancel" if got == "C" else "the client went away: cancelling")
+                signal.pthread_kill(self.main, signal.SIGINT)
+
+    def done(self) -> None:
+        with self.lock:
+            self.finished = True
+
+
+def _tidy() -> None:
+    """Once idle (CHECK_EVERY seconds without a request): what builds froze out of the cyclic
+    collector (cachefile.py, session_file.py, cutoff.py: right for a process that ends after one
+    build) is collectable again, and collected: cycles among what they let go are freed, so
+    nothing accumulates build after build; what is still held is frozen again. Not between
+    two builds in a row: a full collection at 10,000 packages takes ~0.5 s."""
+    started = time.perf_counter()
+    gc.unfreeze()
+    found = gc.collect()
+    gc.freeze()
+    _log(f"collected {found} objects in {time.perf_counter() - started:.2f} s")

@@ -1,0 +1,355 @@
+"""The thin client of `JBUILD_SERVER=1 jbuild build ...`: hand the command to the workspace's
+resident server (jbuild/server.py) and exit with its exit code.
+
+It runs before anything of the engine is imported, so it uses the builtin `_socket` and
+`marshal` (the `socket` module's enums alone cost more than the whole client's work). It finds
+the workspace as Workspace.find does (a `jbuild.toml` upward from the working directory),
+names the socket after what the server's answers depend on (`identity`), connects — or starts
+a server detached and waits for it to listen — and sends the command line, the working
+directory, the environment and its own stdin/stdout/stderr (SCM_RIGHTS): the server runs the
+build on those, so a terminal, a pipe or `| head` behave as in-process. Ctrl-C or SIGTERM
+here sends a cancel (the server interrupts the build as Ctrl-C does in-process: exit 8).
+
+The wire: a message is a 4-byte length and a marshal'd value. Client -> server: the request
+(with the three descriptors), then a cancel (b"C") at most. Server -> client: b"S" once the
+request is taken (a client not answered within `QUEUED_SAY` seconds says it waits for another
+build), then the reply {"exit": code} or {"retry": why} (the server's code changed: it has
+gone; start a new one).
+"""
+
+from __future__ import annotations
+
+import _socket
+import marshal
+import os
+import sys
+import time
+
+START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
+LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
+QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
+# What the environment may change in a build, beyond the command line: the server that serves a
+# request was started with these exactly (each request also brings its whole environment).
+KEYED_PREFIXES = ("JBUILD_", "PYTHON", "GITHUB_")
+KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH")
+
+
+def enabled(environ=os.environ) -> bool:
+    return environ.get("JBUILD_SERVER", "") not in ("", "0")
+
+
+def workspace_root(cwd: str) -> str | None:
+    here = os.path.realpath(cwd)
+    while True:
+        if os.path.exists(os.path.join(here, "jbuild.toml")):
+            return here
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
+
+
+def server_dir(root: str) -> str:
+    """This user's servers of the workspace at `root` (mode 0700: its sockets are this user's)."""
+    return os.path.join(root, ".jbuild", "cache", f"server-{os.getuid()}")
+
+
+def identity(root: str, environ=os.environ) -> tuple:
+    """What a server's answers depend on besides each request's command line: the workspace,
+    the user, the interpreter and the jbuild it runs (server.py also re-checks its own modules'
+    files before each request), the umask, and the environment variables the build reads."""
+    import jbuild
+
+    mask = os.umask(0o22)
+    os.umask(mask)
+    env = sorted((k, v) for k, v in environ.items() if k.startswith(KEYED_PREFIXES) or k in KEYED)
+    env = [(k, v) for k, v in env if k not in ("JBUILD_SERVER", "JBUILD_SERVER_IDLE")]
+    try:
+        mounts = os.readlink("/proc/self/ns/mnt")  # (another mount namespace, a container's or
+    except OSError:  # `unshare --mount`'s, sees other files under the same paths)
+        mounts = ""
+    return (2, root, os.getuid(), os.getgid(), os.getgroups(), mounts, sys.executable, sys.version,
+            os.path.dirname(jbuild.__file__), mask, env)
+
+
+def socket_path(root: str, ident: tuple) -> str:
+    from _blake2 import blake2b
+
+    return os.path.join(server_dir(root), blake2b(repr(ident).encode(), digest_size=10).hexdigest() + ".sock")
+
+
+def forward(argv: list[str]) -> int | None:
+    """Run `jbuild ARGV` through the server; None where it is not forwarded (not a build the
+    fast path takes, not in a workspace) or the server could not be had (said on stderr): the
+    caller then runs it in-process."""
+    from .fast_build import parse
+
+    if parse(argv) is None:
+        return None
+    try:
+        cwd = os.getcwd()
+        for fd in (0, 1, 2):
+            os.fstat(fd)  # (a closed stdio, as cron may leave, cannot be passed: in-process)
+    except OSError:
+        return None
+    root = workspace_root(cwd)
+    if root is None:
+        return None
+    try:
+        return _through(root, argv, cwd)
+    except OSError as exc:  # (a cache directory that cannot be written, another user's, ...)
+        _warn(f"cannot use the build server ({exc.strerror or exc}); building in-process")
+        return None
+
+
+class NotOurs(OSError):
+    """A server directory or a peer that is not this user's own: nothing is sent to it."""
+
+
+def check_directory(directory: str) -> None:
+    """The servers' directory must be this user's and writable by no one else: another user
+    who could put a socket there would get this client's terminal and environment."""
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise NotOurs(f"{directory} is not a directory of this user's alone")
+
+
+def check_peer(sock) -> None:
+    """The process listening must run as this user (SO_PEERCRED: pid, uid, gid)."""
+    cred = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+    uid = int.from_bytes(cred[4:8], sys.byteorder, signed=True)
+    if uid != os.getuid():
+        raise NotOurs(f"the build server's socket is held by uid {uid}, not this user")
+
+
+def _through(root: str, argv: list[str], cwd: str) -> int | None:
+    ident = identity(root)
+    path = socket_path(root, ident)
+    check_directory(os.path.dirname(path))
+    request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "identity": ident,
+               "encoding": [getattr(s, "encoding", None) or "utf-8" for s in (sys.stdout, sys.stderr)]}
+    for _ in range(3):
+        sock = _connect(path) or _start(path, root)
+        if sock is None:
+            return None
+        reply = _exchange(sock, request)
+        if "retry" not in reply:
+            return reply["exit"]
+    _warn("the server keeps asking for a retry; building in-process")
+    return None
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"jbuild: warning: {text}\n")
+    sys.stderr.flush()
+
+
+def connect_to(path: str):
+    """A connected socket to the server at `path`, or None. (A path too long for sun_path, 108
+    bytes, is reached through its directory's descriptor in /proc/self/fd.)"""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        with short_path(path) as short:
+            sock.connect(short)
+    except OSError:
+        sock.close()
+        return None
+    try:
+        check_peer(sock)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class short_path:
+    """`path`, or /proc/self/fd/N/NAME while open when `path` does not fit a socket address."""
+
+    def __init__(self, path: str):
+        self.path, self.fd = path, None
+
+    def __enter__(self) -> str:
+        if len(os.fsencode(self.path)) < 100:
+            return self.path
+        self.fd = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY)
+        return f"/proc/self/fd/{self.fd}/{os.path.basename(self.path)}"
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+_connect = connect_to
+
+
+def _start(path: str, root: str):
+    """Start a server for `path`, detached (a session of its own, stdio to its log), and connect
+    once it listens; None (with a warning) if it does not within START_TIMEOUT."""
+    import subprocess
+
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    check_directory(directory)
+    log = path[: -len(".sock")] + ".log"
+    try:
+        big = os.path.getsize(log) > LOG_KEPT
+    except OSError:
+        big = False
+    with open(log, "wb" if big else "ab") as out:  # (each server appends a line per build)
+        proc = subprocess.Popen([sys.executable, "-P", "-c", "from jbuild.server import main; main()", path],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                                cwd=root, close_fds=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        if proc.poll() not in (None, 0):  # (0: another server took the lock first; it will listen)
+            break
+        time.sleep(0.01)
+    _warn(f"the build server did not start (its log: {log}); building in-process")
+    return None
+
+
+def send(sock, value, fds: tuple[int, ...] = ()) -> None:
+    data = marshal.dumps(value)
+    data = len(data).to_bytes(4, "little") + data
+    if fds:
+        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        data = data[sent:]
+    if data:
+        sock.sendall(data)
+
+
+def receive(sock):
+    """The next message, or None at the end of the connection."""
+    head = _exactly(sock, 4)
+    if head is None:
+        return None
+    body = _exactly(sock, int.from_bytes(head, "little"))
+    return None if body is None else marshal.loads(body)
+
+
+def _exactly(sock, n: int) -> bytes | None:
+    chunks, left = [], n
+    while left:
+        chunk = sock.recv(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _exchange(sock, request: dict) -> dict:
+    """Send the request with our stdio, wait for the reply; a signal meanwhile cancels the build
+    (the reply then carries its exit code, 8). A server gone without a reply is reported."""
+    import _signal as signal  # (the `signal` module's enums: ~2 ms)
+
+    cancelled, taken = [], None
+
+    def cancel(signum, frame):
+        if taken is None:  # still queued behind another build: nothing of ours runs yet
+            raise KeyboardInterrupt
+        if not cancelled:
+            cancelled.append(signum)
+            try:
+                send(sock, "C")
+            except OSError:
+                pass
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    reply = None
+    try:
+        send(sock, request, (0, 1, 2))
+        sock.settimeout(QUEUED_SAY)
+        try:
+            taken = receive(sock)
+        except TimeoutError:
+            _warn("waiting for another build in this workspace to finish (its server runs one at a time)")
+            sock.settimeout(None)
+            taken = receive(sock)
+        sock.settimeout(None)
+        if taken != "S":  # the server went (shutdown, idle, a code change) before taking it: ask again
+            return {"retry": "the request was not taken"}
+        reply = receive(sock)
+    except KeyboardInterrupt:
+        _warn("interrupted while waiting for another build")
+        from .exitcodes import INTERRUPTED
+
+        return {"exit": INTERRUPTED}
+    except OSError:
+        if taken is None:  # (a connection reset in the queue: the server went before taking it)
+            return {"retry": "the request was not taken"}
+        reply = None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if not isinstance(reply, dict):
+        sys.stderr.write("jbuild: error: the build server ended without answering (a crash: its log is beside "
+                         "its socket, .jbuild/cache/server-UID/*.log)\n")
+        from .exitcodes import INTERNAL_ERROR
+
+        return {"exit": INTERNAL_ERROR}
+    return reply
+
+
+def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
+    """Ask each server of this user in the workspace at `root` (but the one whose socket is
+    named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
+    dead ones left. How many were running."""
+    import fcntl
+
+    directory = server_dir(root)
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
+    except FileNotFoundError:
+        return 0
+    stopped = 0
+    for name in names:
+        if name == keep:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            sock = connect_to(path)
+        except OSError:  # (another user's: NotOurs)
+            continue
+        if sock is None:  # a killed server's socket
+            _unlink(path)
+            continue
+        try:
+            send(sock, {"shutdown": True}, (0, 1, 2))
+            sock.settimeout(timeout)
+            while receive(sock) not in (None, {"exit": 0}):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        stopped += 1
+        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:  # (the server holds its lock until it has exited)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
+    return stopped
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

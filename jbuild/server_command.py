@@ -1,0 +1,23 @@
+"""`jbuild shutdown`: stop this workspace's build servers (jbuild/server.py), as `bazel shutdown`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to wait for each server to finish its build and exit.")
+def shutdown(timeout):
+    """Stop this workspace's build servers (JBUILD_SERVER=1) of the current user.
+
+    A server running a build finishes it first. Servers also exit by themselves after
+    JBUILD_SERVER_IDLE seconds without a build (15 minutes unless set), and when jbuild's own code
+    changes. Prints how many were stopped; with none running, does nothing.
+    """
+    from jbuild.dsl.workspace import Workspace
+
+    from .server_client import stop_servers
+
+    stopped = stop_servers(str(Workspace.find().root), timeout)
+    click.echo(f"stopped {stopped} build server{'s' if stopped != 1 else ''}", err=True)

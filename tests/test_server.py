@@ -1,0 +1,244 @@
+"""The build server (JBUILD_SERVER=1: jbuild/server.py, server_client.py), with real processes:
+the client, a detached server, real builds in bubblewrap, signals, a kill -9, an ordinary user.
+
+Each test's servers are stopped by the fixture (`jbuild shutdown`, then a kill of any process
+still serving the workspace), so the suite leaves none behind.
+"""
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import gone_within, processes_holding, write_tree
+
+BUILD = """\
+package a { version = "1" sources = ["a.txt"] build = "mkdir -p $OUT && cat $SRC/a.txt > $OUT/a" }
+package b { version = "1" build = "mkdir -p $OUT && echo b > $OUT/b" }
+"""
+
+
+class Workspace:
+    def __init__(self, root: Path, store: Path, **env):
+        self.root, self.store = root, store
+        self.env = {**os.environ, "JBUILD_STORE": str(store), "JBUILD_SERVER": "1", **env}
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def jbuild(self, *args, server=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        env = self.env if server else {**self.env, "JBUILD_SERVER": "0"}
+        return subprocess.run([sys.executable, "-m", "jbuild", *args], cwd=self.root, env=env, capture_output=True,
+                              text=True, timeout=timeout, **kw)
+
+    def logs(self) -> str:
+        return "".join(p.read_text() for p in sorted(self.server_dir().glob("*.log")))
+
+    def server_dir(self) -> Path:
+        return self.root / ".jbuild" / "cache" / f"server-{os.getuid()}"
+
+    def pids(self) -> list[int]:
+        """The servers this workspace's logs name that are alive."""
+        return [int(p) for p in re.findall(r"\(pid (\d+)\)", self.logs()) if _alive(int(p))]
+
+    def memo_hits(self, kind: str = "session") -> int:
+        found = re.findall(rf"'{kind}': (\d+)", self.logs())
+        return int(found[-1]) if found else 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def stop_servers(ws: Workspace) -> None:
+    ws.jbuild("shutdown", server=False, timeout=60)
+    for pid in processes_holding(str(ws.server_dir())):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def ws(make_workspace, tmp_path):
+    w = Workspace(make_workspace({"BUILD": BUILD, "a.txt": "one\n"}), tmp_path / "store")
+    yield w
+    stop_servers(w)
+    assert gone_within(str(w.server_dir()), 10)
+
+
+def test_builds_edits_and_errors_through_the_server_as_in_process(ws):
+    r = ws.jbuild("build", "//:a")
+    assert r.returncode == 0, r.stderr
+    assert (ws.root / "result" / "a").read_text() == "one\n"
+    [pid] = ws.pids()
+    (ws.root / "a.txt").write_text("two\n")
+    r = ws.jbuild("build", "//:a")
+    assert r.returncode == 0 and "sources changed: a.txt" in r.stderr, r.stderr
+    assert (ws.root / "result" / "a").read_text() == "two\n"
+    assert ws.pids() == [pid] and ws.memo_hits() == 1  # the same server, the session from memory
+    # another jbuild, not the server's, builds meanwhile: the server's memory is stale, not used
+    (ws.root / "a.txt").write_text("three\n")
+    assert ws.jbuild("build", "//:a", server=False).returncode == 0
+    (ws.root / "a.txt").write_text("four\n")
+    r = ws.jbuild("build", "//:a")
+    assert r.returncode == 0, r.stderr
+    assert (ws.root / "result" / "a").read_text() == "four\n"
+    assert ws.memo_hits() == 1 and ws.pids() == [pid]
+    r = ws.jbuild("build", "//:a")  # a no-op: the snapshot from memory
+    assert r.returncode == 0 and "0 built" in r.stderr and ws.memo_hits("snapshot") >= 1
+    # a recipe error: the same message, caret and exit code as in-process
+    (ws.root / "BUILD").write_text(BUILD.replace('version = "1" sources', 'version = "1" sourcez'))
+    served, local = ws.jbuild("build", "//:a"), ws.jbuild("build", "//:a", server=False)
+    assert served.returncode == local.returncode == 2
+    assert served.stderr == local.stderr and "^" in served.stderr and "BUILD:1:" in served.stderr
+    # a failing action: exit 1 both ways
+    (ws.root / "BUILD").write_text(BUILD.replace("echo b > $OUT/b", "exit 3"))
+    served, local = ws.jbuild("build", "//:b"), ws.jbuild("build", "//:b", server=False)
+    assert served.returncode == local.returncode == 1, served.stderr
+    assert ws.pids() == [pid]
+
+
+def test_ctrl_c_in_the_client_interrupts_the_build_in_the_server(ws):
+    write_tree(ws.root, {"BUILD": 'package s { version = "1" build = "sleep 73.25; mkdir -p $OUT" }\n'})
+    client = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:s"], cwd=ws.root, env=ws.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_holding("sleep 73.25") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_holding("sleep 73.25"), "the action never started"
+    [pid] = ws.pids()
+    client.send_signal(signal.SIGINT)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 8, err
+    assert gone_within("sleep 73.25", 10)
+    assert ws.pids() == [pid]  # the server goes on, and serves again
+    write_tree(ws.root, {"BUILD": BUILD})
+    assert ws.jbuild("build", "//:b").returncode == 0 and ws.pids() == [pid]
+
+
+def test_shutdown_a_killed_server_and_idle_exit(ws):
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [first] = ws.pids()
+    r = ws.jbuild("shutdown", server=False)
+    assert r.returncode == 0 and "stopped 1 build server" in r.stderr
+    assert not _alive(first) and not list(ws.server_dir().glob("*.sock"))
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [second] = ws.pids()
+    os.kill(second, signal.SIGKILL)
+    assert gone_within(f"{ws.server_dir()}", 10)
+    (ws.root / "a.txt").write_text("after a kill\n")
+    r = ws.jbuild("build", "//:a")
+    assert r.returncode == 0, r.stderr
+    assert (ws.root / "result" / "a").read_text() == "after a kill\n"
+    [third] = ws.pids()
+    assert third not in (first, second)
+    stop_servers(ws)
+    ws.env["JBUILD_SERVER_IDLE"] = "1"
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [idle] = ws.pids()
+    deadline = time.monotonic() + 20
+    while _alive(idle) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(idle) and "exiting: idle" in ws.logs()
+
+
+def test_output_through_head_does_not_hang(ws):
+    assert ws.jbuild("build", "//:a", "//:b").returncode == 0
+    r = subprocess.run(f"{sys.executable} -m jbuild build --print-out-paths //:a //:b | head -1", shell=True,
+                       cwd=ws.root, env=ws.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1 and "/store/" in r.stdout, r.stderr
+
+
+def test_a_request_that_crashes_the_server_is_logged_and_the_server_goes_on(ws):
+    from jbuild import server_client
+
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [pid] = ws.pids()
+    [path] = ws.server_dir().glob("*.sock")
+    sock = server_client.connect_to(str(path))
+    ident = server_client.identity(str(ws.root.resolve()), ws.env)
+    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident}, (0, 1, 2))
+    assert server_client.receive(sock) == "S"
+    assert server_client.receive(sock) is None  # no reply: the client says so (server_client._exchange)
+    sock.close()
+    assert "request failed:" in ws.logs() and "TypeError" in ws.logs()
+    assert ws.jbuild("build", "//:b").returncode == 0 and ws.pids() == [pid]
+
+
+def test_a_workspace_whose_socket_path_is_longer_than_a_socket_address(make_workspace, tmp_path):
+    deep = make_workspace({"BUILD": BUILD, "a.txt": "deep\n"})
+    root = deep / ("d" * 60) / ("e" * 60)
+    root.mkdir(parents=True)
+    for name in ("jbuild.toml", "BUILD", "a.txt"):
+        (deep / name).rename(root / name)
+    w = Workspace(root, tmp_path / "store")
+    try:
+        assert len(str(w.server_dir())) > 108
+        r = w.jbuild("build", "//:a")
+        assert r.returncode == 0 and (root / "result" / "a").read_text() == "deep\n", r.stderr
+        assert len(w.pids()) == 1 and list(w.server_dir().glob("*.sock"))
+    finally:
+        stop_servers(w)
+
+
+def test_a_server_removed_socket_and_a_second_identity(ws):
+    """Another JBUILD_* environment is another server, which replaces the first (one per
+    workspace and user); a removed socket file stops its server."""
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [first] = ws.pids()
+    other = Workspace(ws.root, ws.store, JBUILD_JOBS="1")
+    assert other.jbuild("build", "//:b").returncode == 0
+    deadline = time.monotonic() + 20
+    while _alive(first) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(first) and len(ws.pids()) == 1
+    for sock in ws.server_dir().glob("*.sock"):
+        sock.unlink()
+    deadline = time.monotonic() + 20
+    while ws.pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not ws.pids() and not _alive(first)
+
+
+def _nonroot():
+    spec = importlib.util.spec_from_file_location("store_nonroot", Path(__file__).parent / "engine"
+                                                  / "test_store_nonroot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_ordinary_user_builds_through_a_server(tmp_path):
+    nonroot = _nonroot()
+    home = Path(nonroot.tempfile.mkdtemp(prefix="jbuild-user-")) if nonroot.IS_ROOT else tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    home.chmod(0o755)
+    user = nonroot.User(home)
+    root = write_tree(home / "ws", {"jbuild.toml": "", "BUILD": BUILD, "a.txt": "one\n"})
+    if nonroot.IS_ROOT:
+        subprocess.run(["chown", "-R", f"{nonroot.USER}:", str(home)], check=True)
+    jb = f"env JBUILD_SERVER=1 {sys.executable} -m jbuild"
+    # (one shell: the harness gives each command a mount namespace of its own, and a server serves
+    # only clients of its own, server_client.identity)
+    script = (f"{jb} build //:a && echo two > a.txt && {jb} build //:a && "
+              f"ls -ld .jbuild/cache/server-* && {jb} shutdown")
+    try:
+        r = user.run("sh", "-c", script, cwd=root)
+        assert r.returncode == 0, r.stderr
+        assert (root / "result" / "a").read_text() == "two\n"
+        [directory] = (root / ".jbuild" / "cache").glob("server-*")
+        st = os.stat(directory)
+        assert st.st_uid != 0 and st.st_mode & 0o777 == 0o700
+        log = "".join(p.read_text() for p in directory.glob("*.log"))
+        assert log.count("serving ") == 1 and "'session': 1" in log, log
+        assert "stopped 1 build server" in r.stderr, r.stderr
+    finally:
+        for pid in processes_holding(str(root / ".jbuild" / "cache")):
+            os.kill(pid, signal.SIGKILL)
+        if nonroot.IS_ROOT:
+            nonroot.force_remove(home)
