@@ -106,27 +106,18 @@ print(sorted(n.label.name for n in back.settled if Node(n.target, n.label, n.ver
 
 
 def test_nodes_restored_from_a_kept_session_equal_nodes_made_afresh(make_workspace, tmp_path):
-    from jbuild.engine import session_file
-    from jbuild.engine.build import run
-    from jbuild.engine.session import Session
-    from jbuild.engine.settings import Options
-    from test_session_file import FILES
+    from test_session_file import built_saved_restored
 
-    root = make_workspace(FILES)
-    opts = Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None)
-    s = Session(["//..."], opts, str(root))
-    code, rb = run(s.plan())
-    s.settle(rb)
+    s, back = built_saved_restored(make_workspace, tmp_path)
+    root = s.ws.root
     analysis = root / ".jbuild" / "cache" / "analysis-test.pickle"
-    session_file.save(s, analysis)
-    back = session_file.restore(analysis, opts)
     by_label = {n.label: n for n in s.node_closure}
     assert {n.label.name for n in back.settled} == {"lib", "app"}
     for n in back.node_closure:
         assert n == by_label[n.label] and hash(n) == hash(by_label[n.label]) and n is not by_label[n.label]
     assert all(n in back.settled for n in s.settled)  # (the kept session's dicts answer for the old objects)
     env = {**os.environ, "PYTHONHASHSEED": "777"}  # (another process's str hashes: re-hashed on restore)
-    r = subprocess.run([sys.executable, "-c", RESTORE, str(analysis), opts.store], env=env, capture_output=True,
+    r = subprocess.run([sys.executable, "-c", RESTORE, str(analysis), str(tmp_path / "store")], env=env, capture_output=True,
                        text=True, timeout=60, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['app', 'lib']"

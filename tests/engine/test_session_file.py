@@ -119,9 +119,8 @@ def test_a_new_file_a_glob_matches_is_expanded_from_a_kept_analysis(make_workspa
         assert f.read() == "app 2\nmore\n"
 
 
-def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path):
-    """Nodes in the hot file are numbers into the analysis: restored, they are the very
-    objects of the restored graph (a copy would key a second, silently stale dict entry)."""
+def built_saved_restored(make_workspace, tmp_path):
+    """(a session of FILES built and settled, the same restored from its saved files)."""
     from jbuild.engine import session_file
     from jbuild.engine.build import run
     from jbuild.engine.session import Session
@@ -134,7 +133,13 @@ def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path)
     s.settle(rb)
     analysis = root / ".jbuild" / "cache" / "analysis-test.pickle"
     session_file.save(s, analysis)
-    back = session_file.restore(analysis, opts)
+    return s, session_file.restore(analysis, opts)
+
+
+def test_the_hot_part_refers_to_the_analysis_own_nodes(make_workspace, tmp_path):
+    """Nodes in the hot file are numbers into the analysis: restored, they are the very
+    objects of the restored graph (a copy would key a second, silently stale dict entry)."""
+    s, back = built_saved_restored(make_workspace, tmp_path)
     graph = {id(n) for n in back.node_closure}
     assert {n.label.name for n in back.settled} == {"lib", "app"}
     assert {id(n) for n in back.settled} <= graph and {id(n) for n in back.computer.keys.build} <= graph
