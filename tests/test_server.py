@@ -162,8 +162,9 @@ def test_a_request_that_crashes_the_server_is_logged_and_the_server_goes_on(ws):
     [path] = ws.server_dir().glob("*.sock")
     sock = server_client.connect_to(str(path))
     ident = server_client.identity(str(ws.root.resolve()), ws.env)
-    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident}, (0, 1, 2))
+    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident})
     assert server_client.receive(sock) == "S"
+    server_client.send(sock, "F", (0, 1, 2))
     assert server_client.receive(sock) is None  # no reply: the client says so (server_client._exchange)
     sock.close()
     assert "request failed:" in ws.logs() and "TypeError" in ws.logs()
@@ -242,3 +243,68 @@ def test_an_ordinary_user_builds_through_a_server(tmp_path):
             os.kill(pid, signal.SIGKILL)
         if nonroot.IS_ROOT:
             nonroot.force_remove(home)
+
+
+def test_a_queued_client_interrupted_or_killed_lets_its_pipe_reader_see_the_end_at_once(ws):
+    """Clients queued behind a long build are Ctrl-C'd and kill -9'd: a reader of their
+    stdout/stderr (`jbuild build ... | tee`) sees EOF at once, not when the server gets to the
+    request (their descriptors are sent only once the server takes it); nothing of theirs is built."""
+    write_tree(ws.root, {"BUILD": BUILD + 'package s { version = "1" build = "sleep 61.75; mkdir -p $OUT" }\n'})
+    long = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:s"], cwd=ws.root, env=ws.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_holding("sleep 61.75") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_holding("sleep 61.75"), "the long build never started"
+    queued = {sig: subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:b"], cwd=ws.root, env=ws.env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for sig in (signal.SIGINT, signal.SIGKILL)}
+    time.sleep(2.5)  # (both queued: each says it waits, QUEUED_SAY)
+    for sig, client in queued.items():
+        client.send_signal(sig)
+        started = time.monotonic()
+        _, err = client.communicate(timeout=10)  # (blocked until the pipes' end: every writer closed)
+        assert time.monotonic() - started < 5, f"{sig!r}: the pipes stayed open {time.monotonic() - started:.1f} s"
+        assert client.returncode == (8 if sig == signal.SIGINT else -9), err
+        if sig == signal.SIGINT:
+            assert "waiting for another build" in err and "interrupted before the build started" in err, err
+    assert long.poll() is None, "the long build ended: the test measured nothing"
+    long.send_signal(signal.SIGINT)
+    assert long.wait(timeout=30) == 8
+    assert ws.jbuild("build", "//:a").returncode == 0  # (served after the dropped requests)
+    assert ws.logs().count("went away while queued: not built") == 2, ws.logs()
+    assert not (ws.root / "result-2").exists() and "//:b" not in ws.logs()
+    assert len(ws.pids()) == 1
+
+
+def test_a_piped_build_that_starts_the_server_returns_at_once(ws):
+    """`jbuild build ... | cat` (a CI step's shape: its stdout and stderr are pipes the runner
+    reads to their end) returns as soon as the client exits, though the server it started goes
+    on: the server holds none of the client's descriptors between builds."""
+    assert not ws.pids()
+    started = time.monotonic()
+    r = subprocess.run(f"{sys.executable} -m jbuild build //:a 2>&1 | cat", shell=True, cwd=ws.root, env=ws.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "1 built" in r.stdout, r.stdout + r.stderr
+    assert time.monotonic() - started < 30
+    [pid] = ws.pids()  # (it served the build, and runs on)
+    for _ in range(2):  # a no-op, then an edit, through that server: the same
+        started = time.monotonic()
+        p = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and time.monotonic() - started < 15, err
+        (ws.root / "a.txt").write_text("edited\n")
+    assert ws.pids() == [pid] and ws.memo_hits() >= 1
+
+
+def test_python_and_python3_of_one_environment_are_one_server(ws):
+    """`.venv/bin/python` and `.venv/bin/python3` are one interpreter in one environment: one
+    server (the identity holds the resolved interpreter and sys.prefix, not the name as given)."""
+    python3 = Path(sys.executable).with_name("python3")
+    assert python3.exists() and python3.resolve() == Path(sys.executable).resolve()
+    for python in (sys.executable, str(python3)):
+        r = subprocess.run([python, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    assert ws.logs().count("serving ") == 1 and len(ws.pids()) == 1, ws.logs()
