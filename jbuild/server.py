@@ -1,4 +1,4 @@
-"""The resident build server of a workspace (`JBUILD_SERVER=1`; the client: server_client.py).
+"""The resident build server of a workspace (`jbuild build`'s default; the client: server_client.py).
 
 One process per (workspace, user, interpreter, jbuild, keyed environment): the socket's name.
 It serves one `jbuild build` at a time, as the CLI would run it in-process (cli.run), with the

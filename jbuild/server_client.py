@@ -1,5 +1,5 @@
-"""The thin client of `JBUILD_SERVER=1 jbuild build ...`: hand the command to the workspace's
-resident server (jbuild/server.py) and exit with its exit code.
+"""The thin client of `jbuild build ...` (unless JBUILD_SERVER=0 or `jbuild --no-server`): hand
+the command to the workspace's resident server (jbuild/server.py) and exit with its exit code.
 
 It runs before anything of the engine is imported, so it uses the builtin `_socket` and
 `marshal` (the `socket` module's enums alone cost more than the whole client's work). It finds
@@ -36,10 +36,6 @@ QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 # request was started with these exactly (each request also brings its whole environment).
 KEYED_PREFIXES = ("JBUILD_", "PYTHON", "GITHUB_")
 KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH")
-
-
-def enabled(environ=os.environ) -> bool:
-    return environ.get("JBUILD_SERVER", "") not in ("", "0")
 
 
 def workspace_root(cwd: str) -> str | None:

@@ -308,3 +308,28 @@ def test_python_and_python3_of_one_environment_are_one_server(ws):
                            text=True, timeout=120)
         assert r.returncode == 0, r.stderr
     assert ws.logs().count("serving ") == 1 and len(ws.pids()) == 1, ws.logs()
+
+
+def test_the_server_is_the_default_and_no_server_or_0_builds_in_process(ws):
+    """Without JBUILD_SERVER, `jbuild build` goes through the server (as Bazel's); `jbuild
+    --no-server build` (as `bazel --batch`) and JBUILD_SERVER=0 build in-process; other commands
+    run in-process, and `--help` says so."""
+    default = {k: v for k, v in ws.env.items() if k != "JBUILD_SERVER"}
+
+    def jbuild(*args, env=default):
+        return subprocess.run([sys.executable, "-m", "jbuild", *args], cwd=ws.root, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    assert jbuild("build", "//:a").returncode == 0
+    [pid] = ws.pids()
+    served = ws.logs().count(": exit ")
+    assert served == 1
+    (ws.root / "a.txt").write_text("in-process\n")
+    for r in (jbuild("--no-server", "build", "//:a"), jbuild("build", "//:a", env={**default, "JBUILD_SERVER": "0"}),
+              jbuild("--no-server", "//:b", "--no-link"), jbuild("test", "//..."), jbuild("query", "//...")):
+        assert r.returncode in (0, 4), r.stderr  # (test: no test targets here, exit 4)
+    assert (ws.root / "result" / "a").read_text() == "in-process\n"
+    assert ws.logs().count(": exit ") == served and ws.pids() == [pid]
+    assert jbuild("build", "//:a").returncode == 0 and ws.logs().count(": exit ") == served + 1
+    r = jbuild("--no-server", "--help")
+    assert r.returncode == 0 and "--no-server" in r.stdout and "build server" in r.stdout, r.stdout
