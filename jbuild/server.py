@@ -37,6 +37,7 @@ STARTED_NS = time.time_ns()  # (before the engine's modules are imported: `_code
 # (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
 IDLE = 15 * 60
 CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
+STDIO_WAIT = 5.0  # seconds a taken client may take to send its stdio (a running one: microseconds)
 
 
 def main() -> None:
@@ -214,7 +215,14 @@ class Server:
             self._stop("its code changed on disk, or a request of another identity", conn,
                        {"retry": "the server's code or identity changed"})
         send(conn, "S")
-        fds = _receive_stdio(conn)  # (only now: a client queued, then killed, left none of its pipes here)
+        conn.settimeout(STDIO_WAIT)
+        try:
+            fds = _receive_stdio(conn)  # (only now: a client queued, then killed, left none of its pipes here)
+        except TimeoutError:  # (a client stopped while queued, Ctrl-Z: it asks again once it runs)
+            _log(f"a client that sent no stdio within {STDIO_WAIT:g} s of being taken: told to ask again")
+            send(conn, {"retry": "the client was too slow to send its stdio"})
+            return
+        conn.settimeout(None)
         if fds is None:
             _log("a client that went away before its build started: not built")
             return

@@ -284,7 +284,10 @@ def _exchange(sock, request: dict) -> dict:
             return taken
         if taken != "S":  # the server went (shutdown, idle, a code change) before taking it: ask again
             return {"retry": "the request was not taken"}
-        send(sock, "F", (0, 1, 2))
+        try:
+            send(sock, "F", (0, 1, 2))
+        except OSError:  # (it dropped the request, not having our stdio: STDIO_WAIT after a Ctrl-Z)
+            return {"retry": "the server dropped the request before its build started"}
         running.append(True)
         reply = receive(sock)
     except KeyboardInterrupt:

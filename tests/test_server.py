@@ -333,3 +333,31 @@ def test_the_server_is_the_default_and_no_server_or_0_builds_in_process(ws):
     assert jbuild("build", "//:a").returncode == 0 and ws.logs().count(": exit ") == served + 1
     r = jbuild("--no-server", "--help")
     assert r.returncode == 0 and "--no-server" in r.stdout and "build server" in r.stdout, r.stdout
+
+
+def test_a_queued_client_stopped_with_ctrl_z_holds_no_build_back(ws):
+    """A client stopped (Ctrl-Z) while queued is taken once the build before it ends: it cannot
+    send its stdio, and the server does not wait for it (STDIO_WAIT) but serves the next
+    client; resumed, the stopped client asks again and builds."""
+    write_tree(ws.root, {"BUILD": BUILD + 'package s { version = "1" build = "sleep 3.125; mkdir -p $OUT" }\n'})
+    assert ws.jbuild("build", "//:a").returncode == 0  # (the server started: the next three queue at once)
+    long = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:s"], cwd=ws.root, env=ws.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_holding("sleep 3.125") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopped = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:b", "--out-link", "b"], cwd=ws.root,
+                               env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        assert long.wait(timeout=60) == 0
+        started = time.monotonic()
+        r = ws.jbuild("build", "//:a", timeout=60)
+        assert r.returncode == 0 and time.monotonic() - started < 15, r.stderr
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    _, err = stopped.communicate(timeout=60)
+    assert stopped.returncode == 0, err
+    assert (ws.root / "b" / "b").read_text() == "b\n"
+    assert "told to ask again" in ws.logs(), ws.logs()
