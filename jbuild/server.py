@@ -66,14 +66,29 @@ def _log(text: str) -> None:
 
 def _lock(path: str):
     """Hold `<socket>.lock` for this process's life: one server per socket, a killed one's
-    lock freed by the kernel. None if another holds it."""
+    lock freed by the kernel. None if another holds it and listens. One that holds it without
+    listening is starting (it will listen) or exiting (a code change, a shutdown: its client
+    started this one, and waits for it): wait for the lock until one listens."""
+    from .server_client import START_TIMEOUT, connect_to
+
     fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            pass
+        try:
+            listening = connect_to(path)
+        except OSError:
+            listening = None
+        if listening is not None or time.monotonic() > deadline:
+            if listening is not None:
+                listening.close()
+            os.close(fd)
+            return None
+        time.sleep(0.02)
 
 
 def _listen(path: str):
@@ -153,7 +168,12 @@ class Server:
             if conn is not None:
                 send(conn, reply)
         finally:
-            sys.exit(0)
+            for stream in (sys.stdout, sys.stderr):  # (the log's; nothing else to tidy: the kernel frees the lock)
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(0)  # (at once: a client told to retry starts the next server, which waits for our lock)
 
     def _socket_is_ours(self) -> bool:
         try:

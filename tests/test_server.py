@@ -361,3 +361,30 @@ def test_a_queued_client_stopped_with_ctrl_z_holds_no_build_back(ws):
     assert stopped.returncode == 0, err
     assert (ws.root / "b" / "b").read_text() == "b\n"
     assert "told to ask again" in ws.logs(), ws.logs()
+
+
+def test_a_server_started_while_an_exiting_one_holds_the_lock_waits_for_it(ws):
+    """A server exiting (a code change, a shutdown) holds its lock until its process is gone,
+    while the client it told to retry has started the next: that one gave up at once (another
+    held the lock), and the client waited 20 s for a server that never came, then built
+    in-process. The next server now waits for the lock while no one listens."""
+    import fcntl
+
+    code = ("import os; from jbuild.server_client import identity, socket_path, workspace_root;"
+            "r = workspace_root(os.getcwd()); print(socket_path(r, identity(r)))")
+    path = subprocess.run([sys.executable, "-c", code], cwd=ws.root, env=ws.env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)  # (the exiting server's)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        client = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert client.poll() is None
+    finally:
+        os.close(fd)  # (it has exited)
+    started = time.monotonic()
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 0 and "did not start" not in err, err
+    assert time.monotonic() - started < 10 and len(ws.pids()) == 1 and "serving " in ws.logs()
