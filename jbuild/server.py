@@ -115,6 +115,36 @@ def _replace_others(path: str) -> None:
         return
     if stopped:
         _log(f"asked {stopped} older server(s) of this workspace to exit")
+    _prune(os.path.dirname(path), keep=os.path.basename(path)[: -len(".sock")])
+
+
+LOG_KEPT_FOR = 24 * 3600  # seconds a gone server's log (and lock file) stays beside the live one's
+
+
+def _prune(directory: str, keep: str) -> None:
+    """Remove the log and lock files of servers gone for a day (one per identity ever used: a
+    script varying SOURCE_DATE_EPOCH build after build would pile them up). A lock that is
+    held is a live server's: kept."""
+    now = time.time()
+    for name in os.listdir(directory):
+        digest, dot, kind = name.rpartition(".")
+        if kind != "log" or digest == keep or os.path.exists(os.path.join(directory, digest + ".sock")):
+            continue
+        log, lock = os.path.join(directory, name), os.path.join(directory, digest + ".lock")
+        try:
+            if now - os.stat(log).st_mtime < LOG_KEPT_FOR:
+                continue
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(log)
+            os.unlink(lock)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 class Server:

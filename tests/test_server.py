@@ -397,3 +397,29 @@ def test_a_server_started_while_an_exiting_one_holds_the_lock_waits_for_it(ws):
     _, err = client.communicate(timeout=60)
     assert client.returncode == 0 and "did not start" not in err, err
     assert time.monotonic() - started < 10 and len(ws.pids()) == 1 and "serving " in ws.logs()
+
+
+def test_a_new_server_prunes_the_logs_of_servers_gone_for_a_day(ws):
+    """Each identity ever served leaves DIGEST.log and .lock: a new server removes those of a
+    day ago whose lock no one holds, and keeps a live server's and recent ones."""
+    import fcntl
+
+    d = ws.server_dir()
+    d.mkdir(parents=True, mode=0o700)
+    for name in ("old", "held", "recent"):
+        (d / f"{name}.log").write_text("12:00:00 serving ...\n")
+        (d / f"{name}.lock").write_text("")
+    day_ago = time.time() - 2 * 24 * 3600
+    for name in ("old", "held"):
+        os.utime(d / f"{name}.log", (day_ago, day_ago))
+    fd = os.open(d / "held.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # (a server of that identity runs)
+    try:
+        assert ws.jbuild("build", "//:a").returncode == 0
+        deadline = time.monotonic() + 20
+        while (d / "old.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not (d / "old.log").exists() and not (d / "old.lock").exists()
+        assert all((d / f"{n}.{k}").exists() for n in ("held", "recent") for k in ("log", "lock"))
+    finally:
+        os.close(fd)
