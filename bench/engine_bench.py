@@ -25,7 +25,8 @@ At 10,000 packages the full build is long: `--keep` keeps the workspace and stor
 Children run with bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped), as installed.
 
 `--server` runs jbuild's steps through the workspace's build server (JBUILD_SERVER=1,
-jbuild/server.py): the server is started and warmed outside the timed steps (by the catch-up or
+jbuild/server.py; without it, JBUILD_SERVER=0: in-process, though the server is jbuild's
+default): the server is started and warmed outside the timed steps (by the catch-up or
 full build, and one more no-op build), so each timed run is the thin client plus the server's
 build; the RSS column is then the client's, and the server's RSS is printed after the table.
 `jbuild shutdown` stops it at the end.
@@ -138,7 +139,7 @@ class Bench:
         return self.root.parent / (self.root.name + "-store")
 
     def env(self) -> dict:
-        return {"JBUILD_STORE": str(self.store), **({"JBUILD_SERVER": "1"} if self.server else {})}
+        return {"JBUILD_STORE": str(self.store), "JBUILD_SERVER": "1" if self.server else "0"}  # (the server: the default)
 
     def jbuild(self) -> Run:
         events = self.root.parent / (self.root.name + "-events.json")

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     `sys.exit`."""
     if argv is not None:
         sys.exit(run(argv))
-    if os.environ.get("JBUILD_SERVER", "") not in ("", "0") and "_JBUILD_COMPLETE" not in os.environ:
+    if server_wanted(os.environ) and sys.argv[1:2] != [NO_SERVER] and "_JBUILD_COMPLETE" not in os.environ:
         _through_server()
     import gc
 
@@ -34,9 +34,19 @@ def main(argv: list[str] | None = None) -> None:
     quick_exit.leave(run(argv))
 
 
+# `jbuild --no-server ...` (as `bazel --batch`): this command in-process, whatever JBUILD_SERVER says.
+NO_SERVER = "--no-server"
+
+
+def server_wanted(environ) -> bool:
+    """The build server is the default (as Bazel's), on Linux (SO_PEERCRED, /proc/self/ns);
+    JBUILD_SERVER=0 (or false, no, off) turns it off."""
+    return sys.platform == "linux" and environ.get("JBUILD_SERVER", "").lower() not in ("0", "false", "no", "off")
+
+
 def _through_server() -> None:
-    """`JBUILD_SERVER=1`: a build the fast path takes runs in the workspace's resident server
-    (server_client.py); this process exits with its exit code. Anything else returns: in-process."""
+    """A build the fast path takes runs in the workspace's resident server (server_client.py,
+    docs/server.md); this process exits with its exit code. Anything else returns: in-process."""
     from .server_client import forward
 
     code = forward(sys.argv[1:])
@@ -66,6 +76,8 @@ def run(argv: list[str] | None = None) -> int:
     if threading_is_main():
         signal.signal(signal.SIGTERM, _terminate)
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [NO_SERVER]:
+        argv = argv[1:]
     try:
         if "_JBUILD_COMPLETE" not in os.environ:
             from .fast_build import parse

@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
             "reverse order."),
     "shell": ("workspace_commands", "shell",
               "Build TARGETS and start a shell with their run closure's bin/ first on PATH (`nix shell`)."),
-    "shutdown": ("server_command", "shutdown", "Stop this workspace's build servers (JBUILD_SERVER=1) of the current user."),
+    "shutdown": ("server_command", "shutdown", "Stop this workspace's build servers of the current user (as `bazel shutdown`)."),
     "store": ("store_commands", "store_group", "Inspect and repair the store."),
     "test": ("test_command", "test", "Build what PATTERNS need and run the test targets among them, e.g."),
     "watch": ("watch_command", "watch",

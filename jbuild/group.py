@@ -49,12 +49,17 @@ class _Group(LazyGroup):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="jbuild", message="%(prog)s %(version)s")
+@click.option("--no-server", is_flag=True, expose_value=False,
+              help="Run the command in this process, not in the workspace's build server (as `bazel --batch`; "
+                   "JBUILD_SERVER=0 does the same). Give it before the command.")
 def cli():
     """jbuild: declarative builds that never rebuild what a change cannot affect.
 
     Run inside a workspace (a directory tree with jbuild.toml at its root).
     `jbuild //x:y` is short for `jbuild build //x:y`; `jbuild help target-syntax` explains
-    labels and patterns. Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
+    labels and patterns. `jbuild build` runs in the workspace's resident build server, started
+    on first use, which keeps the analysis in memory between builds (docs/server.md; `jbuild
+    shutdown` stops it). Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
     3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
     9 lock not had in time, 37 internal error.
     """

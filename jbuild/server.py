@@ -1,4 +1,4 @@
-"""The resident build server of a workspace (`JBUILD_SERVER=1`; the client: server_client.py).
+"""The resident build server of a workspace (`jbuild build`'s default; the client: server_client.py).
 
 One process per (workspace, user, interpreter, jbuild, keyed environment): the socket's name.
 It serves one `jbuild build` at a time, as the CLI would run it in-process (cli.run), with the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import marshal
 import os
 import signal
 import socket
@@ -31,11 +32,12 @@ from jbuild.base import file_memo
 from . import exitcodes
 from .server_client import identity, receive, send, short_path, workspace_root
 
-STARTED_NS = time.time_ns()  # a jbuild file changed after this is not the code this server runs
+STARTED_NS = time.time_ns()  # (before the engine's modules are imported: `_code_changed`)
 # Seconds without a request before the server exits: an edit-build loop's pauses, not a day's
 # (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
 IDLE = 15 * 60
 CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
+STDIO_WAIT = 5.0  # seconds a taken client may take to send its stdio (a running one: microseconds)
 
 
 def main() -> None:
@@ -64,14 +66,29 @@ def _log(text: str) -> None:
 
 def _lock(path: str):
     """Hold `<socket>.lock` for this process's life: one server per socket, a killed one's
-    lock freed by the kernel. None if another holds it."""
+    lock freed by the kernel. None if another holds it and listens. One that holds it without
+    listening is starting (it will listen) or exiting (a code change, a shutdown: its client
+    started this one, and waits for it): wait for the lock until one listens."""
+    from .server_client import START_TIMEOUT, connect_to
+
     fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError:
+            pass
+        try:
+            listening = connect_to(path)
+        except OSError:
+            listening = None
+        if listening is not None or time.monotonic() > deadline:
+            if listening is not None:
+                listening.close()
+            os.close(fd)
+            return None
+        time.sleep(0.02)
 
 
 def _listen(path: str):
@@ -98,6 +115,36 @@ def _replace_others(path: str) -> None:
         return
     if stopped:
         _log(f"asked {stopped} older server(s) of this workspace to exit")
+    _prune(os.path.dirname(path), keep=os.path.basename(path)[: -len(".sock")])
+
+
+LOG_KEPT_FOR = 24 * 3600  # seconds a gone server's log (and lock file) stays beside the live one's
+
+
+def _prune(directory: str, keep: str) -> None:
+    """Remove the log and lock files of servers gone for a day (one per identity ever used: a
+    script varying SOURCE_DATE_EPOCH build after build would pile them up). A lock that is
+    held is a live server's: kept."""
+    now = time.time()
+    for name in os.listdir(directory):
+        digest, dot, kind = name.rpartition(".")
+        if kind != "log" or digest == keep or os.path.exists(os.path.join(directory, digest + ".sock")):
+            continue
+        log, lock = os.path.join(directory, name), os.path.join(directory, digest + ".lock")
+        try:
+            if now - os.stat(log).st_mtime < LOG_KEPT_FOR:
+                continue
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(log)
+            os.unlink(lock)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 class Server:
@@ -108,10 +155,12 @@ class Server:
         self.identity = identity(self.root)
         self.served = 0
         self.untidy = 0  # requests since the last `_tidy`
-        self.code_files: dict[str, tuple] = {}
+        self.code_files: dict[str, tuple] = {}  # a jbuild module's file -> its stat when first seen
+        self.stale = False  # a module's file changed: serve no more
+        self.looked_ns = STARTED_NS  # when `_code_changed` last began (the first: before the warm imports)
 
     def serve(self) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # (a cancel interrupts the build as Ctrl-C)
+        signal.signal(signal.SIGINT, _interrupt)  # (a cancel interrupts the build as Ctrl-C)
         signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))
         file_memo.enable()
         self._warm()
@@ -129,12 +178,8 @@ class Server:
                 if not self._socket_is_ours():
                     self._stop("its socket file was removed")
                 continue
-            except KeyboardInterrupt:  # (a cancel that came after its build ended)
-                continue
             try:
                 self._one(conn)
-            except KeyboardInterrupt:
-                pass
             except Exception:  # noqa: BLE001 - logged; the client hears the connection end
                 _log("request failed:\n" + traceback.format_exc())
             finally:
@@ -153,7 +198,12 @@ class Server:
             if conn is not None:
                 send(conn, reply)
         finally:
-            sys.exit(0)
+            for stream in (sys.stdout, sys.stderr):  # (the log's; nothing else to tidy: the kernel frees the lock)
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(0)  # (at once: a client told to retry starts the next server, which waits for our lock)
 
     def _socket_is_ours(self) -> bool:
         try:
@@ -172,9 +222,15 @@ class Server:
         self._code_changed()
 
     def _code_changed(self) -> bool:
-        """Did a file of a jbuild module this process loaded change since it was loaded (or
-        first looked at)? A server never serves with code other than what is on disk."""
-        changed = False
+        """Did a file of a jbuild module this process loaded change since it was loaded? A server
+        never serves with code other than what is on disk. A module is noted the first time it
+        is seen (at start, or after the build that imported it): its stat then, against which
+        every later look compares; and at that first look, a file written after the previous
+        look began (after the module may have been imported) counts as changed too, unless
+        its mtime is in the future (an archive's, a skewed clock's: it tells nothing, and would
+        otherwise make every server exit before its first build)."""
+        since, self.looked_ns = self.looked_ns, time.time_ns()
+        changed = []
         for name, module in list(sys.modules.items()):
             file = getattr(module, "__file__", None) if name.startswith("jbuild") else None
             if not file:
@@ -184,50 +240,75 @@ class Server:
                 now = (st.st_ino, st.st_size, st.st_mtime_ns)
             except OSError:
                 now = None
-            if self.code_files.setdefault(file, now) != now or now is None or now[2] > STARTED_NS:
-                changed = True  # (a module imported during a build was noted then: its mtime tells)
-        return changed
+            seen = self.code_files.setdefault(file, now)
+            if seen != now or now is None or (seen is now and since < now[2] <= self.looked_ns):
+                changed.append(file)
+        if changed:
+            _log(f"changed on disk: {', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}")
+            self.stale = True  # (seen after a build: the next request is told to retry)
+        return self.stale
 
     def _one(self, conn) -> None:
-        got = _receive_request(conn)
-        if got is None:
+        request = receive(conn)  # (descriptors sent with it are dropped by the kernel: none are taken here)
+        if not isinstance(request, dict):
             return
-        request, fds = got
+        uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
+        if uid != os.getuid():
+            _log(f"refused a client of uid {uid}")
+            return
+        if _gone(conn):
+            _log("a client that went away while queued: not built")
+            return
+        if request.get("shutdown"):
+            self._stop("jbuild shutdown", conn, {"exit": 0})
+        if self._code_changed() or request.get("identity") != self.identity:
+            self._stop("its code changed on disk, or a request of another identity", conn,
+                       {"retry": "the server's code or identity changed"})
+        send(conn, "S")
+        conn.settimeout(STDIO_WAIT)
         try:
-            uid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[4:8], sys.byteorder)
-            if uid != os.getuid():
-                _log(f"refused a client of uid {uid}")
-                return
-            if _gone(conn):
-                _log("a client that went away while queued: not built")
-                return
-            send(conn, "S")
-            if request.get("shutdown"):
-                self._stop("jbuild shutdown", conn, {"exit": 0})
-            if self._code_changed() or request.get("identity") != self.identity:
-                self._stop("its code changed on disk, or a request of another identity", conn,
-                           {"retry": "the server's code or identity changed"})
+            fds = _receive_stdio(conn)  # (only now: a client queued, then killed, left none of its pipes here)
+        except TimeoutError:  # (a client stopped while queued, Ctrl-Z: it asks again once it runs)
+            _log(f"a client that sent no stdio within {STDIO_WAIT:g} s of being taken: told to ask again")
+            send(conn, {"retry": "the client was too slow to send its stdio"})
+            return
+        conn.settimeout(None)
+        if fds is None:
+            _log("a client that went away before its build started: not built")
+            return
+        try:
             code = self._build(conn, request, fds)
-            self._code_changed()  # (notes the modules this build imported first: a later change is seen)
-            self.served += 1
-            _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
-            send(conn, {"exit": code})
         finally:
             for fd in fds:
                 os.close(fd)
+        self._code_changed()  # (notes the modules this build imported first: a later change is seen)
+        self.served += 1
+        _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
+        try:
+            send(conn, {"exit": code})
+        except OSError:
+            _log("the client went away before its answer")
+        if self.stale:  # (a module the build imported first changed meanwhile: the next client starts anew)
+            self._stop("its code changed on disk")
 
     def _build(self, conn, request: dict, fds: list[int]) -> int:
         with Borrowed(request, fds):
             cancel = Canceller(conn)
             try:
-                from jbuild.cli import run
+                try:
+                    cancel.start()
+                    from jbuild.cli import run
 
-                code = run(list(request["argv"]))
-            except KeyboardInterrupt:  # (a cancel between run's own handler and here)
-                code = exitcodes.INTERRUPTED
-            finally:
+                    code = run(list(request["argv"]))
+                finally:
+                    cancel.done()
+            except KeyboardInterrupt:  # (a cancel landing between run's own handler and `done`)
                 cancel.done()
-                signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))  # (cli.run set its own)
+                code = exitcodes.INTERRUPTED
+            except OSError as exc:  # (the client's stdio gone with the client: `interrupted` not written)
+                _log(f"the client's stdio is gone ({exc.strerror or exc})")
+                code = exitcodes.INTERRUPTED
+            signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))  # (cli.run set its own)
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
@@ -254,23 +335,22 @@ def _hang_up(conn) -> None:
     conn.close()
 
 
-def _receive_request(conn):
-    """(request, [fd, fd, fd]) or None."""
+def _receive_stdio(conn):
+    """The client's stdin, stdout and stderr ("F" with three descriptors), or None (its end, a
+    cancel, anything else)."""
     msg, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(3 * 4))
     fds = []
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds += [int.from_bytes(data[i:i + 4], sys.byteorder, signed=True) for i in range(0, len(data) - 3, 4)]
-    if len(msg) < 4 or len(fds) != 3:
+    from .server_client import _exactly
+
+    body = _exactly(conn, int.from_bytes(msg, "little")) if len(msg) == 4 else None
+    if len(fds) != 3 or body is None or body != marshal.dumps("F"):
         for fd in fds:
             os.close(fd)
         return None
-    import marshal
-
-    from .server_client import _exactly
-
-    body = _exactly(conn, int.from_bytes(msg, "little"))
-    return (marshal.loads(body), fds) if body is not None else None
+    return fds
 
 
 class Borrowed:
@@ -313,13 +393,26 @@ class Borrowed:
             os.close(mine)
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGINT: a cancel, as Ctrl-C in-process, while a build runs; after `Canceller.done` a
+    signal sent just before it (the build returning as the cancel came) is dropped, so the
+    build's answer still reaches the client (not an interrupted reply: exit 37)."""
+    if Canceller.armed:
+        raise KeyboardInterrupt
+
+
 class Canceller:
     """Interrupts the build (SIGINT to the main thread: as Ctrl-C in-process, exit 8) when the
     client sends a cancel or goes away (the end of its connection)."""
 
+    armed = False  # a build runs: SIGINT interrupts it (_interrupt)
+
     def __init__(self, conn):
         self.conn, self.lock, self.finished = conn, threading.Lock(), False
         self.main = threading.main_thread().ident
+
+    def start(self) -> None:
+        Canceller.armed = True
         threading.Thread(target=self._watch, name="jbuild-server-cancel", daemon=True).start()
 
     def _watch(self) -> None:
@@ -335,6 +428,7 @@ class Canceller:
     def done(self) -> None:
         with self.lock:
             self.finished = True
+            Canceller.armed = False
 
 
 def _tidy() -> None:

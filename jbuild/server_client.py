@@ -1,20 +1,24 @@
-"""The thin client of `JBUILD_SERVER=1 jbuild build ...`: hand the command to the workspace's
-resident server (jbuild/server.py) and exit with its exit code.
+"""The thin client of `jbuild build ...` (unless JBUILD_SERVER=0 or `jbuild --no-server`): hand
+the command to the workspace's resident server (jbuild/server.py) and exit with its exit code.
 
 It runs before anything of the engine is imported, so it uses the builtin `_socket` and
 `marshal` (the `socket` module's enums alone cost more than the whole client's work). It finds
 the workspace as Workspace.find does (a `jbuild.toml` upward from the working directory),
 names the socket after what the server's answers depend on (`identity`), connects — or starts
 a server detached and waits for it to listen — and sends the command line, the working
-directory, the environment and its own stdin/stdout/stderr (SCM_RIGHTS): the server runs the
-build on those, so a terminal, a pipe or `| head` behave as in-process. Ctrl-C or SIGTERM
-here sends a cancel (the server interrupts the build as Ctrl-C does in-process: exit 8).
+directory and the environment, and once the server has taken the request, its own
+stdin/stdout/stderr (SCM_RIGHTS): the server runs the build on those, so a terminal, a pipe or
+`| head` behave as in-process. Ctrl-C or SIGTERM here sends a cancel (the server interrupts the
+build as Ctrl-C does in-process: exit 8).
 
-The wire: a message is a 4-byte length and a marshal'd value. Client -> server: the request
-(with the three descriptors), then a cancel (b"C") at most. Server -> client: b"S" once the
-request is taken (a client not answered within `QUEUED_SAY` seconds says it waits for another
-build), then the reply {"exit": code} or {"retry": why} (the server's code changed: it has
-gone; start a new one).
+The wire: a message is a 4-byte length and a marshal'd value. Client -> server: the request,
+then (after "S") "F" with the three descriptors, then a cancel ("C") at most. Server -> client:
+"S" once the request is taken (a client not answered within `QUEUED_SAY` seconds says it waits
+for another build), then the reply {"exit": code}; or, instead of "S", {"retry": why} (the
+server's code or identity changed: it has gone; start a new one) or a shutdown's {"exit": 0}.
+The descriptors travel only once the build is about to run: a client queued behind another
+build and then interrupted or killed leaves nothing of its stdout in the server's queue (a
+`| tee` reading it sees its end at once).
 """
 
 from __future__ import annotations
@@ -32,10 +36,6 @@ QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 # request was started with these exactly (each request also brings its whole environment).
 KEYED_PREFIXES = ("JBUILD_", "PYTHON", "GITHUB_")
 KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH")
-
-
-def enabled(environ=os.environ) -> bool:
-    return environ.get("JBUILD_SERVER", "") not in ("", "0")
 
 
 def workspace_root(cwd: str) -> str | None:
@@ -68,8 +68,10 @@ def identity(root: str, environ=os.environ) -> tuple:
         mounts = os.readlink("/proc/self/ns/mnt")  # (another mount namespace, a container's or
     except OSError:  # `unshare --mount`'s, sees other files under the same paths)
         mounts = ""
-    return (2, root, os.getuid(), os.getgid(), os.getgroups(), mounts, sys.executable, sys.version,
-            os.path.dirname(jbuild.__file__), mask, env)
+    # (the interpreter resolved, `.venv/bin/python` and `.venv/bin/python3` one server, with the
+    # environment it runs in, sys.prefix: a venv's symlink resolves to the same file as its base's)
+    return (3, root, os.getuid(), os.getgid(), os.getgroups(), mounts, os.path.realpath(sys.executable),
+            sys.prefix, sys.version, os.path.dirname(jbuild.__file__), mask, env)
 
 
 def socket_path(root: str, ident: tuple) -> str:
@@ -248,14 +250,16 @@ def _exactly(sock, n: int) -> bytes | None:
 
 
 def _exchange(sock, request: dict) -> dict:
-    """Send the request with our stdio, wait for the reply; a signal meanwhile cancels the build
-    (the reply then carries its exit code, 8). A server gone without a reply is reported."""
+    """Send the request, and our stdio once the server takes it; wait for the reply. A signal
+    meanwhile cancels the build (the reply then carries its exit code, 8); before our stdio is
+    sent, it ends this client at once (nothing of ours runs). A server gone without a reply is
+    reported."""
     import _signal as signal  # (the `signal` module's enums: ~2 ms)
 
-    cancelled, taken = [], None
+    cancelled, running, taken = [], [], None
 
     def cancel(signum, frame):
-        if taken is None:  # still queued behind another build: nothing of ours runs yet
+        if not running:  # queued, or taken but without our stdio yet: nothing of ours runs
             raise KeyboardInterrupt
         if not cancelled:
             cancelled.append(signum)
@@ -267,7 +271,7 @@ def _exchange(sock, request: dict) -> dict:
     previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     reply = None
     try:
-        send(sock, request, (0, 1, 2))
+        send(sock, request)
         sock.settimeout(QUEUED_SAY)
         try:
             taken = receive(sock)
@@ -276,11 +280,18 @@ def _exchange(sock, request: dict) -> dict:
             sock.settimeout(None)
             taken = receive(sock)
         sock.settimeout(None)
+        if isinstance(taken, dict):  # a retry (the server's code changed: it has gone), a shutdown's answer
+            return taken
         if taken != "S":  # the server went (shutdown, idle, a code change) before taking it: ask again
             return {"retry": "the request was not taken"}
+        try:
+            send(sock, "F", (0, 1, 2))
+        except OSError:  # (it dropped the request, not having our stdio: STDIO_WAIT after a Ctrl-Z)
+            return {"retry": "the server dropped the request before its build started"}
+        running.append(True)
         reply = receive(sock)
     except KeyboardInterrupt:
-        _warn("interrupted while waiting for another build")
+        _warn("interrupted before the build started")
         from .exitcodes import INTERRUPTED
 
         return {"exit": INTERRUPTED}
@@ -325,7 +336,7 @@ def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
             _unlink(path)
             continue
         try:
-            send(sock, {"shutdown": True}, (0, 1, 2))
+            send(sock, {"shutdown": True})
             sock.settimeout(timeout)
             while receive(sock) not in (None, {"exit": 0}):
                 pass

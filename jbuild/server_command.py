@@ -9,7 +9,7 @@ import click
 @click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds to wait for each server to finish its build and exit.")
 def shutdown(timeout):
-    """Stop this workspace's build servers (JBUILD_SERVER=1) of the current user.
+    """Stop this workspace's build servers of the current user (as `bazel shutdown`).
 
     A server running a build finishes it first. Servers also exit by themselves after
     JBUILD_SERVER_IDLE seconds without a build (15 minutes unless set), and when jbuild's own code

@@ -43,9 +43,66 @@ SKIPS_ALLOWED_IN_CI = ("root reads any file",)
 IN_CI = os.environ.get("CI") == "true"
 # The jbuild processes the tests start run as on a developer's machine unless a test sets these:
 # CI=true changes jbuild's defaults (keep-going, docs/ci.md), which tests of fail-fast would feel.
-# JBUILD_SERVER=1 would send their builds to resident servers (tests/test_server.py sets it itself).
-for _name in ("CI", "GITHUB_ACTIONS", "JBUILD_SERVER"):
+for _name in ("CI", "GITHUB_ACTIONS"):
     os.environ.pop(_name, None)
+
+# The build server (the default, docs/server.md) would leave one resident process per test
+# workspace and share state across tests: the suite's jbuild processes build in-process; the
+# tests of the server (tests/test_server*.py) set JBUILD_SERVER=1 and stop their servers.
+# Each server inherits SUITE_MARK, so the suite's end finds any it left (_servers_left).
+os.environ["JBUILD_SERVER"] = "0"
+SUITE_MARK = f"PYTEST_JBUILD_SUITE_PID={os.getpid()}"  # (each xdist worker its own: its tests' servers)
+os.environ["PYTEST_JBUILD_SUITE_PID"] = str(os.getpid())
+
+
+def _servers_left() -> list[int]:
+    """Build servers started by this pytest process's tests, still running."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"from jbuild.server import main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            if SUITE_MARK.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+_LEFT_BY_WORKERS: list[int] = []  # (pytest-xdist: what each worker's tests left, as they reported it)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _LEFT_BY_WORKERS.extend(getattr(node, "workeroutput", {}).get("jbuild_servers_left", []))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No build server outlives the tests that started it: any left is killed, and fails the run."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + 5  # (one being stopped exits within a moment)
+    while (left := _servers_left()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: the controller fails the run
+        session.config.workeroutput["jbuild_servers_left"] = left
+        return
+    left += _LEFT_BY_WORKERS
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = f"build servers left running by the tests (killed): pids {left}"
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", text, red=True)
+        else:
+            print(text)
 
 
 def _fail_a_skip_in_ci(report) -> None:

@@ -1,5 +1,5 @@
 """Shared by the server review tests: a private example workspace, the real console script
-with JBUILD_SERVER=1, and no server left behind."""
+with JBUILD_SERVER=1 (or 0: in-process), and no server left behind."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ class Ws:
 
     def env(self, server=True, **extra) -> dict:
         env = dict(os.environ, JBUILD_STORE=str(self.store), **extra)
-        env.pop("JBUILD_SERVER", None)
-        if server:
-            env["JBUILD_SERVER"] = "1"
+        env["JBUILD_SERVER"] = "1" if server else "0"  # (the server is jbuild's default)
         return env
 
     def run(self, *args, server=True, cwd=None, timeout=120, env=None, **kw) -> subprocess.CompletedProcess:

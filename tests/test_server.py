@@ -162,8 +162,9 @@ def test_a_request_that_crashes_the_server_is_logged_and_the_server_goes_on(ws):
     [path] = ws.server_dir().glob("*.sock")
     sock = server_client.connect_to(str(path))
     ident = server_client.identity(str(ws.root.resolve()), ws.env)
-    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident}, (0, 1, 2))
+    server_client.send(sock, {"argv": 5, "cwd": str(ws.root), "env": ws.env, "identity": ident})
     assert server_client.receive(sock) == "S"
+    server_client.send(sock, "F", (0, 1, 2))
     assert server_client.receive(sock) is None  # no reply: the client says so (server_client._exchange)
     sock.close()
     assert "request failed:" in ws.logs() and "TypeError" in ws.logs()
@@ -242,3 +243,183 @@ def test_an_ordinary_user_builds_through_a_server(tmp_path):
             os.kill(pid, signal.SIGKILL)
         if nonroot.IS_ROOT:
             nonroot.force_remove(home)
+
+
+def test_a_queued_client_interrupted_or_killed_lets_its_pipe_reader_see_the_end_at_once(ws):
+    """Clients queued behind a long build are Ctrl-C'd and kill -9'd: a reader of their
+    stdout/stderr (`jbuild build ... | tee`) sees EOF at once, not when the server gets to the
+    request (their descriptors are sent only once the server takes it); nothing of theirs is built."""
+    write_tree(ws.root, {"BUILD": BUILD + 'package s { version = "1" build = "sleep 61.75; mkdir -p $OUT" }\n'})
+    long = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:s"], cwd=ws.root, env=ws.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_holding("sleep 61.75") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_holding("sleep 61.75"), "the long build never started"
+    queued = {sig: subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:b"], cwd=ws.root, env=ws.env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for sig in (signal.SIGINT, signal.SIGKILL)}
+    for sig, client in queued.items():
+        _wait_queued(client)
+        client.send_signal(sig)
+        started = time.monotonic()
+        _, err = client.communicate(timeout=10)  # (blocked until the pipes' end: every writer closed)
+        assert time.monotonic() - started < 5, f"{sig!r}: the pipes stayed open {time.monotonic() - started:.1f} s"
+        assert client.returncode == (8 if sig == signal.SIGINT else -9), err
+        if sig == signal.SIGINT:
+            assert "interrupted before the build started" in err, err
+    assert long.poll() is None, "the long build ended: the test measured nothing"
+    long.send_signal(signal.SIGINT)
+    assert long.wait(timeout=30) == 8
+    assert ws.jbuild("build", "//:a").returncode == 0  # (served after the dropped requests)
+    assert ws.logs().count("went away while queued: not built") == 2, ws.logs()
+    assert not (ws.root / "result-2").exists() and "//:b" not in ws.logs()
+    assert len(ws.pids()) == 1
+
+
+def _wait_queued(client, within: float = 60) -> None:
+    """Until `client` says it waits for another build (after QUEUED_SAY seconds in the queue)."""
+    import select
+
+    assert select.select([client.stderr], [], [], within)[0], "the client never said it waits"
+    line = client.stderr.readline()
+    assert "waiting for another build" in line, line
+
+
+def test_a_piped_build_that_starts_the_server_returns_at_once(ws):
+    """`jbuild build ... | cat` (a CI step's shape: its stdout and stderr are pipes the runner
+    reads to their end) returns as soon as the client exits, though the server it started goes
+    on: the server holds none of the client's descriptors between builds."""
+    assert not ws.pids()
+    started = time.monotonic()
+    r = subprocess.run(f"{sys.executable} -m jbuild build //:a 2>&1 | cat", shell=True, cwd=ws.root, env=ws.env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "1 built" in r.stdout, r.stdout + r.stderr
+    assert time.monotonic() - started < 30
+    [pid] = ws.pids()  # (it served the build, and runs on)
+    for _ in range(2):  # a no-op, then an edit, through that server: the same
+        started = time.monotonic()
+        p = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and time.monotonic() - started < 15, err
+        (ws.root / "a.txt").write_text("edited\n")
+    assert ws.pids() == [pid] and ws.memo_hits() >= 1
+
+
+def test_python_and_python3_of_one_environment_are_one_server(ws):
+    """`.venv/bin/python` and `.venv/bin/python3` are one interpreter in one environment: one
+    server (the identity holds the resolved interpreter and sys.prefix, not the name as given)."""
+    python3 = Path(sys.executable).with_name("python3")
+    assert python3.exists() and python3.resolve() == Path(sys.executable).resolve()
+    for python in (sys.executable, str(python3)):
+        r = subprocess.run([python, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    assert ws.logs().count("serving ") == 1 and len(ws.pids()) == 1, ws.logs()
+
+
+def test_the_server_is_the_default_and_no_server_or_0_builds_in_process(ws):
+    """Without JBUILD_SERVER, `jbuild build` goes through the server (as Bazel's); `jbuild
+    --no-server build` (as `bazel --batch`) and JBUILD_SERVER=0 build in-process; other commands
+    run in-process, and `--help` says so."""
+    default = {k: v for k, v in ws.env.items() if k != "JBUILD_SERVER"}
+
+    def jbuild(*args, env=default):
+        return subprocess.run([sys.executable, "-m", "jbuild", *args], cwd=ws.root, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    assert jbuild("build", "//:a").returncode == 0
+    [pid] = ws.pids()
+    served = ws.logs().count(": exit ")
+    assert served == 1
+    (ws.root / "a.txt").write_text("in-process\n")
+    for r in (jbuild("--no-server", "build", "//:a"), jbuild("build", "//:a", env={**default, "JBUILD_SERVER": "0"}),
+              jbuild("--no-server", "//:b", "--no-link"), jbuild("test", "//..."), jbuild("query", "//...")):
+        assert r.returncode in (0, 4), r.stderr  # (test: no test targets here, exit 4)
+    assert (ws.root / "result" / "a").read_text() == "in-process\n"
+    assert ws.logs().count(": exit ") == served and ws.pids() == [pid]
+    assert jbuild("build", "//:a").returncode == 0 and ws.logs().count(": exit ") == served + 1
+    r = jbuild("--no-server", "--help")
+    assert r.returncode == 0 and "--no-server" in r.stdout and "build server" in r.stdout, r.stdout
+
+
+def test_a_queued_client_stopped_with_ctrl_z_holds_no_build_back(ws):
+    """A client stopped (Ctrl-Z) while queued is taken once the build before it ends: it cannot
+    send its stdio, and the server does not wait for it (STDIO_WAIT) but serves the next
+    client; resumed, the stopped client asks again and builds."""
+    write_tree(ws.root, {"BUILD": BUILD + 'package s { version = "1" build = "sleep 6.125; mkdir -p $OUT" }\n'})
+    assert ws.jbuild("build", "//:a").returncode == 0  # (the server started: the next three queue at once)
+    long = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:s"], cwd=ws.root, env=ws.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not processes_holding("sleep 6.125") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopped = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:b", "--out-link", "b"], cwd=ws.root,
+                               env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_queued(stopped)
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        assert long.wait(timeout=60) == 0
+        started = time.monotonic()
+        r = ws.jbuild("build", "//:a", timeout=60)
+        assert r.returncode == 0 and time.monotonic() - started < 15, r.stderr
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    _, err = stopped.communicate(timeout=60)
+    assert stopped.returncode == 0, err
+    assert (ws.root / "b" / "b").read_text() == "b\n"
+    assert "told to ask again" in ws.logs(), ws.logs()
+
+
+def test_a_server_started_while_an_exiting_one_holds_the_lock_waits_for_it(ws):
+    """A server exiting (a code change, a shutdown) holds its lock until its process is gone,
+    while the client it told to retry has started the next: that one gave up at once (another
+    held the lock), and the client waited 20 s for a server that never came, then built
+    in-process. The next server now waits for the lock while no one listens."""
+    import fcntl
+
+    code = ("import os; from jbuild.server_client import identity, socket_path, workspace_root;"
+            "r = workspace_root(os.getcwd()); print(socket_path(r, identity(r)))")
+    path = subprocess.run([sys.executable, "-c", code], cwd=ws.root, env=ws.env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)  # (the exiting server's)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        client = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert client.poll() is None
+    finally:
+        os.close(fd)  # (it has exited)
+    started = time.monotonic()
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 0 and "did not start" not in err, err
+    assert time.monotonic() - started < 10 and len(ws.pids()) == 1 and "serving " in ws.logs()
+
+
+def test_a_new_server_prunes_the_logs_of_servers_gone_for_a_day(ws):
+    """Each identity ever served leaves DIGEST.log and .lock: a new server removes those of a
+    day ago whose lock no one holds, and keeps a live server's and recent ones."""
+    import fcntl
+
+    d = ws.server_dir()
+    d.mkdir(parents=True, mode=0o700)
+    for name in ("old", "held", "recent"):
+        (d / f"{name}.log").write_text("12:00:00 serving ...\n")
+        (d / f"{name}.lock").write_text("")
+    day_ago = time.time() - 2 * 24 * 3600
+    for name in ("old", "held"):
+        os.utime(d / f"{name}.log", (day_ago, day_ago))
+    fd = os.open(d / "held.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # (a server of that identity runs)
+    try:
+        assert ws.jbuild("build", "//:a").returncode == 0
+        deadline = time.monotonic() + 20
+        while (d / "old.log").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not (d / "old.log").exists() and not (d / "old.lock").exists()
+        assert all((d / f"{n}.{k}").exists() for n in ("held", "recent") for k in ("log", "lock"))
+    finally:
+        os.close(fd)

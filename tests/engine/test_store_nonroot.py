@@ -65,7 +65,7 @@ class User:
 
     def run(self, *argv, cwd, timeout=300) -> subprocess.CompletedProcess:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "JBUILD_STORE": str(self.home / "store"),
-               "LANG": "C.UTF-8"}
+               "LANG": "C.UTF-8", "JBUILD_SERVER": "0"}  # (in-process, as the suite: tests/conftest.py)
         return subprocess.run([*self.prefix, *argv], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=timeout, check=False)
 

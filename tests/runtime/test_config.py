@@ -249,7 +249,7 @@ def test_templates_and_config_never_enter_a_build_key(make_workspace, tmp_path):
 
 def test_the_example_tuning_package_moves_tinydb_without_touching_geotags(tmp_path):
     example = tmp_path / "geotags"
-    shutil.copytree(REPO / "examples" / "geotags", example)
+    shutil.copytree(REPO / "examples" / "geotags", example, ignore=shutil.ignore_patterns(".jbuild", "result"))
     assert "tinydb_tuning" not in load(example, "//services:geotags")
     everything = load_all(example)
     pkgs = {p.label.name: p for p in everything if p.label.name != "tinydb"}
