@@ -146,14 +146,18 @@ class Unpickler(pickle.Unpickler):
         if module == __name__ and self.tables.get(name) is not None:
             return self.tables[name].__getitem__
         if module == __name__ and name == "_part":
-            return self._part
-        return super().find_class(module, name)
+            return _part_reader(self.tables, self.parts)  # (not a bound method: the memo keeps what this
+        return super().find_class(module, name)           # returns, and with it the whole pickle read)
 
-    def _part(self, data: bytes):
-        t = self.tables
-        value = Unpickler(io.BytesIO(data), t["_node_at"], t["_target_at"], t["_label_at"], t["_inputs_at"]).load()
-        self.parts.append((data, value))
+
+def _part_reader(tables: dict, parts: list):
+    def read(data: bytes):
+        value = Unpickler(io.BytesIO(data), tables["_node_at"], tables["_target_at"], tables["_label_at"],
+                          tables["_inputs_at"]).load()
+        parts.append((data, value))
         return value
+
+    return read
 
 
 def by_number(items: list, name: str, equal: bool = False):
