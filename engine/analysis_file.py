@@ -13,7 +13,9 @@ most of what reading the whole analysis back cost). So the file holds, in this o
   heavy     one pickle: the loader, the families, the host tools as lowered, the roots, targets in
             it by record number; read when first asked for (a BUILD file edit, "nothing to build")
   core      two pickles read at once: the token, the record index and the nodes (label, version,
-            flavours, resolution, shape); then the rest of the session, nodes by number
+            flavours, resolution, shape); then the rest of the session, nodes by number (the
+            closures in it a pickle of their own, `_part`: a BUILD edit that leaves the nodes and
+            edges as they were copies its bytes, session_file._closures_part)
   trailer   where the core starts, its length, its xxh3 and MAGIC again
 
 Why one file with an offset index rather than a file per part, or SQLite: it is written to a
@@ -122,19 +124,40 @@ def _inputs_at(i: int):
     raise RuntimeError("read by analysis_file.Unpickler")
 
 
+def _part(data: bytes):
+    """A part pickled apart (numbering nodes and labels as the rest does), so that a later write
+    may copy its bytes when it did not change (`session_file._closures_part`): `Unpickler`
+    resolves this name."""
+    raise RuntimeError("read by analysis_file.Unpickler")
+
+
 class Unpickler(pickle.Unpickler):
     """Resolves `_node_at`, `_target_at`, `_label_at` and `_inputs_at` to the `__getitem__` of the
-    lists given: one C call per object, then the pickle's memo."""
+    lists given: one C call per object, then the pickle's memo; and `_part` to the part's value,
+    read by another of these (`parts` keeps (bytes, value) of each)."""
 
     def __init__(self, file, nodes: list, targets: list | None = None, labels: list | None = None,
                  inputs: list | None = None):
         super().__init__(file)
         self.tables = {"_node_at": nodes, "_target_at": targets, "_label_at": labels, "_inputs_at": inputs}
+        self.parts: list[tuple[bytes, object]] = []
 
     def find_class(self, module: str, name: str):
         if module == __name__ and self.tables.get(name) is not None:
             return self.tables[name].__getitem__
-        return super().find_class(module, name)
+        if module == __name__ and name == "_part":
+            return _part_reader(self.tables, self.parts)  # (not a bound method: the memo keeps what this
+        return super().find_class(module, name)           # returns, and with it the whole pickle read)
+
+
+def _part_reader(tables: dict, parts: list):
+    def read(data: bytes):
+        value = Unpickler(io.BytesIO(data), tables["_node_at"], tables["_target_at"], tables["_label_at"],
+                          tables["_inputs_at"]).load()
+        parts.append((data, value))
+        return value
+
+    return read
 
 
 def by_number(items: list, name: str, equal: bool = False):
@@ -347,7 +370,9 @@ def read(path: Path, fmt: int) -> tuple[Analysis, list[Node], dict] | None:
         analysis = Analysis(path, file, token, offsets, checks, heavy_at, shifts)
         analysis.node_records = [r[7] for r in rows]  # (a new analysis copies the heavy part if they hold)
         nodes = _nodes(rows, analysis)
-        state = Unpickler(f, nodes, labels=[n.label for n in nodes]).load()
+        unpickler = Unpickler(f, nodes, labels=[n.label for n in nodes])
+        state = unpickler.load()
+        analysis.parts = unpickler.parts  # (what a later write may copy: session_file._closures_part)
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError,
             struct.error):
         file.close()

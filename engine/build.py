@@ -346,6 +346,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     roots, skipped, outputs = roots_built(p, rb)
     if code == 0:
         noop.remember(cache, cached, p, rb, session, since)
+    else:
+        noop.carry(cache, cached, p, session, since)
     quick_exit.keep(p, rb, session, cached, seen)  # (freed by the process's end, not object by object: ~50 ms at 10k)
     return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
                   envs=[(str(n), e) for n, e in p.envs.items()],

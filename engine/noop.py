@@ -77,11 +77,12 @@ def _root_positions(p: Plan) -> list[int]:
     return [] if None in found else found
 
 
-def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: tuple[set, set]):
+def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: tuple[set, set], entry_of=None):
     """`record`, from the snapshot the last run recorded, when that run left the very session
     state this plan was updated from and the analysis is the same (`session` names them both):
     only the `changed` (actions settled anew, files hashed anew) are looked up again — 10,000
-    entry names and source stats are not. None when it cannot: the caller records whole."""
+    entry names and source stats are not. None when it cannot: the caller records whole.
+    `entry_of`: each changed action's entry name (the run's, `rb.entry_of`, unless told)."""
     from .session_journal import state_of
 
     nodes, paths = changed
@@ -100,12 +101,12 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
             files[path] = entries[path][0]
     actions, roots = list(old.actions), list(old.roots)  # (roots: [] if they are positions in actions)
     root_names = list(map(itemgetter(0), roots)) if nodes and roots else []
-    order = session.order
+    order, entry_of = session.order, entry_of or rb.entry_of
     for n in nodes:
         i, name = order.get(n), n.id
         if i is None or i >= len(actions) or actions[i][0] != name:
             return None  # not where the analysis puts it: record whole
-        actions[i] = (name, rb.entry_of(n))
+        actions[i] = (name, entry_of(n))
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
@@ -117,9 +118,36 @@ def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, c
     session state it goes with."""
     from .session_journal import state_of
 
-    snap = (record_since(old, p, rb, session, changed) if changed is not None else None) or record(p, rb)
+    snap = record_since(old, p, rb, session, changed) if changed is not None else None
+    if snap is None or UNSETTLED in map(itemgetter(1), snap.actions):  # (carried: every one settled since?)
+        snap = record(p, rb)
     snap.session = state_of(session)
     snapshot.save(cache, snap)
+
+
+UNSETTLED = ""  # the entry name of an action a failed build left unsettled (`carry`): never in the store
+
+
+def carry(cache: Path, old: snapshot.Snapshot | None, p: Plan, session, changed) -> None:
+    """After a failed build: the snapshot the last successful one recorded, carried to the
+    session state this one left, so that the build that succeeds next updates it with what it
+    changed (`record_since`) rather than recording it whole (at 10,000 packages that reads the
+    loader back: ~0.25 s). It answers no build (`snapshot.CARRIED`): each action names the entry
+    it is settled at now — one a failure left unsettled, none — and a file the failure hashed
+    anew its stat now. Left as it was if it cannot be carried (the next success records whole)."""
+    from .keys import entry_name
+    from .session_journal import state_of
+
+    settled = session.settled
+
+    def settled_entry(n) -> str:
+        was = settled.get(n)
+        return UNSETTLED if was is None else was[3] if len(was) > 3 else entry_name(n, was[0])
+
+    snap = record_since(old, p, None, session, changed, settled_entry) if changed is not None else None
+    if snap is not None:
+        snap.recorded_at, snap.session = snapshot.CARRIED, state_of(session)
+        snapshot.save(cache, snap)
 
 
 def _members_json(members: dict) -> dict:

@@ -78,6 +78,9 @@ def save(path: Path, snap: Snapshot) -> None:
     file_memo.keep("snapshot", str(path), (path,), snap)
 
 
+CARRIED = 0  # the `recorded_at` of a snapshot a failed build carried forward (noop.carry): fresh never
+
+
 def stat_of(path: Path) -> tuple:
     return stat_key(os.stat(path))
 
@@ -87,7 +90,7 @@ def is_fresh(a: Snapshot, seen: dict | None = None) -> bool:
     `seen` gets the files' stats (freshness.all_trusted): an edit's session asks again at once."""
     from .platform import resolve_binary
 
-    if any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
+    if a.recorded_at == CARRIED or any(resolve_binary(name, path_env) != binary for name, path_env, binary in a.tools):
         return False
     try:
         if not all_trusted(a.files, a.recorded_at, seen):

@@ -112,3 +112,33 @@ def test_a_kept_analysis_after_an_edit_in_place_names_the_new_recipe(make_worksp
     entry = s.loader._cache[str(root / "BUILD")]
     assert entry.expanded[12] is p12 and entry.digest != "" and len(entry.pieces) > 2
     assert [t.label.name for t in entry.expanded] == [f"p{i}" for i in range(COUNT)]
+
+
+def test_an_edit_in_place_copies_the_closures_part_and_reads_back_what_an_analysis_makes(make_workspace, tmp_path,
+                                                                                         monkeypatch):
+    """A build script changed: the nodes and edges are as they were, so the rewritten analysis
+    copies the closures' bytes (session_file._closures_part) rather than pickling 40,000 edges
+    again at 10,000 packages — and reads back the closures a whole analysis makes."""
+    from jbuild.engine import session_file
+    from jbuild.engine.resolve import kept_edges
+    from jbuild.engine.session import Session
+
+    root = make_workspace({f"src/p{i}.txt": f"{i}\n" for i in range(COUNT)} | {"BUILD": _text({})})
+    opts = Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None)
+    _build(root, tmp_path)
+    (root / "BUILD").write_text(_text({7: "edited"}))
+
+    def pickled(*args):
+        raise AssertionError("the closures pickled again")
+
+    monkeypatch.setattr(session_file, "_closure_reducer", pickled)
+    assert build(["//..."], opts, str(root), members=False).code == 0
+    monkeypatch.undo()
+    (cache,) = (root / ".jbuild" / "cache").glob("analysis-*.pickle")
+    back = session_file.restore(cache, opts)
+    fresh = Session(["//..."], opts, str(root))
+    assert [c.root for c in back.closures] == [c.root for c in fresh.closures]
+    assert list(back.closures[0].nodes.items()) == list(fresh.closures[0].nodes.items())
+    assert list(back.closures[0].deps.items()) == list(kept_edges(fresh.closures[0].deps).items())
+    edited = next(n for n in back.closures[0].nodes.values() if n.label.name == "p7")
+    assert "edited" in edited.target.build and back.update([]).affected == set()
