@@ -85,7 +85,8 @@ def pytest_configure(config):
 # `--dist loadfile` sends a test module's tests to one worker, so that its module-scoped fixtures
 # (a built workspace, a server) are made once; this one also keeps tests/reapi/ together, so that
 # the one BuildGrid (tests/reapi/conftest.py's session-scoped `buildgrid`: PostgreSQL and a bgd)
-# starts once.
+# starts once; and tests/test_server*.py together, one at a time: a test there changes the date
+# of one of jbuild's own files, which restarts every build server running then.
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
@@ -95,6 +96,9 @@ def pytest_xdist_make_scheduler(config, log):
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "tests/reapi/" if path.startswith("tests/reapi/") else path
+            for together in ("tests/reapi/", "tests/test_server"):
+                if path.startswith(together):
+                    return together
+            return path
 
     return Scheduling(config, log)
