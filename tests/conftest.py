@@ -123,3 +123,39 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_a_skip_in_ci(outcome.get_result())  # a module-level importorskip
+
+
+# pytest-xdist (dev/test.sh runs the suite on worker processes). The workers are started after
+# this module popped CI from the environment: the controller tells them whether the run is CI's,
+# so a skip on a worker fails there too.
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["jbuild_in_ci"] = IN_CI
+
+
+def pytest_configure(config):
+    global IN_CI
+    if hasattr(config, "workerinput"):
+        IN_CI = config.workerinput.get("jbuild_in_ci", IN_CI)
+
+
+# `--dist loadfile` sends a test module's tests to one worker, so that its module-scoped fixtures
+# (a built workspace, a server) are made once; this one also keeps tests/reapi/ together, so that
+# the one BuildGrid (tests/reapi/conftest.py's session-scoped `buildgrid`: PostgreSQL and a bgd)
+# starts once; and tests/test_server*.py together, one at a time: a test there changes the date
+# of one of jbuild's own files, which restarts every build server running then.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            for together in ("tests/reapi/", "tests/test_server"):
+                if path.startswith(together):
+                    return together
+            return path
+
+    return Scheduling(config, log)

@@ -12,16 +12,18 @@ import time
 import pytest
 from helpers import run_jbuild
 
+# Whose sleeps these are, for pgrep: another test (or suite) on this machine may sleep 30 too.
+MARK = f"interrupt-test-{os.getpid()}"
 SLOW = """
-package slow1 { version = "1" build = "sleep 30; mkdir -p $OUT" }
-package slow2 { version = "1" build = "sleep 30; mkdir -p $OUT" }
+package slow1 { version = "1" build = "sleep 30; mkdir -p $OUT; : MARK" }
+package slow2 { version = "1" build = "sleep 30; mkdir -p $OUT; : MARK" }
 package quick { version = "1" build = "mkdir -p $OUT && echo ok > $OUT/ok" }
 package top { version = "1" requires = [:slow1, :slow2, :quick] build = "mkdir -p $OUT" }
-"""
+""".replace("MARK", MARK)
 
 
 def sandboxed_sleeps() -> int:
-    r = subprocess.run(["pgrep", "-f", "sleep 30; mkdir -p"], capture_output=True, text=True)
+    r = subprocess.run(["pgrep", "-f", f"mkdir -p .OUT; : {MARK}"], capture_output=True, text=True)
     return len(r.stdout.split())
 
 

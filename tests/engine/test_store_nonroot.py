@@ -46,9 +46,12 @@ class User:
             return
         try:
             pw = pwd.getpwnam(USER)
-        except KeyError:
-            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
-            pw = pwd.getpwnam(USER)
+        except KeyError:  # (another pytest-xdist worker may be adding it now: its useradd or ours fails)
+            made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], capture_output=True, text=True)
+            try:
+                pw = pwd.getpwnam(USER)
+            except KeyError:
+                raise AssertionError(f"useradd {USER}: {made.stderr}") from None
         os.chown(home, pw.pw_uid, pw.pw_gid)
         drop = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--"]
         closed = closed_ancestor(os.path.realpath(sys.executable))
