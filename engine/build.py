@@ -189,9 +189,13 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
         p.store.clean_temporaries()
         try:
             states = _schedule(p, rb, executor, reporter, extra)
+        except BaseException:  # (its status line ends with it: `Reporter.stop`)
+            reporter.stop()
+            raise
         finally:  # (interrupted too: a process that builds again keeps no stager of this build)
             getattr(executor, "drop_spare", lambda: None)()
         if states is None:  # an adopted entry vanished meanwhile (a gc): decide them all
+            reporter.stop()
             return run(dataclasses.replace(p, affected=None), extra)
         rb.save_decisions()
         p.stats.save()

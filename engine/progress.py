@@ -89,7 +89,7 @@ class Reporter:
 
     def _start_ticker(self) -> None:
         if self._ticker is None:
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker = threading.Thread(target=self._tick, name="jbuild-progress", daemon=True)
             self._ticker.start()
 
     # ------------------------------------------------------------ actions
@@ -225,8 +225,14 @@ class Reporter:
 
     # ------------------------------------------------------------ end
 
-    def summary(self, code: int, keep_going: bool) -> None:
+    def stop(self) -> None:
+        """The status line's ticker ends (`summary` does it too): a build that gives up its
+        reporter (a restart, an error) leaves no thread writing to a stream soon closed (a
+        resident server's client's)."""
         self._stop.set()
+
+    def summary(self, code: int, keep_going: bool) -> None:
+        self.stop()
         elapsed = time.monotonic() - self.start
         if keep_going and len(self.failures) > 1:
             self._line("\n".join(self.failures))

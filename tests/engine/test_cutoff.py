@@ -4,6 +4,7 @@ consumer whose inputs did change, or that sits behind a failure, is not."""
 
 import shutil
 import subprocess
+import threading
 
 from jbuild.engine.build import run
 from jbuild.engine.cutoff import split
@@ -142,6 +143,9 @@ def test_an_entry_to_adopt_beside_the_patch_that_vanished_sends_the_plan_through
     assert out["other"].decision == "built" and (out["other"].entry / "other.c").read_text() == "other\n"
     assert out["libc"].decision in ("built", "reused")  # (built by the first attempt: found in the store)
     assert {out["mid"].decision, out["top"].decision} == {"reused"}
+    for ticker in [t for t in threading.enumerate() if t.name == "jbuild-progress"]:
+        ticker.join(timeout=5)  # (the first attempt's status line ended with it: Reporter.stop)
+        assert not ticker.is_alive()
 
 
 def test_a_tool_rebuilt_with_an_unchanged_export_rebuilds_what_runs_it(make_workspace, tmp_path):
