@@ -34,8 +34,11 @@ LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its iden
 QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 # What the environment may change in a build, beyond the command line: the server that serves a
 # request was started with these exactly (each request also brings its whole environment).
-KEYED_PREFIXES = ("JBUILD_", "PYTHON", "GITHUB_")
-KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH")
+# (Of GITHUB_*, only what jbuild reads, engine/ci.py: GitHub sets others per step — GITHUB_ACTION,
+# GITHUB_OUTPUT, ... — which would start a new server for each step of a job.)
+KEYED_PREFIXES = ("JBUILD_", "PYTHON")
+KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH",
+         "GITHUB_ACTIONS", "GITHUB_WORKSPACE")
 
 
 def workspace_root(cwd: str) -> str | None:

@@ -1,0 +1,82 @@
+"""The second review of the server by default (/tmp/review-serve, F1-F11): what a build
+through the server meets must be what it meets in-process — the client's signals, limits,
+niceness, network, proxy, exit codes — and a server's life must leave nothing behind (a
+zombie, a store marker, a second server)."""
+
+from __future__ import annotations
+
+import pytest
+from fetchkit import make_tar, sha256
+from server_kit import make_ws
+
+SLOW = '''
+package slow {
+    version = "1"
+    summary = "sleeps, then writes a file"
+    build_requires = [@std//host:sh]
+    build = """
+        sleep SECONDS
+        mkdir -p "$OUT/share"
+        echo NONCE > "$OUT/share/x"
+    """
+    exports = ["share"]
+}
+package lim {
+    version = "1"
+    summary = "prints the limits its action runs with, then fails (a failure is never kept)"
+    build_requires = [@std//host:sh]
+    build = """
+        echo "nofile=$(ulimit -n) nice=$(cut -d' ' -f19 /proc/self/stat)"
+        exit 1
+    """
+}
+'''
+
+NET = '''
+package net {
+    version = "1"
+    summary = "a fetched archive"
+    sources = archive(url = "URL", sha256 = "SHA", strip = 1)
+    build_requires = [@std//host:sh]
+    build = """
+        mkdir -p "$OUT/share"
+        cp "$SRC/f.txt" "$OUT/share/"
+    """
+    exports = ["share"]
+}
+'''
+
+
+@pytest.fixture
+def ws(tmp_path):
+    w = make_ws(tmp_path)
+    yield w
+    w.cleanup()
+
+
+def _slow(ws, seconds: float, nonce: str) -> None:
+    (ws.root / "slow").mkdir(exist_ok=True)
+    (ws.root / "slow" / "BUILD").write_text(SLOW.replace("SECONDS", str(seconds)).replace("NONCE", nonce))
+
+
+def _net(ws, www, url: str) -> None:
+    make_tar(www / "a.tar.gz", {"f.txt": "hello\n"})
+    (ws.root / "net").mkdir()
+    (ws.root / "net" / "BUILD").write_text(NET.replace("URL", f"{url}/a.tar.gz").replace("SHA", sha256(www / "a.tar.gz")))
+
+
+def test_f10_a_github_jobs_steps_share_one_server(ws):
+    """GitHub sets per-step GITHUB_* values (GITHUB_ACTION, GITHUB_OUTPUT, ...): keying them gave
+    each step of a job a new server. jbuild reads GITHUB_ACTIONS and GITHUB_WORKSPACE only."""
+    def step(n):
+        tmp = "/home/runner/work/_temp/_runner_file_commands"
+        return ws.env(CI="true", GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(ws.root), GITHUB_RUN_ID="123",
+                      GITHUB_ACTION="__run" if n == 1 else f"__run_{n}", GITHUB_OUTPUT=f"{tmp}/set_output_{n}",
+                      GITHUB_STEP_SUMMARY=f"{tmp}/step_summary_{n}", GITHUB_ENV=f"{tmp}/set_env_{n}")
+    assert ws.run("build", "//services:geotags", env=step(1)).returncode == 0
+    before = ws.servers()
+    r = ws.run("build", "//services:geotags", env=step(2))
+    assert r.returncode == 0, r.stderr
+    assert ws.servers() == before and len(before) == 1
+    r = ws.run("build", "//services:geotags", env=dict(step(3), GITHUB_WORKSPACE="/elsewhere"))
+    assert ws.servers() != before  # (what jbuild reads is keyed)
