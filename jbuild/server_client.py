@@ -41,6 +41,12 @@ KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_
          "GITHUB_ACTIONS", "GITHUB_WORKSPACE")
 
 
+# The namespaces a build's actions inherit from the process that runs them (all but `time`): a
+# client in another one gets a server of its own. (Not the cgroup itself: a desktop terminal's
+# tabs are each a scope of their own, which would start a server per tab.)
+NAMESPACES = ("mnt", "net", "pid", "uts", "ipc", "user", "cgroup")
+
+
 def workspace_root(cwd: str) -> str | None:
     here = os.path.realpath(cwd)
     while True:
@@ -60,20 +66,22 @@ def server_dir(root: str) -> str:
 def identity(root: str, environ=os.environ) -> tuple:
     """What a server's answers depend on besides each request's command line: the workspace,
     the user, the interpreter and the jbuild it runs (server.py also re-checks its own modules'
-    files before each request), the umask, and the environment variables the build reads."""
+    files before each request), the namespaces, the umask, and the environment variables the build reads."""
     import jbuild
 
     mask = os.umask(0o22)
     os.umask(mask)
     env = sorted((k, v) for k, v in environ.items() if k.startswith(KEYED_PREFIXES) or k in KEYED)
     env = [(k, v) for k, v in env if k not in ("JBUILD_SERVER", "JBUILD_SERVER_IDLE")]
-    try:
-        mounts = os.readlink("/proc/self/ns/mnt")  # (another mount namespace, a container's or
-    except OSError:  # `unshare --mount`'s, sees other files under the same paths)
-        mounts = ""
+    namespaces = []  # (another mount namespace, a container's or `unshare --mount`'s, sees other
+    for ns in NAMESPACES:  # files under the same paths; another network one, `unshare --net`, other hosts)
+        try:
+            namespaces.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            namespaces.append("")
     # (the interpreter resolved, `.venv/bin/python` and `.venv/bin/python3` one server, with the
     # environment it runs in, sys.prefix: a venv's symlink resolves to the same file as its base's)
-    return (3, root, os.getuid(), os.getgid(), os.getgroups(), mounts, os.path.realpath(sys.executable),
+    return (4, root, os.getuid(), os.getgid(), os.getgroups(), namespaces, os.path.realpath(sys.executable),
             sys.prefix, sys.version, os.path.dirname(jbuild.__file__), mask, env)
 
 

@@ -5,9 +5,13 @@ zombie, a store marker, a second server)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
-from fetchkit import make_tar, sha256
-from server_kit import make_ws
+from fetchkit import make_tar, serving, sha256
+from server_kit import JBUILD, make_ws
 
 SLOW = '''
 package slow {
@@ -80,3 +84,17 @@ def test_f10_a_github_jobs_steps_share_one_server(ws):
     assert ws.servers() == before and len(before) == 1
     r = ws.run("build", "//services:geotags", env=dict(step(3), GITHUB_WORKSPACE="/elsewhere"))
     assert ws.servers() != before  # (what jbuild reads is keyed)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="unshare --net needs root")
+def test_f4_a_build_fetches_with_its_own_network_namespace(ws, tmp_path):
+    """A server first started in `unshare --net` must not serve a build of the host's network."""
+    www = tmp_path / "www"
+    www.mkdir()
+    with serving(www) as server:
+        _net(ws, www, server.url)
+        offline = subprocess.run(["unshare", "--net", JBUILD, "build", "//services:geotags"], cwd=ws.root,
+                                 env=ws.env(), capture_output=True, text=True, timeout=120)
+        assert offline.returncode == 0, offline.stderr
+        online = ws.run("build", "//net:net")
+        assert online.returncode == 0, online.stderr
