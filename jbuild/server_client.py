@@ -39,6 +39,7 @@ QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 KEYED_PREFIXES = ("JBUILD_", "PYTHON")
 KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH",
          "GITHUB_ACTIONS", "GITHUB_WORKSPACE")
+# (and every *_proxy, either case, as urllib reads them: a fetch's opener is built once per process)
 
 
 # The namespaces a build's actions inherit from the process that runs them (all but `time`): a
@@ -71,7 +72,8 @@ def identity(root: str, environ=os.environ) -> tuple:
 
     mask = os.umask(0o22)
     os.umask(mask)
-    env = sorted((k, v) for k, v in environ.items() if k.startswith(KEYED_PREFIXES) or k in KEYED)
+    env = sorted((k, v) for k, v in environ.items()
+                 if k.startswith(KEYED_PREFIXES) or k in KEYED or k[-6:].lower() == "_proxy")
     env = [(k, v) for k, v in env if k not in ("JBUILD_SERVER", "JBUILD_SERVER_IDLE")]
     namespaces = []  # (another mount namespace, a container's or `unshare --mount`'s, sees other
     for ns in NAMESPACES:  # files under the same paths; another network one, `unshare --net`, other hosts)

@@ -98,3 +98,15 @@ def test_f4_a_build_fetches_with_its_own_network_namespace(ws, tmp_path):
         assert offline.returncode == 0, offline.stderr
         online = ws.run("build", "//net:net")
         assert online.returncode == 0, online.stderr
+
+
+def test_f8_a_fetch_uses_this_builds_proxy_setting(ws, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    with serving(www) as server:
+        _net(ws, www, server.url)
+        env = {k: v for k, v in ws.env().items() if "proxy" not in k.lower()}
+        wrong = ws.run("build", "//net:net", env=dict(env, http_proxy="http://127.0.0.1:9"))
+        assert wrong.returncode == 1, wrong.stderr  # a proxy that refuses: the fetch fails
+        right = ws.run("build", "//net:net", env=env)
+        assert right.returncode == 0, right.stderr
