@@ -6,6 +6,8 @@ zombie, a store marker, a second server)."""
 from __future__ import annotations
 
 import os
+import re
+import resource
 import shutil
 import subprocess
 
@@ -110,3 +112,22 @@ def test_f8_a_fetch_uses_this_builds_proxy_setting(ws, tmp_path):
         assert wrong.returncode == 1, wrong.stderr  # a proxy that refuses: the fetch fails
         right = ws.run("build", "//net:net", env=env)
         assert right.returncode == 0, right.stderr
+
+
+def test_f3_an_action_runs_with_the_clients_limits_and_niceness(ws):
+    def limited(nofile, nice):
+        def pre():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            os.nice(nice)
+        return pre
+
+    def seen(err):
+        m = re.search(r"nofile=(\d+) nice=(\d+)", err)
+        assert m, err
+        return int(m.group(1)), int(m.group(2))
+
+    _slow(ws, 0, "f3")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen(ws.run("build", "//slow:lim", preexec_fn=limited(512, 0)).stderr) == (512, nice)
+    assert seen(ws.run("build", "//slow:lim", preexec_fn=limited(min(1024, hard), 5)).stderr) == (min(1024, hard), nice + 5)
