@@ -157,15 +157,50 @@ def _through(root: str, argv: list[str], cwd: str) -> int | None:
     check_directory(os.path.dirname(path))
     request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "identity": ident,
                "encoding": [getattr(s, "encoding", None) or "utf-8" for s in (sys.stdout, sys.stderr)]}
-    for _ in range(3):
-        sock = _connect(path) or _start(path, root)
-        if sock is None:
-            return None
-        reply = _exchange(sock, request)
-        if "retry" not in reply:
-            return reply["exit"]
+    import _signal as signal  # (the `signal` module's enums: ~2 ms)
+
+    cancel = _Cancel()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) != signal.SIG_IGN:  # (ignored, `nohup` or a script's `cmd &`: stays so)
+            previous[sig] = signal.signal(sig, cancel)
+    try:
+        for _ in range(3):
+            sock = _connect(path) or _start(path, root)
+            if sock is None:
+                return None
+            reply = _exchange(sock, request, cancel)
+            if "retry" not in reply:
+                return reply["exit"]
+    except KeyboardInterrupt:  # (while starting a server, or queued: nothing of ours ran)
+        _warn("interrupted before the build started")
+        from .exitcodes import INTERRUPTED
+
+        return INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _warn("the server keeps asking for a retry; building in-process")
     return None
+
+
+class _Cancel:
+    """The handler of SIGINT, SIGTERM and SIGHUP while the client runs: once the server runs
+    the build on our stdio, a cancel sent to it (the server interrupts the build: exit 8);
+    before (starting a server, queued, taken without our stdio yet), the end of this client."""
+
+    def __init__(self):
+        self.sock, self.running, self.cancelled = None, False, False
+
+    def __call__(self, signum, frame):
+        if not self.running:
+            raise KeyboardInterrupt
+        if not self.cancelled:
+            self.cancelled = True
+            try:
+                send(self.sock, "C")
+            except OSError:
+                pass
 
 
 def _warn(text: str) -> None:
@@ -271,27 +306,13 @@ def _exactly(sock, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _exchange(sock, request: dict) -> dict:
+def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
     """Send the request, and our stdio once the server takes it; wait for the reply. A signal
     meanwhile cancels the build (the reply then carries its exit code, 8); before our stdio is
-    sent, it ends this client at once (nothing of ours runs). A server gone without a reply is
-    reported."""
-    import _signal as signal  # (the `signal` module's enums: ~2 ms)
-
-    cancelled, running, taken = [], [], None
-
-    def cancel(signum, frame):
-        if not running:  # queued, or taken but without our stdio yet: nothing of ours runs
-            raise KeyboardInterrupt
-        if not cancelled:
-            cancelled.append(signum)
-            try:
-                send(sock, "C")
-            except OSError:
-                pass
-
-    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    reply = None
+    sent, it ends this client at once (KeyboardInterrupt: nothing of ours runs). A server gone
+    without a reply is reported."""
+    taken = reply = None
+    cancel.sock, cancel.running = sock, False
     try:
         send(sock, request)
         sock.settimeout(QUEUED_SAY)
@@ -310,20 +331,14 @@ def _exchange(sock, request: dict) -> dict:
             send(sock, "F", (0, 1, 2))
         except OSError:  # (it dropped the request, not having our stdio: STDIO_WAIT after a Ctrl-Z)
             return {"retry": "the server dropped the request before its build started"}
-        running.append(True)
+        cancel.running = True
         reply = receive(sock)
-    except KeyboardInterrupt:
-        _warn("interrupted before the build started")
-        from .exitcodes import INTERRUPTED
-
-        return {"exit": INTERRUPTED}
     except OSError:
         if taken is None:  # (a connection reset in the queue: the server went before taking it)
             return {"retry": "the request was not taken"}
         reply = None
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        cancel.running = False
         sock.close()
     if not isinstance(reply, dict):
         sys.stderr.write("jbuild: error: the build server ended without answering (a crash: its log is beside "

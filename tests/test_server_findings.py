@@ -5,11 +5,14 @@ zombie, a store marker, a second server)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 from fetchkit import make_tar, serving, sha256
@@ -131,3 +134,38 @@ def test_f3_an_action_runs_with_the_clients_limits_and_niceness(ws):
     nice = os.getpriority(os.PRIO_PROCESS, 0)
     assert seen(ws.run("build", "//slow:lim", preexec_fn=limited(512, 0)).stderr) == (512, nice)
     assert seen(ws.run("build", "//slow:lim", preexec_fn=limited(min(1024, hard), 5)).stderr) == (min(1024, hard), nice + 5)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT], ids=["SIGHUP", "SIGINT"])
+def test_f1_an_ignored_signal_does_not_cancel_the_build(ws, sig):
+    """`nohup jbuild build &`, a script's `cmd &`: the signal is ignored, the build goes on."""
+    _slow(ws, 4, f"f1-{int(sig)}")
+    proc = ws.start("build", "//slow:slow", preexec_fn=lambda: signal.signal(sig, signal.SIG_IGN))
+    time.sleep(2.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "1 built" in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_f2_a_signal_while_the_server_starts_exits_8_without_a_traceback(ws, sig):
+    """The window made deterministic: the new server's lock held (as an exiting server holds it)."""
+    from jbuild import server_client
+
+    root = server_client.workspace_root(str(ws.root))
+    path = server_client.socket_path(root, server_client.identity(root, ws.env()))
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    lock = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        _slow(ws, 1, "f2")
+        proc = ws.start("build", "//slow:slow")
+        time.sleep(1.5)
+        assert proc.poll() is None
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(lock)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 8, err
