@@ -198,11 +198,7 @@ class Server:
             if conn is not None:
                 send(conn, reply)
         finally:
-            for stream in (sys.stdout, sys.stderr):  # (the log's; nothing else to tidy: the kernel frees the lock)
-                try:
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass
+            _at_exit()
             os._exit(0)  # (at once: a client told to retry starts the next server, which waits for our lock)
 
     def _socket_is_ours(self) -> bool:
@@ -315,6 +311,24 @@ class Server:
                 except (OSError, ValueError):
                     code = code or 120
         return code
+
+
+def _at_exit() -> None:
+    """What base/quick_exit.py does before its `os._exit` for an in-process build: the atexit
+    handlers (the store's `.runs` marker removed: left, the next build would take this server
+    for a process that died with something in the store, and list and clean the whole store),
+    then the log flushed. The kernel frees the lock."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - exiting anyway; the handlers print their own errors
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _gone(conn) -> bool:

@@ -169,3 +169,14 @@ def test_f2_a_signal_while_the_server_starts_exits_8_without_a_traceback(ws, sig
         os.close(lock)
     assert "Traceback" not in err, err
     assert proc.returncode == 8, err
+
+
+def test_f11_a_server_exit_leaves_no_run_marker_in_the_store(ws):
+    """A marker left reads as a process that died with something in the store: the next build
+    lists the whole store and cleans."""
+    _slow(ws, 0, "f11")
+    r = ws.run("build", "//slow:slow", "//services:geotags")
+    assert r.returncode == 0, r.stderr
+    ws.run("shutdown")
+    runs = ws.store / ".runs"
+    assert (os.listdir(runs) if runs.is_dir() else []) == []
