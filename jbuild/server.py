@@ -7,9 +7,9 @@ keeps between builds is the kept session (session_file.py's memo: a build restor
 memory, not from the 25 MB of pickles on disk) and the imported modules. What a build writes to
 disk is written as in-process, so a server killed at any moment loses nothing.
 
-It exits after `JBUILD_SERVER_IDLE` seconds without a request (default IDLE), on `jbuild
-shutdown`, when its socket file is removed or replaced, and before serving a request once a
-module it runs changed on disk (the client then starts a new server). Its log (stdout and
+It exits after `JBUILD_SERVER_IDLE` seconds without a request (default server_client.IDLE, 15
+minutes), on `jbuild shutdown`, when its socket file is removed or replaced, and before serving a
+request once a module it runs changed on disk (the client then starts a new server). Its log (stdout and
 stderr) is beside the socket: a crash while serving a request is written there, and the client
 told so.
 """
@@ -30,12 +30,9 @@ import traceback
 from jbuild.base import file_memo
 
 from . import exitcodes
-from .server_client import identity, receive, send, short_path, workspace_root
+from .server_client import identity, idle_seconds, receive, send, short_path, workspace_root
 
 STARTED_NS = time.time_ns()  # (before the engine's modules are imported: `_code_changed`)
-# Seconds without a request before the server exits: an edit-build loop's pauses, not a day's
-# (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
-IDLE = 15 * 60
 CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
 STDIO_WAIT = 5.0  # seconds a taken client may take to send its stdio (a running one: microseconds)
 
@@ -53,7 +50,10 @@ def main() -> None:
 
     gc.set_threshold(*GC_THRESHOLDS)
     _log(f"serving {path} (pid {os.getpid()})")
-    Server(path, listener, float(os.environ.get("JBUILD_SERVER_IDLE") or IDLE)).serve()
+    idle, bad = idle_seconds(os.environ)
+    if bad:
+        _log(bad)  # (its client said so too)
+    Server(path, listener, idle).serve()
 
 
 _log_fd = None  # the log, apart from fd 2 (a client's stderr while a build runs)

@@ -29,6 +29,9 @@ import os
 import sys
 import time
 
+# Seconds without a request before a server exits, unless JBUILD_SERVER_IDLE says: an edit-build
+# loop's pauses, not a day's (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB).
+IDLE = 15 * 60
 START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
 LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
 QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
@@ -46,6 +49,22 @@ KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_
 # client in another one gets a server of its own. (Not the cgroup itself: a desktop terminal's
 # tabs are each a scope of their own, which would start a server per tab.)
 NAMESPACES = ("mnt", "net", "pid", "uts", "ipc", "user", "cgroup")
+
+
+def idle_seconds(environ) -> tuple[float, str | None]:
+    """A new server's idle time (JBUILD_SERVER_IDLE), and what is wrong with the variable if it
+    is not a number of seconds (the default is used then)."""
+    text = environ.get("JBUILD_SERVER_IDLE", "")
+    if not text.strip():
+        return IDLE, None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        return IDLE, (f"JBUILD_SERVER_IDLE={text!r} is not a number of seconds: ignored "
+                      f"(a new server exits after the default, {IDLE} s, without a build)")
+    return seconds, None
 
 
 def workspace_root(cwd: str) -> str | None:
@@ -152,6 +171,9 @@ def check_peer(sock) -> None:
 
 
 def _through(root: str, argv: list[str], cwd: str) -> int | None:
+    bad = idle_seconds(os.environ)[1]
+    if bad:
+        _warn(bad)
     ident = identity(root)
     path = socket_path(root, ident)
     check_directory(os.path.dirname(path))

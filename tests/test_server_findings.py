@@ -180,3 +180,11 @@ def test_f11_a_server_exit_leaves_no_run_marker_in_the_store(ws):
     ws.run("shutdown")
     runs = ws.store / ".runs"
     assert (os.listdir(runs) if runs.is_dir() else []) == []
+
+
+def test_f7_a_malformed_idle_value_is_named_once(ws):
+    r = ws.run("build", "//services:geotags", env=ws.env(JBUILD_SERVER_IDLE="15m"))
+    assert r.returncode == 0, r.stderr
+    assert "keeps asking for a retry" not in r.stderr and "did not start" not in r.stderr
+    assert r.stderr.count("JBUILD_SERVER_IDLE") == 1, r.stderr
+    assert len(ws.servers()) == 1 and ws.logs().count("serving ") == 1, ws.logs()
