@@ -170,6 +170,7 @@ class Server:
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
+                _reap()
                 if self.untidy:
                     self.untidy = 0
                     _tidy()
@@ -443,6 +444,15 @@ class Canceller:
         with self.lock:
             self.finished = True
             Canceller.armed = False
+
+
+def _reap() -> None:
+    """Reap the children a build let go of without a wait (its sandbox stagers, which exit once
+    their pipes are closed: sandbox_zygote.Zygote.let_go): subprocess reaps them only when the next
+    process is started, so an idle server would keep the last one as a zombie."""
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is not None and getattr(subprocess, "_active", None):
+        subprocess._cleanup()
 
 
 def _tidy() -> None:

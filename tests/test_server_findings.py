@@ -188,3 +188,18 @@ def test_f7_a_malformed_idle_value_is_named_once(ws):
     assert "keeps asking for a retry" not in r.stderr and "did not start" not in r.stderr
     assert r.stderr.count("JBUILD_SERVER_IDLE") == 1, r.stderr
     assert len(ws.servers()) == 1 and ws.logs().count("serving ") == 1, ws.logs()
+
+
+def test_f5_an_idle_server_leaves_no_zombie(ws):
+    _slow(ws, 0, "f5")
+    r = ws.run("build", "//slow:slow", "//services:geotags")
+    assert r.returncode == 0, r.stderr
+    (pid,) = ws.servers()
+    deadline = time.monotonic() + 8  # (an idle server looks every CHECK_EVERY, 5 s)
+    while True:
+        out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid=,stat=,cmd="], capture_output=True,
+                             text=True).stdout
+        if not out.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert out.strip() == "", out
