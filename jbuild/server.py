@@ -302,9 +302,11 @@ class Server:
             except KeyboardInterrupt:  # (a cancel landing between run's own handler and `done`)
                 cancel.done()
                 code = exitcodes.INTERRUPTED
-            except OSError as exc:  # (the client's stdio gone with the client: `interrupted` not written)
-                _log(f"the client's stdio is gone ({exc.strerror or exc})")
-                code = exitcodes.INTERRUPTED
+            except OSError as exc:  # (an error not written: the client's stderr full, its reader gone)
+                _log(f"the client's stdio failed ({exc.strerror or exc})")
+                # (in-process, the OSError ends the process as an uncaught exception: 1; a client
+                # that cancelled or went away, its `interrupted` not written, is told 8)
+                code = exitcodes.INTERRUPTED if cancel.fired else 1
             signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))  # (cli.run set its own)
             for stream in (sys.stdout, sys.stderr):
                 try:
@@ -423,7 +425,7 @@ class Canceller:
     armed = False  # a build runs: SIGINT interrupts it (_interrupt)
 
     def __init__(self, conn):
-        self.conn, self.lock, self.finished = conn, threading.Lock(), False
+        self.conn, self.lock, self.finished, self.fired = conn, threading.Lock(), False, False
         self.main = threading.main_thread().ident
 
     def start(self) -> None:
@@ -437,6 +439,7 @@ class Canceller:
             got = None
         with self.lock:
             if not self.finished:
+                self.fired = True
                 _log("cancel" if got == "C" else "the client went away: cancelling")
                 signal.pthread_kill(self.main, signal.SIGINT)
 

@@ -203,3 +203,21 @@ def test_f5_an_idle_server_leaves_no_zombie(ws):
             break
         time.sleep(0.2)
     assert out.strip() == "", out
+
+
+def test_f6_a_full_or_gone_stderr_exits_as_in_process(ws):
+    def code(server, stderr):
+        return subprocess.run([JBUILD, "build", "//services:geotag"], cwd=ws.root, env=ws.env(server),
+                              stdout=subprocess.DEVNULL, stderr=stderr, timeout=120).returncode
+
+    with open("/dev/full", "w") as full:
+        assert code(True, full) == code(False, full)
+    codes = []
+    for server in (True, False):
+        r, w = os.pipe()
+        os.close(r)  # the reader has gone (grep -q matched, head exited)
+        try:
+            codes.append(code(server, w))
+        finally:
+            os.close(w)
+    assert codes[0] == codes[1]
