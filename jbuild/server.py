@@ -110,11 +110,12 @@ def _replace_others(path: str) -> None:
     from .server_client import stop_servers
 
     try:
-        stopped = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
     except OSError:
         return
-    if stopped:
-        _log(f"asked {stopped} older server(s) of this workspace to exit")
+    if stopped or busy:
+        _log(f"asked {stopped + busy} older server(s) of this workspace to exit"
+             + (f" ({busy} once its build ends)" if busy else ""))
     _prune(os.path.dirname(path), keep=os.path.basename(path)[: -len(".sock")])
 
 
@@ -253,11 +254,11 @@ class Server:
         if uid != os.getuid():
             _log(f"refused a client of uid {uid}")
             return
+        if request.get("shutdown"):  # (even from a client that stopped waiting: asked during a long build)
+            self._stop("jbuild shutdown", conn, {"exit": 0})
         if _gone(conn):
             _log("a client that went away while queued: not built")
             return
-        if request.get("shutdown"):
-            self._stop("jbuild shutdown", conn, {"exit": 0})
         if self._code_changed() or request.get("identity") != self.identity:
             self._stop("its code changed on disk, or a request of another identity", conn,
                        {"retry": "the server's code or identity changed"})

@@ -371,18 +371,20 @@ def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
     return reply
 
 
-def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
+def stop_servers(root: str, timeout: float, keep: str | None = None) -> tuple[int, int]:
     """Ask each server of this user in the workspace at `root` (but the one whose socket is
     named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
-    dead ones left. How many were running."""
+    dead ones left. How many exited, and how many still run a build: the request stays in their
+    queue (the server takes it after its build, even once we have stopped waiting), so they
+    exit when it ends."""
     import fcntl
 
     directory = server_dir(root)
     try:
         names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
     except FileNotFoundError:
-        return 0
-    stopped = 0
+        return 0, 0
+    stopped = busy = 0
     for name in names:
         if name == keep:
             continue
@@ -394,6 +396,7 @@ def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
         if sock is None:  # a killed server's socket
             _unlink(path)
             continue
+        deadline = time.monotonic() + timeout
         try:
             send(sock, {"shutdown": True})
             sock.settimeout(timeout)
@@ -403,19 +406,21 @@ def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
             pass
         finally:
             sock.close()
-        stopped += 1
         fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline:  # (the server holds its lock until it has exited)
+            while True:  # (the server holds its lock until it has exited)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    stopped += 1
                     break
                 except OSError:
+                    if time.monotonic() >= deadline:
+                        busy += 1
+                        break
                     time.sleep(0.02)
         finally:
             os.close(fd)
-    return stopped
+    return stopped, busy
 
 
 def _unlink(path: str) -> None:

@@ -221,3 +221,17 @@ def test_f6_a_full_or_gone_stderr_exits_as_in_process(ws):
         finally:
             os.close(w)
     assert codes[0] == codes[1]
+
+
+def test_f9_shutdown_during_a_long_build_stops_the_server_or_says_not(ws):
+    _slow(ws, 6, "f9")
+    build = ws.start("build", "//slow:slow")
+    time.sleep(2.0)
+    assert len(ws.servers()) == 1
+    down = ws.run("shutdown", "--timeout", "1", env=ws.env(False))
+    assert build.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while ws.servers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "stopped 0 build servers; 1 still building after 1 s" in down.stderr, down.stderr
+    assert ws.servers() == [], "the shutdown asked during the build was dropped"
