@@ -286,6 +286,7 @@ class Server:
             send(conn, {"exit": code})
         except OSError:
             _log("the client went away before its answer")
+        threading.Thread(target=_reap, args=(REAP_FOR,), name="jbuild-server-reap", daemon=True).start()
         if self.stale:  # (a module the build imported first changed meanwhile: the next client starts anew)
             self._stop("its code changed on disk")
 
@@ -450,13 +451,21 @@ class Canceller:
             Canceller.armed = False
 
 
-def _reap() -> None:
+REAP_FOR = 3.0  # seconds after a build its let-go stagers are looked for, 20 times a second
+
+
+def _reap(within: float = 0.0) -> None:
     """Reap the children a build let go of without a wait (its sandbox stagers, which exit once
     their pipes are closed: sandbox_zygote.Zygote.let_go): subprocess reaps them only when the next
-    process is started, so an idle server would keep the last one as a zombie."""
+    process is started, so an idle server would keep the last one as a zombie. Looks for `within`
+    seconds (a thread after each build; each idle check looks once more)."""
     subprocess = sys.modules.get("subprocess")
-    if subprocess is not None and getattr(subprocess, "_active", None):
-        subprocess._cleanup()
+    deadline = time.monotonic() + within
+    while subprocess is not None and getattr(subprocess, "_active", None):
+        subprocess._cleanup()  # (thread-safe: a Popen of the next build may run it too)
+        if not subprocess._active or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
 
 
 def _tidy() -> None:
