@@ -235,3 +235,9 @@ def test_f9_shutdown_during_a_long_build_stops_the_server_or_says_not(ws):
         time.sleep(0.2)
     assert "stopped 0 build servers; 1 still building after 1 s" in down.stderr, down.stderr
     assert ws.servers() == [], "the shutdown asked during the build was dropped"
+
+
+def test_extra_no_server_after_the_command_gets_a_hint(ws):
+    r = ws.run("build", "--no-server", "//services:geotags")
+    assert r.returncode == 2
+    assert "Hint: --no-server goes before the command: jbuild --no-server build //services:geotags" in r.stderr, r.stderr
