@@ -60,8 +60,12 @@ _log_fd = None  # the log, apart from fd 2 (a client's stderr while a build runs
 
 
 def _log(text: str) -> None:
-    line = (time.strftime("%H:%M:%S ") + text + "\n").encode()
-    os.write(_log_fd if _log_fd is not None else 2, line)
+    text = time.strftime("%H:%M:%S ") + text + "\n"
+    try:
+        data = text.encode(errors="surrogateescape")  # (a path with a byte that is not UTF-8: as it is)
+    except UnicodeEncodeError:
+        data = text.encode(errors="backslashreplace")
+    os.write(_log_fd if _log_fd is not None else 2, data)
 
 
 def _lock(path: str):

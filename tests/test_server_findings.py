@@ -241,3 +241,18 @@ def test_extra_no_server_after_the_command_gets_a_hint(ws):
     r = ws.run("build", "--no-server", "//services:geotags")
     assert r.returncode == 2
     assert "Hint: --no-server goes before the command: jbuild --no-server build //services:geotags" in r.stderr, r.stderr
+
+
+def test_extra_the_servers_log_takes_a_non_utf8_path(monkeypatch):
+    """A workspace path with a byte that is not UTF-8 (os.fsdecode's surrogate) crashed `_log`
+    after the server listened: three spawns, then in-process."""
+    from jbuild import server
+
+    r, w = os.pipe()
+    monkeypatch.setattr(server, "_log_fd", w)
+    try:
+        server._log("serving " + os.fsdecode(b"/tmp/caf\xe9/x.sock"))
+        assert os.read(r, 1000).endswith(b"serving /tmp/caf\xe9/x.sock\n")
+    finally:
+        os.close(r)
+        os.close(w)
