@@ -6,6 +6,7 @@ zombie, a store marker, a second server)."""
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
 import re
 import resource
@@ -256,3 +257,49 @@ def test_extra_the_servers_log_takes_a_non_utf8_path(monkeypatch):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_f9_shutdown_stops_a_server_of_the_older_protocol(ws):
+    """A server of jbuild 28f46ec (JBUILD_SERVER=1 then), still running after an upgrade, takes
+    no request without three descriptors in its first message: it ignored the shutdown and was
+    counted stopped. Played here by a thread with that server's receiving end."""
+    import socket
+    import threading
+
+    from jbuild import server_client
+
+    directory = server_client.server_dir(str(ws.root.resolve()))
+    os.makedirs(directory, mode=0o700)
+    path = os.path.join(directory, "0" * 20 + ".sock")
+    lock = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with server_client.short_path(path) as short:
+        listener.bind(short)
+    listener.listen(4)
+    got = []
+
+    def old_server():
+        while True:
+            conn, _ = listener.accept()
+            msg, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(3 * 4))
+            fds = [int.from_bytes(d[i:i + 4], "little") for _, _, d in ancdata for i in range(0, len(d) - 3, 4)]
+            for fd in fds:
+                os.close(fd)
+            if len(fds) == 3:
+                request = marshal.loads(server_client._exactly(conn, int.from_bytes(msg, "little")))
+                got.append(request)
+                if request.get("shutdown"):
+                    server_client.send(conn, "S")
+                    os.unlink(path)
+                    os.close(lock)  # (exits)
+                    server_client.send(conn, {"exit": 0})
+                    conn.close()
+                    return
+            conn.close()
+
+    threading.Thread(target=old_server, daemon=True).start()
+    r = ws.run("shutdown", "--timeout", "3", env=ws.env(False))
+    assert got == [{"shutdown": True}]
+    assert "stopped 1 build server" in r.stderr, r.stderr
+    listener.close()
