@@ -113,6 +113,9 @@ def _run_click(argv: list[str]) -> int:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
+        if isinstance(exc, click.NoSuchOption) and exc.option_name == NO_SERVER:
+            _err(f"Hint: {NO_SERVER} goes before the command: jbuild {NO_SERVER} "
+                 + " ".join(a for a in argv if a != NO_SERVER))
         return exitcodes.BAD_INPUT
     except click.exceptions.Abort:
         _err("interrupted")

@@ -7,9 +7,9 @@ keeps between builds is the kept session (session_file.py's memo: a build restor
 memory, not from the 25 MB of pickles on disk) and the imported modules. What a build writes to
 disk is written as in-process, so a server killed at any moment loses nothing.
 
-It exits after `JBUILD_SERVER_IDLE` seconds without a request (default IDLE), on `jbuild
-shutdown`, when its socket file is removed or replaced, and before serving a request once a
-module it runs changed on disk (the client then starts a new server). Its log (stdout and
+It exits after `JBUILD_SERVER_IDLE` seconds without a request (default server_client.IDLE, 15
+minutes), on `jbuild shutdown`, when its socket file is removed or replaced, and before serving a
+request once a module it runs changed on disk (the client then starts a new server). Its log (stdout and
 stderr) is beside the socket: a crash while serving a request is written there, and the client
 told so.
 """
@@ -30,12 +30,9 @@ import traceback
 from jbuild.base import file_memo
 
 from . import exitcodes
-from .server_client import identity, receive, send, short_path, workspace_root
+from .server_client import identity, idle_seconds, receive, send, short_path, workspace_root
 
 STARTED_NS = time.time_ns()  # (before the engine's modules are imported: `_code_changed`)
-# Seconds without a request before the server exits: an edit-build loop's pauses, not a day's
-# (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB here).
-IDLE = 15 * 60
 CHECK_EVERY = 5.0  # seconds between checks that the socket file is still ours, while idle
 STDIO_WAIT = 5.0  # seconds a taken client may take to send its stdio (a running one: microseconds)
 
@@ -53,15 +50,22 @@ def main() -> None:
 
     gc.set_threshold(*GC_THRESHOLDS)
     _log(f"serving {path} (pid {os.getpid()})")
-    Server(path, listener, float(os.environ.get("JBUILD_SERVER_IDLE") or IDLE)).serve()
+    idle, bad = idle_seconds(os.environ)
+    if bad:
+        _log(bad)  # (its client said so too)
+    Server(path, listener, idle).serve()
 
 
 _log_fd = None  # the log, apart from fd 2 (a client's stderr while a build runs)
 
 
 def _log(text: str) -> None:
-    line = (time.strftime("%H:%M:%S ") + text + "\n").encode()
-    os.write(_log_fd if _log_fd is not None else 2, line)
+    text = time.strftime("%H:%M:%S ") + text + "\n"
+    try:
+        data = text.encode(errors="surrogateescape")  # (a path with a byte that is not UTF-8: as it is)
+    except UnicodeEncodeError:
+        data = text.encode(errors="backslashreplace")
+    os.write(_log_fd if _log_fd is not None else 2, data)
 
 
 def _lock(path: str):
@@ -110,11 +114,12 @@ def _replace_others(path: str) -> None:
     from .server_client import stop_servers
 
     try:
-        stopped = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
     except OSError:
         return
-    if stopped:
-        _log(f"asked {stopped} older server(s) of this workspace to exit")
+    if stopped or busy:
+        _log(f"asked {stopped + busy} older server(s) of this workspace to exit"
+             + (f" ({busy} once its build ends)" if busy else ""))
     _prune(os.path.dirname(path), keep=os.path.basename(path)[: -len(".sock")])
 
 
@@ -170,6 +175,7 @@ class Server:
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
+                _reap()
                 if self.untidy:
                     self.untidy = 0
                     _tidy()
@@ -198,11 +204,7 @@ class Server:
             if conn is not None:
                 send(conn, reply)
         finally:
-            for stream in (sys.stdout, sys.stderr):  # (the log's; nothing else to tidy: the kernel frees the lock)
-                try:
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass
+            _at_exit()
             os._exit(0)  # (at once: a client told to retry starts the next server, which waits for our lock)
 
     def _socket_is_ours(self) -> bool:
@@ -256,11 +258,11 @@ class Server:
         if uid != os.getuid():
             _log(f"refused a client of uid {uid}")
             return
+        if request.get("shutdown"):  # (even from a client that stopped waiting: asked during a long build)
+            self._stop("jbuild shutdown", conn, {"exit": 0})
         if _gone(conn):
             _log("a client that went away while queued: not built")
             return
-        if request.get("shutdown"):
-            self._stop("jbuild shutdown", conn, {"exit": 0})
         if self._code_changed() or request.get("identity") != self.identity:
             self._stop("its code changed on disk, or a request of another identity", conn,
                        {"retry": "the server's code or identity changed"})
@@ -288,6 +290,7 @@ class Server:
             send(conn, {"exit": code})
         except OSError:
             _log("the client went away before its answer")
+        threading.Thread(target=_reap, args=(REAP_FOR,), name="jbuild-server-reap", daemon=True).start()
         if self.stale:  # (a module the build imported first changed meanwhile: the next client starts anew)
             self._stop("its code changed on disk")
 
@@ -305,9 +308,11 @@ class Server:
             except KeyboardInterrupt:  # (a cancel landing between run's own handler and `done`)
                 cancel.done()
                 code = exitcodes.INTERRUPTED
-            except OSError as exc:  # (the client's stdio gone with the client: `interrupted` not written)
-                _log(f"the client's stdio is gone ({exc.strerror or exc})")
-                code = exitcodes.INTERRUPTED
+            except OSError as exc:  # (an error not written: the client's stderr full, its reader gone)
+                _log(f"the client's stdio failed ({exc.strerror or exc})")
+                # (in-process, the OSError ends the process as an uncaught exception: 1; a client
+                # that cancelled or went away, its `interrupted` not written, is told 8)
+                code = exitcodes.INTERRUPTED if cancel.fired else 1
             signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))  # (cli.run set its own)
             for stream in (sys.stdout, sys.stderr):
                 try:
@@ -315,6 +320,24 @@ class Server:
                 except (OSError, ValueError):
                     code = code or 120
         return code
+
+
+def _at_exit() -> None:
+    """What base/quick_exit.py does before its `os._exit` for an in-process build: the atexit
+    handlers (the store's `.runs` marker removed: left, the next build would take this server
+    for a process that died with something in the store, and list and clean the whole store),
+    then the log flushed. The kernel frees the lock."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - exiting anyway; the handlers print their own errors
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _gone(conn) -> bool:
@@ -408,7 +431,7 @@ class Canceller:
     armed = False  # a build runs: SIGINT interrupts it (_interrupt)
 
     def __init__(self, conn):
-        self.conn, self.lock, self.finished = conn, threading.Lock(), False
+        self.conn, self.lock, self.finished, self.fired = conn, threading.Lock(), False, False
         self.main = threading.main_thread().ident
 
     def start(self) -> None:
@@ -422,6 +445,7 @@ class Canceller:
             got = None
         with self.lock:
             if not self.finished:
+                self.fired = True
                 _log("cancel" if got == "C" else "the client went away: cancelling")
                 signal.pthread_kill(self.main, signal.SIGINT)
 
@@ -429,6 +453,23 @@ class Canceller:
         with self.lock:
             self.finished = True
             Canceller.armed = False
+
+
+REAP_FOR = 3.0  # seconds after a build its let-go stagers are looked for, 20 times a second
+
+
+def _reap(within: float = 0.0) -> None:
+    """Reap the children a build let go of without a wait (its sandbox stagers, which exit once
+    their pipes are closed: sandbox_zygote.Zygote.let_go): subprocess reaps them only when the next
+    process is started, so an idle server would keep the last one as a zombie. Looks for `within`
+    seconds (a thread after each build; each idle check looks once more)."""
+    subprocess = sys.modules.get("subprocess")
+    deadline = time.monotonic() + within
+    while subprocess is not None and getattr(subprocess, "_active", None):
+        subprocess._cleanup()  # (thread-safe: a Popen of the next build may run it too)
+        if not subprocess._active or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
 
 
 def _tidy() -> None:

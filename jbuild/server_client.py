@@ -29,13 +29,42 @@ import os
 import sys
 import time
 
+# Seconds without a request before a server exits, unless JBUILD_SERVER_IDLE says: an edit-build
+# loop's pauses, not a day's (Bazel keeps its server 3 h; a 10,000-package session holds ~0.2-0.5 GB).
+IDLE = 15 * 60
 START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
 LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
 QUEUED_SAY = 2.0  # seconds before a client waiting behind another build says so
 # What the environment may change in a build, beyond the command line: the server that serves a
 # request was started with these exactly (each request also brings its whole environment).
-KEYED_PREFIXES = ("JBUILD_", "PYTHON", "GITHUB_")
-KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH")
+# (Of GITHUB_*, only what jbuild reads, engine/ci.py: GitHub sets others per step — GITHUB_ACTION,
+# GITHUB_OUTPUT, ... — which would start a new server for each step of a job.)
+KEYED_PREFIXES = ("JBUILD_", "PYTHON")
+KEYED = ("PATH", "HOME", "XDG_CACHE_HOME", "NETRC", "CI", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SOURCE_DATE_EPOCH",
+         "GITHUB_ACTIONS", "GITHUB_WORKSPACE")
+# (and every *_proxy, either case, as urllib reads them: a fetch's opener is built once per process)
+
+
+# The namespaces a build's actions inherit from the process that runs them (all but `time`): a
+# client in another one gets a server of its own. (Not the cgroup itself: a desktop terminal's
+# tabs are each a scope of their own, which would start a server per tab.)
+NAMESPACES = ("mnt", "net", "pid", "uts", "ipc", "user", "cgroup")
+
+
+def idle_seconds(environ) -> tuple[float, str | None]:
+    """A new server's idle time (JBUILD_SERVER_IDLE), and what is wrong with the variable if it
+    is not a number of seconds (the default is used then)."""
+    text = environ.get("JBUILD_SERVER_IDLE", "")
+    if not text.strip():
+        return IDLE, None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        return IDLE, (f"JBUILD_SERVER_IDLE={text!r} is not a number of seconds: ignored "
+                      f"(a new server exits after the default, {IDLE} s, without a build)")
+    return seconds, None
 
 
 def workspace_root(cwd: str) -> str | None:
@@ -57,21 +86,33 @@ def server_dir(root: str) -> str:
 def identity(root: str, environ=os.environ) -> tuple:
     """What a server's answers depend on besides each request's command line: the workspace,
     the user, the interpreter and the jbuild it runs (server.py also re-checks its own modules'
-    files before each request), the umask, and the environment variables the build reads."""
+    files before each request), the namespaces, the umask, the resource limits, niceness and CPU
+    affinity, and the environment variables the build reads."""
     import jbuild
 
     mask = os.umask(0o22)
     os.umask(mask)
-    env = sorted((k, v) for k, v in environ.items() if k.startswith(KEYED_PREFIXES) or k in KEYED)
+    env = sorted((k, v) for k, v in environ.items()
+                 if k.startswith(KEYED_PREFIXES) or k in KEYED or k[-6:].lower() == "_proxy")
     env = [(k, v) for k, v in env if k not in ("JBUILD_SERVER", "JBUILD_SERVER_IDLE")]
-    try:
-        mounts = os.readlink("/proc/self/ns/mnt")  # (another mount namespace, a container's or
-    except OSError:  # `unshare --mount`'s, sees other files under the same paths)
-        mounts = ""
+    namespaces = []  # (another mount namespace, a container's or `unshare --mount`'s, sees other
+    for ns in NAMESPACES:  # files under the same paths; another network one, `unshare --net`, other hosts)
+        try:
+            namespaces.append(os.readlink(f"/proc/self/ns/{ns}"))
+        except OSError:
+            namespaces.append("")
+    try:  # (the resource limits, `ulimit`: ~7 us, where importing `resource` costs ~0.2 ms)
+        with open("/proc/self/limits", "rb") as f:
+            limits = f.read()
+    except OSError:
+        limits = b""
+    # (the niceness and CPU affinity too: `nice -n 19 jbuild build`, `taskset`; the actions inherit
+    # the limits, the niceness and the affinity of the process that runs them, as in-process)
+    runs_with = (limits, os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0)))
     # (the interpreter resolved, `.venv/bin/python` and `.venv/bin/python3` one server, with the
     # environment it runs in, sys.prefix: a venv's symlink resolves to the same file as its base's)
-    return (3, root, os.getuid(), os.getgid(), os.getgroups(), mounts, os.path.realpath(sys.executable),
-            sys.prefix, sys.version, os.path.dirname(jbuild.__file__), mask, env)
+    return (4, root, os.getuid(), os.getgid(), os.getgroups(), namespaces, os.path.realpath(sys.executable),
+            sys.prefix, sys.version, os.path.dirname(jbuild.__file__), mask, runs_with, env)
 
 
 def socket_path(root: str, ident: tuple) -> str:
@@ -130,20 +171,58 @@ def check_peer(sock) -> None:
 
 
 def _through(root: str, argv: list[str], cwd: str) -> int | None:
+    bad = idle_seconds(os.environ)[1]
+    if bad:
+        _warn(bad)
     ident = identity(root)
     path = socket_path(root, ident)
     check_directory(os.path.dirname(path))
     request = {"argv": argv, "cwd": cwd, "env": dict(os.environ), "identity": ident,
                "encoding": [getattr(s, "encoding", None) or "utf-8" for s in (sys.stdout, sys.stderr)]}
-    for _ in range(3):
-        sock = _connect(path) or _start(path, root)
-        if sock is None:
-            return None
-        reply = _exchange(sock, request)
-        if "retry" not in reply:
-            return reply["exit"]
+    import _signal as signal  # (the `signal` module's enums: ~2 ms)
+
+    cancel = _Cancel()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) != signal.SIG_IGN:  # (ignored, `nohup` or a script's `cmd &`: stays so)
+            previous[sig] = signal.signal(sig, cancel)
+    try:
+        for _ in range(3):
+            sock = _connect(path) or _start(path, root)
+            if sock is None:
+                return None
+            reply = _exchange(sock, request, cancel)
+            if "retry" not in reply:
+                return reply["exit"]
+    except KeyboardInterrupt:  # (while starting a server, or queued: nothing of ours ran)
+        _warn("interrupted before the build started")
+        from .exitcodes import INTERRUPTED
+
+        return INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _warn("the server keeps asking for a retry; building in-process")
     return None
+
+
+class _Cancel:
+    """The handler of SIGINT, SIGTERM and SIGHUP while the client runs: once the server runs
+    the build on our stdio, a cancel sent to it (the server interrupts the build: exit 8);
+    before (starting a server, queued, taken without our stdio yet), the end of this client."""
+
+    def __init__(self):
+        self.sock, self.running, self.cancelled = None, False, False
+
+    def __call__(self, signum, frame):
+        if not self.running:
+            raise KeyboardInterrupt
+        if not self.cancelled:
+            self.cancelled = True
+            try:
+                send(self.sock, "C")
+            except OSError:
+                pass
 
 
 def _warn(text: str) -> None:
@@ -249,27 +328,13 @@ def _exactly(sock, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _exchange(sock, request: dict) -> dict:
+def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
     """Send the request, and our stdio once the server takes it; wait for the reply. A signal
     meanwhile cancels the build (the reply then carries its exit code, 8); before our stdio is
-    sent, it ends this client at once (nothing of ours runs). A server gone without a reply is
-    reported."""
-    import _signal as signal  # (the `signal` module's enums: ~2 ms)
-
-    cancelled, running, taken = [], [], None
-
-    def cancel(signum, frame):
-        if not running:  # queued, or taken but without our stdio yet: nothing of ours runs
-            raise KeyboardInterrupt
-        if not cancelled:
-            cancelled.append(signum)
-            try:
-                send(sock, "C")
-            except OSError:
-                pass
-
-    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    reply = None
+    sent, it ends this client at once (KeyboardInterrupt: nothing of ours runs). A server gone
+    without a reply is reported."""
+    taken = reply = None
+    cancel.sock, cancel.running = sock, False
     try:
         send(sock, request)
         sock.settimeout(QUEUED_SAY)
@@ -288,20 +353,14 @@ def _exchange(sock, request: dict) -> dict:
             send(sock, "F", (0, 1, 2))
         except OSError:  # (it dropped the request, not having our stdio: STDIO_WAIT after a Ctrl-Z)
             return {"retry": "the server dropped the request before its build started"}
-        running.append(True)
+        cancel.running = True
         reply = receive(sock)
-    except KeyboardInterrupt:
-        _warn("interrupted before the build started")
-        from .exitcodes import INTERRUPTED
-
-        return {"exit": INTERRUPTED}
     except OSError:
         if taken is None:  # (a connection reset in the queue: the server went before taking it)
             return {"retry": "the request was not taken"}
         reply = None
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        cancel.running = False
         sock.close()
     if not isinstance(reply, dict):
         sys.stderr.write("jbuild: error: the build server ended without answering (a crash: its log is beside "
@@ -312,18 +371,20 @@ def _exchange(sock, request: dict) -> dict:
     return reply
 
 
-def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
+def stop_servers(root: str, timeout: float, keep: str | None = None) -> tuple[int, int]:
     """Ask each server of this user in the workspace at `root` (but the one whose socket is
     named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
-    dead ones left. How many were running."""
+    dead ones left. How many exited, and how many still run a build: the request stays in their
+    queue (the server takes it after its build, even once we have stopped waiting), so they
+    exit when it ends."""
     import fcntl
 
     directory = server_dir(root)
     try:
         names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
     except FileNotFoundError:
-        return 0
-    stopped = 0
+        return 0, 0
+    stopped = busy = 0
     for name in names:
         if name == keep:
             continue
@@ -335,8 +396,10 @@ def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
         if sock is None:  # a killed server's socket
             _unlink(path)
             continue
-        try:
-            send(sock, {"shutdown": True})
+        deadline = time.monotonic() + timeout
+        null = os.open(os.devnull, os.O_RDWR)
+        try:  # (with three descriptors, which this server drops: a server of jbuild 28f46ec's protocol
+            send(sock, {"shutdown": True}, (null, null, null))  # takes no request without them)
             sock.settimeout(timeout)
             while receive(sock) not in (None, {"exit": 0}):
                 pass
@@ -344,19 +407,22 @@ def stop_servers(root: str, timeout: float, keep: str | None = None) -> int:
             pass
         finally:
             sock.close()
-        stopped += 1
+            os.close(null)
         fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline:  # (the server holds its lock until it has exited)
+            while True:  # (the server holds its lock until it has exited)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    stopped += 1
                     break
                 except OSError:
+                    if time.monotonic() >= deadline:
+                        busy += 1
+                        break
                     time.sleep(0.02)
         finally:
             os.close(fd)
-    return stopped
+    return stopped, busy
 
 
 def _unlink(path: str) -> None:

@@ -11,7 +11,8 @@ import click
 def shutdown(timeout):
     """Stop this workspace's build servers of the current user (as `bazel shutdown`).
 
-    A server running a build finishes it first. Servers also exit by themselves after
+    A server running a build finishes it first; one still building after --timeout is
+    said so, and exits once its build ends. Servers also exit by themselves after
     JBUILD_SERVER_IDLE seconds without a build (15 minutes unless set), and when jbuild's own code
     changes. Prints how many were stopped; with none running, does nothing.
     """
@@ -19,5 +20,9 @@ def shutdown(timeout):
 
     from .server_client import stop_servers
 
-    stopped = stop_servers(str(Workspace.find().root), timeout)
-    click.echo(f"stopped {stopped} build server{'s' if stopped != 1 else ''}", err=True)
+    stopped, busy = stop_servers(str(Workspace.find().root), timeout)
+    said = f"stopped {stopped} build server{'s' if stopped != 1 else ''}"
+    if busy:
+        said += (f"; {busy} still building after {timeout:g} s: {'it exits' if busy == 1 else 'each exits'}"
+                 " once its build ends")
+    click.echo(said, err=True)
