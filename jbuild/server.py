@@ -7,7 +7,7 @@ keeps between builds is the kept session (session_file.py's memo: a build restor
 memory, not from the 25 MB of pickles on disk) and the imported modules. What a build writes to
 disk is written as in-process, so a server killed at any moment loses nothing.
 
-It exits after `JBUILD_SERVER_IDLE` seconds without a request (default server_client.IDLE, 15
+It exits after `JBUILD_SERVER_IDLE` seconds without a request (default server_identity.IDLE, 15
 minutes), on `jbuild shutdown`, when its socket file is removed or replaced, and before serving a
 request once a module it runs changed on disk (the client then starts a new server). Its log (stdout and
 stderr) is beside the socket: a crash while serving a request is written there, and the client
@@ -30,6 +30,7 @@ import traceback
 from jbuild.base import file_memo
 
 from . import exitcodes
+from .server_borrowed import Borrowed, Canceller, interrupt
 from .server_client import identity, idle_seconds, receive, send, short_path, workspace_root
 
 STARTED_NS = time.time_ns()  # (before the engine's modules are imported: `_code_changed`)
@@ -165,7 +166,7 @@ class Server:
         self.looked_ns = STARTED_NS  # when `_code_changed` last began (the first: before the warm imports)
 
     def serve(self) -> None:
-        signal.signal(signal.SIGINT, _interrupt)  # (a cancel interrupts the build as Ctrl-C)
+        signal.signal(signal.SIGINT, interrupt)  # (a cancel interrupts the build as Ctrl-C)
         signal.signal(signal.SIGTERM, lambda *_: self._stop("SIGTERM"))
         file_memo.enable()
         self._warm()
@@ -296,7 +297,7 @@ class Server:
 
     def _build(self, conn, request: dict, fds: list[int]) -> int:
         with Borrowed(request, fds):
-            cancel = Canceller(conn)
+            cancel = Canceller(conn, _log)
             try:
                 try:
                     cancel.start()
@@ -374,85 +375,6 @@ def _receive_stdio(conn):
             os.close(fd)
         return None
     return fds
-
-
-class Borrowed:
-    """The client's fds 0-2, working directory and environment as this process's own while a
-    build runs; ours again afterwards."""
-
-    def __init__(self, request: dict, fds: list[int]):
-        self.request, self.fds = request, fds
-
-    def __enter__(self):
-        import io
-
-        self.saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
-        self.saved = (sys.stdin, sys.stdout, sys.stderr, os.getcwd(), dict(os.environ))
-        for theirs, fd in zip(self.fds, (0, 1, 2), strict=True):
-            os.dup2(theirs, fd)
-        out_enc, err_enc = self.request.get("encoding") or ("utf-8", "utf-8")
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=out_enc,
-                                      line_buffering=os.isatty(1))
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=err_enc,
-                                      errors="backslashreplace", line_buffering=True)
-        os.environ.clear()
-        os.environ.update(self.request["env"])
-        os.chdir(self.request["cwd"])
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        sys.stdin, sys.stdout, sys.stderr, cwd, env = self.saved
-        os.environ.clear()
-        os.environ.update(env)
-        os.chdir(cwd)
-        for mine, fd in zip(self.saved_fds, (0, 1, 2), strict=True):
-            os.dup2(mine, fd)
-            os.close(mine)
-
-
-def _interrupt(signum, frame) -> None:
-    """SIGINT: a cancel, as Ctrl-C in-process, while a build runs; after `Canceller.done` a
-    signal sent just before it (the build returning as the cancel came) is dropped, so the
-    build's answer still reaches the client (not an interrupted reply: exit 37)."""
-    if Canceller.armed:
-        raise KeyboardInterrupt
-
-
-class Canceller:
-    """Interrupts the build (SIGINT to the main thread: as Ctrl-C in-process, exit 8) when the
-    client sends a cancel or goes away (the end of its connection)."""
-
-    armed = False  # a build runs: SIGINT interrupts it (_interrupt)
-
-    def __init__(self, conn):
-        self.conn, self.lock, self.finished, self.fired = conn, threading.Lock(), False, False
-        self.main = threading.main_thread().ident
-
-    def start(self) -> None:
-        Canceller.armed = True
-        threading.Thread(target=self._watch, name="jbuild-server-cancel", daemon=True).start()
-
-    def _watch(self) -> None:
-        try:
-            got = receive(self.conn)
-        except OSError:
-            got = None
-        with self.lock:
-            if not self.finished:
-                self.fired = True
-                _log("cancel" if got == "C" else "the client went away: cancelling")
-                signal.pthread_kill(self.main, signal.SIGINT)
-
-    def done(self) -> None:
-        with self.lock:
-            self.finished = True
-            Canceller.armed = False
 
 
 REAP_FOR = 3.0  # seconds after a build its let-go stagers are looked for, 20 times a second

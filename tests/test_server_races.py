@@ -13,7 +13,7 @@ from jbuild import server, server_client
 import jbuild.cli
 
 client, conn = socket.socketpair()
-signal.signal(signal.SIGINT, server._interrupt)
+signal.signal(signal.SIGINT, server.interrupt)
 
 def run(argv):  # the build returns as the client's cancel comes: its SIGINT still pending
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
