@@ -199,7 +199,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
     roots = a.root_entries()
     return Result(0, EntryPaths(at, roots), tests=a.tests,
                   reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _ in roots if node in a.envs],
-                  members=[(node, _members(recorded)) for node, recorded in a.members.items()],
+                  members=RecordedMembers(a.members),
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
 
@@ -255,6 +255,30 @@ class EntryPaths(Sequence):
             return [(node, self.root / name) for node, name in self.named[i]]
         node, name = self.named[i]
         return node, self.root / name
+
+    def __eq__(self, other) -> bool:
+        return list(self) == other
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class RecordedMembers(Sequence):
+    """(node, its run closure as runtime.Member) of each root, made when asked for: at 10,000
+    roots that is millions of members (seconds and hundreds of MB), and `jbuild build` asks for
+    none of them (runtime/named.py does)."""
+
+    def __init__(self, recorded: dict[str, list[dict]]):
+        self.recorded = list(recorded.items())
+
+    def __len__(self) -> int:
+        return len(self.recorded)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [(node, _members(recorded)) for node, recorded in self.recorded[i]]
+        node, recorded = self.recorded[i]
+        return node, _members(recorded)
 
     def __eq__(self, other) -> bool:
         return list(self) == other

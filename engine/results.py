@@ -112,12 +112,15 @@ def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path
         link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
         tmp = link.with_name(f"{link.name}.jbuild-new-{os.getpid()}") if link.name else None  # one per writer
         try:
-            if tmp is None:
+            if tmp is not None and os.path.islink(link) and os.readlink(link) == str(entry):
+                pass  # (there already: a no-op build's)
+            elif tmp is None:
                 raise IsADirectoryError(f"{link} is a directory")
-            if tmp.is_symlink():
-                tmp.unlink()
-            tmp.symlink_to(entry)
-            os.replace(tmp, link)
+            else:
+                if tmp.is_symlink():
+                    tmp.unlink()
+                tmp.symlink_to(entry)
+                os.replace(tmp, link)
         except OSError as e:  # a directory there, an unwritable or missing place
             if tmp is not None and tmp.is_symlink():
                 tmp.unlink()

@@ -52,8 +52,14 @@ def write_root(roots_dir: Path, link: Path, entries: Iterable[str]) -> Path:
         raise FileNotFoundError(f"{link_path}: a GC root must exist when it is registered")
     record = roots_dir / f"{key_of(link_path)[:16]}.json"
     data = {"link": link_path, "target": os.path.realpath(link_path), "entries": sorted(set(entries))}
+    text = json.dumps(data, indent=1)
+    try:  # registered as it is already (a no-op build's `result` links): nothing to write or sync
+        if record.read_text() == text:
+            return record
+    except (OSError, ValueError):
+        pass
     tmp = record.with_name(record.name + f".new-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(text)
     os.replace(tmp, record)
     fsync_dir(roots_dir)
     return record

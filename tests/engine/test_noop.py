@@ -99,3 +99,44 @@ def test_host_tool_upgrade_rebuilds_only_its_users(make_workspace, tmp_path):
     (bin_dir / "faketool").write_text("#!/bin/sh\necho 'faketool 1.0' # rebuilt binary, same version\n")
     out = build()
     assert "1 built, 1 reused" in out and "building //:user@1 (host tool changed: //tools:fake)" in out
+
+
+def test_a_noop_with_result_links_rewrites_neither_links_nor_gc_roots(example):
+    """A no-op of `//...` finds each `result` link and its GC root record as they are: it writes
+    (and syncs) neither again (at 10,000 roots that was ~13 s a no-op)."""
+    env = {**os.environ, "JBUILD_STORE": str(example.store)}
+
+    def build():
+        r = subprocess.run([sys.executable, "-m", "jbuild", "build", "//...", "--sandbox", "bwrap"],
+                           cwd=example.root, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    build()
+    links = sorted(example.root.glob("result*"))
+    records = sorted((example.store / "roots").glob("*.json"))
+    assert len(links) >= 4 and len(records) >= len(links)
+    before = {p: os.lstat(p).st_ino for p in links + records}
+    assert "0 built" in build().stderr
+    assert {p: os.lstat(p).st_ino for p in links + records} == before
+    first = links[0]
+    target = os.readlink(first)
+    first.unlink()
+    first.symlink_to("/nonexistent")
+    build()  # a link pointing elsewhere is made again
+    assert os.readlink(first) == target
+
+
+def test_a_noop_makes_each_roots_members_only_when_asked(example):
+    from jbuild.engine.build import build
+    from jbuild.engine.noop import RecordedMembers
+    from jbuild.engine.settings import Options
+
+    opts = Options(sandbox="bwrap", store=str(example.store), out_link=None)
+    first = build(["//services:geotags"], opts, cwd=str(example.root))
+    again = build(["//services:geotags"], opts, cwd=str(example.root))
+    assert again.reused_analysis and isinstance(again.members, RecordedMembers)
+    assert [(str(n), sorted(m.label for m in ms)) for n, ms in again.members] == \
+        [(str(n), sorted(m.label for m in ms)) for n, ms in first.members]
+    (node, members), = again.members
+    assert str(node).startswith("//services:geotags") and len(members) >= 3
