@@ -1,6 +1,7 @@
 """Helpers shared by the tests (importable as `helpers`)."""
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -123,3 +124,18 @@ def gone_within(marker: str, within: float, ignore: bytes = b"\0\0") -> bool:
             return True
         time.sleep(0.2)
     return not processes_holding(marker, ignore)
+
+
+_GIVEN: set[int] = set()
+
+
+def free_port() -> int:
+    """A port nothing listens on, never one given before in this process: the kernel may hand
+    the same one out twice in a row (a test asking for two got one port, under load)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import pristine_example, run_jbuild
+from helpers import free_port, pristine_example, run_jbuild  # noqa: F401 (free_port: for the image tests)
 
 ROOTLESS = ["--rootless"] if os.geteuid() != 0 else []
 
@@ -39,21 +39,6 @@ def unpack(layout: Path, tag: str, bundle: Path) -> dict:
     subprocess.run(["umoci", "unpack", *ROOTLESS, "--image", f"{layout}:{tag}", str(bundle)], check=True,
                    capture_output=True, text=True)
     return json.loads((bundle / "config.json").read_text())
-
-
-_GIVEN: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on, never one given before in this process: the kernel may hand
-    the same one out twice in a row (a test asking for two got one port, under load)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def start(bundle: Path, config: dict, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:

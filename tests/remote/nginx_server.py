@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -44,12 +45,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Nginx:

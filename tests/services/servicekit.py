@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from helpers import free_port  # noqa: F401 (for the service tests)
+
 HERE = Path(__file__).resolve().parent
 FAKE = str(HERE / "fake_service.py")
 
@@ -39,21 +41,6 @@ class Lines:
                 assert left > 0, f"no {pattern!r} within {timeout} s in:\n{self.text}"
                 self.cond.wait(left)
             return m
-
-
-_GIVEN: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on, never one given before in this process: the kernel may hand
-    the same one out twice in a row (a test asking for two got one port, under load)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def fake(name, *args):
