@@ -104,7 +104,18 @@ class Workspace:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / ".jbuild" / "cache"
+        """`.jbuild/cache`, or the user's directory for this workspace where that cannot be
+        written (base/workspace_cache.py)."""
+        from jbuild.base import workspace_cache
+
+        found = workspace_cache.cache_dir(self.root)
+        if found is None:
+            from jbuild.base.errors import BadInput
+
+            raise BadInput(f"cannot keep jbuild's caches: neither {workspace_cache.inside(self.root)} nor "
+                           f"{workspace_cache.elsewhere(self.root)} can be written (make one of them writable, "
+                           "or set XDG_CACHE_HOME to a directory that is)")
+        return Path(found)
 
 
 def _settings(root: Path) -> dict:
@@ -114,7 +125,10 @@ def _settings(root: Path) -> dict:
     from jbuild.base.stat_memo import parsed
 
     salt = f"{__version__} {settings_schema.SCHEMA_KEY}"  # (a schema changed in place checks again)
-    return parsed(root / MARKER, root / ".jbuild" / "cache" / "settings.pickle", salt,
+    from jbuild.base import workspace_cache
+
+    cache = workspace_cache.cache_dir(root) or workspace_cache.inside(root)  # (none: kept nowhere)
+    return parsed(root / MARKER, Path(cache, "settings.pickle"), salt,
                   lambda: _read_settings(root / MARKER))
 
 

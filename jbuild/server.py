@@ -115,7 +115,7 @@ def _replace_others(path: str) -> None:
     from .server_client import stop_servers
 
     try:
-        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=path)
     except OSError:
         return
     if stopped or busy:

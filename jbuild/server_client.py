@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from .server_identity import IDLE, identity, idle_seconds, server_dir, socket_path, workspace_root  # noqa: F401
+from .server_identity import IDLE, identity, idle_seconds, server_dir, server_dirs, socket_path, workspace_root  # noqa: F401
 
 START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
 LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
@@ -286,56 +286,62 @@ def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
 
 def stop_servers(root: str, timeout: float, keep: str | None = None) -> tuple[int, int]:
     """Ask each server of this user in the workspace at `root` (but the one whose socket is
-    named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
+    `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
     dead ones left. How many exited, and how many still run a build: the request stays in their
     queue (the server takes it after its build, even once we have stopped waiting), so they
     exit when it ends."""
+    paths = []
+    for directory in server_dirs(root):
+        try:
+            paths += [os.path.join(directory, n) for n in sorted(os.listdir(directory)) if n.endswith(".sock")]
+        except OSError:  # (none there, or not ours to read)
+            pass
+    stopped = busy = 0
+    for path in paths:
+        if path == keep:
+            continue
+        done = _stop_one(path, timeout)
+        stopped += done is True
+        busy += done is False
+    return stopped, busy
+
+
+def _stop_one(path: str, timeout: float) -> bool | None:
+    """Ask the server at `path` to exit and wait for it: True once it has, False if it still
+    builds after `timeout`, None if there was none (what a dead one left is removed)."""
     import fcntl
 
-    directory = server_dir(root)
     try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
-    except FileNotFoundError:
-        return 0, 0
-    stopped = busy = 0
-    for name in names:
-        if name == keep:
-            continue
-        path = os.path.join(directory, name)
-        try:
-            sock = connect_to(path)
-        except OSError:  # (another user's: NotOurs)
-            continue
-        if sock is None:  # a killed server's socket
-            _unlink(path)
-            continue
-        deadline = time.monotonic() + timeout
-        null = os.open(os.devnull, os.O_RDWR)
-        try:  # (with three descriptors, which this server drops: a server of jbuild 28f46ec's protocol
-            send(sock, {"shutdown": True}, (null, null, null))  # takes no request without them)
-            sock.settimeout(timeout)
-            while receive(sock) not in (None, {"exit": 0}):
-                pass
-        except OSError:
+        sock = connect_to(path)
+    except OSError:  # (another user's: NotOurs)
+        return None
+    if sock is None:  # a killed server's socket
+        _unlink(path)
+        return None
+    deadline = time.monotonic() + timeout
+    null = os.open(os.devnull, os.O_RDWR)
+    try:  # (with three descriptors, which this server drops: a server of jbuild 28f46ec's protocol
+        send(sock, {"shutdown": True}, (null, null, null))  # takes no request without them)
+        sock.settimeout(timeout)
+        while receive(sock) not in (None, {"exit": 0}):
             pass
-        finally:
-            sock.close()
-            os.close(null)
-        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            while True:  # (the server holds its lock until it has exited)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    stopped += 1
-                    break
-                except OSError:
-                    if time.monotonic() >= deadline:
-                        busy += 1
-                        break
-                    time.sleep(0.02)
-        finally:
-            os.close(fd)
-    return stopped, busy
+    except OSError:
+        pass
+    finally:
+        sock.close()
+        os.close(null)
+    fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:  # (the server holds its lock until it has exited)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:
