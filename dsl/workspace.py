@@ -38,6 +38,7 @@ class Workspace:
         here = Path(start or os.getcwd()).resolve()
         for d in (here, *here.parents):
             if (d / MARKER).exists():
+                _check_encoding(d)
                 return cls(d, _settings(d))
         from .errors import RecipeError
         from .span import NOWHERE
@@ -116,6 +117,22 @@ class Workspace:
                            f"{workspace_cache.elsewhere(self.root)} can be written (make one of them writable, "
                            "or set XDG_CACHE_HOME to a directory that is)")
         return Path(found)
+
+
+def _check_encoding(root: Path) -> None:
+    """A workspace's path must be UTF-8 (as Bazel refuses some paths): jbuild writes it, and the
+    paths under it, into its store's index, its GC roots and its build events as text."""
+    text = str(root)
+    if text.isascii():
+        return
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        from jbuild.base.errors import BadInput
+
+        shown = os.fsencode(text).decode(errors="backslashreplace")
+        raise BadInput(f"the workspace's path is not UTF-8: {shown} (jbuild keeps paths as UTF-8 text in "
+                       "its store's index and build records; rename the directory)") from None
 
 
 def _settings(root: Path) -> dict:

@@ -49,13 +49,20 @@ def forward(argv: list[str]) -> int | None:
     except OSError:
         return None
     root = workspace_root(cwd)
-    if root is None:
+    if root is None or not _utf8(root):  # (not UTF-8: refused in-process, Workspace.find; no server for it)
         return None
     try:
         return _through(root, argv, cwd)
     except OSError as exc:  # (a cache directory that cannot be written, another user's, ...)
         _warn(f"cannot use the build server ({exc.strerror or exc}); building in-process")
         return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        return text.isascii() or bool(text.encode())
+    except UnicodeEncodeError:
+        return False
 
 
 class NotOurs(OSError):

@@ -1,0 +1,26 @@
+"""A workspace whose path is not UTF-8 (`mkdir $'/tmp/ws-\\xff'`): jbuild keeps paths as UTF-8
+text (the store's index, GC roots, build events), so every command refuses it with a clear
+message, exit 2 (as Bazel refuses some paths) — in-process, and without starting a build server."""
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import pristine_example, run_jbuild
+
+
+@pytest.fixture
+def latin1_workspace(tmp_path):
+    ws = Path(os.fsdecode(os.fsencode(tmp_path) + b"/ws-\xff"))
+    pristine_example(ws)
+    return ws
+
+
+@pytest.mark.parametrize("server", ["0", "1"])
+@pytest.mark.parametrize("args", [("build", "//services:geotags"), ("query", "//..."), ("run", "//services:geotags")])
+def test_a_workspace_path_that_is_not_utf8_is_refused_clearly(latin1_workspace, tmp_path, server, args):
+    r = run_jbuild(*args, cwd=latin1_workspace, env={"JBUILD_SERVER": server, "JBUILD_STORE": str(tmp_path / "store")})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == (f"error: the workspace's path is not UTF-8: {tmp_path}/ws-\\xff (jbuild keeps paths as UTF-8 "
+                        "text in its store's index and build records; rename the directory)\n")
+    assert not (latin1_workspace / ".jbuild").exists()  # (no cache written, no server started)
