@@ -291,26 +291,54 @@ def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
     return reply
 
 
-def stop_servers(root: str, timeout: float, keep: str | None = None) -> tuple[int, int]:
+def stop_servers(root: str, timeout: float, keep: str | None = None, spare: int = 0) -> tuple[int, int]:
     """Ask each server of this user in the workspace at `root` (but the one whose socket is
-    `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
-    dead ones left. How many exited, and how many still run a build: the request stays in their
-    queue (the server takes it after its build, even once we have stopped waiting), so they
-    exit when it ends."""
+    `keep`, and the `spare` most recently used others: a socket's mtime is its server's last
+    request, server.py) to exit, and wait (up to `timeout` seconds each) until it has; remove
+    what dead ones left. How many exited, and how many still run a build: the request stays in
+    their queue (the server takes it after its build, even once we have stopped waiting), so
+    they exit when it ends."""
     paths = []
     for directory in server_dirs(root):
         try:
-            paths += [os.path.join(directory, n) for n in sorted(os.listdir(directory)) if n.endswith(".sock")]
+            names = os.listdir(directory)
         except OSError:  # (none there, or not ours to read)
-            pass
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            if not name.endswith(".sock") or path == keep:
+                continue
+            try:
+                paths.append((-os.stat(path).st_mtime_ns, path))
+            except OSError:
+                continue
     stopped = busy = 0
-    for path in paths:
-        if path == keep:
+    for _, path in sorted(paths):  # (the most recently used first)
+        if spare > 0 and _running(path):
+            spare -= 1
             continue
         done = _stop_one(path, timeout)
         stopped += done is True
         busy += done is False
     return stopped, busy
+
+
+def _running(path: str) -> bool:
+    """Does a server hold the lock of the socket at `path` (it runs, or starts)? Asked of the
+    lock, not by connecting: a connection would count as a request and put off its idle exit."""
+    import fcntl
+
+    try:
+        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _stop_one(path: str, timeout: float) -> bool | None:
