@@ -1,7 +1,10 @@
-"""A workspace whose `.jbuild/cache` an ordinary user cannot write (`chmod -R a-w .jbuild`, a
-read-only checkout): builds still work, in-process and through the build server, keeping their
-caches in the user's own directory for the workspace (base/workspace_cache.py), as Bazel keeps
-its output base under ~/.cache/bazel; with nowhere to keep them, a clear error (exit 2)."""
+"""Permissions an ordinary user meets in a workspace (root reads and writes whatever the modes).
+
+A `.jbuild/cache` the user cannot write (`chmod -R a-w .jbuild`, a read-only checkout): builds
+still work, in-process and through the build server, keeping their caches in the user's own
+directory for the workspace (base/workspace_cache.py), as Bazel keeps its output base under
+~/.cache/bazel; with nowhere to keep them, a clear error (exit 2). A declared source the user
+cannot read: a clear error naming it (exit 2)."""
 
 import os
 
@@ -58,3 +61,17 @@ def test_nowhere_to_keep_the_caches_is_a_clear_error(user):  # noqa: F811
             assert f"cannot keep jbuild's caches: neither {ws}/.jbuild/cache nor {home}/ro-cache/jbuild/" in r.stderr
     finally:
         user.run("chmod", "-R", "u+w", ".jbuild", str(home / "ro-cache"), cwd=ws)
+
+
+def test_an_unreadable_source_is_a_clear_error(user):  # noqa: F811
+    ws = user.home / "small"
+    user.run("mkdir", "-p", "small/src", cwd=user.home)
+    user.run("sh", "-c", "touch jbuild.toml && echo hi > src/f && chmod 000 src/f && echo 'package a { version = \"1\" "
+             "sources = glob([\"src/**\"]) build = \"mkdir -p $OUT && cat $SRC/src/f > $OUT/f\" }' > BUILD", cwd=ws)
+    for command in ("build", "run"):
+        r = _jbuild(user, command, "//:a", cwd=ws)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr == "error: cannot read 'src/f', a source of //:a: Permission denied\n"
+    user.run("chmod", "644", "src/f", cwd=ws)
+    r = _jbuild(user, "build", "//:a", cwd=ws)
+    assert r.returncode == 0, r.stderr
