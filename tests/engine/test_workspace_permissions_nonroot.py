@@ -39,7 +39,7 @@ def test_a_read_only_cache_directory_builds_in_process_and_through_the_server(us
             assert ("1 built" if not env else "0 built") in r.stderr, r.stderr
         [kept] = (home / ".cache" / "jbuild" / "workspaces").iterdir()
         assert kept.name.startswith("geotags-") and list(kept.glob("session-*.pickle"))
-        assert list(kept.glob(f"server-*/*.sock"))
+        assert list(kept.glob("server-*/*.sock"))
         assert sorted(p.name for p in (ws / ".jbuild" / "cache").iterdir()) == before
         r = _jbuild(user, "shutdown", cwd=ws)
         assert r.returncode == 0 and "stopped 1 build server" in r.stderr, r.stderr
