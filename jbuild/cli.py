@@ -153,6 +153,12 @@ def _classify(exc: Exception) -> int:
         if str(exc):  # an empty message was reported already (an interrupted build's summary)
             _err(f"error: {exc}")
         return exitcodes.BY_KIND[exc.kind]
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # (the store says its own)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        _err(f"error: {exc.strerror}{where}: free some space (or raise the quota) and run again")
+        return exitcodes.BY_KIND["build_failed"]  # (as base.errors.Failed: the work could not be done)
     if isinstance(exc, FileNotFoundError) and _cwd_gone():
         _err("error: the current directory no longer exists (it was removed after the shell entered it): "
              "cd to one that does")

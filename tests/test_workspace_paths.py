@@ -2,7 +2,7 @@
 jbuild keeps paths as UTF-8 text (the store's index, GC roots, build events), so every command
 refuses it with a clear message, exit 2 (as Bazel refuses some paths) — in-process, and without
 starting a build server. A current directory removed after the shell entered it: a clear
-message, exit 2."""
+message, exit 2. A full disk under a file it writes: a clear message, exit 1."""
 
 import os
 import subprocess
@@ -43,3 +43,16 @@ def test_a_current_directory_removed_meanwhile_is_said_clearly(tmp_path, server,
     assert r.returncode == 2, r.stderr
     assert r.stderr == ("error: the current directory no longer exists (it was removed after the shell entered it): "
                         "cd to one that does\n")
+
+
+@pytest.mark.parametrize("server", ["0", "1"])
+def test_a_full_disk_under_a_file_jbuild_writes_is_said_clearly(tmp_path, server):
+    """(The store says its own: engine/store/fsops.py.) /dev/full as the build events file."""
+    ws = pristine_example(tmp_path / "geotags")
+    try:
+        r = run_jbuild("build", "//libs:libc", "--build-events", "/dev/full", cwd=ws,
+                       env={"JBUILD_SERVER": server, "JBUILD_STORE": str(tmp_path / "store")})
+        assert r.returncode == 1, r.stderr
+        assert r.stderr == "error: No space left on device: free some space (or raise the quota) and run again\n"
+    finally:
+        assert run_jbuild("shutdown", cwd=ws).returncode == 0
