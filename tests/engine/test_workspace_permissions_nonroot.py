@@ -42,7 +42,10 @@ def test_a_read_only_cache_directory_builds_in_process_and_through_the_server(us
         assert list(kept.glob("server-*/*.sock"))
         assert sorted(p.name for p in (ws / ".jbuild" / "cache").iterdir()) == before
         r = _jbuild(user, "shutdown", cwd=ws)
-        assert r.returncode == 0 and "stopped 1 build server" in r.stderr, r.stderr
+        # (1 or 2: as root, each of the harness's commands runs in a mount namespace of its own,
+        # so each build through the server starts another, and a workspace keeps two)
+        assert r.returncode == 0 and r.stderr.startswith(("stopped 1 build server\n", "stopped 2 build servers\n")), \
+            r.stderr
         assert not list(kept.glob("server-*/*.sock"))
     finally:
         user.run("chmod", "-R", "u+w", ".jbuild", cwd=ws)
