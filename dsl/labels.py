@@ -62,10 +62,27 @@ def parse_label(text: str, current_package: str = "", repo: str = "") -> Version
     pkg = m["pkg"] or ""
     if pkg.endswith("/") or "//" in pkg or pkg.startswith("/"):
         raise LabelError(f"'{text}' is not a label: empty path component")
+    if "." in pkg:
+        _no_dot_components(text, pkg, f":{m['name']}" if m["name"] else "")
     name = m["name"] or (pkg.rsplit("/", 1)[-1] if pkg else "")
     if not name:
         raise LabelError(f"'{text}' names no target", "write '//pkg:name', or '//...' for all")
     return VersionedLabel(Label(m["repo"] or "", pkg, name), m["version"])
+
+
+def _no_dot_components(text: str, pkg: str, tail: str, what: str = "a label") -> None:
+    """A package path names its directory one way: `//services/../libs` would be a package of
+    its own beside `//libs` (another label, another key, built again), as Bazel refuses it.
+    `tail`: what follows the package (`:name`, `/...`, `:all`), for the did-you-mean."""
+    if not {".", ".."} & set(pkg.split("/")):
+        return
+    import posixpath
+
+    plain = posixpath.normpath(pkg)
+    if plain == ".":
+        plain, tail = "", tail.lstrip("/")
+    hint = None if plain == ".." or plain.startswith("../") else f"did you mean '//{plain}{tail}'?"
+    raise LabelError(f"'{text}' is not {what}: its package path has a '.' or '..' component", hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +121,11 @@ def parse_pattern(text: str, current_package: str = "") -> Pattern:
         raise LabelError(f"'{text}' is not a target pattern", f"did you mean '{body}.'?")
     m = re.fullmatch(rf"(?:@([A-Za-z0-9_]+))?//((?:{_PKG}/)?)\.\.\.(?::all)?", body)
     if m:
+        _no_dot_components(text, m[2].rstrip("/"), "/...", "a target pattern")
         return Pattern(m[1] or "", m[2].rstrip("/"), None, True, negative)
     m = re.fullmatch(rf"(?:@([A-Za-z0-9_]+))?//({_PKG})?:(?:all|\*)", body)
     if m:
+        _no_dot_components(text, m[2] or "", ":all", "a target pattern")
         return Pattern(m[1] or "", m[2] or "", None, False, negative)
     if body in (":all", ":*"):
         return Pattern("", current_package, None, False, negative)

@@ -212,8 +212,11 @@ class Loader:
             self._fail(span, f"unknown repository '@{label.repo}'", did_you_mean(label.repo, ["std"]))
         targets = self.package(label.repo, label.package)
         if targets is None:
-            siblings = self.ws.packages_under(label.repo, "")
+            siblings = [p for p in self.ws.packages_under(label.repo, "") if p != label.package]
             where = f"in {label.package}/" if label.package else "at the workspace root"
+            build = self.ws.build_file(label.repo, label.package)
+            if os.path.islink(build) and not os.path.exists(build):  # (a loop, or a link to nothing)
+                where += f" ({os.path.relpath(build, self.ws.repo_root(label.repo))} is a broken symlink)"
             self._fail(span, f"no such package '{label.package or '//'}': no BUILD file {where}",
                        did_you_mean(label.package, siblings))
         if self.errors.get((label.repo, label.package)):

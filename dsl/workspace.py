@@ -38,6 +38,7 @@ class Workspace:
         here = Path(start or os.getcwd()).resolve()
         for d in (here, *here.parents):
             if (d / MARKER).exists():
+                _check_encoding(d)
                 return cls(d, _settings(d))
         from .errors import RecipeError
         from .span import NOWHERE
@@ -104,7 +105,34 @@ class Workspace:
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / ".jbuild" / "cache"
+        """`.jbuild/cache`, or the user's directory for this workspace where that cannot be
+        written (base/workspace_cache.py)."""
+        from jbuild.base import workspace_cache
+
+        found = workspace_cache.cache_dir(self.root)
+        if found is None:
+            from jbuild.base.errors import BadInput
+
+            raise BadInput(f"cannot keep jbuild's caches: neither {workspace_cache.inside(self.root)} nor "
+                           f"{workspace_cache.elsewhere(self.root)} can be written (make one of them writable, "
+                           "or set XDG_CACHE_HOME to a directory that is)")
+        return Path(found)
+
+
+def _check_encoding(root: Path) -> None:
+    """A workspace's path must be UTF-8 (as Bazel refuses some paths): jbuild writes it, and the
+    paths under it, into its store's index, its GC roots and its build events as text."""
+    text = str(root)
+    if text.isascii():
+        return
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        from jbuild.base.errors import BadInput
+
+        shown = os.fsencode(text).decode(errors="backslashreplace")
+        raise BadInput(f"the workspace's path is not UTF-8: {shown} (jbuild keeps paths as UTF-8 text in "
+                       "its store's index and build records; rename the directory)") from None
 
 
 def _settings(root: Path) -> dict:
@@ -114,7 +142,10 @@ def _settings(root: Path) -> dict:
     from jbuild.base.stat_memo import parsed
 
     salt = f"{__version__} {settings_schema.SCHEMA_KEY}"  # (a schema changed in place checks again)
-    return parsed(root / MARKER, root / ".jbuild" / "cache" / "settings.pickle", salt,
+    from jbuild.base import workspace_cache
+
+    cache = workspace_cache.cache_dir(root) or workspace_cache.inside(root)  # (none: kept nowhere)
+    return parsed(root / MARKER, Path(cache, "settings.pickle"), salt,
                   lambda: _read_settings(root / MARKER))
 
 

@@ -179,7 +179,13 @@ class KeyComputer:
         base = self.package_dir(node)
         out = {}
         for rel in files:
-            digest, exe = self.stats.digest(os.path.join(base, rel))
+            try:
+                digest, exe = self.stats.digest(os.path.join(base, rel))
+            except OSError as e:  # (unreadable: another user's file, mode 000; gone since the load)
+                from jbuild.base.errors import BadInput
+
+                shown = os.path.join(node.label.package, rel)
+                raise BadInput(f"cannot read {shown!r}, a source of {node.label}: {e.strerror or e}") from None
             out[rel] = digest + ("+x" if exe else "")
         return out
 

@@ -9,17 +9,14 @@ a no-op's and an edit's start.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def user_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/jbuild, else ~/.cache/jbuild (a relative value is ignored, as the XDG
-    spec says: it would move the store with the current directory)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.expanduser("~/.cache")
-    return Path(base) / "jbuild"
+    """$XDG_CACHE_HOME/jbuild, else ~/.cache/jbuild (base/workspace_cache.py's rule)."""
+    from jbuild.base.workspace_cache import user_cache_root
+
+    return Path(user_cache_root())
 
 
 def default_store() -> Path:

@@ -142,7 +142,7 @@ def _classify(exc: Exception) -> int:
             from jbuild.dsl.workspace import Workspace
 
             root = str(Workspace.find().root)
-        except RecipeError:
+        except Exception:  # noqa: BLE001 - (no workspace, a gone directory: paths shown as they are)
             pass
         _err(render_all(exc, root, color=sys.stderr.isatty()))
         _annotate(exc, root)
@@ -153,11 +153,29 @@ def _classify(exc: Exception) -> int:
         if str(exc):  # an empty message was reported already (an interrupted build's summary)
             _err(f"error: {exc}")
         return exitcodes.BY_KIND[exc.kind]
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # (the store says its own)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        _err(f"error: {exc.strerror}{where}: free some space (or raise the quota) and run again")
+        return exitcodes.BY_KIND["build_failed"]  # (as base.errors.Failed: the work could not be done)
+    if isinstance(exc, FileNotFoundError) and _cwd_gone():
+        _err("error: the current directory no longer exists (it was removed after the shell entered it): "
+             "cd to one that does")
+        return exitcodes.BAD_INPUT
     import traceback
 
     _err("internal error: jbuild has a bug. Please report it with the text below.")
     _err("".join(traceback.format_exception(exc)))
     return exitcodes.INTERNAL_ERROR
+
+
+def _cwd_gone() -> bool:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _annotate(exc, root: str | None) -> None:

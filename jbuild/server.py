@@ -1,6 +1,7 @@
 """The resident build server of a workspace (`jbuild build`'s default; the client: server_client.py).
 
-One process per (workspace, user, interpreter, jbuild, keyed environment): the socket's name.
+One process per (workspace, user, interpreter, jbuild, keyed environment): the socket's name; a
+workspace keeps its user's two most recently used (`_replace_others`).
 It serves one `jbuild build` at a time, as the CLI would run it in-process (cli.run), with the
 client's working directory, environment and stdin/stdout/stderr for the duration; what it
 keeps between builds is the kept session (session_file.py's memo: a build restores it from
@@ -108,18 +109,22 @@ def _listen(path: str):
     return sock
 
 
+KEPT = 2  # servers of a workspace and user kept running: this one and the most recently used other
+
+
 def _replace_others(path: str) -> None:
-    """Ask this user's other servers of the workspace (another environment or jbuild) to exit:
-    one resident server per workspace and user, the newest (a script that varies a keyed
-    variable build after build would otherwise leave one server per value)."""
+    """Ask this user's other servers of the workspace (another environment or jbuild) to exit,
+    but the most recently used one: two resident servers per workspace and user at most (two
+    shells, or an IDE and a terminal, with another PATH each keep theirs warm; a script that
+    varies a keyed variable build after build would otherwise leave one server per value)."""
     from .server_client import stop_servers
 
     try:
-        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=os.path.basename(path))
+        stopped, busy = stop_servers(workspace_root(os.getcwd()), 30.0, keep=path, spare=KEPT - 1)
     except OSError:
         return
     if stopped or busy:
-        _log(f"asked {stopped + busy} older server(s) of this workspace to exit"
+        _log(f"asked {stopped + busy} least recently used server(s) of this workspace to exit"
              + (f" ({busy} once its build ends)" if busy else ""))
     _prune(os.path.dirname(path), keep=os.path.basename(path)[: -len(".sock")])
 
@@ -267,6 +272,10 @@ class Server:
         if self._code_changed() or request.get("identity") != self.identity:
             self._stop("its code changed on disk, or a request of another identity", conn,
                        {"retry": "the server's code or identity changed"})
+        try:  # (its mtime: when this server was last used, which of a workspace's servers a new one spares)
+            os.utime(self.path)
+        except OSError:
+            pass
         send(conn, "S")
         conn.settimeout(STDIO_WAIT)
         try:

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from .server_identity import IDLE, identity, idle_seconds, server_dir, socket_path, workspace_root  # noqa: F401
+from .server_identity import IDLE, identity, idle_seconds, server_dir, server_dirs, socket_path, workspace_root  # noqa: F401
 
 START_TIMEOUT = 20.0  # seconds a new server may take to listen before the client builds itself
 LOG_KEPT = 1 << 20  # bytes of a server's log kept when a new server of its identity starts
@@ -49,13 +49,20 @@ def forward(argv: list[str]) -> int | None:
     except OSError:
         return None
     root = workspace_root(cwd)
-    if root is None:
+    if root is None or not _utf8(root):  # (not UTF-8: refused in-process, Workspace.find; no server for it)
         return None
     try:
         return _through(root, argv, cwd)
     except OSError as exc:  # (a cache directory that cannot be written, another user's, ...)
         _warn(f"cannot use the build server ({exc.strerror or exc}); building in-process")
         return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        return text.isascii() or bool(text.encode())
+    except UnicodeEncodeError:
+        return False
 
 
 class NotOurs(OSError):
@@ -284,58 +291,92 @@ def _exchange(sock, request: dict, cancel: _Cancel) -> dict:
     return reply
 
 
-def stop_servers(root: str, timeout: float, keep: str | None = None) -> tuple[int, int]:
+def stop_servers(root: str, timeout: float, keep: str | None = None, spare: int = 0) -> tuple[int, int]:
     """Ask each server of this user in the workspace at `root` (but the one whose socket is
-    named `keep`) to exit, and wait (up to `timeout` seconds each) until it has; remove what
-    dead ones left. How many exited, and how many still run a build: the request stays in their
-    queue (the server takes it after its build, even once we have stopped waiting), so they
-    exit when it ends."""
+    `keep`, and the `spare` most recently used others: a socket's mtime is its server's last
+    request, server.py) to exit, and wait (up to `timeout` seconds each) until it has; remove
+    what dead ones left. How many exited, and how many still run a build: the request stays in
+    their queue (the server takes it after its build, even once we have stopped waiting), so
+    they exit when it ends."""
+    paths = []
+    for directory in server_dirs(root):
+        try:
+            names = os.listdir(directory)
+        except OSError:  # (none there, or not ours to read)
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            if not name.endswith(".sock") or path == keep:
+                continue
+            try:
+                paths.append((-os.stat(path).st_mtime_ns, path))
+            except OSError:
+                continue
+    stopped = busy = 0
+    for _, path in sorted(paths):  # (the most recently used first)
+        if spare > 0 and _running(path):
+            spare -= 1
+            continue
+        done = _stop_one(path, timeout)
+        stopped += done is True
+        busy += done is False
+    return stopped, busy
+
+
+def _running(path: str) -> bool:
+    """Does a server hold the lock of the socket at `path` (it runs, or starts)? Asked of the
+    lock, not by connecting: a connection would count as a request and put off its idle exit."""
     import fcntl
 
-    directory = server_dir(root)
     try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".sock"))
-    except FileNotFoundError:
-        return 0, 0
-    stopped = busy = 0
-    for name in names:
-        if name == keep:
-            continue
-        path = os.path.join(directory, name)
-        try:
-            sock = connect_to(path)
-        except OSError:  # (another user's: NotOurs)
-            continue
-        if sock is None:  # a killed server's socket
-            _unlink(path)
-            continue
-        deadline = time.monotonic() + timeout
-        null = os.open(os.devnull, os.O_RDWR)
-        try:  # (with three descriptors, which this server drops: a server of jbuild 28f46ec's protocol
-            send(sock, {"shutdown": True}, (null, null, null))  # takes no request without them)
-            sock.settimeout(timeout)
-            while receive(sock) not in (None, {"exit": 0}):
-                pass
-        except OSError:
+        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _stop_one(path: str, timeout: float) -> bool | None:
+    """Ask the server at `path` to exit and wait for it: True once it has, False if it still
+    builds after `timeout`, None if there was none (what a dead one left is removed)."""
+    import fcntl
+
+    try:
+        sock = connect_to(path)
+    except OSError:  # (another user's: NotOurs)
+        return None
+    if sock is None:  # a killed server's socket
+        _unlink(path)
+        return None
+    deadline = time.monotonic() + timeout
+    null = os.open(os.devnull, os.O_RDWR)
+    try:  # (with three descriptors, which this server drops: a server of jbuild 28f46ec's protocol
+        send(sock, {"shutdown": True}, (null, null, null))  # takes no request without them)
+        sock.settimeout(timeout)
+        while receive(sock) not in (None, {"exit": 0}):
             pass
-        finally:
-            sock.close()
-            os.close(null)
-        fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            while True:  # (the server holds its lock until it has exited)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    stopped += 1
-                    break
-                except OSError:
-                    if time.monotonic() >= deadline:
-                        busy += 1
-                        break
-                    time.sleep(0.02)
-        finally:
-            os.close(fd)
-    return stopped, busy
+    except OSError:
+        pass
+    finally:
+        sock.close()
+        os.close(null)
+    fd = os.open(path[: -len(".sock")] + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:  # (the server holds its lock until it has exited)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:

@@ -57,8 +57,23 @@ def workspace_root(cwd: str) -> str | None:
 
 
 def server_dir(root: str) -> str:
-    """This user's servers of the workspace at `root` (mode 0700: its sockets are this user's)."""
-    return os.path.join(root, ".jbuild", "cache", f"server-{os.getuid()}")
+    """This user's servers of the workspace at `root` (mode 0700: its sockets are this user's),
+    in the workspace's cache directory (the user's own for a read-only workspace:
+    base/workspace_cache.py). An OSError where no cache directory can be written."""
+    from jbuild.base.workspace_cache import cache_dir
+
+    found = cache_dir(root)
+    if found is None:
+        raise PermissionError(13, "the workspace's cache directory cannot be written")
+    return os.path.join(found, f"server-{os.getuid()}")
+
+
+def server_dirs(root: str) -> list[str]:
+    """Every directory that may hold this user's servers of the workspace at `root`: its
+    `.jbuild/cache`'s and the user's own (a workspace that was read-only when one started)."""
+    from jbuild.base.workspace_cache import elsewhere, inside
+
+    return [os.path.join(d, f"server-{os.getuid()}") for d in (inside(root), elsewhere(root))]
 
 
 def identity(root: str, environ=os.environ) -> tuple:

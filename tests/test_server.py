@@ -187,23 +187,41 @@ def test_a_workspace_whose_socket_path_is_longer_than_a_socket_address(make_work
         stop_servers(w)
 
 
-def test_a_server_removed_socket_and_a_second_identity(ws):
-    """Another JBUILD_* environment is another server, which replaces the first (one per
-    workspace and user); a removed socket file stops its server."""
-    assert ws.jbuild("build", "//:a").returncode == 0
+def _wait_dead(pid: int, within: float = 20) -> bool:
+    deadline = time.monotonic() + within
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+def test_two_identities_keep_their_servers_and_a_third_evicts_the_least_recently_used(ws):
+    """Another JBUILD_* environment is another server; a workspace keeps two (two shells, or an
+    IDE and a terminal, with another PATH each): alternating between them starts no other. A
+    third identity's server asks the least recently used one to exit; `jbuild shutdown` stops
+    them all; a removed socket file stops its server."""
+    one, two = ws, Workspace(ws.root, ws.store, JBUILD_JOBS="1")
+    three = Workspace(ws.root, ws.store, JBUILD_JOBS="2")
+    assert one.jbuild("build", "//:a").returncode == 0
     [first] = ws.pids()
-    other = Workspace(ws.root, ws.store, JBUILD_JOBS="1")
-    assert other.jbuild("build", "//:b").returncode == 0
-    deadline = time.monotonic() + 20
-    while _alive(first) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(first) and len(ws.pids()) == 1
+    assert two.jbuild("build", "//:b").returncode == 0
+    [second] = set(ws.pids()) - {first}
+    for w in (one, two, one, two, one):  # (`one` used last)
+        r = w.jbuild("build", "//:a")
+        assert r.returncode == 0, r.stderr
+    assert sorted(ws.pids()) == sorted([first, second]) and ws.logs().count("serving ") == 2, ws.logs()
+    assert ws.logs().count(": exit 0") == 7
+    assert three.jbuild("build", "//:a").returncode == 0
+    assert _wait_dead(second), "the least recently used server still runs"
+    assert _alive(first) and len(ws.pids()) == 2, ws.logs()
+    assert "asked 1 least recently used server(s) of this workspace to exit" in ws.logs()
+    r = ws.jbuild("shutdown", server=False)
+    assert r.returncode == 0 and "stopped 2 build servers" in r.stderr, r.stderr
+    assert not ws.pids() and not list(ws.server_dir().glob("*.sock"))
+    assert ws.jbuild("build", "//:a").returncode == 0
+    [fourth] = ws.pids()
     for sock in ws.server_dir().glob("*.sock"):
         sock.unlink()
-    deadline = time.monotonic() + 20
-    while ws.pids() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not ws.pids() and not _alive(first)
+    assert _wait_dead(fourth) and not ws.pids()
 
 
 def _nonroot():

@@ -29,6 +29,7 @@ NOOP_JBUILD_MODULES = {
     "jbuild", "jbuild.cli", "jbuild.exitcodes", "jbuild.fast_build", "jbuild.build_options", "jbuild.build_run",
     "jbuild.base", "jbuild.base.stat_memo", "jbuild.base.errors", "jbuild.base.freshness", "jbuild.base.locks",
     "jbuild.base.cachefile", "jbuild.base.file_memo", "jbuild.base.quick_exit", "jbuild.base.dataclass_code",
+    "jbuild.base.workspace_cache",
     "jbuild.dsl", "jbuild.dsl.workspace", "jbuild.dsl.globs", "jbuild.dsl.settings_schema", "jbuild.stdlib_recipes",
     "jbuild.engine", "jbuild.engine.build", "jbuild.engine.noop", "jbuild.engine.snapshot", "jbuild.engine.settings",
     "jbuild.engine.ci", "jbuild.engine.platform", "jbuild.engine.progress", "jbuild.engine.events",

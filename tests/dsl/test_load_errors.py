@@ -116,3 +116,12 @@ def test_an_unterminated_10_mb_string_is_parsed_once_and_shown_short(make_worksp
     text = failure(root, "//p:p")
     assert parsed == [len(build)]
     assert text.startswith("p/BUILD:3:37: error: unterminated string") and len(text) < 500
+
+
+@pytest.mark.parametrize("target", ["BUILD", "/nonexistent"])
+def test_a_broken_build_symlink_is_named_and_not_suggested_as_itself(make_workspace, target):
+    root = make_workspace({"libs/BUILD": 'package libc { version = "1" }\n'})
+    (root / "loop").mkdir()
+    os.symlink(target, root / "loop" / "BUILD")  # (a loop, or a link to nothing)
+    text = failure(root, "//loop:x")
+    assert text == "error: no such package 'loop': no BUILD file in loop/ (loop/BUILD is a broken symlink)"

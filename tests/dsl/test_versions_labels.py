@@ -44,7 +44,10 @@ def test_labels():
 
 
 @pytest.mark.parametrize("text,hint", [("/services:geotags", "did you mean '//services:geotags'?"),
-                                       ("geotags", "did you mean ':geotags'")])
+                                       ("geotags", "did you mean ':geotags'"),
+                                       ("//services/../libs:libc", "did you mean '//libs:libc'?"),
+                                       ("//./libs", "did you mean '//libs'?"),
+                                       ("//libs/..:x", "did you mean '//:x'?")])
 def test_label_hints(text, hint):
     with pytest.raises(LabelError) as info:
         parse_label(text)
@@ -63,3 +66,15 @@ def test_patterns():
     with pytest.raises(LabelError) as info:
         parse_pattern("//..")
     assert info.value.help == "did you mean '//...'?"
+
+
+@pytest.mark.parametrize("text,hint", [("//services/../...", "did you mean '//...'?"),
+                                       ("//libs/.././libs:all", "did you mean '//libs:all'?"),
+                                       ("//../x:y", None), ("-//a/../../b/...", None)])
+def test_a_package_path_with_dot_components_is_refused(text, hint):
+    """`//services/../libs` would be a package beside `//libs`: another label, another key."""
+    with pytest.raises(LabelError) as info:
+        parse_pattern(text)
+    assert "its package path has a '.' or '..' component" in str(info.value)
+    assert info.value.help == hint
+    assert parse_label("//.hidden:x").label == Label("", ".hidden", "x")  # (a dot in a name is fine)

@@ -4,7 +4,8 @@ and switches to it; run as an ordinary user, it is already one and runs as itsel
 
 The interpreter may live where that user cannot reach it (pyenv under /root, mode 0700). Then
 the commands run in a private mount namespace where the closed directory is replaced by an
-open tmpfs holding only a bind of the interpreter's tree: nothing of the machine changes.
+open tmpfs holding only a bind of the interpreter's tree: nothing of the machine changes (the
+bind's temporary mount point is an empty directory in the test's home, removed with it).
 """
 
 import json
@@ -59,7 +60,10 @@ class User:
             self.prefix = drop
             return
         d, child = closed
-        hold = Path(tempfile.mkdtemp(prefix="jbuild-hold-"))
+        # (the mount point that keeps the interpreter's tree while a tmpfs covers its closed
+        # ancestor: inside the home, which each caller removes, so no run leaves one in /tmp)
+        hold = home / ".jbuild-hold"
+        hold.mkdir(exist_ok=True)
         script = (f"mount --bind {shlex.quote(os.path.join(d, child))} {shlex.quote(str(hold))} && "
                   f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(d)} && mkdir {shlex.quote(os.path.join(d, child))} && "
                   f"mount --bind {shlex.quote(str(hold))} {shlex.quote(os.path.join(d, child))} && "
@@ -134,3 +138,20 @@ def test_an_ordinary_user_builds_patches_verifies_and_collects(user):
     assert os.path.exists(ws / "result" / "bin" / "geotags")
     assert build("ev4") == set()
 
+
+
+def test_the_harness_leaves_nothing_behind_in_tmp(monkeypatch):
+    """A User's run (its private mount namespace included, when the interpreter is closed to
+    others) leaves nothing in the temporary directory once its home is removed."""
+    tmp = Path(tempfile.mkdtemp(prefix="jbuild-harness-"))
+    tmp.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # (what the harness makes lands here)
+    try:
+        home = Path(tempfile.mkdtemp(prefix="jbuild-user-"))
+        home.chmod(0o755)
+        r = User(home).run(sys.executable, "-c", "print('ran')", cwd=home)
+        assert r.stdout == "ran\n", r.stderr
+        force_remove(home)
+        assert list(tmp.iterdir()) == []
+    finally:
+        force_remove(tmp)
