@@ -55,6 +55,7 @@ class ActionBuilder:
             return self._build_in(node, name, reason)
         finally:
             self._deps.pop(node, None)
+            self._by_label.pop(node, None)
 
     def _build_deps(self, node: Node) -> tuple[list[Node], list[tuple], list[tuple]]:
         """build_time_deps, each one's `_seen_as`, and those of the actions among them, once per
@@ -196,6 +197,8 @@ class ActionBuilder:
             if len(by_name) == len(views):
                 names = sorted(by_name)  # (str's own fast comparison)
                 ordered = list(map(by_name.__getitem__, names))
+                if len(set(map(_PREFIX, ordered))) <= 1:  # labels "<one prefix><name>": in the same order
+                    self._by_label[node] = ordered
                 items = list(map(_ITEM, ordered))
                 # Each mounted whole under its own name: in name order, each one's item as kept
                 # (not under Landlock, whose /deps links keep the walk's order).
@@ -225,7 +228,8 @@ class ActionBuilder:
         name if it is taken, its label, its `built_against` value, its mounts as a build sees
         them: (suffix of the name, entry path), its `built_against` item as JSON, its mounts
         named in full under its own name, and where it is one mount under its own name: its
-        `stage_request.dep_item` and its entry path, else None and None); () for what is not an action. Its entry and
+        `stage_request.dep_item` and its entry path, else None and None; its label up to its
+        name, one str object per package); () for what is not an action. Its entry and
         exported digest are settled before any build against it starts. The entry paths are
         str, not Path: the sandbox's per-process caches key by them (a Path hashes in Python)."""
         got = self._dep_views.get(dep)
@@ -243,17 +247,22 @@ class ActionBuilder:
                 got = (label.name, f"{label.package.replace('/', '_')}_{label.name}", str(label), value, mounts,
                        _json_item(str(label), entry, value),
                        tuple((label.name + suffix, path) for suffix, path in mounts),
-                       dep_item(label.name, mounts[0][1]) if whole else None, mounts[0][1] if whole else None)
+                       dep_item(label.name, mounts[0][1]) if whole else None, mounts[0][1] if whole else None,
+                       _label_prefix(str(label), label.name))
             self._dep_views[dep] = got
         return got
 
     def _built_against(self, node: Node) -> Encoded:
         """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
         joined from each dependency's, encoded once (`_seen_as`)."""
-        views = self._build_deps(node)[2]
-        seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
-        labels = sorted(seen)
-        ordered = list(map(seen.__getitem__, labels))
+        ordered = self._by_label.get(node)  # in name order, which is theirs (`_mounts`)
+        if ordered is not None:
+            labels = list(map(_LABEL, ordered))
+        else:
+            views = self._build_deps(node)[2]
+            seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
+            labels = sorted(seen)
+            ordered = list(map(seen.__getitem__, labels))
         return Encoded(zip(labels, map(_VALUE, ordered), strict=True), "{" + ", ".join(map(_JSON, ordered)) + "}")
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
@@ -283,7 +292,13 @@ class ActionBuilder:
         return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
 
 
-_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL, _ITEM, _PATH = (itemgetter(i) for i in (0, 2, 3, 5, 6, 7, 8))  # of a `_seen_as`
+_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL, _ITEM, _PATH, _PREFIX = (itemgetter(i) for i in range(10) if i not in (1, 4))  # of a `_seen_as`
+
+
+def _label_prefix(label: str, name: str) -> object:
+    """`label` up to `name`, one str object for all of a package's labels; where it does not
+    end with `name`, an object equal to no other (its order is not its name's)."""
+    return sys.intern(label[:-len(name)]) if name and label.endswith(name) else object()
 
 
 def _json_item(label: str, entry: str, value: dict) -> str:
