@@ -292,7 +292,8 @@ class ActionBuilder:
         return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
 
 
-_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL, _ITEM, _PATH, _PREFIX = (itemgetter(i) for i in range(10) if i not in (1, 4))  # of a `_seen_as`
+# Of a `_seen_as`:
+_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL, _ITEM, _PATH, _PREFIX = (itemgetter(i) for i in (0, 2, 3, 5, 6, 7, 8, 9))
 
 
 def _label_prefix(label: str, name: str) -> object:
