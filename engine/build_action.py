@@ -24,6 +24,7 @@ from .graph import build_time_deps, is_action
 from .keys import combined_exported, tool_nodes
 from .resolve import Node
 from .sandbox import Job, env_plan, stage_env
+from .stage_request import SortedMounts, dep_item
 from .store import EntryMeta
 from .store.entry import Encoded
 
@@ -54,10 +55,11 @@ class ActionBuilder:
             return self._build_in(node, name, reason)
         finally:
             self._deps.pop(node, None)
+            self._by_label.pop(node, None)
 
-    def _build_deps(self, node: Node) -> tuple[list[Node], list[tuple]]:
-        """build_time_deps and each one's `_seen_as`, once per build (the mounts and the entry's
-        metadata both need them)."""
+    def _build_deps(self, node: Node) -> tuple[list[Node], list[tuple], list[tuple]]:
+        """build_time_deps, each one's `_seen_as`, and those of the actions among them, once per
+        build (the mounts and the entry's metadata both need them)."""
         got = self._deps.get(node)
         if got is None:
             deps = self._walked.pop(node, None) or self._walk(node)
@@ -65,7 +67,7 @@ class ActionBuilder:
             if None in views:
                 views = [v if v is not None else self._seen_as(d)
                          for d, v in zip(deps, views, strict=True)]
-            got = self._deps[node] = (deps, views)
+            got = self._deps[node] = (deps, views, list(filter(None, views)))
         return got
 
     def walked_deps(self, node: Node) -> list[Node]:
@@ -190,12 +192,22 @@ class ActionBuilder:
 
         tools = set(tool_nodes(self.closures[node], node))
         if not tools:  # the usual case: no tool, no two dependencies of one name (all in C)
-            views = list(filter(None, self._build_deps(node)[1]))
-            if len(set(map(_NAME, views))) == len(views):
+            views = self._build_deps(node)[2]
+            by_name = dict(zip(map(_NAME, views), views, strict=True))
+            if len(by_name) == len(views):
+                names = sorted(by_name)  # (str's own fast comparison)
+                ordered = list(map(by_name.__getitem__, names))
+                if len(set(map(_PREFIX, ordered))) <= 1:  # labels "<one prefix><name>": in the same order
+                    self._by_label[node] = ordered
+                items = list(map(_ITEM, ordered))
+                # Each mounted whole under its own name: in name order, each one's item as kept
+                # (not under Landlock, whose /deps links keep the walk's order).
+                if None not in items and not getattr(self.executor, "landlock", False):
+                    return SortedMounts(zip(names, map(_PATH, ordered), strict=True), items), set()
                 return dict(chain.from_iterable(map(_MOUNTS_IN_FULL, views))), set()
         deps: dict[str, str] = {}
         tool_names, bases = set(), set()
-        for dep, seen in zip(*self._build_deps(node), strict=True):
+        for dep, seen in zip(*self._build_deps(node)[:2], strict=True):
             if not seen:
                 continue
             base = seen[0] if seen[0] not in bases else seen[1]  # a name taken: package_name
@@ -215,7 +227,9 @@ class ActionBuilder:
         hundreds of builds take each dependency (libc, all of them). (its name at /deps, that
         name if it is taken, its label, its `built_against` value, its mounts as a build sees
         them: (suffix of the name, entry path), its `built_against` item as JSON, its mounts
-        named in full under its own name); () for what is not an action. Its entry and
+        named in full under its own name, and where it is one mount under its own name: its
+        `stage_request.dep_item` and its entry path, else None and None; its label up to its
+        name, one str object per package); () for what is not an action. Its entry and
         exported digest are settled before any build against it starts. The entry paths are
         str, not Path: the sandbox's per-process caches key by them (a Path hashes in Python)."""
         got = self._dep_views.get(dep)
@@ -229,21 +243,27 @@ class ActionBuilder:
                 mounts = tuple((f".{output}" if output else "", os.fspath(self.store.path(name)))
                                for output, name in visible(dep.shape, entry, BUILD))
                 value = {"entry": entry, "exported": self.exported[dep]}
+                whole = len(mounts) == 1 and not mounts[0][0]
                 got = (label.name, f"{label.package.replace('/', '_')}_{label.name}", str(label), value, mounts,
                        _json_item(str(label), entry, value),
-                       tuple((label.name + suffix, path) for suffix, path in mounts))
+                       tuple((label.name + suffix, path) for suffix, path in mounts),
+                       dep_item(label.name, mounts[0][1]) if whole else None, mounts[0][1] if whole else None,
+                       _label_prefix(str(label), label.name))
             self._dep_views[dep] = got
         return got
 
     def _built_against(self, node: Node) -> Encoded:
         """label -> {"entry", "exported"} of each action the build of `node` saw, with its JSON
         joined from each dependency's, encoded once (`_seen_as`)."""
-        views = list(filter(None, self._build_deps(node)[1]))
-        seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
-        labels = sorted(seen)
-        ordered = list(map(seen.__getitem__, labels))
-        values = dict(zip(labels, map(_VALUE, ordered), strict=True))
-        return Encoded(values, "{" + ", ".join(map(_JSON, ordered)) + "}")
+        ordered = self._by_label.get(node)  # in name order, which is theirs (`_mounts`)
+        if ordered is not None:
+            labels = list(map(_LABEL, ordered))
+        else:
+            views = self._build_deps(node)[2]
+            seen = dict(zip(map(_LABEL, views), views, strict=True))  # (in C: ~1,000 at 10,000 packages)
+            labels = sorted(seen)
+            ordered = list(map(seen.__getitem__, labels))
+        return Encoded(zip(labels, map(_VALUE, ordered), strict=True), "{" + ", ".join(map(_JSON, ordered)) + "}")
 
     def _check_prediction(self, node: Node, exported: str, detail: dict) -> str:
         """Same declared interface, different measured export: say so (or fail, for CI)."""
@@ -272,7 +292,14 @@ class ActionBuilder:
         return self.inputs[node].sources.get(rel) != digest + ("+x" if exe else "")
 
 
-_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL = (itemgetter(i) for i in (0, 2, 3, 5, 6))  # of a `_seen_as`
+# Of a `_seen_as`:
+_NAME, _LABEL, _VALUE, _JSON, _MOUNTS_IN_FULL, _ITEM, _PATH, _PREFIX = (itemgetter(i) for i in (0, 2, 3, 5, 6, 7, 8, 9))
+
+
+def _label_prefix(label: str, name: str) -> object:
+    """`label` up to `name`, one str object for all of a package's labels; where it does not
+    end with `name`, an object equal to no other (its order is not its name's)."""
+    return sys.intern(label[:-len(name)]) if name and label.endswith(name) else object()
 
 
 def _json_item(label: str, entry: str, value: dict) -> str:

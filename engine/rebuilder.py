@@ -77,6 +77,7 @@ class Rebuilder(ActionBuilder):
     _children: dict[int, dict] = field(default_factory=dict, repr=False)  # per closure: build_time_deps's memo
     _walked: dict[Node, list] = field(default_factory=dict, repr=False)  # build_action.walked_deps's
     _dep_views: dict[Node, tuple] = field(default_factory=dict, repr=False)  # build_action._seen_as's
+    _by_label: dict[Node, list] = field(default_factory=dict, repr=False)  # build_action._mounts's, for _built_against
     _foreign: list[str] | None = field(default=None, repr=False)  # paths no output may name
     _values: dict[Node, tuple[str, str]] = field(default_factory=dict, repr=False)  # _read_value's
     _built: set[Node] = field(default_factory=set, repr=False)  # built by this run

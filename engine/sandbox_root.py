@@ -289,14 +289,27 @@ def _map_ids(uid_map: bytes, gid_map: bytes) -> None:
 
 def add_dev(root: StagedRoot) -> None:
     """/dev: the harmless devices, the usual links, a private devpts and a writable /dev/shm
-    (bubblewrap's `--dev`, without a bind and a table re-read per device)."""
-    for name in DEVICES:
-        if os.path.exists(f"/dev/{name}"):
-            root.bind(f"/dev/{name}", f"/dev/{name}", writable=True)
+    (bubblewrap's `--dev`, without a bind and a table re-read per device). Which devices the
+    host has is looked up once per process, not twice per device per action."""
+    global _DEV_OPS
+    if _DEV_OPS is None:
+        probe = StagedRoot()
+        for name in DEVICES:
+            if os.path.exists(f"/dev/{name}"):
+                probe.bind(f"/dev/{name}", f"/dev/{name}", writable=True)
+        _DEV_OPS = tuple(probe.ops)
+    for op in _DEV_OPS:  # replayed as the binds made them: a directory only where `root` has none
+        if op[0] == "dir":
+            root.dir(os.fsdecode(op[1]))
+        else:
+            root.ops.append(op)
     for target, name in DEV_LINKS:
         root.link(target, f"/dev/{name}")
     root.devpts("/dev/pts")
     root.dir("/dev/shm")
+
+
+_DEV_OPS: tuple | None = None  # add_dev's: the operations binding the host's devices, made once
 
 
 def wait_argv() -> list[str]:

@@ -84,18 +84,23 @@ def dep_item(name: str, source: str | os.PathLike) -> tuple[bytes, tuple[bytes, 
     got = _DEP_ITEMS.get(key)
     if got is None:
         parent, _, base = os.fsencode(source).rpartition(b"/")
+        parent += b"/"
+        parent = _PARENTS.setdefault(parent, parent)  # one object per directory: `set` of them compares none
         n = os.fsencode(name)
-        got = _DEP_ITEMS[key] = (parent + b"/", (n, base), _str(n) + _str(base))
+        got = _DEP_ITEMS[key] = (parent, (n, base), _str(n) + _str(base))
         if len(_DEP_ITEMS) > 200_000:  # a long-lived process (a watch) building ever new entries
             _DEP_ITEMS.clear()
+            _PARENTS.clear()
     return got
 
 
 def dep_items(sources: dict[str, str | os.PathLike]) -> list[tuple[bytes, tuple[bytes, bytes], bytes]]:
-    """`dep_item` of each (name, source) of `sources`, by name: looked up in C (a map over the
-    cache's `get`, keyed by tuples of strings the job holds), each dependency first seen in
-    this process through Python. An action has up to a thousand dependencies (10,000 packages),
-    nearly all of them seen by an earlier action of the run."""
+    """`dep_item` of each (name, source) of `sources`, by name: those a `SortedMounts` carries,
+    else looked up in C (a map over the cache's `get`, keyed by tuples of strings the job
+    holds), each dependency first seen in this process through Python. An action has up to a
+    thousand dependencies (10,000 packages), nearly all of them seen by an earlier action of the run."""
+    if type(sources) is SortedMounts:
+        return sources.items_encoded
     names = sorted(sources)  # (sorting the keys alone: str's own fast comparison, not tuples')
     keys = list(zip(names, map(sources.__getitem__, names), strict=True))
     items = list(map(_DEP_ITEMS.get, keys))
@@ -105,6 +110,20 @@ def dep_items(sources: dict[str, str | os.PathLike]) -> list[tuple[bytes, tuple[
 
 
 _DEP_ITEMS: dict[tuple, tuple[bytes, tuple[bytes, bytes], bytes]] = {}
+_PARENTS: dict[bytes, bytes] = {}
+
+
+class SortedMounts(dict):
+    """name -> source, inserted in name order, carrying `dep_item(name, source)` of each in that
+    order (`items_encoded`), made by whoever knows them already: a build's dependencies each
+    keep theirs (build_action.py), so an action with a thousand of them is neither sorted nor
+    looked up again here."""
+
+    __slots__ = ("items_encoded",)
+
+    def __init__(self, pairs, items_encoded: list):
+        super().__init__(pairs)
+        self.items_encoded = items_encoded
 PARENT, PAIR, ENCODED = itemgetter(0), itemgetter(1), itemgetter(2)
 
 

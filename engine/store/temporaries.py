@@ -99,6 +99,7 @@ class _Slot:
 
     name: str
     fd: int
+    paths: tuple[Path, Path] | None = None  # its work and out directories
 
 
 class Pool:
@@ -123,7 +124,9 @@ class Pool:
             with self.lock:
                 self.slots.append(slot)
             (self.root / slot.name).mkdir(mode=0o700)
-        tmp = Temporary(self.root / slot.name, self.root / f"{slot.name}.out")
+        if slot.paths is None:  # (made once per slot, not per build)
+            slot.paths = (self.root / slot.name, self.root / f"{slot.name}.out")
+        tmp = Temporary(*slot.paths)
         kept = False
         try:
             tmp.out.mkdir(mode=0o755)

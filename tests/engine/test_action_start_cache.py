@@ -88,3 +88,50 @@ def test_a_dependency_rebuilt_under_a_new_entry_is_seen_by_the_next_run_of_the_p
         against = json.loads((top / ".jbuild-entry.json").read_text())["built_against"]
         assert against["//:mid"]["entry"] == mid
         s.settle(rb)
+
+
+def test_sorted_mounts_encode_the_request_a_plain_dict_of_them_does(tmp_path):
+    from jbuild.engine.sandbox_root import StagedRoot
+    from jbuild.engine.stage_request import SortedMounts, encode
+
+    entries = {n: str(_entry(tmp_path, f"e{i}-{n}-1", ["x"])) for i, n in enumerate(["zlib", "a-b", "a", "m.dev"])}
+    names = sorted(entries)
+    sorted_mounts = SortedMounts(((n, entries[n]) for n in names), [dep_item(n, entries[n]) for n in names])
+    requests = []
+    for deps in (entries, sorted_mounts):  # the walk's order, and the order a build's mounts come in
+        root = StagedRoot()
+        root.read_only_tree("/deps", deps, later=True)
+        requests.append(encode(root.state(), b"/stage", True, ["/bin/true"], {"A": "1"}))
+    assert requests[0] == requests[1]
+    assert dep_items(sorted_mounts) is sorted_mounts.items_encoded
+
+
+DEPS = """
+package zeta { version = "1" build = "mkdir -p $OUT" }
+package alpha { version = "1" requires = [:zeta] build = "mkdir -p $OUT" }
+package mid { version = "1" requires = [:alpha, :zeta] build = "mkdir -p $OUT" }
+package top { version = "1" requires = [:mid] build = "ls /deps > $OUT/seen" }
+"""
+
+
+def test_a_builds_mounts_carry_each_dependencys_item_in_name_order(make_workspace, tmp_path, monkeypatch):
+    from jbuild.engine.sandbox import BwrapExecutor
+    from jbuild.engine.stage_request import SortedMounts
+
+    seen = {}
+    real = BwrapExecutor.run
+
+    def spy(self, job):
+        seen[job.script] = job.deps
+        return real(self, job)
+
+    monkeypatch.setattr(BwrapExecutor, "run", spy)
+    root = make_workspace({"BUILD": DEPS})
+    s = Session(["//:top"], Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None), str(root))
+    code, rb = run(s.plan())
+    assert code == 0
+    deps = seen["ls /deps > $OUT/seen"]
+    assert type(deps) is SortedMounts and list(deps) == ["alpha", "mid", "zeta"]
+    assert deps.items_encoded == dep_items(dict(reversed(deps.items())))  # as a plain dict of them gives
+    top = next(o.entry for n, o in rb.outcomes.items() if n.label.name == "top")
+    assert (top / "seen").read_text().split() == ["alpha", "mid", "zeta"]
