@@ -14,6 +14,7 @@ the flags that shape the graph (patterns, --strict, --sandbox, the store), and j
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from jbuild.base.freshness import all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 10  # 10: roots as positions in actions (root_at)
+FORMAT = 11  # 11: each root's members and closure entries kept apart (`Detail`); the links' stamp
 
 
 @dataclass
@@ -32,12 +33,16 @@ class Snapshot:
     dirs: dict[str, tuple] = field(default_factory=dict)  # path -> globs.DirState
     store: str = ""  # the store the entries are in
     actions: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
-    roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, its closure's entries)
-    # ... or, without closure entries (no result links), each root's position in `actions`: one
-    # int each, where //... at 10,000 packages had 10,000 tuples to read and write on every edit
+    roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, [])
+    # ... or, where every root is an action, each root's position in `actions`: one int each,
+    # where //... at 10,000 packages had 10,000 tuples to read and write on every edit
     root_at: list[int] = field(default_factory=list)
     envs: dict[str, str] = field(default_factory=dict)  # root node -> its environment's entry name
-    members: dict[str, list[dict]] = field(default_factory=dict)  # root node -> its run closure (Member.to_json)
+    # Each root's members and closure entries are kept apart (`Detail`, read only when asked): at
+    # 10,000 roots they are ~40 MB, which every no-op read (0.3 s, 80 MB) and none used.
+    detail: str = ""  # the token of the detail file saved with this snapshot; "" if none
+    has_members: bool = False  # the detail holds each root's members
+    links: tuple | None = None  # the result links' stamp (result_links.py), when this snapshot made or checked them
     tests: list[str] = field(default_factory=list)  # test targets asked for (built, not run)
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
     root: str = ""  # the workspace root: symlinks leaving it are not globbable
@@ -46,10 +51,6 @@ class Snapshot:
     root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
     session: tuple = ()  # the kept session state the recording run left (noop.record_since)
     store_stamp: tuple = ()  # (stat key of the store's directory, when taken): see noop._stamp_holds
-
-    def root_list(self) -> list[tuple[str, str, list[str]]]:
-        """(node, entry, its closure's entries) of each root."""
-        return [(*self.actions[i], []) for i in self.root_at] if self.root_at else self.roots
 
     def root_entries(self) -> list[tuple[str, str]]:
         """(node, entry) of each root."""
@@ -67,13 +68,37 @@ def path_for(cache_dir: Path, command: tuple) -> Path:
     return cache_dir / f"analysis-{digest}.pickle"
 
 
+@dataclass
+class Detail:
+    """What a snapshot keeps of each root apart from it, in root order."""
+    members: list[list[dict]] = field(default_factory=list)  # its run closure (Member.to_json); [] if not made
+    entries: list[list[str]] = field(default_factory=list)  # what its GC root holds; [] without links
+
+
+def detail_path(path: Path) -> Path:
+    return path.with_name(path.name.replace("analysis-", "roots-", 1))
+
+
+def load_detail(path: Path, snap: Snapshot) -> Detail | None:
+    """The detail saved with `snap` (at `path`), or None if it is not there (any more)."""
+    if not snap.detail:
+        return None
+    found = cachefile.read(detail_path(path), FORMAT, None, freeze=False)
+    return found[1] if found is not None and found[0] == snap.detail else None
+
+
 def load(path: Path) -> Snapshot | None:
     kept = file_memo.recall("snapshot", str(path), (path,), keep=True)  # (the build server: what it saved
     #                                  last; changed only just before it is saved again: noop.py)
     return kept if kept is not None else cachefile.read(path, FORMAT, None)
 
 
-def save(path: Path, snap: Snapshot) -> None:
+def save(path: Path, snap: Snapshot, detail: Detail | None = None) -> None:
+    """Save `snap`, and with it `detail` if given (first: a snapshot never names a detail that is
+    not written whole; a detail replaced by a later save no longer matches the older snapshot)."""
+    if detail is not None:
+        snap.detail = f"{time.time_ns()}-{os.getpid()}"
+        cachefile.write(detail_path(path), FORMAT, (snap.detail, detail))
     cachefile.write(path, FORMAT, snap)
     file_memo.keep("snapshot", str(path), (path,), snap)
 
