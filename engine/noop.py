@@ -57,7 +57,7 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         roots=[] if root_at else [(r.id, rb.entry_of(r), []) for r in p.roots], root_at=root_at,
-        envs={str(r): path.name for r, path in p.envs.items()}, has_members=bool(p.members), links=p.links,
+        envs=[p.envs[r].name for r in p.roots] if p.envs else [], has_members=bool(p.members), links=p.links,
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
@@ -115,7 +115,7 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
     # a changed action may change any root's environment and members: they are made again when asked
-    stale = {"envs": {}, "detail": "", "has_members": False, "links": None} if nodes else {}
+    stale = {"envs": [], "detail": "", "has_members": False, "links": None} if nodes else {}
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
                                decisions_all_reused=False, store_stamp=(), **stale)
 
@@ -191,7 +191,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         roots = a.root_entries()
         changed = not a.decisions_all_reused
         if opts.out_link:  # (before the report: a link that cannot be made is bad input, said first)
-            if any(node not in a.envs for node, _ in roots):
+            if len(a.envs) != len(roots):
                 return None  # recorded by a build without a link: assemble the environments once
             linked = _links(a, root, opts.out_link, roots, cache, kept)
             if linked is None:
@@ -208,7 +208,8 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
             snapshot.save(cache, a)
     at = Path(root)
     return Result(0, EntryPaths(at, roots), tests=a.tests, reused_analysis=True,
-                  envs=EntryPaths(at, [(node, a.envs[node]) for node, _ in roots if node in a.envs]),
+                  envs=EntryPaths(at, list(zip(map(itemgetter(0), roots), a.envs, strict=True))
+                                  if len(a.envs) == len(roots) else []),
                   members=RecordedMembers([node for node, _ in roots], kept.members) if kept else [],
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
@@ -228,7 +229,7 @@ def _links(a: snapshot.Snapshot, root: str, out_link: str, roots: list, cache: P
         found = kept or snapshot.load_detail(cache, a)
         return found.entries if found is not None and len(found.entries) == len(roots) else None
 
-    return result_links.settle(root, base, [a.envs[node] for node, _ in roots], a.links, entries_of)
+    return result_links.settle(root, base, a.envs, a.links, entries_of)
 
 
 def _store(root: str) -> Store:
@@ -264,7 +265,7 @@ def _restamp(a: snapshot.Snapshot, root: str) -> bool:
 
 
 def _entries(a: snapshot.Snapshot) -> list[str]:
-    return [*(name for _, name in a.actions), *a.outputs, *a.envs.values()]
+    return [*(name for _, name in a.actions), *a.outputs, *a.envs]
 
 
 class EntryPaths(Sequence):

@@ -4,8 +4,9 @@ next no-op prove them unchanged without looking at them one by one.
 
 A stamp is a plain tuple kept in the no-op snapshot (snapshot.Snapshot.links; plain, so that
 reading the snapshot imports nothing more):
-    (first link's absolute path, store root, (stat key of the links' directory, taken at),
-     (stat key of <store>/roots, taken at), each link's record name, each record's stat key)
+    (first link's absolute path, store root, how many links, (stat key of the links'
+     directory, taken at), (stat key of <store>/roots, taken at), each link's record name
+     ("\n"-joined), each record's stat key (packed: `_pack`))
 It proves, by two stats (`unchanged`), what `settle` checked when it took it: a link is a
 symlink, which cannot be changed in place — only replaced, removed or made, which changes its
 directory's stat —, and a record is only ever written whole by a rename or removed (gc.py),
@@ -34,11 +35,11 @@ def link_paths(base: str, count: int) -> list[str]:
 def unchanged(stamp: tuple | None, base: str, store_root: str, count: int) -> bool:
     """Does `stamp` prove, by a stat of each of the two directories, that the `count` links from
     `base` and their records are still as `settle` left them?"""
-    if not stamp or stamp[0] != base or stamp[1] != store_root or len(stamp[4]) != count:
+    if not stamp or stamp[:3] != (base, store_root, count):
         return False
     try:
-        return trusted(os.stat(os.path.dirname(base)), *stamp[2]) and \
-            trusted(os.stat(os.path.join(store_root, "roots")), *stamp[3])
+        return trusted(os.stat(os.path.dirname(base)), *stamp[3]) and \
+            trusted(os.stat(os.path.join(store_root, "roots")), *stamp[4])
     except OSError:
         return False
 
@@ -54,9 +55,8 @@ def settle(store_root: str, base: str, envs: list[str], stamp: tuple | None, ent
     link_dir, roots_dir = os.path.dirname(base), os.path.join(store_root, "roots")
     dir_key, roots_key = _stat_key(link_dir), _stat_key(roots_dir)  # before anything is looked at
     links = link_paths(base, len(envs))
-    same = bool(stamp) and stamp[0] == base and stamp[1] == store_root and len(stamp[4]) == len(envs)
-    if same:
-        names, seen = stamp[4], stamp[5]
+    if stamp and stamp[:3] == (base, store_root, len(envs)):
+        names, seen = stamp[5].split("\n") if envs else [], _unpack(stamp[6])
     else:
         from .store.gc import record_name
 
@@ -77,7 +77,28 @@ def settle(store_root: str, base: str, envs: list[str], stamp: tuple | None, ent
         for i, key in zip(stale, write_roots(roots_dir, [
                 (names[i], links[i], os.path.realpath(links[i]), [envs[i], *entries[i]]) for i in stale]), strict=True):
             keys[i] = key
-    return (base, store_root, (dir_key, taken_at), (roots_key, taken_at), names, keys)
+    return (base, store_root, len(envs), (dir_key, taken_at), (roots_key, taken_at), "\n".join(names), _pack(keys))
+
+
+def _pack(keys: list[tuple | None]) -> bytes | list:
+    """Stat keys as one bytes object (10,000 tuples of four ints cost a no-op ~10 ms to read);
+    a missing one as zeros. As they are if a value does not fit."""
+    from array import array
+
+    try:
+        return array("Q", [n for key in keys for n in key or (0, 0, 0, 0)]).tobytes()
+    except OverflowError:
+        return keys
+
+
+def _unpack(packed: bytes | list) -> list[tuple | None]:
+    if isinstance(packed, list):
+        return packed
+    from array import array
+
+    flat = array("Q", packed).tolist()
+    keys = list(zip(*[iter(flat)] * 4, strict=True))
+    return [None if key == (0, 0, 0, 0) else key for key in keys]
 
 
 def _stat_key(path: str) -> tuple | None:

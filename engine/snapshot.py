@@ -23,7 +23,7 @@ from jbuild.base.freshness import all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 11  # 11: each root's members and closure entries kept apart (`Detail`); the links' stamp
+FORMAT = 11  # 11: each root's members and closure entries kept apart (`Detail`); envs a list; the links' stamp
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Snapshot:
     # ... or, where every root is an action, each root's position in `actions`: one int each,
     # where //... at 10,000 packages had 10,000 tuples to read and write on every edit
     root_at: list[int] = field(default_factory=list)
-    envs: dict[str, str] = field(default_factory=dict)  # root node -> its environment's entry name
+    envs: list[str] = field(default_factory=list)  # each root's environment's entry name, in root order; [] if not made
     # Each root's members and closure entries are kept apart (`Detail`, read only when asked): at
     # 10,000 roots they are ~40 MB, which every no-op read (0.3 s, 80 MB) and none used.
     detail: str = ""  # the token of the detail file saved with this snapshot; "" if none
