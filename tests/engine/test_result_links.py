@@ -116,3 +116,49 @@ def test_an_edit_built_without_links_leaves_no_stale_environment_for_the_next_li
     _settle()
     assert "0 built" in _build(example)  # analysed afresh: the environments as they are
     assert _links(example) == linked
+
+
+def test_settle_writes_and_reads_only_what_is_wrong_and_its_stamp_proves_the_rest(tmp_path):
+    from jbuild.engine.result_links import settle, unchanged
+    from jbuild.engine.store import Store
+
+    store = Store(tmp_path / "store")
+    envs = [f"{i:032x}-env-p{i}" for i in range(3)]
+    for env in envs:
+        (store.root / env).mkdir()
+    (tmp_path / "ws").mkdir()
+    base, root = str(tmp_path / "ws" / "result"), str(store.root)
+
+    def entries():
+        asked.append(1)
+        return [[f"dep{i}"] for i in range(3)]
+
+    asked = []
+    stamp = settle(root, base, envs, None, entries)
+    assert [os.readlink(p) for p in (base, base + "-2", base + "-3")] == [f"{root}/{e}" for e in envs]
+    assert {r.link: sorted(r.entries) for r in store.roots()} == \
+        {link: sorted([env, f"dep{i}"]) for i, (link, env) in enumerate(zip((base, base + "-2", base + "-3"), envs, strict=True))}
+    assert all(r.holds() for r in store.roots())
+    assert not unchanged(stamp, base, root, 3)  # (links written just now: not trusted yet)
+    _settle()
+
+    def never():
+        raise AssertionError("closure entries read though every link and record is right")
+
+    inodes = {p: os.lstat(p).st_ino for p in [*tmp_path.glob("ws/result*"), *(store.root / "roots").iterdir()]}
+    stamp = settle(root, base, envs, stamp, never)
+    assert {p: os.lstat(p).st_ino for p in inodes} == inodes
+    _settle()
+    assert unchanged(stamp, base, root, 3) and not unchanged(stamp, base, root, 2)
+    (tmp_path / "ws" / "result-2").unlink()
+    assert not unchanged(stamp, base, root, 3)
+    asked.clear()
+    stamp = settle(root, base, envs, stamp, entries)
+    assert asked == [1] and os.readlink(base + "-2") == f"{root}/{envs[1]}"
+    _settle()
+    (store.root / "roots" / "elsewhere.json").write_text("{}")  # another workspace's root
+    assert not unchanged(stamp, base, root, 3)
+    _settle()
+    stamp = settle(root, base, envs, stamp, never)
+    _settle()
+    assert unchanged(stamp, base, root, 3)
