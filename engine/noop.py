@@ -117,7 +117,7 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
     # a changed action may change any root's environment and members: they are made again when asked
     stale = {"envs": [], "detail": "", "has_members": False, "links": None} if nodes else {}
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
-                               decisions_all_reused=False, store_stamp=(), **stale)
+                               decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 
 
 def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
@@ -189,7 +189,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         if members and (a.roots or a.root_at) and (kept is None or not a.has_members):
             return None  # recorded by a build that skipped them
         roots = a.root_entries()
-        changed = not a.decisions_all_reused
+        changed, a.restamped = not a.decisions_all_reused or a.restamped, False  # (restamped: snapshot.is_fresh)
         if opts.out_link:  # (before the report: a link that cannot be made is bad input, said first)
             if len(a.envs) != len(roots):
                 return None  # recorded by a build without a link: assemble the environments once
