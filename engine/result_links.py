@@ -28,8 +28,8 @@ from jbuild.base.freshness import stat_key, trusted
 
 
 def link_paths(base: str, count: int) -> list[str]:
-    """`base`, then `base-2`, … `base-count`."""
-    return [base, *(f"{base}-{i}" for i in range(2, count + 1))]
+    """`base`, then `base-2`, … `base-count` (none for none: a build of tests only)."""
+    return [base, *(f"{base}-{i}" for i in range(2, count + 1))] if count else []
 
 
 def unchanged(stamp: tuple | None, base: str, store_root: str, count: int) -> bool:

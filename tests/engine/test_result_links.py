@@ -162,3 +162,10 @@ def test_settle_writes_and_reads_only_what_is_wrong_and_its_stamp_proves_the_res
     stamp = settle(root, base, envs, stamp, never)
     _settle()
     assert unchanged(stamp, base, root, 3)
+
+
+def test_a_build_of_tests_only_makes_no_link_and_its_noop_none_either(example):
+    for _ in range(2):
+        assert "is a test" in _jbuild(example, "build", "//services:geotags_test", "--sandbox", "bwrap")
+        assert _links(example) == {}
+        _settle()
