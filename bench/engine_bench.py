@@ -9,6 +9,8 @@ repeatable, medians reported:
 
   full build       jbuild sandboxed (bubblewrap) vs ninja unsandboxed
   no-op            nothing changed
+  no-op, links     the same with the CLI's defaults: a `result` link and a GC root per root (its
+                   links made once before the timed runs); the steps after it pass --no-link
   leaf edit        one source of the last package changed
   libc impl patch  libc's function body changed, its header not
   BUILD edit       one package's build script changed in the BUILD file (ninja: its edge's command
@@ -141,10 +143,10 @@ class Bench:
     def env(self) -> dict:
         return {"JBUILD_STORE": str(self.store), "JBUILD_SERVER": "1" if self.server else "0"}  # (the server: the default)
 
-    def jbuild(self) -> Run:
+    def jbuild(self, links: bool = False) -> Run:
         events = self.root.parent / (self.root.name + "-events.json")
         cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", self.sandbox,
-               "--no-link", "--build-events", str(events)]
+               *([] if links else ["--no-link"]), "--build-events", str(events)]
         seconds, _, rss = run(cmd, self.root, self.env())
         actions = sum(1 for x in events.read_text().splitlines() if json.loads(x)["event"] == "action_executed")
         return Run(seconds, actions, rss)
@@ -167,7 +169,7 @@ class Bench:
         shutil.rmtree(warm)
         return seconds
 
-    def step(self, name: str, rounds: int, edit=None) -> None:
+    def step(self, name: str, rounds: int, edit=None, links: bool = False) -> None:
         """`rounds` times: edit (if any), then both tools, alternating which goes first."""
         js, ns = [], []
         for r in range(rounds):
@@ -175,9 +177,9 @@ class Bench:
                 edit(r)
             if r % 2:
                 ns.append(self.ninja())
-                js.append(self.jbuild())
+                js.append(self.jbuild(links))
             else:
-                js.append(self.jbuild())
+                js.append(self.jbuild(links))
                 ns.append(self.ninja())
         self.rows.append((name, js, ns, os.getloadavg()[0]))
 
@@ -243,8 +245,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the workspace, store and ninja directory")
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
-    ap.add_argument("--steps", default="full,noop,edit,patch,buildedit",
-                    help="which steps to run, comma-separated from full,noop,edit,patch,buildedit (buildedit: "
+    ap.add_argument("--steps", default="full,noop,links,edit,patch,buildedit",
+                    help="which steps to run, comma-separated from full,noop,links,edit,patch,buildedit (links: the "
+                         "no-op with the CLI's default result links; buildedit: "
                          "one package's build script changed in the BUILD file; the full build always "
                          "runs, unless --reuse: the others start from its store)")
     ap.add_argument("--server", action="store_true",
@@ -269,6 +272,9 @@ def main() -> None:
         stamp = time.time_ns()  # a reused workspace's edits must differ from its last ones
         if "noop" in steps:
             bench.step("no-op", args.rounds)
+        if "links" in steps:
+            bench.jbuild(links=True)  # (the links and their environments, made once: not timed)
+            bench.step("no-op, links", args.rounds, links=True)
         if "edit" in steps:
             bench.step("leaf edit", args.rounds, lambda r: leaf.write_text(f"edit {stamp} {r}\n"))
         if "patch" in steps:

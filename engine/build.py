@@ -45,6 +45,8 @@ class Plan:
     tests: list[Node] = field(default_factory=list)  # test targets asked for (built, not run)
     members: dict[Node, list] = field(default_factory=dict)  # each root's run closure (runtime.Member), once built
     envs: dict[Node, Path] = field(default_factory=dict)  # each root's environment, once assembled
+    root_entries: list[list[str]] = field(default_factory=list)  # each root's closure entries (its GC root), once linked
+    links: tuple | None = None  # the stamp of the result links and their GC roots (result_links.py), once linked
     # Incremental plans (session.py): the actions whose predicted key differs from what the last
     # run settled (None: check every action), and what it settled (Node -> (key, exported, inputs)).
     affected: set[Node] | None = None
@@ -318,8 +320,9 @@ class Result:
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
     """`jbuild build`: the cached analysis if nothing changed, else plan and run. `members`:
-    report each root's run closure even without result links (with `//...` at 10,000
-    packages that is millions of members: the CLI's `--no-link` skips it)."""
+    report each root's run closure (with `//...` at 10,000 packages that is millions of members,
+    kept apart from the no-op's snapshot: the CLI asks for none; a build that makes result
+    links reports them anyway)."""
     quick_exit.release()  # (the last build's session, if this process builds again: `jbuild watch`)
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)

@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 
 def record(p: Plan, rb) -> snapshot.Snapshot:
-    """What this plan was computed from, with the stats it was computed under."""
+    """What this plan was computed from, with the stats it was computed under (each root's
+    members and closure entries apart: `detail`)."""
     from jbuild.dsl.model import Test
 
     from .platform import host_path
-    from .results import root_entries
 
     files, dirs = p.loader.inputs()
     toml = p.workspace.root / "jbuild.toml"
@@ -53,24 +53,29 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
             files[b["path"]] = p.stats.entries[b["path"]][0]
             tools.append((name, host_path(), b["path"]))
     root_at = _root_positions(p)
-    return snapshot.Snapshot(
+    snap = snapshot.Snapshot(
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
-        # a root's closure entries re-root its result link; without links they are not needed
-        roots=[] if root_at else [(r.id, rb.entry_of(r), root_entries(p, rb, r) if p.envs else []) for r in p.roots],
-        root_at=root_at,
-        envs={str(r): path.name for r, path in p.envs.items()},
-        members=_members_json(p.members),
+        roots=[] if root_at else [(r.id, rb.entry_of(r), []) for r in p.roots], root_at=root_at,
+        envs=[p.envs[r].name for r in p.roots] if p.envs else [], has_members=bool(p.members), links=p.links,
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
         root_outputs={str(r): p.store.meta(rb.entry_of(r)).outputs for r in p.roots if r.target.outputs})
+    return snap
+
+
+def detail(p: Plan) -> snapshot.Detail | None:
+    """Each root's members and closure entries, kept apart from `record`'s snapshot; None if
+    neither was made."""
+    if not p.members and not p.envs:
+        return None
+    return snapshot.Detail(members=_members_json(p.members, p.roots), entries=p.root_entries if p.envs else [])
 
 
 def _root_positions(p: Plan) -> list[int]:
-    """Each root's position among the actions, where the snapshot keeps no closure entries for
-    them (no environments assembled); [] if it does, or a root is not an action."""
-    if p.envs or not p.roots:
+    """Each root's position among the actions; [] if a root is not an action."""
+    if not p.roots:
         return []
     at = {n: i for i, n in enumerate(p.graph.nodes)}
     found = [at.get(r) for r in p.roots]
@@ -109,8 +114,10 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         actions[i] = (name, entry_of(n))
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
+    # a changed action may change any root's environment and members: they are made again when asked
+    stale = {"envs": [], "detail": "", "has_members": False, "links": None} if nodes else {}
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
-                               decisions_all_reused=False, store_stamp=())
+                               decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 
 
 def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
@@ -118,11 +125,11 @@ def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, c
     session state it goes with."""
     from .session_journal import state_of
 
-    snap = record_since(old, p, rb, session, changed) if changed is not None else None
+    snap, kept = record_since(old, p, rb, session, changed) if changed is not None else None, None
     if snap is None or UNSETTLED in map(itemgetter(1), snap.actions):  # (carried: every one settled since?)
-        snap = record(p, rb)
+        snap, kept = record(p, rb), detail(p)
     snap.session = state_of(session)
-    snapshot.save(cache, snap)
+    snapshot.save(cache, snap, kept)
 
 
 UNSETTLED = ""  # the entry name of an action a failed build left unsettled (`carry`): never in the store
@@ -150,19 +157,21 @@ def carry(cache: Path, old: snapshot.Snapshot | None, p: Plan, session, changed)
         snapshot.save(cache, snap)
 
 
-def _members_json(members: dict) -> dict:
-    """Each root's members as JSON, one dict per distinct member (pickled once, referenced)."""
+def _members_json(members: dict, roots: list) -> list[list[dict]]:
+    """Each root's members as JSON, in root order, one dict per distinct member (pickled once,
+    referenced); [] if none were made."""
+    if not members:
+        return []
     as_json: dict = {}
-    return {str(r): [as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in ms]
-            for r, ms in members.items()}
+    return [[as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in members[r]] for r in roots]
 
 
 def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options, cache: Path,
            members: bool = True) -> Result | None:
     """Nothing changed: report, re-root the results under the store lock, and stop. None if an
-    entry vanished meanwhile (a gc between the check and the lock): take the full path. (The
-    store package is imported only to write its index or a result link: not by a no-op of
-    `--no-link` after the first.)"""
+    entry vanished meanwhile (a gc between the check and the lock), or what a result link or
+    `members` needs was not kept: take the full path. (The store package is imported only to
+    write its index or a GC root: not by a no-op after the first.)"""
     import fcntl
 
     from .build import Result
@@ -176,32 +185,51 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
-        if members and (a.roots or a.root_at) and not a.members:
+        kept = snapshot.load_detail(cache, a) if members and (a.roots or a.root_at) else None
+        if members and (a.roots or a.root_at) and (kept is None or not a.has_members):
             return None  # recorded by a build that skipped them
-        if opts.out_link and any(node not in a.envs for node, _ in a.root_entries()):
-            return None  # recorded by a build without a link: assemble the environments once
+        roots = a.root_entries()
+        changed, a.restamped = not a.decisions_all_reused or a.restamped, False  # (restamped: snapshot.is_fresh)
+        if opts.out_link:  # (before the report: a link that cannot be made is bad input, said first)
+            if len(a.envs) != len(roots):
+                return None  # recorded by a build without a link: assemble the environments once
+            linked = _links(a, root, opts.out_link, roots, cache, kept)
+            if linked is None:
+                return None
+            changed = changed or linked != a.links
+            a.links = linked
         reporter = Reporter(len(a.actions), opts.build_events)
         reporter.reused_unstarted([node for node, _ in a.actions], "inputs unchanged")
-        changed = not a.decisions_all_reused
-        if changed:
+        if not a.decisions_all_reused:
             _store(root).index.mark_reused(str(ws.root), [node for node, _ in a.actions])
             a.decisions_all_reused = True
-        if opts.out_link:  # (before the summary, as build.run)
-            from .results import link_results
-
-            store = _store(root)
-            link_results(store, opts.out_link, [(node, store.path(a.envs[node]), [a.envs[node], *entries])
-                                                for node, _, entries in a.root_list()])
         reporter.summary(0, opts.keep_going)
         if (not stamped and len(entries) >= snapshot.LISTING_FROM and _restamp(a, root)) or changed:
             snapshot.save(cache, a)
     at = Path(root)
-    roots = a.root_entries()
-    return Result(0, EntryPaths(at, roots), tests=a.tests,
-                  reused_analysis=True, envs=[(node, at / a.envs[node]) for node, _ in roots if node in a.envs],
-                  members=RecordedMembers(a.members),
+    return Result(0, EntryPaths(at, roots), tests=a.tests, reused_analysis=True,
+                  envs=EntryPaths(at, list(zip(map(itemgetter(0), roots), a.envs, strict=True))
+                                  if len(a.envs) == len(roots) else []),
+                  members=RecordedMembers([node for node, _ in roots], kept.members) if kept else [],
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
+
+
+def _links(a: snapshot.Snapshot, root: str, out_link: str, roots: list, cache: Path, kept) -> tuple | None:
+    """The stamp of the result links of `roots` and their GC roots, each made right if it is not
+    (result_links.py): two stats when the snapshot's stamp proves them unchanged. None if a
+    record must be written and each root's closure entries were not kept."""
+    from . import result_links
+
+    base = os.path.abspath(out_link)
+    if result_links.unchanged(a.links, base, root, len(roots)):
+        return a.links
+
+    def entries_of():
+        found = kept or snapshot.load_detail(cache, a)
+        return found.entries if found is not None and len(found.entries) == len(roots) else None
+
+    return result_links.settle(root, base, a.envs, a.links, entries_of)
 
 
 def _store(root: str) -> Store:
@@ -237,7 +265,7 @@ def _restamp(a: snapshot.Snapshot, root: str) -> bool:
 
 
 def _entries(a: snapshot.Snapshot) -> list[str]:
-    return [*(name for _, name in a.actions), *a.outputs, *a.envs.values()]
+    return [*(name for _, name in a.actions), *a.outputs, *a.envs]
 
 
 class EntryPaths(Sequence):
@@ -268,8 +296,8 @@ class RecordedMembers(Sequence):
     roots that is millions of members (seconds and hundreds of MB), and `jbuild build` asks for
     none of them (runtime/named.py does)."""
 
-    def __init__(self, recorded: dict[str, list[dict]]):
-        self.recorded = list(recorded.items())
+    def __init__(self, nodes: list[str], recorded: list[list[dict]]):
+        self.recorded = list(zip(nodes, recorded, strict=True))
 
     def __len__(self) -> int:
         return len(self.recorded)

@@ -8,12 +8,10 @@ import os
 from operator import attrgetter
 from pathlib import Path
 
-from jbuild.base.errors import BadInput
 from jbuild.dsl.model import Package
 
 from .graph import is_action
 from .resolve import Closure, Node
-from .store import Store
 
 
 def roots_built(p, rb) -> tuple[list, list, dict]:
@@ -102,41 +100,20 @@ def _closure_actions(p, root: Node) -> list[Node]:
     return [n for n in seen if is_action(n)]
 
 
-def link_results(store: Store, out_link: str | None, roots: list[tuple[str, Path, list[str]]]) -> None:
-    """`result` (then `result-2`, … as Nix names several) -> each root's environment; each link is
-    a GC root holding its target's whole closure and the environment. Called under the store's shared lock, so a
-    concurrent gc cannot delete what was just built before it is rooted."""
-    if not out_link:
-        return
-    for i, (_, entry, entries) in enumerate(roots, 1):
-        link = Path(out_link if i == 1 else f"{out_link}-{i}").absolute()
-        tmp = link.with_name(f"{link.name}.jbuild-new-{os.getpid()}") if link.name else None  # one per writer
-        try:
-            if tmp is not None and os.path.islink(link) and os.readlink(link) == str(entry):
-                pass  # (there already: a no-op build's)
-            elif tmp is None:
-                raise IsADirectoryError(f"{link} is a directory")
-            else:
-                if tmp.is_symlink():
-                    tmp.unlink()
-                tmp.symlink_to(entry)
-                os.replace(tmp, link)
-        except OSError as e:  # a directory there, an unwritable or missing place
-            if tmp is not None and tmp.is_symlink():
-                tmp.unlink()
-            raise BadInput(f"--out-link {link}: cannot make the result link there: {e.strerror or e}") from None
-        store.add_root(link, entries)
-
-
 def members_and_links(p, rb) -> None:
     """Each root's run members (`p`: build.Plan, `rb`: its Rebuilder); with --out-link, its
-    environment and the `result` link to it."""
+    environment, the `result` link to it and its GC root (result_links.py: `p.links` gets the
+    stamp, `p.root_entries` each root's closure entries, for the no-op snapshot). Called under the
+    store's shared lock, so a concurrent gc cannot delete what was just built before it is rooted."""
     from .runtime.environment import run_members
 
     shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
     p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
                  for r in p.roots}
     if p.opts.out_link:
+        from .result_links import settle
+
         p.envs = {r: environment_of(p, r) for r in p.roots}
-        link_results(p.store, p.opts.out_link, [(str(r), p.envs[r], [p.envs[r].name, *root_entries(p, rb, r)])
-                                                for r in p.roots])
+        p.root_entries = [root_entries(p, rb, r) for r in p.roots]
+        p.links = settle(str(p.store.root), os.path.abspath(p.opts.out_link), [p.envs[r].name for r in p.roots],
+                         None, lambda: p.root_entries)

@@ -14,15 +14,16 @@ the flags that shape the graph (patterns, --strict, --sandbox, the store), and j
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base import __version__, cachefile, file_memo
-from jbuild.base.freshness import all_trusted, stat_key
+from jbuild.base.freshness import RACY_MARGIN_NS, all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 10  # 10: roots as positions in actions (root_at)
+FORMAT = 12  # 12: directories stamped again (dirs_since); 11: each root's detail apart, envs a list, links' stamp
 
 
 @dataclass
@@ -32,12 +33,16 @@ class Snapshot:
     dirs: dict[str, tuple] = field(default_factory=dict)  # path -> globs.DirState
     store: str = ""  # the store the entries are in
     actions: list[tuple[str, str]] = field(default_factory=list)  # (node, entry name)
-    roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, its closure's entries)
-    # ... or, without closure entries (no result links), each root's position in `actions`: one
-    # int each, where //... at 10,000 packages had 10,000 tuples to read and write on every edit
+    roots: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (node, entry, [])
+    # ... or, where every root is an action, each root's position in `actions`: one int each,
+    # where //... at 10,000 packages had 10,000 tuples to read and write on every edit
     root_at: list[int] = field(default_factory=list)
-    envs: dict[str, str] = field(default_factory=dict)  # root node -> its environment's entry name
-    members: dict[str, list[dict]] = field(default_factory=dict)  # root node -> its run closure (Member.to_json)
+    envs: list[str] = field(default_factory=list)  # each root's environment's entry name, in root order; [] if not made
+    # Each root's members and closure entries are kept apart (`Detail`, read only when asked): at
+    # 10,000 roots they are ~40 MB, which every no-op read (0.3 s, 80 MB) and none used.
+    detail: str = ""  # the token of the detail file saved with this snapshot; "" if none
+    has_members: bool = False  # the detail holds each root's members
+    links: tuple | None = None  # the result links' stamp (result_links.py), when this snapshot made or checked them
     tests: list[str] = field(default_factory=list)  # test targets asked for (built, not run)
     tools: list[tuple[str, str, str]] = field(default_factory=list)  # (name, host path, resolved binary)
     root: str = ""  # the workspace root: symlinks leaving it are not globbable
@@ -46,10 +51,9 @@ class Snapshot:
     root_outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # root node -> output -> entry name
     session: tuple = ()  # the kept session state the recording run left (noop.record_since)
     store_stamp: tuple = ()  # (stat key of the store's directory, when taken): see noop._stamp_holds
-
-    def root_list(self) -> list[tuple[str, str, list[str]]]:
-        """(node, entry, its closure's entries) of each root."""
-        return [(*self.actions[i], []) for i in self.root_at] if self.root_at else self.roots
+    dirs_since: dict[str, int] = field(default_factory=dict)  # path -> when its state in `dirs` was taken, if
+    #                                                        not at `recorded_at` (is_fresh: _restamp_dir)
+    restamped: bool = False  # is_fresh stamped a directory again: the no-op saves the snapshot
 
     def root_entries(self) -> list[tuple[str, str]]:
         """(node, entry) of each root."""
@@ -67,13 +71,37 @@ def path_for(cache_dir: Path, command: tuple) -> Path:
     return cache_dir / f"analysis-{digest}.pickle"
 
 
+@dataclass
+class Detail:
+    """What a snapshot keeps of each root apart from it, in root order."""
+    members: list[list[dict]] = field(default_factory=list)  # its run closure (Member.to_json); [] if not made
+    entries: list[list[str]] = field(default_factory=list)  # what its GC root holds; [] without links
+
+
+def detail_path(path: Path) -> Path:
+    return path.with_name(path.name.replace("analysis-", "roots-", 1))
+
+
+def load_detail(path: Path, snap: Snapshot) -> Detail | None:
+    """The detail saved with `snap` (at `path`), or None if it is not there (any more)."""
+    if not snap.detail:
+        return None
+    found = cachefile.read(detail_path(path), FORMAT, None, freeze=False)
+    return found[1] if found is not None and found[0] == snap.detail else None
+
+
 def load(path: Path) -> Snapshot | None:
     kept = file_memo.recall("snapshot", str(path), (path,), keep=True)  # (the build server: what it saved
     #                                  last; changed only just before it is saved again: noop.py)
     return kept if kept is not None else cachefile.read(path, FORMAT, None)
 
 
-def save(path: Path, snap: Snapshot) -> None:
+def save(path: Path, snap: Snapshot, detail: Detail | None = None) -> None:
+    """Save `snap`, and with it `detail` if given (first: a snapshot never names a detail that is
+    not written whole; a detail replaced by a later save no longer matches the older snapshot)."""
+    if detail is not None:
+        snap.detail = f"{time.time_ns()}-{os.getpid()}"
+        cachefile.write(detail_path(path), FORMAT, (snap.detail, detail))
     cachefile.write(path, FORMAT, snap)
     file_memo.keep("snapshot", str(path), (path,), snap)
 
@@ -95,12 +123,29 @@ def is_fresh(a: Snapshot, seen: dict | None = None) -> bool:
     try:
         if not all_trusted(a.files, a.recorded_at, seen):
             return False
-        for path, state in a.dirs.items():
-            if not dir_unchanged(path, state, _root_for(path, a.root), a.recorded_at):
+        for path, state in list(a.dirs.items()):
+            since, taken_at = a.dirs_since.get(path, a.recorded_at), time.time_ns()
+            mtime = os.stat(path).st_mtime_ns  # (before dir_unchanged's listing: see _restamp_dir)
+            if mtime == state[0] and mtime < since - RACY_MARGIN_NS:
+                continue  # one stat proves it
+            if not dir_unchanged(path, state, _root_for(path, a.root), since):
                 return False
+            if mtime < taken_at - RACY_MARGIN_NS:  # (a stamp the next no-op will trust)
+                _restamp_dir(a, path, state, mtime, taken_at)
     except OSError:
         return False
     return True
+
+
+def _restamp_dir(a: Snapshot, path: str, state: tuple, mtime: int, taken_at: int) -> None:
+    """A directory whose stat changed but whose listing still shows what was recorded (a stray
+    file beside the sources, a `result` link made after the analysis read it): record its new
+    stat, taken before that listing, so that the next no-op trusts one stat again rather than
+    list it — at 10,000 `result` links in a workspace's root, each listing resolved each link
+    (~0.4 s a no-op, for good). `a.restamped` asks the no-op to save the snapshot."""
+    a.dirs[path] = (mtime, *state[1:])
+    a.dirs_since[path] = taken_at
+    a.restamped = True
 
 
 ENTRY_META = ".jbuild-entry.json"  # store.META, named here: a no-op does not import the store package

@@ -31,7 +31,7 @@ def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox=
                      verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
                      offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
                      remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
-        result = run_build(list(patterns), opts, members=not no_link)  # nothing here prints members
+        result = run_build(list(patterns), opts, members=False)  # nothing here prints members
     err, out = [], []  # one write each: `--print-out-paths` of //... prints thousands of lines
     listed = len(result.roots) <= show_result
     for node, entry in result.roots if listed or print_out_paths else ():  # (10,000 roots: not even looked at)

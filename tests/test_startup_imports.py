@@ -30,7 +30,7 @@ NOOP_JBUILD_MODULES = {
     "jbuild.base", "jbuild.base.stat_memo", "jbuild.base.errors", "jbuild.base.freshness", "jbuild.base.locks",
     "jbuild.base.cachefile", "jbuild.base.file_memo", "jbuild.base.quick_exit", "jbuild.base.dataclass_code",
     "jbuild.base.workspace_cache",
-    "jbuild.dsl", "jbuild.dsl.workspace", "jbuild.dsl.globs", "jbuild.dsl.settings_schema", "jbuild.stdlib_recipes",
+    "jbuild.dsl", "jbuild.dsl.workspace", "jbuild.dsl.globs", "jbuild.dsl.settings_schema",
     "jbuild.engine", "jbuild.engine.build", "jbuild.engine.noop", "jbuild.engine.snapshot", "jbuild.engine.settings",
     "jbuild.engine.ci", "jbuild.engine.platform", "jbuild.engine.progress", "jbuild.engine.events",
 }
@@ -79,7 +79,9 @@ def test_a_noop_imports_only_its_own_path(make_workspace, tmp_path):
         for _ in range(3):  # builds; a no-op that marks the decisions reused (it writes the index); a no-op
             err, noop = _run(ws, _env(tmp_path, store))
         assert "0 built, 2 reused" in err, err
-        assert {m for m in noop if m.startswith("jbuild")} == NOOP_JBUILD_MODULES | (
+        # (jbuild.stdlib_recipes: where the stdlib's place is asked, when a directory's stat alone does not
+        # prove it unchanged and snapshot.is_fresh lists it: timing decides)
+        assert {m for m in noop if m.startswith("jbuild")} - {"jbuild.stdlib_recipes"} == NOOP_JBUILD_MODULES | (
             set() if store else {"jbuild.engine.store_location"})  # (the default store: found there)
         assert _heavy(noop) == []
         assert {m: why for m, why in NOT_ON_THE_NOOP.items() if m in noop} == {}

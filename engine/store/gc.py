@@ -46,28 +46,51 @@ class GcReport:
     notes: list[str] = field(default_factory=list)  # what gc left that others can collect, as sentences
 
 
+def record_name(link: str) -> str:
+    """The file name of the record of the root at `link` (an absolute path) under <store>/roots/."""
+    return f"{key_of(link)[:16]}.json"
+
+
 def write_root(roots_dir: Path, link: Path, entries: Iterable[str]) -> Path:
     link_path = os.path.abspath(link)
     if not os.path.lexists(link_path):
         raise FileNotFoundError(f"{link_path}: a GC root must exist when it is registered")
-    record = roots_dir / f"{key_of(link_path)[:16]}.json"
-    data = {"link": link_path, "target": os.path.realpath(link_path), "entries": sorted(set(entries))}
-    text = json.dumps(data, indent=1)
-    try:  # registered as it is already (a no-op build's `result` links): nothing to write or sync
-        if record.read_text() == text:
-            return record
-    except (OSError, ValueError):
-        pass
-    tmp = record.with_name(record.name + f".new-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, record)
-    fsync_dir(roots_dir)
+    record = roots_dir / record_name(link_path)
+    write_roots(str(roots_dir), [(record.name, link_path, os.path.realpath(link_path), entries)])
     return record
+
+
+def write_roots(roots_dir: str, roots: list[tuple[str, str, str, Iterable[str]]]) -> list[tuple]:
+    """Register each (record name, link, what it resolves to, entries) as `write_root` does, in
+    one batch: a record already as it should be is left alone (a no-op build's `result` links),
+    the others are each written whole (a rename) and the directory synced once. Returns the stat
+    key (freshness.stat_key) of each record as it now is: engine/result_links.py keeps them."""
+    from jbuild.base.freshness import stat_key
+
+    keys, written = [], False
+    for name, link, target, entries in roots:
+        record = os.path.join(roots_dir, name)
+        text = json.dumps({"link": link, "target": target, "entries": sorted(set(entries))})  # (C encoder)
+        try:
+            with open(record) as f:
+                same = f.read() == text
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            tmp = f"{record}.new-{os.getpid()}"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, record)
+            written = True
+        keys.append(stat_key(os.stat(record)))
+    if written:
+        fsync_dir(Path(roots_dir))
+    return keys
 
 
 def drop_root(roots_dir: Path, link: Path) -> None:
     """Forget the root of `link` (its record), if it was one."""
-    (roots_dir / f"{key_of(os.path.abspath(link))[:16]}.json").unlink(missing_ok=True)
+    (roots_dir / record_name(os.path.abspath(link))).unlink(missing_ok=True)
     fsync_dir(roots_dir)
 
 

@@ -2,14 +2,14 @@
 and a terminal, two panes of a watch): each must succeed — or wait for the other — and leave the
 result link naming the built environment. Both write the same link (`result`), and a fast no-op
 makes their link-writing overlap often. Each writer makes its link under a name of its own
-(`result.jbuild-new-<pid>`, engine/results.py), then renames it over `result`."""
+(`result.jbuild-new-<pid>`, engine/result_links.py), then renames it over `result`."""
 
 import os
 import subprocess
 import sys
 import time
 
-from jbuild.engine.results import link_results
+from jbuild.engine.result_links import settle
 from jbuild.engine.store import Store
 
 
@@ -35,11 +35,11 @@ def test_concurrent_noops_of_one_target_all_succeed(example):
 
 
 def _link_writer(store_root, link, env, gate, errors):
-    store = Store(store_root)
+    Store(store_root)
     for _ in range(60):
         gate.wait()
         try:
-            link_results(store, link, [("//x:y", env, [])])
+            settle(str(store_root), link, [env.name], None, lambda: [[]])
         except Exception as e:  # noqa: BLE001 - any failure counts
             errors.put(repr(e))
 
@@ -49,8 +49,8 @@ def test_result_links_written_at_once_all_succeed(tmp_path):
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
-    env, gate, errors = tmp_path / "env", ctx.Barrier(6), ctx.Queue()
-    env.mkdir()
+    env, gate, errors = tmp_path / "store" / "env", ctx.Barrier(6), ctx.Queue()
+    env.mkdir(parents=True)
     procs = [ctx.Process(target=_link_writer, args=(tmp_path / "store", str(tmp_path / "result"), env, gate, errors))
              for _ in range(6)]
     for p in procs:
