@@ -14,7 +14,8 @@ where the stager could not enter a user namespace, jbuild sends the stager a req
 it forks, and its child stages in Python (sandbox_root.py) or spawns the C child. Either way the
 child hands its staged mount namespace back first, let go only after the build has ended, so
 the kernel's teardown of those mounts is not part of the build's time. The stager dies with the
-thread that started it (PR_SET_PDEATHSIG) or when its pipe closes.
+thread that started it (PR_SET_PDEATHSIG) or when its pipe closes, removing its stage; a stage
+left by one killed outright is locked by nobody, and the next jbuild removes it (`sweep_stages`).
 
 Messages are marshal'd values behind a 4-byte length.
 """
@@ -22,15 +23,19 @@ Messages are marshal'd values behind a 4-byte length.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import marshal
 import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -121,8 +126,43 @@ class Zygote:
 def start() -> subprocess.Popen:
     """A stager's process, started: `Zygote(started)` waits until it is ready. (Its start is a
     Python's, ~40 ms: begun early, it runs beside the build's planning: sandbox.prestart.)"""
-    return subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(child_program() or "")],
+    sweep_stages()
+    return subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), str(child_program() or ""),
+                             tempfile.gettempdir()],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+STAGE_PREFIX = "jbuild-stage-locked-"  # a stager's stage, in the temporary directory, locked (flock) while it lives
+
+
+def sweep_stages(min_age: float = 60.0) -> None:
+    """Remove the stages of stagers killed outright (SIGKILL skips their removal): the empty
+    directories named STAGE_PREFIX..., ours, that nobody holds locked and that are older than
+    `min_age` seconds (a starting stager locks its own just after making it). Once per process."""
+    if _SWEPT:
+        return
+    _SWEPT.append(True)
+    base, now, me = tempfile.gettempdir(), time.time(), os.getuid()
+    try:
+        entries = [e for e in os.scandir(base) if e.name.startswith(STAGE_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != me or now - st.st_ctime < min_age:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: its stager lives
+                os.rmdir(entry.path)
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+
+
+_SWEPT: list = []
 
 
 class _Direct:
@@ -236,12 +276,12 @@ def _main() -> None:
     # The thread that started it ends with each build: SIGTERM, so that it removes its stage.
     signal.signal(signal.SIGTERM, _ended)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    import tempfile
-
     program = sys.argv[1] if len(sys.argv) > 1 else ""
     in_user_ns, shared_network = module.enter_worker_namespaces()
-    stage = os.fsencode(tempfile.mkdtemp(prefix="jbuild-stage-"))
+    stage = os.fsencode(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=sys.argv[2] if len(sys.argv) > 2 else None))
     try:
+        lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)  # (not inherited: its children exec)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # while it lives: sweep_stages leaves it alone
         _send(1, (stage, shared_network, in_user_ns))
         while True:
             request = _receive(0)
