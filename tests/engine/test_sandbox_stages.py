@@ -26,7 +26,7 @@ def temp(tmp_path, monkeypatch):
 
 @pytest.fixture(params=["c", "python"])
 def kind(request, monkeypatch):
-    """The stager with the C child, and without (no `cc`, JBUILD_STAGE_EXEC=0)."""
+    """The C fork server, and the Python stager (no `cc`, JBUILD_STAGE_EXEC=0)."""
     if request.param == "python":
         monkeypatch.setattr(sandbox_zygote, "_CHILD", [None])
     elif sandbox_zygote.child_program() is None:
@@ -45,7 +45,7 @@ def _stages(where: Path) -> list[Path]:
 
 def test_a_stager_killed_outright_leaves_a_stage_the_next_sweep_removes(temp, kind):
     killed, alive = sandbox_zygote.Zygote(), sandbox_zygote.Zygote()
-    assert (killed.direct is not None) == (kind == "c")
+    assert killed.serves == (kind == "c") and alive.serves == (kind == "c")
     assert _stages(temp) == sorted([killed.stage, alive.stage])
     os.kill(killed.proc.pid, signal.SIGKILL)
     killed.proc.wait()
