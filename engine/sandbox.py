@@ -210,8 +210,8 @@ class BwrapExecutor:
             root.seal("/deps")
             root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
         elif job.deps:
-            # The C child stages: it mounts them once bubblewrap is done (not if `jbuild gc` just
-            # deleted the cached program: the stager then forks and stages in Python).
+            # The C child mounts them once bubblewrap is done (not if `jbuild gc` just deleted the
+            # cached program, which the sandbox runs first to wait: they are then mounted before).
             program = child_program() if len(job.deps) >= self.defer_from else None
             if root.read_only_tree("/deps", job.deps, later=program is not None and program.exists()):
                 root.keep_open(program, WAIT_PROGRAM_FD)
