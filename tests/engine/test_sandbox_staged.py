@@ -261,3 +261,21 @@ def test_a_stager_started_ahead_is_the_first_builds_and_one_not_taken_ends(tmp_p
             break
         time.sleep(0.05)
     assert not stage.exists()
+
+
+def test_the_fork_servers_child_is_jbuilds_own_and_waited_for_by_it(tmp_path, executor):
+    """The C server forks each sandbox with CLONE_PARENT: jbuild's worker waits for it (woken
+    once, when it ends) and kills its group itself; the server only starts it."""
+    from jbuild.engine.sandbox import BWRAP_ENV
+
+    zygote = executor._zygote()
+    assert zygote.serves
+    parents = []
+
+    def started(pid: int) -> None:
+        parents.append(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+
+    j = job(tmp_path, "a", "exit 7")
+    argv, root = executor.staged_argv(j, zygote.stage, zygote.shares_network)
+    assert zygote.run(root.state(), argv, BWRAP_ENV, j.log, started) == 7, j.log.read_text()
+    assert parents == [os.getpid()]
