@@ -95,9 +95,9 @@ class BwrapExecutor:
     in the sandbox."""
 
     kind = "bwrap"
-    # From this many dependencies on, the root is staged (sandbox_root.py): from none, since jbuild
-    # starts the stager's C child itself (sandbox_zygote._Direct), cheaper than bubblewrap's own
-    # binds even without a dependency (~11 against ~13 ms of CPU; bench/sandbox_bench.py).
+    # From this many dependencies on, the root is staged (sandbox_root.py): from none, since the
+    # C stager (sandbox_zygote.py) stages cheaper than bubblewrap's own binds even without a
+    # dependency (~11 against ~13 ms of CPU; bench/sandbox_bench.py).
     stage_from = 0
     landlock = False  # one mount per dependency; LandlockExecutor: one bind of the store, a ruleset
     # From this many dependencies on, the C child mounts them once bubblewrap has made the sandbox
@@ -159,12 +159,11 @@ class BwrapExecutor:
         """Which child stages the roots here (`jbuild info sandbox`)."""
         if not BwrapExecutor.stages_root():
             return "none (bubblewrap binds each part)"
-        if _prober()._zygote().direct is None:
-            from .sandbox_zygote import child_program
-
-            return "the C child (stage_exec.c), started by the stager" if child_program() else \
-                "the Python fallback (no cc to build stage_exec.c): the stager forks"
-        return "the C child (stage_exec.c), started by jbuild"
+        zygote = _prober()._zygote()
+        if zygote.serves:
+            return "the C fork server (stage_exec.c)"
+        return "the Python fallback (no cc to build stage_exec.c): the stager forks" if child_program() is None else \
+            "the Python fallback (stage_exec.c did not start): the stager forks"
 
     def argv(self, job: Job) -> list[str]:
         """bubblewrap's command line, binding each part itself (without a staged root)."""
@@ -211,8 +210,8 @@ class BwrapExecutor:
             root.seal("/deps")
             root.keep_open(sandbox_landlock.helper(), sandbox_landlock.HELPER_FD)
         elif job.deps:
-            # The C child stages: it mounts them once bubblewrap is done (not if `jbuild gc` just
-            # deleted the cached program: the stager then forks and stages in Python).
+            # The C child mounts them once bubblewrap is done (not if `jbuild gc` just deleted the
+            # cached program, which the sandbox runs first to wait: they are then mounted before).
             program = child_program() if len(job.deps) >= self.defer_from else None
             if root.read_only_tree("/deps", job.deps, later=program is not None and program.exists()):
                 root.keep_open(program, WAIT_PROGRAM_FD)

@@ -52,8 +52,8 @@ class Processes:
 
     def start_staged(self, zygote: Zygote, root: StagedRoot, argv, env, log: Path | None,
                      timeout: float | None = None) -> int:
-        """Run `argv` over a staged root, started by `zygote` (or, with its C child, by us), within
-        `timeout` seconds as `start`."""
+        """Run `argv` over a staged root, started by `zygote` (the C server forks it as our own
+        child), within `timeout` seconds as `start`."""
         mine: list[int] = []
 
         def started(pid: int) -> None:

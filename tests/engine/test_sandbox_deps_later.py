@@ -80,7 +80,7 @@ def test_the_python_child_gives_the_go_ahead_at_once(tmp_path, program, monkeypa
     j = _job(tmp_path, "py", deps)
     executor = BwrapExecutor()
     assert executor.run(j) == 0, j.log.read_text()
-    assert executor._zygote().direct is None
+    assert not executor._zygote().serves
     _check((j.out / "seen").read_text(), 5)
 
 

@@ -14,8 +14,8 @@ from jbuild.engine import sandbox_landlock
 from jbuild.engine.sandbox import BWRAP_ENV, BwrapExecutor, Job, bwrap_path
 
 HELPER_FAILED = 126
-LANDLOCK_INFO = ("bwrap (bubblewrap; dependencies: mounts; roots staged by the C child (stage_exec.c), started by "
-                 "jbuild); --sandbox landlock: available")
+LANDLOCK_INFO = ("bwrap (bubblewrap; dependencies: mounts; roots staged by the C fork server (stage_exec.c)); "
+                 "--sandbox landlock: available")
 
 
 def store_with(tmp_path: Path, names) -> dict[str, Path]:

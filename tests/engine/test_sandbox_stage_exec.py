@@ -63,7 +63,7 @@ def test_the_c_child_stages_what_the_python_child_stages(tmp_path, program, monk
     assert seen == (py_job.out / "seen").read_text()
     assert "/deps/d11 " in seen and "/src/sub/a.txt " in seen and "No such file" not in seen
     assert "declared\nentry 1\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" in seen  # SIGPIPE as usual
-    assert c._zygote().proc.args[-1] == str(program) and py._zygote().proc.args[-1] == ""
+    assert c._zygote().serves and not py._zygote().serves
 
 
 def test_a_root_that_cannot_be_staged_fails_with_why(tmp_path, program, monkeypatch):
@@ -77,9 +77,10 @@ def test_a_root_that_cannot_be_staged_fails_with_why(tmp_path, program, monkeypa
 
 
 def test_a_time_limit_holds_and_a_deleted_program_falls_back_to_the_stager(tmp_path, program, monkeypatch):
-    """jbuild starts the C child itself: past the job's time limit its process group is killed
-    (TimeoutExpired, as bubblewrap's own path raises); a cached program deleted meanwhile (a
-    `jbuild gc`) is not a failed build: the stager forks and stages in Python from then on."""
+    """Past the job's time limit the C server's child's process group is killed (TimeoutExpired,
+    as bubblewrap's own path raises) and the server serves on; a cached program deleted meanwhile
+    (a `jbuild gc`) is not a failed build: a running server keeps serving, and a stager started
+    later is the Python one, which forks and stages in Python."""
     import shutil
     import subprocess
     import time
@@ -95,8 +96,12 @@ def test_a_time_limit_holds_and_a_deleted_program_falls_back_to_the_stager(tmp_p
     with pytest.raises(subprocess.TimeoutExpired):
         executor.run(slow)
     assert time.monotonic() - start < 10
-    assert executor.local.zygote.direct is not None  # the path under test
+    assert executor.local.zygote.serves  # the path under test
     copy.unlink()
     j = _job(tmp_path, "after", deps)
     assert executor.run(j) == 0, j.log.read_text()
-    assert executor.local.zygote.direct is None and "entry 1" in (j.out / "seen").read_text()
+    assert executor.local.zygote.serves and "entry 1" in (j.out / "seen").read_text()
+    later = BwrapExecutor()
+    k = _job(tmp_path, "later", deps)
+    assert later.run(k) == 0, k.log.read_text()
+    assert not later.local.zygote.serves and "entry 1" in (k.out / "seen").read_text()

@@ -198,31 +198,43 @@ def test_the_stage_directory_goes_when_the_worker_thread_ends(tmp_path, executor
 
 
 def test_each_staged_namespace_is_let_go_once_the_next_build_has_started(tmp_path, executor):
-    """The C child, started by jbuild itself, hands it its mount namespace: the kernel tears
-    those mounts down (an RCU grace period) when the last reference goes, which is then while
-    the next build runs, not at the end of the build's own time."""
-    def mount_namespaces() -> set[str]:
-        out = set()
-        for fd in os.listdir("/proc/self/fd"):
+    """The C child hands the fork server its mount namespace: the kernel tears those mounts down
+    (an RCU grace period) when the last reference goes, which is then while the next build runs,
+    not at the end of the build's own time."""
+    def mount_namespaces(pid: int) -> dict[str, str]:
+        out = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                out.add(os.readlink(f"/proc/self/fd/{fd}"))
+                out[os.readlink(f"/proc/{pid}/fd/{fd}")] = f"/proc/{pid}/fd/{fd}"
             except FileNotFoundError:
                 pass
-        return {x for x in out if x.startswith("mnt:")}
+        return {x: path for x, path in out.items() if x.startswith("mnt:")}
 
-    before = mount_namespaces()
     a, b = job(tmp_path, "a", "true"), job(tmp_path, "b", "true")
     assert executor.run(a) == 0, a.log.read_text()
-    direct = executor.local.zygote.direct
-    assert direct is not None  # the path under test: cc is installed where the tests run
-    first = mount_namespaces() - before
-    assert len(first) == 1 and len(direct.held) == 1
-    keep = os.dup(direct.held[0])  # the first stays alive through this: its number is not given again
+    zygote = executor.local.zygote
+    assert zygote.serves  # the path under test: cc is installed where the tests run
+    pid = zygote.proc.pid
+    own = os.readlink(f"/proc/{pid}/ns/mnt")
+
+    def held() -> dict[str, str]:
+        """(after the server has caught up: it takes each namespace as its child execs bubblewrap)"""
+        deadline = time.monotonic() + 10
+        while True:
+            found = {x: p for x, p in mount_namespaces(pid).items() if x != own}
+            if len(found) == 1 and found.keys() != seen or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    seen: set = set()
+    first = held()
+    assert len(first) == 1
+    keep = os.open(next(iter(first.values())), os.O_RDONLY)  # alive through this: its number is not given again
     try:
+        seen = first.keys()
         assert executor.run(b) == 0, b.log.read_text()
-        held = {os.readlink(f"/proc/self/fd/{fd}") for fd in direct.held}
-        assert len(direct.held) == 1 and held != first  # the first let go, the second held
-        assert mount_namespaces() - before == first | held
+        second = held()
+        assert len(second) == 1 and second.keys() != first.keys()  # the first let go, the second held
     finally:
         os.close(keep)
 
@@ -238,9 +250,9 @@ def test_a_stager_started_ahead_is_the_first_builds_and_one_not_taken_ends(tmp_p
     assert executor.local.zygote.proc is started and executor.spare == []
     other = BwrapExecutor()
     other.prestart()
-    from jbuild.engine.sandbox_zygote import _receive
+    from jbuild.engine.sandbox_zygote import _server_hello
 
-    stage = Path(os.fsdecode(_receive(other.spare[0].stdout.fileno())[0]))
+    stage = Path(os.fsdecode(_server_hello(other.spare[0].stdout.fileno())[0]))
     assert stage.is_dir()
     other.drop_spare()
     assert other.spare == []
@@ -249,3 +261,21 @@ def test_a_stager_started_ahead_is_the_first_builds_and_one_not_taken_ends(tmp_p
             break
         time.sleep(0.05)
     assert not stage.exists()
+
+
+def test_the_fork_servers_child_is_jbuilds_own_and_waited_for_by_it(tmp_path, executor):
+    """The C server forks each sandbox with CLONE_PARENT: jbuild's worker waits for it (woken
+    once, when it ends) and kills its group itself; the server only starts it."""
+    from jbuild.engine.sandbox import BWRAP_ENV
+
+    zygote = executor._zygote()
+    assert zygote.serves
+    parents = []
+
+    def started(pid: int) -> None:
+        parents.append(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+
+    j = job(tmp_path, "a", "exit 7")
+    argv, root = executor.staged_argv(j, zygote.stage, zygote.shares_network)
+    assert zygote.run(root.state(), argv, BWRAP_ENV, j.log, started) == 7, j.log.read_text()
+    assert parents == [os.getpid()]

@@ -15,7 +15,7 @@ from helpers import gone_within, processes_holding
 from jbuild.engine import sandbox_zygote
 from jbuild.engine.sandbox import BwrapExecutor, Job
 
-STAGER = b"sandbox_zygote.py"  # the stager lives on between jobs: not a leftover
+STAGER = b"--serve"  # the stager (the C fork server) lives on between jobs: not a leftover
 
 
 def _alive(marker: str) -> list[int]:

@@ -75,6 +75,8 @@ def test_sigkill_of_jbuild_alone_leaves_no_sandboxed_process(make_workspace, tmp
         assert _gone(marker, 10), f"left running after jbuild was killed: {_alive(marker)}"
         stager = str(Path(__import__("jbuild.engine.sandbox_zygote").engine.sandbox_zygote.__file__))
         assert _gone(stager, 10) or not [p for p in _alive(stager) if _ppid(p) == 1 and _in_group(p, proc.pid)]
+        server = "--serve"  # the C fork server (stage_exec.c): ends with its thread too
+        assert _gone(server, 10) or not [p for p in _alive(server) if _ppid(p) == 1 and _in_group(p, proc.pid)]
     finally:
         _kill_all(proc, marker)
 

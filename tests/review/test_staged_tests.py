@@ -61,7 +61,7 @@ def _alive(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("stage_exec", ["1", "0"])  # the C child started by jbuild; the stager's Python fork
+@pytest.mark.parametrize("stage_exec", ["1", "0"])  # the C fork server; the Python stager's fork
 def test_a_timed_out_test_leaves_nothing_running(make_workspace, tmp_path, stage_exec):
     marker = f"95{os.getpid()}{stage_exec}1"
     root = make_workspace({"BUILD": PKGS + f"""
