@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .sandbox_zygote import kill_action
+
 if TYPE_CHECKING:
     from .sandbox_root import StagedRoot
     from .sandbox_zygote import Zygote
@@ -61,7 +63,7 @@ class Processes:
                 mine.append(pid)
                 self.pids.add(pid)
                 if self.cancelled:
-                    _kill_group(pid)
+                    kill_action(pid)
 
         if self.cancelled:
             return 130
@@ -77,7 +79,7 @@ class Processes:
         with self.lock:
             self.cancelled = True
             for pid in self.pids:
-                _kill_group(pid)
+                kill_action(pid)
             for p in self.procs:
                 _kill_group(p.pid)
 

@@ -18,8 +18,8 @@ build's GIL time, and one exec more.) Without `cc` (or with `JBUILD_STAGE_EXEC=0
 program deleted by `jbuild gc`) the stager is this file, run as a script (`python -I -S
 sandbox_zygote.py`: the standard library and sandbox_root.py, ~10 MB), whose fork stages in
 Python; it answers the pid, then the exit code. Either way the child hands its staged mount
-namespace back first, let go only after the build has ended, so the kernel's teardown of those
-mounts is not part of the build's time. The stager dies with the thread that started it
+namespace back first, let go once the next child has started (the Python stager: once it has
+answered), so the kernel's teardown of those mounts is not part of a build's time. The stager dies with the thread that started it
 (PR_SET_PDEATHSIG) or when its pipe closes, removing its stage; a stage left by one killed
 outright is locked by nobody, and the next jbuild removes it (`sweep_stages`).
 
@@ -105,7 +105,7 @@ class Zygote:
             raise OSError("the sandbox stager exited")
         started(pid)
         if timeout is not None and not _readable(out, timeout):
-            _kill_group(pid)
+            kill_action(pid)
             _receive(out)
             raise subprocess.TimeoutExpired(argv, timeout)
         code = _receive(out)
@@ -207,7 +207,7 @@ def _wait(pid: int, timeout: float | None, argv) -> int:
         finally:
             os.close(fd)
         if not ended:
-            _kill_group(pid)
+            kill_action(pid)
             os.waitpid(pid, 0)
             raise subprocess.TimeoutExpired(argv, timeout)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -227,11 +227,16 @@ def _readable(fd: int, timeout: float) -> bool:
     return bool(p.poll(timeout * 1000))
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def kill_action(pid: int) -> None:
+    """Kill a staged action: its process group, and the process itself. The stager answers the
+    pid before the child's setsid() makes that group (the C server right after its clone), so
+    a kill landing in between finds no group: the child is then killed alone, which has started
+    nothing yet. (The pid cannot be another's meanwhile: the child is unreaped until its run ends.)"""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def child_program() -> Path | None:
