@@ -42,15 +42,34 @@ def _relevant(entries, root: str) -> list:
     """What a glob can see in one directory: no hidden names, no symlinks that leave the
     workspace (a `result` link into the store is jbuild's output, not a source)."""
     out = []
+    parents: dict[str, str] = {}  # a directory the links point into -> its realpath
     for e in entries:
         if e.name.startswith("."):
             continue
         if e.is_symlink():
-            target = os.path.realpath(e.path)
+            target = _resolved(e.path, parents)
             if target != root and not target.startswith(root + os.sep):
                 continue
         out.append(e)
     return out
+
+
+def _resolved(link: str, parents: dict[str, str]) -> str:
+    """os.path.realpath(link), with the directory its target names resolved once per listing:
+    a workspace root holding 10,000 `result-N` links into one store resolves the store's path
+    once, then each link's last component by one lstat (realpath composes so)."""
+    try:
+        target = os.path.join(os.path.dirname(link), os.readlink(link))
+    except OSError:
+        return os.path.realpath(link)
+    head, tail = os.path.split(target)
+    if tail in ("", ".", "..") or not os.path.isabs(head):
+        return os.path.realpath(link)
+    parent = parents.get(head)
+    if parent is None:
+        parent = parents[head] = os.path.realpath(head)
+    last = os.path.join(parent, tail)
+    return os.path.realpath(last) if os.path.islink(last) else last
 
 
 def escapes(path: str, root: str) -> str | None:
@@ -77,20 +96,29 @@ def dir_state(path: str, root: str, watched: str = GLOB) -> DirState:
     return mtime, _digest(_relevant(os.scandir(path), root), watched), watched
 
 
-def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int) -> bool:
+def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int, relisted=None) -> bool:
     """What a directory shows to a glob (or a pattern walk) is as recorded. An equal mtime
     older than `since_ns` (by the racy margin) proves it by one stat; otherwise the listing is
-    read and compared."""
+    read and compared. `relisted(state, taken_at)`, if given, is told the directory's new state
+    when a listing proved it unchanged though its stat could not (a `result` link made again in
+    it): recorded, it lets the next check be one stat again."""
+    import time
+
     from jbuild.base.freshness import RACY_MARGIN_NS
 
     mtime_then, digest, watched = recorded
     try:
+        taken_at = time.time_ns()
         mtime = os.stat(path).st_mtime_ns
         if mtime == mtime_then and mtime < since_ns - RACY_MARGIN_NS:
             return True
-        return _digest(_relevant(os.scandir(path), root), watched) == digest
+        if _digest(_relevant(os.scandir(path), root), watched) != digest:
+            return False
     except OSError:
         return False
+    if relisted is not None:
+        relisted((mtime, digest, watched), taken_at)
+    return True
 
 
 def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState]]:
