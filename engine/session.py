@@ -131,7 +131,7 @@ class Session:
         self.glob_dirs: dict[str, tuple[str, str]] = {}
         self.new_package_dirs: set[str] = set(loader.walked_dirs)  # a new BUILD file here is a new package
         self.read_stats: dict[str, tuple] = {}  # BUILD file -> (stat, None, read_at) of its parse
-        self.walked_states = {d: (state, str(loader._root_of(d))) for d, state in loader.walked_dirs.items()}
+        self.walked_states = {d: (state, str(loader._root_of(d)), self.walked_at) for d, state in loader.walked_dirs.items()}
         self.glob_states: dict[str, tuple] = {}  # directory a glob walked -> (its DirState, root, walked at)
         for key, targets in loader.packages.items():
             path = self.ws.build_file(*key)

@@ -31,7 +31,7 @@ def changed_files(session, seen: dict | None = None) -> list[str] | None:
                 return None
         for d in session.new_package_dirs:
             walked = session.walked_states.get(d)
-            if walked is not None and not dir_unchanged(d, walked[0], walked[1], session.walked_at):
+            if walked is not None and not dir_unchanged(d, *walked, relisted=_restamp(session.walked_states, d, walked[1])):
                 return None
     except OSError:
         return None
@@ -39,9 +39,17 @@ def changed_files(session, seen: dict | None = None) -> list[str] | None:
     out += _untrusted(session.build_files, session.read_stats.get, 2)
     for d in session.glob_dirs:
         globbed = session.glob_states.get(d)
-        if globbed is None or not dir_unchanged(d, *globbed):
+        if globbed is None or not dir_unchanged(d, *globbed, relisted=_restamp(session.glob_states, d, globbed[1])):
             out.append(d)
     return out
+
+
+def _restamp(states: dict, d: str, root: str):
+    """Records a directory's new state (a glob's or a pattern walk's) once its listing proved it
+    unchanged: a kept session (the build server's) then proves it by one stat again."""
+    def relisted(state, taken_at: int) -> None:
+        states[d] = (state, root, taken_at)
+    return relisted
 
 
 def _untrusted(paths, cached, at: int, seen: dict | None = None) -> list[str]:

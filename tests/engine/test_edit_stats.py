@@ -36,3 +36,48 @@ def test_an_edit_stats_each_unchanged_source_once(make_workspace, tmp_path, monk
     entry = dict(result.roots)
     b = next(v for k, v in entry.items() if k.startswith("//:b"))
     assert (b / "b.txt").read_text() == "b 2\n"
+
+
+def test_a_glob_directory_relisted_unchanged_is_proved_by_a_stat_next_time(make_workspace, tmp_path, monkeypatch):
+    """A workspace root whose stat changed but whose listing did not (its `result` links made
+    again, a file made and removed) is listed by the kept session's edit check once, not on
+    every edit after (at 10,000 packages: 10,000 links resolved per edit in the build server)."""
+    from jbuild.base import file_memo
+    from jbuild.base.freshness import RACY_MARGIN_NS
+    from jbuild.dsl import globs
+
+    monkeypatch.setattr(file_memo, "_on", True)  # as the build server: its session kept in memory between builds
+    monkeypatch.setattr(file_memo, "_kept", {})
+    root = make_workspace({"BUILD": 'package a { version = "1" sources = glob(["*.txt"]) '
+                                    'build = "mkdir -p $OUT && cat $SRC/*.txt > $OUT/a" }\n',
+                           "a.txt": "a 1\n"})
+    opts = Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None)
+    assert build_mod.build(["//..."], opts, str(root), members=False).code == 0
+    (root / "stray").write_text("")
+    (root / "stray").unlink()  # the root's stat changed, its listing did not
+    time.sleep(2 * RACY_MARGIN_NS / 1e9)
+    listed, restamped = [], []
+    real_relevant, real_unchanged = globs._relevant, globs.dir_unchanged
+
+    def relevant(entries, ws_root):
+        listed.append(entries)
+        return real_relevant(entries, ws_root)
+
+    def dir_unchanged(path, recorded, ws_root, since_ns, relisted=None):
+        def told(state, taken_at):
+            restamped.append(path)
+            relisted(state, taken_at)
+        return real_unchanged(path, recorded, ws_root, since_ns, told if relisted else None)
+
+    monkeypatch.setattr(globs, "_relevant", relevant)
+    monkeypatch.setattr(globs, "dir_unchanged", dir_unchanged)
+    for i in range(2, 7):
+        (root / "a.txt").write_text(f"a {i}\n")
+        os.utime(root / "a.txt", ns=(1, 1))
+        before, was_restamped = len(listed), str(root) in restamped
+        result = build_mod.build(["//..."], opts, str(root), members=False)
+        assert result.code == 0
+        assert next(iter(dict(result.roots).values())).joinpath("a").read_text() == f"a {i}\n"
+        if was_restamped:
+            assert len(listed) == before, f"edit {i}: the root was listed again"
+    assert str(root) in restamped  # (the edit check did list it, and kept what it saw)
