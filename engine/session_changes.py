@@ -31,7 +31,11 @@ def changed_files(session, seen: dict | None = None) -> list[str] | None:
                 return None
         for d in session.new_package_dirs:
             walked = session.walked_states.get(d)
-            if walked is not None and not dir_unchanged(d, *walked, relisted=_restamp(session.walked_states, d, walked[1])):
+            if walked is None:
+                continue
+            state, root, *at = walked  # (a session saved before walked states had their own time: none)
+            if not dir_unchanged(d, state, root, at[0] if at else session.walked_at,
+                                 relisted=_restamp(session.walked_states, d, root)):
                 return None
     except OSError:
         return None

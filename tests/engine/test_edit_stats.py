@@ -81,3 +81,24 @@ def test_a_glob_directory_relisted_unchanged_is_proved_by_a_stat_next_time(make_
         if was_restamped:
             assert len(listed) == before, f"edit {i}: the root was listed again"
     assert str(root) in restamped  # (the edit check did list it, and kept what it saw)
+
+
+def test_a_session_saved_before_walked_states_had_their_time_is_still_read(make_workspace, tmp_path):
+    """Sessions kept by the previous jbuild hold (state, root) per walked directory, with no time
+    of their own: the edit check reads them (it crashed on one after an update: internal error)."""
+    from jbuild.dsl.workspace import Workspace
+    from jbuild.engine import session_file, snapshot
+    from jbuild.engine.build import resolve
+
+    root = make_workspace({"BUILD": 'package a { version = "1" sources = ["a.txt"] build = "mkdir -p $OUT" }\n',
+                           "a.txt": "a\n"})
+    time.sleep(0.1)  # past the racy-clean margin: the check proves by stats, and answers
+    opts = Options(sandbox="bwrap", store=str(tmp_path / "store"), out_link=None)
+    assert build_mod.build(["//..."], opts, str(root), members=False).code == 0
+    ws = Workspace.find(str(root))
+    opts = resolve(ws, opts)
+    command = (("//...",), ws.package_of(str(root)), opts.strict, opts.sandbox, opts.store)
+    session = session_file.restore(snapshot.path_for(ws.cache_dir, command), opts)
+    assert session is not None and session.walked_states
+    session.walked_states = {d: w[:2] for d, w in session.walked_states.items()}
+    assert session.changed_files() == []
