@@ -57,7 +57,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         roots=[] if root_at else [(r.id, rb.entry_of(r), []) for r in p.roots], root_at=root_at,
-        envs=[p.envs[r].name for r in p.roots] if p.envs else [], has_members=bool(p.members), links=p.links,
+        envs=[p.envs[r].name for r in p.roots] if p.envs else [], links=p.links,
+        has_members=bool(p.members) or p.recorded is not None,
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
@@ -68,6 +69,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
 def detail(p: Plan) -> snapshot.Detail | None:
     """Each root's members and closure entries, kept apart from `record`'s snapshot; None if
     neither was made."""
+    if p.recorded is not None:  # (results.py: the last run's, with the roots it changed made again)
+        return p.recorded
     if not p.members and not p.envs:
         return None
     return snapshot.Detail(members=_members_json(p.members, p.roots), entries=p.root_entries if p.envs else [])
@@ -115,7 +118,8 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
     # a changed action may change any root's environment and members: they are made again when asked
-    stale = {"envs": [], "detail": "", "has_members": False, "links": None} if nodes else {}
+    stale = {"envs": [], "detail": "", "has_members": False, "links": None} \
+        if nodes or session.__dict__.get("env_dirty") != set() else {}  # (a target re-lowered: its exports, config)
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
                                decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 

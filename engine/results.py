@@ -107,6 +107,8 @@ def members_and_links(p, rb) -> None:
     store's shared lock, so a concurrent gc cannot delete what was just built before it is rooted."""
     from .runtime.environment import run_members
 
+    if p.opts.out_link and not p.want_members and _links_since(p, rb):
+        return
     shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
     p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
                  for r in p.roots}
@@ -117,3 +119,65 @@ def members_and_links(p, rb) -> None:
         p.root_entries = [root_entries(p, rb, r) for r in p.roots]
         p.links = settle(str(p.store.root), os.path.abspath(p.opts.out_link), [p.envs[r].name for r in p.roots],
                          None, lambda: p.root_entries)
+
+
+def _links_since(p, rb) -> bool:
+    """`members_and_links` from what the run this session state was left by recorded
+    (`p.env_base`): only the roots whose closure holds a node that may differ from that run's —
+    an entry named anew, a target or its edges changed (`p.env_dirty`) — or whose environment is
+    gone, are made again, found by the reverse edges from those nodes; every other root keeps
+    its recorded environment, members and closure entries. False (nothing done) when that cannot
+    be proved: the caller takes the full path."""
+    from . import snapshot
+    from .noop import _members_json
+
+    if p.env_base is None or p.env_dirty is None or not p.roots:
+        return False
+    old, path = p.env_base
+    roots = p.roots
+    if len(old.envs) != len(roots) or [n for n, _ in old.root_entries()] != [r.id for r in roots]:
+        return False
+    closure_deps = {id(c.deps): c.deps for c in map(p.node_closure.__getitem__, roots)}  # (one, if shared)
+    was = dict(old.actions)
+    changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty
+    kept = snapshot.load_detail(path, old)
+    if kept is None or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
+        return False
+    consumers: dict = {}  # (the union of every closure's edges, reversed: a root reached may not need it)
+    for deps in closure_deps.values():
+        for n, edges in deps.items():
+            for _, d in edges:
+                consumers.setdefault(d, []).append(n)
+    reached, stack = set(), list(changed)
+    while stack:
+        n = stack.pop()
+        if n not in reached:
+            reached.add(n)
+            stack.extend(consumers.get(n, ()))
+    present = set(os.listdir(p.store.root))
+    envs, members, entries = list(old.envs), list(kept.members), list(kept.entries)
+    again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
+    from .runtime.environment import run_members
+
+    made = {}
+    for i in again:
+        r = roots[i]
+        made[r] = run_members(p.node_closure[r], r, rb.entry_of)
+    p.members = made  # (environment_of reads them)
+    try:
+        for i in again:
+            r = roots[i]
+            envs[i] = environment_of(p, r).name
+            members[i] = _members_json(made, [r])[0]
+            entries[i] = root_entries(p, rb, r)
+    finally:
+        p.members = {}
+    from .result_links import settle
+
+    at = p.store.root
+    p.envs = {r: at / name for r, name in zip(roots, envs, strict=True)}
+    p.root_entries = entries
+    p.recorded = snapshot.Detail(members=members, entries=entries)
+    p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
+    p.envs_made = len(again)  # (tests: how many roots were made again)
+    return True
