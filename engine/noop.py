@@ -73,7 +73,22 @@ def detail(p: Plan) -> snapshot.Detail | None:
         return p.recorded
     if not p.members and not p.envs:
         return None
-    return snapshot.Detail(members=_members_json(p.members, p.roots), entries=p.root_entries if p.envs else [])
+    return snapshot.Detail(members=_members_packed(p.members, p.roots),
+                           entries=packed_entries(p.root_entries) if p.envs else [])
+
+
+def packed_entries(entries: list[list[str]]) -> snapshot.Packed:
+    out = snapshot.Packed()
+    pack = out.packer()
+    out.rows = [pack(e) for e in entries]
+    return out
+
+
+def member_packer(packed: snapshot.Packed):
+    """`Packed.packer` of runtime.Member lists, the table keeping each as JSON."""
+    return packed.packer(key=lambda m: (m.label, m.entry, m.exports, m.output),
+                         kept_key=lambda d: (d["label"], d["entry"], tuple(d["exports"]), d.get("output", "")),
+                         value=lambda m: m.to_json())
 
 
 def _root_positions(p: Plan) -> list[int]:
@@ -161,13 +176,14 @@ def carry(cache: Path, old: snapshot.Snapshot | None, p: Plan, session, changed)
         snapshot.save(cache, snap)
 
 
-def _members_json(members: dict, roots: list) -> list[list[dict]]:
-    """Each root's members as JSON, in root order, one dict per distinct member (pickled once,
-    referenced); [] if none were made."""
+def _members_packed(members: dict, roots: list) -> snapshot.Packed | list:
+    """Each root's members (as JSON), in root order; [] if none were made."""
     if not members:
         return []
-    as_json: dict = {}
-    return [[as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in members[r]] for r in roots]
+    out = snapshot.Packed()
+    pack = member_packer(out)
+    out.rows = [pack(members[r]) for r in roots]
+    return out
 
 
 def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options, cache: Path,
@@ -231,7 +247,8 @@ def _links(a: snapshot.Snapshot, root: str, out_link: str, roots: list, cache: P
 
     def entries_of():
         found = kept or snapshot.load_detail(cache, a)
-        return found.entries if found is not None and len(found.entries) == len(roots) else None
+        return found.entries if found is not None and len(found.entries) == len(roots) else None  # (Packed: each
+        #                                                                         root's list made when asked)
 
     return result_links.settle(root, base, a.envs, a.links, entries_of)
 
@@ -300,17 +317,18 @@ class RecordedMembers(Sequence):
     roots that is millions of members (seconds and hundreds of MB), and `jbuild build` asks for
     none of them (runtime/named.py does)."""
 
-    def __init__(self, nodes: list[str], recorded: list[list[dict]]):
-        self.recorded = list(zip(nodes, recorded, strict=True))
+    def __init__(self, nodes: list[str], recorded):  # (recorded: snapshot.Packed, or lists of JSON)
+        if len(nodes) != len(recorded):
+            raise ValueError(f"{len(nodes)} roots, {len(recorded)} members")
+        self.nodes, self.recorded = nodes, recorded
 
     def __len__(self) -> int:
-        return len(self.recorded)
+        return len(self.nodes)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [(node, _members(recorded)) for node, recorded in self.recorded[i]]
-        node, recorded = self.recorded[i]
-        return node, _members(recorded)
+            return [self[j] for j in range(len(self.nodes))[i]]
+        return self.nodes[i], _members(self.recorded[i])
 
     def __eq__(self, other) -> bool:
         return list(self) == other

@@ -129,7 +129,7 @@ def _links_since(p, rb) -> bool:
     its recorded environment, members and closure entries. False (nothing done) when that cannot
     be proved: the caller takes the full path."""
     from . import snapshot
-    from .noop import _members_json
+    from .noop import member_packer
 
     if p.env_base is None or p.env_dirty is None or not p.roots:
         return False
@@ -141,7 +141,8 @@ def _links_since(p, rb) -> bool:
     was = dict(old.actions)
     changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty
     kept = snapshot.load_detail(path, old)
-    if kept is None or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
+    if kept is None or not isinstance(kept.members, snapshot.Packed) or not isinstance(kept.entries, snapshot.Packed) \
+            or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
         return False
     consumers: dict = {}  # (the union of every closure's edges, reversed: a root reached may not need it)
     for deps in closure_deps.values():
@@ -155,28 +156,26 @@ def _links_since(p, rb) -> bool:
             reached.add(n)
             stack.extend(consumers.get(n, ()))
     present = set(os.listdir(p.store.root))
-    envs, members, entries = list(old.envs), list(kept.members), list(kept.entries)
+    envs, members, entries = list(old.envs), kept.members, kept.entries  # (each root's row copied through)
     again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
     from .runtime.environment import run_members
 
-    made = {}
-    for i in again:
-        r = roots[i]
-        made[r] = run_members(p.node_closure[r], r, rb.entry_of)
+    made = {roots[i]: run_members(p.node_closure[roots[i]], roots[i], rb.entry_of) for i in again}
+    pack_members, pack_entries = member_packer(members), entries.packer()
     p.members = made  # (environment_of reads them)
     try:
         for i in again:
             r = roots[i]
             envs[i] = environment_of(p, r).name
-            members[i] = _members_json(made, [r])[0]
-            entries[i] = root_entries(p, rb, r)
+            members.rows[i] = pack_members(made[r])
+            entries.rows[i] = pack_entries(root_entries(p, rb, r))
     finally:
         p.members = {}
     from .result_links import settle
 
     at = p.store.root
     p.envs = {r: at / name for r, name in zip(roots, envs, strict=True)}
-    p.root_entries = entries
+    p.root_entries = entries  # (Packed: a root's list made when asked)
     p.recorded = snapshot.Detail(members=members, entries=entries)
     p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
     p.envs_made = len(again)  # (tests: how many roots were made again)
