@@ -133,8 +133,13 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
     # a changed action may change any root's environment and members: they are made again when asked
-    stale = {"envs": [], "detail": "", "has_members": False, "links": None} \
-        if nodes or session.__dict__.get("env_dirty") != set() else {}  # (a target re-lowered: its exports, config)
+    # A changed action, or a target re-lowered (its exports, config), may change any root's environment
+    # and members: what was recorded of them answers no build now (`answer`), but the next build with
+    # links makes again only the roots these reach (results._links_since), if `envs_dirty` names them.
+    dirty, since = session.__dict__.get("env_dirty"), old.envs_dirty
+    stale = {} if not nodes and dirty == set() else \
+        {"envs_dirty": sorted({*since, *map(str, nodes), *map(str, dirty)})} if dirty is not None and old.envs else \
+        {"envs": [], "envs_dirty": [], "detail": "", "has_members": False, "links": None}
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
                                decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 
@@ -205,6 +210,8 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
+        if a.envs_dirty and (members or opts.out_link):
+            return None  # the environments recorded are not this build's (record_since)
         kept = snapshot.load_detail(cache, a) if members and (a.roots or a.root_at) else None
         if members and (a.roots or a.root_at) and (kept is None or not a.has_members):
             return None  # recorded by a build that skipped them
@@ -229,7 +236,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
     at = Path(root)
     return Result(0, EntryPaths(at, roots), tests=a.tests, reused_analysis=True,
                   envs=EntryPaths(at, list(zip(map(itemgetter(0), roots), a.envs, strict=True))
-                                  if len(a.envs) == len(roots) else []),
+                                  if len(a.envs) == len(roots) and not a.envs_dirty else []),
                   members=RecordedMembers([node for node, _ in roots], kept.members) if kept else [],
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})

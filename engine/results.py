@@ -139,7 +139,9 @@ def _links_since(p, rb) -> bool:
         return False
     closure_deps = {id(c.deps): c.deps for c in map(p.node_closure.__getitem__, roots)}  # (one, if shared)
     was = dict(old.actions)
-    changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty
+    since = set(old.envs_dirty)  # (builds without links since the environments were recorded)
+    changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty | \
+        ({n for n in p.node_closure if str(n) in since} if since else set())
     kept = snapshot.load_detail(path, old)
     if kept is None or not isinstance(kept.members, snapshot.Packed) or not isinstance(kept.entries, snapshot.Packed) \
             or len(kept.members) != len(roots) or len(kept.entries) != len(roots):

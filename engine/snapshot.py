@@ -23,7 +23,7 @@ from jbuild.base.freshness import RACY_MARGIN_NS, all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 12  # 12: directories stamped again (dirs_since); 11: each root's detail apart, envs a list, links' stamp
+FORMAT = 13  # 13: envs_dirty; 12: directories stamped again (dirs_since); 11: each root's detail apart, envs a list, links' stamp
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Snapshot:
     # where //... at 10,000 packages had 10,000 tuples to read and write on every edit
     root_at: list[int] = field(default_factory=list)
     envs: list[str] = field(default_factory=list)  # each root's environment's entry name, in root order; [] if not made
+    envs_dirty: list[str] = field(default_factory=list)  # nodes that may differ from what `envs` were made of: builds
+    #                         without links since (noop.record_since); `envs` answer no build then
     # Each root's members and closure entries are kept apart (`Detail`, read only when asked): at
     # 10,000 roots they are ~40 MB, which every no-op read (0.3 s, 80 MB) and none used.
     detail: str = ""  # the token of the detail file saved with this snapshot; "" if none
