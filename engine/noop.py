@@ -71,10 +71,13 @@ def detail(p: Plan) -> snapshot.Detail | None:
     neither was made."""
     if p.recorded is not None:  # (results.py: the last run's, with the roots it changed made again)
         return p.recorded
+    from .results import host_signature
+
     if not p.members and not p.envs:
         return None
     return snapshot.Detail(members=_members_packed(p.members, p.roots),
-                           entries=packed_entries(p.root_entries) if p.envs else [])
+                           entries=packed_entries(p.root_entries) if p.envs else [],
+                           hosts=host_signature(p) if p.envs else None)
 
 
 def packed_entries(entries: list[list[str]]) -> snapshot.Packed:

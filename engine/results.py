@@ -88,6 +88,19 @@ def host_trees_of(p, root: Node) -> list[str]:
     return tree_names(p.store.root, sets)
 
 
+def host_signature(p) -> tuple:
+    """What `host_trees_of` names depend on beyond the closure: dpkg's status and the chosen
+    alternatives (hostroot.tree_names); () outside bubblewrap."""
+    from . import dpkg
+    from .build import BUBBLEWRAP_KINDS
+
+    if getattr(p, "sandbox_kind", None) not in BUBBLEWRAP_KINDS or not dpkg.available():
+        return ()
+    from .hostroot import chosen_alternatives
+
+    return dpkg.status_signature(), chosen_alternatives()
+
+
 def _closure_actions(p, root: Node) -> list[Node]:
     closure = p.node_closure[root]
     seen, stack = set(), [root]
@@ -143,7 +156,7 @@ def _links_since(p, rb) -> bool:
     changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty | \
         ({n for n in p.node_closure if str(n) in since} if since else set())
     kept = snapshot.load_detail(path, old)
-    if kept is None or not isinstance(kept.members, snapshot.Packed) or not isinstance(kept.entries, snapshot.Packed) \
+    if kept is None or getattr(kept, "hosts", None) != host_signature(p) or not isinstance(kept.members, snapshot.Packed) or not isinstance(kept.entries, snapshot.Packed) \
             or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
         return False
     consumers: dict = {}  # (the union of every closure's edges, reversed: a root reached may not need it)
@@ -178,7 +191,7 @@ def _links_since(p, rb) -> bool:
     at = p.store.root
     p.envs = {r: at / name for r, name in zip(roots, envs, strict=True)}
     p.root_entries = entries  # (Packed: a root's list made when asked)
-    p.recorded = snapshot.Detail(members=members, entries=entries)
+    p.recorded = snapshot.Detail(members=members, entries=entries, hosts=kept.hosts)
     p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
     p.envs_made = len(again)  # (tests: how many roots were made again)
     return True

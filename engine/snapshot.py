@@ -78,6 +78,7 @@ class Detail:
     """What a snapshot keeps of each root apart from it, in root order."""
     members: Packed | list = field(default_factory=list)  # its run closure (Member.to_json); [] if not made
     entries: Packed | list = field(default_factory=list)  # what its GC root holds; [] without links
+    hosts: tuple | None = None  # results.host_signature when `entries` were made (their host trees'); None: unknown
 
 
 class Packed:

@@ -222,3 +222,18 @@ def test_build_file_edits_of_one_shared_resolution(example, chain, builds):
     builds()  # (from the record of the last build with links, or the full path)
     after = _state(example)
     assert _full(example, builds) == after
+
+
+def test_another_host_tree_choice_takes_the_full_path(example, builds, monkeypatch):
+    """Each GC-root record names the host trees its closure builds over, which follow dpkg's
+    status and the chosen alternatives, not the closure: when those differ from the record's,
+    every record is made again."""
+    from jbuild.engine import results
+
+    builds()
+    libs = example.root / "libs"
+    _edit(libs / "geohash" / "src" / "geohash.c", "{", "{ /* one */")
+    assert builds() is not None
+    monkeypatch.setattr(results, "host_signature", lambda p: ("another choice",))
+    _edit(libs / "geohash" / "src" / "geohash.c", "{", "{ /* two */")
+    assert builds() is None
