@@ -156,20 +156,11 @@ def _links_since(p, rb) -> bool:
     changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty | \
         ({n for n in p.node_closure if str(n) in since} if since else set())
     kept = snapshot.load_detail(path, old)
-    if kept is None or getattr(kept, "hosts", None) != host_signature(p) or not isinstance(kept.members, snapshot.Packed) or not isinstance(kept.entries, snapshot.Packed) \
-            or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
+    packed = snapshot.Packed
+    if kept is None or getattr(kept, "hosts", None) != host_signature(p) or not isinstance(kept.members, packed) \
+            or not isinstance(kept.entries, packed) or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
         return False
-    consumers: dict = {}  # (the union of every closure's edges, reversed: a root reached may not need it)
-    for deps in closure_deps.values():
-        for n, edges in deps.items():
-            for _, d in edges:
-                consumers.setdefault(d, []).append(n)
-    reached, stack = set(), list(changed)
-    while stack:
-        n = stack.pop()
-        if n not in reached:
-            reached.add(n)
-            stack.extend(consumers.get(n, ()))
+    reached = _reached(closure_deps.values(), changed)
     present = set(os.listdir(p.store.root))
     envs, members, entries = list(old.envs), kept.members, kept.entries  # (each root's row copied through)
     again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
@@ -195,3 +186,21 @@ def _links_since(p, rb) -> bool:
     p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
     p.envs_made = len(again)  # (tests: how many roots were made again)
     return True
+
+
+def _reached(edges, changed: set) -> set:
+    """`changed` and every node whose closure holds one of them, by the reverse of `edges` (each
+    distinct closure's: one where the resolution is shared; their union otherwise, which may
+    reach a root that does not need it, never miss one that does)."""
+    consumers: dict = {}
+    for deps in edges:
+        for n, row in deps.items():
+            for _, d in row:
+                consumers.setdefault(d, []).append(n)
+    reached, stack = set(), list(changed)
+    while stack:
+        n = stack.pop()
+        if n not in reached:
+            reached.add(n)
+            stack.extend(consumers.get(n, ()))
+    return reached
