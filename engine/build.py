@@ -54,6 +54,13 @@ class Plan:
     rekeyed: int = 0  # nodes whose keys this plan recomputed
     decisions_since: str | None = None  # the stamp of the decisions the last run recorded (index.py)
     want_members: bool = False  # compute each root's run closure (members) without result links too (build())
+    # What results.py may reuse each root's environment from: nodes whose target or edges changed since
+    # the session was restored (Session.env_dirty; None: unknown), and (snapshot, its path) of the
+    # run that session state was left by, when that run recorded environments (None: assemble all).
+    env_dirty: set | None = None
+    env_base: tuple | None = None
+    recorded: object = None  # snapshot.Detail of each root, when results.py made it without `members`
+    envs_made: int | None = None  # roots whose environment results.py made again without the full path (tests)
 
     @property
     def keys(self):
@@ -342,6 +349,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     if session.cold_token is None:  # a new analysis is written before the run, not after it:
         _save_session(session, cache)  # pickling it costs ~60 MB at 10,000 packages, on top of the run's
     p.want_members = members
+    if cached is not None and cached.envs and cached.session and \
+            cached.session == session.__dict__.get("restored_from"):
+        p.env_base = (cached, cache)  # (results.py: the environments of the run that left this session)
     code, rb = run(p)
     session.settle(rb)
     from .session_journal import changed

@@ -57,7 +57,8 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
         recorded_at=p.started_at, files=files, dirs=dirs, store=p.opts.store,
         actions=[(str(n), rb.entry_of(n)) for n in p.graph.nodes],
         roots=[] if root_at else [(r.id, rb.entry_of(r), []) for r in p.roots], root_at=root_at,
-        envs=[p.envs[r].name for r in p.roots] if p.envs else [], has_members=bool(p.members), links=p.links,
+        envs=[p.envs[r].name for r in p.roots] if p.envs else [], links=p.links,
+        has_members=bool(p.members) or p.recorded is not None,
         tests=[str(t) for t in p.tests], tools=tools, root=str(p.workspace.root),
         outputs=[o for n in p.graph.nodes if n.target.outputs
                  for o in p.store.meta(rb.entry_of(n)).outputs.values()],
@@ -68,9 +69,29 @@ def record(p: Plan, rb) -> snapshot.Snapshot:
 def detail(p: Plan) -> snapshot.Detail | None:
     """Each root's members and closure entries, kept apart from `record`'s snapshot; None if
     neither was made."""
+    if p.recorded is not None:  # (results.py: the last run's, with the roots it changed made again)
+        return p.recorded
+    from .results import host_signature
+
     if not p.members and not p.envs:
         return None
-    return snapshot.Detail(members=_members_json(p.members, p.roots), entries=p.root_entries if p.envs else [])
+    return snapshot.Detail(members=_members_packed(p.members, p.roots),
+                           entries=packed_entries(p.root_entries) if p.envs else [],
+                           hosts=host_signature(p) if p.envs else None)
+
+
+def packed_entries(entries: list[list[str]]) -> snapshot.Packed:
+    out = snapshot.Packed()
+    pack = out.packer()
+    out.rows = [pack(e) for e in entries]
+    return out
+
+
+def member_packer(packed: snapshot.Packed):
+    """`Packed.packer` of runtime.Member lists, the table keeping each as JSON."""
+    return packed.packer(key=lambda m: (m.label, m.entry, m.exports, m.output),
+                         kept_key=lambda d: (d["label"], d["entry"], tuple(d["exports"]), d.get("output", "")),
+                         value=lambda m: m.to_json())
 
 
 def _root_positions(p: Plan) -> list[int]:
@@ -115,7 +136,13 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
         if name in root_names:
             roots[root_names.index(name)] = (name, actions[i][1], [])
     # a changed action may change any root's environment and members: they are made again when asked
-    stale = {"envs": [], "detail": "", "has_members": False, "links": None} if nodes else {}
+    # A changed action, or a target re-lowered (its exports, config), may change any root's environment
+    # and members: what was recorded of them answers no build now (`answer`), but the next build with
+    # links makes again only the roots these reach (results._links_since), if `envs_dirty` names them.
+    dirty, since = session.__dict__.get("env_dirty"), old.envs_dirty
+    stale = {} if not nodes and dirty == set() else \
+        {"envs_dirty": sorted({*since, *map(str, nodes), *map(str, dirty)})} if dirty is not None and old.envs else \
+        {"envs": [], "envs_dirty": [], "detail": "", "has_members": False, "links": None}
     return dataclasses.replace(old, recorded_at=p.started_at, files=files, actions=actions, roots=roots,
                                decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 
@@ -157,13 +184,14 @@ def carry(cache: Path, old: snapshot.Snapshot | None, p: Plan, session, changed)
         snapshot.save(cache, snap)
 
 
-def _members_json(members: dict, roots: list) -> list[list[dict]]:
-    """Each root's members as JSON, in root order, one dict per distinct member (pickled once,
-    referenced); [] if none were made."""
+def _members_packed(members: dict, roots: list) -> snapshot.Packed | list:
+    """Each root's members (as JSON), in root order; [] if none were made."""
     if not members:
         return []
-    as_json: dict = {}
-    return [[as_json[m] if m in as_json else as_json.setdefault(m, m.to_json()) for m in members[r]] for r in roots]
+    out = snapshot.Packed()
+    pack = member_packer(out)
+    out.rows = [pack(members[r]) for r in roots]
+    return out
 
 
 def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options, cache: Path,
@@ -185,6 +213,8 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
+        if a.envs_dirty and (members or opts.out_link):
+            return None  # the environments recorded are not this build's (record_since)
         kept = snapshot.load_detail(cache, a) if members and (a.roots or a.root_at) else None
         if members and (a.roots or a.root_at) and (kept is None or not a.has_members):
             return None  # recorded by a build that skipped them
@@ -209,7 +239,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
     at = Path(root)
     return Result(0, EntryPaths(at, roots), tests=a.tests, reused_analysis=True,
                   envs=EntryPaths(at, list(zip(map(itemgetter(0), roots), a.envs, strict=True))
-                                  if len(a.envs) == len(roots) else []),
+                                  if len(a.envs) == len(roots) and not a.envs_dirty else []),
                   members=RecordedMembers([node for node, _ in roots], kept.members) if kept else [],
                   outputs={node: {out: at / name for out, name in outs.items()}
                            for node, outs in a.root_outputs.items()})
@@ -227,7 +257,8 @@ def _links(a: snapshot.Snapshot, root: str, out_link: str, roots: list, cache: P
 
     def entries_of():
         found = kept or snapshot.load_detail(cache, a)
-        return found.entries if found is not None and len(found.entries) == len(roots) else None
+        return found.entries if found is not None and len(found.entries) == len(roots) else None  # (Packed: each
+        #                                                                         root's list made when asked)
 
     return result_links.settle(root, base, a.envs, a.links, entries_of)
 
@@ -296,17 +327,18 @@ class RecordedMembers(Sequence):
     roots that is millions of members (seconds and hundreds of MB), and `jbuild build` asks for
     none of them (runtime/named.py does)."""
 
-    def __init__(self, nodes: list[str], recorded: list[list[dict]]):
-        self.recorded = list(zip(nodes, recorded, strict=True))
+    def __init__(self, nodes: list[str], recorded):  # (recorded: snapshot.Packed, or lists of JSON)
+        if len(nodes) != len(recorded):
+            raise ValueError(f"{len(nodes)} roots, {len(recorded)} members")
+        self.nodes, self.recorded = nodes, recorded
 
     def __len__(self) -> int:
-        return len(self.recorded)
+        return len(self.nodes)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [(node, _members(recorded)) for node, recorded in self.recorded[i]]
-        node, recorded = self.recorded[i]
-        return node, _members(recorded)
+            return [self[j] for j in range(len(self.nodes))[i]]
+        return self.nodes[i], _members(self.recorded[i])
 
     def __eq__(self, other) -> bool:
         return list(self) == other

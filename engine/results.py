@@ -88,6 +88,19 @@ def host_trees_of(p, root: Node) -> list[str]:
     return tree_names(p.store.root, sets)
 
 
+def host_signature(p) -> tuple:
+    """What `host_trees_of` names depend on beyond the closure: dpkg's status and the chosen
+    alternatives (hostroot.tree_names); () outside bubblewrap."""
+    from . import dpkg
+    from .build import BUBBLEWRAP_KINDS
+
+    if getattr(p, "sandbox_kind", None) not in BUBBLEWRAP_KINDS or not dpkg.available():
+        return ()
+    from .hostroot import chosen_alternatives
+
+    return dpkg.status_signature(), chosen_alternatives()
+
+
 def _closure_actions(p, root: Node) -> list[Node]:
     closure = p.node_closure[root]
     seen, stack = set(), [root]
@@ -107,6 +120,8 @@ def members_and_links(p, rb) -> None:
     store's shared lock, so a concurrent gc cannot delete what was just built before it is rooted."""
     from .runtime.environment import run_members
 
+    if p.opts.out_link and not p.want_members and _links_since(p, rb):
+        return
     shared: dict = {}  # one object per distinct member: //... has N roots sharing closures
     p.members = {r: [shared.setdefault(m, m) for m in run_members(p.node_closure[r], r, rb.entry_of)]
                  for r in p.roots}
@@ -117,3 +132,75 @@ def members_and_links(p, rb) -> None:
         p.root_entries = [root_entries(p, rb, r) for r in p.roots]
         p.links = settle(str(p.store.root), os.path.abspath(p.opts.out_link), [p.envs[r].name for r in p.roots],
                          None, lambda: p.root_entries)
+
+
+def _links_since(p, rb) -> bool:
+    """`members_and_links` from what the run this session state was left by recorded
+    (`p.env_base`): only the roots whose closure holds a node that may differ from that run's —
+    an entry named anew, a target or its edges changed (`p.env_dirty`) — or whose environment is
+    gone, are made again, found by the reverse edges from those nodes; every other root keeps
+    its recorded environment, members and closure entries. False (nothing done) when that cannot
+    be proved: the caller takes the full path."""
+    from . import snapshot
+    from .noop import member_packer
+
+    if p.env_base is None or p.env_dirty is None or not p.roots:
+        return False
+    old, path = p.env_base
+    roots = p.roots
+    if len(old.envs) != len(roots) or [n for n, _ in old.root_entries()] != [r.id for r in roots]:
+        return False
+    closure_deps = {id(c.deps): c.deps for c in map(p.node_closure.__getitem__, roots)}  # (one, if shared)
+    was = dict(old.actions)
+    since = set(old.envs_dirty)  # (builds without links since the environments were recorded)
+    changed = {n for n in p.graph.nodes if was.get(str(n)) != rb.entry_of(n)} | p.env_dirty | \
+        ({n for n in p.node_closure if str(n) in since} if since else set())
+    kept = snapshot.load_detail(path, old)
+    packed = snapshot.Packed
+    if kept is None or getattr(kept, "hosts", None) != host_signature(p) or not isinstance(kept.members, packed) \
+            or not isinstance(kept.entries, packed) or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
+        return False
+    reached = _reached(closure_deps.values(), changed)
+    present = set(os.listdir(p.store.root))
+    envs, members, entries = list(old.envs), kept.members, kept.entries  # (each root's row copied through)
+    again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
+    from .runtime.environment import run_members
+
+    made = {roots[i]: run_members(p.node_closure[roots[i]], roots[i], rb.entry_of) for i in again}
+    pack_members, pack_entries = member_packer(members), entries.packer()
+    p.members = made  # (environment_of reads them)
+    try:
+        for i in again:
+            r = roots[i]
+            envs[i] = environment_of(p, r).name
+            members.rows[i] = pack_members(made[r])
+            entries.rows[i] = pack_entries(root_entries(p, rb, r))
+    finally:
+        p.members = {}
+    from .result_links import settle
+
+    at = p.store.root
+    p.envs = {r: at / name for r, name in zip(roots, envs, strict=True)}
+    p.root_entries = entries  # (Packed: a root's list made when asked)
+    p.recorded = snapshot.Detail(members=members, entries=entries, hosts=kept.hosts)
+    p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
+    p.envs_made = len(again)  # (tests: how many roots were made again)
+    return True
+
+
+def _reached(edges, changed: set) -> set:
+    """`changed` and every node whose closure holds one of them, by the reverse of `edges` (each
+    distinct closure's: one where the resolution is shared; their union otherwise, which may
+    reach a root that does not need it, never miss one that does)."""
+    consumers: dict = {}
+    for deps in edges:
+        for n, row in deps.items():
+            for _, d in row:
+                consumers.setdefault(d, []).append(n)
+    reached, stack = set(), list(changed)
+    while stack:
+        n = stack.pop()
+        if n not in reached:
+            reached.add(n)
+            stack.extend(consumers.get(n, ()))
+    return reached

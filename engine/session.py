@@ -71,6 +71,7 @@ class Session:
 
         self.analysed_at = self.started_at = time.time_ns()
         self.cold_token = None  # the saved analysis is stale
+        self.env_dirty = None  # (see `_env_dirty`)
         if self.stats.__dict__.get("partial"):  # a restored session's holds only what its analysis read
             self.stats = self.stats.merged()
         ws = self.ws = Workspace.find(self.cwd)  # jbuild.toml may have changed
@@ -187,6 +188,7 @@ class Session:
                 nodes = [n for n in self.sources.get(p, ()) if not n.shape.test]
                 self.computer.forget(nodes)
                 dirty.update(nodes)
+            self._env_dirty(dirty)
             self.rekeyed = len(dirty)
             changed = self.computer.rekey(dirty, self.order, self.node_closure, self.graph.consumers)
             if self.candidates is not None:
@@ -203,6 +205,15 @@ class Session:
                     os.path.dirname(p) in self.new_package_dirs or os.path.dirname(p) in self.glob_dirs)):
                 return True  # a directory appeared or went where packages or globs look
         return False
+
+    def _env_dirty(self, nodes) -> None:
+        """Note `nodes` as ones whose target, edges or entry may differ from what the run the
+        session was restored from saw: `env_dirty`, the set of them since (results.py reuses the
+        environment of each root whose closure holds none of them, and whose entries the run
+        left as they were); None when unknown (a new analysis or resolution: none is reused)."""
+        found = self.__dict__.get("env_dirty")
+        if found is not None:
+            found.update(nodes)
 
     # ------------------------------------------------------------ what to watch
 
@@ -229,8 +240,14 @@ class Session:
         from .build import _version_pins, with_host_versions
         from .relower import update as relowered
 
+        deps = self.closures[0].deps if self.closures else {}
+        before = {n: [d for _, d in edges] for n, edges in deps.items()}  # (what `_env_dirty` compares with)
+        if not all(c.deps is deps for c in self.closures):
+            self.env_dirty = None  # (edges apart per root: not compared)
         fast = relowered(self, packages)  # (a restored session's in-place edit: no loader read back)
         if fast is not None:
+            after = self.closures[0].deps if self.closures else {}
+            self._env_dirty({n for n, edges in after.items() if before.get(n) != [d for _, d in edges]})
             return fast
         loader = self.loader
         self.cold_token = None  # the saved analysis is stale
@@ -252,6 +269,7 @@ class Session:
             return set()
         previous = (self.closures, self.families)
         self.roots, self.pins, self.families = roots, pins, families
+        self.env_dirty = None  # re-resolved: any closure may differ
         old_targets = {n: n.target for n in self.node_closure}
         self._resolve(previous)
         self.candidates = None  # nodes were re-identified: compare every action
@@ -281,7 +299,7 @@ class Session:
                     [c.root for c in self.closures if is_action(c.root)],
                     [c.root for c in self.closures if c.root.shape.test],
                     affected=affected, settled=settled, rekeyed=self.rekeyed,
-                    decisions_since=self.decisions_stamp)
+                    decisions_since=self.decisions_stamp, env_dirty=self.__dict__.get("env_dirty"))
 
     def settle(self, rb) -> None:
         """Learn from a run: every action built or reused is settled at its actual key, measured

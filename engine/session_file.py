@@ -54,7 +54,7 @@ JOURNAL_PART = 8  # ... or this part of the hot file's size: every run replays t
 #                   record is ~1 KB; the first run after a new analysis settles all: a few MB, written whole)
 REMADE = ("computer", "node_closure")  # made again by `load`, not read back as they were
 NOT_KEPT = ("store", "cold_token", "node_list", "journal", "restored_from", "analysis",  # re-opened, or kept
-            "closures_part")  # in the files themselves
+            "closures_part", "env_dirty")  # in the files themselves
 
 
 def paths(analysis: Path) -> tuple[Path, Path]:
@@ -261,6 +261,7 @@ def load(analysis: Path):
         session.computer = computer
         _follow(session, hot_path, base, size).replay(session, lambda f: Unpickler(f, nodes))
         session.restored_from = session_journal.state_of(session)
+        session.env_dirty = set()  # (Session.env_dirty: nothing re-lowered since)
         session.stats.journaled = True
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
         return None
@@ -289,6 +290,7 @@ def _recall(analysis: Path):
         if old is not None:  # (`restore` opens the store again, as for a session read from disk)
             old.index.close()
         session.restored_from = session_journal.state_of(session)
+        session.env_dirty = set()  # (Session.env_dirty: nothing re-lowered since)
         session.stats.journaled = True  # (as `load` leaves it)
     return session
 

@@ -23,7 +23,7 @@ from jbuild.base.freshness import RACY_MARGIN_NS, all_trusted, stat_key
 from jbuild.dsl.globs import dir_unchanged
 from jbuild.dsl.workspace import stdlib_dir
 
-FORMAT = 12  # 12: directories stamped again (dirs_since); 11: each root's detail apart, envs a list, links' stamp
+FORMAT = 13  # 13: envs_dirty; 12: directories stamped again (dirs_since); 11: each root's detail apart, envs a list, links' stamp
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Snapshot:
     # where //... at 10,000 packages had 10,000 tuples to read and write on every edit
     root_at: list[int] = field(default_factory=list)
     envs: list[str] = field(default_factory=list)  # each root's environment's entry name, in root order; [] if not made
+    envs_dirty: list[str] = field(default_factory=list)  # nodes that may differ from what `envs` were made of: builds
+    #                         without links since (noop.record_since); `envs` answer no build then
     # Each root's members and closure entries are kept apart (`Detail`, read only when asked): at
     # 10,000 roots they are ~40 MB, which every no-op read (0.3 s, 80 MB) and none used.
     detail: str = ""  # the token of the detail file saved with this snapshot; "" if none
@@ -74,8 +76,53 @@ def path_for(cache_dir: Path, command: tuple) -> Path:
 @dataclass
 class Detail:
     """What a snapshot keeps of each root apart from it, in root order."""
-    members: list[list[dict]] = field(default_factory=list)  # its run closure (Member.to_json); [] if not made
-    entries: list[list[str]] = field(default_factory=list)  # what its GC root holds; [] without links
+    members: Packed | list = field(default_factory=list)  # its run closure (Member.to_json); [] if not made
+    entries: Packed | list = field(default_factory=list)  # what its GC root holds; [] without links
+    hosts: tuple | None = None  # results.host_signature when `entries` were made (their host trees'); None: unknown
+
+
+class Packed:
+    """Lists of strings or dicts (each root's entries or members: ~470 each at 10,000 roots, most
+    shared), each kept as the positions of its items in one table, packed in bytes: read and
+    written as 10,000 bytes objects, not millions of references (~1 s and ~130 MB a build at
+    10,000 roots), and one root's list is made only when asked for (`[i]`)."""
+
+    def __init__(self, table: list | None = None, rows: list[bytes] | None = None):
+        self.table, self.rows = table if table is not None else [], rows if rows is not None else []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> list:
+        from array import array
+
+        table = self.table
+        return [table[j] for j in array("I", self.rows[i])]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.rows)))
+
+    def packer(self, key=None, kept_key=None, value=None):
+        """A function packing a list as a row of this table (adding what it lacks): `key` of an
+        item and `kept_key` of what the table keeps find it (the item itself unless told), `value`
+        is what the table keeps of an item (itself unless told)."""
+        from array import array
+
+        table = self.table
+        at = {(kept_key(v) if kept_key else v): i for i, v in enumerate(table)}
+
+        def pack(items) -> bytes:
+            out = array("I")
+            for item in items:
+                k = item if key is None else key(item)
+                i = at.get(k)
+                if i is None:
+                    i = at[k] = len(table)
+                    table.append(item if value is None else value(item))
+                out.append(i)
+            return out.tobytes()
+
+        return pack
 
 
 def detail_path(path: Path) -> Path:
