@@ -19,9 +19,10 @@ program deleted by `jbuild gc`) the stager is this file, run as a script (`pytho
 sandbox_zygote.py`: the standard library and sandbox_root.py, ~10 MB), whose fork stages in
 Python; it answers the pid, then the exit code. Either way the child hands its staged mount
 namespace back first, let go once the next child has started (the Python stager: once it has
-answered), so the kernel's teardown of those mounts is not part of a build's time. The stager dies with the thread that started it
-(PR_SET_PDEATHSIG) or when its pipe closes, removing its stage; a stage left by one killed
-outright is locked by nobody, and the next jbuild removes it (`sweep_stages`).
+answered), so the kernel's teardown of those mounts is not part of a build's time. The stager
+dies with the thread that started it (PR_SET_PDEATHSIG) or when its pipe closes, removing its
+stage; a stage left by one killed outright is locked by nobody, and the next jbuild removes it
+(`sweep_stages`).
 
 The Python stager's messages are marshal'd values behind a 4-byte length; the C server's are
 fixed binary fields (stage_exec.c).
@@ -231,7 +232,8 @@ def kill_action(pid: int) -> None:
     """Kill a staged action: its process group, and the process itself. The stager answers the
     pid before the child's setsid() makes that group (the C server right after its clone), so
     a kill landing in between finds no group: the child is then killed alone, which has started
-    nothing yet. (The pid cannot be another's meanwhile: the child is unreaped until its run ends.)"""
+    nothing yet. (The pid is no other process's meanwhile: the C server's child is jbuild's own,
+    unreaped until its run ends; the Python stager's is reaped only just before it answers.)"""
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
