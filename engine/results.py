@@ -161,7 +161,7 @@ def _links_since(p, rb) -> bool:
             or not isinstance(kept.entries, packed) or len(kept.members) != len(roots) or len(kept.entries) != len(roots):
         return False
     reached = _reached(closure_deps.values(), changed)
-    present = set(os.listdir(p.store.root))
+    present = rb.store_listing()  # (listed once a run, under its shared lock: a listed entry stays)
     envs, members, entries = list(old.envs), kept.members, kept.entries  # (each root's row copied through)
     again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
     from .runtime.environment import run_members
