@@ -9,8 +9,8 @@ costs milliseconds), and makes the empty directory its children stage roots on. 
 writes it a request and reads back the child's pid: jbuild holds no lock meanwhile (its GIL is
 let go in each read and write).
 
-The stager is the C fork server (stage_exec.c `--serve`, compiled on first use like the Landlock
-helper): per action it forks (a small process: no exec, no dynamic linking) a child that stages
+The stager is the C fork server (stage_exec_serve.c `--serve`, staging in stage_exec.c, compiled on
+first use like the Landlock helper): per action it forks (a small process: no exec, no dynamic linking) a child that stages
 and execs bubblewrap. The child is jbuild's own (CLONE_PARENT): the worker waits for it, and
 kills its process group past its time limit, itself. (Before, jbuild posix_spawned a C child
 per action itself: ~0.7 ms an action with the GIL held, a third of a 1,000-package full
@@ -24,8 +24,16 @@ dies with the thread that started it (PR_SET_PDEATHSIG) or when its pipe closes,
 stage; a stage left by one killed outright is locked by nobody, and the next jbuild removes it
 (`sweep_stages`).
 
+A stager killed outright (or out of processes to fork) raises StagerError. Its child execs only
+once the stager has answered its pid (a go-ahead byte after the answer): without an answer the
+action certainly did not start, and BwrapExecutor replaces the stager and runs it again, once. A
+C server that died between its clone and its answer leaves a child of ours whose pid we never
+learnt: `_reap_unanswered` finds it by the server's process group and reaps it. Once its pid is
+answered, the C server's child needs it no more (its action runs on); the Python stager's dies
+with it (PR_SET_PDEATHSIG), and the action fails naming the stager (build_action.py).
+
 The Python stager's messages are marshal'd values behind a 4-byte length; the C server's are
-fixed binary fields (stage_exec.c).
+fixed binary fields (stage_exec_serve.c).
 """
 
 from __future__ import annotations
@@ -47,6 +55,18 @@ import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+NO_GO = 125  # the child's exit code when its stager died before answering its pid: it ran nothing (stage_exec.h)
+
+
+class StagerError(OSError):
+    """The stager died (or could not fork) while starting or running an action. `started`: the
+    action may have run (its pid had come back, and it was not seen to end unstarted); else it
+    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged)."""
+
+    def __init__(self, message: str, started: bool):
+        super().__init__(message)
+        self.started = started
 
 
 def _send(fd: int, value) -> None:
@@ -85,7 +105,7 @@ class Zygote:
         self.serves = self.proc.args[1] == "--serve"  # the C fork server, else the Python stager
         hello = _server_hello(self.proc.stdout.fileno()) if self.serves else _receive(self.proc.stdout.fileno())
         if hello is None:
-            raise OSError("the sandbox stager did not start")
+            raise StagerError("the sandbox stager did not start", started=False)
         self.stage = Path(os.fsdecode(hello[0]))
         self.shares_network = hello[1]  # its sandboxes share its network namespace (only loopback)
         self.in_user_ns = hello[2]
@@ -100,18 +120,21 @@ class Zygote:
         out = self.proc.stdout.fileno()
         if self.serves:
             return self._serve(state, argv, env, log, started, timeout)
-        _send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
+        try:
+            _send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
+        except OSError:  # (EPIPE) it died before this request
+            raise StagerError(DIED_BEFORE, started=False) from None
         pid = _receive(out)
-        if pid is None:
-            raise OSError("the sandbox stager exited")
+        if pid is None:  # its child, if any, died with it (PR_SET_PDEATHSIG) before its go-ahead
+            raise StagerError(DIED_BEFORE, started=False)
         started(pid)
         if timeout is not None and not _readable(out, timeout):
             kill_action(pid)
             _receive(out)
             raise subprocess.TimeoutExpired(argv, timeout)
         code = _receive(out)
-        if code is None:
-            raise OSError("the sandbox stager exited")
+        if code is None:  # the action, its child, was killed with it (PR_SET_PDEATHSIG)
+            raise StagerError(DIED_DURING, started=True)
         return code
 
     def _serve(self, state, argv, env, log, started, timeout) -> int:
@@ -121,16 +144,58 @@ class Zygote:
 
         path = os.fsencode(log) if log else b""
         request = encode(state, os.fsencode(self.stage), self.in_user_ns, argv, env)
-        _write_all(self.proc.stdin.fileno(), b"".join((
-            struct.pack("<II", 4 + len(path) + len(request), len(path)), path, request)))
+        try:
+            _write_all(self.proc.stdin.fileno(), b"".join((
+                struct.pack("<II", 4 + len(path) + len(request), len(path)), path, request)))
+        except OSError:  # (EPIPE) it died before this request
+            raise StagerError(DIED_BEFORE, started=False) from None
         head = _read_exactly(self.proc.stdout.fileno(), 4)
         if head is None:
-            raise OSError("the sandbox stager exited")
+            self._reap_unanswered()
+            raise StagerError(DIED_BEFORE, started=False)
         pid = struct.unpack("<i", head)[0]
         if pid <= 0:
-            raise OSError("the sandbox stager could not fork")
+            raise StagerError("the sandbox stager could not fork", started=False)
         started(pid)
-        return _wait(pid, timeout, argv)
+        code = _wait(pid, timeout, argv)
+        if code == NO_GO and self._died(within=0.5):  # it died between its answer and the go-ahead
+            raise StagerError(DIED_BEFORE, started=False)
+        return code
+
+    def _reap_unanswered(self) -> None:
+        """After the C server died without answering: its child, if its clone had come before
+        its death. The child is ours (CLONE_PARENT) and nobody else knows its pid; it runs nothing
+        without the server's go-ahead and exits at once, but only we can reap it (a build server
+        would keep it as a zombie). Until that go-ahead it is in the server's process group, whose
+        id the kernel keeps for it while it lives: it is found by that, killed and reaped."""
+        self.proc.kill()
+        self.proc.wait()
+        me, group = os.getpid(), self.proc.pid
+        for pid in _children(me):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and int(fields[2]) == group:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+
+    def _died(self, within: float) -> bool:
+        try:
+            self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def discard(self) -> None:
+        """After a StagerError: end it (if it still lives) and let go of its pipes."""
+        self.proc.kill()
+        self.proc.wait()
+        self.let_go()
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -142,6 +207,23 @@ class Zygote:
         build): its pipes closed, the stager removes its stage and exits; subprocess reaps it."""
         self.proc.stdin.close()
         self.proc.stdout.close()
+
+
+DIED_BEFORE = "the sandbox stager died before the action started"
+DIED_DURING = "the sandbox stager died while the action ran (the action was killed with it)"
+
+
+def _children(me: int) -> list[int]:
+    """The pids that may be `me`'s children: /proc/<me>/task/*/children where the kernel has it
+    (CONFIG_PROC_CHILDREN), else every process."""
+    try:
+        pids = []
+        for task in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{task}/children") as f:
+                pids += map(int, f.read().split())
+        return pids
+    except FileNotFoundError:  # (a thread that ended meanwhile, or no such file: every process)
+        return [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
 
 
 def start() -> subprocess.Popen:
@@ -297,6 +379,10 @@ def _main() -> None:
                 _child(StagedRoot, stage, in_user_ns, theirs, *request)
             theirs.close()
             _send(1, pid)
+            try:
+                ours.send(b"g")  # its go-ahead: it execs only once its pid has been answered
+            except OSError:
+                pass
             with ours:
                 held = _namespace_of_child(ours)
             _, status = os.waitpid(pid, 0)
@@ -327,7 +413,9 @@ def _child(staged_root, stage: bytes, in_user_ns: bool, sock, state: tuple, argv
     try:
         for sig in (signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):  # as the C child's and subprocess's
             signal.signal(sig, signal.SIG_DFL)
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
+        libc.prctl(PR_SET_NAME, b"jbuild-staging", 0, 0, 0)  # not taken for its stager in ps
         os.setsid()
         out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
         os.dup2(out, 1)
@@ -340,6 +428,8 @@ def _child(staged_root, stage: bytes, in_user_ns: bool, sock, state: tuple, argv
         # The stager holds this namespace until it has answered: tearing down its mounts (an RCU
         # grace period, ~2 ms on a busy machine) then happens after the build, not before its end.
         socket.send_fds(sock, [b"n"], [os.open("/proc/self/ns/mnt", os.O_RDONLY)])
+        if sock.recv(1) != b"g":  # the stager died before answering our pid: run nothing
+            os._exit(NO_GO)
         sock.close()
         os.execve(argv[0], argv, env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
