@@ -100,11 +100,10 @@ static void default_signals(void) {
 
 /* The child's name while it stages, until it execs bubblewrap: in `ps`, `pgrep -f` and
    /proc/PID/comm it is not taken for its server (it is jbuild's child, as the server is). */
-static void rename_child(char *args, size_t args_size) {
-    static const char name[] = "jbuild-staging a sandbox";
+static void rename_child(char *args, size_t args_size, pid_t server) {
     prctl(PR_SET_NAME, "jbuild-staging", 0, 0, 0);
     memset(args, 0, args_size);
-    memcpy(args, name, sizeof name <= args_size ? sizeof name : args_size - 1);
+    snprintf(args, args_size, "jbuild-staging (for stager %d)", (int)server);
 }
 
 /* In the forked child: wait for the server's go-ahead, then descriptors as staging expects them
@@ -158,6 +157,7 @@ int serve(const char *tmpdir, char *args, size_t args_size) {
     if (null < 0 || transfer_all(1, &n, 4, 1) || transfer_all(1, serve_stage, n, 1) || transfer_all(1, flags, 2, 1))
         stage_gone(0);
     int held = -1;
+    pid_t me = getpid();
     for (;;) {
         uint32_t size, log_size;
         if (transfer_all(0, &size, 4, 0) || size < 4) stage_gone(0);
@@ -176,7 +176,7 @@ int serve(const char *tmpdir, char *args, size_t args_size) {
             pid = (int32_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
             if (pid == 0) {
                 close(sv[0]);
-                rename_child(args, args_size);
+                rename_child(args, args_size, me);
                 child_of_server(null, log, sv[1], buf + 4 + log_size, size - 4 - log_size);
             }
             close(sv[1]);
