@@ -87,9 +87,10 @@ static void worker_namespaces(uint8_t *in_user_ns, uint8_t *shared_network) {
     if (s >= 0) close(s);
 }
 
-/* Every signal at its default in the forked child: the server ignores SIGINT and SIGPIPE and
-   handles SIGTERM, and an ignored signal stays ignored across exec. (The raw system call: the
-   C library refuses to touch its own two, 32 and 33.) */
+/* Every signal at its default, none blocked: what jbuild may have left ignored or blocked stays so
+   across exec (the server's and bubblewrap's). Once, as the server starts; each child then puts
+   back only the server's own three (the server ignores SIGINT and SIGPIPE and handles SIGTERM).
+   (The raw system call: the C library refuses to touch its own two, 32 and 33.) */
 static void default_signals(void) {
     struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } action = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig <= 64; sig++)
@@ -111,7 +112,9 @@ static void rename_child(char *args, size_t args_size, pid_t server) {
    defaults, its own session. */
 static void child_of_server(int null, const char *log, int theirs, char *buf, size_t size) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* bubblewrap's own (--die-with-parent) takes over */
-    default_signals();
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     char go;
     if (read(theirs, &go, 1) != 1 || go != 'g') _exit(NO_GO); /* the server died before answering */
     if (setsid() < 0) fail("start a session", NULL);
@@ -136,6 +139,7 @@ static void maybe_die(const char *when) {
 }
 
 int serve(const char *tmpdir, char *args, size_t args_size) {
+    default_signals();
     signal(SIGTERM, stage_gone);
     signal(SIGINT, SIG_IGN); /* jbuild's to handle: it cancels the builds, then closes our stdin */
     signal(SIGPIPE, SIG_IGN);
