@@ -24,6 +24,7 @@ from .graph import build_time_deps, is_action
 from .keys import combined_exported, tool_nodes
 from .resolve import Node
 from .sandbox import Job, env_plan, stage_env
+from .sandbox_zygote import StagerError
 from .stage_request import SortedMounts, dep_item
 from .store import EntryMeta
 from .store.entry import Encoded
@@ -94,7 +95,10 @@ class ActionBuilder:
                 job = self._job(node, tmp, log)
             except FetchError as exc:  # a source not fetched, not verified, or a patch not applied
                 return self._sources_failed(node, exc, log, time.monotonic() - start)
-            code = self.executor.run(job)
+            try:
+                code = self.executor.run(job)
+            except StagerError as exc:  # killed from outside (sandbox.BwrapExecutor._run_staged)
+                return self._stager_died(node, exc, log, time.monotonic() - start)
             duration = time.monotonic() - start
             if code != 0 and self.executor.cancelled:
                 self.reporter.interrupted(node)
@@ -121,6 +125,14 @@ class ActionBuilder:
         self.exported[node] = exported
         self.reporter.built(node, duration)
         return Outcome(node, "built", reason + (f"; {note}" if note else ""), entry, log, 0, duration)
+
+    def _stager_died(self, node: Node, exc: Exception, log: Path, duration: float) -> Outcome:
+        if self.executor.cancelled:
+            self.reporter.interrupted(node)
+            return Outcome(node, "interrupted", "the build was interrupted", None, log, 1, duration)
+        _append(log, f"\njbuild: {exc}\n")
+        self.reporter.failed(node, str(exc), log)
+        return Outcome(node, "failed", str(exc), None, log, 1, duration)
 
     def _sources_failed(self, node: Node, exc: Exception, log: Path, duration: float) -> Outcome:
         if self.executor.cancelled:  # an interrupt stopped a download

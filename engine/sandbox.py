@@ -42,7 +42,7 @@ from .sandbox_host import host_links, usr_binds, usr_mounts
 from .sandbox_plain import DryRunExecutor, FallbackExecutor
 from .sandbox_processes import Processes
 from .sandbox_root import WAIT_PROGRAM_FD, StagedRoot, add_dev, wait_argv
-from .sandbox_zygote import Zygote, child_program
+from .sandbox_zygote import StagerError, Zygote, child_program
 from .sandbox_zygote import start as start_stager
 
 SANDBOX_UID = 1000
@@ -245,9 +245,21 @@ class BwrapExecutor:
         return self.procs.start(self.argv(job), BWRAP_ENV, job.log, timeout=job.timeout, sweep_group=False)
 
     def _run_staged(self, job: Job, landlock: bool | None = None) -> int:
-        zygote = self._zygote()
-        argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network, landlock)
-        return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log, job.timeout)
+        """Through this worker's stager. One that dies (killed, or out of processes to fork)
+        before the action started is replaced and the action run again by the new one, once;
+        else the StagerError reaches the action's build (build_action.py), which fails it."""
+        retried = False
+        while True:
+            zygote = self._zygote()
+            argv, root = self.staged_argv(job, zygote.stage, zygote.shares_network, landlock)
+            try:
+                return self.procs.start_staged(zygote, root, argv, BWRAP_ENV, job.log, job.timeout)
+            except StagerError as exc:
+                self.local.zygote = None
+                zygote.discard()
+                if exc.started or retried or self.cancelled:
+                    raise
+                retried = True
 
     def _zygote(self) -> Zygote:
         zygote = getattr(self.local, "zygote", None)

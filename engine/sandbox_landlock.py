@@ -105,10 +105,18 @@ def compiler() -> str | None:
     return shutil.which("cc")
 
 
+def sources(source_file: Path) -> list[Path]:
+    """The files a helper is built from: `source_file` (stage_exec.c), the other C files named
+    after it (stage_exec_serve.c) and its headers (stage_exec.h), in a fixed order."""
+    stem, parent = source_file.stem, source_file.parent
+    return [source_file, *sorted(parent.glob(f"{stem}_*.c")), *sorted(parent.glob(f"{stem}*.h"))]
+
+
 def candidates(source_file: Path = SOURCE) -> list[tuple[tuple, Path]]:
-    """(flags, path) of the program built from `source_file`, static first: where it is looked
-    for and built. `jbuild gc` deletes the others (tools_gc.py)."""
-    source = source_file.read_bytes()
+    """(flags, path) of the program built from `source_file` (and the files beside it that are
+    part of it: `sources`), static first: where it is looked for and built. `jbuild gc` deletes
+    the others (tools_gc.py)."""
+    source = b"".join(f"{p.name}\0{p.stat().st_size}\0".encode() + p.read_bytes() for p in sources(source_file))
     return [(flags, cache_dir() / f"{source_file.stem}-{xxhash.xxh3_128_hexdigest(source + repr(flags).encode())[:20]}")
             for flags in _CFLAGS]
 
@@ -168,7 +176,8 @@ def _compile(cc: str, flags: tuple, source: Path, target: Path, what: str) -> st
     except OSError as exc:
         return f"cannot write the {what} under {target.parent}: {exc.strerror}"
     try:
-        r = subprocess.run([cc, *flags, "-o", tmp, str(source)], capture_output=True, text=True,
+        compiled = [str(p) for p in sources(source) if p.suffix == ".c"]
+        r = subprocess.run([cc, *flags, "-o", tmp, *compiled], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
         if r.returncode != 0:
             return f"cc could not build the {what}: {r.stderr.strip()[-300:]}"

@@ -21,8 +21,8 @@ import xxhash
 
 _SYSCTLS = ("/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces",
             "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-_CODE = ("sandbox.py", "sandbox_host.py", "sandbox_root.py", "stage_request.py", "sandbox_zygote.py", "stage_exec.c",
-         "sandbox_landlock.py", "landlock_exec.c", "sandbox_probes.py")
+_CODE = ("sandbox.py", "sandbox_host.py", "sandbox_root.py", "stage_request.py", "sandbox_zygote.py", "sandbox_pystager.py",
+         "stage_exec.c", "stage_exec_serve.c", "stage_exec.h", "sandbox_landlock.py", "landlock_exec.c", "sandbox_probes.py")
 
 
 def _read(path: str) -> str:

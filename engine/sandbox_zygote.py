@@ -9,14 +9,14 @@ costs milliseconds), and makes the empty directory its children stage roots on. 
 writes it a request and reads back the child's pid: jbuild holds no lock meanwhile (its GIL is
 let go in each read and write).
 
-The stager is the C fork server (stage_exec.c `--serve`, compiled on first use like the Landlock
-helper): per action it forks (a small process: no exec, no dynamic linking) a child that stages
+The stager is the C fork server (stage_exec_serve.c `--serve`, staging in stage_exec.c, compiled on
+first use like the Landlock helper): per action it forks (a small process: no exec, no dynamic linking) a child that stages
 and execs bubblewrap. The child is jbuild's own (CLONE_PARENT): the worker waits for it, and
 kills its process group past its time limit, itself. (Before, jbuild posix_spawned a C child
 per action itself: ~0.7 ms an action with the GIL held, a third of a 1,000-package full
 build's GIL time, and one exec more.) Without `cc` (or with `JBUILD_STAGE_EXEC=0`, or the cached
-program deleted by `jbuild gc`) the stager is this file, run as a script (`python -I -S
-sandbox_zygote.py`: the standard library and sandbox_root.py, ~10 MB), whose fork stages in
+program deleted by `jbuild gc`) the stager is sandbox_pystager.py, run as a script (`python -I -S
+sandbox_pystager.py`: the standard library and sandbox_root.py, ~10 MB), whose fork stages in
 Python; it answers the pid, then the exit code. Either way the child hands its staged mount
 namespace back first, let go once the next child has started (the Python stager: once it has
 answered), so the kernel's teardown of those mounts is not part of a build's time. The stager
@@ -24,19 +24,24 @@ dies with the thread that started it (PR_SET_PDEATHSIG) or when its pipe closes,
 stage; a stage left by one killed outright is locked by nobody, and the next jbuild removes it
 (`sweep_stages`).
 
+A stager killed outright (or out of processes to fork) raises StagerError. Its child execs only
+once the stager has answered its pid (a go-ahead byte after the answer): without an answer the
+action certainly did not start, and BwrapExecutor replaces the stager and runs it again, once. A
+C server that died between its clone and its answer leaves a child of ours whose pid we never
+learnt: `_reap_unanswered` finds it by the server's process group and reaps it. Once its pid is
+answered, the C server's child needs it no more (its action runs on); the Python stager's dies
+with it (PR_SET_PDEATHSIG), and the action fails naming the stager (build_action.py).
+
 The Python stager's messages are marshal'd values behind a 4-byte length; the C server's are
-fixed binary fields (stage_exec.c).
+fixed binary fields (stage_exec_serve.c).
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
-import marshal
 import os
 import select
 import signal
-import socket
 import stat
 import struct
 import subprocess
@@ -46,32 +51,17 @@ import threading
 import time
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from .sandbox_pystager import NO_GO, STAGE_PREFIX, read_exactly, receive, send
 
 
-def _send(fd: int, value) -> None:
-    data = marshal.dumps(value)
-    os.write(fd, struct.pack("<I", len(data)) + data)
+class StagerError(OSError):
+    """The stager died (or could not fork) while starting or running an action. `started`: the
+    action may have run (its pid had come back, and it was not seen to end unstarted); else it
+    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged)."""
 
-
-def _receive(fd: int):
-    """The next message, or None when the other end closed."""
-    head = _read_exactly(fd, 4)
-    if head is None:
-        return None
-    body = _read_exactly(fd, struct.unpack("<I", head)[0])
-    return None if body is None else marshal.loads(body)
-
-
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    chunks = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+    def __init__(self, message: str, started: bool):
+        super().__init__(message)
+        self.started = started
 
 
 class Zygote:
@@ -83,9 +73,9 @@ class Zygote:
         """`started`: a stager `start` began earlier (its hello is waited for here)."""
         self.proc = started or start()
         self.serves = self.proc.args[1] == "--serve"  # the C fork server, else the Python stager
-        hello = _server_hello(self.proc.stdout.fileno()) if self.serves else _receive(self.proc.stdout.fileno())
+        hello = _server_hello(self.proc.stdout.fileno()) if self.serves else receive(self.proc.stdout.fileno())
         if hello is None:
-            raise OSError("the sandbox stager did not start")
+            raise StagerError("the sandbox stager did not start", started=False)
         self.stage = Path(os.fsdecode(hello[0]))
         self.shares_network = hello[1]  # its sandboxes share its network namespace (only loopback)
         self.in_user_ns = hello[2]
@@ -100,18 +90,21 @@ class Zygote:
         out = self.proc.stdout.fileno()
         if self.serves:
             return self._serve(state, argv, env, log, started, timeout)
-        _send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
-        pid = _receive(out)
-        if pid is None:
-            raise OSError("the sandbox stager exited")
+        try:
+            send(self.proc.stdin.fileno(), (state, argv, env, str(log) if log else None))
+        except OSError:  # (EPIPE) it died before this request
+            raise StagerError(DIED_BEFORE, started=False) from None
+        pid = receive(out)
+        if pid is None:  # its child, if any, died with it (PR_SET_PDEATHSIG) before its go-ahead
+            raise StagerError(DIED_BEFORE, started=False)
         started(pid)
         if timeout is not None and not _readable(out, timeout):
             kill_action(pid)
-            _receive(out)
+            receive(out)
             raise subprocess.TimeoutExpired(argv, timeout)
-        code = _receive(out)
-        if code is None:
-            raise OSError("the sandbox stager exited")
+        code = receive(out)
+        if code is None:  # the action, its child, was killed with it (PR_SET_PDEATHSIG)
+            raise StagerError(DIED_DURING, started=True)
         return code
 
     def _serve(self, state, argv, env, log, started, timeout) -> int:
@@ -121,16 +114,58 @@ class Zygote:
 
         path = os.fsencode(log) if log else b""
         request = encode(state, os.fsencode(self.stage), self.in_user_ns, argv, env)
-        _write_all(self.proc.stdin.fileno(), b"".join((
-            struct.pack("<II", 4 + len(path) + len(request), len(path)), path, request)))
-        head = _read_exactly(self.proc.stdout.fileno(), 4)
+        try:
+            _write_all(self.proc.stdin.fileno(), b"".join((
+                struct.pack("<II", 4 + len(path) + len(request), len(path)), path, request)))
+        except OSError:  # (EPIPE) it died before this request
+            raise StagerError(DIED_BEFORE, started=False) from None
+        head = read_exactly(self.proc.stdout.fileno(), 4)
         if head is None:
-            raise OSError("the sandbox stager exited")
+            self._reap_unanswered()
+            raise StagerError(DIED_BEFORE, started=False)
         pid = struct.unpack("<i", head)[0]
         if pid <= 0:
-            raise OSError("the sandbox stager could not fork")
+            raise StagerError("the sandbox stager could not fork", started=False)
         started(pid)
-        return _wait(pid, timeout, argv)
+        code = _wait(pid, timeout, argv)
+        if code == NO_GO and self._died(within=0.5):  # it died between its answer and the go-ahead
+            raise StagerError(DIED_BEFORE, started=False)
+        return code
+
+    def _reap_unanswered(self) -> None:
+        """After the C server died without answering: its child, if its clone had come before
+        its death. The child is ours (CLONE_PARENT) and nobody else knows its pid; it runs nothing
+        without the server's go-ahead and exits at once, but only we can reap it (a build server
+        would keep it as a zombie). Until that go-ahead it is in the server's process group, whose
+        id the kernel keeps for it while it lives: it is found by that, killed and reaped."""
+        self.proc.kill()
+        self.proc.wait()
+        me, group = os.getpid(), self.proc.pid
+        for pid in _children(me):
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and int(fields[2]) == group:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+
+    def _died(self, within: float) -> bool:
+        try:
+            self.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def discard(self) -> None:
+        """After a StagerError: end it (if it still lives) and let go of its pipes."""
+        self.proc.kill()
+        self.proc.wait()
+        self.let_go()
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -142,6 +177,23 @@ class Zygote:
         build): its pipes closed, the stager removes its stage and exits; subprocess reaps it."""
         self.proc.stdin.close()
         self.proc.stdout.close()
+
+
+DIED_BEFORE = "the sandbox stager died before the action started"
+DIED_DURING = "the sandbox stager died while the action ran (the action was killed with it)"
+
+
+def _children(me: int) -> list[int]:
+    """The pids that may be `me`'s children: /proc/<me>/task/*/children where the kernel has it
+    (CONFIG_PROC_CHILDREN), else every process."""
+    try:
+        pids = []
+        for task in os.listdir(f"/proc/{me}/task"):
+            with open(f"/proc/{me}/task/{task}/children") as f:
+                pids += map(int, f.read().split())
+        return pids
+    except FileNotFoundError:  # (a thread that ended meanwhile, or no such file: every process)
+        return [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
 
 
 def start() -> subprocess.Popen:
@@ -156,10 +208,8 @@ def start() -> subprocess.Popen:
             return subprocess.Popen([str(program), "--serve", tempfile.gettempdir()], **pipes)
         except OSError:  # the cached program deleted meanwhile (`jbuild gc`): the Python stager
             pass
-    return subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__)), tempfile.gettempdir()], **pipes)
-
-
-STAGE_PREFIX = "jbuild-stage-locked-"  # a stager's stage, in the temporary directory, locked (flock) while it lives
+    return subprocess.Popen([sys.executable, "-I", "-S", str(Path(__file__).with_name("sandbox_pystager.py")),
+                             tempfile.gettempdir()], **pipes)
 
 
 def sweep_stages(min_age: float = 60.0) -> None:
@@ -195,8 +245,8 @@ _SWEPT: list = []
 def _server_hello(fd: int) -> tuple[bytes, bool, bool] | None:
     """The C server's first words: its stage, whether its sandboxes share its network namespace,
     whether it is in a user namespace of its own."""
-    head = _read_exactly(fd, 4)
-    body = head and _read_exactly(fd, struct.unpack("<I", head)[0] + 2)
+    head = read_exactly(fd, 4)
+    body = head and read_exactly(fd, struct.unpack("<I", head)[0] + 2)
     return (body[:-2], bool(body[-2]), bool(body[-1])) if body else None
 
 
@@ -256,98 +306,3 @@ def child_program() -> Path | None:
 
 _CHILD: list = []
 _CHILD_LOCK = threading.Lock()
-
-
-# ---------------------------------------------------------------- the stager's end (a script)
-
-def _load_beside(name: str):
-    """engine/<name>.py, loaded by its path (as `jbuild_<name>`)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"jbuild_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclass-free, but from_state's annotations name its class
-    spec.loader.exec_module(module)
-    return module
-
-
-def _main() -> None:
-    # Loaded by path: run isolated (-I), the script's directory is not on sys.path, where
-    # engine/platform.py and the like would shadow the standard library's modules.
-    module = _load_beside("sandbox_root")
-    StagedRoot = module.StagedRoot  # noqa: N806 - a class
-
-    # The thread that started it ends with each build: SIGTERM, so that it removes its stage.
-    signal.signal(signal.SIGTERM, _ended)
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    in_user_ns, shared_network = module.enter_worker_namespaces()
-    stage = os.fsencode(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=sys.argv[1] if len(sys.argv) > 1 else None))
-    try:
-        lock = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)  # (not inherited: its children exec)
-        fcntl.flock(lock, fcntl.LOCK_EX)  # while it lives: sweep_stages leaves it alone
-        _send(1, (stage, shared_network, in_user_ns))
-        while True:
-            request = _receive(0)
-            if request is None:
-                return
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
-            if pid == 0:
-                ours.close()
-                _child(StagedRoot, stage, in_user_ns, theirs, *request)
-            theirs.close()
-            _send(1, pid)
-            with ours:
-                held = _namespace_of_child(ours)
-            _, status = os.waitpid(pid, 0)
-            _send(1, os.waitstatus_to_exitcode(status))
-            for fd in held:  # its staged mounts are torn down now, after the answer
-                os.close(fd)
-    finally:
-        os.rmdir(stage)
-
-
-def _namespace_of_child(sock) -> list[int]:
-    """The staged root's mount namespace, sent by the child before it execs bubblewrap (none if
-    it failed first)."""
-    try:
-        _, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_LEN(4))
-    except OSError:
-        return []
-    return [int.from_bytes(data[:4], sys.byteorder) for level, kind, data in ancillary
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS]
-
-
-def _ended(signum, frame) -> None:
-    raise SystemExit(0)
-
-
-def _child(staged_root, stage: bytes, in_user_ns: bool, sock, state: tuple, argv: list[str], env: dict[str, str],
-           log: str | None) -> None:
-    try:
-        for sig in (signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):  # as the C child's and subprocess's
-            signal.signal(sig, signal.SIG_DFL)
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's own takes over
-        os.setsid()
-        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log else os.open(os.devnull, os.O_WRONLY)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        keep = sock.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 65536)
-        staged_root.from_state(state, stage, in_user_ns)()
-        # The stager holds this namespace until it has answered: tearing down its mounts (an RCU
-        # grace period, ~2 ms on a busy machine) then happens after the build, not before its end.
-        socket.send_fds(sock, [b"n"], [os.open("/proc/self/ns/mnt", os.O_RDONLY)])
-        sock.close()
-        os.execve(argv[0], argv, env)
-    except BaseException as exc:  # noqa: BLE001 - the child must never return into the loop
-        try:
-            os.write(2, f"jbuild: cannot start the sandbox: {exc}\n".encode())
-        finally:
-            os._exit(127)
-
-
-if __name__ == "__main__":
-    _main()

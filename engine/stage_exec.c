@@ -1,10 +1,12 @@
 /* jbuild's sandbox stager: a fork server that stages each sandbox's root and execs bubblewrap.
 
-   jbuild starts one per worker thread (`--serve`, sandbox_zygote.py; the server's part is at the
-   end of this file). Per action it forks a child that does what StagedRoot.__call__ does in
-   Python (sandbox_root.py, the reference and the fallback): a mount namespace (and a user
-   namespace unless the server is in one of its own), a tmpfs on the stage, the operations
-   replayed in it; then it hands the server the namespace over the socket and execs bubblewrap.
+   jbuild starts one per worker thread (`--serve`, sandbox_zygote.py; the server is
+   stage_exec_serve.c, this file the staging). Per action it forks a child that does what
+   StagedRoot.__call__ does in Python (sandbox_root.py, the reference and the fallback): a mount
+   namespace (and a user namespace unless the server is in one of its own), a tmpfs on the stage,
+   the operations replayed in it; then it hands the server the namespace over the socket and execs
+   bubblewrap. Until that exec the child (jbuild's own, CLONE_PARENT, as its server is) is named
+   `jbuild-staging` (comm and command line), not taken for its server by `ps` or `pgrep -f`.
    (Before, jbuild posix_spawned this program per action: the spawn held jbuild's GIL ~0.7 ms,
    and each exec of a dynamically linked program costs ~0.5 ms of CPU more.)
 
@@ -16,10 +18,11 @@
    request (stage_request.encode: every path, flag and string computed by jbuild) in memory. On
    failure: a line on stderr and exit code 126 (staging) or 127 (the exec), as the Python child.
 
-   jbuild compiles this file on first use (sandbox_landlock.build_helper); keep it one file,
+   jbuild compiles this file with stage_exec_serve.c on first use (sandbox_landlock.build_helper);
    libc only. */
 
-#define _GNU_SOURCE
+#include "stage_exec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -53,8 +56,6 @@
 #define AT_RECURSIVE_ 0x8000
 #define ATTR_RDONLY 0x1
 #define ATTR_NOSUID 0x2
-#define FAILED 126
-#define SOCK 4 /* not 3: the Landlock helper is kept open there (sandbox_landlock.HELPER_FD) */
 #define WAIT_PROGRAM 8 /* this program, kept open for the sandbox to run as /proc/self/fd/8 --wait */
 #define WAIT_SOCKET 9  /* the sandbox's end of the socket to the child that mounts the dependencies */
 
@@ -62,7 +63,7 @@ static const char *data, *end;
 static char stage[4096];
 static size_t stage_len;
 
-static void fail(const char *what, const char *path) {
+void fail(const char *what, const char *path) {
     char line[8192];
     int n = snprintf(line, sizeof line, "jbuild: cannot stage the sandbox's root: %s%s%s: %s\n", what,
                      path ? " " : "", path ? path : "", strerror(errno));
@@ -115,7 +116,7 @@ static void seal(const char *top, char **points, uint32_t *remounts, uint32_t n)
     check(mount(NULL, top, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, NULL), "make read-only", top);
 }
 
-static void write_file(const char *path, const char *text) {
+void write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write", path);
     close(fd);
@@ -215,8 +216,7 @@ static int *clone_entries(void) {
     return trees;
 }
 
-/* One byte on `sock`, with the descriptor `fd` beside it (SCM_RIGHTS) unless it is -1. */
-static ssize_t send_byte_and_fd(int sock, char byte, int fd, int flags) {
+ssize_t send_byte_and_fd(int sock, char byte, int fd, int flags) {
     struct iovec iov = {&byte, 1};
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
     struct msghdr msg = {0};
@@ -234,9 +234,7 @@ static ssize_t send_byte_and_fd(int sock, char byte, int fd, int flags) {
     return sendmsg(sock, &msg, flags);
 }
 
-/* The sandbox's word that it is up: a byte, and with it (from the C child's `--wait`) its mount
-   namespace; -1 without one, -2 when the sandbox never came up. */
-static int sandbox_up(int sock) {
+int receive_byte_and_fd(int sock) {
     char byte;
     struct iovec iov = {&byte, 1};
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
@@ -267,7 +265,7 @@ static void mount_later(int sock) {
         check(mount(NULL, later.common, NULL, later.remount, NULL), "make read-only", later.common);
     }
     int *trees = clone_entries();
-    int sandbox = sandbox_up(sock);
+    int sandbox = receive_byte_and_fd(sock); /* the sandbox's word that it is up, with its namespace */
     if (sandbox == -2) _exit(0); /* the sandbox never came up: bubblewrap says why */
     if (trees && sandbox >= 0) {
         check(syscall(SYS_setns, sandbox, CLONE_NEWNS), "enter", "the sandbox's mount namespace");
@@ -389,28 +387,18 @@ static void enter(uint32_t in_user_ns, const char *uid_map, const char *gid_map)
 }
 
 /* The staged root's mount namespace, to the server: it lets it go after answering, so that
-   tearing its mounts down is not part of the build's time. */
+   tearing its mounts down is not part of the build's time. A server gone since its answer
+   changes nothing for the child (jbuild's own): it then goes on without. */
 static void hand_over_namespace(void) {
     int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (ns < 0) fail("open", "/proc/self/ns/mnt");
-    if (send_byte_and_fd(SOCK, 'n', ns, 0) < 0) fail("hand over the namespace", NULL);
+    if (send_byte_and_fd(SOCK, 'n', ns, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+        fail("hand over the namespace", NULL);
     close(ns);
     close(SOCK);
 }
 
-/* Every signal at its default in the forked child: the server ignores SIGINT and SIGPIPE and
-   handles SIGTERM, and an ignored signal stays ignored across exec. (The raw system call: the
-   C library refuses to touch its own two, 32 and 33.) */
-static void default_signals(void) {
-    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } action = {SIG_DFL, 0, NULL, 0};
-    for (int sig = 1; sig <= 64; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof action.mask);
-    uint64_t none = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-}
-
-/* Stage the root the request in `buf` describes, hand its namespace over, exec bubblewrap. */
-static void stage_and_exec(char *buf, size_t size) {
+void stage_and_exec(char *buf, size_t size) {
     data = buf;
     end = buf + size;
     uint32_t in_user_ns = u32();
@@ -439,160 +427,9 @@ static void stage_and_exec(char *buf, size_t size) {
     _exit(127);
 }
 
-/* ---------------------------------------------------------------- the fork server (--serve)
-
-   One per worker thread, started by jbuild (sandbox_zygote.py) in place of a Python stager: it
-   enters a user namespace and a loopback-only network namespace once, which its sandboxes
-   share, makes its stage (locked, so that a later jbuild can tell a dead server's stage from a
-   live one's and remove it: sandbox_zygote.sweep_stages), then answers requests on stdin:
-   u32 length, u32 length of the log's path, the path (empty: no log), the request
-   (stage_request.encode). Per request it forks (this program is small: no exec, no dynamic
-   linking per action, and jbuild holds no lock while it waits), the child stages and execs
-   bubblewrap; on stdout the server answers the child's pid (i32, or -1: no fork). The child is
-   jbuild's (CLONE_PARENT): jbuild waits for it and kills its process group itself. Its staged
-   mount namespace comes back over a socket and is let go once the next child has started, so
-   its teardown is in no build's time. It ends when stdin closes, or when the thread that
-   started it does (PR_SET_PDEATHSIG): either way removing its stage. */
-
-#include <net/if.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-
-static char serve_stage[4096];
-
-static void stage_gone(int sig) {
-    (void)sig;
-    rmdir(serve_stage);
-    _exit(0);
-}
-
-static int read_all(int fd, void *buf, size_t n) {
-    char *p = buf;
-    while (n) {
-        ssize_t got = read(fd, p, n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return -1;
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t put = write(fd, p, n);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return -1;
-        p += put;
-        n -= (size_t)put;
-    }
-    return 0;
-}
-
-/* As sandbox_root.enter_worker_namespaces: (in a user namespace, sandboxes share its network). */
-static void worker_namespaces(uint8_t *in_user_ns, uint8_t *shared_network) {
-    char map[64];
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    *in_user_ns = *shared_network = 0;
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return;
-    write_file("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
-    write_file("/proc/self/uid_map", map);
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
-    write_file("/proc/self/gid_map", map);
-    *in_user_ns = 1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        *shared_network = ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
-    }
-    if (s >= 0) close(s);
-}
-
-/* In the forked child: descriptors as staging expects them (0 /dev/null, 1 and 2 the log, SOCK
-   the socket to the server, nothing else), signals at their defaults, its own session. */
-static void child_of_server(int null, const char *log, int theirs, char *buf, size_t size) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* bubblewrap's own (--die-with-parent) takes over */
-    default_signals();
-    if (setsid() < 0) fail("start a session", NULL);
-    int out = *log ? open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(null);
-    if (out < 0) fail("open", log);
-    out = fcntl(out, F_DUPFD_CLOEXEC, 10);
-    theirs = fcntl(theirs, F_DUPFD_CLOEXEC, 10);
-    if (out < 0 || theirs < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(theirs, SOCK) < 0)
-        fail("set up the descriptors", NULL);
-    syscall(SYS_close_range, 3U, 3U, 0);
-    syscall(SYS_close_range, SOCK + 1, ~0U, 0);
-    stage_and_exec(buf, size);
-}
-
-static int serve(const char *tmpdir) {
-    signal(SIGTERM, stage_gone);
-    signal(SIGINT, SIG_IGN); /* jbuild's to handle: it cancels the builds, then closes our stdin */
-    signal(SIGPIPE, SIG_IGN);
-    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-    uint8_t flags[2];
-    worker_namespaces(&flags[0], &flags[1]);
-    if (snprintf(serve_stage, sizeof serve_stage, "%s/jbuild-stage-locked-XXXXXX", tmpdir) >= (int)sizeof serve_stage)
-        return 1;
-    if (!mkdtemp(serve_stage)) return 1;
-    int lock = open(serve_stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lock < 0 || flock(lock, LOCK_EX) != 0) stage_gone(0);
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    uint32_t n = (uint32_t)strlen(serve_stage);
-    if (null < 0 || write_all(1, &n, 4) || write_all(1, serve_stage, n) || write_all(1, flags, 2)) stage_gone(0);
-    int held = -1;
-    for (;;) {
-        uint32_t size, log_size;
-        if (read_all(0, &size, 4) || size < 4) stage_gone(0);
-        char *buf = malloc(size + 1);
-        if (!buf || read_all(0, buf, size)) stage_gone(0);
-        memcpy(&log_size, buf, 4);
-        char log[4096];
-        if (log_size > size - 4 || log_size >= sizeof log) stage_gone(0);
-        memcpy(log, buf + 4, log_size);
-        log[log_size] = '\0';
-        int sv[2];
-        int32_t pid = -1;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-            /* A fork whose parent is jbuild's (CLONE_PARENT): jbuild waits for it itself, woken
-               once when it ends, with no round trip through this server. */
-            pid = (int32_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
-            if (pid == 0) {
-                close(sv[0]);
-                child_of_server(null, log, sv[1], buf + 4 + log_size, size - 4 - log_size);
-            }
-            close(sv[1]);
-        } else sv[0] = -1;
-        free(buf);
-        if (write_all(1, &pid, 4)) stage_gone(0);
-        if (pid < 0) continue;
-        char byte;
-        struct iovec iov = {&byte, 1};
-        union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-        struct msghdr msg = {0};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        if (held >= 0) close(held); /* the previous child's staged mounts, torn down while this one runs */
-        held = -1;
-        if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) == 1) {
-            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-            if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&held, CMSG_DATA(c), sizeof held);
-        }
-        close(sv[0]);
-    }
-}
-
 int main(int count, char **args) {
     if (count > 2 && strcmp(args[1], "--wait") == 0) return wait_then_exec(args + 2);
-    if (count > 2 && strcmp(args[1], "--serve") == 0) return serve(args[2]);
+    if (count > 2 && strcmp(args[1], "--serve") == 0) return serve(args[2], args[0], (size_t)(args[count - 1] + strlen(args[count - 1]) + 1 - args[0]));
     const char *line = "usage: stage_exec --serve TMPDIR (jbuild's sandbox stager) | --wait COMMAND...\n";
     if (write(2, line, strlen(line)) < 0) { /* nothing more to say */ }
     return 2;
