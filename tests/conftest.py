@@ -1,4 +1,5 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,14 @@ IN_CI = os.environ.get("CI") == "true"
 # CI=true changes jbuild's defaults (keep-going, docs/ci.md), which tests of fail-fast would feel.
 for _name in ("CI", "GITHUB_ACTIONS"):
     os.environ.pop(_name, None)
+
+# The interrupt tests send SIGINT/SIGTERM to the jbuild they start and expect it to stop. jbuild,
+# like a program under `nohup`, keeps a SIGINT its parent ignored, and an ignored disposition
+# survives exec: a suite started with them ignored (a non-interactive shell's `cmd &`, some CI
+# runners) would see those tests fail. The suite puts them back, for itself and all it starts.
+for _sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.default_int_handler if _sig == signal.SIGINT else signal.SIG_DFL)
 
 # The build server (the default, docs/server.md) would leave one resident process per test
 # workspace and share state across tests: the suite's jbuild processes build in-process; the
