@@ -32,11 +32,12 @@ def expand(ws: Workspace, pkg_dir: str, root: str, raw: list[Target], diags: lis
     filesets = [fs for t in raw for fs in (t.sources, getattr(t, "interface", None),
                                            getattr(t, "patches", None)) if fs]
     needs_walk = any(fs.globs for fs in filesets)
-    files, dirs = globs.walk_package(pkg_dir, root) if needs_walk else ([], {})
+    unreadable: list[globs.Unreadable] = []
+    files, dirs = globs.walk_package(pkg_dir, root, unreadable) if needs_walk else ([], {})
     explicit = sorted({os.path.join(pkg_dir, p) for fs in filesets for p in fs.paths})
     present = set(files) if needs_walk else {os.path.relpath(p, pkg_dir) for p in explicit
                                              if os.path.isfile(p) and not globs.escapes(p, root)}
-    found = _Found(ws, files, present, diags)
+    found = _Found(ws, files, present, diags, unreadable)
     out = [found.target(t) for t in raw]
     if any(t is None for t in out):
         return None
@@ -49,6 +50,7 @@ class _Found:
     files: list[str]  # the package directory's listing (empty when nothing needed a walk)
     present: set[str]  # the files a path may name
     diags: list[Diagnostic]
+    unreadable: list[globs.Unreadable]  # directories below the package that could not be listed
 
     def target(self, t: Target) -> Target | None:
         if not t.sources:
@@ -79,6 +81,14 @@ class _Found:
                 self._missing(t, fs, what, p)
                 ok = False
         for include, exclude in fs.globs:
+            blocked = next((u for u in self.unreadable for p in include if globs.reaches(p, u.rel)), None)
+            if blocked is not None:
+                self.diags.append(Diagnostic(
+                    fs.span, f"{what} of '{t.label.name}': glob({list(include)}) cannot read the directory "
+                    f"'{os.path.join(t.label.package, blocked.rel).rstrip('/') or '.'}': {blocked.reason}",
+                    "make it readable (chmod a+rx), or narrow the glob, or move the directory out of the package"))
+                ok = False
+                continue
             found = globs.match(self.files, include, exclude)
             bad = sorted(f for f in found if not _utf8(f))
             if bad:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 BUILD_FILE = "BUILD"
 
@@ -121,9 +122,18 @@ def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int, relis
     return True
 
 
-def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState]]:
+class Unreadable(NamedTuple):
+    """A directory below a package that could not be listed: relative to the package."""
+    rel: str
+    reason: str  # e.g. "Permission denied"
+
+
+def walk_package(pkg_dir: str, root: str, unreadable: list[Unreadable] | None = None
+                 ) -> tuple[list[str], dict[str, DirState]]:
     """All files below `pkg_dir` (relative, sorted) that a glob may match, and the state of
-    every directory walked. `root` is the workspace (or repository) root."""
+    every directory walked. `root` is the workspace (or repository) root. A directory that
+    cannot be listed (not one removed meanwhile) is added to `unreadable`: a glob that may
+    reach into it cannot be answered (`reaches`), as in Bazel."""
     files: list[str] = []
     dirs: dict[str, DirState] = {}
     stack = [""]
@@ -133,7 +143,11 @@ def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState
         try:
             mtime = os.stat(full).st_mtime_ns
             entries = _relevant(os.scandir(full), root)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if unreadable is not None:
+                unreadable.append(Unreadable(rel, e.strerror or str(e)))
             continue
         dirs[rel] = (mtime, _digest(entries), GLOB)
         for e in entries:
@@ -145,6 +159,22 @@ def walk_package(pkg_dir: str, root: str) -> tuple[list[str], dict[str, DirState
                 files.append(path)
     files.sort()
     return files, dirs
+
+
+def reaches(pattern: str, rel_dir: str) -> bool:
+    """Whether the glob `pattern` may match a file below the directory `rel_dir` (both relative
+    to the package): `src/*.c` reaches `src`, `**/*.h` every directory, `*.c` none."""
+    if not rel_dir:
+        return True
+    parts = pattern.split("/")
+    for i, name in enumerate(rel_dir.split("/")):
+        if i >= len(parts):
+            return False
+        if "**" in parts[i]:
+            return True
+        if i == len(parts) - 1 or not compile_glob(parts[i]).match(name):
+            return False
+    return True
 
 
 def match(files: list[str], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:

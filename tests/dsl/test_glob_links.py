@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from jbuild.dsl import globs
 from jbuild.dsl.globs import _relevant, _resolved
 
 
@@ -41,3 +43,17 @@ def test_a_glob_sees_links_inside_the_workspace_and_not_those_out_of_it(tmp_path
     (ws / "back_in").symlink_to(tmp_path / "ws" / "src")
     seen = sorted(e.name for e in _relevant(os.scandir(ws), str(ws)))
     assert seen == ["alias", "back_in", "src"]
+
+
+@pytest.mark.parametrize("pattern, rel_dir, expected", [
+    ("src/**", "src/sub", True), ("src/*.c", "src", True), ("src/*.c", "src/sub", False),
+    ("*.c", "sub", False), ("**/*.h", "a/b/c", True), ("s*/x/*.c", "src/x", True),
+    ("s*/x/*.c", "src/y", False), ("src/a**", "src/ab/c", True), ("lib/*", "src", False),
+    ("*.c", "", True),  # the package's own directory unreadable: every glob
+])
+def test_reaches_says_which_directories_a_glob_may_match_below(pattern, rel_dir, expected):
+    assert globs.reaches(pattern, rel_dir) is expected
+    # (an oracle: some file below the directory that the pattern matches, when it may)
+    probe = f"{rel_dir}/ab/c.c" if rel_dir else "c.c"
+    if globs.compile_glob(pattern).match(probe):
+        assert expected

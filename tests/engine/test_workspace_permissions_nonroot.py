@@ -78,3 +78,28 @@ def test_an_unreadable_source_is_a_clear_error(user):  # noqa: F811
     user.run("chmod", "644", "src/f", cwd=ws)
     r = _jbuild(user, "build", "//:a", cwd=ws)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_directory_a_glob_reaches_but_cannot_list_is_a_clear_error(user):  # noqa: F811
+    """Bazel: "error globbing [...]: Permission denied"; before, the directory was skipped and the
+    build went on without its files."""
+    ws = user.home / "globbed"
+    user.run("mkdir", "-p", "globbed/pkg/src/secret", "globbed/top/src/secret", cwd=user.home)
+    user.run("sh", "-c", "touch jbuild.toml && echo hi > pkg/src/a && echo hi > top/src/a && "
+             "chmod 000 pkg/src/secret top/src/secret && printf 'package a { version = \"1\"\\n  sources = glob([\"src/**\"])\\n"
+             "  build = \"mkdir -p $OUT && cat $SRC/src/a > $OUT/a\" }\\n' > pkg/BUILD && "
+             "echo 'package top { version = \"1\" sources = glob([\"src/*\"]) build = \"mkdir -p $OUT\" }' > top/BUILD",
+             cwd=ws)
+    try:
+        r = _jbuild(user, "build", "//pkg:a", cwd=ws)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+        assert "pkg/BUILD:2:13: error: sources of 'a': glob(['src/**']) cannot read the directory " \
+               "'pkg/src/secret': Permission denied" in r.stderr, r.stderr
+        assert "^" in r.stderr and "help: make it readable" in r.stderr, r.stderr
+        r = _jbuild(user, "build", "//top:top", cwd=ws)  # a glob that does not reach into it: built
+        assert r.returncode == 0, r.stderr
+    finally:
+        user.run("chmod", "755", "pkg/src/secret", "top/src/secret", cwd=ws)
+    r = _jbuild(user, "build", "//pkg:a", cwd=ws)
+    assert r.returncode == 0, r.stderr
