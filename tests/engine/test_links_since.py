@@ -237,3 +237,31 @@ def test_another_host_tree_choice_takes_the_full_path(example, builds, monkeypat
     monkeypatch.setattr(results, "host_signature", lambda p: ("another choice",))
     _edit(libs / "geohash" / "src" / "geohash.c", "{", "{ /* two */")
     assert builds() is None
+
+
+EDITS_WITHOUT_LINKS = {  # (each edit is built at once: its BUILD file's stat is racy, read again next time)
+    "relower, then a source": (["build", "source"], 3),  # (the roots made again: p3, and p4, p5 holding it)
+    "relower, relower with links, then a source": (["build", "build links", "source"], 1),
+    "relower, a source, relower": (["build", "source", "build"], 3),
+    "libc, relower, relower": (["libc", "build", "build"], 7),
+}
+
+
+@pytest.mark.parametrize("edits", sorted(EDITS_WITHOUT_LINKS))
+def test_builds_without_links_after_a_build_file_edit(example, chain, builds, edits):
+    """A BUILD edit taken in by relower.py and built at once leaves its file's stat racy: the
+    next build reads it again the loader's way and writes the analysis anew, so the no-op
+    snapshot is recorded whole. It keeps the recorded environments (noop._keep_envs): the
+    next build with links makes again only what the edits reach, and leaves what the full path
+    makes."""
+    assert builds() is None
+    steps, reached = EDITS_WITHOUT_LINKS[edits]
+    for k, what in enumerate(steps):
+        if what.startswith("build"):
+            _edit(chain, "> $OUT/share/p3", f"> $OUT/share/p3 # {k}")
+        elif what == "source":
+            (example.root / "src" / "p5.txt").write_text(f"edit {k}\n")
+        else:
+            (example.root / "libc" / "impl.c").write_text(f"int f(void) {{ return {k + 5}; }}\n")
+        builds(links=what.endswith("links"))
+    _check(example, builds, lambda n: n == reached)
