@@ -84,6 +84,7 @@ def packed_entries(entries: list[list[str]]) -> snapshot.Packed:
     out = snapshot.Packed()
     pack = out.packer()
     out.rows = [pack(e) for e in entries]
+    out.whole = len(out.table)
     return out
 
 
@@ -208,6 +209,7 @@ def _members_packed(members: dict, roots: list) -> snapshot.Packed | list:
     out = snapshot.Packed()
     pack = member_packer(out)
     out.rows = [pack(members[r]) for r in roots]
+    out.whole = len(out.table)
     return out
 
 

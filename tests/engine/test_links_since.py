@@ -265,3 +265,80 @@ def test_builds_without_links_after_a_build_file_edit(example, chain, builds, ed
             (example.root / "libc" / "impl.c").write_text(f"int f(void) {{ return {k + 5}; }}\n")
         builds(links=what.endswith("links"))
     _check(example, builds, lambda n: n == reached)
+
+
+def _detail(example):
+    from jbuild.engine import snapshot
+
+    found = []
+    for path in (example.root / ".jbuild" / "cache").glob("analysis-*.pickle"):
+        snap = snapshot.load(path)
+        kept = snapshot.load_detail(path, snap) if snap is not None else None
+        if kept is not None and len(kept.entries):
+            found.append(kept)
+    assert len(found) == 1
+    return found[0]
+
+
+def _unused(packed) -> int:
+    from array import array
+
+    return len(packed.table) - len({j for row in packed.rows for j in array("I", row)})
+
+
+def test_the_roots_record_is_compacted(example, chain, builds, monkeypatch):
+    """Each edit adds its roots' new members and entries to the record's tables, and the rows
+    that named the old ones name them no more: the tables are compacted once they grew by more
+    than 1/SLACK since they were last made whole (here by more than one item), before the
+    edit's rows are packed; the outcome stays the full path's."""
+    from jbuild.engine import results
+
+    monkeypatch.setattr(results, "SLACK", 100)
+    assert builds() is None
+    kept = _detail(example)
+    assert _unused(kept.entries) == 0 and _unused(kept.members) == 0
+    unused = []
+    for k in range(4):
+        (example.root / "src" / "p5.txt").write_text(f"edit {k}\n")
+        assert builds() == 1
+        kept = _detail(example)
+        unused.append((_unused(kept.entries), _unused(kept.members)))
+    assert unused == [(1, 1), (2, 2), (1, 1), (2, 2)], unused  # (compacted by the third edit)
+    monkeypatch.setattr(results, "SLACK", 4)
+    for k in range(2):
+        (example.root / "src" / "p5.txt").write_text(f"again {k}\n")
+        assert builds() == 1
+    assert _unused(_detail(example).entries) == 4  # (not yet a quarter more)
+    (example.root / "libc" / "impl.c").write_text("int f(void) { return 9; }\n")
+    _check(example, builds, lambda n: n == 7)
+
+
+def test_every_root_made_again_in_one_batch(example, chain, builds, monkeypatch):
+    """A libc patch makes every root's environment again (here libc and 20 packages requiring
+    it): published with their fsyncs deferred to one syncfs (store.deferred_sync), the record's
+    tables made anew; the same links, environments and GC roots as the full path, and a store
+    that verifies."""
+    from jbuild.engine import results
+    from jbuild.engine.store import Store, durability
+
+    text = chain.read_text().split("package p0 {")[0]
+    for i in range(20):
+        (example.root / "src" / f"p{i}.txt").write_text(f"{i}\n")
+        text += _package(i, [":libc"])
+    chain.write_text(text)
+    _settle()  # (a source's racy stat is hashed again next time, and its node counted as may-differ)
+    batches = []
+    batched = results._batched
+    monkeypatch.setattr(results, "_batched", lambda store, count: batches.append(count) or batched(store, count))
+    assert builds() is None
+    (example.root / "src" / "p3.txt").write_text("edited\n")
+    assert builds() == 1
+    assert _unused(_detail(example).entries) > 0
+    (example.root / "libc" / "impl.c").write_text("int f(void) { return 3; }\n")
+    assert builds() == 21 and batches[-1] == 21 > durability.Syncer.FEW
+    kept = _detail(example)
+    assert _unused(kept.entries) == 0 and _unused(kept.members) == 0
+    assert not list(example.store.glob(durability.MARKER + "*"))  # (the batch made durable, its marker gone)
+    assert Store(example.store).verify() == []
+    after = _state(example)
+    assert _full(example, builds) == after
