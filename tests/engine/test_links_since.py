@@ -342,3 +342,38 @@ def test_every_root_made_again_in_one_batch(example, chain, builds, monkeypatch)
     assert Store(example.store).verify() == []
     after = _state(example)
     assert _full(example, builds) == after
+
+
+def test_a_no_op_with_links_after_a_build_without_them_makes_what_it_changed(example, chain, builds):
+    """A build without links records that its changes may differ from the recorded
+    environments (`envs_dirty`): the next build with links, though nothing changed since, is
+    not answered by the no-op with the environments recorded before (noop.answer refuses), and
+    makes again only what those changes reach."""
+    assert builds() is None
+    (example.root / "src" / "p5.txt").write_text("leaf\n")
+    _settle()  # (a stat older than the run that recorded it: the next build is a no-op by the stats)
+    assert builds(links=False) == "no run"
+    before = _state(example)
+    assert builds() == 1
+    after = _state(example)
+    assert after[0] != before[0]
+    assert _full(example, builds) == after
+
+
+def test_a_root_whose_environment_left_the_store_is_made_again(example, chain, builds):
+    """An environment gone from the store (removed by hand, or a gc of a store whose GC-root
+    record was removed) is made again by the next build with links, though no change reaches
+    its root."""
+    import shutil
+    import subprocess
+
+    assert builds() is None
+    links, _ = _state(example)
+    gone = example.store / os.path.basename(links["result-3"])
+    subprocess.run(["chmod", "-R", "u+w", str(gone)], check=True)
+    shutil.rmtree(gone)
+    (example.root / "src" / "p5.txt").write_text("leaf\n")  # (another root: p5's)
+    assert builds() == 2
+    assert (example.store / os.path.basename(_state(example)[0]["result-3"])).is_dir()
+    after = _state(example)
+    assert _full(example, builds) == after
