@@ -15,6 +15,9 @@ repeatable, medians reported:
   libc impl patch  libc's function body changed, its header not
   BUILD edit       one package's build script changed in the BUILD file (ninja: its edge's command
                    in build.ninja); at 10,000 packages the BUILD file is one 2 MB file
+  libc patch, links  the libc patch with the CLI's defaults: every root's environment (its run
+                   closure holds libc) made again, with its link and GC root (step `patchlinks`,
+                   not in the defaults: minutes at 10,000; ninja makes no environments)
 
 then per-action figures: jbuild's full build per action per worker against a bare
 `bwrap ... true` measured in the same run (bench/sandbox_bench.py times the executor alone).
@@ -253,9 +256,10 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, metavar="DIR",
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
     ap.add_argument("--steps", default="full,noop,links,edit,patch,buildedit",
-                    help="which steps to run, comma-separated from full,noop,links,edit,patch,buildedit (links: the "
+                    help="which steps to run, comma-separated from full,noop,links,edit,patch,buildedit,patchlinks (links: the "
                          "no-op with the CLI's default result links; buildedit: "
-                         "one package's build script changed in the BUILD file; the full build always "
+                         "one package's build script changed in the BUILD file; patchlinks: the libc patch with links, not "
+                         "in the defaults; the full build always "
                          "runs, unless --reuse: the others start from its store)")
     ap.add_argument("--server", action="store_true",
                     help="jbuild's runs through the workspace's build server (JBUILD_SERVER=1), warmed before the "
@@ -290,6 +294,10 @@ def main() -> None:
         if "buildedit" in steps:
             bench.step("BUILD edit", args.rounds,
                        lambda r: edit_recipe(root, bench.ninja_dir, args.packages // 2, f"edit {stamp} {r}"))
+        if "patchlinks" in steps:
+            bench.jbuild(links=True)  # (the links of whatever the steps before changed: not timed)
+            bench.step("libc patch, links", args.rounds, links=True,
+                       edit=lambda r: (root / "libc" / "impl.c").write_text(LIBC_C.format(stamp % 100000 + r + 50002)))
         print(f"{args.packages} packages, -j {args.jobs}, {args.rounds} rounds; {os.cpu_count()} cores")
         if not args.reuse:
             print(f"(sandbox /usr trees assembled first, once per store: {warm:.1f} s)")

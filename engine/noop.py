@@ -84,6 +84,7 @@ def packed_entries(entries: list[list[str]]) -> snapshot.Packed:
     out = snapshot.Packed()
     pack = out.packer()
     out.rows = [pack(e) for e in entries]
+    out.whole = len(out.table)
     return out
 
 
@@ -147,6 +148,21 @@ def record_since(old: snapshot.Snapshot | None, p: Plan, rb, session, changed: t
                                decisions_all_reused=False, store_stamp=(), restamped=False, **stale)
 
 
+def _keep_envs(snap: snapshot.Snapshot, old: snapshot.Snapshot | None, session, nodes: set) -> None:
+    """A snapshot recorded whole by a build without links (the analysis written anew: a BUILD
+    file read again the loader's way, its stat racy or its edit not one relower.py takes in)
+    keeps the environments `old` recorded, as `record_since` would, when the session knows every
+    node that may differ from them since (`env_dirty`, and `nodes`, the actions settled anew):
+    they answer no build, and the next build with links makes again only the roots those reach
+    (results._links_since). Else they are dropped (that build takes the full path)."""
+    dirty = session.__dict__.get("env_dirty")
+    if old is None or not old.envs or dirty is None or not old.session or \
+            old.session != session.__dict__.get("restored_from"):
+        return
+    snap.envs, snap.links, snap.detail, snap.has_members = old.envs, old.links, old.detail, old.has_members
+    snap.envs_dirty = sorted({*old.envs_dirty, *map(str, nodes), *map(str, dirty)})
+
+
 def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, changed) -> None:
     """Save what this successful build's plan was computed from, for the next no-op, naming the
     session state it goes with."""
@@ -155,6 +171,8 @@ def remember(cache: Path, old: snapshot.Snapshot | None, p: Plan, rb, session, c
     snap, kept = record_since(old, p, rb, session, changed) if changed is not None else None, None
     if snap is None or UNSETTLED in map(itemgetter(1), snap.actions):  # (carried: every one settled since?)
         snap, kept = record(p, rb), detail(p)
+        if kept is None and changed is not None:
+            _keep_envs(snap, old, session, changed[0])
     snap.session = state_of(session)
     snapshot.save(cache, snap, kept)
 
@@ -191,6 +209,7 @@ def _members_packed(members: dict, roots: list) -> snapshot.Packed | list:
     out = snapshot.Packed()
     pack = member_packer(out)
     out.rows = [pack(members[r]) for r in roots]
+    out.whole = len(out.table)
     return out
 
 

@@ -73,9 +73,10 @@ def root_entries(p, rb, root: Node) -> list[str]:
     return closure_entries(p, rb, root) + host_trees_of(p, root)
 
 
-def host_trees_of(p, root: Node) -> list[str]:
+def host_trees_of(p, root: Node, memo: dict | None = None) -> list[str]:
     """`.host/<key>` of each host tree the actions of `root`'s closure build over (as
-    build.py's _host_roots chooses them), none assembled here; [] outside bubblewrap."""
+    build.py's _host_roots chooses them), none assembled here; [] outside bubblewrap. `memo`
+    (a dict, for many roots of one run): each action's packages and each set's names, once."""
     from . import dpkg
     from .build import BUBBLEWRAP_KINDS
     from .hostroot import tree_names
@@ -83,9 +84,20 @@ def host_trees_of(p, root: Node) -> list[str]:
 
     if getattr(p, "sandbox_kind", None) not in BUBBLEWRAP_KINDS or not dpkg.available():
         return []
-    sets = {frozenset(pkg for tool in host_tools_of(p.node_closure[n], n)
-                      for pkg in p.computer.host[tool.label].debian_packages) for n in _closure_actions(p, root)}
-    return tree_names(p.store.root, sets)
+    memo = {} if memo is None else memo
+
+    def packages(n) -> frozenset:
+        found = memo.get(n)
+        if found is None:
+            found = memo[n] = frozenset(pkg for tool in host_tools_of(p.node_closure[n], n)
+                                        for pkg in p.computer.host[tool.label].debian_packages)
+        return found
+
+    sets = frozenset(map(packages, _closure_actions(p, root)))
+    names = memo.get(sets)
+    if names is None:
+        names = memo[sets] = tree_names(p.store.root, sets)
+    return list(names)
 
 
 def host_signature(p) -> tuple:
@@ -166,15 +178,21 @@ def _links_since(p, rb) -> bool:
     again = [i for i, r in enumerate(roots) if r in reached or envs[i] not in present]
     from .runtime.environment import run_members
 
-    made = {roots[i]: run_members(p.node_closure[roots[i]], roots[i], rb.entry_of) for i in again}
+    if len(again) == len(roots):  # (every row made again: the tables too, holding only what they name)
+        members, entries = packed(rows=[b""] * len(roots)), packed(rows=[b""] * len(roots))
+    elif _slack(members) or _slack(entries):  # (else each edit's new items stay for good)
+        members, entries = _compacted(members), _compacted(entries)
     pack_members, pack_entries = member_packer(members), entries.packer()
-    p.members = made  # (environment_of reads them)
+    memo: dict = {}  # (host trees: each action's once)
     try:
-        for i in again:
-            r = roots[i]
-            envs[i] = environment_of(p, r).name
-            members.rows[i] = pack_members(made[r])
-            entries.rows[i] = pack_entries(root_entries(p, rb, r))
+        with _batched(p.store, len(again)):
+            for i in again:  # (one root's members at a time: 10,000 roots' are millions of objects)
+                r = roots[i]
+                made = run_members(p.node_closure[r], r, rb.entry_of)
+                p.members = {r: made}  # (environment_of reads them)
+                envs[i] = environment_of(p, r).name
+                members.rows[i] = pack_members(made)
+                entries.rows[i] = pack_entries(closure_entries(p, rb, r) + host_trees_of(p, r, memo))
     finally:
         p.members = {}
     from .result_links import settle
@@ -186,6 +204,45 @@ def _links_since(p, rb) -> bool:
     p.links = settle(str(at), os.path.abspath(p.opts.out_link), envs, old.links, lambda: entries)
     p.envs_made = len(again)  # (tests: how many roots were made again)
     return True
+
+
+def _batched(store, count: int):
+    """Where many environments are made (a libc patch: every root's), their publications'
+    fsyncs deferred to one syncfs every few seconds and at the end (store.deferred_sync: a kill
+    or a power loss leaves the store consistent, durability.py); else each made durable as
+    `assemble` does alone."""
+    from contextlib import nullcontext
+
+    from .store.durability import Syncer
+
+    return store.deferred_sync() if count > Syncer.FEW else nullcontext()
+
+
+SLACK = 4  # an item table is compacted when more than 1/SLACK of it was added since it was made whole
+
+
+def _slack(packed) -> bool:
+    """Has `packed`'s table grown by more than 1/SLACK since it was made whole? (Each edit adds
+    its roots' new items; the rows that held the old ones no longer name them.)"""
+    whole = getattr(packed, "whole", None)
+    if whole is None:  # (kept by an earlier jbuild: from now on)
+        packed.whole = whole = len(packed.table)
+    return len(packed.table) > whole + whole // SLACK
+
+
+def _compacted(packed):
+    """`packed` with a table holding only what its rows name (each row packed again), and its
+    size noted (`whole`); the rows made again after this are packed into it."""
+    from array import array
+
+    from .snapshot import Packed
+
+    used = sorted({j for row in packed.rows for j in array("I", row)})
+    at = {j: i for i, j in enumerate(used)}
+    out = Packed([packed.table[j] for j in used],
+                 [array("I", [at[j] for j in array("I", row)]).tobytes() for row in packed.rows])
+    out.whole = len(out.table)
+    return out
 
 
 def _reached(edges, changed: set) -> set:

@@ -89,6 +89,7 @@ class Packed:
 
     def __init__(self, table: list | None = None, rows: list[bytes] | None = None):
         self.table, self.rows = table if table is not None else [], rows if rows is not None else []
+        self.whole: int | None = None  # the table's size when its rows were last packed together (results._slack)
 
     def __len__(self) -> int:
         return len(self.rows)

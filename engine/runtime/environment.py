@@ -108,6 +108,8 @@ def assemble(store: Store, members: Sequence[Member], rendered_etc: dict[str, st
         meta = EntryMeta(key=name.split("-", 1)[0], name=name, label=f"env:{title}", node=f"env:{title}",
                          members=[m.to_json() for m in sorted(members, key=lambda m: m.label)],
                          built_at=time.time())
+        if store.syncer is not None:  # (many made at once, results._batched: one syncfs for them all,
+            return store.publish(tmp.out, meta)  # its marker covering a power loss meanwhile, durability.py)
         _sync_filesystem(tmp.out)  # the launchers and etc/ we wrote; the links' data is durable already
         return store.publish(tmp.out, meta, fsync_files=False)
 

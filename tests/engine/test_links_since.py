@@ -237,3 +237,143 @@ def test_another_host_tree_choice_takes_the_full_path(example, builds, monkeypat
     monkeypatch.setattr(results, "host_signature", lambda p: ("another choice",))
     _edit(libs / "geohash" / "src" / "geohash.c", "{", "{ /* two */")
     assert builds() is None
+
+
+EDITS_WITHOUT_LINKS = {  # (each edit is built at once: its BUILD file's stat is racy, read again next time)
+    "relower, then a source": (["build", "source"], 3),  # (the roots made again: p3, and p4, p5 holding it)
+    "relower, relower with links, then a source": (["build", "build links", "source"], 1),
+    "relower, a source, relower": (["build", "source", "build"], 3),
+    "libc, relower, relower": (["libc", "build", "build"], 7),
+}
+
+
+@pytest.mark.parametrize("edits", sorted(EDITS_WITHOUT_LINKS))
+def test_builds_without_links_after_a_build_file_edit(example, chain, builds, edits):
+    """A BUILD edit taken in by relower.py and built at once leaves its file's stat racy: the
+    next build reads it again the loader's way and writes the analysis anew, so the no-op
+    snapshot is recorded whole. It keeps the recorded environments (noop._keep_envs): the
+    next build with links makes again only what the edits reach, and leaves what the full path
+    makes."""
+    assert builds() is None
+    steps, reached = EDITS_WITHOUT_LINKS[edits]
+    for k, what in enumerate(steps):
+        if what.startswith("build"):
+            _edit(chain, "> $OUT/share/p3", f"> $OUT/share/p3 # {k}")
+        elif what == "source":
+            (example.root / "src" / "p5.txt").write_text(f"edit {k}\n")
+        else:
+            (example.root / "libc" / "impl.c").write_text(f"int f(void) {{ return {k + 5}; }}\n")
+        builds(links=what.endswith("links"))
+    _check(example, builds, lambda n: n == reached)
+
+
+def _detail(example):
+    from jbuild.engine import snapshot
+
+    found = []
+    for path in (example.root / ".jbuild" / "cache").glob("analysis-*.pickle"):
+        snap = snapshot.load(path)
+        kept = snapshot.load_detail(path, snap) if snap is not None else None
+        if kept is not None and len(kept.entries):
+            found.append(kept)
+    assert len(found) == 1
+    return found[0]
+
+
+def _unused(packed) -> int:
+    from array import array
+
+    return len(packed.table) - len({j for row in packed.rows for j in array("I", row)})
+
+
+def test_the_roots_record_is_compacted(example, chain, builds, monkeypatch):
+    """Each edit adds its roots' new members and entries to the record's tables, and the rows
+    that named the old ones name them no more: the tables are compacted once they grew by more
+    than 1/SLACK since they were last made whole (here by more than one item), before the
+    edit's rows are packed; the outcome stays the full path's."""
+    from jbuild.engine import results
+
+    monkeypatch.setattr(results, "SLACK", 100)
+    assert builds() is None
+    kept = _detail(example)
+    assert _unused(kept.entries) == 0 and _unused(kept.members) == 0
+    unused = []
+    for k in range(4):
+        (example.root / "src" / "p5.txt").write_text(f"edit {k}\n")
+        assert builds() == 1
+        kept = _detail(example)
+        unused.append((_unused(kept.entries), _unused(kept.members)))
+    assert unused == [(1, 1), (2, 2), (1, 1), (2, 2)], unused  # (compacted by the third edit)
+    monkeypatch.setattr(results, "SLACK", 4)
+    for k in range(2):
+        (example.root / "src" / "p5.txt").write_text(f"again {k}\n")
+        assert builds() == 1
+    assert _unused(_detail(example).entries) == 4  # (not yet a quarter more)
+    (example.root / "libc" / "impl.c").write_text("int f(void) { return 9; }\n")
+    _check(example, builds, lambda n: n == 7)
+
+
+def test_every_root_made_again_in_one_batch(example, chain, builds, monkeypatch):
+    """A libc patch makes every root's environment again (here libc and 20 packages requiring
+    it): published with their fsyncs deferred to one syncfs (store.deferred_sync), the record's
+    tables made anew; the same links, environments and GC roots as the full path, and a store
+    that verifies."""
+    from jbuild.engine import results
+    from jbuild.engine.store import Store, durability
+
+    text = chain.read_text().split("package p0 {")[0]
+    for i in range(20):
+        (example.root / "src" / f"p{i}.txt").write_text(f"{i}\n")
+        text += _package(i, [":libc"])
+    chain.write_text(text)
+    _settle()  # (a source's racy stat is hashed again next time, and its node counted as may-differ)
+    batches = []
+    batched = results._batched
+    monkeypatch.setattr(results, "_batched", lambda store, count: batches.append(count) or batched(store, count))
+    assert builds() is None
+    (example.root / "src" / "p3.txt").write_text("edited\n")
+    assert builds() == 1
+    assert _unused(_detail(example).entries) > 0
+    (example.root / "libc" / "impl.c").write_text("int f(void) { return 3; }\n")
+    assert builds() == 21 and batches[-1] == 21 > durability.Syncer.FEW
+    kept = _detail(example)
+    assert _unused(kept.entries) == 0 and _unused(kept.members) == 0
+    assert not list(example.store.glob(durability.MARKER + "*"))  # (the batch made durable, its marker gone)
+    assert Store(example.store).verify() == []
+    after = _state(example)
+    assert _full(example, builds) == after
+
+
+def test_a_no_op_with_links_after_a_build_without_them_makes_what_it_changed(example, chain, builds):
+    """A build without links records that its changes may differ from the recorded
+    environments (`envs_dirty`): the next build with links, though nothing changed since, is
+    not answered by the no-op with the environments recorded before (noop.answer refuses), and
+    makes again only what those changes reach."""
+    assert builds() is None
+    (example.root / "src" / "p5.txt").write_text("leaf\n")
+    _settle()  # (a stat older than the run that recorded it: the next build is a no-op by the stats)
+    assert builds(links=False) == "no run"
+    before = _state(example)
+    assert builds() == 1
+    after = _state(example)
+    assert after[0] != before[0]
+    assert _full(example, builds) == after
+
+
+def test_a_root_whose_environment_left_the_store_is_made_again(example, chain, builds):
+    """An environment gone from the store (removed by hand, or a gc of a store whose GC-root
+    record was removed) is made again by the next build with links, though no change reaches
+    its root."""
+    import shutil
+    import subprocess
+
+    assert builds() is None
+    links, _ = _state(example)
+    gone = example.store / os.path.basename(links["result-3"])
+    subprocess.run(["chmod", "-R", "u+w", str(gone)], check=True)
+    shutil.rmtree(gone)
+    (example.root / "src" / "p5.txt").write_text("leaf\n")  # (another root: p5's)
+    assert builds() == 2
+    assert (example.store / os.path.basename(_state(example)[0]["result-3"])).is_dir()
+    after = _state(example)
+    assert _full(example, builds) == after
