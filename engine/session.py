@@ -148,6 +148,7 @@ class Session:
                 d = os.path.join(str(path.parent), rel) if rel else str(path.parent)
                 self.glob_dirs[d] = key
                 self.glob_states[d] = (state, str(loader._root_of(d)), entry.walked_at)
+        self.loader_inputs = loader.inputs()  # (what a no-op snapshot records: `_DeferredLoader`)
         from .relower import indexed
 
         indexed(self, loader)  # (what relower.py compares an edit with)
@@ -293,7 +294,7 @@ class Session:
             [n for n in self.candidates if n in self.graph]
         affected = None if not settled else {
             n for n in candidates if n not in settled or settled[n][0] != keys.get(n)}
-        loader = self.__dict__.get("loader") or _Deferred(self, "loader")  # (read back only if asked)
+        loader = self.__dict__.get("loader") or _DeferredLoader(self, "loader")  # (read back only if asked)
         return Plan(started_at or self.started_at, loader, self.ws, self.opts, self.closures, self.node_closure,
                     self.graph, self.computer, self.stats, self.kind, self.store,
                     [c.root for c in self.closures if is_action(c.root)],
@@ -433,3 +434,17 @@ class _Deferred:
         if attr.startswith("__"):
             raise AttributeError(attr)
         return getattr(getattr(self._session, self._name), attr)
+
+
+class _DeferredLoader(_Deferred):
+    """The loader of a restored session: what its targets were read from (`inputs`, which the
+    no-op snapshot records) is kept with the session, so recording a snapshot whole (a build
+    with links) does not read the loader back — which would leave a build server's session
+    holding it, and every later BUILD edit re-lowered without relower.py."""
+
+    def inputs(self) -> tuple[dict, dict]:
+        kept = self._session.__dict__.get("loader_inputs")
+        if kept is None:  # (a session kept by an earlier jbuild)
+            return self._session.loader.inputs()
+        files, dirs = kept
+        return dict(files), dict(dirs)
