@@ -98,9 +98,10 @@ class Session:
         self.stats.journaled = False  # a whole analysis refreshes the file other command lines read
         self.stats.save()
 
-    def _resolve(self, previous: tuple | None = None) -> None:
+    def _resolve(self, previous: tuple | None = None, walked: dict | None = None) -> None:
         """Resolution and graph of the current families; indexes of what each file feeds.
-        `previous`: the last closures and families (resolve_roots updates them where it can)."""
+        `previous`: the last closures and families (resolve_roots updates them where it can);
+        `walked`: the pattern walk's directories as the edit check last proved them (`_index_packages`)."""
         last = previous[0] if previous else None
         self.closures = resolve_roots(self.roots, self.families, self.pins, previous)
         graph = action_graph(self.closures, (self.graph, last[0].deps) if last and all(
@@ -117,22 +118,28 @@ class Session:
                 root = self._package_dir(n)
                 for rel in n.target.files:
                     self.sources.setdefault(os.path.join(root, rel), []).append(n)
-        self._index_packages()
+        self._index_packages(walked)
 
     def _package_dir(self, node) -> str:
         repo_root = str(self.ws.repo_root(node.label.repo))
         return os.path.join(repo_root, node.label.package) if node.label.package else repo_root
 
-    def _index_packages(self) -> None:
+    def _index_packages(self, walked: dict | None = None) -> None:
         """Which package each BUILD file and each glob-walked directory belongs to, and what of
         the loader `changed_files` compares with (so that it needs no loader: a restored
-        session reads the loader back only when a BUILD file changed, analysis_file.py)."""
+        session reads the loader back only when a BUILD file changed, analysis_file.py).
+        `walked`: the pattern walk's directories as the edit check last proved them (their states
+        taken again once a listing proved one unchanged, session_changes._restamp): kept where the
+        loader did not walk them again, so that a directory of 10,000 result links is not listed
+        again by the next edit."""
         loader = self.loader
         self.build_files: dict[str, tuple[str, str]] = {}
         self.glob_dirs: dict[str, tuple[str, str]] = {}
         self.new_package_dirs: set[str] = set(loader.walked_dirs)  # a new BUILD file here is a new package
         self.read_stats: dict[str, tuple] = {}  # BUILD file -> (stat, None, read_at) of its parse
-        self.walked_states = {d: (state, str(loader._root_of(d)), self.walked_at) for d, state in loader.walked_dirs.items()}
+        walked = walked or {}
+        self.walked_states = {d: walked.get(d) or (state, str(loader._root_of(d)), self.walked_at)
+                              for d, state in loader.walked_dirs.items()}
         self.glob_states: dict[str, tuple] = {}  # directory a glob walked -> (its DirState, root, walked at)
         for key, targets in loader.packages.items():
             path = self.ws.build_file(*key)
@@ -257,7 +264,9 @@ class Session:
             loader._index.pop(key, None)
             loader.errors.pop(key, None)
         patterns, pins = _version_pins(self.patterns, loader, self.cwd)
-        roots = loader.expand(patterns, self.cwd, skip_manual=True)
+        states = dict(loader.walked_dirs)  # (not structural: every directory the patterns walked is as it was,
+        roots = loader.expand(patterns, self.cwd, skip_manual=True, walked_unchanged=True)  # its packages too)
+        walked = {d: v for d, v in self.walked_states.items() if loader.walked_dirs.get(d) is states.get(d)}
         loaded = loader.closure(roots)
         hosted = dict(self.hosted)
         host = with_host_versions(loaded, self.stats, hosted)
@@ -266,13 +275,13 @@ class Session:
             families[lb] is self.families[lb] for lb in families)
         self.hosted, self.host = hosted, host
         if unchanged and roots == self.roots and pins == self.pins:
-            self._index_packages()
+            self._index_packages(walked)
             return set()
         previous = (self.closures, self.families)
         self.roots, self.pins, self.families = roots, pins, families
         self.env_dirty = None  # re-resolved: any closure may differ
         old_targets = {n: n.target for n in self.node_closure}
-        self._resolve(previous)
+        self._resolve(previous, walked)
         self.candidates = None  # nodes were re-identified: compare every action
         dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)
                  and not (n.label in moved and n in old_targets)}  # (moved: its keys hold)
