@@ -315,6 +315,7 @@ class Loader:
         if self.__dict__.get("_walked_unchanged") and key in walks:
             return walks[key]
         root = str(self.ws.repo_root(pat.repo))
+        _inside(pat, root)
         walked: list[str] = []
         pkgs = walks[key] = self.ws.packages_under(pat.repo, pat.package, walked)
         for d in walked:
@@ -361,6 +362,21 @@ class Loader:
         except RecipeError as exc:
             self.diags.extend(exc.diagnostics)
             return False
+
+
+def _inside(pat: Pattern, root: str) -> None:
+    """A recursive pattern is expanded inside its repository only: its package directory (or one
+    above it) being a symlink out of it is an error, not a walk of whatever it names. (The walk
+    itself never follows a symlinked directory below it, as `//...` never did. Bazel does follow
+    them, unless told not to by a marker file; a label names a path here, so a package reached
+    through a link would have two labels, or one naming a place outside the workspace.)"""
+    if not pat.package:
+        return
+    real, real_root = os.path.realpath(os.path.join(root, pat.package)), os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) != real_root:
+        raise RecipeError.at(NOWHERE, f"'{pat}' would walk {real}, outside the workspace: '{pat.package}' is, or is "
+                             "below, a symlink leading out of it; a pattern is expanded only inside the workspace",
+                             "name the targets there by their labels, or move their directory into the workspace")
 
 
 def load(patterns: list[str], start: str | None = None, skip_manual: bool = False) -> Loaded:
