@@ -50,6 +50,7 @@ class Loader:
         self.errors: dict[tuple[str, str], list[Diagnostic]] = {}  # a package's own errors
         self.parsed_files = 0  # how many BUILD files were really parsed (tests, bench)
         self.walked_dirs: dict[str, globs.DirState] = {}  # directories pattern expansion looked at
+        self.walks: dict[tuple[str, str], list[str]] = {}  # (repo, package) of a recursive pattern -> its packages
         self._loading: set[tuple[str, str]] = set()  # packages being parsed (a cycle of templates)
         self._started = time.time_ns()  # (pieces written since by others are not trimmed)
 
@@ -60,6 +61,7 @@ class Loader:
         entry without its parse (`raw`: a second copy of every target, needed only to expand the
         file again, which then parses it again)."""
         state = dict(self.__dict__)
+        state.pop("_walked_unchanged", None)  # (one expansion's)
         state["_cache"] = {p: e if e.raw is None else dataclasses.replace(e, raw=None) for p, e in self._own().items()}
         return state
 
@@ -262,8 +264,13 @@ class Loader:
     def _fail(self, span: Span, message: str, help: str | None):
         raise RecipeError.at(span, message, help)
 
-    def expand(self, patterns: list[str], cwd: str | None = None, skip_manual: bool = False) -> list[Label]:
-        """Labels matched by `patterns` (a `-` prefix subtracts), sorted."""
+    def expand(self, patterns: list[str], cwd: str | None = None, skip_manual: bool = False,
+               walked_unchanged: bool = False) -> list[Label]:
+        """Labels matched by `patterns` (a `-` prefix subtracts), sorted. `walked_unchanged`: the
+        caller proved every directory an earlier expansion walked (`walked_dirs`) unchanged (the
+        engine's edit check, by their stats): a recursive pattern walked before takes the packages
+        it found then, without walking the workspace again."""
+        self._walked_unchanged = walked_unchanged
         current = self.ws.package_of(cwd or os.getcwd())
         chosen: set[Label] = set()
         for text in patterns:
@@ -284,11 +291,7 @@ class Loader:
                 self.diags.extend(exc.diagnostics)
                 return set()
         try:
-            walked: list[str] = []
-            pkgs = self.ws.packages_under(pat.repo, pat.package, walked) if pat.recursive else [pat.package]
-            root = str(self.ws.repo_root(pat.repo))
-            for d in walked:
-                self.walked_dirs[d] = globs.dir_state(d, root, globs.TREE)
+            pkgs = self._walk(pat) if pat.recursive else [pat.package]
         except KeyError:
             raise RecipeError.at(NOWHERE, f"unknown repository '@{pat.repo}'") from None
         if not pkgs and not pat.negative:
@@ -303,6 +306,21 @@ class Loader:
                 if not (skip_manual and "manual" in t.tags):
                     out.add(t.label)
         return out
+
+    def _walk(self, pat: Pattern) -> list[str]:
+        """The packages at or below a recursive pattern's package: walked, each directory's state
+        kept (`walked_dirs`), unless `expand` was told the last walk's directories are unchanged."""
+        walks = self.__dict__.setdefault("walks", {})  # (a loader kept by an earlier jbuild has none)
+        key = (pat.repo, pat.package)
+        if self.__dict__.get("_walked_unchanged") and key in walks:
+            return walks[key]
+        root = str(self.ws.repo_root(pat.repo))
+        _inside(pat, root)
+        walked: list[str] = []
+        pkgs = walks[key] = self.ws.packages_under(pat.repo, pat.package, walked)
+        for d in walked:
+            self.walked_dirs[d] = globs.dir_state(d, root, globs.TREE)
+        return pkgs
 
     def raise_errors(self) -> None:
         if self.diags:
@@ -344,6 +362,21 @@ class Loader:
         except RecipeError as exc:
             self.diags.extend(exc.diagnostics)
             return False
+
+
+def _inside(pat: Pattern, root: str) -> None:
+    """A recursive pattern is expanded inside its repository only: its package directory (or one
+    above it) being a symlink out of it is an error, not a walk of whatever it names. (The walk
+    itself never follows a symlinked directory below it, as `//...` never did. Bazel does follow
+    them, unless told not to by a marker file; a label names a path here, so a package reached
+    through a link would have two labels, or one naming a place outside the workspace.)"""
+    if not pat.package:
+        return
+    real, real_root = os.path.realpath(os.path.join(root, pat.package)), os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) != real_root:
+        raise RecipeError.at(NOWHERE, f"'{pat}' would walk {real}, outside the workspace: '{pat.package}' is, or is "
+                             "below, a symlink leading out of it; a pattern is expanded only inside the workspace",
+                             "name the targets there by their labels, or move their directory into the workspace")
 
 
 def load(patterns: list[str], start: str | None = None, skip_manual: bool = False) -> Loaded:

@@ -218,6 +218,9 @@ def _remember(session, path: str, entry: dict) -> None:
     """The file's new stat, what its next edit compares with, the loader's patch, and what the
     no-op snapshot must record anew (noop.record_since)."""
     session.read_stats[path] = (entry["stat"], None, entry["read_at"])
+    inputs = session.__dict__.get("loader_inputs")
+    if inputs is not None:  # (in place of the loader's, as `patch_loader` makes it: Session._DeferredLoader)
+        session.loader_inputs = ({**inputs[0], path: entry["stat"]}, inputs[1])
     digest, _, labels = session.pieced[path]
     session.pieced = {**session.pieced, path: (entry["digest"], entry["pieces"], labels)}
     patch = dict(session.__dict__.get("heavy_patch") or {})

@@ -98,9 +98,10 @@ class Session:
         self.stats.journaled = False  # a whole analysis refreshes the file other command lines read
         self.stats.save()
 
-    def _resolve(self, previous: tuple | None = None) -> None:
+    def _resolve(self, previous: tuple | None = None, walked: dict | None = None) -> None:
         """Resolution and graph of the current families; indexes of what each file feeds.
-        `previous`: the last closures and families (resolve_roots updates them where it can)."""
+        `previous`: the last closures and families (resolve_roots updates them where it can);
+        `walked`: the pattern walk's directories as the edit check last proved them (`_index_packages`)."""
         last = previous[0] if previous else None
         self.closures = resolve_roots(self.roots, self.families, self.pins, previous)
         graph = action_graph(self.closures, (self.graph, last[0].deps) if last and all(
@@ -117,22 +118,28 @@ class Session:
                 root = self._package_dir(n)
                 for rel in n.target.files:
                     self.sources.setdefault(os.path.join(root, rel), []).append(n)
-        self._index_packages()
+        self._index_packages(walked)
 
     def _package_dir(self, node) -> str:
         repo_root = str(self.ws.repo_root(node.label.repo))
         return os.path.join(repo_root, node.label.package) if node.label.package else repo_root
 
-    def _index_packages(self) -> None:
+    def _index_packages(self, walked: dict | None = None) -> None:
         """Which package each BUILD file and each glob-walked directory belongs to, and what of
         the loader `changed_files` compares with (so that it needs no loader: a restored
-        session reads the loader back only when a BUILD file changed, analysis_file.py)."""
+        session reads the loader back only when a BUILD file changed, analysis_file.py).
+        `walked`: the pattern walk's directories as the edit check last proved them (their states
+        taken again once a listing proved one unchanged, session_changes._restamp): kept where the
+        loader did not walk them again, so that a directory of 10,000 result links is not listed
+        again by the next edit."""
         loader = self.loader
         self.build_files: dict[str, tuple[str, str]] = {}
         self.glob_dirs: dict[str, tuple[str, str]] = {}
         self.new_package_dirs: set[str] = set(loader.walked_dirs)  # a new BUILD file here is a new package
         self.read_stats: dict[str, tuple] = {}  # BUILD file -> (stat, None, read_at) of its parse
-        self.walked_states = {d: (state, str(loader._root_of(d)), self.walked_at) for d, state in loader.walked_dirs.items()}
+        walked = walked or {}
+        self.walked_states = {d: walked.get(d) or (state, str(loader._root_of(d)), self.walked_at)
+                              for d, state in loader.walked_dirs.items()}
         self.glob_states: dict[str, tuple] = {}  # directory a glob walked -> (its DirState, root, walked at)
         for key, targets in loader.packages.items():
             path = self.ws.build_file(*key)
@@ -148,6 +155,7 @@ class Session:
                 d = os.path.join(str(path.parent), rel) if rel else str(path.parent)
                 self.glob_dirs[d] = key
                 self.glob_states[d] = (state, str(loader._root_of(d)), entry.walked_at)
+        self.loader_inputs = loader.inputs()  # (what a no-op snapshot records: `_DeferredLoader`)
         from .relower import indexed
 
         indexed(self, loader)  # (what relower.py compares an edit with)
@@ -256,7 +264,9 @@ class Session:
             loader._index.pop(key, None)
             loader.errors.pop(key, None)
         patterns, pins = _version_pins(self.patterns, loader, self.cwd)
-        roots = loader.expand(patterns, self.cwd, skip_manual=True)
+        states = dict(loader.walked_dirs)  # (not structural: every directory the patterns walked is as it was,
+        roots = loader.expand(patterns, self.cwd, skip_manual=True, walked_unchanged=True)  # its packages too)
+        walked = {d: v for d, v in self.walked_states.items() if loader.walked_dirs.get(d) is states.get(d)}
         loaded = loader.closure(roots)
         hosted = dict(self.hosted)
         host = with_host_versions(loaded, self.stats, hosted)
@@ -265,13 +275,13 @@ class Session:
             families[lb] is self.families[lb] for lb in families)
         self.hosted, self.host = hosted, host
         if unchanged and roots == self.roots and pins == self.pins:
-            self._index_packages()
+            self._index_packages(walked)
             return set()
         previous = (self.closures, self.families)
         self.roots, self.pins, self.families = roots, pins, families
         self.env_dirty = None  # re-resolved: any closure may differ
         old_targets = {n: n.target for n in self.node_closure}
-        self._resolve(previous)
+        self._resolve(previous, walked)
         self.candidates = None  # nodes were re-identified: compare every action
         dirty = {n for n in self.node_closure if old_targets.get(n) is not n.target and not isinstance(n.target, Test)
                  and not (n.label in moved and n in old_targets)}  # (moved: its keys hold)
@@ -293,7 +303,7 @@ class Session:
             [n for n in self.candidates if n in self.graph]
         affected = None if not settled else {
             n for n in candidates if n not in settled or settled[n][0] != keys.get(n)}
-        loader = self.__dict__.get("loader") or _Deferred(self, "loader")  # (read back only if asked)
+        loader = self.__dict__.get("loader") or _DeferredLoader(self, "loader")  # (read back only if asked)
         return Plan(started_at or self.started_at, loader, self.ws, self.opts, self.closures, self.node_closure,
                     self.graph, self.computer, self.stats, self.kind, self.store,
                     [c.root for c in self.closures if is_action(c.root)],
@@ -302,79 +312,10 @@ class Session:
                     decisions_since=self.decisions_stamp, env_dirty=self.__dict__.get("env_dirty"))
 
     def settle(self, rb) -> None:
-        """Learn from a run: every action built or reused is settled at its actual key, measured
-        digest and entry name (they become the prediction); any other is re-checked next time
-        (a candidate of the next plan), and keeps what an earlier run settled where that still
-        describes it (`_still_settled`). Only what the run may have changed is looked at
-        (`_to_settle`): an action adopted at its settled entry, predicted so, is settled already."""
-        from .adopted import Adopted
+        """Learn from a run (session_settle.py)."""
+        from .session_settle import settle
 
-        settled, predicted, candidates = self.settled, self.computer.keys.inputs, set()
-        outcomes, actual, exported, inputs = rb.outcomes, rb.actual, rb.exported, rb.inputs
-        keep = self._still_settled(rb)  # (before this run's values replace the last run's)
-        for n in self._to_settle(rb):
-            o = outcomes.get(n)
-            if isinstance(o, Adopted) and predicted.get(n) is settled[n][2]:
-                continue  # taken at its settled entry (key, digest and inputs; after a cutoff too), and predicted so
-            if o is None or o.decision not in ("built", "reused") or n not in actual:
-                if n not in keep:
-                    settled.pop(n, None)
-                candidates.add(n)
-                continue
-            was, now = settled.get(n), inputs[n]
-            if was is not None and was[2] is now and predicted.get(n) is now and was[0] == actual[n] \
-                    and was[1] == exported[n] and len(was) > 3:
-                continue  # adopted as settled, and predicted so: nothing to write (session_journal.py)
-            value = (actual[n], exported[n], now, rb.entry_of(n))
-            settled[n] = value
-            self.computer.settle(n, *value[:3])
-        self.candidates = candidates
-        self.decisions_stamp = rb.decisions_stamp
-
-    def _still_settled(self, rb) -> set:
-        """The actions this run did not build or reuse whose settled state stays (still
-        candidates of the next plan, which compares their keys again): what a failed libc patch
-        leaves, so that the patch that mends it adopts libc's 9,999 consumers in bulk, at the
-        entries settled before it, as any libc patch does (cutoff.py) — not 9,999 lookups.
-
-        - A skipped action (a dependency failed, or the run stopped) was not looked at: what it
-          was settled with still holds unless an action it reads was built or reused at another
-          value than the one settled (then it is unsettled: decided one by one next time). So
-          each settled consumer keeps reading the values its dependencies are settled at (the
-          invariant cutoff.Held.decide relies on); a failed dependency keeps its own too, below.
-        - A failed action keeps its settled state only where its prediction differs from it: the
-          next plan then decides it (affected), and compares what it comes out as with what its
-          consumers were settled with. One that failed though predicted at its settled key (a
-          consumer of a changed value, an entry gone) is unsettled, as its prediction may be
-          wrong: affected next time, and its consumers checked one by one after it."""
-        from .cutoff import _consumers, _key_readers
-
-        settled, build = self.settled, self.computer.keys.build
-        skipped, failed, done = [], [], []
-        for n, o in rb.decided.items():
-            if o.decision in ("built", "reused"):
-                done.append(n)
-            elif n in settled and o.decision in ("skipped", "failed"):
-                (skipped if o.decision == "skipped" else failed).append(n)
-        if not skipped and not failed:
-            return set()
-        keyed, measured = rb.changed_values(done)
-        skipped = set(skipped)
-        stale = _consumers(self.graph, measured, skipped) | _key_readers(rb, self.graph, keyed, skipped)
-        return (skipped - stale) | {n for n in failed if build.get(n) != settled[n][0]}
-
-    def _to_settle(self, rb):
-        """The actions whose settled state this run may change: those it decided one by one, and
-        those re-keyed since the session was restored or saved (their prediction is a new object:
-        the tracked `keys.inputs`, session_journal.py) — when every action has an outcome. (One
-        the last run left unsettled, or new since, is affected: decided one by one.) Otherwise
-        (a failure, a fresh analysis, a session not tracked): every action. A set union in C,
-        not a pass over 10,000 adopted actions."""
-        nodes, predicted = self.graph.nodes, self.computer.keys.inputs
-        touched = getattr(predicted, "touched", None)
-        if touched is None or getattr(predicted, "whole", True) or not all(map(rb.outcomes.__contains__, nodes)):
-            return nodes
-        return [n for n in {*rb.decided, *touched} if n in self.graph.deps]
+        settle(self, rb)
 
     def __getstate__(self):  # the store (an open index) is re-opened by `restore`
         return {k: v for k, v in self.__dict__.items() if k != "store"}
@@ -433,3 +374,17 @@ class _Deferred:
         if attr.startswith("__"):
             raise AttributeError(attr)
         return getattr(getattr(self._session, self._name), attr)
+
+
+class _DeferredLoader(_Deferred):
+    """The loader of a restored session: what its targets were read from (`inputs`, which the
+    no-op snapshot records) is kept with the session, so recording a snapshot whole (a build
+    with links) does not read the loader back — which would leave a build server's session
+    holding it, and every later BUILD edit re-lowered without relower.py."""
+
+    def inputs(self) -> tuple[dict, dict]:
+        kept = self._session.__dict__.get("loader_inputs")
+        if kept is None:  # (a session kept by an earlier jbuild)
+            return self._session.loader.inputs()
+        files, dirs = kept
+        return dict(files), dict(dirs)

@@ -295,7 +295,7 @@ class Server:
                 os.close(fd)
         self._code_changed()  # (notes the modules this build imported first: a later change is seen)
         self.served += 1
-        _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}")
+        _log(f"build {self.served}: exit {code}; from memory so far: {file_memo.hits}; {_rss()}")
         try:
             send(conn, {"exit": code})
         except OSError:
@@ -401,6 +401,16 @@ def _reap(within: float = 0.0) -> None:
         if not subprocess._active or time.monotonic() >= deadline:
             break
         time.sleep(0.05)
+
+
+def _rss() -> str:
+    """This process's resident size now and at most (the log's view of what builds hold)."""
+    try:
+        with open("/proc/self/status") as f:
+            found = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+    except OSError:
+        return "RSS unknown"
+    return f"RSS {found.get('VmRSS', '?').strip()} (peak {found.get('VmHWM', '?').strip()})"
 
 
 def _tidy() -> None:

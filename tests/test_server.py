@@ -80,6 +80,10 @@ def test_builds_edits_and_errors_through_the_server_as_in_process(ws):
     r = ws.jbuild("build", "//:a")
     assert r.returncode == 0 and "sources changed: a.txt" in r.stderr, r.stderr
     assert (ws.root / "result" / "a").read_text() == "two\n"
+    assert ws.pids() == [pid] and ws.memo_hits() == 0  # a whole analysis's session (it holds the loader):
+    (ws.root / "a.txt").write_text("two more\n")  # not kept in memory, restored from its files (session_file)
+    r = ws.jbuild("build", "//:a")
+    assert r.returncode == 0 and (ws.root / "result" / "a").read_text() == "two more\n", r.stderr
     assert ws.pids() == [pid] and ws.memo_hits() == 1  # the same server, the session from memory
     # another jbuild, not the server's, builds meanwhile: the server's memory is stale, not used
     (ws.root / "a.txt").write_text("three\n")
@@ -244,12 +248,12 @@ def test_an_ordinary_user_builds_through_a_server(tmp_path):
     jb = f"env JBUILD_SERVER=1 {sys.executable} -m jbuild"
     # (one shell: the harness gives each command a mount namespace of its own, and a server serves
     # only clients of its own, server_client.identity)
-    script = (f"{jb} build //:a && echo two > a.txt && {jb} build //:a && "
+    script = (f"{jb} build //:a && echo two > a.txt && {jb} build //:a && echo three > a.txt && {jb} build //:a && "
               f"ls -ld .jbuild/cache/server-* && {jb} shutdown")
     try:
         r = user.run("sh", "-c", script, cwd=root)
         assert r.returncode == 0, r.stderr
-        assert (root / "result" / "a").read_text() == "two\n"
+        assert (root / "result" / "a").read_text() == "three\n"
         [directory] = (root / ".jbuild" / "cache").glob("server-*")
         st = os.stat(directory)
         assert st.st_uid != 0 and st.st_mode & 0o777 == 0o700
@@ -315,7 +319,7 @@ def test_a_piped_build_that_starts_the_server_returns_at_once(ws):
     assert r.returncode == 0 and "1 built" in r.stdout, r.stdout + r.stderr
     assert time.monotonic() - started < 30
     [pid] = ws.pids()  # (it served the build, and runs on)
-    for _ in range(2):  # a no-op, then an edit, through that server: the same
+    for _ in range(3):  # a no-op, then edits, through that server: the same (the last's session from memory)
         started = time.monotonic()
         p = subprocess.Popen([sys.executable, "-m", "jbuild", "build", "//:a"], cwd=ws.root, env=ws.env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -88,6 +88,24 @@ def test_a_symlink_inside_the_workspace_is_a_source(make_workspace):
     assert pkg.files == ("x",)
 
 
+def test_a_recursive_pattern_does_not_walk_out_of_the_workspace(make_workspace, tmp_path):
+    """`//out/...` where `out` (or a directory above it) is a symlink leading out of the
+    workspace: an error naming it, not the packages of whatever it points at; a symlink to a
+    directory inside the workspace is walked as before, and `//...` follows no symlink."""
+    outside = tmp_path / "elsewhere"
+    (outside / "q").mkdir(parents=True)
+    (outside / "q" / "BUILD").write_text('package q { version = "1" }')
+    root = make_workspace({"in/p/BUILD": 'package p { version = "1" }', "BUILD": 'package top { version = "1" }'})
+    os.symlink(outside, root / "out")
+    os.symlink("in", root / "alias")
+    for pattern in ("//out/...", "//out/q/..."):
+        text = failure(root, pattern)
+        assert f"'{pattern}' would walk {os.path.realpath(outside)}" in text and "outside the workspace" in text, text
+    loader = Loader(Workspace(root))
+    assert [str(lb) for lb in loader.expand(["//alias/..."])] == ["//alias/p:p"]
+    assert [str(lb) for lb in Loader(Workspace(root)).expand(["//..."])] == ["//:top", "//in/p:p"]
+
+
 def test_an_oversized_build_file_is_refused_unread(make_workspace):
     root = make_workspace({"p/BUILD": ""})
     with open(root / "p" / "BUILD", "wb") as f:

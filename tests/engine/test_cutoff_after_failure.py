@@ -1,5 +1,5 @@
 """A failed build leaves the session able to take the next patch as any patch (session.settle,
-`_still_settled`): what a failure skipped keeps its settled entry, so the build that mends the
+`session_settle._still_settled`): what a failure skipped keeps its settled entry, so the build that mends the
 failure runs only what changed and adopts the rest in bulk (cutoff.py) — at 10,000 packages a
 libc patch after a failed one took 6-80 s, each consumer looked up one by one. What that must not
 cost: a skipped consumer whose other dependency changed meanwhile is built again; an action that
