@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections import namedtuple
 from functools import lru_cache
-from typing import NamedTuple
 
 BUILD_FILE = "BUILD"
 
@@ -122,10 +122,9 @@ def dir_unchanged(path: str, recorded: DirState, root: str, since_ns: int, relis
     return True
 
 
-class Unreadable(NamedTuple):
-    """A directory below a package that could not be listed: relative to the package."""
-    rel: str
-    reason: str  # e.g. "Permission denied"
+# A directory below a package that could not be listed: `rel` to the package, and the `reason`
+# (e.g. "Permission denied"). (namedtuple, not typing's: `typing` is kept off the no-op path.)
+Unreadable = namedtuple("Unreadable", "rel reason")
 
 
 def walk_package(pkg_dir: str, root: str, unreadable: list[Unreadable] | None = None
