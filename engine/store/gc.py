@@ -125,7 +125,7 @@ def collect(store, dry_run: bool) -> GcReport:
     from .sets import whole_sets
 
     roots = read_roots(store.root / "roots", store.root)
-    why = whole_sets(store.metas(), kept(roots))
+    why = whole_sets(store.each_meta(), kept(roots))
     report = GcReport(stale_roots=[r.link for r in roots if not r.holds()])
     for entry in store.entries():
         if entry.name in why:
