@@ -47,7 +47,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         store.clean_temporaries(always=True)
         report = collect(store, dry_run)
         live = set(report.kept)
-        metas = [m for name in sorted(live) if (m := _meta(store, name)) is not None]
+        metas = (m for name in sorted(live) if (m := _meta(store, name)) is not None)  # (one at a time: see each_meta)
         report.trimmed += sweep_downloads(store.root / ".downloads", metas, cutoff, dry_run)
         report.trimmed += sweep_layers(store.root, live, cutoff, dry_run)
         trees = rooted(kept(store.roots()))
