@@ -299,10 +299,12 @@ class Store:
 
     def verify(self, repair: bool = False, full: bool = True) -> list[str]:
         """Entries changed since they were built, directories that are not entries, a damaged
-        index; with repair, delete the first two and rebuild the index."""
+        index; with repair, delete the first two and rebuild the index — under the exclusive
+        lock, as gc: a build holding the shared one trusts that an entry it listed stays
+        (Rebuilder.store_listing), and repair removes entries."""
         from .verify import verify
 
-        with self.shared():
+        with self.exclusive() if repair else self.shared():
             self.clean_temporaries(always=True)
             return verify(self, full, repair)
 

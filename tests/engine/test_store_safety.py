@@ -206,6 +206,26 @@ def test_gc_waits_for_a_build_holding_the_shared_lock_and_then_sees_its_root(tmp
     assert result["r"].dead == [] and store.lookup("kd-new-1")
 
 
+def test_repair_waits_for_a_build_holding_the_shared_lock(tmp_path):
+    """A build under the shared lock trusts that an entry it saw stays (Rebuilder.store_listing);
+    `store verify --repair` removes entries, so it waits for the build, as gc does."""
+    import threading
+
+    store = Store(tmp_path / "s")
+    entry = publish(store, "ke-bad-1", {"f": "x"})
+    os.chmod(entry / "f", 0o644)
+    (entry / "f").write_text("tampered")
+    result = {}
+    with store.shared():
+        other = Store(store.root)  # another process's view
+        t = threading.Thread(target=lambda: result.setdefault("r", other.verify(repair=True)))
+        t.start()
+        time.sleep(0.3)
+        assert t.is_alive() and store.lookup("ke-bad-1")  # the build still sees what it listed
+    t.join(10)
+    assert result["r"] == ["ke-bad-1: contents changed since it was built"] and not store.lookup("ke-bad-1")
+
+
 # ---------------------------------------------------------------- kill -9 during gc
 
 
