@@ -172,13 +172,14 @@ def _known_exported(store: Store):
     return known
 
 
-def run(p: Plan, extra=None) -> tuple[int, object]:
+def run(p: Plan, extra=None, carried: dict | None = None) -> tuple[int, object]:
     """Build every action of the plan. Returns (exit code, the rebuilder with its outcomes).
     An incremental plan schedules only its affected actions and their consumers; every other
     action is adopted at the entry the last run settled (one stat each, no key encoded).
 
     `extra` (engine/testing/schedule.py's TestSchedule) adds ids of its own to the schedule, each
-    waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers."""
+    waiting on the actions in `extra.deps[id]` and run by `extra.work` on the same workers.
+    `carried`: the outcomes of the actions a first try of this build built (Rebuilder.carried)."""
     from .progress import Reporter
     from .rebuilder import Rebuilder
     from .sandbox import make_executor
@@ -193,7 +194,7 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
                    jobs=opts.jobs, strict_interfaces=opts.strict_interfaces, verify_inputs=opts.verify_inputs,
                    host_root=_host_roots(p), settled=p.settled, fetcher=_fetcher(p, reporter, executor),
                    prebuilt_only=opts.prebuilt_only, remote=None if opts.prebuilt_only else _remote(p),
-                   decisions_since=p.decisions_since)
+                   decisions_since=p.decisions_since, carried=carried or {})
     with p.store.shared():
         p.store.clean_temporaries()
         try:
@@ -205,7 +206,8 @@ def run(p: Plan, extra=None) -> tuple[int, object]:
             getattr(executor, "drop_spare", lambda: None)()
         if states is None:  # an adopted entry vanished meanwhile (a gc): decide them all
             reporter.stop()
-            return run(dataclasses.replace(p, affected=None), extra)
+            built = {n: o for n, o in rb.decided.items() if o.decision == "built"}
+            return run(dataclasses.replace(p, affected=None), extra, {**(carried or {}), **built})
         rb.save_decisions()
         p.stats.save()
         if opts.remote_executor:

@@ -10,7 +10,6 @@ action (its job, the run, checks, publishing) is build_action.py's, mixed in.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,6 +66,9 @@ class Rebuilder(ActionBuilder):
     # skipped): every other outcome is an adoption at the settled entry, which the run's
     # bookkeeping (settle, decisions, results) need not look at (module docstring of adopted.py).
     decided: dict[Node, Outcome] = field(default_factory=dict)
+    # Built by this build before it started over whole (build.run: an entry to adopt had left the
+    # store): found in the store now, each is still reported as built, with why.
+    carried: dict[Node, Outcome] = field(default_factory=dict)
     actual: dict[Node, str] = field(default_factory=dict)  # build keys, as built or reused
     exported: dict[Node, str] = field(default_factory=dict)  # exported digests, as measured
     inputs: dict[Node, KeyInputs] = field(default_factory=dict)
@@ -183,9 +185,12 @@ class Rebuilder(ActionBuilder):
         """The store's names, listed once a run (an edit's two adoptions and its cutoff asked
         for ~10,000 names each). The run holds the store's shared lock, and no entry leaves the
         store but under its exclusive lock (gc, repair): a name listed stays. One published
-        meanwhile is missing: its action goes through the scheduler, which finds it."""
+        meanwhile is missing: its action goes through the scheduler, which finds it. (The build
+        server keeps the names between runs: store/listing.py.)"""
         if self._listing is None:
-            self._listing = set(os.listdir(self.store.root))
+            from .store import listing
+
+            self._listing = listing.names(str(self.store.root))
         return self._listing
 
     def changed_values(self, decided) -> tuple[set[Node], set[Node]]:
@@ -274,6 +279,12 @@ class Rebuilder(ActionBuilder):
     def _reused(self, node: Node, name: str, why: str | None = None, source: str = "local", known: bool = False) -> bool:
         if not known:
             self.exported[node] = self.store.meta(name).exported
+        carried = self.carried.get(node)
+        if carried is not None and carried.entry == self.store.path(name):
+            self.outcomes[node] = self.decided[node] = carried
+            self._built.add(node)
+            self.reporter.built(node, carried.duration)
+            return True
         if why is None:
             why = self._why_reused(node)
         self.outcomes[node] = self.decided[node] = Outcome(node, "reused", why, self.store.path(name))

@@ -48,9 +48,12 @@ def main() -> None:
     _log_fd = os.dup(2)
     listener = _listen(path)
     threading.Thread(target=_replace_others, args=(path,), daemon=True, name="jbuild-server-replace").start()
+    from jbuild.engine.store import listing
+
     from .cli import GC_THRESHOLDS
 
     gc.set_threshold(*GC_THRESHOLDS)
+    listing.keep_between_runs()  # (the store's names, kept by inotify: an edit lists no ~30,000 names)
     _log(f"serving {path} (pid {os.getpid()})")
     idle, bad = idle_seconds(os.environ)
     if bad:
