@@ -9,13 +9,14 @@ repeatable, medians reported:
 
   full build       jbuild sandboxed (bubblewrap) vs ninja unsandboxed
   no-op            nothing changed
-  no-op, links     the same with the CLI's defaults: a `result` link and a GC root per root (its
-                   links made once before the timed runs); the steps after it pass --no-link
+  no-op, links     the same with a `result` link and a GC root per root (`--out-link result`: the
+                   CLI's default makes none for more than 20 roots), its links made once before the
+                   timed runs; the steps after it pass --no-link
   leaf edit        one source of the last package changed
   libc impl patch  libc's function body changed, its header not
   BUILD edit       one package's build script changed in the BUILD file (ninja: its edge's command
                    in build.ninja); at 10,000 packages the BUILD file is one 2 MB file
-  libc patch, links  the libc patch with the CLI's defaults: every root's environment (its run
+  libc patch, links  the libc patch with `--out-link result`: every root's environment (its run
                    closure holds libc) made again, with its link and GC root (step `patchlinks`,
                    not in the defaults: minutes at 10,000; ninja makes no environments)
 
@@ -149,7 +150,7 @@ class Bench:
     def jbuild(self, links: bool = False) -> Run:
         events = self.root.parent / (self.root.name + "-events.json")
         cmd = [sys.executable, "-m", "jbuild", "build", "//...", "-j", str(self.jobs), "--sandbox", self.sandbox,
-               *([] if links else ["--no-link"]), "--build-events", str(events)]
+               *(["--out-link", "result"] if links else ["--no-link"]), "--build-events", str(events)]
         seconds, _, rss = run(cmd, self.root, self.env())
         actions = sum(1 for x in events.read_text().splitlines() if json.loads(x)["event"] == "action_executed")
         return Run(seconds, actions, rss)
@@ -257,7 +258,7 @@ def main() -> None:
                     help="a workspace kept by --keep (built once): skip generating it and the full build")
     ap.add_argument("--steps", default="full,noop,links,edit,patch,buildedit",
                     help="which steps to run, comma-separated from full,noop,links,edit,patch,buildedit,patchlinks (links: the "
-                         "no-op with the CLI's default result links; buildedit: "
+                         "no-op with a result link per root (--out-link result); buildedit: "
                          "one package's build script changed in the BUILD file; patchlinks: the libc patch with links, not "
                          "in the defaults; the full build always "
                          "runs, unless --reuse: the others start from its store)")

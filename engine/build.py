@@ -14,7 +14,7 @@ from jbuild.base.errors import BadInput, Interrupted
 from jbuild.dsl.workspace import Workspace
 
 from . import noop, snapshot
-from .settings import Options, resolve
+from .settings import Options, out_link, resolve
 
 TYPE_CHECKING = False  # (not typing's: importing typing is ~3 ms of a no-op)
 if TYPE_CHECKING:  # the no-op path imports neither the parser nor the resolver nor the keys
@@ -325,6 +325,7 @@ class Result:
     envs: list[tuple[str, Path]] = field(default_factory=list)  # (node, its environment), when linked
     members: list[tuple[str, list]] = field(default_factory=list)  # (node, its run closure: runtime.Member)
     outputs: dict[str, dict[str, Path]] = field(default_factory=dict)  # root node -> output -> entry, for split packages
+    unlinked: bool = False  # no result links: more roots than Options.link_limit (settings.out_link)
 
 
 def build(patterns: list[str], opts: Options, cwd: str | None = None, members: bool = True) -> Result:
@@ -345,6 +346,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
         if result is not None:
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache, seen)
+    link = out_link(opts, len(p.roots))
+    if link != opts.out_link:  # (more roots than links are made for)
+        p.opts = dataclasses.replace(p.opts, out_link=link)
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
@@ -370,7 +374,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     quick_exit.keep(p, rb, session, cached, seen)  # (freed by the process's end, not object by object: ~50 ms at 10k)
     return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
                   envs=[(str(n), e) for n, e in p.envs.items()],
-                  members=[(str(n), m) for n, m in p.members.items()], outputs=outputs)
+                  members=[(str(n), m) for n, m in p.members.items()], outputs=outputs,
+                  unlinked=link != opts.out_link)
 
 
 def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path, seen: dict | None = None):

@@ -16,7 +16,7 @@ from jbuild.base.locks import STORE_LOCK, flock
 from jbuild.dsl.workspace import Workspace
 
 from . import snapshot
-from .settings import Options
+from .settings import Options, out_link
 
 TYPE_CHECKING = False  # (not typing's: importing typing is ~3 ms of a no-op)
 if TYPE_CHECKING:
@@ -232,17 +232,18 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
         stamped = len(entries) >= snapshot.LISTING_FROM and _stamp_holds(a, root)
         if not stamped and not snapshot.entries_present(root, entries):
             return None  # (a split package's set counts only with all its outputs)
-        if a.envs_dirty and (members or opts.out_link):
+        roots = a.root_entries()
+        link = out_link(opts, len(roots))
+        if a.envs_dirty and (members or link):
             return None  # the environments recorded are not this build's (record_since)
         kept = snapshot.load_detail(cache, a) if members and (a.roots or a.root_at) else None
         if members and (a.roots or a.root_at) and (kept is None or not a.has_members):
             return None  # recorded by a build that skipped them
-        roots = a.root_entries()
         changed, a.restamped = not a.decisions_all_reused or a.restamped, False  # (restamped: snapshot.is_fresh)
-        if opts.out_link:  # (before the report: a link that cannot be made is bad input, said first)
+        if link:  # (before the report: a link that cannot be made is bad input, said first)
             if len(a.envs) != len(roots):
                 return None  # recorded by a build without a link: assemble the environments once
-            linked = _links(a, root, opts.out_link, roots, cache, kept)
+            linked = _links(a, root, link, roots, cache, kept)
             if linked is None:
                 return None
             changed = changed or linked != a.links
@@ -261,7 +262,7 @@ def answer(a: snapshot.Snapshot, store_root: Path, ws: Workspace, opts: Options,
                                   if len(a.envs) == len(roots) and not a.envs_dirty else []),
                   members=RecordedMembers([node for node, _ in roots], kept.members) if kept else [],
                   outputs={node: {out: at / name for out, name in outs.items()}
-                           for node, outs in a.root_outputs.items()})
+                           for node, outs in a.root_outputs.items()}, unlinked=link != opts.out_link)
 
 
 def _links(a: snapshot.Snapshot, root: str, out_link: str, roots: list, cache: Path, kept) -> tuple | None:

@@ -24,6 +24,7 @@ class Options:
     store: str | None = None
     build_events: str | None = None
     out_link: str | None = "result"
+    link_limit: int | None = None  # result links only for a build of at most this many roots (None: any number)
     offline: bool | None = None  # None: JBUILD_OFFLINE, else [fetch] offline
     mirrors: tuple[str, ...] = ()  # [fetch] mirrors: absolute directories or URLs
     remote_cache: str | None = None  # None: JBUILD_REMOTE_CACHE, then [cache] url; "": none (engine/remote/)
@@ -33,6 +34,13 @@ class Options:
     remote_executor: str | None = None  # grpc[s]://HOST:PORT of a Remote Execution API server (engine/reapi/)
     remote_instance: str = ""
     remote_ca_cert: str | None = None  # PEM CA certificates for a grpcs:// executor (None: the system's)
+
+
+def out_link(opts: Options, roots: int) -> str | None:
+    """The result links' name for a build of `roots` roots, or None: none (`--no-link`, or more
+    roots than `link_limit`: `jbuild build //...` at 10,000 packages makes no 10,000 links and
+    environments, as Bazel makes no per-target links; `--out-link NAME` asks for them)."""
+    return opts.out_link if opts.link_limit is None or roots <= opts.link_limit else None
 
 
 def store_path(ws: Workspace | None, opts: Options) -> Path:

@@ -59,8 +59,10 @@ BUILD_ONLY = [
     _row(("--verify-inputs",), "verify_inputs", "flag", False,
          "Re-hash every store entry the build reuses (not only stat it); a changed one is rebuilt."),
     _row(("--build-events",), "build_events", "path", None, "Write one JSON object per event to FILE."),
-    _row(("--out-link",), "out_link", "text", "result",
-         "Name of the result link (a GC root); several targets get NAME, NAME-2, ...", show_default=True),
+    _row(("--out-link",), "out_link", "text", None,
+         "Name of the result link (a GC root); several targets get NAME, NAME-2, ... Default: `result`, "
+         f"for a build of at most {SHOW_RESULT} roots; beyond that (`//...` of a large workspace) no links "
+         "unless this option is given, as with --no-link."),
     _row(("--no-link",), "no_link", "flag", False, "Do not create a result link."),
     _row(("--show-result",), "show_result", "count", SHOW_RESULT,
          "Say where each root landed (`NODE up to date: PATH`) when there are at most N roots; beyond "

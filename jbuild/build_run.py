@@ -20,7 +20,7 @@ def _opts(jobs=None, keep_going=None, strict=None, sandbox="auto", store=None, *
 
 def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox="auto", store=None,
                      remote_cache=None, remote_upload=None, strict_interfaces=False, verify_inputs=False,
-                     build_events=None, out_link="result", no_link=False, print_out_paths=False,
+                     build_events=None, out_link=None, no_link=False, print_out_paths=False,
                      remote_executor=None, remote_instance="", offline=None, remote_ca_cert=None,
                      show_result=SHOW_RESULT) -> int:
     """`jbuild build PATTERNS` (not --dry-run): build, then say where each root landed; the exit code."""
@@ -28,7 +28,8 @@ def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox=
 
     with events_even_if_refused(build_events):
         opts = _opts(jobs, keep_going, strict, sandbox, store, strict_interfaces=strict_interfaces,
-                     verify_inputs=verify_inputs, build_events=build_events, out_link=None if no_link else out_link,
+                     verify_inputs=verify_inputs, build_events=build_events,
+                     out_link=None if no_link else out_link or "result", link_limit=None if out_link else SHOW_RESULT,
                      offline=offline, remote_cache=remote_cache, remote_upload=remote_upload,
                      remote_executor=remote_executor, remote_instance=remote_instance, remote_ca_cert=remote_ca_cert)
         result = run_build(list(patterns), opts, members=False)  # nothing here prints members
@@ -38,6 +39,9 @@ def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox=
         _print_root(node, entry, result.outputs.get(node, {}), print_out_paths, listed, err, out)
     if not listed:
         err.append(_unlisted(len(result.roots), show_result))
+    if result.unlinked:
+        err.append(f"no result links ({len(result.roots)} roots, more than {SHOW_RESULT}): nothing of this build is a "
+                   "GC root; `--out-link result` makes them")
     _write(sys.stderr, err)
     _write(sys.stdout, out)
     _write(sys.stderr, [f"{node} {why}" for node, why in result.skipped]
