@@ -6,6 +6,7 @@ bubblewrap, a real store, the in-process path and the build server, full build a
 
 import pytest
 from helpers import run_jbuild
+
 from jbuild.build_options import SHOW_RESULT
 
 UNLINKED = f"no result links ({SHOW_RESULT + 1} roots, more than {SHOW_RESULT}): nothing of this build is a GC root"
