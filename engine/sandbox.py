@@ -126,12 +126,17 @@ class BwrapExecutor:
     @staticmethod
     def stages_root() -> bool:
         """Can the child stage the root in namespaces of its own (sandbox_root.py)? Else
-        bubblewrap binds each part, and each dependency, itself. (Tried once per process.)"""
+        bubblewrap binds each part, and each dependency, itself. (Tried once per process; a
+        probe whose stager was killed from outside answers no, this time only.)"""
         global _STAGES_ROOT
         if _STAGES_ROOT is None:
             _STAGES_ROOT = False
             if BwrapExecutor.available():
-                _STAGES_ROOT = _kept("stages_root", bwrap_path(), _probe_staging)
+                try:
+                    _STAGES_ROOT = _kept("stages_root", bwrap_path(), _probe_staging)
+                except StagerError:
+                    _STAGES_ROOT = None
+                    return False
         return _STAGES_ROOT
 
     @classmethod
@@ -150,8 +155,12 @@ class BwrapExecutor:
         global _LANDLOCK
         with _PROBING:  # worker threads ask at once: one compile, one probe
             if _LANDLOCK is None:
-                _LANDLOCK = BwrapExecutor.stages_root() and sandbox_landlock.helper() is not None and \
-                    _kept("landlock", bwrap_path(), _probe_landlock)
+                if not BwrapExecutor.stages_root():
+                    return False  # (no staged roots here; or not known yet: a probe's stager was killed)
+                try:
+                    _LANDLOCK = sandbox_landlock.helper() is not None and _kept("landlock", bwrap_path(), _probe_landlock)
+                except StagerError:  # (as stages_root: no, this time only)
+                    return False
         return _LANDLOCK
 
     @staticmethod

@@ -125,3 +125,33 @@ def test_a_server_killed_again_and_again_fails_the_action_clearly(tmp_path, exec
     assert not exc.value.started and "died before the action started" in str(exc.value)
     assert flags == []  # two stagers, both dead
     assert not (j.out / "runs").exists()
+
+
+def test_a_probe_whose_stager_is_killed_answers_no_this_time_only(monkeypatch):
+    """The probes (can a child stage a root here? does Landlock confine?) run on a stager too:
+    one killed from outside, twice, is no traceback and no "no" kept for the process's life
+    (a build server's): bubblewrap binds each part this time, and the next build asks again."""
+    from jbuild.engine import sandbox, sandbox_probes
+
+    monkeypatch.setattr(sandbox_probes, "known_yes", lambda name, bwrap: False)
+    monkeypatch.setattr(sandbox_probes, "remember_yes", lambda name, bwrap: None)
+    monkeypatch.setattr(sandbox, "_STAGES_ROOT", None)
+    monkeypatch.setattr(sandbox, "_LANDLOCK", None)
+    monkeypatch.setattr(sandbox, "_PROBER", None)
+    real_init = Zygote.__init__
+    killed = []
+
+    def dying(self, started=None):
+        real_init(self, started)
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        killed.append(self.proc.pid)
+
+    with monkeypatch.context() as m:
+        m.setattr(Zygote, "__init__", dying)
+        m.setattr(Zygote, "alive", lambda self: True)
+        assert sandbox.BwrapExecutor.stages_root() is False
+        assert sandbox.BwrapExecutor.landlock_available() is False
+    assert len(killed) >= 2 and sandbox._STAGES_ROOT is None and sandbox._LANDLOCK is None
+    monkeypatch.setattr(sandbox, "_PROBER", None)
+    assert sandbox.BwrapExecutor.stages_root() is True  # asked again: the stager lives now
