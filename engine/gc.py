@@ -25,7 +25,7 @@ import time
 from jbuild.base.errors import BadInput
 
 from .store import Store
-from .store.gc import GcReport, collect, kept
+from .store.gc import GcReport, collect
 
 DEFAULT_UNUSED_FOR_DAYS = 7.0
 
@@ -50,7 +50,7 @@ def gc(store: Store, dry_run: bool = False, unused_for_days: float = DEFAULT_UNU
         metas = (m for name in sorted(live) if (m := _meta(store, name)) is not None)  # (one at a time: see each_meta)
         report.trimmed += sweep_downloads(store.root / ".downloads", metas, cutoff, dry_run)
         report.trimmed += sweep_layers(store.root, live, cutoff, dry_run)
-        trees = rooted(kept(store.roots()))
+        trees = rooted(report.held)
         host = sweep_host_trees(store.root, trees, cutoff, dry_run)
         report.trimmed += host.deleted
         if host.others:

@@ -226,6 +226,27 @@ def test_repair_waits_for_a_build_holding_the_shared_lock(tmp_path):
     assert result["r"] == ["ke-bad-1: contents changed since it was built"] and not store.lookup("ke-bad-1")
 
 
+def test_gc_removes_the_rows_of_every_deleted_entry_in_batches(tmp_path):
+    """The index rows of deleted entries go REMOVALS_PER_TRANSACTION at a time, the last partial
+    batch too; a rooted entry keeps its row."""
+    import sqlite3
+
+    from jbuild.engine.store.gc import REMOVALS_PER_TRANSACTION
+
+    store = Store(tmp_path / "s")
+    names = [f"k{i}-many-1" for i in range(REMOVALS_PER_TRANSACTION + 5)]
+    for name in names:
+        publish(store, name, {"f": name})
+    link = tmp_path / "result"
+    link.symlink_to(store.path(names[7]))
+    store.add_root(link, [names[7]])
+    report = store.gc()
+    assert sorted(report.dead) == sorted(n for n in names if n != names[7])
+    with sqlite3.connect(store.root / "index.sqlite") as c:
+        assert [r[0] for r in c.execute("SELECT name FROM entries")] == [names[7]]
+    assert [p.name for p in store.entries()] == [names[7]] and store.verify() == []
+
+
 # ---------------------------------------------------------------- kill -9 during gc
 
 
