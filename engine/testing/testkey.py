@@ -58,7 +58,8 @@ def test_inputs(computer, closure: Closure, test: Node, entry_of: Callable[[Node
 
     nodes = closure_nodes(closure, test)
     actions = [n for n in nodes if is_action(n)]
-    members = [m for n in actions for m in _members(n, entry_of)]
+    subjects = {dep for _, dep in closure.deps.get(test, ())}  # what it requires: seen whole, as a result's root
+    members = [m for n in actions for m in _members(n, entry_of, n in subjects)]
     packages = [n.target for n in actions]
     etc = environment_etc(packages)
     name = env_name(members, etc, test.label.name)
@@ -69,15 +70,17 @@ def test_inputs(computer, closure: Closure, test: Node, entry_of: Callable[[Node
     return TestInputs(members, packages, etc, name, host, key)
 
 
-def _members(n: Node, entry_of: Callable[[Node], str]) -> list:
+def _members(n: Node, entry_of: Callable[[Node], str], subject: bool) -> list:
     """A closure action's members of the test's environment: its one entry, or, for a split
     package, its run outputs (bin and lib, as in environments and images: split.py) — its set
-    entry holds no files."""
+    entry holds no files. A package the test requires itself (`subject`) and that declares no
+    `exports` is seen whole, as a `result` environment sees its root (what you test, you see);
+    one further down exports nothing."""
     from ..runtime.environment import WHOLE, Member
     from ..split import RUN, visible
 
     exports = tuple(n.target.exports)
     if not n.target.outputs:
-        return [Member(str(n.label), entry_of(n), exports)]
+        return [Member(str(n.label), entry_of(n), exports or (WHOLE if subject else ()))]
     return [Member(str(n.label), entry, exports or WHOLE, output)
             for output, entry in visible(n.target, entry_of(n), RUN)]

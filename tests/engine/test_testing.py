@@ -224,3 +224,33 @@ def test_the_python_api_for_watch_mode(ws):
     run = test(["//:ok"], opts, TestOptions(), cwd=str(ws))
     assert run.code == 0 and run.results[0].cached
     assert test(["//:lib"], opts, TestOptions(), cwd=str(ws)).code == 4
+
+
+def test_a_required_package_without_exports_is_seen_whole_and_its_dependency_not(make_workspace, tmp_path):
+    """What a test requires is what it tests: seen whole (its bin/ on PATH), as a `result`
+    environment sees its root, when it declares no `exports`; a package that one requires, and
+    that declares none, exports nothing into the test's environment."""
+    ws = make_workspace({"BUILD": '''
+        package base {
+            version = "1"
+            build_requires = [@std//host:sh]
+            build = "mkdir -p $OUT/share && echo base > $OUT/share/base"
+        }
+        package hello {
+            version = "1"
+            requires = [:base]
+            build_requires = [@std//host:sh]
+            build = """
+                mkdir -p $OUT/bin
+                printf '#!/bin/sh\\necho hello\\n' > $OUT/bin/hello
+                chmod +x $OUT/bin/hello
+            """
+        }
+        test hello_test {
+            requires = [:hello]
+            build_requires = [@std//host:sh]
+            command = "hello | grep -q hello && test ! -e share/base && echo seen"
+        }
+    '''})
+    r = run_jbuild("test", "//...", cwd=ws, env={"JBUILD_STORE": str(tmp_path / "store"), "JBUILD_SERVER": "0"})
+    assert r.returncode == 0 and "1 test passes" in r.stderr + r.stdout, r.stdout + r.stderr
