@@ -41,7 +41,9 @@ PACKAGE = _table(
     AttrSpec("version_check", "version_check",
              "compare `version` with upstream's: { file = \"zlib.h\", regex = \"...\" } or { command = ..., regex = ... }",
              "recipe hash (as steps of the build script)"),
-    AttrSpec("exports", "strings", "output directories linked into environments", "environments"),
+    AttrSpec("exports", "strings", "output directories linked into environments (none declared: the whole entry "
+             "for a build's root and for what a test requires, nothing for a package further down)",
+             "environments, test keys"),
     AttrSpec("outputs", "outputs",
              "split $OUT into separate store entries: { bin = [\"bin\"], lib = [\"lib/*.so*\"], "
              "dev = [\"include\", \"lib/*.a\"], doc = [\"share/doc\"] }",
