@@ -44,10 +44,11 @@ def _with(options):
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
           verify_inputs, build_events, out_link, no_link, print_out_paths, remote_executor, remote_instance, dry_run,
           offline, remote_ca_cert, show_result):
-    """Build PATTERNS into the store, e.g. //services:geotags or //... .
+    """Build PATTERNS into the store.
 
-    Keys are computed up front from declared inputs; an action whose key is in the store is
-    reused. Prints where each root landed and leaves a `result` link (a GC root). Patterns
+    PATTERNS are labels (//services:geotags) or patterns (//..., //services:all). Keys are computed up front from declared inputs; an action whose key is in the store is
+    reused. Prints where each root landed and leaves a `result` link (a GC root) per root, for
+    at most 20 roots unless --out-link is given. Patterns
     that match nothing to build (only templates, host tools or targets tagged manual) say so
     and exit 4, as `jbuild test` does when no test matches.
     """

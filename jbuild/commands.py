@@ -15,7 +15,7 @@ import click
 # name -> (module under jbuild, attribute, the one-line help `jbuild --help` shows: click's
 # short help of the command, the first sentence of its docstring)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "build": ("build_commands", "build", "Build PATTERNS into the store, e.g."),
+    "build": ("build_commands", "build", "Build PATTERNS into the store."),
     "channel": ("cache_commands", "channel_group",
                 "What the remote cache's channels hold (`jbuild publish` records them)."),
     "clean": ("workspace_commands", "clean",
