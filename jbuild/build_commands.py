@@ -8,6 +8,7 @@ from . import build_options as table
 from . import exitcodes
 from .build_run import SHOW_RESULT, _opts, build_and_report, events_even_if_refused, refused_events
 from .label_completion import complete_labels
+from .pattern_command import PatternCommand
 
 __all__ = ["SHOW_RESULT", "_opts", "events_even_if_refused", "refused_events"]  # (other commands import them here)
 
@@ -38,7 +39,7 @@ def _with(options):
     return apply
 
 
-@click.command()
+@click.command(cls=PatternCommand)
 @click.argument("patterns", nargs=-1, required=True, shell_complete=complete_labels)
 @_with([_option(row) for row in table.BUILD])
 def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remote_upload, strict_interfaces,
@@ -46,11 +47,12 @@ def build(patterns, jobs, keep_going, strict, sandbox, store, remote_cache, remo
           offline, remote_ca_cert, show_result):
     """Build PATTERNS into the store.
 
-    PATTERNS are labels (//services:geotags) or patterns (//..., //services:all). Keys are computed up front from declared inputs; an action whose key is in the store is
-    reused. Prints where each root landed and leaves a `result` link (a GC root) per root, for
-    at most 20 roots unless --out-link is given. Patterns
-    that match nothing to build (only templates, host tools or targets tagged manual) say so
-    and exit 4, as `jbuild test` does when no test matches.
+    PATTERNS are labels (//services:geotags) or patterns (//..., //services:all). Keys are
+    computed up front from declared inputs; an action whose key is in the store is reused.
+    Prints where each root landed and leaves a `result` link (a GC root) per root, for at most
+    20 roots unless --out-link is given. Patterns that match nothing to build (only templates,
+    host tools or targets tagged manual) say so and exit 4, as `jbuild test` does when no test
+    matches.
     """
     if dry_run:
         from .query_command import print_plan

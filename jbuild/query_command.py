@@ -8,6 +8,7 @@ import click
 from . import exitcodes
 from .build_commands import PLANNING, _opts, _with
 from .label_completion import complete_labels
+from .pattern_command import PatternCommand
 
 QUERY_HELP = """Answer a question about the target graph; print the labels, one per line, sorted.
 
@@ -27,7 +28,7 @@ kind(regex, x), attr(name, regex, x), filter(regex, x), tests(x), buildfiles(x);
 """
 
 
-@click.command(help=QUERY_HELP)
+@click.command(cls=PatternCommand, help=QUERY_HELP)
 @click.argument("expression", nargs=-1, required=True, shell_complete=complete_labels)
 @click.option("--output", type=click.Choice(["label", "graph", "json", "location"]), default="label",
               show_default=True,

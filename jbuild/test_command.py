@@ -9,9 +9,10 @@ import click
 
 from . import exitcodes
 from .build_commands import EXECUTOR, PLANNING, RUNNING, _opts, _with, events_even_if_refused, refused_events
+from .pattern_command import PatternCommand
 
 
-@click.command()
+@click.command(cls=PatternCommand)
 @click.argument("patterns", nargs=-1, required=True)
 @_with(RUNNING + PLANNING + EXECUTOR)
 @click.option("--cache-test-results", type=click.Choice(["yes", "no"]), default="yes", show_default=True,

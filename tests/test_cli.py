@@ -1,5 +1,6 @@
 """The CLI as users run it: exit codes and messages, no tracebacks."""
 
+import pytest
 from helpers import EXAMPLE, run_jbuild
 
 
@@ -18,6 +19,16 @@ def test_query_example_sorted():
 def test_query_subtraction():
     r = run_jbuild("query", "--", "//...", "-//libs/...", cwd=EXAMPLE)
     assert r.returncode == 0 and "//libs:libc" not in r.stdout and "//services:geotags" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["query", "build", "test"])
+def test_a_subtraction_without_the_double_dash_says_how(command):
+    """click alone said "No such option '-/'"."""
+    r = run_jbuild(command, "//...", "-//libs/...", cwd=EXAMPLE)
+    assert r.returncode == 2 and "'-//libs/...' looks like a subtracted pattern, which needs '--' before the " \
+        f"patterns: jbuild {command} -- //... -//libs/..." in r.stderr, r.stderr
+    r = run_jbuild(command, "--bogus", "//...", cwd=EXAMPLE)  # other unknown options: click's own message
+    assert r.returncode == 2 and "No such option '--bogus'" in r.stderr, r.stderr
 
 
 def test_relative_label_from_subdirectory():
