@@ -120,7 +120,7 @@ def _make_link(link: str, target: str) -> None:
     from jbuild.base.errors import BadInput
 
     if not os.path.basename(link):
-        raise BadInput(f"--out-link {link}: cannot make the result link there: it is a directory")
+        raise BadInput(_unmade(link, "it is a directory"))
     tmp = os.path.join(os.path.dirname(link), f"{os.path.basename(link)}.jbuild-new-{os.getpid()}")  # one per writer
     try:
         if os.path.islink(tmp):
@@ -130,4 +130,9 @@ def _make_link(link: str, target: str) -> None:
     except OSError as e:  # a directory there, an unwritable or missing place
         if os.path.islink(tmp):
             os.unlink(tmp)
-        raise BadInput(f"--out-link {link}: cannot make the result link there: {e.strerror or e}") from None
+        raise BadInput(_unmade(link, e.strerror or str(e))) from None
+
+
+def _unmade(link: str, why: str) -> str:
+    return (f"cannot make the result link {link}: {why} (what was built is in the store; `--no-link` builds "
+            "without a link, `--out-link PATH` puts it elsewhere)")
