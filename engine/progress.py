@@ -184,7 +184,8 @@ class Reporter:
         exit_code = code if isinstance(code, int) else 1
         executed = self.event("action_executed", parent, target=str(node), success=False, exit_code=exit_code,
                               log=str(log) if log else None, **span(start))
-        self.event("target_complete", executed, target=str(node), outcome="failed", cache=None, reason=str(code),
+        self.event("target_complete", executed, target=str(node), outcome="failed", cache=None,
+                   reason=f"exit code {code}" if isinstance(code, int) else str(code),
                    **span(start))
 
     def annotation(self, node, message: str) -> str:

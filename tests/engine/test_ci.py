@@ -69,6 +69,8 @@ def test_events_of_builds_and_tests(make_workspace, tmp_path):
     assert outcome == {"//:base": "built", "//:fails": "failed", "//:after": "skipped"}
     failed = next(e for e in evs if e["event"] == "action_executed" and not e["success"])
     assert failed["exit_code"] == 3 and failed["log"].endswith(".log")
+    ended = next(e for e in evs if e["event"] == "target_complete" and e["outcome"] == "failed")
+    assert ended["reason"] == "exit code 3"  # (a sentence, as the others', not "3")
     assert evs[-1]["exit_code"] == 1 and evs[-1]["counts"] == {"built": 1, "reused": 0, "remote": 0, "failed": 1, "skipped": 1}
 
     assert jb(root, "build", "//:base", "--sandbox", "bwrap").returncode == 0
