@@ -1,5 +1,6 @@
 """Where the log of a target's last build is: the decision recorded for it in this workspace
-names its key, and the store keeps the log by key."""
+names its key, and the store keeps the log by key. A test's is its last run's, in the
+workspace's jbuild-testlogs/ (as `bazel test` keeps bazel-testlogs/)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ class FoundLog:
 
 def last_log(label: str, opts: Options) -> FoundLog:
     ws = Workspace.find()
-    wanted = str(parse_cli_label(label, ws).label)
+    parsed = parse_cli_label(label, ws).label
+    wanted = str(parsed)
     store = Store(Path(resolve(ws, opts).store))
     rows = [(node, d) for node, d in store.index.decisions(str(ws.root)).items() if d.label == wanted]
     if not rows:
+        from .testing.testlogs import directory
+
+        tested = directory(ws.root, parsed.package, parsed.name) / "test.log"
+        if tested.exists():  # a test: `jbuild test` keeps its last run's log in the workspace, not the store
+            return FoundLog(wanted, tested)
         raise BadInput(f"no build of {wanted} is recorded in this workspace (build it first)")
     node, decision = rows[0]
     path = store.log_path(decision.key)

@@ -109,6 +109,8 @@ def test_results(ws, tmp_path):
     assert "attempt 2" in (logs / "flaky/test.log").read_text()
     assert "killed after 2s" in (logs / "slow/test.log").read_text()
     assert sorted(p.name for p in (logs / "ok").iterdir()) == ["test.log", "test.xml"]
+    r = jb(ws, "log", "//:bad")  # a test's log: its last run's (bazel-testlogs' way), not "build it first"
+    assert r.returncode == 0 and "about to fail" in r.stdout, r.stdout + r.stderr
 
     report = JUnitXml.fromfile(str(junit))
     cases = {case.name: case for suite in report for case in suite}
