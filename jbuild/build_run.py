@@ -45,7 +45,8 @@ def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox=
     _write(sys.stderr, err)
     _write(sys.stdout, out)
     _write(sys.stderr, [f"{node} {why}" for node, why in result.skipped]
-           + [f"{test} is a test: built what it needs; `jbuild build` does not run tests" for test in result.tests])
+           + [f"{test} is a test: built what it needs; `jbuild build` does not run tests"
+              for test in (result.tests if result.code == 0 else ())])  # (after a failure, maybe not all)
     return result.code
 
 

@@ -111,6 +111,10 @@ def test_building_a_test_target_says_tests_are_not_run(example):
     assert r.returncode == 0, r.stderr
     assert "//services:geotags_test is a test" in r.stderr and "does not run tests" in r.stderr
     assert "4 built" in r.stderr  # what the test needs
+    mini = example.root / "libs" / "libc" / "src" / "mini.c"
+    mini.write_text(mini.read_text() + "\nthis does not compile\n")
+    r = example.jbuild("build", "//...", "--sandbox", "bwrap")  # what it needs failed: not "built what it needs"
+    assert r.returncode == 1 and "is a test" not in r.stderr, r.stderr
 
 
 def test_a_failure_names_the_failing_command_and_an_empty_log_says_so(make_workspace):
