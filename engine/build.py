@@ -54,6 +54,7 @@ class Plan:
     rekeyed: int = 0  # nodes whose keys this plan recomputed
     decisions_since: str | None = None  # the stamp of the decisions the last run recorded (index.py)
     want_members: bool = False  # compute each root's run closure (members) without result links too (build())
+    whole_root: Path | None = None  # without result links (Options.link_limit): the build's one GC root (results.py)
     # What results.py may reuse each root's environment from: nodes whose target or edges changed since
     # the session was restored (Session.env_dirty; None: unknown), and (snapshot, its path) of the
     # run that session state was left by, when that run recorded environments (None: assemble all).
@@ -218,6 +219,10 @@ def run(p: Plan, extra=None, carried: dict | None = None) -> tuple[int, object]:
                 from .results import members_and_links
 
                 members_and_links(p, rb)
+            if code == 0 and p.whole_root is not None:
+                from .results import root_whole_build
+
+                root_whole_build(p, rb)
         finally:
             reporter.summary(code, opts.keep_going)
     return code, rb
@@ -347,8 +352,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
             return result
     p, session = _incremental_plan(patterns, opts, cwd, cache, seen)
     link = out_link(opts, len(p.roots))
-    if link != opts.out_link:  # (more roots than links are made for)
+    if link != opts.out_link:  # (more roots than links are made for: one GC root for the whole build)
         p.opts = dataclasses.replace(p.opts, out_link=link)
+        p.whole_root = cache.with_name("gcroot-" + cache.stem.split("-", 1)[-1])
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4

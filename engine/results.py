@@ -146,6 +146,31 @@ def members_and_links(p, rb) -> None:
                          None, lambda: p.root_entries)
 
 
+def root_whole_build(p, rb) -> None:
+    """A build that makes no result links (more roots than Options.link_limit) keeps every entry
+    it built or reused from gc by one GC root of its command line: a link in the workspace's cache
+    directory to the workspace (it holds while that cache does: `jbuild clean` drops it), whose
+    record lists each action's entry (rewritten only if that changed: store/gc.write_roots).
+    Called under the store's shared lock, as `members_and_links`."""
+    from .graph import is_action
+
+    link, target = str(p.whole_root), str(p.workspace.root)
+    if _readlink(link) != target:
+        tmp = f"{link}.new-{os.getpid()}"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    p.store.add_root(Path(link), [rb.entry_of(n) for n in p.graph.nodes if is_action(n)])
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 def _links_since(p, rb) -> bool:
     """`members_and_links` from what the run this session state was left by recorded
     (`p.env_base`): only the roots whose closure holds a node that may differ from that run's —

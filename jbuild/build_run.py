@@ -40,8 +40,8 @@ def build_and_report(patterns, jobs=None, keep_going=None, strict=None, sandbox=
     if not listed:
         err.append(_unlisted(len(result.roots), show_result))
     if result.unlinked:
-        err.append(f"no result links ({len(result.roots)} roots, more than {SHOW_RESULT}): nothing of this build is a "
-                   "GC root; `--out-link result` makes them")
+        err.append(f"no result links ({len(result.roots)} roots, more than {SHOW_RESULT}; `--out-link result` makes "
+                   "them): one GC root of this command line keeps what it built")
     _write(sys.stderr, err)
     _write(sys.stdout, out)
     _write(sys.stderr, [f"{node} {why}" for node, why in result.skipped]

@@ -1,15 +1,17 @@
 """`jbuild build` makes a `result` link (a GC root, with an environment) per root only for a
 build of at most 20 roots (build_options.SHOW_RESULT), unless `--out-link NAME` is given: a
 `//...` of thousands makes no thousands of links and environments (Bazel makes no per-target
-links; at 10,000 packages a libc patch remade 10,000 environments, ~94 s). Real builds in
-bubblewrap, a real store, the in-process path and the build server, full build and no-op."""
+links; at 10,000 packages a libc patch remade 10,000 environments, ~94 s); one GC root of the
+command line keeps what such a build made, and follows it. Real builds in bubblewrap, a real
+store, a real gc, the in-process path and the build server, full build and no-op."""
 
 import pytest
 from helpers import run_jbuild
 
 from jbuild.build_options import SHOW_RESULT
 
-UNLINKED = f"no result links ({SHOW_RESULT + 1} roots, more than {SHOW_RESULT}): nothing of this build is a GC root"
+UNLINKED = (f"no result links ({SHOW_RESULT + 1} roots, more than {SHOW_RESULT}; `--out-link result` makes them): "
+            "one GC root of this command line keeps what it built")
 
 
 def _workspace(make_workspace, n: int):
@@ -33,11 +35,18 @@ def test_a_pattern_of_more_than_20_roots_makes_no_links_unless_asked(make_worksp
         for _ in range(2):  # a full build, then the no-op path: the same answer
             r = run_jbuild("build", "//...", cwd=ws, env=env)
             assert r.returncode == 0 and UNLINKED in r.stderr, r.stderr
-            assert _links(ws) == [] and _gc_roots(store) == 0
+            assert _links(ws) == [] and _gc_roots(store) == 1  # the build's one root
             assert not [p for p in store.iterdir() if "-env-" in p.name]  # no environment made either
+        r = run_jbuild("gc", cwd=ws, env={**env, "JBUILD_SERVER": "0"})
+        assert r.returncode == 0 and "deleting" not in r.stdout, r.stdout  # that root holds every entry
+        (ws / "BUILD").write_text((ws / "BUILD").read_text().replace("echo 0 >", "echo zero >"))
+        r = run_jbuild("build", "//...", cwd=ws, env=env)  # the root follows the build: the old p0 is not held
+        assert r.returncode == 0 and "1 built" in r.stderr, r.stderr
+        r = run_jbuild("gc", cwd=ws, env={**env, "JBUILD_SERVER": "0"})
+        assert r.returncode == 0 and r.stdout.count("deleting ") == 1 and "-p0-1" in r.stdout, r.stdout
         r = run_jbuild("build", "//...", "--out-link", "result", cwd=ws, env=env)  # asked for: each root's
         assert r.returncode == 0 and "no result links" not in r.stderr, r.stderr
-        assert len(_links(ws)) == SHOW_RESULT + 1 and _gc_roots(store) == SHOW_RESULT + 1
+        assert len(_links(ws)) == SHOW_RESULT + 1 and _gc_roots(store) == SHOW_RESULT + 2
         r = run_jbuild("gc", cwd=ws, env={**env, "JBUILD_SERVER": "0"})
         assert r.returncode == 0 and "deleting" not in r.stdout, r.stdout  # the links hold everything
     finally:
