@@ -51,7 +51,14 @@ import threading
 import time
 from pathlib import Path
 
-from .sandbox_pystager import NO_GO, STAGE_PREFIX, read_exactly, receive, send
+from .sandbox_pystager import STAGE_PREFIX, read_exactly, receive, send
+
+# The C server's child's death when its server died before answering its pid (stage_exec.h): it
+# ran nothing. A signal, not an exit code: a script may exit 125 (it was NO_GO: such an action was
+# reported 0.5 s late, waiting for a live server to die, and run twice when its server had been
+# killed meanwhile); bubblewrap reports its child's signal as an exit code, so only a kill from
+# outside could end an action so, and the server must be dead too.
+NO_GO_SIGNAL = signal.SIGUSR2
 
 
 class StagerError(OSError):
@@ -128,7 +135,7 @@ class Zygote:
             raise StagerError("the sandbox stager could not fork", started=False)
         started(pid)
         code = _wait(pid, timeout, argv)
-        if code == NO_GO and self._died(within=0.5):  # it died between its answer and the go-ahead
+        if code == -NO_GO_SIGNAL and self._died(within=5):  # it died between its answer and the go-ahead
             raise StagerError(DIED_BEFORE, started=False)
         return code
 
