@@ -51,6 +51,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..base.errors import Failed
 from .sandbox_pystager import STAGE_PREFIX, read_exactly, receive, send
 
 # The C server's child's death when its server died before answering its pid (stage_exec.h): it
@@ -61,10 +62,12 @@ from .sandbox_pystager import STAGE_PREFIX, read_exactly, receive, send
 NO_GO_SIGNAL = signal.SIGUSR2
 
 
-class StagerError(OSError):
+class StagerError(OSError, Failed):
     """The stager died (or could not fork) while starting or running an action. `started`: the
     action may have run (its pid had come back, and it was not seen to end unstarted); else it
-    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged)."""
+    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged). A build's
+    action fails naming it (build_action.py); one met elsewhere (a sandbox probe: `--sandbox
+    landlock`, `jbuild info`) is a Failed, said as one line, exit 1, not an internal error."""
 
     def __init__(self, message: str, started: bool):
         super().__init__(message)
