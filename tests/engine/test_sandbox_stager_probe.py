@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-from jbuild import cli
 from jbuild.engine import build, sandbox, sandbox_probes
 from jbuild.engine.sandbox_zygote import StagerError, Zygote
+
+from jbuild import cli
 
 
 def test_a_stager_failing_a_probe_is_a_clear_failure(monkeypatch, capsys):
