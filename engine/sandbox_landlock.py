@@ -105,11 +105,15 @@ def compiler() -> str | None:
     return shutil.which("cc")
 
 
+# The files beside a helper's main source that are part of it (a fixed list, not a glob: a stray
+# copy beside them, `stage_exec_serve.orig.c`, would be compiled in, its symbols twice).
+PARTS = {"stage_exec.c": ("stage_exec_serve.c", "stage_exec.h")}
+
+
 def sources(source_file: Path) -> list[Path]:
-    """The files a helper is built from: `source_file` (stage_exec.c), the other C files named
-    after it (stage_exec_serve.c) and its headers (stage_exec.h), in a fixed order."""
-    stem, parent = source_file.stem, source_file.parent
-    return [source_file, *sorted(parent.glob(f"{stem}_*.c")), *sorted(parent.glob(f"{stem}*.h"))]
+    """The files a helper is built from: `source_file` (stage_exec.c) and its PARTS (the fork
+    server stage_exec_serve.c, the header stage_exec.h), in a fixed order."""
+    return [source_file, *(source_file.with_name(name) for name in PARTS.get(source_file.name, ()))]
 
 
 def candidates(source_file: Path = SOURCE) -> list[tuple[tuple, Path]]:

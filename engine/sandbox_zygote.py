@@ -51,13 +51,23 @@ import threading
 import time
 from pathlib import Path
 
-from .sandbox_pystager import NO_GO, STAGE_PREFIX, read_exactly, receive, send
+from ..base.errors import Failed
+from .sandbox_pystager import STAGE_PREFIX, read_exactly, receive, send
+
+# The C server's child's death when its server died before answering its pid (stage_exec.h): it
+# ran nothing. A signal, not an exit code: a script may exit 125 (it was NO_GO: such an action was
+# reported 0.5 s late, waiting for a live server to die, and run twice when its server had been
+# killed meanwhile); bubblewrap reports its child's signal as an exit code, so only a kill from
+# outside could end an action so, and the server must be dead too.
+NO_GO_SIGNAL = signal.SIGUSR2
 
 
-class StagerError(OSError):
+class StagerError(OSError, Failed):
     """The stager died (or could not fork) while starting or running an action. `started`: the
     action may have run (its pid had come back, and it was not seen to end unstarted); else it
-    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged)."""
+    certainly did not, and may be run again by a new stager (BwrapExecutor._run_staged). A build's
+    action fails naming it (build_action.py); one met elsewhere (a sandbox probe: `--sandbox
+    landlock`, `jbuild info`) is a Failed, said as one line, exit 1, not an internal error."""
 
     def __init__(self, message: str, started: bool):
         super().__init__(message)
@@ -128,7 +138,7 @@ class Zygote:
             raise StagerError("the sandbox stager could not fork", started=False)
         started(pid)
         code = _wait(pid, timeout, argv)
-        if code == NO_GO and self._died(within=0.5):  # it died between its answer and the go-ahead
+        if code == -NO_GO_SIGNAL and self._died(within=5):  # it died between its answer and the go-ahead
             raise StagerError(DIED_BEFORE, started=False)
         return code
 

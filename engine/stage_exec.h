@@ -1,17 +1,20 @@
 /* What the two halves of jbuild's sandbox stager share: stage_exec.c (staging a sandbox's root
    and exec'ing bubblewrap: the forked child's work, and `--wait`) and stage_exec_serve.c (the fork
-   server, `--serve`). jbuild compiles both into one program (sandbox_landlock.build_helper: every
-   stage_exec*.c and .h beside it is part of it and of its cache key); libc only. */
+   server, `--serve`). jbuild compiles both into one program (sandbox_landlock.build_helper: the files
+   sandbox_landlock.PARTS names are part of it and of its cache key); libc only. */
 
 #ifndef STAGE_EXEC_H
 #define STAGE_EXEC_H
 
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #define FAILED 126 /* staging failed (said on stderr); 127: the exec of bubblewrap failed */
-#define NO_GO 125  /* the server died before it answered the child's pid: the child ran nothing */
+#define NO_GO 125  /* the Python stager's child's exit when its stager died before its go-ahead */
+#define NO_GO_SIGNAL SIGUSR2 /* the C server's child's death when its server died before answering its
+                                pid: it ran nothing (sandbox_zygote.NO_GO_SIGNAL) */
 #define SOCK 4     /* the child's socket to the server; not 3: the Landlock helper is kept open there
                       (sandbox_landlock.HELPER_FD) */
 

@@ -16,7 +16,7 @@
 
    The child goes ahead only once the server has answered its pid (a byte 'g' on their socket,
    sent right after the answer): a server that dies between its clone and its answer leaves a
-   child that jbuild never heard of, which then runs nothing and exits NO_GO at once. Until that
+   child that jbuild never heard of, which then runs nothing and dies by NO_GO_SIGNAL at once. Until that
    byte the child is in the server's process group (the server makes its own), which is how jbuild
    finds it to reap it (sandbox_zygote.Zygote._reap_unanswered); then it makes its own session. */
 
@@ -116,7 +116,13 @@ static void child_of_server(int null, const char *log, int theirs, char *buf, si
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     char go;
-    if (read(theirs, &go, 1) != 1 || go != 'g') _exit(NO_GO); /* the server died before answering */
+    if (read(theirs, &go, 1) != 1 || go != 'g') { /* the server died before answering: a death by
+        NO_GO_SIGNAL, which no action's end can be (bubblewrap answers its child's signal as an exit
+        code, 128 + it), while a script may well exit 125 */
+        signal(NO_GO_SIGNAL, SIG_DFL);
+        raise(NO_GO_SIGNAL);
+        _exit(NO_GO);
+    }
     if (setsid() < 0) fail("start a session", NULL);
     int out = *log ? open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : dup(null);
     if (out < 0) fail("open", log);
