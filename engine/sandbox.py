@@ -124,10 +124,11 @@ class BwrapExecutor:
         return _AVAILABLE
 
     @staticmethod
-    def stages_root() -> bool:
+    def stages_root(strict: bool = False) -> bool:
         """Can the child stage the root in namespaces of its own (sandbox_root.py)? Else
         bubblewrap binds each part, and each dependency, itself. (Tried once per process; a
-        probe whose stager was killed from outside answers no, this time only.)"""
+        probe whose stager was killed from outside or could not fork answers no, this time only
+        — or, `strict`, raises its StagerError: a Failed, one line.)"""
         global _STAGES_ROOT
         if _STAGES_ROOT is None:
             _STAGES_ROOT = False
@@ -136,6 +137,8 @@ class BwrapExecutor:
                     _STAGES_ROOT = _kept("stages_root", bwrap_path(), _probe_staging)
                 except StagerError:
                     _STAGES_ROOT = None
+                    if strict:
+                        raise
                     return False
         return _STAGES_ROOT
 
@@ -151,16 +154,14 @@ class BwrapExecutor:
     @staticmethod
     def landlock_available() -> bool:
         """Does the Landlock helper run and keep an undeclared sibling of a declared entry
-        unreadable here? (Tried once per process.)"""
+        unreadable here? (Tried once per process; a probe's stager that died or could not fork
+        raises its StagerError, a Failed: asked for by `--sandbox landlock`, whose answer "cannot
+        confine here" would be wrong, and asked again next time.)"""
         global _LANDLOCK
         with _PROBING:  # worker threads ask at once: one compile, one probe
             if _LANDLOCK is None:
-                if not BwrapExecutor.stages_root():
-                    return False  # (no staged roots here; or not known yet: a probe's stager was killed)
-                try:
-                    _LANDLOCK = sandbox_landlock.helper() is not None and _kept("landlock", bwrap_path(), _probe_landlock)
-                except StagerError:  # (as stages_root: no, this time only)
-                    return False
+                _LANDLOCK = BwrapExecutor.stages_root(strict=True) and sandbox_landlock.helper() is not None and \
+                    _kept("landlock", bwrap_path(), _probe_landlock)
         return _LANDLOCK
 
     @staticmethod

@@ -130,7 +130,8 @@ def test_a_server_killed_again_and_again_fails_the_action_clearly(tmp_path, exec
 def test_a_probe_whose_stager_is_killed_answers_no_this_time_only(monkeypatch):
     """The probes (can a child stage a root here? does Landlock confine?) run on a stager too:
     one killed from outside, twice, is no traceback and no "no" kept for the process's life
-    (a build server's): bubblewrap binds each part this time, and the next build asks again."""
+    (a build server's): bubblewrap binds each part this time, and the next build asks again
+    (--sandbox landlock, which needs the answer: the stager's failure, test_sandbox_stager_probe.py)."""
     from jbuild.engine import sandbox, sandbox_probes
 
     monkeypatch.setattr(sandbox_probes, "known_yes", lambda name, bwrap: False)
@@ -151,7 +152,8 @@ def test_a_probe_whose_stager_is_killed_answers_no_this_time_only(monkeypatch):
         m.setattr(Zygote, "__init__", dying)
         m.setattr(Zygote, "alive", lambda self: True)
         assert sandbox.BwrapExecutor.stages_root() is False
-        assert sandbox.BwrapExecutor.landlock_available() is False
+        with pytest.raises(StagerError):  # asked for by --sandbox landlock: its failure, not "cannot confine here"
+            sandbox.BwrapExecutor.landlock_available()
     assert len(killed) >= 2 and sandbox._STAGES_ROOT is None and sandbox._LANDLOCK is None
     monkeypatch.setattr(sandbox, "_PROBER", None)
     assert sandbox.BwrapExecutor.stages_root() is True  # asked again: the stager lives now
