@@ -90,7 +90,10 @@ class Reporter:
     def _start_ticker(self) -> None:
         if self._ticker is None:
             self._ticker = threading.Thread(target=self._tick, name="jbuild-progress", daemon=True)
-            self._ticker.start()
+            try:
+                self._ticker.start()
+            except RuntimeError:  # "can't start new thread" (ulimit -u): no heartbeat, the build goes on
+                pass
 
     # ------------------------------------------------------------ actions
 

@@ -99,8 +99,17 @@ class _Workers:
         self.todo.put(a)
         if len(self.threads) < self.n:
             t = threading.Thread(target=self._run, name=f"jbuild-worker-{len(self.threads)}", daemon=True)
+            try:
+                t.start()
+            except RuntimeError:  # "can't start new thread": the per-user process limit (ulimit -u)
+                if self.threads:
+                    self.n = len(self.threads)  # (the ones running take the work)
+                    return
+                from jbuild.base.errors import Failed
+
+                raise Failed("cannot start a worker thread: the per-user process limit is reached "
+                             "(ulimit -u); stop some processes or raise it") from None
             self.threads.append(t)
-            t.start()
 
     def _run(self) -> None:
         todo, done, fn = self.todo, self.done, self.fn
