@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jbuild.base import quick_exit
-from jbuild.base.errors import BadInput, Interrupted
+from jbuild.base.errors import BadInput, Failed, Interrupted
 from jbuild.dsl.workspace import Workspace
 
 from . import noop, snapshot
@@ -232,7 +232,7 @@ def _schedule(p: Plan, rb, executor, reporter, extra) -> dict | None:
     """Decide every action (the scheduler's states), adopting what the plan lets it; None if an
     entry to adopt vanished from the store meanwhile. Skipped actions are reported."""
     from .adopted import to_check
-    from .scheduler import State, schedule
+    from .scheduler import NoWorker, State, schedule
 
     opts, actions = p.opts, list(p.graph.nodes)
     todo, rest = to_check(p, rb, actions, waves=extra is None)
@@ -253,6 +253,8 @@ def _schedule(p: Plan, rb, executor, reporter, extra) -> dict | None:
             rb.save_decisions()
             reporter.summary(8, opts.keep_going)
             raise Interrupted("") from None
+        except NoWorker as exc:
+            raise Failed(str(exc)) from None
 
     # The rest is prepared while the first builds run (none reads it), decided once they ran:
     # adopted in bulk where the settled keys hold (cutoff.py).

@@ -81,6 +81,10 @@ class _Plan:
         return self.state
 
 
+class NoWorker(RuntimeError):
+    """Not one worker thread could start (the process limit): build.py says so as a failure."""
+
+
 class _Workers:
     """Up to `n` threads running `fn(id)` for each submitted id, started as work comes; each
     result comes back on one queue. Plain threads and two C queues: a Future per id and a
@@ -105,10 +109,8 @@ class _Workers:
                 if self.threads:
                     self.n = len(self.threads)  # (the ones running take the work)
                     return
-                from jbuild.base.errors import Failed
-
-                raise Failed("cannot start a worker thread: the per-user process limit is reached "
-                             "(ulimit -u); stop some processes or raise it") from None
+                raise NoWorker("cannot start a worker thread: the per-user process limit is reached "
+                               "(ulimit -u); stop some processes or raise it") from None
             self.threads.append(t)
 
     def _run(self) -> None:
