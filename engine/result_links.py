@@ -62,7 +62,7 @@ def settle(store_root: str, base: str, envs: list[str], stamp: tuple | None, ent
 
         names, seen = list(map(record_name, links)), [None] * len(envs)
     targets = [os.path.join(store_root, env) for env in envs]
-    wrong = [i for i, (link, target) in enumerate(zip(links, targets, strict=True)) if _readlink(link) != target]
+    wrong = [i for i, (link, target) in enumerate(zip(links, targets, strict=True)) if readlink_or_none(link) != target]
     keys = [_stat_key(os.path.join(roots_dir, name)) for name in names]
     stale = sorted({*wrong, *(i for i, (key, was) in enumerate(zip(keys, seen, strict=True))
                               if key is None or key != was)})
@@ -71,7 +71,7 @@ def settle(store_root: str, base: str, envs: list[str], stamp: tuple | None, ent
         if entries is None:
             return None
         for i in wrong:
-            _make_link(links[i], targets[i])
+            make_link(links[i], targets[i])
         from .store.gc import write_roots
 
         for i, key in zip(stale, write_roots(roots_dir, [
@@ -108,14 +108,14 @@ def _stat_key(path: str) -> tuple | None:
         return None
 
 
-def _readlink(path: str) -> str | None:
+def readlink_or_none(path: str) -> str | None:
     try:
         return os.readlink(path)
     except OSError:
         return None
 
 
-def _make_link(link: str, target: str) -> None:
+def make_link(link: str, target: str) -> None:
     """`link` -> `target`, replacing whatever link is there (by a rename: never missing meanwhile)."""
     from jbuild.base.errors import BadInput
 

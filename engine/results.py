@@ -153,22 +153,12 @@ def root_whole_build(p, rb) -> None:
     record lists each action's entry (rewritten only if that changed: store/gc.write_roots).
     Called under the store's shared lock, as `members_and_links`."""
     from .graph import is_action
+    from .result_links import make_link, readlink_or_none
 
     link, target = str(p.whole_root), str(p.workspace.root)
-    if _readlink(link) != target:
-        tmp = f"{link}.new-{os.getpid()}"
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, link)
+    if readlink_or_none(link) != target:
+        make_link(link, target)
     p.store.add_root(Path(link), [rb.entry_of(n) for n in p.graph.nodes if is_action(n)])
-
-
-def _readlink(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
 
 
 def _links_since(p, rb) -> bool:

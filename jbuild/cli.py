@@ -155,10 +155,6 @@ def _classify(exc: Exception) -> int:
         return exitcodes.BY_KIND[exc.kind]
     import errno
 
-    if isinstance(exc, OSError) and exc.errno == errno.EAGAIN and exc.strerror:  # fork at the process limit
-        _err(f"error: {exc.strerror}: the per-user process limit (ulimit -u) is reached; stop some processes "
-             "or raise it, and run again")
-        return exitcodes.BY_KIND["build_failed"]
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # (the store says its own)
         where = f" writing {exc.filename}" if exc.filename else ""
         _err(f"error: {exc.strerror}{where}: free some space (or raise the quota) and run again")
