@@ -18,7 +18,7 @@ command -v git >/dev/null || need+=(git)  # git(url, commit) sources (engine/fet
 command -v curl >/dev/null || need+=(curl)  # dev/fetch-mirror.sh
 # The shared HTTP cache's tests start Debian's nginx (its WebDAV module serves PUT) on 127.0.0.1.
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx)
-command -v runuser >/dev/null || need+=(util-linux)
+command -v runuser >/dev/null && command -v prlimit >/dev/null || need+=(util-linux)  # prlimit: the process-limit test
 # Remote execution tests (tests/reapi/): BuildGrid's SQL scheduler needs PostgreSQL.
 [ -x /usr/lib/postgresql/15/bin/postgres ] || [ -n "${JBUILD_PG_BIN:-}" ] || need+=(postgresql)
 # The Debian packages the @std//host:* tools stand for (stdlib-recipes/host/BUILD): the sandbox's
