@@ -20,8 +20,10 @@ repeatable, medians reported:
                    closure holds libc) made again, with its link and GC root (step `patchlinks`,
                    not in the defaults: minutes at 10,000; ninja makes no environments)
 
-then per-action figures: jbuild's full build per action per worker against a bare
-`bwrap ... true` measured in the same run (bench/sandbox_bench.py times the executor alone).
+then the sandbox's floor: ninja's full build again, each copy edge in bubblewrap as jbuild's
+sandbox makes it, running the same script (the least a sandboxed build of this graph costs); and
+per-action figures: jbuild's full build per action per worker against a bare `bwrap ... true`
+measured in the same run (bench/sandbox_bench.py times the executor alone).
 Peak RSS is each jbuild process's own (wait4). The machine's load is printed with each step.
 
     .venv/bin/python bench/engine_bench.py --packages 1000 [--jobs 2] [--rounds 5]
@@ -103,6 +105,25 @@ def generate(root: Path, ninja_dir: Path, n: int) -> None:
     (root / "BUILD").write_text("\n".join(blocks))
     ninja_dir.mkdir()
     (ninja_dir / "build.ninja").write_text("".join(ninja))
+    boxed = ninja_dir.parent / (ninja_dir.name + "-bwrap")
+    boxed.mkdir()
+    (boxed / "build.ninja").write_text("".join(ninja).replace(ninja[0], boxed_copy_rule(root, boxed), 1))
+
+
+def boxed_copy_rule(root: Path, boxed: Path) -> str:
+    """ninja's copy rule with each edge in bubblewrap as jbuild's sandbox makes it (its
+    namespaces but the network, which ninja's own user and network namespace gives, one for the
+    build as jbuild's stager makes one per worker; pid 1, no capabilities, /proc and /dev, the
+    workspace read-only, the output directory writable: engine/sandbox.py), running the action's
+    script as jbuild's does (sh: mkdir, cat): the least a sandboxed build of this graph costs,
+    without any build system's own work."""
+    (boxed / "out").mkdir()
+    usr = bare_argv()[2:-1]  # (after bwrap --unshare-all: /usr and the /bin links)
+    box = " ".join([bare_argv()[0], "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                    *usr, "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+                    "--proc", "/proc", "--dev", "/dev", "--ro-bind", str(root), str(root),
+                    "--bind", str(boxed / "out"), str(boxed / "out"), "--chdir", str(boxed)])
+    return f"ws = {root}\nrule cp\n  command = {box} /bin/sh -c 'mkdir -p out && cat $in > $out'\n"
 
 
 @dataclass
@@ -159,6 +180,12 @@ class Bench:
         seconds, out, rss = run(["ninja", "-j", str(self.jobs)], self.ninja_dir)
         actions = sum(1 for line in out.splitlines() if re.match(r"\[\d+/\d+\] ", line))  # one line per edge run
         return Run(seconds, actions, rss)
+
+    def boxed_ninja(self) -> Run:
+        """ninja's full build with each copy edge in bubblewrap (boxed_copy_rule)."""
+        seconds, out, rss = run(["unshare", "--user", "--map-root-user", "--net", "ninja", "-j", str(self.jobs)],
+                                self.ninja_dir.parent / (self.ninja_dir.name + "-bwrap"))
+        return Run(seconds, sum(1 for line in out.splitlines() if re.match(r"\[\d+/\d+\] ", line)), rss)
 
     def warm_host_roots(self) -> float:
         """Assemble the store's sandbox /usr trees (once per store, hostroot.py) outside the
@@ -224,12 +251,16 @@ def edit_recipe(root: Path, ninja_dir: Path, i: int, mark: str) -> None:
                               ninja.read_text(), count=1))
 
 
-def per_action(bench: Bench, runs: int = 20) -> str:
-    """jbuild's full build per action per worker, against a bare bubblewrap run now: running
-    `true`, and running an action's own script (sh: mkdir, cat), which separates jbuild's own
-    cost from the script's."""
-    _, js, _, _ = bench.rows[0]
+def per_action(bench: Bench, boxed: Run, runs: int = 20) -> str:
+    """jbuild's full build per action per worker, against ninja's with each edge in bubblewrap
+    (the same graph, script and jobs: what sandboxing it costs with no build system's work), and
+    against a bare bubblewrap run now: running `true`, and running an action's own script (sh:
+    mkdir, cat), which separates jbuild's own cost from the script's."""
+    _, js, ns, _ = bench.rows[0]
     full = js[0]
+    floor = (f"ninja with each edge in bubblewrap: {boxed.seconds:.3f} s ({boxed.seconds / ns[0].seconds:.1f}x ninja "
+             f"unsandboxed; jbuild {full.seconds / boxed.seconds:.1f}x it), "
+             f"{boxed.seconds * bench.jobs / max(boxed.actions, 1) * 1000:.1f} ms per action\n")
     src = bench.root / "src" / "p0.txt"
     script = [*bare_argv()[:-1], "--tmpfs", "/out", "--ro-bind", str(src), "/src/src/p0.txt",
               "/bin/sh", "-c", "mkdir -p /out/o && cat /src/src/p0.txt > /out/o/p0"]
@@ -241,7 +272,7 @@ def per_action(bench: Bench, runs: int = 20) -> str:
             times.append(time.perf_counter() - start)
     each = full.seconds * bench.jobs / max(full.actions, 1)
     b, s = statistics.median(bare), statistics.median(scripted)
-    return (f"per action (full build wall x jobs / actions): {each * 1000:.1f} ms; bare `bwrap ... true`: "
+    return floor + (f"per action (full build wall x jobs / actions): {each * 1000:.1f} ms; bare `bwrap ... true`: "
             f"{b * 1000:.1f} ms, bare bwrap running the action's script: {s * 1000:.1f} ms (medians of {runs}); "
             f"ratios {each / b:.1f}, {each / s:.1f}")
 
@@ -278,6 +309,7 @@ def main() -> None:
             generate(root, bench.ninja_dir, args.packages)
             warm = bench.warm_host_roots()
             bench.step("full build", 1)
+            boxed = bench.boxed_ninja()
         if args.server:
             bench.jbuild()  # (the server's warm-up: its first build restored the session from disk)
         leaf = root / "src" / f"p{args.packages - 1}.txt"
@@ -306,7 +338,7 @@ def main() -> None:
         if args.server:
             print(bench.server_rss())
         if not args.reuse:
-            print(per_action(bench))
+            print(per_action(bench, boxed))
     finally:
         if args.server:
             bench.shutdown()
@@ -314,7 +346,7 @@ def main() -> None:
             print(f"kept: {root} (--reuse {root})")
         else:
             subprocess.run(["chmod", "-R", "u+w", str(bench.store)], capture_output=True)
-            for d in (root, bench.store, bench.ninja_dir):
+            for d in (root, bench.store, bench.ninja_dir, bench.ninja_dir.parent / (bench.ninja_dir.name + "-bwrap")):
                 shutil.rmtree(d, ignore_errors=True)
             (root.parent / (root.name + "-events.json")).unlink(missing_ok=True)
 
