@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbuild.base import quick_exit
+from jbuild.base import after_answer, quick_exit
 from jbuild.base.errors import BadInput, Failed, Interrupted
 from jbuild.dsl.workspace import Workspace
 
@@ -340,6 +340,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     report each root's run closure (with `//...` at 10,000 packages that is millions of members,
     kept apart from the no-op's snapshot: the CLI asks for none; a build that makes result
     links reports them anyway)."""
+    after_answer.run_pending()  # (the saves of a build before, if the server deferred them and this request builds again)
     quick_exit.release()  # (the last build's session, if this process builds again: `jbuild watch`)
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
@@ -360,7 +361,7 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     from . import nothing_to_build
 
     nothing_to_build.check(p, patterns, cwd)  # "0 built" for a pattern of templates says why, exit 4
-    if session.cold_token is None:  # a new analysis is written before the run, not after it:
+    if session.cold_token is None and _saved_first(session, p):  # a new analysis is written before the run:
         _save_session(session, cache)  # pickling it costs ~60 MB at 10,000 packages, on top of the run's
     p.want_members = members
     if cached is not None and cached.envs and cached.session and \
@@ -371,14 +372,18 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     from .session_journal import changed
 
     since = changed(session)  # (what the no-op snapshot must update; the save forgets it)
-    _save_session(session, cache)
     from .results import roots_built
 
     roots, skipped, outputs = roots_built(p, rb)
-    if code == 0:
-        noop.remember(cache, cached, p, rb, session, since)
-    else:
-        noop.carry(cache, cached, p, session, since)
+
+    def save() -> None:  # (the build server's client has its answer first: base/after_answer.py)
+        _save_session(session, cache)
+        if code == 0:
+            noop.remember(cache, cached, p, rb, session, since)
+        else:
+            noop.carry(cache, cached, p, session, since)
+
+    after_answer.later(save)
     quick_exit.keep(p, rb, session, cached, seen)  # (freed by the process's end, not object by object: ~50 ms at 10k)
     return Result(code, noop.EntryPaths(p.store.root, roots), skipped, [str(t) for t in p.tests],
                   envs=[(str(n), e) for n, e in p.envs.items()],
@@ -402,6 +407,21 @@ def _incremental_plan(patterns: list[str], opts: Options, cwd, cache: Path, seen
             print(f"warning: the kept analysis {e.path} is damaged; it was removed: analysing again", file=sys.stderr)
     session = Session(patterns, opts, cwd)
     return session.plan(), session
+
+
+SAVED_AFTER_UP_TO = 64  # actions a plan of an updated session may build with its analysis saved after the run
+
+
+def _saved_first(session, p: Plan) -> bool:
+    """Is a changed analysis written before the run? Yes for a whole new analysis, or a plan
+    building more than SAVED_AFTER_UP_TO actions: its pickling's memory is not added to a big
+    run's, and a build killed mid-run leaves it for the next (test_build_session_early.py). Not
+    for an updated session's small plan (a BUILD edit): written after the run with the rest, it
+    is one write of the session's hot part instead of two, which the build server makes once its
+    client has its answer. Killed before, such a build leaves the session it was updated from,
+    whole, and the next build re-reads the BUILD file whose stat changed."""
+    return session.__dict__.get("restored_from") is None or p.affected is None or \
+        len(p.affected) > SAVED_AFTER_UP_TO
 
 
 def _save_session(session, cache: Path) -> None:

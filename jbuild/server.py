@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 
-from jbuild.base import file_memo
+from jbuild.base import after_answer, file_memo
 
 from . import exitcodes
 from .server_borrowed import Borrowed, Canceller, interrupt
@@ -292,7 +292,11 @@ class Server:
             _log("a client that went away before its build started: not built")
             return
         try:
-            code = self._build(conn, request, fds)
+            with after_answer.deferring():  # (the build's saves: once the client has its answer, below)
+                code = self._build(conn, request, fds)
+        except BaseException:
+            after_answer.run_pending(_log)
+            raise
         finally:
             for fd in fds:
                 os.close(fd)
@@ -303,6 +307,10 @@ class Server:
             send(conn, {"exit": code})
         except OSError:
             _log("the client went away before its answer")
+        if after_answer.pending():
+            start = time.monotonic()
+            after_answer.run_pending(_log)
+            _log(f"saved what the build leaves for the next in {time.monotonic() - start:.2f} s, after its answer")
         threading.Thread(target=_reap, args=(REAP_FOR,), name="jbuild-server-reap", daemon=True).start()
         if self.stale:  # (a module the build imported first changed meanwhile: the next client starts anew)
             self._stop("its code changed on disk")
