@@ -80,7 +80,7 @@ def sandbox_kind(requested: str) -> str:
 
     if requested != "auto":
         if requested in BUBBLEWRAP_KINDS and not BwrapExecutor.available():
-            raise SandboxUnavailable("bubblewrap cannot create its namespaces here (is it installed?)")
+            raise SandboxUnavailable(f"--sandbox {requested}: {BwrapExecutor.why_unavailable()}")
         if requested == "landlock" and not BwrapExecutor.landlock_available():
             from .sandbox_landlock import why_not
 
@@ -89,7 +89,7 @@ def sandbox_kind(requested: str) -> str:
         return requested
     if BwrapExecutor.available():
         return "bwrap"
-    print("warning: bubblewrap is not available; building in the weaker fallback sandbox", file=sys.stderr)
+    print(f"warning: {BwrapExecutor.why_unavailable()}; building in the weaker fallback sandbox", file=sys.stderr)
     return "fallback"
 
 

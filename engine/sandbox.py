@@ -26,6 +26,7 @@ tell a link from a mount, so the two are kinds of their own in every key (Landlo
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -114,14 +115,22 @@ class BwrapExecutor:
 
     @staticmethod
     def available() -> bool:
-        """Can bubblewrap create its namespaces here? (Tried once per process.)"""
+        """Can bubblewrap create its namespaces here? (Tried once per process; why not:
+        `why_unavailable`.)"""
         global _AVAILABLE
         if _AVAILABLE is None:
             bwrap = bwrap_path()
-            _AVAILABLE = bool(bwrap) and _kept("available", bwrap, lambda: subprocess.run(
-                [bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *host_links(), "/bin/true"],
-                capture_output=True, env=BWRAP_ENV).returncode == 0)
+            _AVAILABLE = bool(bwrap) and _kept("available", bwrap, lambda: _probe_bwrap(bwrap))
         return _AVAILABLE
+
+    @staticmethod
+    def why_unavailable() -> str:
+        """Why `available` said no, as a clause (bubblewrap's own words, when it said any)."""
+        if bwrap_path() is None:
+            forced = os.environ.get("JBUILD_BWRAP")
+            return f"JBUILD_BWRAP={forced} is not an executable" if forced is not None else \
+                "bubblewrap is not installed (no bwrap on PATH; Debian: apt-get install bubblewrap)"
+        return f"bubblewrap cannot create its namespaces here: {_WHY_NOT or 'its test run failed'}"
 
     @staticmethod
     def stages_root(strict: bool = False) -> bool:
@@ -317,6 +326,7 @@ class LandlockExecutor(BwrapExecutor):
 
 
 _AVAILABLE: bool | None = None
+_WHY_NOT: str | None = None  # what bubblewrap's probe said when it failed (`BwrapExecutor.why_unavailable`)
 _STAGES_ROOT: bool | None = None
 _LANDLOCK: bool | None = None
 _PROBING = threading.Lock()
@@ -358,6 +368,24 @@ def _command(job: Job, wrapper: list[str] = ()) -> list[str]:
     for k, v in variables(job).items():
         a += ["--setenv", k, v]
     return a + [*wrapper, "/bin/sh", "-euxc", job.script]
+
+
+def _probe_bwrap(bwrap: str) -> bool:
+    """Does bubblewrap run `true` in the namespaces a sandbox has? Else `_WHY_NOT` says why:
+    bubblewrap's first line (a kernel that forbids unprivileged user namespaces, a process
+    limit reached), or the fork's error."""
+    global _WHY_NOT
+    try:
+        r = subprocess.run([bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *host_links(), "/bin/true"],
+                           capture_output=True, env=BWRAP_ENV, text=True, errors="replace")
+    except OSError as exc:
+        _WHY_NOT = f"it could not be started: {exc.strerror or exc}"
+        return False
+    said = next((line.strip() for line in r.stderr.splitlines() if line.strip()), "")
+    if os.strerror(errno.EAGAIN) in said:  # (what a fork or clone says there)
+        said += " (the per-user process limit, ulimit -u, is reached?)"
+    _WHY_NOT = None if r.returncode == 0 else (said or f"its test run exited {r.returncode}")
+    return r.returncode == 0
 
 
 def _kept(name: str, bwrap: str, probe) -> bool:

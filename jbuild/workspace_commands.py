@@ -84,7 +84,7 @@ def _sandbox_kind() -> str:
     from jbuild.engine.sandbox import BwrapExecutor
 
     if not BwrapExecutor.available():
-        return "fallback (bubblewrap cannot run here)"
+        return f"fallback ({BwrapExecutor.why_unavailable()})"
     from jbuild.engine.sandbox_landlock import why_not
 
     landlock = "available" if BwrapExecutor.landlock_available() else f"unavailable ({why_not() or 'its probe failed'})"

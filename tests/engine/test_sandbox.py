@@ -74,9 +74,14 @@ def test_fallback_where_bubblewrap_is_missing(make_workspace, tmp_path):
     r = run_jbuild("build", "//:probe", cwd=root, env=env)
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
-    assert warnings == ["warning: bubblewrap is not available; building in the weaker fallback sandbox"]
+    assert warnings == ["warning: JBUILD_BWRAP=/nonexistent/bwrap is not an executable; building in the weaker "
+                        "fallback sandbox"]
     r = run_jbuild("build", "//:probe", "--sandbox", "bwrap", cwd=root, env=env)
-    assert r.returncode == 2 and "bubblewrap cannot create its namespaces" in r.stderr
+    assert r.returncode == 2 and "error: --sandbox bwrap: JBUILD_BWRAP=/nonexistent/bwrap is not an executable" \
+        in r.stderr, r.stderr
+    r = run_jbuild("build", "//:probe", "--sandbox", "bwrap", cwd=root,
+                   env={"JBUILD_STORE": str(tmp_path / "store"), "PATH": str(tmp_path / "nothing")})
+    assert r.returncode == 2 and "bubblewrap is not installed (no bwrap on PATH" in r.stderr, r.stderr
     # A fallback entry never satisfies a sandboxed build: the sandbox kind is in the key.
     r = run_jbuild("build", "//:probe", "--sandbox", "bwrap", cwd=root, env={"JBUILD_STORE": str(tmp_path / "store")})
     assert r.returncode == 0 and "1 built, 0 reused" in r.stderr
