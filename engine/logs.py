@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jbuild.base.errors import BadInput
-from jbuild.dsl.loader import parse_cli_label
+from jbuild.dsl.labels import Label, VersionedLabel
+from jbuild.dsl.loader import Loader, parse_cli_label
 from jbuild.dsl.workspace import Workspace
 
 from .settings import Options, resolve
@@ -34,6 +35,7 @@ def last_log(label: str, opts: Options) -> FoundLog:
         tested = directory(ws.root, parsed.package, parsed.name) / "test.log"
         if tested.exists():  # a test: `jbuild test` keeps its last run's log in the workspace, not the store
             return FoundLog(wanted, tested)
+        _exists(ws, parsed)  # `//nope:x`: no such package (did you mean ...?), as build says it
         raise BadInput(f"no build of {wanted} is recorded in this workspace (build it first)")
     node, decision = rows[0]
     path = store.log_path(decision.key)
@@ -41,3 +43,11 @@ def last_log(label: str, opts: Options) -> FoundLog:
         return FoundLog(node, None, "it was reused from the store; its log is gone" if decision.decision == "reused"
                         else "no log was kept")
     return FoundLog(node, path)
+
+
+def _exists(ws: Workspace, label: Label) -> None:
+    """Raise the loader's own error (no such package or target, with did-you-mean: exit 2) for a
+    label that names nothing."""
+    loader = Loader(ws)
+    loader.lookup(VersionedLabel(label, None))
+    loader.raise_errors()

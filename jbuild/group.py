@@ -15,6 +15,8 @@ Targets and patterns (as in Bazel):
   //services:geotags     target 'geotags' declared in services/BUILD
   //services             the same as //services:services
   :geotags               a target of the package of the current directory
+  services:geotags       relative to the current directory: //services:geotags at the
+                         top of the workspace, //libs/services:geotags in libs/
   @std//host:cc          a standard recipe shipped with jbuild (stdlib-recipes/)
   //db:tinydb@1.4.2      one version of a version family (where a single target is meant)
   //...                  every target of the workspace
@@ -63,6 +65,12 @@ def cli():
     3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
     9 lock not had in time, 34 the remote executor cannot be used, 37 internal error.
     """
+
+
+@cli.command()
+def version():
+    """Print jbuild's version (the same as `jbuild --version`)."""
+    click.echo(f"jbuild {__version__}")
 
 
 @cli.command()
