@@ -88,3 +88,47 @@ def test_a_flavour_on_the_command_line_says_how_flavours_are_chosen():
     r = run_jbuild("build", "//libs:geohash[precision=low]", cwd=EXAMPLE)
     assert r.returncode == 2 and "flavours are not chosen on the command line" in r.stderr
     assert "requires = [//libs:geohash[precision=low]]" in r.stderr and "docs/language.md" in r.stderr
+
+
+CONFLICT = {
+    "db/BUILD": 'package pg { version = "9.6" }\npackage pg { version = "10.5" }\n',
+    "services/BUILD": 'package geotags {\n    version = "5.1"\n    requires = [//db:pg >= 9.1 < 10]\n}\n',
+    "reports/BUILD": 'package reports { version = "2.0" requires = [//db:pg >= 10] }\n'
+                     'package site { version = "1" requires = [//services:geotags, :reports] }\n',
+}
+
+
+def test_a_version_conflict_is_one_requirement_a_line_with_its_source_and_a_help(make_workspace):
+    """Was one long line: 'Because ... and ..., no version of //db:pg satisfies both.', no excerpt, no help."""
+    root = make_workspace(CONFLICT)
+    r = run_jbuild("plan", "//reports:site", cwd=root)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == [
+        "error: no version of //db:pg satisfies both requirements on it",
+        "  //reports:reports 2.0 needs //db:pg >=10",
+        "   --> reports/BUILD:1:47",
+        '    1 | package reports { version = "2.0" requires = [//db:pg >= 10] }',
+        "      |                                               ^^^^^^^^^^^^^",
+        "  //services:geotags 5.1 needs //db:pg >=9.1,<10",
+        "   --> services/BUILD:3:17",
+        "    3 |     requires = [//db:pg >= 9.1 < 10]",
+        "      |                 ^^^^^^^^^^^^^^^^^^^",
+        "  declared: //db:pg 9.6, 10.5",
+        "help: edit one of these constraints so that they overlap, or declare a version of //db:pg that satisfies "
+        "both (a closure holds one version of each family)",
+    ], r.stderr
+
+
+def test_a_flavour_conflict_is_said_the_same_way(make_workspace):
+    root = make_workspace({"BUILD": """
+        package mysql { version = "8" flavours { ssl = [on, off] default on } }
+        package a { version = "1" requires = [:mysql[ssl=off]] }
+        package b { version = "1" requires = [:mysql[ssl=on]] }
+        package app { version = "1" requires = [:a, :b] }
+    """})
+    r = run_jbuild("plan", "//:app", cwd=root)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and lines[0] == "error: no flavour of //:mysql satisfies both requirements on it", r.stderr
+    assert "  //:a needs //:mysql[ssl=off]" in lines and "  //:b needs //:mysql[ssl=on]" in lines
+    assert any(line.startswith("   --> BUILD:3:") for line in lines)
+    assert lines[-1].startswith("help: make them ask for one value of 'ssl'")

@@ -74,10 +74,12 @@ def test_version_conflict_is_explained(make_workspace):
     """)
     with pytest.raises(ResolutionError) as info:
         resolve(lb("site"), fams)
-    text = str(info.value)
-    assert text.startswith("Because //:geotags 5.1 needs //:pg >=9.1,<10 (BUILD:")
-    assert "and //:reports 2.0 needs //:pg >=10 (BUILD:" in text
-    assert text.endswith("no version of //:pg satisfies both.")
+    lines = str(info.value).splitlines()  # who requires what, a line each, with where it is written
+    assert lines[0] == "no version of //:pg satisfies both requirements on it"
+    assert lines[1:3] == ["  //:geotags 5.1 needs //:pg >=9.1,<10", "   --> BUILD:4:47"], lines
+    assert lines[3:5] == ["  //:reports 2.0 needs //:pg >=10", "   --> BUILD:5:47"], lines
+    assert lines[5] == "  declared: //:pg 9.6, 10.5"  # (in version order)
+    assert lines[6].startswith("help: edit one of these constraints so that they overlap") and len(lines) == 7
 
 
 def test_missing_version_is_explained_with_what_exists(make_workspace):
@@ -87,7 +89,7 @@ def test_missing_version_is_explained_with_what_exists(make_workspace):
     """)
     with pytest.raises(ResolutionError) as info:
         resolve(lb("app"), fams)
-    assert "//:app 1 needs //:libc >=3" in str(info.value) and "(declared: 2.24)" in str(info.value)
+    assert "//:app 1 needs //:libc >=3" in str(info.value) and "declared: //:libc 2.24" in str(info.value)
 
 
 def test_flavours_unify_and_defaults_fill_the_rest(make_workspace):
