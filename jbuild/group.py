@@ -63,7 +63,8 @@ def cli():
     on first use, which keeps the analysis in memory between builds (docs/server.md; `jbuild
     shutdown` stops it). Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
     3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
-    9 lock not had in time, 34 the remote executor cannot be used, 37 internal error.
+    9 lock not had in time, 34 the remote executor or a needed remote cache cannot be used,
+    37 internal error.
     """
 
 

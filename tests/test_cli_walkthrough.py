@@ -132,3 +132,18 @@ def test_a_flavour_conflict_is_said_the_same_way(make_workspace):
     assert "  //:a needs //:mysql[ssl=off]" in lines and "  //:b needs //:mysql[ssl=on]" in lines
     assert any(line.startswith("   --> BUILD:3:") for line in lines)
     assert lines[-1].startswith("help: make them ask for one value of 'ssl'")
+
+
+def test_publish_to_an_unreachable_cache_is_one_line_exit_34_before_building(example):
+    """Was exit 1, after the whole build, under a warning that it was 'building locally without it'."""
+    from helpers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    r = example.jbuild("publish", "//services:geotags", "--channel", "testing", "--remote-cache", url)
+    assert r.returncode == 34, r.stderr
+    assert r.stderr == f"error: cannot publish to channel testing: the remote cache {url} is unusable " \
+        "(connection refused)\n", r.stderr
+    assert not example.store.exists() or not any(example.store.glob("*-geotags-*")), "it built first"
+    r = example.jbuild("channel", "list", "--remote-cache", url)
+    assert r.returncode == 34 and r.stderr == f"error: cannot list channels: the remote cache {url} is unusable " \
+        "(connection refused)\n", r.stderr
