@@ -261,10 +261,14 @@ class Loader:
                 index.setdefault(t.label.name, []).append(t)
         return index
 
-    def label_error(self, text: str, exc: LabelError) -> RecipeError:
-        """A command-line word that is no label, said; a Nix flake reference (`.#geotags`) is
-        answered with the label of the target of that name, where there is one."""
-        help = exc.help
+    def label_error(self, text: str, exc: LabelError, current: str = "") -> RecipeError:
+        """A command-line word that is no label, said as it was typed (`..:x` in `a/` is
+        `'..:x' (= '//a/..:x')`); a Nix flake reference (`.#geotags`) is answered with the label
+        of the target of that name, where there is one."""
+        help, message = exc.help, str(exc)
+        absolute = from_cwd(text, current).removeprefix("-")
+        if absolute != text.removeprefix("-") and f"'{text}'" not in message:
+            message = message.replace(f"'{absolute}'", f"'{text}' (= '{absolute}')", 1)
         if "#" in text:
             name = text.rpartition("#")[2].rpartition(".")[2]  # `.#packages.x86_64-linux.geotags` too
             found = self._named(name) if name else []
@@ -272,7 +276,7 @@ class Loader:
                 help = f"did you mean '{found[0]}'?"
             elif found:
                 help = "did you mean one of " + ", ".join(f"'{lb}'" for lb in found[:5]) + "?"
-        return RecipeError.at(NOWHERE, str(exc), help)
+        return RecipeError.at(NOWHERE, message, help)
 
     def _named(self, name: str) -> list[Label]:
         """The workspace's targets called `name` (an error's hint: every package is read)."""
@@ -302,7 +306,7 @@ class Loader:
             try:
                 pat = parse_pattern(text, current)
             except LabelError as exc:
-                raise self.label_error(text, exc) from None
+                raise self.label_error(text, exc, current) from None
             matched = self._match(pat, skip_manual)
             chosen = chosen - matched if pat.negative else chosen | matched
         self.raise_errors()
@@ -418,5 +422,5 @@ def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> Version
     try:
         return parse_label(from_cwd(text, current), current)
     except LabelError as exc:
-        raise Loader(ws).label_error(text, exc) from None
+        raise Loader(ws).label_error(text, exc, current) from None
 

@@ -291,6 +291,8 @@ class _Checker:
             hint = did_you_mean(text, FUNCTIONS) if "/" not in text else None
             self.fail(span, f"'{text}' is not a target pattern",
                       hint or f"labels start with '//' or ':': did you mean ':{text}' or '//{text}'?")
+        if relative:  # checked where it is expanded, against the current directory (loader.py)
+            return Pattern(text, span)
         try:
             parse_pattern(text)
         except LabelError as exc:

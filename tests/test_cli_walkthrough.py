@@ -147,3 +147,11 @@ def test_publish_to_an_unreachable_cache_is_one_line_exit_34_before_building(exa
     r = example.jbuild("channel", "list", "--remote-cache", url)
     assert r.returncode == 34 and r.stderr == f"error: cannot list channels: the remote cache {url} is unusable " \
         "(connection refused)\n", r.stderr
+
+
+def test_a_relative_label_in_error_is_said_as_typed(make_workspace):
+    root = make_workspace(NESTED)
+    for command in (("show",), ("query",), ("build", "--")):
+        r = run_jbuild(*command, "..:nope", cwd=root / "a" / "b")
+        assert r.returncode == 2 and "'..:nope' (= '//a/b/..:nope') is not a label" in r.stderr, (command, r.stderr)
+        assert "did you mean '//a:nope'?" in r.stderr
