@@ -34,8 +34,9 @@ Targets tagged "manual" are skipped by patterns in build and test, not in query.
 
 class _Group(LazyGroup):
     def parse_args(self, ctx, args):
-        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`."""
-        if args and args[0].startswith(("//", ":", "@")):
+        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`;
+        so does a label relative to the current directory (`jbuild services:geotags`)."""
+        if args and (args[0].startswith(("//", ":", "@")) or _relative_label(args[0])):
             args = ["build", *args]
         return super().parse_args(ctx, args)
 
@@ -47,6 +48,14 @@ class _Group(LazyGroup):
             hint = did_you_mean(name, self.list_commands(ctx))
             raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
         return super().resolve_command(ctx, args)
+
+
+def _relative_label(word: str) -> bool:
+    if ":" not in word and not word.endswith("/..."):
+        return False
+    from jbuild.dsl.labels import from_cwd
+
+    return from_cwd(word, "") != word
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

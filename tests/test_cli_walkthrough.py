@@ -15,6 +15,8 @@ def test_a_label_without_slashes_is_relative_to_the_workspace_top(example):
     r = example.jbuild("build", "services:geotags", "--no-link")
     assert r.returncode == 0, r.stderr
     assert "//services:geotags@5.1 up to date" in r.stderr
+    r = example.jbuild("services:geotags", "--no-link")  # a label where the command goes: a build, as `jbuild //x`
+    assert r.returncode == 0 and "0 built, 4 reused" in r.stderr, r.stderr
 
 
 def test_a_relative_label_from_a_subdirectory(make_workspace):
