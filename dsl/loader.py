@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,14 +264,15 @@ class Loader:
 
     def label_error(self, text: str, exc: LabelError, current: str = "") -> RecipeError:
         """A command-line word that is no label, said as it was typed (`..:x` in `a/` is
-        `'..:x' (= '//a/..:x')`); a Nix flake reference (`.#geotags`) is answered with the label
-        of the target of that name, where there is one."""
+        `'..:x' (= '//a/..:x')`); a Nix flake reference (`.#geotags`) or a bare name (`geotags`)
+        is answered with the label of the target of that name, where there is one."""
         help, message = exc.help, str(exc)
         absolute = from_cwd(text, current).removeprefix("-")
         if absolute != text.removeprefix("-") and f"'{text}'" not in message:
             message = message.replace(f"'{absolute}'", f"'{text}' (= '{absolute}')", 1)
-        if "#" in text:
-            name = text.rpartition("#")[2].rpartition(".")[2]  # `.#packages.x86_64-linux.geotags` too
+        bare = re.fullmatch(r"-?([A-Za-z0-9_+\-]+)", text)
+        if "#" in text or bare:
+            name = bare[1] if bare else text.rpartition("#")[2].rpartition(".")[2]  # `.#packages.x86_64-linux.x`
             found = self._named(name) if name else []
             if len(found) == 1:
                 help = f"did you mean '{found[0]}'?"
@@ -279,9 +281,16 @@ class Loader:
         return RecipeError.at(NOWHERE, message, help)
 
     def _named(self, name: str) -> list[Label]:
-        """The workspace's targets called `name` (an error's hint: every package is read)."""
+        """The workspace's targets called `name` (an error's hint): the packages whose BUILD file
+        holds the word are loaded (a target's name is written in its package's BUILD file)."""
         found, before = set(), len(self.diags)
+        word = re.compile(rb"(?<![\w+-])" + re.escape(name.encode()) + rb"(?![\w+-])")
         for pkg in self.ws.packages_under("", ""):
+            try:
+                if not word.search(Path(self.ws.build_file("", pkg)).read_bytes()):
+                    continue
+            except (OSError, KeyError):
+                continue
             try:
                 targets = self.package("", pkg) or ()
             except RecipeError:

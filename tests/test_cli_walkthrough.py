@@ -39,9 +39,16 @@ def test_a_relative_label_that_climbs_names_the_plain_one(make_workspace):
 
 def test_a_bare_word_is_offered_both_readings(make_workspace):
     root = make_workspace(NESTED)
-    r = run_jbuild("show", "a", cwd=root)
-    assert r.returncode == 2 and "'a' is not a label" in r.stderr
-    assert "did you mean ':a' (a target of this package) or '//a' (the package)?" in r.stderr
+    r = run_jbuild("show", "c", cwd=root)
+    assert r.returncode == 2 and "'c' is not a label" in r.stderr
+    assert "did you mean ':c' (a target of this package) or '//c' (the package)?" in r.stderr
+
+
+def test_a_bare_name_of_a_target_is_answered_with_its_label(make_workspace):
+    """`jbuild build geotags` by a Nix habit (`nix build .#geotags` less the `.#`)."""
+    root = make_workspace(NESTED)
+    r = run_jbuild("build", "y", cwd=root)
+    assert r.returncode == 2 and "'y' is not a label" in r.stderr and "help: did you mean '//a/b:y'?" in r.stderr
 
 
 @pytest.mark.parametrize("flake", [".#geotags", ".#packages.x86_64-linux.geotags"])
