@@ -35,7 +35,9 @@ def last_log(label: str, opts: Options) -> FoundLog:
         tested = directory(ws.root, parsed.package, parsed.name) / "test.log"
         if tested.exists():  # a test: `jbuild test` keeps its last run's log in the workspace, not the store
             return FoundLog(wanted, tested)
-        _exists(ws, parsed)  # `//nope:x`: no such package (did you mean ...?), as build says it
+        if _is_test(ws, parsed):  # (`//nope:x`: no such package (did you mean ...?), as build says it)
+            raise BadInput(f"no run of the test {wanted} is recorded in this workspace (`jbuild test {wanted}` "
+                           "runs it; `jbuild build` does not)")
         raise BadInput(f"no build of {wanted} is recorded in this workspace (build it first)")
     node, decision = rows[0]
     path = store.log_path(decision.key)
@@ -45,9 +47,12 @@ def last_log(label: str, opts: Options) -> FoundLog:
     return FoundLog(node, path)
 
 
-def _exists(ws: Workspace, label: Label) -> None:
-    """Raise the loader's own error (no such package or target, with did-you-mean: exit 2) for a
-    label that names nothing."""
+def _is_test(ws: Workspace, label: Label) -> bool:
+    """Whether `label` is a test; the loader's own error (no such package or target, with
+    did-you-mean: exit 2) for a label that names nothing."""
+    from jbuild.dsl.model import Test
+
     loader = Loader(ws)
-    loader.lookup(VersionedLabel(label, None))
+    found = loader.lookup(VersionedLabel(label, None))
     loader.raise_errors()
+    return any(isinstance(t, Test) for t in found)

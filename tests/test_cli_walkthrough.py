@@ -82,6 +82,13 @@ def test_log_of_a_package_that_does_not_exist(make_workspace):
     assert r.returncode == 2 and "no build of //a:a is recorded" in r.stderr, r.stderr
 
 
+def test_log_of_a_test_never_run_says_how_to_run_it(make_workspace):
+    root = make_workspace({"BUILD": 'test t { command = "true" }\n'})
+    r = run_jbuild("log", "//:t", cwd=root)
+    assert r.returncode == 2 and "no run of the test //:t is recorded in this workspace (`jbuild test //:t` runs it" \
+        in r.stderr, r.stderr
+
+
 def test_log_of_a_misspelt_package_offers_the_near_one():
     r = run_jbuild("log", "//service:geotags", cwd=EXAMPLE)
     assert r.returncode == 2 and "no such package 'service'" in r.stderr and "did you mean 'services'?" in r.stderr
