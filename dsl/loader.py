@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,41 +262,10 @@ class Loader:
         return index
 
     def label_error(self, text: str, exc: LabelError, current: str = "") -> RecipeError:
-        """A command-line word that is no label, said as it was typed (`..:x` in `a/` is
-        `'..:x' (= '//a/..:x')`); a Nix flake reference (`.#geotags`) or a bare name (`geotags`)
-        is answered with the label of the target of that name, where there is one."""
-        help, message = exc.help, str(exc)
-        absolute = from_cwd(text, current).removeprefix("-")
-        if absolute != text.removeprefix("-") and f"'{text}'" not in message:
-            message = message.replace(f"'{absolute}'", f"'{text}' (= '{absolute}')", 1)
-        bare = re.fullmatch(r"-?([A-Za-z0-9_+\-]+)", text)
-        if "#" in text or bare:
-            name = bare[1] if bare else text.rpartition("#")[2].rpartition(".")[2]  # `.#packages.x86_64-linux.x`
-            found = self._named(name) if name else []
-            if len(found) == 1:
-                help = f"did you mean '{found[0]}'?"
-            elif found:
-                help = "did you mean one of " + ", ".join(f"'{lb}'" for lb in found[:5]) + "?"
-        return RecipeError.at(NOWHERE, message, help)
+        """A command-line word that is no label, said as typed, with a hint (typed_labels.py)."""
+        from .typed_labels import label_error
 
-    def _named(self, name: str) -> list[Label]:
-        """The workspace's targets called `name` (an error's hint): the packages whose BUILD file
-        holds the word are loaded (a target's name is written in its package's BUILD file)."""
-        found, before = set(), len(self.diags)
-        word = re.compile(rb"(?<![\w+-])" + re.escape(name.encode()) + rb"(?![\w+-])")
-        for pkg in self.ws.packages_under("", ""):
-            try:
-                if not word.search(Path(self.ws.build_file("", pkg)).read_bytes()):
-                    continue
-            except (OSError, KeyError):
-                continue
-            try:
-                targets = self.package("", pkg) or ()
-            except RecipeError:
-                continue
-            found.update(t.label for t in targets if t.label.name == name)
-        del self.diags[before:]  # (another package's recipe errors are not this error's)
-        return sorted(found)
+        return label_error(self, text, exc, current)
 
     def _fail(self, span: Span, message: str, help: str | None):
         raise RecipeError.at(span, message, help)
