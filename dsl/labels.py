@@ -77,10 +77,6 @@ def parse_label(text: str, current_package: str = "", repo: str = "") -> Version
                              "'//services:geotags'; `jbuild query //...` lists every target")
         if text.startswith("/") and not text.startswith("//"):
             hint = f"labels start with '//': did you mean '/{text}'?"
-        elif "[" in text and text.endswith("]"):
-            raise LabelError(f"'{text}' is not a label: flavours are not chosen on the command line",
-                             f"a requirement chooses them, in a BUILD file (`requires = [{text}]`): build a package "
-                             "that requires it so, or change the flavour's default (docs/language.md, Flavours)")
         elif ":" not in text and text[:1].isalnum():
             package = f"{current_package}/{text}" if current_package else text
             hint = (f"did you mean ':{text}' (a target of this package) or '//{package}' (the package)?"

@@ -1,5 +1,6 @@
 """A word typed on the command line where a label goes, that is no label: said as it was typed
-(`..:x` in `a/` is `'..:x' (= '//a/..:x')`), and, for a Nix flake reference (`.#geotags`,
+(`..:x` in `a/` is `'..:x' (= '//a/..:x')`); a flavour choice (`//libs:geohash[precision=low]`)
+told that requirements choose flavours, not the command line; for a Nix flake reference (`.#geotags`,
 `.#packages.x86_64-linux.geotags`) or a bare name (`geotags`), answered with the label of the
 workspace's target of that name, where there is one (`did you mean '//services:geotags'?`).
 An error path only: loader.py imports it when a word fails to parse."""
@@ -21,6 +22,13 @@ SHOWN = 5  # labels offered at most
 
 
 def label_error(loader: Loader, text: str, exc: LabelError, current: str = "") -> RecipeError:
+    if re.fullmatch(r"-?[^\[\]]+\[[^\[\]]*\]", text):  # `//libs:geohash[precision=low]`
+        label, bracket, choice = text.lstrip("-").partition("[")
+        required = from_cwd(label, current) + bracket + choice
+        return RecipeError.at(NOWHERE, f"'{text}' is not a label: flavours are not chosen on the command line",
+                              f"a requirement chooses them, in a BUILD file (`requires = [{required}]`): "
+                              "build a package that requires it so, or change the flavour's default "
+                              "(docs/language.md, Flavours)")
     help, message = exc.help, str(exc)
     absolute = from_cwd(text, current).removeprefix("-")
     if absolute != text.removeprefix("-") and f"'{text}'" not in message:

@@ -171,3 +171,9 @@ def test_a_relative_label_in_error_is_said_as_typed(make_workspace):
         r = run_jbuild(*command, "..:nope", cwd=root / "a" / "b")
         assert r.returncode == 2 and "'..:nope' (= '//a/b/..:nope') is not a label" in r.stderr, (command, r.stderr)
         assert "did you mean '//a:nope'?" in r.stderr
+
+
+def test_a_relative_flavour_choice_is_answered_with_the_absolute_requirement():
+    r = run_jbuild("show", "libs:geohash[precision=low]", cwd=EXAMPLE)
+    assert r.returncode == 2 and "flavours are not chosen on the command line" in r.stderr
+    assert "`requires = [//libs:geohash[precision=low]]`" in r.stderr, r.stderr
