@@ -209,10 +209,32 @@ def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
     try:
         result = resolvelib.Resolver(provider, resolvelib.BaseReporter()).resolve([root_req], max_rounds=10_000)
     except resolvelib.ResolutionImpossible as exc:
-        raise ResolutionError(*explain_conflict(exc.causes, families)) from None
+        raise ResolutionError(*explain_conflict(exc.causes, families, _chains(root, families))) from None
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(f"resolving {root} took too many steps; narrow some constraints") from None
     return {Label(*key): cand for key, cand in result.mapping.items()}
+
+
+def _chains(root: Label, families):
+    """label -> the labels from `root` down to it by requirements (any version's, a shortest
+    path): how a conflict's requirer came into the closure, for its explanation."""
+    parent: dict[Label, Label | None] = {root: None}
+    todo = [root]
+    for label in todo:  # (breadth first: todo grows as it is walked)
+        for t in families.get(label, []):
+            for r in requirements_of(t):
+                if r.label not in parent:
+                    parent[r.label] = label
+                    todo.append(r.label)
+
+    def chain(label: Label) -> list[Label]:
+        out = []
+        while label is not None and label in parent:
+            out.append(label)
+            label = parent[label]
+        return out[::-1]
+
+    return chain
 
 
 def _single_versions(roots: list[Label], families, selections, no_flavour_choice: bool = False

@@ -3,11 +3,11 @@
 requirement a line, each with its source line when the CLI renders it, and a help line:
 
     error: no version of //db:pg satisfies both requirements on it
-      //reports:reports 2.0 needs //db:pg >=10
+      //reports:reports 2.0 needs //db:pg >=10  (required through //reports:site)
        --> reports/BUILD:1:47
         1 | package reports { version = "2.0" requires = [//db:pg >= 10] }
           |                                               ^^^^^^^^^^^^^
-      //services:geotags 5.1 needs //db:pg >=9.1,<10
+      //services:geotags 5.1 needs //db:pg >=9.1,<10  (required through //reports:site)
        --> services/BUILD:3:17
         ...
       declared: //db:pg 9.6, 10.5
@@ -50,9 +50,10 @@ class Explained(BadInput):
         return "\n".join(out)
 
 
-def explain_conflict(causes, families) -> tuple[str, list[tuple[str, Span | None]], str]:
-    """PubGrub's facts (which requirement, whose, where), one family at a time: the arguments of
-    an `Explained`."""
+def explain_conflict(causes, families, chain=None) -> tuple[str, list[tuple[str, Span | None]], str]:
+    """PubGrub's facts (which requirement, whose, where, and — by `chain(label)`, the labels from
+    the root down to it — how the root came to need its owner), one family at a time: the
+    arguments of an `Explained`."""
     by_label: dict[Label, list] = {}
     for info in causes:
         by_label.setdefault(info.requirement.requirement.label, []).append(info)
@@ -60,7 +61,9 @@ def explain_conflict(causes, families) -> tuple[str, list[tuple[str, Span | None
     for label, infos in by_label.items():
         for i in infos:
             r = i.requirement.requirement
-            notes.append((f"{i.requirement.parent} needs {label} {r.constraint}", r.span))
+            path = chain(i.parent.label) if chain and i.parent is not None else []
+            via = f"  (required through {' -> '.join(map(str, path[:-1]))})" if len(path) > 1 else ""
+            notes.append((f"{i.requirement.parent} needs {label} {r.constraint}{via}", r.span))
         versions = sorted(t.version for t in families.get(label, []) if t.version)
         notes.append((f"declared: {label} " + (", ".join(map(str, versions)) or "no version"), None))
         if len(infos) == 1:

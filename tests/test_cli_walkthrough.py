@@ -121,11 +121,11 @@ def test_a_version_conflict_is_one_requirement_a_line_with_its_source_and_a_help
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.splitlines() == [
         "error: no version of //db:pg satisfies both requirements on it",
-        "  //reports:reports 2.0 needs //db:pg >=10",
+        "  //reports:reports 2.0 needs //db:pg >=10  (required through //reports:site)",
         "   --> reports/BUILD:1:47",
         '    1 | package reports { version = "2.0" requires = [//db:pg >= 10] }',
         "      |                                               ^^^^^^^^^^^^^",
-        "  //services:geotags 5.1 needs //db:pg >=9.1,<10",
+        "  //services:geotags 5.1 needs //db:pg >=9.1,<10  (required through //reports:site)",
         "   --> services/BUILD:3:17",
         "    3 |     requires = [//db:pg >= 9.1 < 10]",
         "      |                 ^^^^^^^^^^^^^^^^^^^",
