@@ -116,6 +116,12 @@ def _excerpt(span: Span, root: str | None, cyan: str, red: str, reset: str) -> l
     return [f"{cyan}{num} |{reset} {text}", f"{cyan}{pad} |{reset} {' ' * (col - 1)}{red}{'^' * width}{reset}"]
 
 
+def excerpt(span: Span, root: str | None = None, color: bool = False, indent: str = "") -> list[str]:
+    """The numbered source line at `span` and a caret under it (none if the file cannot be read)."""
+    cyan, red, reset = ("\033[36m", "\033[31m", "\033[0m") if color else ("",) * 3
+    return [indent + line for line in _excerpt(span, root, cyan, red, reset)]
+
+
 def render_all(err: RecipeError, root: str | None = None, color: bool = False) -> str:
     blocks = [render(d, root, color) for d in err.diagnostics]
     if len(blocks) > 1:

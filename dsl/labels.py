@@ -16,6 +16,9 @@ LABEL_RE = re.compile(
     rf"(?:@(?P<version>[0-9][0-9A-Za-z.+~\-]*))?\Z"
 )
 RELATIVE_RE = re.compile(rf":(?P<name>{_NAME})(?:@(?P<version>[0-9][0-9A-Za-z.+~\-]*))?\Z")
+# `services:geotags`, `api/...`: a command-line label or pattern relative to the current directory
+_CWD_RELATIVE_RE = re.compile(rf"(?P<pkg>{_PKG})(?P<tail>:.*|/\.\.\.(?::all|:\*)?)\Z")
+FLAKE_HINT = "jbuild names a target //package:target (a BUILD file's directory, then its name), not flake#attribute"
 
 
 class LabelError(ValueError):
@@ -46,6 +49,21 @@ class VersionedLabel:
     version: str | None  # `//db:postgresql@9.1.24` names one member of a family
 
 
+def from_cwd(text: str, current_package: str) -> str:
+    """A command-line label or pattern written relative to the current directory, made absolute as
+    Bazel does: at the workspace root `services:geotags` is `//services:geotags`; in services/,
+    `api:x` is `//services/api:x` and `api/...` is `//services/api/...`. Other text is returned
+    as it is (`//x`, `:x`, `@std//x`, and what is no label at all). Recipes never take this form:
+    a BUILD file writes `//pkg:name` or `:name`."""
+    sign = "-" if text.startswith("-") else ""
+    body = text[len(sign):]
+    m = None if body.startswith(("//", "@", ":")) else _CWD_RELATIVE_RE.match(body)
+    if m is None:
+        return text
+    pkg = f"{current_package}/{m['pkg']}" if current_package else m["pkg"]
+    return f"{sign}//{pkg}{m['tail']}"
+
+
 def parse_label(text: str, current_package: str = "", repo: str = "") -> VersionedLabel:
     """Parse a label; `:name` is relative to `current_package` (in `repo`)."""
     m = RELATIVE_RE.match(text)
@@ -54,10 +72,15 @@ def parse_label(text: str, current_package: str = "", repo: str = "") -> Version
     m = LABEL_RE.match(text)
     if not m:
         hint = None
+        if "#" in text:  # a Nix flake reference (`.#geotags`); the loader names the target if it finds one
+            raise LabelError(f"'{text}' is not a label: {FLAKE_HINT}", "write '//PACKAGE:NAME', e.g. "
+                             "'//services:geotags'; `jbuild query //...` lists every target")
         if text.startswith("/") and not text.startswith("//"):
             hint = f"labels start with '//': did you mean '/{text}'?"
-        elif ":" not in text and "/" not in text:
-            hint = f"did you mean ':{text}' (a target of this package)?"
+        elif ":" not in text and text[:1].isalnum():
+            package = f"{current_package}/{text}" if current_package else text
+            hint = (f"did you mean ':{text}' (a target of this package) or '//{package}' (the package)?"
+                    if "/" not in text else f"did you mean '//{package}'?")
         raise LabelError(f"'{text}' is not a label", hint)
     pkg = m["pkg"] or ""
     if pkg.endswith("/") or "//" in pkg or pkg.startswith("/"):
@@ -116,7 +139,7 @@ class Pattern:
 
 def parse_pattern(text: str, current_package: str = "") -> Pattern:
     negative = text.startswith("-")
-    body = text[1:] if negative else text
+    body = from_cwd(text[1:] if negative else text, current_package)
     if body.endswith(("//..", "/..")):
         raise LabelError(f"'{text}' is not a target pattern", f"did you mean '{body}.'?")
     m = re.fullmatch(rf"(?:@([A-Za-z0-9_]+))?//((?:{_PKG}/)?)\.\.\.(?::all)?", body)

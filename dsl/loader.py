@@ -20,7 +20,7 @@ from . import globs, references
 from .build_file import ParsedFile, deps_fresh, unreadable
 from .declared_files import expand
 from .errors import Diagnostic, RecipeError, did_you_mean
-from .labels import STD, Label, LabelError, Pattern, VersionedLabel, parse_label, parse_pattern
+from .labels import STD, Label, LabelError, Pattern, VersionedLabel, from_cwd, parse_label, parse_pattern
 from .model import Target
 from .span import NOWHERE, Span
 from .workspace import Workspace
@@ -261,6 +261,12 @@ class Loader:
                 index.setdefault(t.label.name, []).append(t)
         return index
 
+    def label_error(self, text: str, exc: LabelError, current: str = "") -> RecipeError:
+        """A command-line word that is no label, said as typed, with a hint (typed_labels.py)."""
+        from .typed_labels import label_error
+
+        return label_error(self, text, exc, current)
+
     def _fail(self, span: Span, message: str, help: str | None):
         raise RecipeError.at(span, message, help)
 
@@ -277,7 +283,7 @@ class Loader:
             try:
                 pat = parse_pattern(text, current)
             except LabelError as exc:
-                raise RecipeError.at(NOWHERE, str(exc), exc.help) from None
+                raise self.label_error(text, exc, current) from None
             matched = self._match(pat, skip_manual)
             chosen = chosen - matched if pat.negative else chosen | matched
         self.raise_errors()
@@ -388,8 +394,10 @@ def load(patterns: list[str], start: str | None = None, skip_manual: bool = Fals
 
 
 def parse_cli_label(text: str, ws: Workspace, cwd: str | None = None) -> VersionedLabel:
+    """A label typed on the command line: `:x` and `pkg:x` are relative to the current directory."""
+    current = ws.package_of(cwd or os.getcwd())
     try:
-        return parse_label(text, ws.package_of(cwd or os.getcwd()))
+        return parse_label(from_cwd(text, current), current)
     except LabelError as exc:
-        raise RecipeError.at(NOWHERE, str(exc), exc.help) from None
+        raise Loader(ws).label_error(text, exc, current) from None
 

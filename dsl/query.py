@@ -18,7 +18,7 @@ from jbuild.base.errors import BadInput
 
 from . import schema
 from .errors import did_you_mean
-from .labels import LabelError, parse_pattern
+from .labels import FLAKE_HINT, LabelError, from_cwd, parse_pattern
 from .span import Span
 
 GRAMMAR = Path(__file__).with_name("query.lark")
@@ -283,10 +283,16 @@ class _Checker:
     def pattern_text(self, text: str, span: Span) -> Pattern:
         if text in FUNCTIONS:
             self.fail(span, f"'{text}' is a function, not a target pattern", f"call it: {text}(...)")
-        if not text.startswith(("//", ":", "@")):
+        if "#" in text:
+            self.fail(span, f"'{text}' is not a target pattern: {FLAKE_HINT}",
+                      "write '//PACKAGE:NAME' or a pattern ('//...'); `jbuild query //...` lists every target")
+        relative = not text.startswith("-") and from_cwd(text, "") != text  # `pkg:x`, `pkg/...` (labels.py)
+        if not text.startswith(("//", ":", "@")) and not relative:
             hint = did_you_mean(text, FUNCTIONS) if "/" not in text else None
             self.fail(span, f"'{text}' is not a target pattern",
                       hint or f"labels start with '//' or ':': did you mean ':{text}' or '//{text}'?")
+        if relative:  # checked where it is expanded, against the current directory (loader.py)
+            return Pattern(text, span)
         try:
             parse_pattern(text)
         except LabelError as exc:

@@ -10,17 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import itemgetter
 
-from jbuild.base.errors import BadInput
 from jbuild.dsl.labels import Label
 from jbuild.dsl.model import Package, Requirement, RequirementKind, Target
 from jbuild.dsl.versions import Constraint
 
 from .node import Node, Shape, shape_of  # noqa: F401 (where the engine imports them from)
-from .resolve_explain import explain_conflict, loc, where
+from .resolve_explain import Explained, explain_conflict
 
 
-class ResolutionError(BadInput):
-    pass
+class ResolutionError(Explained):
+    """A closure that cannot be resolved (exit 2): a message, or a headline with notes and help."""
 
 
 def requirements_of(t: Target) -> tuple[Requirement, ...]:
@@ -210,10 +209,32 @@ def _resolve_versions(root: Label, families, selections) -> dict[Label, Target]:
     try:
         result = resolvelib.Resolver(provider, resolvelib.BaseReporter()).resolve([root_req], max_rounds=10_000)
     except resolvelib.ResolutionImpossible as exc:
-        raise ResolutionError(explain_conflict(exc.causes, families)) from None
+        raise ResolutionError(*explain_conflict(exc.causes, families, _chains(root, families))) from None
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(f"resolving {root} took too many steps; narrow some constraints") from None
     return {Label(*key): cand for key, cand in result.mapping.items()}
+
+
+def _chains(root: Label, families):
+    """label -> the labels from `root` down to it by requirements (any version's, a shortest
+    path): how a conflict's requirer came into the closure, for its explanation."""
+    parent: dict[Label, Label | None] = {root: None}
+    todo = [root]
+    for label in todo:  # (breadth first: todo grows as it is walked)
+        for t in families.get(label, []):
+            for r in requirements_of(t):
+                if r.label not in parent:
+                    parent[r.label] = label
+                    todo.append(r.label)
+
+    def chain(label: Label) -> list[Label]:
+        out = []
+        while label is not None and label in parent:
+            out.append(label)
+            label = parent[label]
+        return out[::-1]
+
+    return chain
 
 
 def _single_versions(roots: list[Label], families, selections, no_flavour_choice: bool = False
@@ -275,6 +296,14 @@ class _Provider:
         return identifiers
 
 
+def _choices(word: str, choices, what: str) -> str:
+    from jbuild.dsl.errors import did_you_mean
+
+    listed = f"{what}: {', '.join(choices) or 'none'}"
+    hint = did_you_mean(word, choices)
+    return f"{hint} ({listed})" if hint else listed
+
+
 def _unify_flavours(root, chosen: dict[Label, Target], old) -> dict[Label, dict[str, str]]:
     """Every flavour value a requirement in the closure demands; two different demands conflict."""
     demands: dict[tuple[Label, str], tuple[str, str, Requirement]] = {}
@@ -284,16 +313,21 @@ def _unify_flavours(root, chosen: dict[Label, Target], old) -> dict[Label, dict[
             target = chosen.get(r.label)
             for name, value in r.flavours:
                 if isinstance(target, Package) and target.flavour(name) is None:
-                    raise ResolutionError(f"{where(r)}{lb} asks for flavour '{name}' of {r.label}, which has no "
-                                          f"such flavour")
+                    raise ResolutionError(f"{lb} asks for flavour '{name}' of {r.label}, which has no such flavour",
+                                          [(f"{lb} needs {r.label}[{name}={value}]", r.span)],
+                                          _choices(name, [f.name for f in target.flavours], "its flavours"))
                 if isinstance(target, Package) and value not in target.flavour(name).values:
-                    raise ResolutionError(f"{where(r)}{lb} asks for {name}={value} of {r.label}; its values are "
-                                          f"{', '.join(target.flavour(name).values)}")
+                    raise ResolutionError(f"{lb} asks for {name}={value} of {r.label}, which is not among its values",
+                                          [(f"{lb} needs {r.label}[{name}={value}]", r.span)],
+                                          _choices(value, target.flavour(name).values, f"the values of '{name}'"))
                 prev = demands.get((r.label, name))
                 if prev and prev[0] != value:
                     raise ResolutionError(
-                        f"Because {prev[1]} needs {r.label}[{name}={prev[0]}] ({loc(prev[2])}) and {lb} needs "
-                        f"{r.label}[{name}={value}] ({loc(r)}), no flavour of {r.label} satisfies both.")
+                        f"no flavour of {r.label} satisfies both requirements on it",
+                        [(f"{prev[1]} needs {r.label}[{name}={prev[0]}]", prev[2].span),
+                         (f"{lb} needs {r.label}[{name}={value}]", r.span)],
+                        f"make them ask for one value of '{name}', or let one of them name no value (the other's is "
+                        "then taken): a closure holds one flavour of each package")
                 demands[(r.label, name)] = (value, str(lb), r)
     out: dict[Label, dict[str, str]] = {}
     for (lb, name), (value, _, _) in demands.items():

@@ -137,20 +137,16 @@ def _classify(exc: Exception) -> int:
     from jbuild.dsl.errors import RecipeError, render_all
 
     if isinstance(exc, RecipeError):
-        root = None
-        try:
-            from jbuild.dsl.workspace import Workspace
-
-            root = str(Workspace.find().root)
-        except Exception:  # noqa: BLE001 - (no workspace, a gone directory: paths shown as they are)
-            pass
+        root = _workspace_root()
         _err(render_all(exc, root, color=sys.stderr.isatty()))
         _annotate(exc, root)
         return exitcodes.BAD_INPUT
     from jbuild.base.errors import JbuildError
 
     if isinstance(exc, JbuildError):
-        if str(exc):  # an empty message was reported already (an interrupted build's summary)
+        if hasattr(exc, "with_source_lines"):  # the recipe lines it names (a version conflict: resolve_explain.py)
+            _err(exc.with_source_lines(_workspace_root(), color=sys.stderr.isatty()))
+        elif str(exc):  # an empty message was reported already (an interrupted build's summary)
             _err(f"error: {exc}")
         return exitcodes.BY_KIND[exc.kind]
     import errno
@@ -168,6 +164,15 @@ def _classify(exc: Exception) -> int:
     _err("internal error: jbuild has a bug. Please report it with the text below.")
     _err("".join(traceback.format_exception(exc)))
     return exitcodes.INTERNAL_ERROR
+
+
+def _workspace_root() -> str | None:
+    try:
+        from jbuild.dsl.workspace import Workspace
+
+        return str(Workspace.find().root)
+    except Exception:  # noqa: BLE001 - (no workspace, a gone directory: paths shown as they are)
+        return None
 
 
 def _cwd_gone() -> bool:

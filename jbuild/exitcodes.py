@@ -7,7 +7,7 @@ TESTS_FAILED = 3
 NO_TESTS = 4  # also `jbuild build` when its patterns match nothing to build
 INTERRUPTED = 8
 LOCK_TIMEOUT = 9
-REMOTE_ERROR = 34  # the remote executor cannot be used (unreachable, TLS, credentials)
+REMOTE_ERROR = 34  # the remote executor, or a cache a channel command needs, cannot be used (unreachable, TLS, credentials)
 INTERNAL_ERROR = 37
 
 # Kinds of jbuild.base.errors.JbuildError -> exit code: the one place numbers meet errors.

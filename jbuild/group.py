@@ -15,6 +15,8 @@ Targets and patterns (as in Bazel):
   //services:geotags     target 'geotags' declared in services/BUILD
   //services             the same as //services:services
   :geotags               a target of the package of the current directory
+  services:geotags       relative to the current directory: //services:geotags at the
+                         top of the workspace, //libs/services:geotags in libs/
   @std//host:cc          a standard recipe shipped with jbuild (stdlib-recipes/)
   //db:tinydb@1.4.2      one version of a version family (where a single target is meant)
   //...                  every target of the workspace
@@ -32,8 +34,9 @@ Targets tagged "manual" are skipped by patterns in build and test, not in query.
 
 class _Group(LazyGroup):
     def parse_args(self, ctx, args):
-        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`."""
-        if args and args[0].startswith(("//", ":", "@")):
+        """`jbuild //services:geotags` (a label where a command goes) means `jbuild build ...`;
+        so does a label relative to the current directory (`jbuild services:geotags`)."""
+        if args and (args[0].startswith(("//", ":", "@")) or _relative_label(args[0])):
             args = ["build", *args]
         return super().parse_args(ctx, args)
 
@@ -45,6 +48,14 @@ class _Group(LazyGroup):
             hint = did_you_mean(name, self.list_commands(ctx))
             raise click.UsageError(f"no such command '{name}'" + (f" ({hint})" if hint else ""))
         return super().resolve_command(ctx, args)
+
+
+def _relative_label(word: str) -> bool:
+    if ":" not in word and not word.endswith("/..."):
+        return False
+    from jbuild.dsl.labels import from_cwd
+
+    return from_cwd(word, "") != word
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,8 +72,15 @@ def cli():
     on first use, which keeps the analysis in memory between builds (docs/server.md; `jbuild
     shutdown` stops it). Exit codes: 0 success, 1 build failed, 2 bad command line or recipe,
     3 tests failed, 4 no tests matched (build: nothing to build matched), 8 interrupted,
-    9 lock not had in time, 34 the remote executor cannot be used, 37 internal error.
+    9 lock not had in time, 34 the remote executor or a needed remote cache cannot be used,
+    37 internal error.
     """
+
+
+@cli.command()
+def version():
+    """Print jbuild's version (the same as `jbuild --version`)."""
+    click.echo(f"jbuild {__version__}")
 
 
 @cli.command()

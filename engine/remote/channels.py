@@ -25,7 +25,7 @@ import os
 import re
 import time
 
-from jbuild.base.errors import BadInput, Failed
+from jbuild.base.errors import BadInput, Failed, RemoteUnavailable
 
 from ..settings import Options
 from .entries import RemoteCache, _meta_of, sha256_text, who
@@ -61,7 +61,14 @@ def _remote(opts: Options, cwd=None) -> RemoteCache:
     remote = open_remote(ws, opts)
     if remote is None:
         raise BadInput("no remote cache: give --remote-cache URL or set [cache] url in jbuild.toml")
+    remote.http.quiet = True  # (not "building locally without it": these commands need it, and say so)
     return remote
+
+
+def _unusable(remote: RemoteCache, doing: str) -> RemoteUnavailable:
+    """A channel command's one line for a cache that cannot be used (exit 34, as the remote executor's)."""
+    why = remote.http.why or "it did not answer"
+    return RemoteUnavailable(f"cannot {doing}: the remote cache {remote.http.display} is unusable ({why})")
 
 
 def _check_name(name: str) -> str:
@@ -85,7 +92,7 @@ def read(remote: RemoteCache, name: str, missing_ok: bool = False) -> dict:
     try:
         data = remote.http.get(channel_path(_check_name(name)))
     except CacheDown:
-        raise Failed(f"cannot read channel {name}: the remote cache is unusable") from None
+        raise _unusable(remote, f"read channel {name}") from None
     if data is None:
         if missing_ok:
             return {"format": FORMAT, "channel": name, "targets": {}}
@@ -125,7 +132,7 @@ def write(remote: RemoteCache, rec: dict) -> None:
             index = json.dumps(sorted([*names, rec["channel"]])).encode()
             remote.http.put(INDEX, index, len(index))
     except CacheDown:
-        raise Failed(f"cannot write channel {rec['channel']}: the remote cache is unusable") from None
+        raise _unusable(remote, f"write channel {rec['channel']}") from None
 
 
 def _index(remote: RemoteCache) -> list[str]:
@@ -142,7 +149,7 @@ def verify_entries(remote: RemoteCache, channel: str, target: str, entries: dict
     for entry, digest in sorted(entries.items()):
         rec = remote.record(entry)
         if remote.http.down:
-            raise Failed(f"cannot verify channel {channel}: the remote cache is unusable")
+            raise _unusable(remote, f"verify channel {channel}")
         try:
             meta = _meta_of(rec or {}, entry) if rec is not None else None
         except Rejected as exc:
@@ -163,7 +170,10 @@ def publish(targets: list[str], channel: str, opts: Options, cwd=None) -> list[t
     from ..results import closure_entries
 
     remote = _remote(opts, cwd)
-    _check_name(channel)
+    try:
+        read(remote, channel, missing_ok=True)  # an unusable cache (or a refused record) stops us before building
+    except RemoteUnavailable:
+        raise _unusable(remote, f"publish to channel {channel}") from None
     p = plan(targets, dataclasses.replace(opts, out_link=None), cwd)
     code, rb = run(p)
     if code != 0:
@@ -177,6 +187,8 @@ def publish(targets: list[str], channel: str, opts: Options, cwd=None) -> list[t
                 raise BadInput(f"{name} was built in the fallback sandbox: such entries never leave the machine; "
                                "rebuild with --sandbox bwrap to publish")
             if not remote.upload(p.store, name, force=True):
+                if remote.http.down:
+                    raise _unusable(remote, f"publish to channel {channel}")
                 raise Failed(f"cannot publish to {channel}: uploading {name} failed")
         target = str(root.label)
         rec["targets"][target] = {"entries": {n: p.store.meta(n).output_hash for n in names},
@@ -206,7 +218,7 @@ def channels(opts: Options, cwd=None) -> list[tuple[str, list[str]]]:
     try:
         names = _index(remote)
     except CacheDown:
-        raise Failed("cannot list channels: the remote cache is unusable") from None
+        raise _unusable(remote, "list channels") from None
     return [(n, sorted(read(remote, n)["targets"])) for n in names]
 
 

@@ -33,6 +33,8 @@ class HttpCache:
         self.auth = auth
         self.timeout = timeout
         self.down = False
+        self.why = ""  # why it is down: the first failure's reason
+        self.quiet = False  # no warning: a command that cannot go on without the cache says it itself
         self._local = threading.local()
         self._warn_lock = threading.Lock()
 
@@ -81,9 +83,10 @@ class HttpCache:
         """Disable the cache for this command, warning once, and raise CacheDown."""
         with self._warn_lock:
             if not self.down:
-                self.down = True
-                print(f"warning: remote cache {self.display} is unusable ({why}); "
-                      "building locally without it", file=sys.stderr)
+                self.down, self.why = True, why
+                if not self.quiet:
+                        print(f"warning: remote cache {self.display} is unusable ({why}); "
+                          "building locally without it", file=sys.stderr)
         raise CacheDown()
 
     # ------------------------------------------------------------ operations

@@ -70,7 +70,7 @@ def test_excluding_constraint_fails_with_an_explanation(example):
     example.edit("services/BUILD", "//libs:libc >= 2.20", "//libs:libc >= 2.20 < 2.25")
     r, _ = example.build()
     assert r.returncode == 2
-    assert "needs //libs:libc >=2.20,<2.25 (services/BUILD:" in r.stderr
+    assert "needs //libs:libc >=2.20,<2.25\n   --> services/BUILD:" in r.stderr
     assert "no version of //libs:libc satisfies" in r.stderr and "Traceback" not in r.stderr
 
 

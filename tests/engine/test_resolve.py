@@ -74,10 +74,26 @@ def test_version_conflict_is_explained(make_workspace):
     """)
     with pytest.raises(ResolutionError) as info:
         resolve(lb("site"), fams)
-    text = str(info.value)
-    assert text.startswith("Because //:geotags 5.1 needs //:pg >=9.1,<10 (BUILD:")
-    assert "and //:reports 2.0 needs //:pg >=10 (BUILD:" in text
-    assert text.endswith("no version of //:pg satisfies both.")
+    lines = str(info.value).splitlines()  # who requires what, a line each, with where it is written
+    assert lines[0] == "no version of //:pg satisfies both requirements on it"
+    assert lines[1:3] == ["  //:geotags 5.1 needs //:pg >=9.1,<10  (required through //:site)", "   --> BUILD:4:47"], lines
+    assert lines[3:5] == ["  //:reports 2.0 needs //:pg >=10  (required through //:site)", "   --> BUILD:5:47"], lines
+    assert lines[5] == "  declared: //:pg 9.6, 10.5"  # (in version order)
+    assert lines[6].startswith("help: edit one of these constraints so that they overlap") and len(lines) == 7
+
+
+def test_a_conflict_names_the_chain_from_the_root(make_workspace):
+    fams = families(make_workspace, """
+        package pg { version = "9.6" }
+        package pg { version = "10.5" }
+        package geotags { version = "5.1" requires = [:pg >= 9.1 < 10] }
+        package reports { version = "2.0" requires = [:pg >= 10] }
+        package site { version = "1" requires = [:geotags, :reports] }
+        package top { version = "1" requires = [:site] }
+    """)
+    with pytest.raises(ResolutionError) as info:
+        resolve(lb("top"), fams)
+    assert "  //:reports 2.0 needs //:pg >=10  (required through //:top -> //:site)" in str(info.value).splitlines()
 
 
 def test_missing_version_is_explained_with_what_exists(make_workspace):
@@ -87,7 +103,8 @@ def test_missing_version_is_explained_with_what_exists(make_workspace):
     """)
     with pytest.raises(ResolutionError) as info:
         resolve(lb("app"), fams)
-    assert "//:app 1 needs //:libc >=3" in str(info.value) and "(declared: 2.24)" in str(info.value)
+    assert "//:app 1 needs //:libc >=3" in str(info.value) and "declared: //:libc 2.24" in str(info.value)
+    assert "required through" not in str(info.value)  # (the root's own requirement)
 
 
 def test_flavours_unify_and_defaults_fill_the_rest(make_workspace):
