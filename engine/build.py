@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jbuild.base import after_answer, quick_exit
+from jbuild.base import quick_exit
 from jbuild.base.errors import BadInput, Failed, Interrupted
 from jbuild.dsl.workspace import Workspace
 
@@ -340,7 +340,9 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
     report each root's run closure (with `//...` at 10,000 packages that is millions of members,
     kept apart from the no-op's snapshot: the CLI asks for none; a build that makes result
     links reports them anyway)."""
-    after_answer.run_pending()  # (the saves of a build before, if the server deferred them and this request builds again)
+    deferred = sys.modules.get("jbuild.base.after_answer")  # (imported where saves are deferred: the server)
+    if deferred is not None:
+        deferred.run_pending()  # (the saves of a build before, if this request builds again)
     quick_exit.release()  # (the last build's session, if this process builds again: `jbuild watch`)
     ws = Workspace.find(cwd)
     opts = resolve(ws, opts)
@@ -382,6 +384,8 @@ def build(patterns: list[str], opts: Options, cwd: str | None = None, members: b
             noop.remember(cache, cached, p, rb, session, since)
         else:
             noop.carry(cache, cached, p, session, since)
+
+    from jbuild.base import after_answer
 
     after_answer.later(save)
     quick_exit.keep(p, rb, session, cached, seen)  # (freed by the process's end, not object by object: ~50 ms at 10k)
