@@ -323,7 +323,8 @@ def _unify_flavours(root, chosen: dict[Label, Target], old) -> dict[Label, dict[
                 prev = demands.get((r.label, name))
                 if prev and prev[0] != value:
                     raise ResolutionError(
-                        f"no flavour of {r.label} satisfies both requirements on it",
+                        f"because {prev[1]} needs {r.label}[{name}={prev[0]}] and {lb} needs {r.label}[{name}={value}], "
+                        f"no flavour of {r.label} satisfies both",
                         [(f"{prev[1]} needs {r.label}[{name}={prev[0]}]", prev[2].span),
                          (f"{lb} needs {r.label}[{name}={value}]", r.span)],
                         f"make them ask for one value of '{name}', or let one of them name no value (the other's is "

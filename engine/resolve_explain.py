@@ -2,7 +2,8 @@
 (file:line:col, or "command line"), conflicts PubGrub-style (resolve.py raises them), one
 requirement a line, each with its source line when the CLI renders it, and a help line:
 
-    error: no version of //db:pg satisfies both requirements on it
+    error: because //reports:reports 2.0 needs //db:pg >=10 and //services:geotags 5.1 needs
+    //db:pg >=9.1,<10, no version of //db:pg satisfies both       (one line)
       //reports:reports 2.0 needs //db:pg >=10  (required through //reports:site)
        --> reports/BUILD:1:47
         1 | package reports { version = "2.0" requires = [//db:pg >= 10] }
@@ -66,12 +67,13 @@ def explain_conflict(causes, families, chain=None) -> tuple[str, list[tuple[str,
             notes.append((f"{i.requirement.parent} needs {label} {r.constraint}{via}", r.span))
         versions = sorted(t.version for t in families.get(label, []) if t.version)
         notes.append((f"declared: {label} " + (", ".join(map(str, versions)) or "no version"), None))
+        needs = [f"{i.requirement.parent} needs {label} {i.requirement.requirement.constraint}" for i in infos]
         if len(infos) == 1:
-            headlines.append(f"no version of {label} satisfies {infos[0].requirement.parent}'s requirement on it")
+            headlines.append(f"because {needs[0]}, no version of {label} satisfies it")
             helps.append(f"loosen that constraint, or declare a version of {label} that satisfies it")
         else:
             both = "both" if len(infos) == 2 else f"all {len(infos)}"
-            headlines.append(f"no version of {label} satisfies {both} requirements on it")
+            headlines.append(f"because {', '.join(needs[:-1])} and {needs[-1]}, no version of {label} satisfies {both}")
             helps.append(f"edit one of these constraints so that they overlap, or declare a version of {label} that "
                          f"satisfies {'both' if len(infos) == 2 else 'all of them'} (a closure holds one version of "
                          "each family)")

@@ -115,12 +115,13 @@ CONFLICT = {
 
 
 def test_a_version_conflict_is_one_requirement_a_line_with_its_source_and_a_help(make_workspace):
-    """Was one long line: 'Because ... and ..., no version of //db:pg satisfies both.', no excerpt, no help."""
+    """Was one long line (PubGrub's sentence, kept as the headline: CONVENTIONS.md), no excerpt, no help."""
     root = make_workspace(CONFLICT)
     r = run_jbuild("plan", "//reports:site", cwd=root)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.splitlines() == [
-        "error: no version of //db:pg satisfies both requirements on it",
+        "error: because //reports:reports 2.0 needs //db:pg >=10 and //services:geotags 5.1 needs //db:pg >=9.1,<10, "
+        "no version of //db:pg satisfies both",
         "  //reports:reports 2.0 needs //db:pg >=10  (required through //reports:site)",
         "   --> reports/BUILD:1:47",
         '    1 | package reports { version = "2.0" requires = [//db:pg >= 10] }',
@@ -144,7 +145,9 @@ def test_a_flavour_conflict_is_said_the_same_way(make_workspace):
     """})
     r = run_jbuild("plan", "//:app", cwd=root)
     lines = r.stderr.splitlines()
-    assert r.returncode == 2 and lines[0] == "error: no flavour of //:mysql satisfies both requirements on it", r.stderr
+    assert r.returncode == 2 and lines[0].startswith("error: because ") and \
+        lines[0].endswith(", no flavour of //:mysql satisfies both"), r.stderr
+    assert "//:a needs //:mysql[ssl=off]" in lines[0] and "//:b needs //:mysql[ssl=on]" in lines[0]
     assert "  //:a needs //:mysql[ssl=off]" in lines and "  //:b needs //:mysql[ssl=on]" in lines
     assert any(line.startswith("   --> BUILD:3:") for line in lines)
     assert lines[-1].startswith("help: make them ask for one value of 'ssl'")

@@ -75,7 +75,8 @@ def test_version_conflict_is_explained(make_workspace):
     with pytest.raises(ResolutionError) as info:
         resolve(lb("site"), fams)
     lines = str(info.value).splitlines()  # who requires what, a line each, with where it is written
-    assert lines[0] == "no version of //:pg satisfies both requirements on it"
+    assert lines[0] == ("because //:geotags 5.1 needs //:pg >=9.1,<10 and //:reports 2.0 needs //:pg >=10, no version of "
+                        "//:pg satisfies both")  # (PubGrub's sentence: CONVENTIONS.md)
     assert lines[1:3] == ["  //:geotags 5.1 needs //:pg >=9.1,<10  (required through //:site)", "   --> BUILD:4:47"], lines
     assert lines[3:5] == ["  //:reports 2.0 needs //:pg >=10  (required through //:site)", "   --> BUILD:5:47"], lines
     assert lines[5] == "  declared: //:pg 9.6, 10.5"  # (in version order)
