@@ -219,8 +219,12 @@ class Loader:
             build = self.ws.build_file(label.repo, label.package)
             if os.path.islink(build) and not os.path.exists(build):  # (a loop, or a link to nothing)
                 where += f" ({os.path.relpath(build, self.ws.repo_root(label.repo))} is a broken symlink)"
-            self._fail(span, f"no such package '{label.package or '//'}': no BUILD file {where}",
-                       did_you_mean(label.package, siblings))
+            hint = did_you_mean(label.package, siblings)
+            tails = [p for p in siblings if label.package.endswith("/" + p)]  # (`pkg:x` typed inside pkg/)
+            if hint is None and tails:
+                hint = (f"did you mean '//{max(tails, key=len)}:{label.name}'? (a label typed without // is "
+                        "relative to the current directory)")
+            self._fail(span, f"no such package '{label.package or '//'}': no BUILD file {where}", hint)
         if self.errors.get((label.repo, label.package)):
             # As in Bazel: a package with an error fails every target in it, with that error.
             raise RecipeError(self.errors[(label.repo, label.package)])

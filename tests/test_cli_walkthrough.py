@@ -37,6 +37,15 @@ def test_a_relative_label_that_climbs_names_the_plain_one(make_workspace):
     assert r.returncode == 2 and "did you mean '//a:a'?" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_label_typed_from_the_top_inside_its_package_is_offered_the_absolute_one(make_workspace):
+    """`services:geotags` typed inside services/ is //services/services:geotags, as in Bazel: said,
+    with the label meant."""
+    root = make_workspace(NESTED)
+    r = run_jbuild("show", "a/b:x", cwd=root / "a" / "b")
+    assert r.returncode == 2 and "no such package 'a/b/a/b'" in r.stderr, r.stderr
+    assert "help: did you mean '//a/b:x'? (a label typed without // is relative to the current directory)" in r.stderr
+
+
 def test_a_bare_word_is_offered_both_readings(make_workspace):
     root = make_workspace(NESTED)
     r = run_jbuild("show", "c", cwd=root)
