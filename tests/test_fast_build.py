@@ -32,6 +32,8 @@ def test_every_fast_answer_is_clicks(tokens):
     ["build", "//...", "-j", "2", "--sandbox", "bwrap", "--no-link", "--build-events", "/tmp/e.json"],
     ["build", "-k", "--store=/s", "//a:b", "--", "-//c/..."],
     ["//services:geotags", "--offline"],
+    ["services:geotags", "--no-link"],  # (a relative label where the command goes: group.py takes it so too)
+    ["libs/...", "-j", "2"],
 ])
 def test_the_usual_command_lines_take_the_fast_path(argv):
     fast = parse(argv)
