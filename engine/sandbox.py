@@ -379,13 +379,16 @@ def _probe_bwrap(bwrap: str) -> bool:
         r = subprocess.run([bwrap, *_BASE, "--ro-bind", "/usr", "/usr", *host_links(), "/bin/true"],
                            capture_output=True, env=BWRAP_ENV, text=True, errors="replace")
     except OSError as exc:
-        _WHY_NOT = f"it could not be started: {exc.strerror or exc}"
+        _WHY_NOT = _with_limit(f"it could not be started: {exc.strerror or exc}")
         return False
     said = next((line.strip() for line in r.stderr.splitlines() if line.strip()), "")
-    if os.strerror(errno.EAGAIN) in said:  # (what a fork or clone says there)
-        said += " (the per-user process limit, ulimit -u, is reached?)"
-    _WHY_NOT = None if r.returncode == 0 else (said or f"its test run exited {r.returncode}")
+    _WHY_NOT = None if r.returncode == 0 else _with_limit(said or f"its test run exited {r.returncode}")
     return r.returncode == 0
+
+
+def _with_limit(why: str) -> str:
+    """`why`, naming the likely cause where a fork or clone said EAGAIN."""
+    return why + " (the per-user process limit, ulimit -u, is reached?)" if os.strerror(errno.EAGAIN) in why else why
 
 
 def _kept(name: str, bwrap: str, probe) -> bool:
