@@ -64,14 +64,17 @@ def test_joint_resolution_shares_nodes_when_nothing_is_chosen(make_workspace):
     assert a.nodes is b.nodes and picked(a)["//:libc"] == ("2.24", {"debug": "off"})
 
 
-def test_version_conflict_is_explained(make_workspace):
-    fams = families(make_workspace, """
+PG_CONFLICT = """
         package pg { version = "9.6" }
         package pg { version = "10.5" }
         package geotags { version = "5.1" requires = [:pg >= 9.1 < 10] }
         package reports { version = "2.0" requires = [:pg >= 10] }
         package site { version = "1" requires = [:geotags, :reports] }
-    """)
+"""
+
+
+def test_version_conflict_is_explained(make_workspace):
+    fams = families(make_workspace, PG_CONFLICT)
     with pytest.raises(ResolutionError) as info:
         resolve(lb("site"), fams)
     lines = str(info.value).splitlines()  # who requires what, a line each, with where it is written
@@ -84,14 +87,7 @@ def test_version_conflict_is_explained(make_workspace):
 
 
 def test_a_conflict_names_the_chain_from_the_root(make_workspace):
-    fams = families(make_workspace, """
-        package pg { version = "9.6" }
-        package pg { version = "10.5" }
-        package geotags { version = "5.1" requires = [:pg >= 9.1 < 10] }
-        package reports { version = "2.0" requires = [:pg >= 10] }
-        package site { version = "1" requires = [:geotags, :reports] }
-        package top { version = "1" requires = [:site] }
-    """)
+    fams = families(make_workspace, PG_CONFLICT + 'package top { version = "1" requires = [:site] }\n')
     with pytest.raises(ResolutionError) as info:
         resolve(lb("top"), fams)
     assert "  //:reports 2.0 needs //:pg >=10  (required through //:top -> //:site)" in str(info.value).splitlines()
