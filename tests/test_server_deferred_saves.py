@@ -5,6 +5,7 @@ plan (a BUILD edit) writes its analysis after the run, not before it (engine/bui
 between costs nothing but time, and the saves run before the next request and before shutdown."""
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -108,6 +109,33 @@ def test_a_build_edit_killed_mid_run_leaves_the_session_it_was_updated_from(ws):
     assert _counts(ws.jbuild("build", "//...", "--no-link", server=False)) == (1, 1)
     assert _app(ws) == "app\nedited\n"
     assert _noop_without_parser(ws)
+
+
+def test_random_edits_builds_and_server_kills_always_build_what_the_files_say(ws):
+    """A seeded walk of BUILD-file edits, source edits, builds through the server and in-process,
+    and kills of the server right after an answer (perhaps before its saves): after every build,
+    the app's entry holds what the files say now."""
+    def recipe(version: int) -> str:
+        return BUILD.replace("> $OUT/app", f"> $OUT/app && echo v{version} >> $OUT/app")
+
+    rng = random.Random(12)
+    script, text = 0, "app\n"
+    (ws.root / "BUILD").write_text(recipe(script))
+    for step in range(14):
+        action = rng.choice(["script", "source", "both"])
+        if action in ("script", "both"):
+            script = rng.randrange(3)
+            (ws.root / "BUILD").write_text(recipe(script))
+        if action in ("source", "both"):
+            text = f"app {rng.randrange(3)}\n"
+            (ws.root / "app.txt").write_text(text)
+        server = rng.random() < 0.7
+        r = ws.jbuild("build", "//...", "--no-link", server=server)
+        assert r.returncode == 0, (step, r.stderr)
+        if server and rng.random() < 0.4:
+            for pid in ws.pids():
+                os.kill(pid, signal.SIGKILL)
+        assert _app(ws) == f"{text}v{script}\n", (step, action, server)
 
 
 def _app(ws) -> str:
