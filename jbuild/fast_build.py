@@ -32,7 +32,7 @@ def parse(argv: list[str]) -> dict | None:
         return None
     if argv[0] == "build":
         args = argv[1:]
-    elif argv[0].startswith(("//", ":", "@")) or ":" in argv[0] or argv[0].endswith("/..."):
+    elif argv[0].startswith(("//", ":", "@")) or not argv[0].startswith("-") and (":" in argv[0] or argv[0].endswith("/...")):
         # `jbuild //x:y` is `jbuild build //x:y`, and so is a relative label (`jbuild services:geotags`;
         # no command name has a ':' or ends with '/...': group.py)
         args = argv

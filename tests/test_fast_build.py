@@ -44,7 +44,7 @@ def test_the_usual_command_lines_take_the_fast_path(argv):
 @pytest.mark.parametrize("argv", [
     [], ["build"], ["build", "--help"], ["build", "//x", "-n"], ["build", "//x", "--dry-run"], ["query", "//..."],
     ["build", "//x", "--remote-executor", "grpc://h:1"], ["build", "//x", "-j", "two"], ["build", "//x", "--nope"],
-    ["--version"], ["build", "//x", "--sandbox", "docker"],
+    ["--version"], ["build", "//x", "--sandbox", "docker"], ["--remote-cache=http://c", "//x"],
 ])
 def test_what_it_does_not_know_goes_to_click(argv):
     assert parse(argv) is None
