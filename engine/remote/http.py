@@ -85,7 +85,7 @@ class HttpCache:
             if not self.down:
                 self.down, self.why = True, why
                 if not self.quiet:
-                        print(f"warning: remote cache {self.display} is unusable ({why}); "
+                    print(f"warning: remote cache {self.display} is unusable ({why}); "
                           "building locally without it", file=sys.stderr)
         raise CacheDown()
 
